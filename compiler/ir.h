@@ -1,0 +1,215 @@
+/* ir.h - the loop IR: what a pipeline computes, as loop nests over index
+ * spaces with explicit bounds.
+ *
+ * Produced by lowering (lower.c) from the checked stage graph, consumed by
+ * the code generator (codegen.c).  It holds no LLVM handles, so it can be
+ * built, transformed, dumped and tested without LLVM.  Every later
+ * optimisation (inlining an elementwise producer into its consumer, tiling,
+ * vectorising, marking loops parallel) is a rewrite of IrStmt trees.
+ *
+ * The program also carries the shape program that the runtime evaluates
+ * before the body runs (convrt_abi.h): the dims table (slots), the checks
+ * that involve size symbols, and the argument and buffer declarations.  The
+ * body only ever reads dims from that table: it does no shape arithmetic of
+ * its own and everything it indexes has been validated. */
+#ifndef CONVC_IR_H
+#define CONVC_IR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arena.h"
+
+typedef enum IrType {
+    IR_TYPE_I64,    /* indices and sizes */
+    IR_TYPE_F32,    /* tensor elements */
+    IR_TYPE_BOOL,   /* conditions */
+} IrType;
+
+typedef enum IrOp {
+    IR_OP_ADD, IR_OP_SUB, IR_OP_MUL,
+    IR_OP_DIV,      /* i64: floor division (rhs > 0); f32: IEEE division */
+    IR_OP_MOD,      /* i64 only: floor modulo, result in [0, rhs) (rhs > 0) */
+    IR_OP_MIN, IR_OP_MAX,   /* f32: a NaN operand gives NaN (like torch) */
+    IR_OP_LT, IR_OP_LE, IR_OP_GT, IR_OP_GE, IR_OP_EQ, IR_OP_NE, /* -> bool;
+                               f32 compares are ordered (false on NaN) */
+    IR_OP_AND, IR_OP_OR,    /* bool */
+} IrOp;
+
+typedef enum IrFn {         /* unary, f32 -> f32 unless noted */
+    IR_FN_NEG, IR_FN_ABS, IR_FN_SQRT, IR_FN_EXP, IR_FN_TANH, IR_FN_SIGMOID,
+    IR_FN_NOT,              /* bool -> bool */
+    IR_FN_ISNAN,            /* f32 -> bool */
+    IR_FN_TO_F32,           /* i64 -> f32 */
+} IrFn;
+
+typedef enum IrExprKind {
+    IR_EXPR_INT,        /* i64 constant */
+    IR_EXPR_FLOAT,      /* f32 constant */
+    IR_EXPR_VAR,        /* a loop variable (i64) */
+    IR_EXPR_DIM,        /* dims[slot] (i64) */
+    IR_EXPR_LOCAL,      /* a scalar local (f32) */
+    IR_EXPR_LOAD,       /* buffer[idx...] (f32) */
+    IR_EXPR_BINARY,
+    IR_EXPR_UNARY,
+    IR_EXPR_SELECT,     /* cond ? a : b */
+} IrExprKind;
+
+typedef struct IrExpr IrExpr;
+struct IrExpr {
+    IrExprKind kind;
+    IrType     type;
+    union {
+        int64_t ival;           /* INT */
+        float   fval;           /* FLOAT */
+        int32_t var;            /* VAR: index into IrProgram.vars */
+        int32_t slot;           /* DIM */
+        int32_t local;          /* LOCAL: index into IrProgram.locals */
+        struct {
+            int32_t  buf;       /* index into IrProgram.buffers */
+            IrExpr **idx;       /* buffer rank entries, i64 */
+        } load;
+        struct {
+            IrOp    op;
+            IrExpr *a, *b;
+        } bin;
+        struct {
+            IrFn    fn;
+            IrExpr *a;
+        } un;
+        struct {
+            IrExpr *cond, *a, *b;
+        } sel;
+    };
+};
+
+typedef enum IrStmtKind {
+    IR_STMT_FOR,        /* for var in [lo, hi): body  (nothing if hi <= lo) */
+    IR_STMT_IF,         /* if cond: then [else: otherwise] */
+    IR_STMT_STORE,      /* buffer[idx...] = value */
+    IR_STMT_ASSIGN,     /* local = value */
+    IR_STMT_BLOCK,      /* a sequence */
+} IrStmtKind;
+
+enum {
+    IR_LOOP_PARALLEL  = 1 << 0, /* iterations are independent: may run on
+                                   the runtime's thread pool */
+    IR_LOOP_VECTORIZE = 1 << 1, /* innermost, unit stride: hint only */
+};
+
+typedef struct IrStmt IrStmt;
+struct IrStmt {
+    IrStmtKind kind;
+    union {
+        struct {
+            int32_t  var;
+            IrExpr  *lo, *hi;
+            IrStmt  *body;
+            uint32_t flags;
+        } loop;
+        struct {
+            IrExpr *cond;
+            IrStmt *then, *otherwise;   /* otherwise may be NULL */
+        } cond;
+        struct {
+            int32_t  buf;
+            IrExpr **idx;
+            IrExpr  *value;
+        } store;
+        struct {
+            int32_t local;
+            IrExpr *value;
+        } assign;
+        struct {
+            IrStmt **items;
+            int32_t  n;
+        } block;
+    };
+};
+
+typedef enum IrBufferKind {
+    IR_BUF_INPUT,       /* argument, read only */
+    IR_BUF_OUTPUT,      /* argument, written */
+    IR_BUF_SCRATCH,     /* an intermediate the runtime allocates per call */
+    IR_BUF_CONST,       /* compile-time data baked into the code */
+} IrBufferKind;
+
+typedef struct IrBuffer {
+    const char     *name;
+    IrBufferKind    kind;
+    int32_t         rank;
+    const int32_t  *dim_slots;  /* rank entries */
+    const char    **dim_names;  /* rank entries: symbol name or NULL (args) */
+    int32_t         abi_index;  /* index in the runtime's bufs[] (args and
+                                   scratch: args first, in argument order);
+                                   -1 for CONST */
+    const float    *data;       /* CONST: the values, row-major */
+    int64_t         count;      /* CONST: number of values */
+} IrBuffer;
+
+typedef enum IrSlotOp {     /* the same numbering as convrt_dim_op */
+    IR_SLOT_CONST = 0, IR_SLOT_ARG, IR_SLOT_ADD, IR_SLOT_SUB, IR_SLOT_MUL,
+    IR_SLOT_FLOORDIV, IR_SLOT_CEILDIV, IR_SLOT_MIN, IR_SLOT_MAX,
+} IrSlotOp;
+
+typedef struct IrSlot {
+    IrSlotOp op;
+    int64_t  a, b;      /* CONST: a = value; ARG: a = argument, b = dim;
+                           others: slot operands, both < this slot */
+    int64_t  const_value;   /* the value if known when compiling */
+    bool     is_const;
+} IrSlot;
+
+typedef enum IrCheckKind {  /* the same numbering as convrt_check_kind */
+    IR_CHECK_EQ = 0, IR_CHECK_POSITIVE, IR_CHECK_NONNEG,
+} IrCheckKind;
+
+typedef struct IrCheck {
+    IrCheckKind kind;
+    int32_t     a, b;
+    const char *what;
+} IrCheck;
+
+typedef struct IrVarInfo {
+    const char *name;   /* for dumps: "k", "oy", "ky" ... */
+} IrVarInfo;
+
+typedef struct IrProgram {
+    const char *name;           /* the pipeline's name: a C identifier */
+    const char *source_name;    /* the script's file name, for messages */
+
+    IrSlot    *slots;   int32_t nslots;
+    IrCheck   *checks;  int32_t nchecks;
+    IrBuffer  *buffers; int32_t nbuffers;
+    int32_t    ninputs, noutputs;   /* arguments: buffers with abi_index <
+                                       ninputs + noutputs, in that order */
+    IrVarInfo *vars;    int32_t nvars;
+    int32_t    nlocals;
+
+    IrStmt    *body;
+} IrProgram;
+
+/* ---- building (all nodes live in the arena) ---------------------------- */
+IrExpr *ir_int(Arena *a, int64_t v);
+IrExpr *ir_float(Arena *a, float v);
+IrExpr *ir_var(Arena *a, int32_t var);
+IrExpr *ir_dim(Arena *a, int32_t slot);
+IrExpr *ir_local(Arena *a, int32_t local);
+IrExpr *ir_load(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx);
+IrExpr *ir_bin(Arena *a, IrOp op, IrExpr *x, IrExpr *y);   /* folds ints */
+IrExpr *ir_un(Arena *a, IrFn fn, IrExpr *x);
+IrExpr *ir_select(Arena *a, IrExpr *c, IrExpr *x, IrExpr *y);
+
+IrStmt *ir_for(Arena *a, int32_t var, IrExpr *lo, IrExpr *hi, IrStmt *body,
+               uint32_t flags);
+IrStmt *ir_if(Arena *a, IrExpr *cond, IrStmt *then, IrStmt *otherwise);
+IrStmt *ir_store(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
+                 IrExpr *value);
+IrStmt *ir_assign(Arena *a, int32_t local, IrExpr *value);
+IrStmt *ir_block(Arena *a, IrStmt *const *items, int32_t n);
+
+/* --dump=ir: the shape program and the loop nests as indented pseudo-C. */
+void ir_dump(FILE *out, const IrProgram *p);
+
+#endif
