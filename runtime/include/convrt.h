@@ -1,0 +1,178 @@
+/* convrt.h - the convc runtime library: tensors, file I/O, errors, threads.
+ *
+ * Code compiled by convc calls into this library, and applications use it
+ * to load inputs, allocate outputs and save results.  Every function that
+ * can fail returns 0 (CONVRT_OK) or a negative CONVRT_E_* code and, before
+ * returning the code, passes one human-readable message naming the file,
+ * field or argument at fault to the error handler (see
+ * convrt_set_error_handler), so callers may just propagate the code.
+ *
+ * Thread safety: all functions may be called from several threads at once
+ * as long as they do not operate on the same tensor concurrently. */
+#ifndef CONVRT_H
+#define CONVRT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Symbols of the shared library are hidden unless marked with CONVRT_API,
+ * so that only the documented convrt_* interface is exported. */
+#if defined(__GNUC__)
+#define CONVRT_API __attribute__((visibility("default")))
+#else
+#define CONVRT_API
+#endif
+
+#if defined(__GNUC__)
+#define CONVRT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CONVRT_PRINTF(f, a)
+#endif
+
+/* ---------------------------------------------------------------- tensors */
+
+/* The largest rank a tensor can have; dims is a fixed array so a tensor is
+ * a plain value that generated code and callers can lay out without
+ * allocation. */
+#define CONVRT_MAX_RANK 8
+
+/* A dense float32 tensor.  data points to dims[0]*...*dims[rank-1] floats
+ * in C (row-major) order; dims[rank..] are unused.  A rank-0 tensor holds
+ * one element.  The tensor does not own its data unless it was filled by a
+ * convrt_* allocating function, in which case convrt_tensor_free releases
+ * it. */
+typedef struct convrt_tensor {
+    float   *data;
+    int32_t  rank;
+    int64_t  dims[CONVRT_MAX_RANK];
+} convrt_tensor;
+
+/* Result codes: 0 is success, everything else negative. */
+enum {
+    CONVRT_OK             = 0,
+    CONVRT_E_NULL_ARG     = -1,  /* a tensor (or other) pointer is NULL */
+    CONVRT_E_NULL_DATA    = -2,  /* a non-empty tensor has data == NULL */
+    CONVRT_E_RANK         = -3,  /* a tensor has the wrong rank */
+    CONVRT_E_DIM          = -4,  /* dim differs from a literal dim in the declaration */
+    CONVRT_E_SYMBOL       = -5,  /* size symbols disagree / an EQ check failed */
+    CONVRT_E_SHAPE        = -6,  /* a derived size is below 1 (or 0) */
+    CONVRT_E_OUTPUT_SHAPE = -7,  /* output rank/dims differ from what the pipeline produces */
+    CONVRT_E_OVERFLOW     = -8,  /* a size computation overflowed */
+    CONVRT_E_NOMEM        = -9,  /* out of memory */
+    CONVRT_E_CPU          = -10, /* the CPU lacks features the code needs */
+    CONVRT_E_ABI          = -11, /* pipeline descriptor from an incompatible compiler, or malformed */
+    CONVRT_E_IO           = -12, /* a file could not be opened, read or written */
+    CONVRT_E_FORMAT       = -13, /* malformed or unsupported file */
+    CONVRT_E_INVALID      = -14  /* bad argument to a runtime function */
+};
+
+/* ----------------------------------------------------------------- errors */
+
+/* A static description of a code; never NULL, also for unknown codes. */
+CONVRT_API const char *convrt_strerror(int code);
+
+/* Receives every error before the failing function returns.  message has
+ * no trailing newline and is only valid during the call.  The handler may
+ * be called from any thread, concurrently. */
+typedef void (*convrt_error_handler)(void *user, int code, const char *message);
+
+/* Install h (with its user pointer) process-wide.  NULL restores the
+ * default handler, which prints "convrt: error: MESSAGE\n" on stderr. */
+CONVRT_API void convrt_set_error_handler(convrt_error_handler h, void *user);
+
+/* Format a message, pass it with code to the current handler and return
+ * code, so that `return convrt_report(CONVRT_E_IO, "...")` reports and
+ * fails in one step.  Used by generated code and the runtime itself. */
+CONVRT_API int convrt_report(int code, const char *fmt, ...) CONVRT_PRINTF(2, 3);
+
+/* ------------------------------------------------------ tensor allocation */
+
+/* Fill *t with a new zeroed tensor of the given rank (0..CONVRT_MAX_RANK)
+ * and dims (each >= 0; dims may be NULL when rank is 0).  data is 64-byte
+ * aligned so vectorised code can use aligned loads, and is non-NULL even
+ * when the tensor has no elements.  The previous contents of *t are
+ * overwritten, not freed.  On failure *t is left empty (data NULL, rank 0).
+ * Errors: NULL_ARG, INVALID (rank or negative dim), OVERFLOW, NOMEM. */
+CONVRT_API int convrt_tensor_alloc(convrt_tensor *t, int32_t rank, const int64_t *dims);
+
+/* Release data allocated by the runtime and reset *t to empty (data NULL,
+ * rank 0).  NULL-safe, and safe to call twice. */
+CONVRT_API void convrt_tensor_free(convrt_tensor *t);
+
+/* *out = number of elements (1 for rank 0).  Errors: NULL_ARG, RANK
+ * (rank outside 0..8), INVALID (negative dim), OVERFLOW (product does not
+ * fit int64 or its size in bytes does not fit size_t). */
+CONVRT_API int convrt_tensor_numel(const convrt_tensor *t, int64_t *out);
+
+/* ----------------------------------------------------------------- files */
+
+/* Load a NumPy .npy file (format versions 1.0, 2.0 and 3.0) holding
+ * little-endian float32 ('<f4') or float64 ('<f8', converted to float) in
+ * C order with rank <= 8 into a newly allocated *out.  Every header field
+ * is validated; anything unexpected (bad magic, malformed dict, fortran
+ * order, other dtypes, truncated or trailing data, overflowing shape) is
+ * CONVRT_E_FORMAT with a message naming the file and the field.  Errors:
+ * NULL_ARG, IO, FORMAT, NOMEM.  On failure *out is left empty. */
+CONVRT_API int convrt_npy_load(const char *path, convrt_tensor *out);
+
+/* Save t as a version 1.0 '<f4' .npy file.  The data goes to a temporary
+ * file PATH.tmpXXXXXX in the same directory which is then renamed over
+ * PATH, so a failure never leaves a partial PATH behind.  Errors:
+ * NULL_ARG, NULL_DATA, RANK, INVALID, OVERFLOW, IO. */
+CONVRT_API int convrt_npy_save(const char *path, const convrt_tensor *t);
+
+/* Load an image chosen by extension (case-insensitive): .png via libpng,
+ * .pgm/.ppm/.pnm (binary P5/P6 and plain P2/P3 netpbm, 8 or 16 bits).
+ * Grayscale becomes [H, W], colour [3, H, W] (channels first, as
+ * convolutions want them); samples are divided by the maximum value so
+ * they lie in [0, 1].  PNG palettes are expanded to RGB, gray below 8 bits
+ * expanded, 16-bit samples scaled by 65535 and alpha dropped.  Errors:
+ * NULL_ARG, INVALID (unknown extension), IO, FORMAT, OVERFLOW, NOMEM. */
+CONVRT_API int convrt_image_load(const char *path, convrt_tensor *out);
+
+/* Save t as an 8-bit image chosen by extension (.png, .pgm, .ppm/.pnm):
+ * [H, W] or [1, H, W] as grayscale, [3, H, W] as RGB.  Each value is
+ * multiplied by 255, clamped to [0, 255] and rounded to nearest (halves
+ * up); NaN becomes 0.  A .pgm needs a grayscale tensor, a .ppm takes
+ * either (gray is replicated).  Atomic like convrt_npy_save.  Errors:
+ * NULL_ARG, NULL_DATA, RANK/INVALID (shape not an image), IO, NOMEM. */
+CONVRT_API int convrt_image_save(const char *path, const convrt_tensor *t);
+
+/* Dispatch on the extension (.npy, .png, .pgm, .ppm, .pnm;
+ * case-insensitive) to the functions above; other extensions are
+ * CONVRT_E_INVALID. */
+CONVRT_API int convrt_load(const char *path, convrt_tensor *out);
+CONVRT_API int convrt_save(const char *path, const convrt_tensor *t);
+
+/* ----------------------------------------------------------- thread pool */
+
+/* A piece of parallel work: process indices [begin, end). */
+typedef void (*convrt_task_fn)(void *ctx, int64_t begin, int64_t end);
+
+/* Run fn over [0, n) split into at most convrt_get_num_threads()
+ * contiguous chunks of nearly equal size, one per thread; the calling
+ * thread runs the first chunk.  Returns when every chunk is done.  n <= 0
+ * does nothing.  A call made from inside a task, or while another
+ * application thread is using the pool, runs fn(ctx, 0, n) serially in the
+ * caller, so nesting can neither deadlock nor oversubscribe.  Worker
+ * threads are started lazily and joined when the process exits. */
+CONVRT_API void convrt_parallel_for(int64_t n, convrt_task_fn fn, void *ctx);
+
+/* Set the number of threads used by convrt_parallel_for (n >= 1; 0 means
+ * the default).  Returns the previous count, or CONVRT_E_INVALID (after a
+ * report) for n < 0. */
+CONVRT_API int convrt_set_num_threads(int n);
+
+/* The current count.  The default is the environment variable
+ * CONVRT_NUM_THREADS when it is a valid integer >= 1, else the number of
+ * online CPUs. */
+CONVRT_API int convrt_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

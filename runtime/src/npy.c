@@ -1,0 +1,393 @@
+/* npy.c - NumPy .npy reader (v1/v2/v3, <f4 and <f8) and writer (v1, <f4).
+ *
+ * The header is a Python dict literal; it is parsed strictly rather than
+ * scanned for substrings so that files numpy would not read the same way
+ * (Fortran order, other dtypes, odd shapes) are rejected with the field at
+ * fault instead of being misread. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the .npy code assumes a little-endian host"
+#endif
+
+#define NPY_MAGIC "\x93NUMPY"
+#define NPY_MAGIC_LEN 6
+#define NPY_MAX_HEADER (1u << 20)   /* numpy itself caps headers far lower */
+
+typedef struct npy_header {
+    int has_descr, has_fortran, has_shape;
+    int itemsize;          /* 4 or 8 */
+    int fortran;
+    int rank;
+    int64_t dims[CONVRT_MAX_RANK];
+} npy_header;
+
+typedef struct parser {
+    const char *path;
+    const char *s, *end;
+} parser;
+
+static int fmt_err(const parser *p, const char *field, const char *what)
+{
+    if (field)
+        return convrt_report(CONVRT_E_FORMAT, "cannot load '%s': header field '%s': %s",
+                             p->path, field, what);
+    return convrt_report(CONVRT_E_FORMAT, "cannot load '%s': header: %s", p->path, what);
+}
+
+static void skip_ws(parser *p)
+{
+    while (p->s < p->end && (*p->s == ' ' || *p->s == '\t' || *p->s == '\n' || *p->s == '\r'))
+        p->s++;
+}
+
+static int eat(parser *p, char c)
+{
+    skip_ws(p);
+    if (p->s < p->end && *p->s == c) {
+        p->s++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A quoted Python string without escapes, copied into buf. */
+static int parse_string(parser *p, char *buf, size_t size)
+{
+    skip_ws(p);
+    if (p->s >= p->end || (*p->s != '\'' && *p->s != '"'))
+        return -1;
+    char q = *p->s++;
+    size_t n = 0;
+    while (p->s < p->end && *p->s != q) {
+        if (*p->s == '\\' || *p->s == '\n' || n + 1 >= size)
+            return -1;
+        buf[n++] = *p->s++;
+    }
+    if (p->s >= p->end)
+        return -1;
+    p->s++;
+    buf[n] = '\0';
+    return 0;
+}
+
+static int parse_word(parser *p, const char *w)
+{
+    skip_ws(p);
+    size_t n = strlen(w);
+    if ((size_t)(p->end - p->s) >= n && memcmp(p->s, w, n) == 0) {
+        const char *after = p->s + n;
+        if (after < p->end && (*after == '_' || (*after >= 'a' && *after <= 'z') ||
+                               (*after >= 'A' && *after <= 'Z') ||
+                               (*after >= '0' && *after <= '9')))
+            return 0;
+        p->s = after;
+        return 1;
+    }
+    return 0;
+}
+
+static int parse_shape(parser *p, npy_header *h)
+{
+    if (!eat(p, '('))
+        return fmt_err(p, "shape", "expected a tuple");
+    h->rank = 0;
+    for (;;) {
+        if (eat(p, ')'))
+            break;
+        skip_ws(p);
+        if (p->s >= p->end || *p->s < '0' || *p->s > '9')
+            return fmt_err(p, "shape", "expected a non-negative integer");
+        int64_t v = 0;
+        while (p->s < p->end && *p->s >= '0' && *p->s <= '9') {
+            if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *p->s - '0', &v))
+                return fmt_err(p, "shape", "dimension does not fit in 64 bits");
+            p->s++;
+        }
+        if (p->s < p->end && *p->s == 'L')   /* written by Python 2 */
+            p->s++;
+        if (h->rank >= CONVRT_MAX_RANK)
+            return fmt_err(p, "shape", "rank is above 8");
+        h->dims[h->rank++] = v;
+        if (eat(p, ','))
+            continue;
+        if (eat(p, ')')) {
+            if (h->rank == 1)   /* "(3)" is an int in Python, not a tuple */
+                return fmt_err(p, "shape", "a 1-tuple needs a trailing comma");
+            break;
+        }
+        return fmt_err(p, "shape", "expected ',' or ')'");
+    }
+    return 0;
+}
+
+static int parse_header(parser *p, npy_header *h)
+{
+    memset(h, 0, sizeof *h);
+    if (!eat(p, '{'))
+        return fmt_err(p, NULL, "not a dict (expected '{')");
+    for (;;) {
+        if (eat(p, '}'))
+            break;
+        char key[32];
+        if (parse_string(p, key, sizeof key) != 0)
+            return fmt_err(p, NULL, "expected a quoted key");
+        if (!eat(p, ':'))
+            return fmt_err(p, NULL, "expected ':' after a key");
+        int rc;
+        if (strcmp(key, "descr") == 0) {
+            if (h->has_descr)
+                return fmt_err(p, "descr", "given twice");
+            h->has_descr = 1;
+            char d[32];
+            if (parse_string(p, d, sizeof d) != 0)
+                return fmt_err(p, "descr", "expected a dtype string such as '<f4'");
+            if (strcmp(d, "<f4") == 0)
+                h->itemsize = 4;
+            else if (strcmp(d, "<f8") == 0)
+                h->itemsize = 8;
+            else {
+                char msg[96];
+                snprintf(msg, sizeof msg, "dtype '%s' is not supported (only '<f4' and '<f8')", d);
+                return fmt_err(p, "descr", msg);
+            }
+        } else if (strcmp(key, "fortran_order") == 0) {
+            if (h->has_fortran)
+                return fmt_err(p, "fortran_order", "given twice");
+            h->has_fortran = 1;
+            if (parse_word(p, "True"))
+                h->fortran = 1;
+            else if (parse_word(p, "False"))
+                h->fortran = 0;
+            else
+                return fmt_err(p, "fortran_order", "expected True or False");
+        } else if (strcmp(key, "shape") == 0) {
+            if (h->has_shape)
+                return fmt_err(p, "shape", "given twice");
+            h->has_shape = 1;
+            if ((rc = parse_shape(p, h)) != 0)
+                return rc;
+        } else {
+            char msg[80];
+            snprintf(msg, sizeof msg, "unexpected key '%s'", key);
+            return fmt_err(p, NULL, msg);
+        }
+        if (eat(p, ','))
+            continue;
+        if (eat(p, '}'))
+            break;
+        return fmt_err(p, NULL, "expected ',' or '}' in the dict");
+    }
+    skip_ws(p);
+    if (p->s != p->end)
+        return fmt_err(p, NULL, "unexpected text after the dict");
+    if (!h->has_descr)
+        return fmt_err(p, "descr", "missing");
+    if (!h->has_fortran)
+        return fmt_err(p, "fortran_order", "missing");
+    if (!h->has_shape)
+        return fmt_err(p, "shape", "missing");
+    if (h->fortran)
+        return fmt_err(p, "fortran_order", "Fortran (column-major) order is not supported");
+    return 0;
+}
+
+int convrt_npy_load(const char *path, convrt_tensor *out)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!path || !out)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_load: %s is NULL",
+                             !path ? "path" : "output tensor");
+
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return convrt_report(CONVRT_E_IO, "cannot load '%s': %s", path, strerror(errno));
+
+    int rc = 0;
+    char *hbuf = NULL;
+    float *data = NULL;
+    double *chunk = NULL;
+    parser p = {.path = path};
+    unsigned char pre[12];
+
+    if (fread(pre, 1, 8, f) != 8 || memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0) {
+        rc = ferror(f) ? convrt_report(CONVRT_E_IO, "cannot load '%s': read error", path)
+                       : fmt_err(&p, "magic", "bad magic (not a .npy file)");
+        goto done;
+    }
+    int major = pre[6], minor = pre[7];
+    if (major < 1 || major > 3 || minor != 0) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "unsupported format version %d.%d", major, minor);
+        rc = fmt_err(&p, "version", msg);
+        goto done;
+    }
+    size_t lensize = major == 1 ? 2 : 4;
+    if (fread(pre + 8, 1, lensize, f) != lensize) {
+        rc = fmt_err(&p, "header_len", "truncated header length");
+        goto done;
+    }
+    uint32_t hlen = major == 1 ? (uint32_t)(pre[8] | pre[9] << 8)
+                               : (uint32_t)pre[8] | (uint32_t)pre[9] << 8 |
+                                     (uint32_t)pre[10] << 16 | (uint32_t)pre[11] << 24;
+    if (hlen == 0 || hlen > NPY_MAX_HEADER) {
+        rc = fmt_err(&p, "header_len", "header length is 0 or absurdly large");
+        goto done;
+    }
+    hbuf = malloc(hlen);
+    if (!hbuf) {
+        rc = convrt_report(CONVRT_E_NOMEM, "cannot load '%s': out of memory", path);
+        goto done;
+    }
+    if (fread(hbuf, 1, hlen, f) != hlen) {
+        rc = fmt_err(&p, NULL, "truncated header");
+        goto done;
+    }
+    if (hbuf[hlen - 1] != '\n') {
+        rc = fmt_err(&p, NULL, "does not end with a newline");
+        goto done;
+    }
+    if (memchr(hbuf, '\0', hlen)) {
+        rc = fmt_err(&p, NULL, "contains a NUL byte");
+        goto done;
+    }
+    p.s = hbuf;
+    p.end = hbuf + hlen;
+    npy_header h;
+    if ((rc = parse_header(&p, &h)) != 0)
+        goto done;
+
+    int64_t n, nbytes;
+    if (crt_numel(h.rank, h.dims, &n) != 0 || __builtin_mul_overflow(n, (int64_t)h.itemsize, &nbytes)) {
+        rc = fmt_err(&p, "shape", "element count overflows");
+        goto done;
+    }
+    /* Compare with the file size before allocating so that an absurd
+     * shape in a small file is a format error, not an out-of-memory. */
+    struct stat st;
+    int64_t offset = (int64_t)(8 + lensize + hlen);
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+        int64_t have = (int64_t)st.st_size - offset;
+        if (have < nbytes) {
+            rc = convrt_report(CONVRT_E_FORMAT,
+                               "cannot load '%s': data: truncated, the shape needs %lld bytes but the file has %lld",
+                               path, (long long)nbytes, (long long)have);
+            goto done;
+        }
+        if (have > nbytes) {
+            rc = convrt_report(CONVRT_E_FORMAT,
+                               "cannot load '%s': data: %lld unexpected bytes after the array",
+                               path, (long long)(have - nbytes));
+            goto done;
+        }
+    }
+
+    data = crt_aligned_alloc((size_t)n * sizeof(float), 0);
+    if (!data) {
+        rc = convrt_report(CONVRT_E_NOMEM, "cannot load '%s': cannot allocate %lld floats",
+                           path, (long long)n);
+        goto done;
+    }
+    size_t got;
+    if (h.itemsize == 4) {
+        got = fread(data, sizeof(float), (size_t)n, f);
+    } else {
+        enum { CHUNK = 4096 };
+        chunk = malloc(CHUNK * sizeof(double));
+        if (!chunk) {
+            rc = convrt_report(CONVRT_E_NOMEM, "cannot load '%s': out of memory", path);
+            goto done;
+        }
+        got = 0;
+        while (got < (size_t)n) {
+            size_t want = (size_t)n - got < CHUNK ? (size_t)n - got : CHUNK;
+            size_t r = fread(chunk, sizeof(double), want, f);
+            for (size_t i = 0; i < r; i++)
+                data[got + i] = (float)chunk[i];
+            got += r;
+            if (r != want)
+                break;
+        }
+    }
+    if (got != (size_t)n) {
+        rc = ferror(f) ? convrt_report(CONVRT_E_IO, "cannot load '%s': read error", path)
+                       : convrt_report(CONVRT_E_FORMAT, "cannot load '%s': data: truncated", path);
+        goto done;
+    }
+    if (fgetc(f) != EOF) {
+        rc = convrt_report(CONVRT_E_FORMAT, "cannot load '%s': data: unexpected bytes after the array",
+                           path);
+        goto done;
+    }
+
+    out->data = data;
+    out->rank = h.rank;
+    for (int i = 0; i < h.rank; i++)
+        out->dims[i] = h.dims[i];
+    data = NULL;
+
+done:
+    free(chunk);
+    free(data);
+    free(hbuf);
+    fclose(f);
+    return rc;
+}
+
+int convrt_npy_save(const char *path, const convrt_tensor *t)
+{
+    if (!path || !t)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_save: %s is NULL",
+                             !path ? "path" : "tensor");
+    if (t->rank < 0 || t->rank > CONVRT_MAX_RANK)
+        return convrt_report(CONVRT_E_RANK, "cannot save '%s': rank %d is outside 0..%d",
+                             path, (int)t->rank, CONVRT_MAX_RANK);
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] < 0)
+            return convrt_report(CONVRT_E_INVALID, "cannot save '%s': dim %d is negative (%lld)",
+                                 path, i, (long long)t->dims[i]);
+    int64_t n;
+    if (crt_numel(t->rank, t->dims, &n) != 0)
+        return convrt_report(CONVRT_E_OVERFLOW, "cannot save '%s': element count overflows", path);
+    if (n > 0 && !t->data)
+        return convrt_report(CONVRT_E_NULL_DATA, "cannot save '%s': tensor data is NULL", path);
+
+    /* Header: dict, padded with spaces so that the data starts at a
+     * multiple of 64 bytes, terminated by '\n' (as numpy writes it). */
+    char dict[320];
+    int len = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    for (int i = 0; i < t->rank; i++)
+        len += snprintf(dict + len, sizeof dict - (size_t)len, "%lld,%s", (long long)t->dims[i],
+                        i + 1 < t->rank ? " " : "");
+    len += snprintf(dict + len, sizeof dict - (size_t)len, "), }");
+    size_t total = 10 + (size_t)len + 1;
+    size_t padded = (total + 63) / 64 * 64;
+    size_t hlen = padded - 10;
+    unsigned char header[448];
+    memcpy(header, NPY_MAGIC, NPY_MAGIC_LEN);
+    header[6] = 1;
+    header[7] = 0;
+    header[8] = (unsigned char)(hlen & 0xff);
+    header[9] = (unsigned char)(hlen >> 8);
+    memcpy(header + 10, dict, (size_t)len);
+    memset(header + 10 + len, ' ', hlen - (size_t)len - 1);
+    header[padded - 1] = '\n';
+
+    crt_atomic_file af;
+    int rc = crt_atomic_open(&af, path);
+    if (rc != 0)
+        return rc;
+    if (fwrite(header, 1, padded, af.fp) != padded ||
+        (n > 0 && fwrite(t->data, sizeof(float), (size_t)n, af.fp) != (size_t)n)) {
+        int e = errno;
+        crt_atomic_abort(&af);
+        return convrt_report(CONVRT_E_IO, "cannot save '%s': %s", path, strerror(e));
+    }
+    return crt_atomic_commit(&af);
+}

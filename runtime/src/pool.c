@@ -1,0 +1,236 @@
+/* pool.c - the thread pool behind convrt_parallel_for.
+ *
+ * Workers are started lazily on the first parallel call that needs them
+ * and then stay parked on a condition variable between jobs, so the cost
+ * of a parallel loop is one broadcast and one join-wait.  Only one job runs
+ * at a time: a call that finds the pool busy (another application thread,
+ * or a task calling back in) runs serially instead of waiting, which rules
+ * out deadlock.  The workers are joined by a destructor at exit. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_THREADS 1024
+
+typedef struct pool {
+    pthread_mutex_t lock;
+    pthread_cond_t  wake;       /* workers wait for a new generation */
+    pthread_cond_t  done;       /* the caller waits for pending == 0 */
+    pthread_mutex_t run_lock;   /* held by the thread whose job is running */
+    pthread_t      *threads;
+    int             n_workers;  /* started so far */
+    int             shutdown;
+    uint64_t        generation;
+    /* the current job */
+    convrt_task_fn  fn;
+    void           *ctx;
+    int64_t         n;
+    int             n_chunks;
+    int             pending;
+} pool;
+
+static pool the_pool = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+    .done = PTHREAD_COND_INITIALIZER,
+    .run_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+/* Set while a thread runs a chunk, so nested calls run serially. */
+static _Thread_local int in_task;
+
+static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
+static int num_threads;   /* 0 = not yet determined */
+
+static int default_threads(void)
+{
+    const char *env = getenv("CONVRT_NUM_THREADS");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end == '\0' && v >= 1)
+            return v > MAX_THREADS ? MAX_THREADS : (int)v;
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1)
+        cpus = 1;
+    return cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
+}
+
+int convrt_get_num_threads(void)
+{
+    pthread_mutex_lock(&count_lock);
+    if (num_threads == 0)
+        num_threads = default_threads();
+    int n = num_threads;
+    pthread_mutex_unlock(&count_lock);
+    return n;
+}
+
+int convrt_set_num_threads(int n)
+{
+    if (n < 0)
+        return convrt_report(CONVRT_E_INVALID,
+                             "convrt_set_num_threads: thread count %d is negative", n);
+    pthread_mutex_lock(&count_lock);
+    int prev = num_threads ? num_threads : default_threads();
+    num_threads = n == 0 ? default_threads() : (n > MAX_THREADS ? MAX_THREADS : n);
+    pthread_mutex_unlock(&count_lock);
+    return prev;
+}
+
+/* Chunk k of n split into `chunks` nearly equal contiguous pieces; no
+ * product k*n is formed, so any int64 n works. */
+static void chunk_range(int64_t n, int chunks, int k, int64_t *begin, int64_t *end)
+{
+    int64_t base = n / chunks, rem = n % chunks;
+    *begin = (int64_t)k * base + (k < rem ? k : rem);
+    *end = *begin + base + (k < rem ? 1 : 0);
+}
+
+typedef struct worker_start {
+    int      id;    /* 1..n_workers; chunk 0 is the caller's */
+    uint64_t gen;   /* generation when started: jobs after it are ours */
+} worker_start;
+
+static void *worker_main(void *arg)
+{
+    pool *p = &the_pool;
+    worker_start start = *(worker_start *)arg;
+    free(arg);
+    int id = start.id;
+    /* Not p->generation read here: the job that caused this worker to be
+     * started may already have been published. */
+    uint64_t seen = start.gen;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->shutdown && p->generation == seen)
+            pthread_cond_wait(&p->wake, &p->lock);
+        if (p->shutdown)
+            break;
+        seen = p->generation;
+        if (id >= p->n_chunks)
+            continue;
+        convrt_task_fn fn = p->fn;
+        void *ctx = p->ctx;
+        int64_t b, e;
+        chunk_range(p->n, p->n_chunks, id, &b, &e);
+        pthread_mutex_unlock(&p->lock);
+        in_task = 1;
+        fn(ctx, b, e);
+        in_task = 0;
+        pthread_mutex_lock(&p->lock);
+        if (--p->pending == 0)
+            pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Start workers until there are `want`; returns how many exist.  Called
+ * with run_lock held, so no job is in flight. */
+static int grow(pool *p, int want)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!p->threads) {
+        p->threads = calloc(MAX_THREADS, sizeof(pthread_t));
+        if (!p->threads) {
+            pthread_mutex_unlock(&p->lock);
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    while (p->n_workers < want) {
+        pthread_t t;
+        worker_start *ws = malloc(sizeof *ws);
+        if (!ws)
+            break;   /* run with fewer threads rather than fail */
+        ws->id = p->n_workers + 1;
+        ws->gen = p->generation;   /* stable: only changed under run_lock */
+        if (pthread_create(&t, NULL, worker_main, ws) != 0) {
+            free(ws);
+            break;
+        }
+        pthread_mutex_lock(&p->lock);
+        p->threads[p->n_workers++] = t;
+        pthread_mutex_unlock(&p->lock);
+    }
+    return p->n_workers;
+}
+
+static void run_serial(int64_t n, convrt_task_fn fn, void *ctx)
+{
+    int was = in_task;
+    in_task = 1;
+    fn(ctx, 0, n);
+    in_task = was;
+}
+
+void convrt_parallel_for(int64_t n, convrt_task_fn fn, void *ctx)
+{
+    if (n <= 0 || !fn)
+        return;
+    int threads = convrt_get_num_threads();
+    int64_t chunks64 = n < threads ? n : threads;
+    if (chunks64 <= 1 || in_task) {
+        run_serial(n, fn, ctx);
+        return;
+    }
+    pool *p = &the_pool;
+    if (pthread_mutex_trylock(&p->run_lock) != 0) {
+        run_serial(n, fn, ctx);
+        return;
+    }
+    int workers = grow(p, (int)chunks64 - 1);
+    int chunks = workers + 1 < chunks64 ? workers + 1 : (int)chunks64;
+    if (chunks <= 1) {
+        pthread_mutex_unlock(&p->run_lock);
+        run_serial(n, fn, ctx);
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    p->n_chunks = chunks;
+    p->pending = chunks - 1;
+    p->generation++;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+
+    int64_t b, e;
+    chunk_range(n, chunks, 0, &b, &e);
+    in_task = 1;
+    fn(ctx, b, e);
+    in_task = 0;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->pending > 0)
+        pthread_cond_wait(&p->done, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(&p->run_lock);
+}
+
+/* Join the workers when the process exits (or the shared library is
+ * unloaded) so that nothing is left running or leaked.  If a job is still
+ * in flight in another thread at exit, the workers are left alone. */
+__attribute__((destructor)) static void pool_shutdown(void)
+{
+    pool *p = &the_pool;
+    if (pthread_mutex_trylock(&p->run_lock) != 0)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->shutdown = 1;
+    pthread_cond_broadcast(&p->wake);
+    int n = p->n_workers;
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < n; i++)
+        pthread_join(p->threads[i], NULL);
+    free(p->threads);
+    p->threads = NULL;
+    p->n_workers = 0;
+    pthread_mutex_unlock(&p->run_lock);
+}
