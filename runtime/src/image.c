@@ -266,6 +266,7 @@ static int pnm_uint(FILE *f, long *out)
         return -1;
     if (c != EOF)
         ungetc(c, f);
+    *out = v;
     return 1;
 }
 

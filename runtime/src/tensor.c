@@ -59,13 +59,20 @@ int convrt_tensor_alloc(convrt_tensor *t, int32_t rank, const int64_t *dims)
 {
     if (!t)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_tensor_alloc: tensor is NULL");
+    /* dims may point into t->dims (re-allocating a tensor whose shape was
+     * filled in by convrt_pipeline_output_shapes), so copy before clearing. */
+    int64_t copy[CONVRT_MAX_RANK];
+    int ok_rank = rank >= 0 && rank <= CONVRT_MAX_RANK;
+    if (ok_rank && dims)
+        memcpy(copy, dims, (size_t)rank * sizeof *dims);
     memset(t, 0, sizeof *t);
-    if (rank < 0 || rank > CONVRT_MAX_RANK)
+    if (!ok_rank)
         return convrt_report(CONVRT_E_INVALID,
                              "convrt_tensor_alloc: rank %d is outside 0..%d",
                              (int)rank, CONVRT_MAX_RANK);
     if (rank > 0 && !dims)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_tensor_alloc: dims is NULL");
+    dims = copy;
     for (int32_t i = 0; i < rank; i++)
         if (dims[i] < 0)
             return convrt_report(CONVRT_E_INVALID,

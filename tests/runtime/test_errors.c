@@ -1,0 +1,113 @@
+/* Error codes, their descriptions, and the replaceable error handler. */
+#include <pthread.h>
+
+#include "common.h"
+
+TestSuite(errors);
+
+Test(errors, strerror_every_code_distinct_and_nonnull)
+{
+    const char *seen[16];
+    for (int code = 0; code >= -14; code--) {
+        const char *s = convrt_strerror(code);
+        cr_assert_not_null(s);
+        cr_expect_gt(strlen(s), 3);
+        cr_expect_neq(strcmp(s, convrt_strerror(-999)), 0, "code %d has the unknown text", code);
+        for (int k = 0; k < -code; k++)
+            cr_expect_neq(strcmp(s, seen[k]), 0, "codes %d and %d share \"%s\"", code, -k, s);
+        seen[-code] = s;
+    }
+    cr_expect_str_eq(convrt_strerror(CONVRT_OK), "success");
+    cr_expect_str_eq(convrt_strerror(CONVRT_E_FORMAT), "malformed or unsupported file");
+    cr_expect_not_null(convrt_strerror(1));
+    cr_expect_not_null(convrt_strerror(-15));
+    cr_expect_not_null(convrt_strerror(INT32_MIN));
+    cr_expect_str_eq(convrt_strerror(-15), "unknown error code");
+}
+
+Test(errors, report_formats_and_returns_code)
+{
+    capture_start();
+    cr_expect_eq(convrt_report(CONVRT_E_IO, "file '%s' line %d", "x.npy", 42), CONVRT_E_IO);
+    cr_expect_eq(cap.count, 1);
+    cr_expect_eq(cap.code, CONVRT_E_IO);
+    cr_expect_str_eq(cap.message, "file 'x.npy' line 42");
+    convrt_set_error_handler(NULL, NULL);
+}
+
+Test(errors, long_messages_are_not_truncated)
+{
+    capture_start();
+    char big[900];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    convrt_report(CONVRT_E_INVALID, "<%s>", big);
+    cr_expect_eq(strlen(cap.message), sizeof big - 1 + 2);
+    cr_expect_eq(cap.message[sizeof big], '>');
+    convrt_set_error_handler(NULL, NULL);
+}
+
+static int other_count;
+static void other_handler(void *user, int code, const char *message)
+{
+    (void)message;
+    *(int *)user = code;
+    other_count++;
+}
+
+Test(errors, handler_replaced_then_restored)
+{
+    capture_start();
+    convrt_report(CONVRT_E_RANK, "one");
+    cr_expect_eq(cap.count, 1);
+
+    int last = 0;
+    convrt_set_error_handler(other_handler, &last);
+    convrt_report(CONVRT_E_DIM, "two");
+    cr_expect_eq(last, CONVRT_E_DIM, "user pointer passed through");
+    cr_expect_eq(other_count, 1);
+    cr_expect_eq(cap.count, 1, "previous handler no longer called");
+
+    convrt_set_error_handler(NULL, NULL);
+    convrt_report(CONVRT_E_SHAPE, "three");
+    cr_expect_eq(other_count, 1, "replaced handler no longer called");
+    cr_expect_eq(cap.count, 1);
+}
+
+Test(errors, default_handler_prints_to_stderr, .init = cr_redirect_stderr)
+{
+    convrt_set_error_handler(NULL, NULL);
+    convrt_report(CONVRT_E_IO, "cannot load '%s'", "a.png");
+    fflush(stderr);
+    cr_expect_stderr_eq_str("convrt: error: cannot load 'a.png'\n");
+}
+
+static int concurrent_count;
+static pthread_mutex_t concurrent_lock = PTHREAD_MUTEX_INITIALIZER;
+static void counting_handler(void *user, int code, const char *message)
+{
+    (void)user, (void)code, (void)message;
+    pthread_mutex_lock(&concurrent_lock);
+    concurrent_count++;
+    pthread_mutex_unlock(&concurrent_lock);
+}
+
+static void *reporter(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1000; i++)
+        convrt_report(CONVRT_E_INVALID, "thread report %d", i);
+    return NULL;
+}
+
+Test(errors, reports_from_many_threads)
+{
+    convrt_set_error_handler(counting_handler, NULL);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, reporter, NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    cr_expect_eq(concurrent_count, 4000);
+    convrt_set_error_handler(NULL, NULL);
+}

@@ -1,0 +1,198 @@
+/* The thread pool behind convrt_parallel_for. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common.h"
+
+TestSuite(pool, .init = capture_start);
+
+typedef struct visit_ctx {
+    int64_t n;
+    _Atomic int *hits;         /* per index */
+    _Atomic int64_t sum;
+    _Atomic int chunks;
+    _Atomic int bad_range;
+} visit_ctx;
+
+static void visit(void *p, int64_t b, int64_t e)
+{
+    visit_ctx *c = p;
+    if (b < 0 || e > c->n || b >= e)
+        atomic_store(&c->bad_range, 1);
+    int64_t s = 0;
+    for (int64_t i = b; i < e && i >= 0 && i < c->n; i++) {
+        atomic_fetch_add(&c->hits[i], 1);
+        s += i;
+    }
+    atomic_fetch_add(&c->sum, s);
+    atomic_fetch_add(&c->chunks, 1);
+}
+
+static void check_run(int threads, int64_t n)
+{
+    convrt_set_num_threads(threads);
+    cr_assert_eq(convrt_get_num_threads(), threads);
+    visit_ctx c = {.n = n};
+    c.hits = calloc(n > 0 ? (size_t)n : 1, sizeof *c.hits);
+    convrt_parallel_for(n, visit, &c);
+    cr_expect_eq(c.bad_range, 0, "a chunk was empty or out of range");
+    int64_t want = n > 0 ? n * (n - 1) / 2 : 0;
+    cr_expect_eq(c.sum, want, "threads=%d n=%lld: sum %lld, want %lld", threads, (long long)n,
+                 (long long)c.sum, (long long)want);
+    for (int64_t i = 0; i < n; i++)
+        cr_expect_eq(c.hits[i], 1, "threads=%d n=%lld: index %lld visited %d times", threads,
+                     (long long)n, (long long)i, c.hits[i]);
+    int64_t want_chunks = n <= 0 ? 0 : (n < threads ? n : threads);
+    cr_expect_eq(c.chunks, want_chunks, "threads=%d n=%lld: %d chunks", threads, (long long)n, c.chunks);
+    free(c.hits);
+}
+
+Test(pool, exact_sums_and_single_visits)
+{
+    const int threads[] = {1, 2, 7};
+    const int64_t sizes[] = {1, 2, 6, 7, 8, 100, 1001, 100000};
+    for (size_t t = 0; t < 3; t++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            check_run(threads[t], sizes[s]);
+    cr_expect_eq(cap.count, 0);
+}
+
+Test(pool, nothing_for_empty_ranges)
+{
+    check_run(4, 0);
+    check_run(4, -5);
+}
+
+Test(pool, shrinking_and_growing_thread_count)
+{
+    check_run(7, 1000);
+    check_run(2, 1000);
+    check_run(7, 1000);
+    check_run(3, 3);
+}
+
+/* Chunks are contiguous and ordered: chunk k starts where k-1 ended. */
+typedef struct bounds_ctx {
+    int64_t begin[64], end[64];
+    _Atomic int next;
+} bounds_ctx;
+
+static void record(void *p, int64_t b, int64_t e)
+{
+    bounds_ctx *c = p;
+    int k = atomic_fetch_add(&c->next, 1);
+    if (k < 64)
+        c->begin[k] = b, c->end[k] = e;
+}
+
+Test(pool, chunks_nearly_equal)
+{
+    convrt_set_num_threads(7);
+    bounds_ctx c = {.next = 0};
+    convrt_parallel_for(100, record, &c);
+    cr_assert_eq(c.next, 7);
+    for (int k = 0; k < 7; k++) {
+        int64_t len = c.end[k] - c.begin[k];
+        cr_expect(len == 14 || len == 15, "chunk [%lld, %lld)", (long long)c.begin[k], (long long)c.end[k]);
+    }
+}
+
+/* A task that itself calls parallel_for: the inner call runs serially in
+ * the calling thread (no deadlock, complete coverage). */
+typedef struct nested_ctx {
+    _Atomic int64_t sum;
+    _Atomic int inner_calls;
+    _Atomic int inner_other_thread;
+} nested_ctx;
+
+typedef struct inner_ctx {
+    nested_ctx *outer;
+    pthread_t self;
+    int64_t base;
+} inner_ctx;
+
+static void inner(void *p, int64_t b, int64_t e)
+{
+    inner_ctx *c = p;
+    atomic_fetch_add(&c->outer->inner_calls, 1);
+    if (!pthread_equal(c->self, pthread_self()))
+        atomic_store(&c->outer->inner_other_thread, 1);
+    for (int64_t i = b; i < e; i++)
+        atomic_fetch_add(&c->outer->sum, c->base * 10 + i);
+}
+
+static void outer(void *p, int64_t b, int64_t e)
+{
+    for (int64_t i = b; i < e; i++) {
+        inner_ctx c = {.outer = p, .self = pthread_self(), .base = i};
+        convrt_parallel_for(10, inner, &c);
+    }
+}
+
+Test(pool, nested_call_runs_serially)
+{
+    convrt_set_num_threads(4);
+    nested_ctx c = {0};
+    convrt_parallel_for(20, outer, &c);
+    /* sum over i<20, j<10 of 10 i + j */
+    cr_expect_eq(c.sum, 10 * 10 * (20 * 19 / 2) + 20 * 45);
+    cr_expect_eq(c.inner_calls, 20, "one serial inner call per outer index");
+    cr_expect_eq(c.inner_other_thread, 0);
+}
+
+static void *concurrent_user(void *arg)
+{
+    visit_ctx *c = arg;
+    for (int r = 0; r < 50; r++)
+        convrt_parallel_for(c->n, visit, c);
+    return NULL;
+}
+
+Test(pool, concurrent_callers_all_complete)
+{
+    convrt_set_num_threads(3);
+    visit_ctx c[3];
+    pthread_t t[3];
+    for (int k = 0; k < 3; k++) {
+        c[k] = (visit_ctx){.n = 500};
+        c[k].hits = calloc(500, sizeof *c[k].hits);
+        pthread_create(&t[k], NULL, concurrent_user, &c[k]);
+    }
+    for (int k = 0; k < 3; k++) {
+        pthread_join(t[k], NULL);
+        cr_expect_eq(c[k].sum, 50 * (500 * 499 / 2));
+        for (int i = 0; i < 500; i++)
+            cr_expect_eq(c[k].hits[i], 50);
+        free(c[k].hits);
+    }
+}
+
+Test(pool, thread_count_api)
+{
+    int prev = convrt_set_num_threads(5);
+    cr_expect_geq(prev, 1);
+    cr_expect_eq(convrt_get_num_threads(), 5);
+    cr_expect_eq(convrt_set_num_threads(2), 5);
+    cr_expect_eq(convrt_set_num_threads(-1), CONVRT_E_INVALID);
+    expect_report(CONVRT_E_INVALID, "-1");
+    cr_expect_eq(convrt_get_num_threads(), 2, "unchanged by a rejected call");
+    convrt_set_num_threads(0);
+    cr_expect_geq(convrt_get_num_threads(), 1);
+}
+
+Test(pool, default_from_environment)
+{
+    /* each Criterion test runs in its own process, so the default has not
+     * been computed yet */
+    setenv("CONVRT_NUM_THREADS", "3", 1);
+    cr_expect_eq(convrt_get_num_threads(), 3);
+    setenv("CONVRT_NUM_THREADS", "junk", 1);
+    convrt_set_num_threads(0);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cr_expect_eq(convrt_get_num_threads(), cpus);
+    setenv("CONVRT_NUM_THREADS", "0", 1);
+    convrt_set_num_threads(0);
+    cr_expect_eq(convrt_get_num_threads(), cpus);
+    unsetenv("CONVRT_NUM_THREADS");
+}
