@@ -1,0 +1,65 @@
+/* codegen.h - the LLVM back end: IrProgram -> an optimised LLVM module.
+ *
+ * Needs a checked IrProgram (ir.h); gives a module that holds, for pipeline
+ * NAME, exactly three external symbols: the entry points NAME and
+ * NAME_output_shapes and the descriptor NAME_pipeline (convrt_abi.h).
+ * Everything else (NAME__body, NAME__par_N, constant data) is internal, so
+ * any number of pipelines link into one program.
+ *
+ * LLVM types stay out of this header: only codegen.c and jit.c include
+ * llvm-c. */
+#ifndef CONVC_CODEGEN_H
+#define CONVC_CODEGEN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ir.h"
+
+typedef struct CgTarget {
+    /* "native" (host CPU and its features), or a CPU name LLVM knows:
+     * "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", "haswell",
+     * "skylake-avx512", "znver3", "znver4", ... (cg_known_cpus()) */
+    const char *cpu;
+    int         opt_level;  /* 0..3: IR pipeline default<On> and codegen level */
+} CgTarget;
+
+typedef struct CgModule CgModule;
+
+/* Builds, verifies and optimises.  NULL on failure with *err set to a
+ * malloc'ed message (the caller frees it). */
+CgModule *cg_compile(const IrProgram *p, const CgTarget *t, char **err);
+
+int  cg_print_llvm(CgModule *m, FILE *out);     /* 0 or -1 */
+int  cg_print_asm(CgModule *m, FILE *out);      /* 0 or -1 */
+/* A relocatable PIC object, written to a temporary file beside path and
+ * renamed, so path is either the old file or the complete new one. */
+int  cg_write_object(CgModule *m, const char *path, char **err);
+/* CONVRT_CPU_* bits that the chosen CPU and features imply. */
+int64_t cg_cpu_features(CgModule *m);
+/* The resolved CPU name ("native" becomes the host's, e.g. "znver4"). */
+const char *cg_cpu_name(const CgModule *m);
+const char *cg_pipeline_name(const CgModule *m);
+void cg_free(CgModule *m);
+
+/* NULL-terminated list of the CPU names cg_compile accepts besides
+ * "native". */
+const char *const *cg_known_cpus(void);
+
+/* ---- for jit.c ------------------------------------------------------------
+ * Declared with LLVM's own incomplete struct names so that no llvm-c header
+ * is needed here. */
+struct LLVMOpaqueModule;
+struct LLVMOrcOpaqueThreadSafeContext;
+struct LLVMOpaqueTargetMachine;
+
+/* Moves the module and its thread-safe context out of m (m stays valid for
+ * cg_cpu_features/cg_cpu_name/cg_pipeline_name and cg_free only). */
+struct LLVMOpaqueModule *cg_take_module(CgModule *m,
+                                        struct LLVMOrcOpaqueThreadSafeContext **tsc);
+/* A new TargetMachine configured exactly like the one the module was
+ * optimised with (CPU, features, reloc model, codegen level). */
+struct LLVMOpaqueTargetMachine *cg_new_target_machine(const CgModule *m,
+                                                      char **err);
+
+#endif

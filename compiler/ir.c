@@ -1,0 +1,569 @@
+/* ir.c - building and dumping the loop IR (ir.h).
+ *
+ * The constructors copy every array they are given into the arena, so a
+ * caller may build index lists on its stack.  ir_bin folds what is certain
+ * for i64 (constant operands, x+0, x*1, x*0 ...); it never touches f32
+ * arithmetic, where x*0 is not 0 for NaN or infinity and x+0 is not x for
+ * x = -0. */
+#include "ir.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+static IrExpr *expr_new(Arena *a, IrExprKind kind, IrType type)
+{
+    IrExpr *e = arena_alloc(a, sizeof *e);
+    e->kind = kind;
+    e->type = type;
+    return e;
+}
+
+static IrExpr **copy_exprs(Arena *a, int32_t n, IrExpr *const *src)
+{
+    if (n <= 0)
+        return NULL;
+    IrExpr **dst = arena_array(a, (size_t)n, sizeof *dst);
+    memcpy(dst, src, (size_t)n * sizeof *dst);
+    return dst;
+}
+
+IrExpr *ir_int(Arena *a, int64_t v)
+{
+    IrExpr *e = expr_new(a, IR_EXPR_INT, IR_TYPE_I64);
+    e->ival = v;
+    return e;
+}
+
+IrExpr *ir_float(Arena *a, float v)
+{
+    IrExpr *e = expr_new(a, IR_EXPR_FLOAT, IR_TYPE_F32);
+    e->fval = v;
+    return e;
+}
+
+IrExpr *ir_var(Arena *a, int32_t var)
+{
+    IrExpr *e = expr_new(a, IR_EXPR_VAR, IR_TYPE_I64);
+    e->var = var;
+    return e;
+}
+
+IrExpr *ir_dim(Arena *a, int32_t slot)
+{
+    IrExpr *e = expr_new(a, IR_EXPR_DIM, IR_TYPE_I64);
+    e->slot = slot;
+    return e;
+}
+
+IrExpr *ir_local(Arena *a, int32_t local)
+{
+    IrExpr *e = expr_new(a, IR_EXPR_LOCAL, IR_TYPE_F32);
+    e->local = local;
+    return e;
+}
+
+IrExpr *ir_load(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx)
+{
+    IrExpr *e = expr_new(a, IR_EXPR_LOAD, IR_TYPE_F32);
+    e->load.buf = buf;
+    e->load.idx = copy_exprs(a, rank, idx);
+    return e;
+}
+
+static bool is_int(const IrExpr *e, int64_t v)
+{
+    return e->kind == IR_EXPR_INT && e->ival == v;
+}
+
+static int64_t floor_div(int64_t x, int64_t y)
+{
+    int64_t q = x / y, r = x % y;
+    return (r != 0 && (r < 0) != (y < 0)) ? q - 1 : q;
+}
+
+static int64_t floor_mod(int64_t x, int64_t y)
+{
+    int64_t r = x % y;
+    return (r != 0 && (r < 0) != (y < 0)) ? r + y : r;
+}
+
+/* Folds two i64 constants; false when the result is not certain (overflow,
+ * division by a non-positive value, or an op with a bool result). */
+static bool fold_ints(IrOp op, int64_t x, int64_t y, int64_t *out)
+{
+    switch (op) {
+    case IR_OP_ADD: return !__builtin_add_overflow(x, y, out);
+    case IR_OP_SUB: return !__builtin_sub_overflow(x, y, out);
+    case IR_OP_MUL: return !__builtin_mul_overflow(x, y, out);
+    case IR_OP_DIV:
+        if (y <= 0) return false;
+        *out = floor_div(x, y);
+        return true;
+    case IR_OP_MOD:
+        if (y <= 0) return false;
+        *out = floor_mod(x, y);
+        return true;
+    case IR_OP_MIN: *out = x < y ? x : y; return true;
+    case IR_OP_MAX: *out = x > y ? x : y; return true;
+    default: return false;
+    }
+}
+
+static IrType bin_type(IrOp op, const IrExpr *x)
+{
+    switch (op) {
+    case IR_OP_LT: case IR_OP_LE: case IR_OP_GT: case IR_OP_GE:
+    case IR_OP_EQ: case IR_OP_NE: case IR_OP_AND: case IR_OP_OR:
+        return IR_TYPE_BOOL;
+    default:
+        return x->type;
+    }
+}
+
+IrExpr *ir_bin(Arena *a, IrOp op, IrExpr *x, IrExpr *y)
+{
+    if (x->type == IR_TYPE_I64 && y->type == IR_TYPE_I64) {
+        int64_t v;
+        if (x->kind == IR_EXPR_INT && y->kind == IR_EXPR_INT &&
+            fold_ints(op, x->ival, y->ival, &v))
+            return ir_int(a, v);
+        switch (op) {
+        case IR_OP_ADD:
+            if (is_int(y, 0)) return x;
+            if (is_int(x, 0)) return y;
+            break;
+        case IR_OP_SUB:
+            if (is_int(y, 0)) return x;
+            break;
+        case IR_OP_MUL:
+            if (is_int(y, 1)) return x;
+            if (is_int(x, 1)) return y;
+            if (is_int(x, 0) || is_int(y, 0)) return ir_int(a, 0);
+            break;
+        case IR_OP_DIV:
+            if (is_int(y, 1)) return x;
+            break;
+        case IR_OP_MOD:
+            if (is_int(y, 1)) return ir_int(a, 0);
+            break;
+        default:
+            break;
+        }
+    }
+    IrExpr *e = expr_new(a, IR_EXPR_BINARY, bin_type(op, x));
+    e->bin.op = op;
+    e->bin.a = x;
+    e->bin.b = y;
+    return e;
+}
+
+IrExpr *ir_un(Arena *a, IrFn fn, IrExpr *x)
+{
+    IrType t;
+    switch (fn) {
+    case IR_FN_NOT:
+    case IR_FN_ISNAN:  t = IR_TYPE_BOOL; break;
+    case IR_FN_TO_F32: t = IR_TYPE_F32; break;
+    case IR_FN_NEG:    t = x->type; break;
+    default:           t = IR_TYPE_F32; break;
+    }
+    IrExpr *e = expr_new(a, IR_EXPR_UNARY, t);
+    e->un.fn = fn;
+    e->un.a = x;
+    return e;
+}
+
+IrExpr *ir_select(Arena *a, IrExpr *c, IrExpr *x, IrExpr *y)
+{
+    IrExpr *e = expr_new(a, IR_EXPR_SELECT, x->type);
+    e->sel.cond = c;
+    e->sel.a = x;
+    e->sel.b = y;
+    return e;
+}
+
+static IrStmt *stmt_new(Arena *a, IrStmtKind kind)
+{
+    IrStmt *s = arena_alloc(a, sizeof *s);
+    s->kind = kind;
+    return s;
+}
+
+IrStmt *ir_for(Arena *a, int32_t var, IrExpr *lo, IrExpr *hi, IrStmt *body,
+               uint32_t flags)
+{
+    IrStmt *s = stmt_new(a, IR_STMT_FOR);
+    s->loop.var = var;
+    s->loop.lo = lo;
+    s->loop.hi = hi;
+    s->loop.body = body;
+    s->loop.flags = flags;
+    return s;
+}
+
+IrStmt *ir_if(Arena *a, IrExpr *cond, IrStmt *then, IrStmt *otherwise)
+{
+    IrStmt *s = stmt_new(a, IR_STMT_IF);
+    s->cond.cond = cond;
+    s->cond.then = then;
+    s->cond.otherwise = otherwise;
+    return s;
+}
+
+IrStmt *ir_store(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
+                 IrExpr *value)
+{
+    IrStmt *s = stmt_new(a, IR_STMT_STORE);
+    s->store.buf = buf;
+    s->store.idx = copy_exprs(a, rank, idx);
+    s->store.value = value;
+    return s;
+}
+
+IrStmt *ir_assign(Arena *a, int32_t local, IrExpr *value)
+{
+    IrStmt *s = stmt_new(a, IR_STMT_ASSIGN);
+    s->assign.local = local;
+    s->assign.value = value;
+    return s;
+}
+
+IrStmt *ir_block(Arena *a, IrStmt *const *items, int32_t n)
+{
+    IrStmt *s = stmt_new(a, IR_STMT_BLOCK);
+    s->block.n = n > 0 ? n : 0;
+    if (n > 0) {
+        s->block.items = arena_array(a, (size_t)n, sizeof *s->block.items);
+        memcpy(s->block.items, items, (size_t)n * sizeof *items);
+    }
+    return s;
+}
+
+/* ---- dump ---------------------------------------------------------------- */
+
+static const char *var_name(const IrProgram *p, int32_t v, char *tmp, size_t n)
+{
+    if (p->vars && v >= 0 && v < p->nvars && p->vars[v].name)
+        return p->vars[v].name;
+    snprintf(tmp, n, "v%d", (int)v);
+    return tmp;
+}
+
+static const char *buf_name(const IrProgram *p, int32_t b, char *tmp, size_t n)
+{
+    if (b >= 0 && b < p->nbuffers && p->buffers[b].name)
+        return p->buffers[b].name;
+    snprintf(tmp, n, "buf%d", (int)b);
+    return tmp;
+}
+
+static const char *op_text(IrOp op)
+{
+    switch (op) {
+    case IR_OP_ADD: return "+";
+    case IR_OP_SUB: return "-";
+    case IR_OP_MUL: return "*";
+    case IR_OP_DIV: return "/";
+    case IR_OP_MOD: return "%";
+    case IR_OP_MIN: return "min";
+    case IR_OP_MAX: return "max";
+    case IR_OP_LT:  return "<";
+    case IR_OP_LE:  return "<=";
+    case IR_OP_GT:  return ">";
+    case IR_OP_GE:  return ">=";
+    case IR_OP_EQ:  return "==";
+    case IR_OP_NE:  return "!=";
+    case IR_OP_AND: return "&&";
+    case IR_OP_OR:  return "||";
+    }
+    return "?";
+}
+
+static const char *fn_text(IrFn fn)
+{
+    switch (fn) {
+    case IR_FN_NEG:     return "-";
+    case IR_FN_ABS:     return "abs";
+    case IR_FN_SQRT:    return "sqrt";
+    case IR_FN_EXP:     return "exp";
+    case IR_FN_TANH:    return "tanh";
+    case IR_FN_SIGMOID: return "sigmoid";
+    case IR_FN_NOT:     return "!";
+    case IR_FN_ISNAN:   return "isnan";
+    case IR_FN_TO_F32:  return "(f32)";
+    }
+    return "?";
+}
+
+static void dump_float(FILE *out, float v)
+{
+    if (isnan(v))
+        fputs("nan", out);
+    else if (isinf(v))
+        fputs(v < 0 ? "-inf" : "inf", out);
+    else if (v == truncf(v) && fabsf(v) < 1e15f)
+        fprintf(out, "%.1ff", (double)v);
+    else
+        fprintf(out, "%.9gf", (double)v);
+}
+
+static void dump_expr(FILE *out, const IrProgram *p, const IrExpr *e);
+
+static void dump_index(FILE *out, const IrProgram *p, int32_t buf,
+                       IrExpr *const *idx)
+{
+    char tmp[32];
+    int32_t rank = (buf >= 0 && buf < p->nbuffers) ? p->buffers[buf].rank : 0;
+    fprintf(out, "%s[", buf_name(p, buf, tmp, sizeof tmp));
+    for (int32_t i = 0; i < rank; i++) {
+        if (i)
+            fputs(", ", out);
+        dump_expr(out, p, idx[i]);
+    }
+    fputc(']', out);
+}
+
+/* Operands that are themselves binary or select get parentheses, so the
+ * text needs no precedence rules to be read. */
+static void dump_operand(FILE *out, const IrProgram *p, const IrExpr *e)
+{
+    bool paren = e->kind == IR_EXPR_SELECT ||
+                 (e->kind == IR_EXPR_BINARY && e->bin.op != IR_OP_MIN &&
+                  e->bin.op != IR_OP_MAX);
+    if (paren)
+        fputc('(', out);
+    dump_expr(out, p, e);
+    if (paren)
+        fputc(')', out);
+}
+
+static void dump_expr(FILE *out, const IrProgram *p, const IrExpr *e)
+{
+    char tmp[32];
+    switch (e->kind) {
+    case IR_EXPR_INT:   fprintf(out, "%" PRId64, e->ival); break;
+    case IR_EXPR_FLOAT: dump_float(out, e->fval); break;
+    case IR_EXPR_VAR:   fputs(var_name(p, e->var, tmp, sizeof tmp), out); break;
+    case IR_EXPR_DIM:   fprintf(out, "d%d", (int)e->slot); break;
+    case IR_EXPR_LOCAL: fprintf(out, "t%d", (int)e->local); break;
+    case IR_EXPR_LOAD:  dump_index(out, p, e->load.buf, e->load.idx); break;
+    case IR_EXPR_BINARY:
+        if (e->bin.op == IR_OP_MIN || e->bin.op == IR_OP_MAX) {
+            fprintf(out, "%s(", op_text(e->bin.op));
+            dump_expr(out, p, e->bin.a);
+            fputs(", ", out);
+            dump_expr(out, p, e->bin.b);
+            fputc(')', out);
+        } else {
+            dump_operand(out, p, e->bin.a);
+            fprintf(out, " %s ", op_text(e->bin.op));
+            dump_operand(out, p, e->bin.b);
+        }
+        break;
+    case IR_EXPR_UNARY:
+        if (e->un.fn == IR_FN_NEG || e->un.fn == IR_FN_NOT ||
+            e->un.fn == IR_FN_TO_F32) {
+            fputs(fn_text(e->un.fn), out);
+            dump_operand(out, p, e->un.a);
+        } else {
+            fprintf(out, "%s(", fn_text(e->un.fn));
+            dump_expr(out, p, e->un.a);
+            fputc(')', out);
+        }
+        break;
+    case IR_EXPR_SELECT:
+        dump_operand(out, p, e->sel.cond);
+        fputs(" ? ", out);
+        dump_operand(out, p, e->sel.a);
+        fputs(" : ", out);
+        dump_operand(out, p, e->sel.b);
+        break;
+    }
+}
+
+static void indent(FILE *out, int depth)
+{
+    for (int i = 0; i < depth; i++)
+        fputs("  ", out);
+}
+
+static void dump_stmt(FILE *out, const IrProgram *p, const IrStmt *s,
+                      int depth);
+
+static void dump_braced(FILE *out, const IrProgram *p, const IrStmt *s,
+                        int depth)
+{
+    if (s && s->kind == IR_STMT_BLOCK) {
+        for (int32_t i = 0; i < s->block.n; i++)
+            dump_stmt(out, p, s->block.items[i], depth);
+    } else if (s) {
+        dump_stmt(out, p, s, depth);
+    }
+}
+
+static void dump_stmt(FILE *out, const IrProgram *p, const IrStmt *s,
+                      int depth)
+{
+    char tmp[32];
+    if (!s)
+        return;
+    switch (s->kind) {
+    case IR_STMT_FOR: {
+        const char *v = var_name(p, s->loop.var, tmp, sizeof tmp);
+        indent(out, depth);
+        fprintf(out, "for (%s = ", v);
+        dump_expr(out, p, s->loop.lo);
+        fprintf(out, "; %s < ", v);
+        dump_expr(out, p, s->loop.hi);
+        fprintf(out, "; %s++) ", v);
+        if (s->loop.flags & IR_LOOP_PARALLEL)
+            fputs("/* parallel */ ", out);
+        if (s->loop.flags & IR_LOOP_VECTORIZE)
+            fputs("/* vectorize */ ", out);
+        fputs("{\n", out);
+        dump_braced(out, p, s->loop.body, depth + 1);
+        indent(out, depth);
+        fputs("}\n", out);
+        break;
+    }
+    case IR_STMT_IF:
+        indent(out, depth);
+        fputs("if (", out);
+        dump_expr(out, p, s->cond.cond);
+        fputs(") {\n", out);
+        dump_braced(out, p, s->cond.then, depth + 1);
+        indent(out, depth);
+        if (s->cond.otherwise) {
+            fputs("} else {\n", out);
+            dump_braced(out, p, s->cond.otherwise, depth + 1);
+            indent(out, depth);
+        }
+        fputs("}\n", out);
+        break;
+    case IR_STMT_STORE:
+        indent(out, depth);
+        dump_index(out, p, s->store.buf, s->store.idx);
+        fputs(" = ", out);
+        dump_expr(out, p, s->store.value);
+        fputs(";\n", out);
+        break;
+    case IR_STMT_ASSIGN:
+        indent(out, depth);
+        fprintf(out, "t%d = ", (int)s->assign.local);
+        dump_expr(out, p, s->assign.value);
+        fputs(";\n", out);
+        break;
+    case IR_STMT_BLOCK:
+        dump_braced(out, p, s, depth);
+        break;
+    }
+}
+
+static const char *slot_op_text(IrSlotOp op)
+{
+    switch (op) {
+    case IR_SLOT_ADD:      return "+";
+    case IR_SLOT_SUB:      return "-";
+    case IR_SLOT_MUL:      return "*";
+    case IR_SLOT_FLOORDIV: return "floordiv";
+    case IR_SLOT_CEILDIV:  return "ceildiv";
+    case IR_SLOT_MIN:      return "min";
+    case IR_SLOT_MAX:      return "max";
+    default:               return "?";
+    }
+}
+
+static const char *buf_kind_text(IrBufferKind k)
+{
+    switch (k) {
+    case IR_BUF_INPUT:   return "input";
+    case IR_BUF_OUTPUT:  return "output";
+    case IR_BUF_SCRATCH: return "scratch";
+    case IR_BUF_CONST:   return "const";
+    }
+    return "?";
+}
+
+static const char *check_text(IrCheckKind k)
+{
+    switch (k) {
+    case IR_CHECK_EQ:       return "eq";
+    case IR_CHECK_POSITIVE: return "positive";
+    case IR_CHECK_NONNEG:   return "nonneg";
+    }
+    return "?";
+}
+
+void ir_dump(FILE *out, const IrProgram *p)
+{
+    char tmp[32];
+    fprintf(out, "pipeline %s", p->name ? p->name : "?");
+    if (p->source_name)
+        fprintf(out, " (%s)", p->source_name);
+    fprintf(out, ": %d inputs, %d outputs\n", (int)p->ninputs,
+            (int)p->noutputs);
+    fputs("// integer / and % round toward minus infinity; dN is dims[N]\n",
+          out);
+
+    fprintf(out, "slots (%d):\n", (int)p->nslots);
+    for (int32_t i = 0; i < p->nslots; i++) {
+        const IrSlot *s = &p->slots[i];
+        fprintf(out, "  d%d = ", (int)i);
+        switch (s->op) {
+        case IR_SLOT_CONST:
+            fprintf(out, "%" PRId64, s->a);
+            break;
+        case IR_SLOT_ARG:
+            fprintf(out, "arg%" PRId64 ".dim%" PRId64, s->a, s->b);
+            break;
+        case IR_SLOT_ADD: case IR_SLOT_SUB: case IR_SLOT_MUL:
+            fprintf(out, "d%" PRId64 " %s d%" PRId64, s->a,
+                    slot_op_text(s->op), s->b);
+            break;
+        default:
+            fprintf(out, "%s(d%" PRId64 ", d%" PRId64 ")",
+                    slot_op_text(s->op), s->a, s->b);
+            break;
+        }
+        if (s->is_const && s->op != IR_SLOT_CONST)
+            fprintf(out, "  // = %" PRId64, s->const_value);
+        fputc('\n', out);
+    }
+
+    fprintf(out, "checks (%d):\n", (int)p->nchecks);
+    for (int32_t i = 0; i < p->nchecks; i++) {
+        const IrCheck *c = &p->checks[i];
+        if (c->kind == IR_CHECK_EQ)
+            fprintf(out, "  d%d == d%d", (int)c->a, (int)c->b);
+        else
+            fprintf(out, "  %s(d%d)", check_text(c->kind), (int)c->a);
+        if (c->what)
+            fprintf(out, "  // %s", c->what);
+        fputc('\n', out);
+    }
+
+    fprintf(out, "buffers (%d):\n", (int)p->nbuffers);
+    for (int32_t i = 0; i < p->nbuffers; i++) {
+        const IrBuffer *b = &p->buffers[i];
+        fprintf(out, "  %s %s", buf_kind_text(b->kind),
+                buf_name(p, i, tmp, sizeof tmp));
+        if (b->kind != IR_BUF_CONST)
+            fprintf(out, " #%d", (int)b->abi_index);
+        fputs(": f32[", out);
+        for (int32_t j = 0; j < b->rank; j++) {
+            if (j)
+                fputs(", ", out);
+            fprintf(out, "d%d", (int)b->dim_slots[j]);
+            if (b->dim_names && b->dim_names[j])
+                fprintf(out, "=%s", b->dim_names[j]);
+        }
+        fputc(']', out);
+        if (b->kind == IR_BUF_CONST)
+            fprintf(out, " (%" PRId64 " values)", b->count);
+        fputc('\n', out);
+    }
+
+    fputs("body:\n", out);
+    dump_braced(out, p, p->body, 0);
+}
