@@ -23,10 +23,10 @@ static int alloc_image(const char *path, convrt_tensor *out, int channels, int64
         dims[0] = channels, dims[1] = h, dims[2] = w, rank = 3;
     }
     int64_t n;
-    if (crt_numel(rank, dims, &n) != 0)
+    if (convrt__numel(rank, dims, &n) != 0)
         return convrt_report(CONVRT_E_OVERFLOW, "cannot load '%s': image of %lld x %lld is too large",
                              path, (long long)w, (long long)h);
-    float *data = crt_aligned_alloc((size_t)n * sizeof(float), 0);
+    float *data = convrt__aligned_alloc((size_t)n * sizeof(float), 0);
     if (!data)
         return convrt_report(CONVRT_E_NOMEM, "cannot load '%s': cannot allocate %lld floats",
                              path, (long long)n);
@@ -69,7 +69,7 @@ static int image_shape(const char *path, const convrt_tensor *t, int *ch, int64_
         return convrt_report(CONVRT_E_INVALID, "cannot save '%s': image size %lld x %lld is not supported",
                              path, (long long)*w, (long long)*h);
     int64_t n;
-    if (crt_numel(t->rank, t->dims, &n) != 0)
+    if (convrt__numel(t->rank, t->dims, &n) != 0)
         return convrt_report(CONVRT_E_OVERFLOW, "cannot save '%s': element count overflows", path);
     if (!t->data)
         return convrt_report(CONVRT_E_NULL_DATA, "cannot save '%s': tensor data is NULL", path);
@@ -187,8 +187,8 @@ done:
 
 static int png_save(const char *path, const convrt_tensor *t, int ch, int64_t h, int64_t w)
 {
-    crt_atomic_file af;
-    int rc = crt_atomic_open(&af, path);
+    convrt__atomic_file af;
+    int rc = convrt__atomic_open(&af, path);
     if (rc != 0)
         return rc;
     png_err err = {{0}};
@@ -198,13 +198,13 @@ static int png_save(const char *path, const convrt_tensor *t, int ch, int64_t h,
     if (!info || !row) {
         png_destroy_write_struct(&png, &info);
         free(row);
-        crt_atomic_abort(&af);
+        convrt__atomic_abort(&af);
         return convrt_report(CONVRT_E_NOMEM, "cannot save '%s': out of memory", path);
     }
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
         free(row);
-        crt_atomic_abort(&af);
+        convrt__atomic_abort(&af);
         return convrt_report(CONVRT_E_IO, "cannot save '%s': %s", path, err.msg);
     }
     png_init_io(png, af.fp);
@@ -222,7 +222,7 @@ static int png_save(const char *path, const convrt_tensor *t, int ch, int64_t h,
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     free(row);
-    return crt_atomic_commit(&af);
+    return convrt__atomic_commit(&af);
 }
 
 /* --------------------------------------------------------------- netpbm */
@@ -360,13 +360,13 @@ static int pnm_load(const char *path, convrt_tensor *out)
 
 static int pnm_save(const char *path, const convrt_tensor *t, int ch, int64_t h, int64_t w, int out_ch)
 {
-    crt_atomic_file af;
-    int rc = crt_atomic_open(&af, path);
+    convrt__atomic_file af;
+    int rc = convrt__atomic_open(&af, path);
     if (rc != 0)
         return rc;
     unsigned char *row = malloc((size_t)w * (size_t)out_ch);
     if (!row) {
-        crt_atomic_abort(&af);
+        convrt__atomic_abort(&af);
         return convrt_report(CONVRT_E_NOMEM, "cannot save '%s': out of memory", path);
     }
     int ok = fprintf(af.fp, "P%c\n%lld %lld\n255\n", out_ch == 1 ? '5' : '6', (long long)w, (long long)h) > 0;
@@ -380,10 +380,10 @@ static int pnm_save(const char *path, const convrt_tensor *t, int ch, int64_t h,
     free(row);
     if (!ok) {
         int e = errno;
-        crt_atomic_abort(&af);
+        convrt__atomic_abort(&af);
         return convrt_report(CONVRT_E_IO, "cannot save '%s': %s", path, strerror(e));
     }
-    return crt_atomic_commit(&af);
+    return convrt__atomic_commit(&af);
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -396,7 +396,7 @@ int convrt_image_load(const char *path, convrt_tensor *out)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_image_load: %s is NULL",
                              !path ? "path" : "output tensor");
     char ext[8];
-    crt_extension(path, ext, sizeof ext);
+    convrt__extension(path, ext, sizeof ext);
     if (strcmp(ext, "png") == 0)
         return png_load(path, out);
     if (!strcmp(ext, "pgm") || !strcmp(ext, "ppm") || !strcmp(ext, "pnm"))
@@ -410,7 +410,7 @@ int convrt_image_save(const char *path, const convrt_tensor *t)
     if (!path || !t)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_image_save: %s is NULL", !path ? "path" : "tensor");
     char ext[8];
-    crt_extension(path, ext, sizeof ext);
+    convrt__extension(path, ext, sizeof ext);
     int is_png = strcmp(ext, "png") == 0, is_pgm = strcmp(ext, "pgm") == 0;
     int is_ppm = !strcmp(ext, "ppm") || !strcmp(ext, "pnm");
     if (!is_png && !is_pgm && !is_ppm)

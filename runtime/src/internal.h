@@ -15,31 +15,31 @@
 
 /* 64-byte aligned allocation of max(bytes, 1) bytes rounded up to the
  * alignment; zeroed when zero is set.  NULL on failure (no report). */
-void *crt_aligned_alloc(size_t bytes, int zero);
+void *convrt__aligned_alloc(size_t bytes, int zero);
 
 /* Number of elements of rank/dims, or -1 on overflow of int64 or of the
  * byte size in size_t.  Negative dims are the caller's business. */
-int crt_numel(int64_t rank, const int64_t *dims, int64_t *out);
+int convrt__numel(int64_t rank, const int64_t *dims, int64_t *out);
 
 /* Lower-case extension of path after the last '.' of the last component
  * (without the dot) into buf; "" when there is none. */
-void crt_extension(const char *path, char *buf, size_t size);
+void convrt__extension(const char *path, char *buf, size_t size);
 
 /* A file written under a temporary name in the destination directory and
  * renamed over the destination on success, so readers never see a partial
  * file. */
-typedef struct crt_atomic_file {
+typedef struct convrt__atomic_file {
     FILE *fp;
     char *tmp_path;
     const char *path;
-} crt_atomic_file;
+} convrt__atomic_file;
 
 /* Create the temporary file; reports CONVRT_E_IO / NOMEM on failure. */
-int crt_atomic_open(crt_atomic_file *af, const char *path);
+int convrt__atomic_open(convrt__atomic_file *af, const char *path);
 /* Flush, close and rename; on any error the temporary file is removed and
  * the error reported.  Always releases af. */
-int crt_atomic_commit(crt_atomic_file *af);
+int convrt__atomic_commit(convrt__atomic_file *af);
 /* Close and remove the temporary file without reporting. */
-void crt_atomic_abort(crt_atomic_file *af);
+void convrt__atomic_abort(convrt__atomic_file *af);
 
 #endif

@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-void crt_extension(const char *path, char *buf, size_t size)
+void convrt__extension(const char *path, char *buf, size_t size)
 {
     buf[0] = '\0';
     const char *slash = strrchr(path, '/');
@@ -42,7 +42,7 @@ static mode_t current_umask(void)
     return mask;
 }
 
-int crt_atomic_open(crt_atomic_file *af, const char *path)
+int convrt__atomic_open(convrt__atomic_file *af, const char *path)
 {
     af->fp = NULL;
     af->path = path;
@@ -74,7 +74,7 @@ int crt_atomic_open(crt_atomic_file *af, const char *path)
     return CONVRT_OK;
 }
 
-void crt_atomic_abort(crt_atomic_file *af)
+void convrt__atomic_abort(convrt__atomic_file *af)
 {
     if (af->fp)
         fclose(af->fp);
@@ -86,7 +86,7 @@ void crt_atomic_abort(crt_atomic_file *af)
     af->tmp_path = NULL;
 }
 
-int crt_atomic_commit(crt_atomic_file *af)
+int convrt__atomic_commit(convrt__atomic_file *af)
 {
     int e = 0;
     if (fflush(af->fp) != 0 || ferror(af->fp))
@@ -114,7 +114,7 @@ int convrt_load(const char *path, convrt_tensor *out)
     if (!path)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_load: path is NULL");
     char ext[8];
-    crt_extension(path, ext, sizeof ext);
+    convrt__extension(path, ext, sizeof ext);
     if (strcmp(ext, "npy") == 0)
         return convrt_npy_load(path, out);
     if (!strcmp(ext, "png") || !strcmp(ext, "pgm") || !strcmp(ext, "ppm") || !strcmp(ext, "pnm"))
@@ -131,7 +131,7 @@ int convrt_save(const char *path, const convrt_tensor *t)
     if (!path)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_save: path is NULL");
     char ext[8];
-    crt_extension(path, ext, sizeof ext);
+    convrt__extension(path, ext, sizeof ext);
     if (strcmp(ext, "npy") == 0)
         return convrt_npy_save(path, t);
     if (!strcmp(ext, "png") || !strcmp(ext, "pgm") || !strcmp(ext, "ppm") || !strcmp(ext, "pnm"))

@@ -264,7 +264,7 @@ int convrt_npy_load(const char *path, convrt_tensor *out)
         goto done;
 
     int64_t n, nbytes;
-    if (crt_numel(h.rank, h.dims, &n) != 0 || __builtin_mul_overflow(n, (int64_t)h.itemsize, &nbytes)) {
+    if (convrt__numel(h.rank, h.dims, &n) != 0 || __builtin_mul_overflow(n, (int64_t)h.itemsize, &nbytes)) {
         rc = fmt_err(&p, "shape", "element count overflows");
         goto done;
     }
@@ -288,7 +288,7 @@ int convrt_npy_load(const char *path, convrt_tensor *out)
         }
     }
 
-    data = crt_aligned_alloc((size_t)n * sizeof(float), 0);
+    data = convrt__aligned_alloc((size_t)n * sizeof(float), 0);
     if (!data) {
         rc = convrt_report(CONVRT_E_NOMEM, "cannot load '%s': cannot allocate %lld floats",
                            path, (long long)n);
@@ -353,7 +353,7 @@ int convrt_npy_save(const char *path, const convrt_tensor *t)
             return convrt_report(CONVRT_E_INVALID, "cannot save '%s': dim %d is negative (%lld)",
                                  path, i, (long long)t->dims[i]);
     int64_t n;
-    if (crt_numel(t->rank, t->dims, &n) != 0)
+    if (convrt__numel(t->rank, t->dims, &n) != 0)
         return convrt_report(CONVRT_E_OVERFLOW, "cannot save '%s': element count overflows", path);
     if (n > 0 && !t->data)
         return convrt_report(CONVRT_E_NULL_DATA, "cannot save '%s': tensor data is NULL", path);
@@ -379,15 +379,15 @@ int convrt_npy_save(const char *path, const convrt_tensor *t)
     memset(header + 10 + len, ' ', hlen - (size_t)len - 1);
     header[padded - 1] = '\n';
 
-    crt_atomic_file af;
-    int rc = crt_atomic_open(&af, path);
+    convrt__atomic_file af;
+    int rc = convrt__atomic_open(&af, path);
     if (rc != 0)
         return rc;
     if (fwrite(header, 1, padded, af.fp) != padded ||
         (n > 0 && fwrite(t->data, sizeof(float), (size_t)n, af.fp) != (size_t)n)) {
         int e = errno;
-        crt_atomic_abort(&af);
+        convrt__atomic_abort(&af);
         return convrt_report(CONVRT_E_IO, "cannot save '%s': %s", path, strerror(e));
     }
-    return crt_atomic_commit(&af);
+    return convrt__atomic_commit(&af);
 }

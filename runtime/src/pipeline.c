@@ -62,14 +62,14 @@ static int64_t cpu_supported(void)
 
 static int check_cpu(const convrt_pipeline *p)
 {
-    int64_t missing = p->cpu_features & ~cpu_supported();
+    uint64_t missing = (uint64_t)p->cpu_features & ~(uint64_t)cpu_supported();
     if (!missing)
         return 0;
     char list[512];
     size_t len = 0;
     list[0] = '\0';
     for (int bit = 0; bit < 64; bit++) {
-        if (!(missing & ((int64_t)1 << bit)) || len >= sizeof list - 1)
+        if (!(missing & ((uint64_t)1 << bit)) || len >= sizeof list - 1)
             continue;
         int w = bit < N_FEATURES
                     ? snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", feature_names[bit])
@@ -415,7 +415,7 @@ CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *cons
     for (int64_t b = 0; b < p->n_args; b++)
         bufs[b] = args[b]->data;
     for (int64_t b = p->n_args; b < nb; b++) {
-        bufs[b] = crt_aligned_alloc((size_t)numel[b] * sizeof(float), 0);
+        bufs[b] = convrt__aligned_alloc((size_t)numel[b] * sizeof(float), 0);
         if (!bufs[b]) {
             rc = convrt_report(CONVRT_E_NOMEM, PFX "cannot allocate scratch buffer %lld (%lld floats)",
                                pname(p), (long long)b, (long long)numel[b]);

@@ -4,7 +4,7 @@
 
 #include "internal.h"
 
-void *crt_aligned_alloc(size_t bytes, int zero)
+void *convrt__aligned_alloc(size_t bytes, int zero)
 {
     if (bytes == 0)
         bytes = 1;
@@ -19,7 +19,7 @@ void *crt_aligned_alloc(size_t bytes, int zero)
     return p;
 }
 
-int crt_numel(int64_t rank, const int64_t *dims, int64_t *out)
+int convrt__numel(int64_t rank, const int64_t *dims, int64_t *out)
 {
     int64_t n = 1;
     for (int64_t i = 0; i < rank; i++) {
@@ -49,7 +49,7 @@ int convrt_tensor_numel(const convrt_tensor *t, int64_t *out)
             return convrt_report(CONVRT_E_INVALID,
                                  "convrt_tensor_numel: dim %d is negative (%lld)",
                                  (int)i, (long long)t->dims[i]);
-    if (crt_numel(t->rank, t->dims, out) != 0)
+    if (convrt__numel(t->rank, t->dims, out) != 0)
         return convrt_report(CONVRT_E_OVERFLOW,
                              "convrt_tensor_numel: element count overflows");
     return CONVRT_OK;
@@ -79,10 +79,10 @@ int convrt_tensor_alloc(convrt_tensor *t, int32_t rank, const int64_t *dims)
                                  "convrt_tensor_alloc: dim %d is negative (%lld)",
                                  (int)i, (long long)dims[i]);
     int64_t n;
-    if (crt_numel(rank, dims, &n) != 0)
+    if (convrt__numel(rank, dims, &n) != 0)
         return convrt_report(CONVRT_E_OVERFLOW,
                              "convrt_tensor_alloc: element count overflows");
-    float *data = crt_aligned_alloc((size_t)n * sizeof(float), 1);
+    float *data = convrt__aligned_alloc((size_t)n * sizeof(float), 1);
     if (!data)
         return convrt_report(CONVRT_E_NOMEM,
                              "convrt_tensor_alloc: cannot allocate %lld floats",

@@ -368,6 +368,8 @@ Test(conv, cpu_features)
     /* A bit no CPU feature is assigned to yet counts as missing. */
     conv.cpu_features = INT64_C(1) << 40;
     expect_fail(CONVRT_E_CPU, 0, "compiled for CPU 'x86-64-v3'", "unknown feature bit 40");
+    conv.cpu_features = INT64_MIN;   /* the sign bit, too */
+    expect_fail(CONVRT_E_CPU, 0, "unknown feature bit 63", NULL);
 
     const char *name;
     int64_t bit = missing_known_feature(&name);
