@@ -1,0 +1,515 @@
+/* driver.c - the command line and the one list of passes.
+ *
+ *   source -> ast_parse -> graph_check -> lower_graph -> cg_compile
+ *          -> jit_create (run) | cg_write_object + header_write (compile)
+ *
+ * with a --dump hook after each step.  Diagnostics go to stderr; tables and
+ * dumps to stdout. */
+#include "driver.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ast.h"
+#include "codegen.h"
+#include "convrt_abi.h"
+#include "graph.h"
+#include "header.h"
+#include "ir.h"
+#include "jit.h"
+#include "lower.h"
+
+#define CONVC_VERSION "0.1.0"
+
+/* Scripts larger than this are refused before reading (a .conv file is a
+ * few lines; the limit only keeps a mistaken argument from eating memory). */
+enum { MAX_SCRIPT_BYTES = 64 << 20 };
+
+typedef enum Dump { DUMP_NONE = 0, DUMP_AST = 1, DUMP_IR = 2, DUMP_LLVM = 4, DUMP_ASM = 8 } Dump;
+
+typedef struct Pair {
+    const char *name, *file;
+} Pair;
+
+typedef struct Options {
+    const char *command;
+    const char *script;
+    unsigned    dump;
+    const char *cpu;
+    int         opt_level;
+    int         threads;
+    Pair       *inputs;  int ninputs;
+    Pair       *outputs; int noutputs;
+    SymBinding *syms;    int nsyms;
+    const char *object;      /* compile -o */
+    const char *header;      /* compile --header */
+    const char *emit;        /* compile --emit */
+} Options;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: convc check SCRIPT [SYM=N ...] [--dump=ast|ir]\n"
+            "       convc run SCRIPT NAME=FILE ... -o NAME=FILE ... [options]\n"
+            "       convc compile SCRIPT -o FILE.o [--header FILE.h] [--emit=obj|asm|llvm] [options]\n"
+            "\n"
+            "  check    parse and shape-check; print every stage with its output shape,\n"
+            "           MACs and receptive field (SYM=N binds a size symbol)\n"
+            "  run      compile in memory and run; inputs and outputs by name, as .npy,\n"
+            "           .png, .pgm or .ppm (images: gray -> [H, W], RGB -> [3, H, W], in [0, 1])\n"
+            "  compile  write a relocatable object and a C header for the runtime library\n"
+            "\n"
+            "options:\n"
+            "  --dump=ast|ir|llvm|asm   print a stage of compilation (repeatable, or comma-separated)\n"
+            "  --target-cpu=CPU         native (default for run), x86-64-v3 (default for compile),\n"
+            "                           x86-64-v4, znver4, ...\n"
+            "  -O0 .. -O3               optimisation level (default -O3)\n"
+            "  --threads=N              worker threads for run (default: all cores)\n"
+            "  --version, --help\n");
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("convc: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static bool parse_dump(const char *v, unsigned *dump)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (!strcmp(tok, "ast")) *dump |= DUMP_AST;
+        else if (!strcmp(tok, "ir") || !strcmp(tok, "loops")) *dump |= DUMP_IR;
+        else if (!strcmp(tok, "llvm")) *dump |= DUMP_LLVM;
+        else if (!strcmp(tok, "asm")) *dump |= DUMP_ASM;
+        else return false;
+    }
+    return true;
+}
+
+static bool is_ident(const char *s, size_t n)
+{
+    if (n == 0 || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+/* NAME=VALUE with NAME an identifier. */
+static bool split_pair(Arena *a, const char *arg, Pair *out)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || !is_ident(arg, (size_t)(eq - arg)) || !eq[1])
+        return false;
+    out->name = arena_strndup(a, arg, (size_t)(eq - arg));
+    out->file = eq + 1;
+    return true;
+}
+
+static int parse_args(Arena *a, int argc, char **argv, Options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->opt_level = 3;
+    o->inputs = arena_array(a, (size_t)argc, sizeof(Pair));
+    o->outputs = arena_array(a, (size_t)argc, sizeof(Pair));
+    o->syms = arena_array(a, (size_t)argc, sizeof(SymBinding));
+    o->command = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!strncmp(arg, "--dump=", 7)) {
+            if (!parse_dump(arg + 7, &o->dump))
+                return fail("unknown --dump '%s' (ast, ir, llvm or asm)", arg + 7);
+        } else if (!strncmp(arg, "--target-cpu=", 13)) {
+            o->cpu = arg + 13;
+        } else if (!strncmp(arg, "--threads=", 10)) {
+            char *end;
+            long n = strtol(arg + 10, &end, 10);
+            if (*end || n < 1 || n > 1024)
+                return fail("--threads needs a number from 1 to 1024, got '%s'", arg + 10);
+            o->threads = (int)n;
+        } else if (arg[0] == '-' && arg[1] == 'O' && arg[2] >= '0' && arg[2] <= '3' && !arg[3]) {
+            o->opt_level = arg[2] - '0';
+        } else if (!strncmp(arg, "--emit=", 7)) {
+            o->emit = arg + 7;
+            if (strcmp(o->emit, "obj") && strcmp(o->emit, "asm") && strcmp(o->emit, "llvm"))
+                return fail("unknown --emit '%s' (obj, asm or llvm)", o->emit);
+        } else if (!strcmp(arg, "--header") || !strncmp(arg, "--header=", 9)) {
+            if (arg[8] == '=')
+                o->header = arg + 9;
+            else if (i + 1 < argc)
+                o->header = argv[++i];
+            else
+                return fail("--header needs a file name");
+        } else if (!strcmp(arg, "-o")) {
+            if (i + 1 >= argc)
+                return fail("-o needs %s", !strcmp(o->command, "run") ? "NAME=FILE" : "a file name");
+            const char *v = argv[++i];
+            if (!strcmp(o->command, "compile")) {
+                if (o->object)
+                    return fail("-o is given twice");
+                o->object = v;
+            } else if (!split_pair(a, v, &o->outputs[o->noutputs++])) {
+                return fail("-o needs NAME=FILE, got '%s'", v);
+            }
+        } else if (arg[0] == '-' && arg[1]) {
+            return fail("unknown option '%s' (see convc --help)", arg);
+        } else if (!o->script) {
+            o->script = arg;
+        } else if (!strcmp(o->command, "check")) {
+            Pair p;
+            char *end;
+            if (!split_pair(a, arg, &p))
+                return fail("expected SYM=N, got '%s'", arg);
+            errno = 0;
+            long long v = strtoll(p.file, &end, 10);
+            if (*end || errno || v < 1)
+                return fail("size symbol %s must be a positive integer, got '%s'", p.name, p.file);
+            o->syms[o->nsyms++] = (SymBinding){ p.name, v };
+        } else if (!strcmp(o->command, "run")) {
+            if (!split_pair(a, arg, &o->inputs[o->ninputs++]))
+                return fail("expected NAME=FILE for an input, got '%s'", arg);
+        } else {
+            return fail("unexpected argument '%s'", arg);
+        }
+    }
+    if (!o->script)
+        return fail("no script given (see convc --help)");
+    return 0;
+}
+
+/* Read the whole script with a NUL sentinel after it. */
+static bool read_script(Arena *a, const char *path, Source *src)
+{
+    struct stat st;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "%s: error: cannot open the script: %s\n", path, strerror(errno));
+        return false;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "%s: error: not a regular file\n", path);
+        fclose(f);
+        return false;
+    }
+    if (st.st_size > MAX_SCRIPT_BYTES) {
+        fprintf(stderr, "%s: error: the script is %lld bytes; scripts are limited to %d MB\n", path,
+                (long long)st.st_size, MAX_SCRIPT_BYTES >> 20);
+        fclose(f);
+        return false;
+    }
+    size_t cap = (size_t)st.st_size, len = 0;
+    char *text = arena_alloc(a, cap + 1);
+    for (;;) {
+        size_t got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+        if (len == cap)
+            break;      /* the file grew while reading: take what stat said */
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (err) {
+        fprintf(stderr, "%s: error: cannot read the script\n", path);
+        return false;
+    }
+    text[len] = '\0';
+    src->filename = path;
+    src->text = text;
+    src->len = len;
+    return true;
+}
+
+static const char *dir_of(Arena *a, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return ".";
+    if (slash == path)
+        return "/";
+    return arena_strndup(a, path, (size_t)(slash - path));
+}
+
+/* The front and middle of the pass list, shared by every command. */
+typedef struct Compiled {
+    Source     src;
+    Diag       diag;
+    Graph     *graph;
+    IrProgram *ir;
+} Compiled;
+
+static bool front_and_middle(Arena *a, const Options *o, Compiled *c, bool want_ir)
+{
+    if (!read_script(a, o->script, &c->src))
+        return false;
+    diag_init(&c->diag, &c->src, stderr);
+    AstPipeline *ast = ast_parse(a, &c->diag, &c->src);
+    if (!ast)
+        return false;
+    if (o->dump & DUMP_AST)
+        ast_dump(stdout, ast);
+    CheckOptions copt = { o->syms, o->nsyms, dir_of(a, o->script) };
+    c->graph = graph_check(a, &c->diag, ast, &copt);
+    if (!c->graph)
+        return false;
+    if (!want_ir && !(o->dump & (DUMP_IR | DUMP_LLVM | DUMP_ASM)))
+        return true;
+    LowerOptions lopt = { .parallel = true };
+    c->ir = lower_graph(a, c->graph, &lopt);
+    if (o->dump & DUMP_IR)
+        ir_dump(stdout, c->ir);
+    return true;
+}
+
+static CgModule *back_end(const Options *o, const IrProgram *ir, const char *default_cpu)
+{
+    CgTarget t = { o->cpu ? o->cpu : default_cpu, o->opt_level };
+    char *err = NULL;
+    CgModule *m = cg_compile(ir, &t, &err);
+    if (!m) {
+        fail("%s", err ? err : "code generation failed");
+        free(err);
+        return NULL;
+    }
+    if (o->dump & DUMP_LLVM)
+        cg_print_llvm(m, stdout);
+    if (o->dump & DUMP_ASM)
+        cg_print_asm(m, stdout);
+    return m;
+}
+
+/* ---- convc check ------------------------------------------------------------ */
+
+static int cmd_check(Arena *a, const Options *o)
+{
+    Compiled c;
+    memset(&c, 0, sizeof c);
+    if (!front_and_middle(a, o, &c, false))
+        return 1;
+    if (o->dump & (DUMP_LLVM | DUMP_ASM)) {
+        CgModule *m = back_end(o, c.ir, "native");
+        if (!m)
+            return 1;
+        cg_free(m);
+    }
+    graph_print_table(stdout, a, c.graph);
+    if (c.diag.warnings)
+        fprintf(stdout, "  %d warning%s\n", c.diag.warnings, c.diag.warnings == 1 ? "" : "s");
+    return 0;
+}
+
+/* ---- convc run ----------------------------------------------------------------- */
+
+static void report_to_stderr(void *user, int code, const char *message)
+{
+    const char *prefix = user;
+    fprintf(stderr, "%s: error: %s\n", prefix, message);
+}
+
+static int cmd_run(Arena *a, const Options *o)
+{
+    Compiled c;
+    memset(&c, 0, sizeof c);
+    if (!front_and_middle(a, o, &c, true))
+        return 1;
+    const IrProgram *ir = c.ir;
+    int32_t ni = ir->ninputs, no = ir->noutputs;
+
+    /* Every name on the command line must mean something, and every input
+     * must be given, before anything is compiled or read. */
+    int errors = 0;
+    const char **in_file = arena_array(a, (size_t)ni + 1, sizeof(char *));
+    const char **out_file = arena_array(a, (size_t)no + 1, sizeof(char *));
+    for (int i = 0; i < o->ninputs; i++) {
+        int32_t k = -1;
+        for (int32_t b = 0; b < ir->nbuffers; b++)
+            if (ir->buffers[b].kind == IR_BUF_INPUT && !strcmp(ir->buffers[b].name, o->inputs[i].name))
+                k = ir->buffers[b].abi_index;
+        if (k < 0)
+            errors += fail("pipeline '%s' has no input '%s'", ir->name, o->inputs[i].name);
+        else if (in_file[k])
+            errors += fail("input '%s' is given twice", o->inputs[i].name);
+        else
+            in_file[k] = o->inputs[i].file;
+    }
+    for (int i = 0; i < o->noutputs; i++) {
+        int32_t k = -1;
+        for (int32_t b = 0; b < ir->nbuffers; b++)
+            if (ir->buffers[b].kind == IR_BUF_OUTPUT && !strcmp(ir->buffers[b].name, o->outputs[i].name))
+                k = ir->buffers[b].abi_index - ni;
+        if (k < 0)
+            errors += fail("pipeline '%s' has no output '%s'", ir->name, o->outputs[i].name);
+        else if (out_file[k])
+            errors += fail("output '%s' is given twice", o->outputs[i].name);
+        else
+            out_file[k] = o->outputs[i].file;
+    }
+    for (int32_t b = 0; b < ir->nbuffers; b++)
+        if (ir->buffers[b].kind == IR_BUF_INPUT && !in_file[ir->buffers[b].abi_index])
+            errors += fail("input '%s' is not given (add %s=FILE)", ir->buffers[b].name,
+                           ir->buffers[b].name);
+    if (errors)
+        return 1;
+
+    convrt_set_error_handler(report_to_stderr, "convc");
+    if (o->threads)
+        convrt_set_num_threads(o->threads);
+    int rc = 1;
+    convrt_tensor *tensors = calloc((size_t)(ni + no) + 1, sizeof *tensors);
+    convrt_tensor **args = calloc((size_t)(ni + no) + 1, sizeof *args);
+    CgModule *m = NULL;
+    Jit *jit = NULL;
+    if (!tensors || !args) {
+        fail("out of memory");
+        goto out;
+    }
+    for (int32_t i = 0; i < ni; i++) {
+        if (convrt_load(in_file[i], &tensors[i]) != 0)
+            goto out;
+        args[i] = &tensors[i];
+    }
+    for (int32_t i = 0; i < no; i++)
+        args[ni + i] = &tensors[ni + i];
+
+    m = back_end(o, ir, "native");
+    if (!m)
+        goto out;
+    char *err = NULL;
+    jit = jit_create(m, &err);
+    m = NULL;   /* owned by the JIT now */
+    if (!jit) {
+        fail("%s", err ? err : "cannot create the JIT");
+        free(err);
+        goto out;
+    }
+    const convrt_pipeline *p = jit_pipeline(jit);
+    if (!p) {
+        fail("the compiled module has no pipeline descriptor");
+        goto out;
+    }
+    if (convrt_pipeline_output_shapes(p, args) != 0)
+        goto out;
+    for (int32_t i = 0; i < no; i++) {
+        convrt_tensor *t = &tensors[ni + i];
+        int64_t dims[CONVRT_MAX_RANK];
+        memcpy(dims, t->dims, sizeof dims);
+        if (convrt_tensor_alloc(t, t->rank, dims) != 0)
+            goto out;
+    }
+    if (convrt_pipeline_run(p, args) != 0)
+        goto out;
+    /* Write only now that the whole run has succeeded. */
+    rc = 0;
+    for (int32_t i = 0; i < no; i++)
+        if (out_file[i] && convrt_save(out_file[i], &tensors[ni + i]) != 0)
+            rc = 1;
+    if (o->noutputs == 0)
+        fprintf(stderr, "convc: note: no -o NAME=FILE given; the results were computed and not written\n");
+out:
+    jit_free(jit);
+    if (m)
+        cg_free(m);
+    for (int32_t i = 0; tensors && i < ni + no; i++)
+        convrt_tensor_free(&tensors[i]);
+    free(tensors);
+    free(args);
+    convrt_set_error_handler(NULL, NULL);
+    return rc;
+}
+
+/* ---- convc compile ---------------------------------------------------------- */
+
+static const char *default_header(Arena *a, const char *object)
+{
+    size_t n = strlen(object);
+    if (n > 2 && !strcmp(object + n - 2, ".o"))
+        return arena_printf(a, "%.*s.h", (int)(n - 2), object);
+    return arena_printf(a, "%s.h", object);
+}
+
+static int cmd_compile(Arena *a, const Options *o)
+{
+    const char *emit = o->emit ? o->emit : "obj";
+    if (!o->object)
+        return fail("compile needs -o FILE");
+    Compiled c;
+    memset(&c, 0, sizeof c);
+    if (!front_and_middle(a, o, &c, true))
+        return 1;
+    /* Objects default to a portable x86-64 level, not the build machine's
+     * CPU, so they run wherever x86-64-v3 (AVX2 + FMA) does. */
+    CgModule *m = back_end(o, c.ir, "x86-64-v3");
+    if (!m)
+        return 1;
+    int rc = 0;
+    if (!strcmp(emit, "obj")) {
+        char *err = NULL;
+        const char *header = o->header ? o->header : default_header(a, o->object);
+        if (header_write(header, c.ir, cg_cpu_name(m), &err) != 0) {
+            rc = fail("%s", err ? err : "cannot write the header");
+            free(err);
+        } else if (cg_write_object(m, o->object, &err) != 0) {
+            rc = fail("%s", err ? err : "cannot write the object");
+            free(err);
+            remove(header);
+        }
+    } else {
+        const char *tmp = arena_printf(a, "%s.tmp%ld", o->object, (long)getpid());
+        FILE *f = fopen(tmp, "w");
+        if (!f)
+            return fail("cannot write '%s': %s", o->object, strerror(errno));
+        int r = !strcmp(emit, "asm") ? cg_print_asm(m, f) : cg_print_llvm(m, f);
+        if (fclose(f) != 0 || r != 0 || rename(tmp, o->object) != 0) {
+            remove(tmp);
+            rc = fail("cannot write '%s'", o->object);
+        }
+    }
+    cg_free(m);
+    return rc;
+}
+
+int driver_main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("convc %s\n", CONVC_VERSION);
+        return 0;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "check") && strcmp(cmd, "run") && strcmp(cmd, "compile")) {
+        fail("unknown command '%s' (check, run or compile)", cmd);
+        usage(stderr);
+        return 2;
+    }
+    Arena a;
+    arena_init(&a);
+    Options o;
+    int rc = parse_args(&a, argc, argv, &o);
+    if (rc == 0) {
+        if (!strcmp(cmd, "check"))
+            rc = cmd_check(&a, &o);
+        else if (!strcmp(cmd, "run"))
+            rc = cmd_run(&a, &o);
+        else
+            rc = cmd_compile(&a, &o);
+    }
+    arena_free(&a);
+    return rc;
+}

@@ -1,0 +1,124 @@
+#include "header.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arena.h"
+
+static const IrBuffer *arg_buffer(const IrProgram *p, int64_t abi)
+{
+    for (int32_t i = 0; i < p->nbuffers; i++)
+        if (p->buffers[i].abi_index == abi && p->buffers[i].kind != IR_BUF_CONST)
+            return &p->buffers[i];
+    return NULL;
+}
+
+/* A dims-table slot as the formula a user reads: "H", "(H - 1)/2 + 1". */
+static const char *slot_str(Arena *a, const IrProgram *p, int32_t s, int prec)
+{
+    const IrSlot *sl = &p->slots[s];
+    const char *x, *y, *r;
+    int my;
+    switch (sl->op) {
+    case IR_SLOT_CONST: return arena_printf(a, "%lld", (long long)sl->a);
+    case IR_SLOT_ARG: {
+        const IrBuffer *b = arg_buffer(p, sl->a);
+        if (b && b->dim_names[sl->b])
+            return b->dim_names[sl->b];
+        return arena_printf(a, "%s.dims[%lld]", b ? b->name : "?", (long long)sl->b);
+    }
+    case IR_SLOT_ADD: case IR_SLOT_SUB:
+        my = 1;
+        x = slot_str(a, p, (int32_t)sl->a, 1);
+        y = slot_str(a, p, (int32_t)sl->b, 2);
+        r = arena_printf(a, "%s %c %s", x, sl->op == IR_SLOT_ADD ? '+' : '-', y);
+        break;
+    case IR_SLOT_MUL: case IR_SLOT_FLOORDIV:
+        my = 2;
+        x = slot_str(a, p, (int32_t)sl->a, 2);
+        y = slot_str(a, p, (int32_t)sl->b, 3);
+        r = arena_printf(a, "%s%c%s", x, sl->op == IR_SLOT_MUL ? '*' : '/', y);
+        break;
+    default: {
+        static const char *const fn[] = { [IR_SLOT_CEILDIV] = "ceildiv", [IR_SLOT_MIN] = "min",
+                                          [IR_SLOT_MAX] = "max" };
+        return arena_printf(a, "%s(%s, %s)", fn[sl->op], slot_str(a, p, (int32_t)sl->a, 0),
+                            slot_str(a, p, (int32_t)sl->b, 0));
+    }
+    }
+    return my < prec ? arena_printf(a, "(%s)", r) : r;
+}
+
+static const char *shape_of(Arena *a, const IrProgram *p, const IrBuffer *b)
+{
+    const char *s = "f32[";
+    for (int32_t j = 0; j < b->rank; j++)
+        s = arena_printf(a, "%s%s%s", s, j ? ", " : "", slot_str(a, p, b->dim_slots[j], 0));
+    return arena_printf(a, "%s]", s);
+}
+
+static void params(FILE *f, const IrProgram *p)
+{
+    int32_t n = p->ninputs + p->noutputs;
+    for (int32_t i = 0; i < n; i++) {
+        const IrBuffer *b = arg_buffer(p, i);
+        fprintf(f, "%s%sconvrt_tensor *%s", i ? ", " : "", i < p->ninputs ? "const " : "", b->name);
+    }
+}
+
+int header_write(const char *path, const IrProgram *p, const char *cpu, char **err)
+{
+    Arena a;
+    arena_init(&a);
+    const char *tmp = arena_printf(&a, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        *err = strdup(arena_printf(&a, "cannot write the header '%s': %s", path, strerror(errno)));
+        arena_free(&a);
+        return -1;
+    }
+    char *guard = arena_printf(&a, "CONVC_PIPELINE_%s_H", p->name);
+    for (char *c = guard; *c; c++)
+        if (*c >= 'a' && *c <= 'z')
+            *c = (char)(*c - 'a' + 'A');
+    fprintf(f, "/* %s.h - pipeline '%s', compiled by convc from %s for the CPU %s.\n",
+            p->name, p->name, p->source_name, cpu);
+    fprintf(f, " *\n * Generated: do not edit.  Build a program with\n"
+               " *   cc app.c %s.o $(pkg-config --cflags --libs convrt)\n */\n", p->name);
+    fprintf(f, "#ifndef %s\n#define %s\n\n#include <convrt.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
+            guard, guard);
+    fprintf(f, "/* Arguments, in order (dims in C order; size symbols are bound by the\n"
+               " * first input that declares them and every other use must agree):\n");
+    for (int32_t i = 0; i < p->ninputs + p->noutputs; i++) {
+        const IrBuffer *b = arg_buffer(p, i);
+        fprintf(f, " *   %-7s %-8s %s\n", i < p->ninputs ? "input" : "output", b->name, shape_of(&a, p, b));
+    }
+    fprintf(f, " *\n"
+               " * %s_output_shapes() checks the inputs and fills rank and dims of every\n"
+               " * output from them (data is not touched): allocate the outputs' data\n"
+               " * after it, e.g. with convrt_tensor_alloc().\n"
+               " * %s() checks every argument (NULL pointers, ranks, every dim against the\n"
+               " * declaration and the size symbols, the outputs' dims, size overflow, the\n"
+               " * CPU's features) before touching any data, then computes the outputs.\n"
+               " * Both return 0 or a negative CONVRT_E_* code (convrt_strerror()); the\n"
+               " * details go to the error handler (convrt_set_error_handler()).  Weights\n"
+               " * declared with load() are part of the object. */\n",
+            p->name, p->name);
+    fprintf(f, "int %s(", p->name);
+    params(f, p);
+    fprintf(f, ");\nint %s_output_shapes(", p->name);
+    params(f, p);
+    fprintf(f, ");\n\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
+    bool bad = ferror(f) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        remove(tmp);
+        *err = strdup(arena_printf(&a, "cannot write the header '%s'", path));
+        arena_free(&a);
+        return -1;
+    }
+    arena_free(&a);
+    return 0;
+}

@@ -1,0 +1,15 @@
+/* header.h - the C header `convc compile` writes beside the object.
+ *
+ * Plain text from the IrProgram (no LLVM): the two entry points with one
+ * parameter per argument in script order, and a comment per argument
+ * giving its declared shape with its size symbols. */
+#ifndef CONVC_HEADER_H
+#define CONVC_HEADER_H
+
+#include "ir.h"
+
+/* Writes atomically (temporary file + rename).  0, or -1 with *err set to a
+ * malloc'ed message. */
+int header_write(const char *path, const IrProgram *p, const char *cpu, char **err);
+
+#endif

@@ -1,0 +1,649 @@
+/* lower.c - stage graph -> loop IR (see lower.h for the contract). */
+#include "lower.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct SymSlot {
+    const SymExpr *e;
+    int32_t        slot;
+} SymSlot;
+
+typedef struct Lower {
+    Arena              *a;
+    ShapeCtx            sc;
+    const Graph        *g;
+    const LowerOptions *opt;
+    /* growing arrays */
+    IrSlot    *slots;   int32_t nslots, cap_slots;
+    IrBuffer  *bufs;    int32_t nbufs, cap_bufs;
+    IrVarInfo *vars;    int32_t nvars, cap_vars;
+    IrCheck   *checks;  int32_t nchecks, cap_checks;
+    SymSlot   *memo;    int32_t nmemo, cap_memo;
+    int32_t    nlocals;
+    const char **sym_names; int32_t *sym_slots; int32_t nsyms;
+    int32_t   *node_buf;    /* node id -> buffer, -1 when inlined */
+    PtrVec     stmts;
+} Lower;
+
+#define GROW(L, arr, n, cap)                                                   \
+    do {                                                                       \
+        if ((n) == (cap)) {                                                    \
+            int32_t nc = (cap) ? (cap) * 2 : 16;                               \
+            void *p = arena_array((L)->a, (size_t)nc, sizeof *(arr));          \
+            if (n)                                                             \
+                memcpy(p, (arr), (size_t)(n) * sizeof *(arr));                 \
+            (arr) = p;                                                         \
+            (cap) = nc;                                                        \
+        }                                                                      \
+    } while (0)
+
+/* ---- the dims table ---------------------------------------------------------- */
+
+static int32_t add_slot(Lower *L, IrSlotOp op, int64_t a, int64_t b)
+{
+    for (int32_t i = 0; i < L->nslots; i++)
+        if (L->slots[i].op == op && L->slots[i].a == a && L->slots[i].b == b)
+            return i;
+    GROW(L, L->slots, L->nslots, L->cap_slots);
+    IrSlot *s = &L->slots[L->nslots];
+    memset(s, 0, sizeof *s);
+    s->op = op;
+    s->a = a;
+    s->b = b;
+    if (op == IR_SLOT_CONST) {
+        s->is_const = true;
+        s->const_value = a;
+    }
+    return L->nslots++;
+}
+
+static int32_t sym_slot(Lower *L, const char *name)
+{
+    for (int32_t i = 0; i < L->nsyms; i++)
+        if (strcmp(L->sym_names[i], name) == 0)
+            return L->sym_slots[i];
+    return -1;
+}
+
+static int32_t slot_of(Lower *L, const SymExpr *e)
+{
+    for (int32_t i = 0; i < L->nmemo; i++)
+        if (L->memo[i].e == e || sym_equal(L->memo[i].e, e))
+            return L->memo[i].slot;
+    int32_t s;
+    switch (e->kind) {
+    case SYM_CONST: s = add_slot(L, IR_SLOT_CONST, e->value, 0); break;
+    case SYM_VAR: s = sym_slot(L, e->name); break;
+    default: {
+        int32_t x = slot_of(L, e->a), y = slot_of(L, e->b);
+        static const IrSlotOp ops[] = {
+            [SYM_ADD] = IR_SLOT_ADD, [SYM_SUB] = IR_SLOT_SUB, [SYM_MUL] = IR_SLOT_MUL,
+            [SYM_FLOORDIV] = IR_SLOT_FLOORDIV, [SYM_CEILDIV] = IR_SLOT_CEILDIV,
+            [SYM_MIN] = IR_SLOT_MIN, [SYM_MAX] = IR_SLOT_MAX,
+        };
+        s = add_slot(L, ops[e->kind], x, y);
+        break;
+    }
+    }
+    GROW(L, L->memo, L->nmemo, L->cap_memo);
+    L->memo[L->nmemo++] = (SymSlot){ e, s };
+    return s;
+}
+
+/* A dim as an IR value: a constant when known, else a dims-table read. */
+static IrExpr *dimx(Lower *L, const SymExpr *e)
+{
+    int64_t v;
+    if (sym_is_const(e, &v))
+        return ir_int(L->a, v);
+    return ir_dim(L->a, slot_of(L, e));
+}
+
+/* ---- buffers, vars, locals ------------------------------------------------- */
+
+static int32_t add_buffer(Lower *L, const char *name, IrBufferKind kind, Shape s,
+                          int32_t abi_index)
+{
+    GROW(L, L->bufs, L->nbufs, L->cap_bufs);
+    IrBuffer *b = &L->bufs[L->nbufs];
+    memset(b, 0, sizeof *b);
+    b->name = name;
+    b->kind = kind;
+    b->rank = s.rank;
+    int32_t *slots = arena_array(L->a, (size_t)(s.rank + 1), sizeof(int32_t));
+    const char **names = arena_array(L->a, (size_t)(s.rank + 1), sizeof(char *));
+    for (int32_t i = 0; i < s.rank; i++) {
+        slots[i] = slot_of(L, s.dims[i]);
+        names[i] = s.dims[i]->kind == SYM_VAR ? s.dims[i]->name : NULL;
+    }
+    b->dim_slots = slots;
+    b->dim_names = names;
+    b->abi_index = abi_index;
+    return L->nbufs++;
+}
+
+static int32_t new_var(Lower *L, const char *name)
+{
+    GROW(L, L->vars, L->nvars, L->cap_vars);
+    L->vars[L->nvars].name = name;
+    return L->nvars++;
+}
+
+static int32_t new_local(Lower *L) { return L->nlocals++; }
+
+static IrExpr *I(Lower *L, int64_t v) { return ir_int(L->a, v); }
+static IrExpr *V(Lower *L, int32_t var) { return ir_var(L->a, var); }
+static IrExpr *add(Lower *L, IrExpr *x, IrExpr *y) { return ir_bin(L->a, IR_OP_ADD, x, y); }
+static IrExpr *sub(Lower *L, IrExpr *x, IrExpr *y) { return ir_bin(L->a, IR_OP_SUB, x, y); }
+static IrExpr *mul(Lower *L, IrExpr *x, IrExpr *y) { return ir_bin(L->a, IR_OP_MUL, x, y); }
+static IrExpr *idiv(Lower *L, IrExpr *x, IrExpr *y) { return ir_bin(L->a, IR_OP_DIV, x, y); }
+static IrExpr *imin(Lower *L, IrExpr *x, IrExpr *y) { return ir_bin(L->a, IR_OP_MIN, x, y); }
+static IrExpr *imax(Lower *L, IrExpr *x, IrExpr *y) { return ir_bin(L->a, IR_OP_MAX, x, y); }
+
+static IrStmt *block(Lower *L, PtrVec *v)
+{
+    return ir_block(L->a, (IrStmt *const *)v->items, v->len);
+}
+
+/* ---- reading a node's value ---------------------------------------------- */
+
+static bool materialised(Lower *L, const Node *n) { return L->node_buf[n->id] >= 0; }
+
+static IrExpr *value_at(Lower *L, const Node *n, IrExpr **idx);
+
+static IrExpr *unary_expr(Lower *L, const Node *n, IrExpr *x)
+{
+    Arena *a = L->a;
+    switch (n->unary.fn) {
+    case UN_RELU: return ir_bin(a, IR_OP_MAX, x, ir_float(a, 0.0f));
+    case UN_LEAKY_RELU:
+        return ir_select(a, ir_bin(a, IR_OP_GT, x, ir_float(a, 0.0f)), x,
+                         ir_bin(a, IR_OP_MUL, x, ir_float(a, n->unary.alpha)));
+    case UN_SIGMOID: return ir_un(a, IR_FN_SIGMOID, x);
+    case UN_TANH: return ir_un(a, IR_FN_TANH, x);
+    case UN_ABS: return ir_un(a, IR_FN_ABS, x);
+    case UN_SQRT: return ir_un(a, IR_FN_SQRT, x);
+    case UN_NEG: return ir_un(a, IR_FN_NEG, x);
+    case UN_EXP: return ir_un(a, IR_FN_EXP, x);
+    case UN_CLAMP:
+        return ir_bin(a, IR_OP_MIN, ir_bin(a, IR_OP_MAX, x, ir_float(a, n->unary.lo)),
+                      ir_float(a, n->unary.hi));
+    }
+    return x;
+}
+
+static IrExpr *binary_expr(Lower *L, const Node *n, IrExpr *x, IrExpr *y)
+{
+    static const IrOp ops[] = { [BIN_ADD] = IR_OP_ADD, [BIN_SUB] = IR_OP_SUB,
+                                [BIN_MUL] = IR_OP_MUL, [BIN_DIV] = IR_OP_DIV,
+                                [BIN_MIN] = IR_OP_MIN, [BIN_MAX] = IR_OP_MAX };
+    return ir_bin(L->a, ops[n->binary.fn], x, y);
+}
+
+/* The elementwise expression of an inlined node at idx. */
+static IrExpr *elementwise_at(Lower *L, const Node *n, IrExpr **idx)
+{
+    if (n->op == NODE_UNARY)
+        return unary_expr(L, n, value_at(L, n->in[0], idx));
+    IrExpr *x, *y;
+    if (n->binary.scalar_lhs) {
+        x = ir_float(L->a, n->binary.scalar);
+        y = value_at(L, n->in[0], idx);
+    } else if (n->binary.scalar_rhs) {
+        x = value_at(L, n->in[0], idx);
+        y = ir_float(L->a, n->binary.scalar);
+    } else {
+        x = value_at(L, n->in[0], idx);
+        y = value_at(L, n->in[1], idx);
+    }
+    return binary_expr(L, n, x, y);
+}
+
+static IrExpr *value_at(Lower *L, const Node *n, IrExpr **idx)
+{
+    if (materialised(L, n))
+        return ir_load(L->a, L->node_buf[n->id], n->shape.rank, idx);
+    return elementwise_at(L, n, idx);
+}
+
+/* ---- loop nests ------------------------------------------------------------ */
+
+/* Nest loops over `shape` (outermost first) around the statement that
+ * make_body builds from the index vars. */
+typedef IrStmt *(*BodyFn)(Lower *L, const Node *n, IrExpr **idx, void *ctx);
+
+static IrStmt *nest(Lower *L, const Node *n, Shape shape, const char *const *names,
+                    BodyFn body, void *ctx)
+{
+    int32_t rank = shape.rank;
+    int32_t *vars = arena_array(L->a, (size_t)rank + 1, sizeof(int32_t));
+    IrExpr **idx = arena_array(L->a, (size_t)rank + 1, sizeof(IrExpr *));
+    for (int32_t i = 0; i < rank; i++) {
+        vars[i] = new_var(L, names && names[i] ? names[i] : arena_printf(L->a, "i%d", i));
+        idx[i] = V(L, vars[i]);
+    }
+    IrStmt *s = body(L, n, idx, ctx);
+    for (int32_t i = rank - 1; i >= 0; i--) {
+        uint32_t flags = 0;
+        if (i == 0 && L->opt && L->opt->parallel)
+            flags |= IR_LOOP_PARALLEL;
+        if (i == rank - 1)
+            flags |= IR_LOOP_VECTORIZE;
+        s = ir_for(L->a, vars[i], I(L, 0), dimx(L, shape.dims[i]), s, flags);
+    }
+    return s;
+}
+
+/* Names for the output index vars: batch dims n0.., then the stage's own. */
+static const char **out_names(Lower *L, int32_t rank, const char *const *tail, int32_t ntail)
+{
+    const char **names = arena_array(L->a, (size_t)rank + 1, sizeof(char *));
+    for (int32_t i = 0; i < rank; i++) {
+        int32_t t = i - (rank - ntail);
+        names[i] = t >= 0 ? tail[t] : arena_printf(L->a, "n%d", i);
+    }
+    return names;
+}
+
+static IrStmt *store_value_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
+{
+    int32_t buf = L->node_buf[n->id];
+    return ir_store(L->a, buf, n->shape.rank, idx, elementwise_at(L, n, idx));
+}
+
+typedef struct CopyCtx {
+    const Node *src;
+    int32_t     dst;
+} CopyCtx;
+
+static IrStmt *copy_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
+{
+    CopyCtx *c = ctx;
+    return ir_store(L->a, c->dst, c->src->shape.rank, idx, value_at(L, c->src, idx));
+}
+
+/* Index remapping for non-zero padding modes; i may be out of [0, n). */
+static IrExpr *pad_index(Lower *L, PadMode mode, IrExpr *i, IrExpr *n)
+{
+    Arena *a = L->a;
+    IrExpr *last = sub(L, n, I(L, 1));
+    switch (mode) {
+    case PAD_REPLICATE: return imin(L, imax(L, i, I(L, 0)), last);
+    case PAD_REFLECT: {
+        /* pad < n, so one reflection suffices */
+        IrExpr *lo = ir_select(a, ir_bin(a, IR_OP_LT, i, I(L, 0)), sub(L, I(L, 0), i), i);
+        return ir_select(a, ir_bin(a, IR_OP_GT, lo, last), sub(L, mul(L, I(L, 2), last), lo), lo);
+    }
+    case PAD_CIRCULAR: return ir_bin(a, IR_OP_MOD, i, n);
+    default: return i;
+    }
+}
+
+/* Bounds of kernel tap t such that o*s - p0 + t*d lies in [0, n):
+ *   lo = max(0, ceil((p0 - o*s)/d)),  hi = min(k, floor((n - 1 + p0 - o*s)/d) + 1) */
+static void tap_bounds(Lower *L, IrExpr *o, int64_t s, IrExpr *p0, int64_t d, IrExpr *n,
+                       IrExpr *k, IrExpr **lo, IrExpr **hi)
+{
+    IrExpr *base = sub(L, mul(L, o, I(L, s)), p0);           /* o*s - p0 */
+    IrExpr *neg_ceil = idiv(L, base, I(L, d));               /* floor((o*s - p0)/d) */
+    *lo = imax(L, I(L, 0), sub(L, I(L, 0), neg_ceil));
+    *hi = imin(L, k, add(L, idiv(L, sub(L, sub(L, n, I(L, 1)), base), I(L, d)), I(L, 1)));
+}
+
+/* conv1d/conv2d/conv1x1 and per-channel filtering. */
+static IrStmt *conv_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
+{
+    Arena *a = L->a;
+    const WindowParams *w = &n->conv.win;
+    const Node *x = n->in[0], *wt = n->in[1], *bias = n->nin > 2 ? n->in[2] : NULL;
+    int32_t nsp = w->nsp, xr = x->shape.rank, orank = n->shape.rank;
+    bool pc = n->conv.per_channel;
+    int32_t acc = new_local(L);
+    PtrVec outer = { 0 };
+
+    IrExpr *init = ir_float(a, 0.0f);
+    IrExpr *kidx = pc ? NULL : idx[orank - nsp - 1];
+    if (bias)
+        init = value_at(L, bias, &kidx);
+    ptrvec_push(a, &outer, ir_assign(a, acc, init));
+
+    /* x index: batch dims, channel, spatial */
+    IrExpr **xi = arena_array(a, (size_t)xr, sizeof(IrExpr *));
+    for (int32_t i = 0; i < xr - nsp - (pc ? 0 : 1); i++)
+        xi[i] = idx[i];
+    int32_t wr = wt->shape.rank;
+    IrExpr **wi = arena_array(a, (size_t)wr, sizeof(IrExpr *));
+
+    int32_t cvar = -1;
+    if (!pc) {
+        /* channel of x read for weight channel c in group g = k / (K/groups) */
+        const SymExpr *K = wt->shape.dims[0], *Cg = wt->shape.dims[1];
+        cvar = new_var(L, "c");
+        IrExpr *ci = V(L, cvar);
+        if (n->conv.groups > 1) {
+            IrExpr *kpg = dimx(L, sym_floordiv(&L->sc, K, sym_const(&L->sc, n->conv.groups)));
+            ci = add(L, mul(L, idiv(L, kidx, kpg), dimx(L, Cg)), ci);
+        }
+        xi[xr - nsp - 1] = ci;
+        wi[0] = kidx;
+        wi[1] = V(L, cvar);
+    }
+    /* spatial taps, innermost last */
+    int32_t tvar[MAX_SPATIAL];
+    IrExpr *lo[MAX_SPATIAL], *hi[MAX_SPATIAL];
+    for (int i = 0; i < nsp; i++) {
+        IrExpr *o = idx[orank - nsp + i];
+        IrExpr *nin = dimx(L, x->shape.dims[xr - nsp + i]);
+        IrExpr *k = dimx(L, w->k[i]);
+        IrExpr *p0 = dimx(L, w->pad0[i]);
+        tvar[i] = new_var(L, nsp == 1 ? "t" : i == 0 ? "ky" : "kx");
+        IrExpr *t = V(L, tvar[i]);
+        IrExpr *pos = add(L, sub(L, mul(L, o, I(L, w->stride[i])), p0), mul(L, t, I(L, w->dilation[i])));
+        if (n->conv.pad_mode == PAD_ZEROS) {
+            tap_bounds(L, o, w->stride[i], p0, w->dilation[i], nin, k, &lo[i], &hi[i]);
+            xi[xr - nsp + i] = pos;
+        } else {
+            lo[i] = I(L, 0);
+            hi[i] = k;
+            xi[xr - nsp + i] = pad_index(L, n->conv.pad_mode, pos, nin);
+        }
+        IrExpr *tw = n->conv.flip ? sub(L, sub(L, k, I(L, 1)), t) : t;
+        if (wr > (pc ? 0 : 2))
+            wi[wr - nsp + i] = tw;
+    }
+    IrExpr *prod = ir_bin(a, IR_OP_MUL, value_at(L, x, xi), value_at(L, wt, wi));
+    IrStmt *s = ir_assign(a, acc, ir_bin(a, IR_OP_ADD, ir_local(a, acc), prod));
+    for (int i = nsp - 1; i >= 0; i--)
+        s = ir_for(a, tvar[i], lo[i], hi[i], s, i == nsp - 1 ? IR_LOOP_VECTORIZE : 0);
+    if (!pc)
+        s = ir_for(a, cvar, I(L, 0), dimx(L, wt->shape.dims[1]), s, 0);
+    ptrvec_push(a, &outer, s);
+    ptrvec_push(a, &outer, ir_store(a, L->node_buf[n->id], orank, idx, ir_local(a, acc)));
+    return block(L, &outer);
+}
+
+static IrStmt *pool_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
+{
+    Arena *a = L->a;
+    const WindowParams *w = &n->pool.win;
+    const Node *x = n->in[0];
+    int32_t nsp = w->nsp, xr = x->shape.rank;
+    int32_t acc = new_local(L);
+    PtrVec outer = { 0 };
+    bool is_max = n->pool.is_max;
+    ptrvec_push(a, &outer, ir_assign(a, acc, ir_float(a, is_max ? -INFINITY : 0.0f)));
+    IrExpr **xi = arena_array(a, (size_t)xr, sizeof(IrExpr *));
+    for (int32_t i = 0; i < xr - nsp; i++)
+        xi[i] = idx[i];
+    int32_t tvar[MAX_SPATIAL];
+    IrExpr *lo[MAX_SPATIAL], *hi[MAX_SPATIAL], *window = I(L, 1), *valid = I(L, 1);
+    for (int i = 0; i < nsp; i++) {
+        IrExpr *o = idx[xr - nsp + i];
+        IrExpr *nin = dimx(L, x->shape.dims[xr - nsp + i]);
+        IrExpr *k = dimx(L, w->k[i]);
+        IrExpr *p0 = dimx(L, w->pad0[i]);
+        tvar[i] = new_var(L, nsp == 1 ? "t" : i == 0 ? "ky" : "kx");
+        tap_bounds(L, o, w->stride[i], p0, w->dilation[i], nin, k, &lo[i], &hi[i]);
+        xi[xr - nsp + i] = add(L, sub(L, mul(L, o, I(L, w->stride[i])), p0),
+                               mul(L, V(L, tvar[i]), I(L, w->dilation[i])));
+        /* PyTorch's divisor with count_include_pad: the window clipped to
+         * the padded input [-p0, n + p1) */
+        IrExpr *start = sub(L, mul(L, o, I(L, w->stride[i])), p0);
+        IrExpr *end = imin(L, add(L, start, k), add(L, nin, dimx(L, w->pad1[i])));
+        window = mul(L, window, sub(L, end, start));
+        valid = mul(L, valid, sub(L, hi[i], lo[i]));
+    }
+    IrExpr *v = value_at(L, x, xi);
+    IrStmt *s = ir_assign(a, acc, ir_bin(a, is_max ? IR_OP_MAX : IR_OP_ADD, ir_local(a, acc), v));
+    for (int i = nsp - 1; i >= 0; i--)
+        s = ir_for(a, tvar[i], lo[i], hi[i], s, i == nsp - 1 ? IR_LOOP_VECTORIZE : 0);
+    ptrvec_push(a, &outer, s);
+    IrExpr *result = ir_local(a, acc);
+    if (!is_max) {
+        IrExpr *count = n->pool.count_pad ? window : valid;
+        result = ir_bin(a, IR_OP_DIV, result, ir_un(a, IR_FN_TO_F32, count));
+    }
+    ptrvec_push(a, &outer, ir_store(a, L->node_buf[n->id], n->shape.rank, idx, result));
+    return block(L, &outer);
+}
+
+static IrStmt *global_pool_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
+{
+    Arena *a = L->a;
+    const Node *x = n->in[0];
+    int32_t xr = x->shape.rank;
+    int32_t acc = new_local(L);
+    PtrVec outer = { 0 };
+    bool is_max = n->pool.is_max;
+    ptrvec_push(a, &outer, ir_assign(a, acc, ir_float(a, is_max ? -INFINITY : 0.0f)));
+    IrExpr **xi = arena_array(a, (size_t)xr, sizeof(IrExpr *));
+    for (int32_t i = 0; i < xr - 2; i++)
+        xi[i] = idx[i];
+    int32_t hy = new_var(L, "y"), hx = new_var(L, "x");
+    xi[xr - 2] = V(L, hy);
+    xi[xr - 1] = V(L, hx);
+    IrStmt *s = ir_assign(a, acc, ir_bin(a, is_max ? IR_OP_MAX : IR_OP_ADD, ir_local(a, acc),
+                                         value_at(L, x, xi)));
+    IrExpr *H = dimx(L, x->shape.dims[xr - 2]), *W = dimx(L, x->shape.dims[xr - 1]);
+    s = ir_for(a, hx, I(L, 0), W, s, IR_LOOP_VECTORIZE);
+    s = ir_for(a, hy, I(L, 0), H, s, 0);
+    ptrvec_push(a, &outer, s);
+    IrExpr *result = ir_local(a, acc);
+    if (!is_max)
+        result = ir_bin(a, IR_OP_DIV, result, ir_un(a, IR_FN_TO_F32, mul(L, H, W)));
+    ptrvec_push(a, &outer, ir_store(a, L->node_buf[n->id], n->shape.rank, idx, result));
+    return block(L, &outer);
+}
+
+/* scipy convolve/correlate: out[o] = full[o + start], with the full result
+ *   correlate: full[m] = sum_t a[m - (n2 - 1) + t] * b[t]
+ *   convolve:  full[m] = sum_t a[m - t] * b[t]
+ * and t clamped so that the index into a stays in [0, n1). */
+static IrStmt *signal_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
+{
+    Arena *a = L->a;
+    const Node *x = n->in[0], *y = n->in[1];
+    int32_t nsp = n->shape.rank;
+    int32_t acc = new_local(L);
+    PtrVec outer = { 0 };
+    ptrvec_push(a, &outer, ir_assign(a, acc, ir_float(a, 0.0f)));
+    IrExpr *xi[MAX_SPATIAL], *yi[MAX_SPATIAL], *lo[MAX_SPATIAL], *hi[MAX_SPATIAL];
+    int32_t tvar[MAX_SPATIAL];
+    for (int i = 0; i < nsp; i++) {
+        IrExpr *n1 = dimx(L, x->shape.dims[i]), *n2 = dimx(L, y->shape.dims[i]);
+        IrExpr *m = add(L, idx[i], dimx(L, n->signal.start[i]));
+        tvar[i] = new_var(L, nsp == 1 ? "t" : i == 0 ? "ty" : "tx");
+        IrExpr *t = V(L, tvar[i]);
+        if (n->signal.correlate) {
+            IrExpr *shift = sub(L, m, sub(L, n2, I(L, 1)));     /* m - (n2 - 1) */
+            lo[i] = imax(L, I(L, 0), sub(L, I(L, 0), shift));
+            hi[i] = imin(L, n2, sub(L, n1, shift));
+            xi[i] = add(L, shift, t);
+        } else {
+            lo[i] = imax(L, I(L, 0), add(L, sub(L, m, n1), I(L, 1)));
+            hi[i] = imin(L, n2, add(L, m, I(L, 1)));
+            xi[i] = sub(L, m, t);
+        }
+        yi[i] = t;
+    }
+    IrExpr *prod = ir_bin(a, IR_OP_MUL, value_at(L, x, xi), value_at(L, y, yi));
+    IrStmt *s = ir_assign(a, acc, ir_bin(a, IR_OP_ADD, ir_local(a, acc), prod));
+    for (int i = nsp - 1; i >= 0; i--)
+        s = ir_for(a, tvar[i], lo[i], hi[i], s, 0);
+    ptrvec_push(a, &outer, s);
+    ptrvec_push(a, &outer, ir_store(a, L->node_buf[n->id], nsp, idx, ir_local(a, acc)));
+    return block(L, &outer);
+}
+
+typedef struct ConcatCtx {
+    const Node *src;
+    const SymExpr *offset;
+    int32_t dst;
+} ConcatCtx;
+
+static IrStmt *concat_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
+{
+    ConcatCtx *c = ctx;
+    int32_t r = c->src->shape.rank;
+    IrExpr **oi = arena_array(L->a, (size_t)r, sizeof(IrExpr *));
+    for (int32_t i = 0; i < r; i++)
+        oi[i] = idx[i];
+    oi[r - 3] = add(L, idx[r - 3], dimx(L, c->offset));
+    return ir_store(L->a, c->dst, r, oi, value_at(L, c->src, idx));
+}
+
+static void emit(Lower *L, IrStmt *s) { ptrvec_push(L->a, &L->stmts, s); }
+
+static void lower_node(Lower *L, const Node *n)
+{
+    int32_t r = n->shape.rank;
+    switch (n->op) {
+    case NODE_INPUT:
+    case NODE_CONST:
+        return;
+    case NODE_CONV: {
+        int32_t nsp = n->conv.win.nsp;
+        static const char *const t2[] = { "k", "oy", "ox" }, *const t1[] = { "k", "ox" };
+        static const char *const p2[] = { "oy", "ox" }, *const p1[] = { "ox" };
+        const char *const *tail = n->conv.per_channel ? (nsp == 2 ? p2 : p1) : (nsp == 2 ? t2 : t1);
+        int32_t ntail = nsp + (n->conv.per_channel ? 0 : 1);
+        emit(L, nest(L, n, n->shape, out_names(L, r, tail, ntail), conv_body, NULL));
+        return;
+    }
+    case NODE_POOL: {
+        static const char *const t2[] = { "oy", "ox" }, *const t1[] = { "ox" };
+        if (n->pool.global)
+            emit(L, nest(L, n, n->shape, out_names(L, r, t2, 2), global_pool_body, NULL));
+        else
+            emit(L, nest(L, n, n->shape, out_names(L, r, n->pool.win.nsp == 2 ? t2 : t1,
+                                                     n->pool.win.nsp), pool_body, NULL));
+        return;
+    }
+    case NODE_SIGNAL: {
+        static const char *const t2[] = { "y", "x" }, *const t1[] = { "x" };
+        emit(L, nest(L, n, n->shape, r == 2 ? t2 : t1, signal_body, NULL));
+        return;
+    }
+    case NODE_CONCAT: {
+        const SymExpr *off = sym_const(&L->sc, 0);
+        for (int32_t k = 0; k < n->nin; k++) {
+            const Node *src = n->ins[k];
+            ConcatCtx c = { src, off, L->node_buf[n->id] };
+            emit(L, nest(L, n, src->shape, NULL, concat_body, &c));
+            off = sym_add(&L->sc, off, src->shape.dims[r - 3]);
+        }
+        return;
+    }
+    case NODE_UNARY:
+    case NODE_BINARY:
+        if (materialised(L, n))
+            emit(L, nest(L, n, n->shape, NULL, store_value_body, NULL));
+        return;
+    }
+}
+
+IrProgram *lower_graph(Arena *a, const Graph *g, const LowerOptions *opt)
+{
+    Lower L_ = { .a = a, .g = g, .opt = opt };
+    Lower *L = &L_;
+    L->sc.arena = a;
+    int32_t nnodes = g->nodes.len;
+    int32_t maxid = 0;
+    for (int32_t i = 0; i < nnodes; i++) {
+        const Node *n = g->nodes.items[i];
+        if (n->id + 1 > maxid)
+            maxid = n->id + 1;
+    }
+    L->node_buf = arena_array(a, (size_t)maxid + 1, sizeof(int32_t));
+    for (int32_t i = 0; i <= maxid; i++)
+        L->node_buf[i] = -1;
+
+    /* Size symbols: bound by the first input dim that declares them. */
+    int32_t ni = g->inputs.len, no = g->noutputs;
+    size_t ndims = 1;
+    for (int32_t i = 0; i < ni; i++)
+        ndims += (size_t)((const Node *)g->inputs.items[i])->shape.rank;
+    L->sym_names = arena_array(a, ndims, sizeof(char *));
+    L->sym_slots = arena_array(a, ndims, sizeof(int32_t));
+    for (int32_t i = 0; i < ni; i++) {
+        const Node *in = g->inputs.items[i];
+        for (int32_t j = 0; j < in->shape.rank; j++) {
+            const SymExpr *d = in->shape.dims[j];
+            if (d->kind == SYM_VAR && sym_slot(L, d->name) < 0) {
+                L->sym_names[L->nsyms] = d->name;
+                L->sym_slots[L->nsyms++] = add_slot(L, IR_SLOT_ARG, i, j);
+            }
+        }
+    }
+    /* Arguments: inputs then outputs. */
+    for (int32_t i = 0; i < ni; i++) {
+        const Node *in = g->inputs.items[i];
+        L->node_buf[in->id] = add_buffer(L, in->name, IR_BUF_INPUT, in->shape, i);
+    }
+    int32_t *out_buf = arena_array(a, (size_t)no + 1, sizeof(int32_t));
+    for (int32_t o = 0; o < no; o++)
+        out_buf[o] = add_buffer(L, g->outputs[o].name, IR_BUF_OUTPUT, g->outputs[o].node->shape, ni + o);
+    /* Stage buffers: an output's node writes straight into the output. */
+    bool *copy = arena_array(a, (size_t)no + 1, sizeof(bool));
+    for (int32_t o = 0; o < no; o++) {
+        const Node *n = g->outputs[o].node;
+        if (n->op == NODE_INPUT || n->op == NODE_CONST || L->node_buf[n->id] >= 0)
+            copy[o] = true;
+        else
+            L->node_buf[n->id] = out_buf[o];
+    }
+    int32_t scratch = ni + no;
+    for (int32_t i = 0; i < nnodes; i++) {
+        const Node *n = g->nodes.items[i];
+        if (L->node_buf[n->id] >= 0)
+            continue;
+        if (n->op == NODE_CONST) {
+            int32_t b = add_buffer(L, n->name ? n->name : arena_printf(a, "const%d", n->id),
+                                   IR_BUF_CONST, n->shape, -1);
+            L->bufs[b].data = n->cst.data;
+            L->bufs[b].count = n->cst.count;
+            L->node_buf[n->id] = b;
+            continue;
+        }
+        bool elementwise = n->op == NODE_UNARY || n->op == NODE_BINARY;
+        if (elementwise && n->nuses <= 1)
+            continue;   /* inlined into its consumer */
+        L->node_buf[n->id] = add_buffer(L, n->name ? n->name : arena_printf(a, "t%d", n->id),
+                                        IR_BUF_SCRATCH, n->shape, scratch++);
+    }
+    for (int32_t i = 0; i < nnodes; i++)
+        lower_node(L, g->nodes.items[i]);
+    for (int32_t o = 0; o < no; o++)
+        if (copy[o]) {
+            CopyCtx c = { g->outputs[o].node, out_buf[o] };
+            emit(L, nest(L, g->outputs[o].node, g->outputs[o].node->shape, NULL, copy_body, &c));
+        }
+    /* Runtime checks on size symbols. */
+    for (int32_t i = 0; i < g->checks.len; i++) {
+        const GraphCheck *k = g->checks.items[i];
+        GROW(L, L->checks, L->nchecks, L->cap_checks);
+        IrCheck *c = &L->checks[L->nchecks++];
+        c->kind = (IrCheckKind)k->kind;
+        c->a = slot_of(L, k->a);
+        c->b = k->b ? slot_of(L, k->b) : 0;
+        c->what = k->what;
+    }
+
+    IrProgram *p = arena_alloc(a, sizeof *p);
+    p->name = g->name;
+    p->source_name = g->source_name;
+    p->slots = L->slots;
+    p->nslots = L->nslots;
+    p->checks = L->checks;
+    p->nchecks = L->nchecks;
+    p->buffers = L->bufs;
+    p->nbuffers = L->nbufs;
+    p->ninputs = ni;
+    p->noutputs = no;
+    p->vars = L->vars;
+    p->nvars = L->nvars;
+    p->nlocals = L->nlocals;
+    p->body = block(L, &L->stmts);
+    return p;
+}
