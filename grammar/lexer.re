@@ -204,6 +204,11 @@ static int lex_token(Lexer *lx, YYSTYPE *lval, SrcLoc *lloc, Arena *arena,
     int t;
     for (;;) {
         lx->tok = lx->cur;
+        if (diag->errors >= diag->max_errors) {
+            lx->stopped = true;     /* a long run of bad characters */
+            t = TOK_YYEOF;
+            break;
+        }
         /*!re2c
             $           { t = TOK_YYEOF; break; }
             [ \t\r]+    { continue; }
@@ -296,7 +301,7 @@ int yylex(YYSTYPE *lval, SrcLoc *lloc, Lexer *lx, Arena *arena, Diag *diag)
             lx->skipping = false;
         }
         if (t == TOK_INPUT || t == TOK_CONST || t == TOK_OUTPUT ||
-            t == TOK_RBRACE)
+            t == TOK_RBRACE || (t == TOK_IDENT && lx->brackets < 0))
             lx->brackets = 0;
         lx->last = t;
         lx->first_on_line = first;
@@ -308,8 +313,10 @@ void lexer_syntax_error(Lexer *lx)
 {
     if (!lx->in_body || lx->stopped)
         return;
-    if (starts_statement(lx, lx->last, lx->first_on_line))
+    if (starts_statement(lx, lx->last, lx->first_on_line)) {
+        lx->brackets = 0;   /* a new statement starts with this token */
         return;
+    }
     lx->skipping = true;
 }
 

@@ -72,6 +72,7 @@ static bool parser_enter(Parser *ps, Lexer *lx, SrcLoc loc);
 %type <expr> header expr sum product unary primary
 %type <vec>  stmts exprs tuple_items args arglist dims
 %type <stmt> stmt
+%type <str>  bind_name
 %type <type> type
 %type <dim>  dim
 %type <arg>  arg
@@ -94,14 +95,23 @@ stmts
     ;
 
 stmt
-    : INPUT IDENT COLON type    { $$ = ast_stmt(ps, AST_STMT_INPUT, $2, @2, $4, NULL, @$); }
-    | CONST IDENT ASSIGN expr   { $$ = ast_stmt(ps, AST_STMT_CONST, $2, @2, NULL, $4, @$); }
-    | CONST IDENT COLON type ASSIGN expr
+    : input IDENT COLON type    { $$ = ast_stmt(ps, AST_STMT_INPUT, $2, @2, $4, NULL, @$); }
+    | const IDENT ASSIGN expr   { $$ = ast_stmt(ps, AST_STMT_CONST, $2, @2, NULL, $4, @$); }
+    | const IDENT COLON type ASSIGN expr
                                 { $$ = ast_stmt(ps, AST_STMT_CONST, $2, @2, $4, $6, @$); }
-    | IDENT ASSIGN expr         { $$ = ast_stmt(ps, AST_STMT_BIND, $1, @1, NULL, $3, @$); }
-    | OUTPUT IDENT              { $$ = ast_stmt(ps, AST_STMT_OUTPUT, $2, @2, NULL, NULL, @$); }
-    | OUTPUT IDENT ASSIGN expr  { $$ = ast_stmt(ps, AST_STMT_OUTPUT, $2, @2, NULL, $4, @$); }
+    | bind_name ASSIGN expr     { $$ = ast_stmt(ps, AST_STMT_BIND, $1, @1, NULL, $3, @$); }
+    | output IDENT              { $$ = ast_stmt(ps, AST_STMT_OUTPUT, $2, @2, NULL, NULL, @$); }
+    | output IDENT ASSIGN expr  { $$ = ast_stmt(ps, AST_STMT_OUTPUT, $2, @2, NULL, $4, @$); }
     ;
+
+/* The first token of a statement.  When it was not dropped by the lexer's
+ * resynchronisation (see lexer.h), a new statement really starts here, so
+ * errors in it are reported at once rather than after Bison's usual three
+ * tokens of grace. */
+input     : INPUT               { if (!lx->skipping) yyerrok; } ;
+const     : CONST               { if (!lx->skipping) yyerrok; } ;
+output    : OUTPUT              { if (!lx->skipping) yyerrok; } ;
+bind_name : IDENT               { $$ = $1; if (!lx->skipping) yyerrok; } ;
 
 type
     : IDENT LBRACK dims RBRACK  { $$ = ast_type(ps, $1, $3, @$); }
