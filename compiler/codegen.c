@@ -1006,10 +1006,12 @@ static LLVMValueRef emit_descriptor(Cg *cg, LLVMValueRef body)
     for (int32_t i = 0; i < nargs && !cg->err; i++) {
         const IrBuffer *b = order[i];
         LLVMValueRef names = LLVMConstNull(cg->t_ptr);
-        if (b->dim_names && b->rank > 0) {
+        /* the runtime wants the array whenever rank > 0; its entries are
+         * NULL for literal dims */
+        if (b->rank > 0) {
             LLVMValueRef *nv = xcalloc((size_t)b->rank, sizeof *nv);
             for (int32_t j = 0; j < b->rank; j++)
-                nv[j] = const_str(cg, b->dim_names[j]);
+                nv[j] = const_str(cg, b->dim_names ? b->dim_names[j] : NULL);
             names = const_array(cg, cg->t_ptr, nv, (uint64_t)b->rank,
                                 ".dim_names");
             free(nv);

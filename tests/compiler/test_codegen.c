@@ -291,7 +291,7 @@ Test(codegen, unary_functions)
     arena_free(&t.a);
 }
 
-/* for b (serial) { for r (parallel) { for c { t0 = sum_k x[b,r,c+k]*(k+1);
+/* for b (serial) { for r (parallel) { for c (parallel, nested) { t0 = sum_k x[b,r,c+k]*(k+1);
  * y[b,r,c] = t0 } } }: the parallel body reads the enclosing b and uses a
  * local of its own. */
 Test(codegen, parallel_rows_match_serial_reference)
@@ -317,7 +317,8 @@ Test(codegen, parallel_rows_match_serial_reference)
                ir_assign(a, 0, ir_bin(a, IR_OP_ADD, ir_local(a, 0), tap)), 0),
         STORE(&t, y, ir_local(a, 0), ir_var(a, vb), ir_var(a, vr), ir_var(a, vc)));
     IrStmt *rloop = ir_for(a, vr, ir_int(a, 0), ir_dim(a, H),
-        ir_for(a, vc, ir_int(a, 0), ir_dim(a, OW), cbody, IR_LOOP_VECTORIZE),
+        ir_for(a, vc, ir_int(a, 0), ir_dim(a, OW), cbody,
+               IR_LOOP_VECTORIZE | IR_LOOP_PARALLEL),   /* nested: serial */
         IR_LOOP_PARALLEL);
     t.p.body = ir_for(a, vb, ir_int(a, 0), ir_dim(a, B), rloop, 0);
 
@@ -329,6 +330,7 @@ Test(codegen, parallel_rows_match_serial_reference)
     fclose(mem);
     cr_assert(strstr(ir, "@rows__par_0"), "no outlined parallel body");
     cr_assert(strstr(ir, "@convrt_parallel_for"));
+    cr_assert_null(strstr(ir, "@rows__par_1"), "nested parallel loop outlined");
     free(ir);
     char *err = NULL;
     Jit *j = jit_create(m, &err);
