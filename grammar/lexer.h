@@ -66,7 +66,9 @@ const char *parser_token_name(int kind);
 /* Print the whole token stream of src, one token per line:
  *     LINE:COL-LINE:COL NAME [VALUE]
  * e.g. `1:1-1:8 'pipeline'`, `1:10-1:14 identifier block`,
- * `2:16-2:17 integer 64`, `3:5-3:8 number 0.5`, `4:1-4:6 string "a\n"`.
+ * `2:16-2:17 integer 64`, `3:5-3:8 number 0.5`, `4:1-4:6 string "a\n"`
+ * (numbers in the shortest %g form that reads back exactly: 1e+05; strings
+ * with \" \\ \n \t and \xNN escapes). 
  * Lexical errors go to d.  Returns the number of tokens printed (without
  * the final `end of file` line). */
 int lexer_dump_tokens(FILE *out, Arena *a, Diag *d, const Source *src);

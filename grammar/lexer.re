@@ -172,11 +172,12 @@ static const char *lex_string(Lexer *lx, Arena *arena, Diag *diag)
             "\\t"       { buf_add(&b, "\t", 1); continue; }
             "\\" [^\n]  {
                 char q[8];
+                if (s[1] >= 0x20 && s[1] < 0x7f)
+                    snprintf(q, sizeof q, "%c", s[1]);
+                else
+                    snprintf(q, sizeof q, "x%02x", s[1]);
                 diag_error(diag, loc_of(lx, s, lx->cur),
-                           "unknown escape sequence '\\%s' in string",
-                           *(s + 1) >= 0x20 && *(s + 1) < 0x7f
-                               ? (quote_byte(s[1], q), q[2] = '\0', q + 1)
-                               : (snprintf(q, sizeof q, "x%02x", s[1]), q));
+                           "unknown escape sequence '\\%s' in string", q);
                 buf_add(&b, s + 1, 1);
                 continue;
             }
