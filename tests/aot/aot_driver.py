@@ -22,7 +22,8 @@ commands
   genmain HEADER...    print the C main for the pipelines in the headers
 
 options: --rtlib libconvrt.a  --include runtime/include  --cc CC
-         --src SOURCE_DIR  --build BUILD_DIR
+         --build BUILD_DIR  --cflags "FLAGS" (added to every compile and link,
+         e.g. -fsanitize=address,undefined when the runtime is instrumented)
 """
 import argparse, glob, os, re, shutil, subprocess, sys
 
@@ -146,7 +147,7 @@ def png_libs():
 
 
 def build(o, sources, exe, hdr_dir):
-    sh([o.cc, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-I", o.include, "-I", hdr_dir,
+    sh([o.cc, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *o.cflags, "-I", o.include, "-I", hdr_dir,
         *sources, o.rtlib, *png_libs(), "-lz", "-lm", "-lpthread", "-o", exe])
 
 
@@ -309,7 +310,7 @@ def cmd_two(o):
         f.write(gen_main([b[3] for b in built]))
     exe = os.path.join(work, "two")
     # -Wl,--fatal-warnings also catches duplicate-definition warnings.
-    sh([o.cc, "-std=c11", "-Wall", "-Werror", "-I", o.include, "-I", work, main_c,
+    sh([o.cc, "-std=c11", "-Wall", "-Werror", *o.cflags, "-I", o.include, "-I", work, main_c,
         *[b[2] for b in built], o.rtlib, *png_libs(), "-lz", "-lm", "-lpthread",
         "-Wl,--fatal-warnings", "-o", exe])
     argv, checks = [], []
@@ -371,11 +372,12 @@ def cmd_install(o):
     sh([convc, "compile", "any_size.conv", "-o", "any_size.o"], cwd=app)
     with open(os.path.join(app, "app.c"), "w") as f:
         f.write(gen_main([os.path.join(app, "any_size.h")]))
-    sh(["sh", "-c", "cc -Wall -Werror app.c any_size.o $(pkg-config --cflags --libs convrt) -o app_shared"],
+    env["CFLAGS"] = " ".join(["-O2", "-Wall", *o.cflags])
+    sh(["sh", "-c", "cc $CFLAGS -Werror app.c any_size.o $(pkg-config --cflags --libs convrt) -o app_shared"],
        cwd=app, env=env)
     # Static: the archive wins over the .so; --as-needed drops the .so that
     # pkg-config's -lconvrt would otherwise still record.
-    sh(["sh", "-c", "cc -Wall -Werror app.c any_size.o -Wl,--as-needed -Wl,-Bstatic -lconvrt -Wl,-Bdynamic "
+    sh(["sh", "-c", "cc $CFLAGS -Werror app.c any_size.o -Wl,--as-needed -Wl,-Bstatic -lconvrt -Wl,-Bdynamic "
                     "$(pkg-config --static --cflags --libs convrt) -o app_static"], cwd=app, env=env)
     needed = sh(["readelf", "-d", os.path.join(app, "app_static")]).stdout
     if "libconvrt" in needed:
@@ -447,7 +449,7 @@ def cmd_embed(o):
     os.makedirs(work)
     mk = os.path.join(SRC, "examples", "embed", "Makefile")
     libs = " ".join([o.rtlib, *png_libs(), "-lz", "-lm", "-lpthread"])
-    sh(["make", "-s", "-f", mk, f"CONVC={o.convc}", f"CC={o.cc}",
+    sh(["make", "-s", "-f", mk, f"CONVC={o.convc}", f"CC={o.cc}", "CFLAGS=" + " ".join(["-O2", "-Wall", *o.cflags]),
         f"CONVRT_CFLAGS=-I{o.include}", f"CONVRT_LIBS={libs}"], cwd=work)
     img = os.path.join(SRC, "examples", "data", "ascent.pgm")
     script = os.path.join(SRC, "examples", "sobel_edges.conv")
@@ -479,10 +481,12 @@ def main():
     ap.add_argument("--cc", default="cc")
     ap.add_argument("--work")
     ap.add_argument("--build")
+    ap.add_argument("--cflags", default="")
     o = ap.parse_args()
     if o.command == "genmain":
         sys.stdout.write(gen_main(o.arg))
         return
+    o.cflags = o.cflags.split()
     o.convc = os.path.abspath(o.convc)
     o.work = os.path.abspath(o.work)
     if o.rtlib:
