@@ -130,10 +130,33 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* A forked child has only the forking thread: forget the parent's workers
+ * (and any locks held by other threads at the fork) so that the pool
+ * starts afresh instead of waiting forever for workers that do not exist. */
+static void pool_atfork_child(void)
+{
+    pool *p = &the_pool;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->run_lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    pthread_mutex_init(&count_lock, NULL);
+    p->n_workers = 0;
+    p->pending = 0;
+    p->shutdown = 0;
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, pool_atfork_child);
+}
+
 /* Start workers until there are `want`; returns how many exist.  Called
  * with run_lock held, so no job is in flight. */
 static int grow(pool *p, int want)
 {
+    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&p->lock);
     if (!p->threads) {
         p->threads = calloc(MAX_THREADS, sizeof(pthread_t));

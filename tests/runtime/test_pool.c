@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/wait.h>
 
 #include "common.h"
 
@@ -195,4 +196,24 @@ Test(pool, default_from_environment)
     convrt_set_num_threads(0);
     cr_expect_eq(convrt_get_num_threads(), cpus);
     unsetenv("CONVRT_NUM_THREADS");
+}
+
+Test(pool, usable_after_fork, .timeout = 20)
+{
+    convrt_set_num_threads(4);
+    check_run(4, 1000);   /* workers exist in the parent */
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        visit_ctx c = {.n = 1000};
+        c.hits = calloc(1000, sizeof *c.hits);
+        convrt_parallel_for(1000, visit, &c);
+        int ok = c.sum == 1000 * 999 / 2;
+        free(c.hits);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child could not use the pool");
+    check_run(4, 1000);
 }
