@@ -335,9 +335,17 @@ static bool bind_args(Checker *c, const AstExpr *call, const char *const *names,
     memset(out, 0, sizeof *out);
     const char *stage = call->call.callee;
     int pos = 0;
+    bool named_seen = false;
     for (int32_t i = 0; i < call->call.nargs; i++) {
         const AstArg *arg = &call->call.args[i];
         int slot = -1;
+        if (!arg->name && named_seen) {
+            diag_error(c->d, arg->value->loc, "%s: a positional argument cannot follow a named one",
+                       stage);
+            out->bad = true;
+            continue;
+        }
+        named_seen |= arg->name != NULL;
         if (!arg->name) {
             if (pos >= npos) {
                 diag_error(c->d, arg->value->loc,
@@ -500,8 +508,12 @@ static bool finish_shape(Checker *c, Node *n)
     bool ovf = c->sc.overflow || !numel;
     c->sc.overflow = before;
     if (ovf) {
-        diag_error(c->d, n->loc, "%s: the output %s is too large (its size overflows 64 bits)",
-                   n->stage, shape_str(c->a, n->shape));
+        if (n->op == NODE_INPUT)
+            diag_error(c->d, n->loc, "input '%s' %s is too large (its size in bytes overflows 64 bits)",
+                       n->name, shape_str(c->a, n->shape));
+        else
+            diag_error(c->d, n->loc, "%s: the output %s is too large (its size in bytes overflows 64 bits)",
+                       n->stage, shape_str(c->a, n->shape));
         return false;
     }
     (void)bytes;
@@ -916,7 +928,9 @@ static Value check_conv(Checker *c, const AstExpr *e, int nsp, bool pointwise)
         kprod = sym_mul(&c->sc, kprod, win.k[i]);
     n->macs = macs_of(c, out, 1, kprod);
     window_rf(n, x, &win);
-    n->desc = window_desc(c, stage, &win);
+    n->desc = pointwise ? (win.stride[0] != 1 ? arena_printf(c->a, "conv1x1 s%lld", (long long)win.stride[0])
+                                              : "conv1x1")
+                        : window_desc(c, stage, &win);
     if (groups > 1)
         n->desc = arena_printf(c->a, "%s g%lld", n->desc, (long long)groups);
     if (flip)
@@ -959,10 +973,15 @@ static Value check_pool(Checker *c, const AstExpr *e, int nsp, bool is_max)
     if (!ok)
         return val_error(e->loc);
     for (int i = 0; i < nsp; i++) {
-        if (pad[i] > size[i] / 2) {
+        /* One report per distinct (pad, size), so `pad=2` on a 2x2 window
+         * is one error, not one per dim. */
+        bool seen = i > 0 && pad[0] == pad[i] && size[0] == size[i];
+        if (pad[i] > size[i] / 2 && !seen) {
             diag_error(c->d, a.loc[3].first_line ? a.loc[3] : e->loc,
                        "%s: pad %lld is more than half the window size %lld", stage,
                        (long long)pad[i], (long long)size[i]);
+            ok = false;
+        } else if (pad[i] > size[i] / 2) {
             ok = false;
         }
         win.k[i] = sym_const(&c->sc, size[i]);

@@ -18,7 +18,7 @@ static void check_errors(const char *text, const char *want)
 
 Test(diagnostics, conformance_err_syntax)
 {
-    /* /work/shared/conformance/cases/err_syntax/script.conv: line 4. */
+    /* tests/conformance/cases/err_syntax/script.conv: line 4. */
     check_errors(
         "pipeline bad {\n"
         "  input x: f32[1, 8, 8]\n"

@@ -1,0 +1,185 @@
+/* The checker: exact diagnostics (message, source line, caret), every
+ * error of the phase reported, runtime checks for size symbols. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ast.h"
+#include "graph.h"
+
+typedef struct Result {
+    Graph *graph;
+    char  *text;    /* everything reported, malloc'ed */
+    int    errors, warnings;
+} Result;
+
+static Arena arena;
+
+static void setup(void) { arena_init(&arena); }
+static void teardown(void) { arena_free(&arena); }
+TestSuite(check, .init = setup, .fini = teardown);
+
+static Result check(const char *script)
+{
+    Result r = { 0 };
+    size_t size = 0;
+    FILE *out = open_memstream(&r.text, &size);
+    Source *src = arena_alloc(&arena, sizeof *src);
+    src->filename = "t.conv";
+    src->text = arena_strdup(&arena, script);
+    src->len = strlen(script);
+    Diag d;
+    diag_init(&d, src, out);
+    AstPipeline *ast = ast_parse(&arena, &d, src);
+    cr_assert_not_null(ast, "the test script must parse");
+    CheckOptions opt = { NULL, 0, "." };
+    r.graph = graph_check(&arena, &d, ast, &opt);
+    fclose(out);
+    r.errors = d.errors;
+    r.warnings = d.warnings;
+    return r;
+}
+
+#define EXPECT_TEXT(r, want) do { \
+    cr_expect_str_eq((r).text, (want)); free((r).text); } while (0)
+
+Test(check, channel_mismatch_names_both_shapes)
+{
+    Result r = check("pipeline p {\n  input x: f32[3, 8, 8]\n  input w: f32[4, 2, 3, 3]\n"
+                     "  output y = conv2d(x, w)\n}\n");
+    cr_expect_null(r.graph);
+    EXPECT_TEXT(r, "t.conv:4:14: error: conv2d: the input has 3 channels (dim 0 of [3, 8, 8]) but the "
+                   "weight expects 2 (dim 1 of [4, 2, 3, 3])\n"
+                   "  output y = conv2d(x, w)\n"
+                   "             ^~~~~~~~~~~~\n");
+}
+
+Test(check, empty_output_shows_the_formula_with_numbers)
+{
+    Result r = check("pipeline p {\n  input x: f32[1, 4, 4]\n  input w: f32[1, 1, 5, 5]\n"
+                     "  output y = conv2d(x, w)\n}\n");
+    EXPECT_TEXT(r, "t.conv:4:14: error: conv2d: output height (4 + 0 + 0 - 1*(5-1) - 1)/1 + 1 = 0 is below 1\n"
+                   "  output y = conv2d(x, w)\n"
+                   "             ^~~~~~~~~~~~\n");
+}
+
+Test(check, same_padding_needs_stride_one)
+{
+    Result r = check("pipeline p {\n  input x: f32[1, 8, 8]\n  input w: f32[1, 1, 3, 3]\n"
+                     "  output y = conv2d(x, w, stride=2, pad=same)\n}\n");
+    EXPECT_TEXT(r, "t.conv:4:27: error: conv2d: pad=same needs stride 1 (got stride 2); give the padding as a number\n"
+                   "  output y = conv2d(x, w, stride=2, pad=same)\n"
+                   "                          ^~~~~~~~\n");
+}
+
+Test(check, undefined_name_suggests_a_close_one)
+{
+    Result r = check("pipeline p {\n  input x: f32[1, 8, 8]\n  h = relu(x)\n  output y = relu(hh)\n}\n");
+    EXPECT_TEXT(r, "t.conv:4:19: error: undefined name 'hh'; did you mean 'h'?\n"
+                   "  output y = relu(hh)\n"
+                   "                  ^~\n");
+}
+
+Test(check, redefinition_points_at_the_first_definition)
+{
+    Result r = check("pipeline p {\n  input x: f32[1, 8, 8]\n  input x: f32[1, 8, 8]\n  output y = relu(x)\n}\n");
+    EXPECT_TEXT(r, "t.conv:3:9: error: 'x' is already defined\n"
+                   "  input x: f32[1, 8, 8]\n"
+                   "        ^\n"
+                   "t.conv:2:9: note: 'x' was defined here\n"
+                   "  input x: f32[1, 8, 8]\n"
+                   "        ^\n");
+}
+
+Test(check, unknown_option_and_unknown_stage)
+{
+    Result r = check("pipeline p {\n  input x: f32[1, 8, 8]\n  input w: f32[1, 1, 3, 3]\n"
+                     "  a = conv2d(x, w, strid=2)\n  output y = convlove(x, w)\n}\n");
+    cr_expect_eq(r.errors, 2, "both statements are reported");
+    EXPECT_TEXT(r, "t.conv:4:20: error: conv2d has no option 'strid'; did you mean 'stride'?\n"
+                   "  a = conv2d(x, w, strid=2)\n"
+                   "                   ^~~~~\n"
+                   "t.conv:5:14: error: unknown stage 'convlove'; did you mean 'convolve'?\n"
+                   "  output y = convlove(x, w)\n"
+                   "             ^~~~~~~~\n");
+}
+
+Test(check, stride_that_leaves_input_unread_warns)
+{
+    Result r = check("pipeline p {\n  input x: f32[1, 8, 8]\n  input w: f32[1, 1, 3, 3]\n"
+                     "  output y = conv2d(x, w, stride=(1, 2))\n}\n");
+    cr_expect_not_null(r.graph);
+    cr_expect_eq(r.warnings, 1);
+    EXPECT_TEXT(r, "t.conv:4:14: warning: conv2d: stride 2 leaves the last 1 input column unread "
+                   "(width (5)/2 has remainder 1)\n"
+                   "  output y = conv2d(x, w, stride=(1, 2))\n"
+                   "             ^~~~~~~~~~~~~~~~~~~~~~~~~~~\n");
+}
+
+Test(check, huge_dims_are_an_error_not_a_wraparound)
+{
+    Result r = check("pipeline p {\n  input x: f32[1000000000000, 1000000000000]\n  output y = relu(x)\n}\n");
+    cr_expect_null(r.graph);
+    EXPECT_TEXT(r, "t.conv:2:3: error: input 'x' [1000000000000, 1000000000000] is too large "
+                   "(its size in bytes overflows 64 bits)\n"
+                   "  input x: f32[1000000000000, 1000000000000]\n"
+                   "  ^~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n");
+}
+
+Test(check, symbolic_channels_become_a_runtime_check)
+{
+    Result r = check("pipeline p {\n  input x: f32[C, H, W]\n  input w: f32[5, 3, 3, 3]\n"
+                     "  output y = conv2d(x, w, stride=2, pad=1)\n}\n");
+    cr_assert_not_null(r.graph, "%s", r.text);
+    /* C == 3 and two output dims >= 1 are decided at run time */
+    cr_expect_eq(r.graph->checks.len, 3);
+    GraphOutput *o = &r.graph->outputs[0];
+    cr_expect_str_eq(shape_str(&arena, o->node->shape), "[5, (H - 1)/2 + 1, (W - 1)/2 + 1]");
+    free(r.text);
+}
+
+Test(check, pool_pad_larger_than_half_the_window)
+{
+    Result r = check("pipeline p {\n  input x: f32[1, 8, 8]\n  output y = maxpool2d(x, 2, pad=2)\n}\n");
+    cr_expect_eq(r.errors, 1);
+    EXPECT_TEXT(r, "t.conv:3:30: error: maxpool2d: pad 2 is more than half the window size 2\n"
+                   "  output y = maxpool2d(x, 2, pad=2)\n"
+                   "                             ^~~~~\n");
+}
+
+Test(check, shapes_of_every_stage_kind)
+{
+    Result r = check("pipeline p {\n  input x: f32[2, 4, 12, 12]\n  input w: f32[6, 2, 3, 3]\n"
+                     "  input s: f32[100]\n"
+                     "  a = conv2d(x, w, pad=1, groups=2, dilation=2)\n"
+                     "  b = maxpool2d(a, 3, stride=2, ceil_mode=true)\n"
+                     "  c = avgpool2d(b, 2, pad=1)\n"
+                     "  d = global_avgpool2d(c)\n"
+                     "  e = concat(a, a)\n"
+                     "  output o1 = d\n  output o2 = e\n"
+                     "  output o3 = correlate(s, savgol(11, 3), mode=valid)\n"
+                     "  output o4 = convolve(s, box(4), mode=full)\n"
+                     "  output o5 = maxpool1d(s, 3, stride=2)\n}\n");
+    cr_assert_not_null(r.graph, "%s", r.text);
+    cr_expect_str_eq(shape_str(&arena, r.graph->outputs[0].node->shape), "[2, 6, 1, 1]");
+    cr_expect_str_eq(shape_str(&arena, r.graph->outputs[1].node->shape), "[2, 12, 10, 10]");
+    cr_expect_str_eq(shape_str(&arena, r.graph->outputs[2].node->shape), "[90]");
+    cr_expect_str_eq(shape_str(&arena, r.graph->outputs[3].node->shape), "[103]");
+    cr_expect_str_eq(shape_str(&arena, r.graph->outputs[4].node->shape), "[49]");
+    free(r.text);
+}
+
+Test(check, bad_option_values)
+{
+    Result r = check("pipeline p {\n  input x: f32[1, 8, 8]\n  input w: f32[1, 1, 3, 3]\n"
+                     "  a = conv2d(x, w, pad_mode=mirror)\n"
+                     "  b = conv2d(x, w, stride=1.5)\n"
+                     "  c = conv2d(x, w, pad=same, pad_mode=reflect, flip=yes)\n"
+                     "  output y = relu(x)\n}\n");
+    cr_expect_eq(r.errors, 3);
+    cr_expect(strstr(r.text, "t.conv:4:29: error: conv2d: unknown pad_mode 'mirror' (one of zeros, reflect, replicate, circular)") != NULL, "%s", r.text);
+    cr_expect(strstr(r.text, "t.conv:5:27: error: conv2d: stride must be an integer, not a fraction") != NULL, "%s", r.text);
+    cr_expect(strstr(r.text, "t.conv:6:53: error: conv2d: flip must be true or false") != NULL, "%s", r.text);
+    free(r.text);
+}
