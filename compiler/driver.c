@@ -450,6 +450,12 @@ static int cmd_compile(Arena *a, const Options *o)
     memset(&c, 0, sizeof c);
     if (!front_and_middle(a, o, &c, true))
         return 1;
+    char *name_err = NULL;
+    if (header_check_names(c.ir, &name_err) != 0) {
+        fprintf(stderr, "%s\n", name_err);
+        free(name_err);
+        return 1;
+    }
     /* Objects default to a portable x86-64 level, not the build machine's
      * CPU, so they run wherever x86-64-v3 (AVX2 + FMA) does. */
     CgModule *m = back_end(o, c.ir, "x86-64-v3");

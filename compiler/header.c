@@ -1,6 +1,7 @@
 #include "header.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -66,6 +67,55 @@ static void params(FILE *f, const IrProgram *p)
         const IrBuffer *b = arg_buffer(p, i);
         fprintf(f, "%s%sconvrt_tensor *%s", i ? ", " : "", i < p->ninputs ? "const " : "", b->name);
     }
+}
+
+static const char *const C_KEYWORDS[] = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double",
+    "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long",
+    "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct",
+    "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Alignas",
+    "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn",
+    "_Static_assert", "_Thread_local", "bool", "true", "false", "alignas", "alignof",
+    "nullptr", "static_assert", "thread_local", "typeof", "constexpr", NULL,
+};
+
+static const char *name_problem(const char *name, bool is_symbol)
+{
+    for (int i = 0; C_KEYWORDS[i]; i++)
+        if (!strcmp(name, C_KEYWORDS[i]))
+            return "is a C keyword";
+    if (!strncmp(name, "convrt_", 7) || !strncmp(name, "CONVRT_", 7))
+        return "uses the runtime's prefix convrt_";
+    if (!strncmp(name, "__", 2) || (name[0] == '_' && name[1] >= 'A' && name[1] <= 'Z'))
+        return "is reserved in C";
+    if (is_symbol && !strcmp(name, "main"))
+        return "would define the program's main()";
+    return NULL;
+}
+
+int header_check_names(const IrProgram *p, char **err)
+{
+    Arena a;
+    arena_init(&a);
+    const char *why = name_problem(p->name, true);
+    const char *msg = NULL;
+    if (why)
+        msg = arena_printf(&a, "%s: error: the pipeline name '%s' %s; an object exports it as a C "
+                               "function, so rename the pipeline", p->source_name, p->name, why);
+    for (int32_t i = 0; !msg && i < p->nbuffers; i++) {
+        const IrBuffer *b = &p->buffers[i];
+        if (b->kind != IR_BUF_INPUT && b->kind != IR_BUF_OUTPUT)
+            continue;
+        why = name_problem(b->name, false);
+        if (why)
+            msg = arena_printf(&a, "%s: error: the %s name '%s' %s; it becomes a parameter name in the "
+                                   "generated header, so rename it", p->source_name,
+                               b->kind == IR_BUF_INPUT ? "input" : "output", b->name, why);
+    }
+    if (msg)
+        *err = strdup(msg);
+    arena_free(&a);
+    return msg ? -1 : 0;
 }
 
 int header_write(const char *path, const IrProgram *p, const char *cpu, char **err)

@@ -8,6 +8,12 @@
 
 #include "ir.h"
 
+/* Names become C symbols (the pipeline) and C parameter names (its
+ * arguments): refuse C keywords, the runtime's convrt_ prefix, `main` and
+ * names the entry points would collide with.  0, or -1 with *err set to a
+ * malloc'ed message naming the offending name. */
+int header_check_names(const IrProgram *p, char **err);
+
 /* Writes atomically (temporary file + rename).  0, or -1 with *err set to a
  * malloc'ed message. */
 int header_write(const char *path, const IrProgram *p, const char *cpu, char **err);

@@ -119,13 +119,13 @@ typedef struct convrt_pipeline {
  * descriptor, bind size symbols, and fill rank and dims of every output
  * (data is left alone).  0 or a negative CONVRT_E_* code, reported through
  * the error handler. */
-int convrt_pipeline_output_shapes(const convrt_pipeline *p,
+CONVRT_API int convrt_pipeline_output_shapes(const convrt_pipeline *p,
                                   convrt_tensor *const *args);
 
 /* Validate everything (outputs must already have the right rank, dims and
  * non-NULL data), allocate scratch, run the body, free scratch.  Nothing is
  * written to any output unless every check passed. */
-int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args);
+CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args);
 
 #ifdef __cplusplus
 }

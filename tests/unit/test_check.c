@@ -183,3 +183,35 @@ Test(check, bad_option_values)
     cr_expect(strstr(r.text, "t.conv:6:53: error: conv2d: flip must be true or false") != NULL, "%s", r.text);
     free(r.text);
 }
+
+#include "header.h"
+#include "lower.h"
+
+static char *name_error(const char *script)
+{
+    Result r = check(script);
+    cr_assert_not_null(r.graph, "%s", r.text);
+    free(r.text);
+    LowerOptions lo = { .parallel = false };
+    IrProgram *p = lower_graph(&arena, r.graph, &lo);
+    char *err = NULL;
+    int rc = header_check_names(p, &err);
+    cr_assert_eq(rc == 0, err == NULL);
+    return err;
+}
+
+Test(check, names_that_cannot_become_c_symbols_are_refused_for_objects)
+{
+    char *e = name_error("pipeline main {\n  input x: f32[4]\n  output y = relu(x)\n}\n");
+    cr_expect_str_eq(e, "t.conv: error: the pipeline name 'main' would define the program's main(); "
+                        "an object exports it as a C function, so rename the pipeline");
+    free(e);
+    e = name_error("pipeline p {\n  input int: f32[4]\n  output y = relu(int)\n}\n");
+    cr_expect_str_eq(e, "t.conv: error: the input name 'int' is a C keyword; it becomes a parameter "
+                        "name in the generated header, so rename it");
+    free(e);
+    e = name_error("pipeline convrt_tensor_alloc {\n  input x: f32[4]\n  output y = relu(x)\n}\n");
+    cr_expect(e && strstr(e, "uses the runtime's prefix convrt_"), "%s", e ? e : "(accepted)");
+    free(e);
+    cr_expect_null(name_error("pipeline edges {\n  input img: f32[4]\n  output mag = relu(img)\n}\n"));
+}
