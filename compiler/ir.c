@@ -501,8 +501,8 @@ void ir_dump(FILE *out, const IrProgram *p)
     fprintf(out, "pipeline %s", p->name ? p->name : "?");
     if (p->source_name)
         fprintf(out, " (%s)", p->source_name);
-    fprintf(out, ": %d inputs, %d outputs\n", (int)p->ninputs,
-            (int)p->noutputs);
+    fprintf(out, ": %d input%s, %d output%s\n", (int)p->ninputs,
+            p->ninputs == 1 ? "" : "s", (int)p->noutputs, p->noutputs == 1 ? "" : "s");
     fputs("// integer / and % round toward minus infinity; dN is dims[N]\n",
           out);
 

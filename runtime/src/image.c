@@ -416,8 +416,8 @@ int convrt_image_save(const char *path, const convrt_tensor *t)
     if (!is_png && !is_pgm && !is_ppm)
         return convrt_report(CONVRT_E_INVALID,
                              "cannot save '%s': unknown image extension (expected .png, .pgm or .ppm)", path);
-    int ch;
-    int64_t h, w;
+    int ch = 0;
+    int64_t h = 0, w = 0;
     int rc = image_shape(path, t, &ch, &h, &w);
     if (rc != 0)
         return rc;

@@ -136,7 +136,7 @@ Test(ir, dump)
     ir_dump(f, &p);
     fclose(f);
     const char *want =
-        "pipeline blur (t.conv): 1 inputs, 1 outputs\n"
+        "pipeline blur (t.conv): 1 input, 1 output\n"
         "// integer / and % round toward minus infinity; dN is dims[N]\n"
         "slots (7):\n"
         "  d0 = arg0.dim0\n"
