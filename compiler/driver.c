@@ -320,6 +320,40 @@ static void report_to_stderr(void *user, int code, const char *message)
     fprintf(stderr, "%s: error: %s\n", prefix, message);
 }
 
+typedef struct SaveMsg {
+    const char *staged;
+    char        text[1024];
+} SaveMsg;
+
+static void capture_save_error(void *user, int code, const char *message)
+{
+    SaveMsg *m = user;
+    snprintf(m->text, sizeof m->text, "%s", message);
+}
+
+/* message with every occurrence of from replaced by to */
+static const char *replace_path(Arena *a, const char *message, const char *from, const char *to)
+{
+    const char *out = "";
+    size_t n = strlen(from);
+    for (const char *p = message; *p;) {
+        const char *hit = strstr(p, from);
+        if (!hit)
+            return arena_printf(a, "%s%s", out, p);
+        out = arena_printf(a, "%s%.*s%s", out, (int)(hit - p), p, to);
+        p = hit + n;
+    }
+    return out;
+}
+
+static const char *ir_output_name(const IrProgram *ir, int32_t i)
+{
+    for (int32_t b = 0; b < ir->nbuffers; b++)
+        if (ir->buffers[b].kind == IR_BUF_OUTPUT && ir->buffers[b].abi_index == ir->ninputs + i)
+            return ir->buffers[b].name;
+    return "?";
+}
+
 static int cmd_run(Arena *a, const Options *o)
 {
     Compiled c;
@@ -412,11 +446,40 @@ static int cmd_run(Arena *a, const Options *o)
     }
     if (convrt_pipeline_run(p, args) != 0)
         goto out;
-    /* Write only now that the whole run has succeeded. */
+    /* Write only now that the whole run has succeeded: every output goes to
+     * a temporary file beside its target (same extension, so the format is
+     * the same), and only when all are written are they renamed into place,
+     * so a failure leaves no output file at all. */
+    const char **staged = arena_array(a, (size_t)no + 1, sizeof(char *));
     rc = 0;
-    for (int32_t i = 0; i < no; i++)
-        if (out_file[i] && convrt_save(out_file[i], &tensors[ni + i]) != 0)
+    for (int32_t i = 0; i < no && rc == 0; i++) {
+        if (!out_file[i])
+            continue;
+        const char *slash = strrchr(out_file[i], '/');
+        const char *base = slash ? slash + 1 : out_file[i];
+        const char *dot = strrchr(base, '.');
+        staged[i] = arena_printf(a, "%.*s.%s.partial%ld%s", (int)(base - out_file[i]), out_file[i],
+                                 base, (long)getpid(), dot ? dot : "");
+        SaveMsg msg = { .staged = staged[i] };
+        convrt_set_error_handler(capture_save_error, &msg);
+        int src = convrt_save(staged[i], &tensors[ni + i]);
+        convrt_set_error_handler(report_to_stderr, "convc");
+        if (src != 0) {
+            /* the runtime names the staged file; the user knows the target */
+            fail("output '%s': %s", ir_output_name(ir, i),
+                 replace_path(a, msg.text, staged[i], out_file[i]));
+            staged[i] = NULL;
             rc = 1;
+        }
+    }
+    for (int32_t i = 0; i < no && rc == 0; i++)
+        if (staged[i] && rename(staged[i], out_file[i]) != 0) {
+            rc = fail("cannot write '%s': %s", out_file[i], strerror(errno));
+            /* outputs renamed before this one stay: rename is the last step */
+        }
+    for (int32_t i = 0; i < no; i++)
+        if (staged[i] && rc != 0)
+            remove(staged[i]);
     if (o->noutputs == 0)
         fprintf(stderr, "convc: note: no -o NAME=FILE given; the results were computed and not written\n");
 out:

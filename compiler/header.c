@@ -60,13 +60,42 @@ static const char *shape_of(Arena *a, const IrProgram *p, const IrBuffer *b)
     return arena_printf(a, "%s]", s);
 }
 
-static void params(FILE *f, const IrProgram *p)
+static bool name_taken(Arena *a, const IrProgram *p, int32_t upto, const char *name,
+                       bool check_later);
+
+/* The C parameter name of argument i: its script name, unless an earlier
+ * argument already has it (`output x` of the input x), then NAME_out,
+ * NAME_out2, ... chosen not to collide with any other argument either. */
+static const char *param_name(Arena *a, const IrProgram *p, int32_t i)
+{
+    const char *name = arg_buffer(p, i)->name;
+    if (!name_taken(a, p, i, name, false))
+        return name;
+    const char *cand = arena_printf(a, "%s_out", name);
+    for (int k = 2; name_taken(a, p, i, cand, true); k++)
+        cand = arena_printf(a, "%s_out%d", name, k);
+    return cand;
+}
+
+static bool name_taken(Arena *a, const IrProgram *p, int32_t upto, const char *name,
+                       bool check_later)
 {
     int32_t n = p->ninputs + p->noutputs;
-    for (int32_t i = 0; i < n; i++) {
-        const IrBuffer *b = arg_buffer(p, i);
-        fprintf(f, "%s%sconvrt_tensor *%s", i ? ", " : "", i < p->ninputs ? "const " : "", b->name);
-    }
+    for (int32_t j = 0; j < upto; j++)
+        if (!strcmp(param_name(a, p, j), name))
+            return true;
+    for (int32_t j = upto + 1; check_later && j < n; j++)
+        if (!strcmp(arg_buffer(p, j)->name, name))
+            return true;
+    return false;
+}
+
+static void params(FILE *f, Arena *a, const IrProgram *p)
+{
+    int32_t n = p->ninputs + p->noutputs;
+    for (int32_t i = 0; i < n; i++)
+        fprintf(f, "%s%sconvrt_tensor *%s", i ? ", " : "", i < p->ninputs ? "const " : "",
+                param_name(a, p, i));
 }
 
 static const char *const C_KEYWORDS[] = {
@@ -143,7 +172,10 @@ int header_write(const char *path, const IrProgram *p, const char *cpu, char **e
                " * first input that declares them and every other use must agree):\n");
     for (int32_t i = 0; i < p->ninputs + p->noutputs; i++) {
         const IrBuffer *b = arg_buffer(p, i);
-        fprintf(f, " *   %-7s %-8s %s\n", i < p->ninputs ? "input" : "output", b->name, shape_of(&a, p, b));
+        const char *param = param_name(&a, p, i);
+        fprintf(f, " *   %-7s %-8s %s%s%s%s\n", i < p->ninputs ? "input" : "output", b->name,
+                shape_of(&a, p, b), strcmp(param, b->name) ? "  (parameter " : "",
+                strcmp(param, b->name) ? param : "", strcmp(param, b->name) ? ")" : "");
     }
     fprintf(f, " *\n"
                " * %s_output_shapes() checks the inputs and fills rank and dims of every\n"
@@ -157,9 +189,9 @@ int header_write(const char *path, const IrProgram *p, const char *cpu, char **e
                " * declared with load() are part of the object. */\n",
             p->name, p->name);
     fprintf(f, "int %s(", p->name);
-    params(f, p);
+    params(f, &a, p);
     fprintf(f, ");\nint %s_output_shapes(", p->name);
-    params(f, p);
+    params(f, &a, p);
     fprintf(f, ");\n\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
     bool bad = ferror(f) != 0;
     bad |= fclose(f) != 0;
