@@ -51,7 +51,10 @@ typedef struct Checker {
     ShapeCtx            sc;
     Graph              *g;
     const CheckOptions *opt;
-    PtrVec              bindings;   /* Binding* */
+    PtrVec              bindings;   /* Binding*, in definition order */
+    Binding           **table;      /* open addressing by name, so a script
+                                       of 100,000 statements stays linear */
+    uint32_t            table_cap;
     int32_t             next_id;
 } Checker;
 
@@ -59,14 +62,45 @@ typedef struct Checker {
 
 static Value val_error(SrcLoc loc) { return (Value){ .kind = VAL_ERROR, .loc = loc }; }
 
+static uint32_t hash_name(const char *s)
+{
+    uint32_t h = 2166136261u;     /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
 static Binding *lookup(Checker *c, const char *name)
 {
-    for (int32_t i = c->bindings.len - 1; i >= 0; i--) {
-        Binding *b = c->bindings.items[i];
+    if (!c->table_cap)
+        return NULL;
+    for (uint32_t i = hash_name(name) & (c->table_cap - 1);; i = (i + 1) & (c->table_cap - 1)) {
+        Binding *b = c->table[i];
+        if (!b)
+            return NULL;
         if (strcmp(b->name, name) == 0)
             return b;
     }
-    return NULL;
+}
+
+static void table_insert(Checker *c, Binding *nb)
+{
+    if ((uint32_t)c->bindings.len * 2 >= c->table_cap) {
+        uint32_t cap = c->table_cap ? c->table_cap * 2 : 64;
+        c->table = arena_array(c->a, cap, sizeof(Binding *));
+        c->table_cap = cap;
+        for (int32_t k = 0; k < c->bindings.len; k++) {
+            Binding *b = c->bindings.items[k];
+            uint32_t i = hash_name(b->name) & (cap - 1);
+            while (c->table[i])
+                i = (i + 1) & (cap - 1);
+            c->table[i] = b;
+        }
+    }
+    uint32_t i = hash_name(nb->name) & (c->table_cap - 1);
+    while (c->table[i])
+        i = (i + 1) & (c->table_cap - 1);
+    c->table[i] = nb;
 }
 
 static Node *new_node(Checker *c, NodeOp op, const char *stage, SrcLoc loc)
@@ -1725,6 +1759,7 @@ static bool define(Checker *c, const char *name, SrcLoc loc, Value v)
     b->name = name;
     b->loc = loc;
     b->value = v;
+    table_insert(c, b);
     ptrvec_push(c->a, &c->bindings, b);
     return true;
 }

@@ -753,19 +753,72 @@ static void emit_loop(Fn *f, int32_t var, LLVMValueRef lo, LLVMValueRef hi,
     LLVMPositionBuilderAtEnd(f->b, exit);
 }
 
+/* Marks the locals that statement s (or an expression in it) mentions. */
+static void locals_in_expr(const IrExpr *e, bool *used)
+{
+    if (!e)
+        return;
+    switch (e->kind) {
+    case IR_EXPR_LOCAL: used[e->local] = true; break;
+    case IR_EXPR_LOAD: break;   /* indices are integer expressions */
+    case IR_EXPR_BINARY: locals_in_expr(e->bin.a, used); locals_in_expr(e->bin.b, used); break;
+    case IR_EXPR_UNARY: locals_in_expr(e->un.a, used); break;
+    case IR_EXPR_SELECT:
+        locals_in_expr(e->sel.cond, used);
+        locals_in_expr(e->sel.a, used);
+        locals_in_expr(e->sel.b, used);
+        break;
+    default: break;
+    }
+}
+
+static void locals_in_stmt(const IrStmt *s, bool *used)
+{
+    if (!s)
+        return;
+    switch (s->kind) {
+    case IR_STMT_FOR: locals_in_stmt(s->loop.body, used); break;
+    case IR_STMT_IF:
+        locals_in_expr(s->cond.cond, used);
+        locals_in_stmt(s->cond.then, used);
+        locals_in_stmt(s->cond.otherwise, used);
+        break;
+    case IR_STMT_STORE: locals_in_expr(s->store.value, used); break;
+    case IR_STMT_ASSIGN: used[s->assign.local] = true; locals_in_expr(s->assign.value, used); break;
+    case IR_STMT_BLOCK:
+        for (int32_t i = 0; i < s->block.n; i++)
+            locals_in_stmt(s->block.items[i], used);
+        break;
+    }
+}
+
 /* A parallel loop: its body becomes NAME__par_N(ctx, begin, end), running
- * var = lo+begin .. lo+end-1; the context holds bufs, dims, lo, the value
- * of every loop variable bound here and of every local.  Locals written by
- * the parallel body stay private to it (each task has its own copies). */
+ * var = lo+begin .. lo+end-1; the context holds bufs, dims, lo, the values
+ * of the loop variables bound around it and of the locals its body
+ * mentions -- only those, so a program of a thousand stages does not give
+ * each call a context the size of the whole program.  Locals written by the
+ * parallel body stay private to it (each task has its own copies). */
 static void emit_parallel(Fn *f, const IrStmt *s, LLVMValueRef lo,
                           LLVMValueRef hi)
 {
     Cg *cg = f->cg;
     const IrProgram *p = cg->p;
+    int32_t *vars = xcalloc((size_t)p->nvars + 1, sizeof *vars);
+    int32_t *locals = xcalloc((size_t)p->nlocals + 1, sizeof *locals);
+    bool *used = xcalloc((size_t)p->nlocals + 1, sizeof *used);
+    int32_t nv = 0, nl = 0;
+    for (int32_t v = 0; v < p->nvars; v++)
+        if (f->var[v])
+            vars[nv++] = v;
+    locals_in_stmt(s->loop.body, used);
+    for (int32_t l = 0; l < p->nlocals; l++)
+        if (used[l])
+            locals[nl++] = l;
+    free(used);
     LLVMTypeRef elems[5] = {
         cg->t_ptr, cg->t_ptr, cg->t_i64,
-        LLVMArrayType2(cg->t_i64, (uint64_t)p->nvars),
-        LLVMArrayType2(cg->t_f32, (uint64_t)p->nlocals),
+        LLVMArrayType2(cg->t_i64, (uint64_t)nv),
+        LLVMArrayType2(cg->t_f32, (uint64_t)nl),
     };
     LLVMTypeRef cty = LLVMStructTypeInContext(cg->c, elems, 5, 0);
 
@@ -789,20 +842,18 @@ static void emit_parallel(Fn *f, const IrStmt *s, LLVMValueRef lo,
     g.dims = LLVMBuildLoad2(g.eb, cg->t_ptr, ptr, "dims");
     ptr = LLVMBuildStructGEP2(g.eb, cty, cx, 2, "");
     LLVMValueRef plo = LLVMBuildLoad2(g.eb, cg->t_i64, ptr, "lo");
-    for (int32_t v = 0; v < p->nvars; v++) {
-        if (!f->var[v])
-            continue;
+    for (int32_t k = 0; k < nv; k++) {
         LLVMValueRef idx[3] = {LLVMConstInt(cg->t_i32, 0, 0),
-                               LLVMConstInt(cg->t_i32, 3, 0), i64c(cg, v)};
+                               LLVMConstInt(cg->t_i32, 3, 0), i64c(cg, k)};
         ptr = LLVMBuildInBoundsGEP2(g.eb, cty, cx, idx, 3, "");
-        g.var[v] = LLVMBuildLoad2(g.eb, cg->t_i64, ptr, "");
+        g.var[vars[k]] = LLVMBuildLoad2(g.eb, cg->t_i64, ptr, "");
     }
-    for (int32_t l = 0; l < p->nlocals; l++) {
+    for (int32_t k = 0; k < nl; k++) {
         LLVMValueRef idx[3] = {LLVMConstInt(cg->t_i32, 0, 0),
-                               LLVMConstInt(cg->t_i32, 4, 0), i64c(cg, l)};
+                               LLVMConstInt(cg->t_i32, 4, 0), i64c(cg, k)};
         ptr = LLVMBuildInBoundsGEP2(g.eb, cty, cx, idx, 3, "");
         LLVMBuildStore(g.eb, LLVMBuildLoad2(g.eb, cg->t_f32, ptr, ""),
-                       g.local[l]);
+                       g.local[locals[k]]);
     }
     LLVMValueRef blo = LLVMBuildNSWAdd(g.b, plo, LLVMGetParam(pf, 1), "");
     LLVMValueRef bhi = LLVMBuildNSWAdd(g.b, plo, LLVMGetParam(pf, 2), "");
@@ -815,20 +866,20 @@ static void emit_parallel(Fn *f, const IrStmt *s, LLVMValueRef lo,
     LLVMBuildStore(f->b, f->bufs, LLVMBuildStructGEP2(f->b, cty, ctx, 0, ""));
     LLVMBuildStore(f->b, f->dims, LLVMBuildStructGEP2(f->b, cty, ctx, 1, ""));
     LLVMBuildStore(f->b, lo, LLVMBuildStructGEP2(f->b, cty, ctx, 2, ""));
-    for (int32_t v = 0; v < p->nvars; v++) {
-        if (!f->var[v])
-            continue;
+    for (int32_t k = 0; k < nv; k++) {
         LLVMValueRef idx[3] = {LLVMConstInt(cg->t_i32, 0, 0),
-                               LLVMConstInt(cg->t_i32, 3, 0), i64c(cg, v)};
-        LLVMBuildStore(f->b, f->var[v],
+                               LLVMConstInt(cg->t_i32, 3, 0), i64c(cg, k)};
+        LLVMBuildStore(f->b, f->var[vars[k]],
                        LLVMBuildInBoundsGEP2(f->b, cty, ctx, idx, 3, ""));
     }
-    for (int32_t l = 0; l < p->nlocals; l++) {
+    for (int32_t k = 0; k < nl; k++) {
         LLVMValueRef idx[3] = {LLVMConstInt(cg->t_i32, 0, 0),
-                               LLVMConstInt(cg->t_i32, 4, 0), i64c(cg, l)};
-        LLVMBuildStore(f->b, LLVMBuildLoad2(f->b, cg->t_f32, f->local[l], ""),
+                               LLVMConstInt(cg->t_i32, 4, 0), i64c(cg, k)};
+        LLVMBuildStore(f->b, LLVMBuildLoad2(f->b, cg->t_f32, f->local[locals[k]], ""),
                        LLVMBuildInBoundsGEP2(f->b, cty, ctx, idx, 3, ""));
     }
+    free(vars);
+    free(locals);
     LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(cg->c, f->fn, "par.call");
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->c, f->fn, "par.end");
     LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, lo, hi, ""), call,

@@ -4,6 +4,9 @@
 #include <math.h>
 #include <string.h>
 
+/* How deep an inlined elementwise expression may grow (in stages). */
+enum { MAX_INLINE_DEPTH = 16 };
+
 typedef struct SymSlot {
     const SymExpr *e;
     int32_t        slot;
@@ -594,6 +597,7 @@ IrProgram *lower_graph(Arena *a, const Graph *g, const LowerOptions *opt)
             L->node_buf[n->id] = out_buf[o];
     }
     int32_t scratch = ni + no;
+    int32_t *inline_depth = arena_array(a, (size_t)maxid + 1, sizeof(int32_t));
     for (int32_t i = 0; i < nnodes; i++) {
         const Node *n = g->nodes.items[i];
         if (L->node_buf[n->id] >= 0)
@@ -607,8 +611,20 @@ IrProgram *lower_graph(Arena *a, const Graph *g, const LowerOptions *opt)
             continue;
         }
         bool elementwise = n->op == NODE_UNARY || n->op == NODE_BINARY;
-        if (elementwise && n->nuses <= 1)
-            continue;   /* inlined into its consumer */
+        if (elementwise && n->nuses <= 1) {
+            /* Inlined into its consumer, unless the inlined expression would
+             * grow deeper than MAX_INLINE_DEPTH: a long chain is then cut
+             * into materialised pieces, which keeps every recursive walk of
+             * an expression (here, in the IR dump and in codegen) shallow. */
+            int32_t depth = 1;
+            for (int32_t k = 0; k < n->nin; k++)
+                if (inline_depth[n->ins[k]->id] + 1 > depth)
+                    depth = inline_depth[n->ins[k]->id] + 1;
+            if (depth <= MAX_INLINE_DEPTH) {
+                inline_depth[n->id] = depth;
+                continue;
+            }
+        }
         L->node_buf[n->id] = add_buffer(L, n->name ? n->name : arena_printf(a, "t%d", n->id),
                                         IR_BUF_SCRATCH, n->shape, scratch++);
     }

@@ -116,6 +116,44 @@ def test_compile_writes_object_and_header(tmp):
     assert not os.path.exists(os.path.join(tmp, "alias.s"))
 
 
+def chain(n):
+    lines = ["pipeline chain {", "  input x: f32[4, 4]", "  a0 = relu(x)"]
+    lines += [f"  a{i} = a{i - 1} + x" for i in range(1, n)]
+    lines += [f"  output y = a{n - 1}", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_long_scripts_stay_fast_and_shallow(tmp):
+    import time
+    # 20,000 statements: name lookup must not be quadratic
+    with open(os.path.join(tmp, "long.conv"), "w") as f:
+        f.write(chain(20000))
+    t = time.monotonic()
+    p = convc("check", "long.conv", cwd=tmp)
+    took = time.monotonic() - t
+    assert p.returncode == 0 and "output y: [4, 4]" in p.stdout, p.stderr[-500:]
+    assert took < 1.0, f"check of 20,000 statements took {took:.2f} s"
+    # 1,500 stages run: the chain is cut into materialised pieces and each
+    # parallel loop's context holds only what it uses (it once held every
+    # loop variable of the program, which overflowed the stack)
+    with open(os.path.join(tmp, "chain.conv"), "w") as f:
+        f.write(chain(1500))
+    np.save(os.path.join(tmp, "x4.npy"), np.arange(16, dtype=np.float32).reshape(4, 4) - 8)
+    p = convc("run", "chain.conv", "x=x4.npy", "-o", "y=y.npy", cwd=tmp)
+    assert p.returncode == 0, p.stderr[-500:]
+    x = np.arange(16, dtype=np.float32).reshape(4, 4) - 8
+    want = np.maximum(x, 0) + 1499 * x
+    assert np.array_equal(np.load(os.path.join(tmp, "y.npy")), want)
+    # each parallel context holds the enclosing loops' variables (none for a
+    # stage's outermost loop) and the locals its body uses, not the program's
+    import re
+    p = convc("check", "chain.conv", "--dump=llvm", cwd=tmp)
+    sizes = [(int(v), int(l)) for v, l in
+             re.findall(r"alloca \{ ptr, ptr, i64, \[(\d+) x i64\], \[(\d+) x float\] \}", p.stdout)]
+    assert len(sizes) > 50, p.stdout[:300]
+    assert max(v for v, _ in sizes) == 0 and max(l for _, l in sizes) <= 1, sizes[:5]
+
+
 def main():
     tests = {n: f for n, f in globals().items() if n.startswith("test_")}
     names = sys.argv[2:] or sorted(tests)
