@@ -394,6 +394,10 @@ def gen_conv_family(c, nsp):
         sp = [int(c.r(1, 13)) for _ in range(nsp)]
         if c.chance(0.3):       # often at the smallest sizes, where padding rules bite
             sp = [int(c.r(1, 5)) for _ in range(nsp)]
+        elif c.chance(0.1):     # sometimes past vector widths and tiles
+            sp[-1] = int(c.r(13, 70))
+            if c.chance(0.3):
+                C = int(c.r(7, 24)) if not per_channel else C
         shape = batch + ([C] if (not per_channel or c.chance(0.5)) else []) + sp
         sym = None
         if c.chance(0.3):
@@ -459,6 +463,8 @@ def gen_pool_family(c):
         sp = [int(c.r(1, 13)) for _ in range(nsp)]
         if c.chance(0.3):
             sp = [int(c.r(1, 6)) for _ in range(nsp)]
+        elif c.chance(0.1):
+            sp[-1] = int(c.r(13, 70))
         shape = lead + sp
         arr = c.data(shape)
         if is_max and c.chance(0.4):
@@ -521,6 +527,8 @@ def gen_signal_family(c):
         n2 = [int(c.r(1, 13)) for _ in range(nsp)]
     if c.chance(0.15):
         n2 = [n2[0]] * nsp
+    if c.chance(0.1):
+        n1[-1] = int(c.r(13, 80))
     eff = mode or ("valid" if correlate else "full")
     if eff == "valid" and nsp == 2:
         ge = [n1[i] >= n2[i] for i in range(nsp)]
