@@ -33,6 +33,8 @@ struct Value {
     Node       *node;
     double      num;
     bool        is_int;
+    bool        exact;      /* an integer literal: ival is what was written */
+    int64_t     ival;
     bool        boolean;
     const char *text;       /* WORD, STRING */
     Value      *items;      /* TUPLE */
@@ -440,11 +442,14 @@ static bool int_value(Checker *c, Value v, const char *stage, const char *opt,
                    v.kind == VAL_SCALAR ? "a fraction" : val_kind_name(v.kind));
         return false;
     }
+    /* The value is a double (folded arithmetic), possibly beyond int64:
+     * compare and print it as a double, convert only once it is in range. */
     if (v.num < (double)lo || v.num > 1e15) {
-        diag_error(c->d, v.loc, "%s: %s must be %s %lld%s, got %lld", stage, opt,
+        const char *got = v.exact ? arena_printf(c->a, "%lld", (long long)v.ival)
+                                  : arena_printf(c->a, "%.0f", v.num);
+        diag_error(c->d, v.loc, "%s: %s must be %s %lld, got %s", stage, opt,
                    v.num < (double)lo ? "at least" : "at most",
-                   (long long)(v.num < (double)lo ? lo : 1000000000000000LL),
-                   "", (long long)v.num);
+                   (long long)(v.num < (double)lo ? lo : 1000000000000000LL), got);
         return false;
     }
     *out = (int64_t)v.num;
@@ -1430,9 +1435,10 @@ static Value check_kernel_builtin(Checker *c, const AstExpr *e, const char *name
     int64_t n;
     if (!int_value(c, eval(c, a.arg[0]), name, is_box || is_gauss ? "n" : "window", 1, &n))
         return val_error(e->loc);
-    if (n > 4096) {
-        diag_error(c->d, a.arg[0]->loc, "%s: size %lld is too large for a kernel (at most 4096)",
-                   name, (long long)n);
+    int64_t max_n = two_d ? 1024 : 65536;     /* 2-D: at most 1M taps */
+    if (n > max_n) {
+        diag_error(c->d, a.arg[0]->loc, "%s: size %lld is too large for a kernel (at most %lld)",
+                   name, (long long)n, (long long)max_n);
         return val_error(e->loc);
     }
     double *v = arena_array(c->a, (size_t)n, sizeof(double));
@@ -1688,7 +1694,7 @@ static Value eval(Checker *c, const AstExpr *e)
     switch (e->kind) {
     case AST_NUM: {
         Value v = { .kind = VAL_SCALAR, .loc = e->loc, .num = e->num.value,
-                    .is_int = e->num.is_int };
+                    .is_int = e->num.is_int, .exact = e->num.is_int, .ival = e->num.ivalue };
         return v;
     }
     case AST_BOOL:
@@ -1720,6 +1726,7 @@ static Value eval(Checker *c, const AstExpr *e)
             return x;
         if (x.kind == VAL_SCALAR) {
             x.num = -x.num;
+            x.ival = -x.ival;   /* |ival| <= INT64_MAX: a literal is never INT64_MIN */
             x.loc = e->loc;
             return x;
         }
