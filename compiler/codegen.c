@@ -1,8 +1,9 @@
 /* codegen.c - IrProgram -> LLVM module (see codegen.h for what it holds).
  *
  * Shape of the generated code, for pipeline NAME:
- *   NAME__body(bufs, dims)  the loop nests.  Everything invariant (buffer
- *                           pointers, dims, row-major strides, allocas) is
+ *   NAME__body(bufs, dims)  calls NAME__stage_K for each top-level nest.
+ *   NAME__stage_K(bufs, dims)  one stage's loop nest.  Everything invariant
+ *                           (buffer pointers, dims, row-major strides, allocas) is
  *                           emitted once into the entry block, which is
  *                           only closed when the function is complete, so
  *                           it can be filled lazily while lowering.
@@ -335,8 +336,15 @@ static void fn_begin(Fn *f, Cg *cg, LLVMValueRef fn, bool in_par)
     f->dim = xcalloc((size_t)p->nslots, sizeof *f->dim);
     f->var = xcalloc((size_t)p->nvars, sizeof *f->var);
     f->local = xcalloc((size_t)p->nlocals, sizeof *f->local);
-    for (int32_t i = 0; i < p->nlocals; i++)
-        f->local[i] = LLVMBuildAlloca(f->eb, cg->t_f32, "local");
+}
+
+/* A local's stack slot, made in the entry block on first use: a function
+ * holding one stage pays only for that stage's locals. */
+static LLVMValueRef local_ptr(Fn *f, int32_t l)
+{
+    if (!f->local[l])
+        f->local[l] = LLVMBuildAlloca(f->eb, f->cg->t_f32, "local");
+    return f->local[l];
 }
 
 static void fn_end(Fn *f)
@@ -688,7 +696,7 @@ static LLVMValueRef emit_expr(Fn *f, const IrExpr *e)
         return dim_value(f, e->slot);
     case IR_EXPR_LOCAL:
         if (e->local >= 0 && e->local < cg->p->nlocals)
-            return LLVMBuildLoad2(f->b, cg->t_f32, f->local[e->local], "");
+            return LLVMBuildLoad2(f->b, cg->t_f32, local_ptr(f, e->local), "");
         cg_fail(cg, fmt_err("IR uses local %d of %d", (int)e->local,
                             (int)cg->p->nlocals));
         return LLVMConstReal(cg->t_f32, 0);
@@ -853,7 +861,7 @@ static void emit_parallel(Fn *f, const IrStmt *s, LLVMValueRef lo,
                                LLVMConstInt(cg->t_i32, 4, 0), i64c(cg, k)};
         ptr = LLVMBuildInBoundsGEP2(g.eb, cty, cx, idx, 3, "");
         LLVMBuildStore(g.eb, LLVMBuildLoad2(g.eb, cg->t_f32, ptr, ""),
-                       g.local[locals[k]]);
+                       local_ptr(&g, locals[k]));
     }
     LLVMValueRef blo = LLVMBuildNSWAdd(g.b, plo, LLVMGetParam(pf, 1), "");
     LLVMValueRef bhi = LLVMBuildNSWAdd(g.b, plo, LLVMGetParam(pf, 2), "");
@@ -875,7 +883,7 @@ static void emit_parallel(Fn *f, const IrStmt *s, LLVMValueRef lo,
     for (int32_t k = 0; k < nl; k++) {
         LLVMValueRef idx[3] = {LLVMConstInt(cg->t_i32, 0, 0),
                                LLVMConstInt(cg->t_i32, 4, 0), i64c(cg, k)};
-        LLVMBuildStore(f->b, LLVMBuildLoad2(f->b, cg->t_f32, f->local[locals[k]], ""),
+        LLVMBuildStore(f->b, LLVMBuildLoad2(f->b, cg->t_f32, local_ptr(f, locals[k]), ""),
                        LLVMBuildInBoundsGEP2(f->b, cty, ctx, idx, 3, ""));
     }
     free(vars);
@@ -950,7 +958,7 @@ static void emit_stmt(Fn *f, const IrStmt *s)
             return;
         }
         LLVMBuildStore(f->b, emit_expr(f, s->assign.value),
-                       f->local[s->assign.local]);
+                       local_ptr(f, s->assign.local));
         break;
     case IR_STMT_BLOCK:
         for (int32_t i = 0; i < s->block.n; i++)
@@ -1249,11 +1257,43 @@ static void build_module(Cg *cg)
         add_param_attr(cg, body, i, "nocapture");
         add_param_attr(cg, body, i, "readonly");
     }
+    /* Each top-level statement (one stage's loop nest) becomes its own
+     * function NAME__stage_K, called in order from the body: the optimiser
+     * then works on many small functions rather than one that grows with
+     * the pipeline, so compile time stays linear in the number of stages. */
+    const IrStmt *top = p->body;
+    int32_t nstages = top && top->kind == IR_STMT_BLOCK ? top->block.n : 1;
+    LLVMValueRef *stage_fn = xcalloc((size_t)nstages, sizeof *stage_fn);
+    for (int32_t k = 0; k < nstages && !cg->err; k++) {
+        snprintf(name, sizeof name, "%s__stage_%d", p->name, (int)k);
+        stage_fn[k] = LLVMAddFunction(cg->mod, name,
+            LLVMFunctionType(cg->t_void, body_params, 2, 0));
+        LLVMSetLinkage(stage_fn[k], LLVMInternalLinkage);
+        set_target_attrs(cg, stage_fn[k]);
+        add_fn_attr(cg, stage_fn[k], "noinline");
+        for (unsigned i = 0; i < 2; i++) {
+            add_param_attr(cg, stage_fn[k], i, "noalias");
+            add_param_attr(cg, stage_fn[k], i, "nocapture");
+            add_param_attr(cg, stage_fn[k], i, "readonly");
+        }
+        Fn sf;
+        fn_begin(&sf, cg, stage_fn[k], false);
+        sf.bufs = LLVMGetParam(stage_fn[k], 0);
+        sf.dims = LLVMGetParam(stage_fn[k], 1);
+        emit_stmt(&sf, top && top->kind == IR_STMT_BLOCK ? top->block.items[k] : top);
+        LLVMBuildRetVoid(sf.b);
+        fn_end(&sf);
+    }
     Fn f;
     fn_begin(&f, cg, body, false);
     f.bufs = LLVMGetParam(body, 0);
     f.dims = LLVMGetParam(body, 1);
-    emit_stmt(&f, p->body);
+    LLVMTypeRef stage_ty = LLVMFunctionType(cg->t_void, body_params, 2, 0);
+    for (int32_t k = 0; k < nstages && !cg->err; k++) {
+        LLVMValueRef args[2] = {f.bufs, f.dims};
+        LLVMBuildCall2(f.b, stage_ty, stage_fn[k], args, 2, "");
+    }
+    free(stage_fn);
     LLVMBuildRetVoid(f.b);
     fn_end(&f);
 
