@@ -227,9 +227,15 @@ static IrStmt *nest(Lower *L, const Node *n, Shape shape, const char *const *nam
         idx[i] = V(L, vars[i]);
     }
     IrStmt *s = body(L, n, idx, ctx);
+    /* The parallel loop is the outermost one that is not known to have a
+     * single iteration (a batch of 1 would leave every core but one idle). */
+    int32_t par = 0;
+    int64_t extent;
+    while (par < rank - 1 && sym_is_const(shape.dims[par], &extent) && extent == 1)
+        par++;
     for (int32_t i = rank - 1; i >= 0; i--) {
         uint32_t flags = 0;
-        if (i == 0 && L->opt && L->opt->parallel)
+        if (i == par && L->opt && L->opt->parallel)
             flags |= IR_LOOP_PARALLEL;
         if (i == rank - 1)
             flags |= IR_LOOP_VECTORIZE;
