@@ -240,6 +240,38 @@ static bool choose_target(CgModule *m, const CgTarget *t, char **err)
     return false;
 }
 
+bool cg_target_info(const char *cpu, Target *out, char **err)
+{
+    if (err)
+        *err = NULL;
+    pthread_once(&llvm_once, llvm_init);
+    CgModule m;
+    memset(&m, 0, sizeof m);
+    CgTarget t = { cpu, 3 };
+    bool ok = choose_target(&m, &t, err);
+    if (ok) {
+        static char name[64];   /* one resolved name per process is enough:
+                                   the driver compiles for one target */
+        snprintf(name, sizeof name, "%s", m.cpu);
+        int64_t f = m.cpu_features;
+        *out = target_scalar();
+        out->cpu = name;
+        out->fma = (f & CONVRT_CPU_FMA) != 0;
+        if ((f & CONVRT_CPU_AVX512F) && out->fma) {
+            out->vlen = 16;
+            out->vregs = 32;
+            out->masked = true;
+        } else if ((f & CONVRT_CPU_AVX2) && out->fma) {
+            out->vlen = 8;
+            out->vregs = 16;
+        }
+    }
+    free(m.triple);
+    free(m.cpu);
+    free(m.features);
+    return ok;
+}
+
 /* ---- lowering state -------------------------------------------------------- */
 
 typedef struct Cg {
@@ -248,6 +280,8 @@ typedef struct Cg {
     LLVMContextRef   c;
     LLVMModuleRef    mod;
     LLVMTypeRef      t_i1, t_i32, t_i64, t_f32, t_ptr, t_void;
+    LLVMTypeRef      t_vf32, t_vi64, t_vi1;     /* p->vlen lanes, if any */
+    bool             fma;                       /* the target has FMA */
     LLVMValueRef    *const_globals;     /* per buffer; CONST only */
     LLVMValueRef     fn_par_for, fn_tanhf;
     LLVMTypeRef      ty_par_for, ty_tanhf, ty_par_task;
@@ -315,6 +349,14 @@ static void set_target_attrs(Cg *cg, LLVMValueRef fn)
         LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
             LLVMCreateStringAttribute(cg->c, "target-features", 15, feat,
                                       (unsigned)strlen(feat)));
+    /* Micro-kernels written with 512-bit vectors must stay 512-bit: several
+     * AVX-512 CPUs otherwise make LLVM split them into 256-bit halves. */
+    if (cg->p->vlen * 32 >= 512) {
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+            LLVMCreateStringAttribute(cg->c, "prefer-vector-width", 19, "512", 3));
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+            LLVMCreateStringAttribute(cg->c, "min-legal-vector-width", 22, "512", 3));
+    }
     add_fn_attr(cg, fn, "nounwind");
 }
 
@@ -340,10 +382,18 @@ static void fn_begin(Fn *f, Cg *cg, LLVMValueRef fn, bool in_par)
 
 /* A local's stack slot, made in the entry block on first use: a function
  * holding one stage pays only for that stage's locals. */
+static IrType local_type(const IrProgram *p, int32_t l)
+{
+    return p->local_types ? p->local_types[l] : IR_TYPE_F32;
+}
+
+static LLVMTypeRef ir_type(Cg *cg, IrType t);
+
 static LLVMValueRef local_ptr(Fn *f, int32_t l)
 {
     if (!f->local[l])
-        f->local[l] = LLVMBuildAlloca(f->eb, f->cg->t_f32, "local");
+        f->local[l] = LLVMBuildAlloca(
+            f->eb, ir_type(f->cg, local_type(f->cg->p, l)), "local");
     return f->local[l];
 }
 
@@ -449,6 +499,28 @@ static LLVMValueRef elem_ptr(Fn *f, int32_t b, IrExpr *const *idx)
     return LLVMBuildInBoundsGEP2(f->b, cg->t_f32, buf_ptr(f, b), &lin, 1, "");
 }
 
+/* The first lane's address.  A masked access may start outside the buffer
+ * (its disabled lanes are never touched), so its address is a plain GEP,
+ * not an inbounds one. */
+static LLVMValueRef vec_ptr(Fn *f, int32_t b, IrExpr *const *idx, bool masked)
+{
+    if (!masked)
+        return elem_ptr(f, b, idx);
+    Cg *cg = f->cg;
+    const IrBuffer *buf = &cg->p->buffers[b];
+    LLVMValueRef *st = buf_strides(f, b);
+    LLVMValueRef lin = NULL;
+    for (int32_t j = 0; j < buf->rank; j++) {
+        LLVMValueRef term = emit_expr(f, idx[j]);
+        if (j != buf->rank - 1)
+            term = LLVMBuildMul(f->b, term, st[j], "");
+        lin = lin ? LLVMBuildAdd(f->b, lin, term, "") : term;
+    }
+    if (!lin)
+        lin = i64c(cg, 0);
+    return LLVMBuildGEP2(f->b, cg->t_f32, buf_ptr(f, b), &lin, 1, "");
+}
+
 static LLVMValueRef call_intrinsic(Fn *f, const char *name, LLVMTypeRef ty,
                                    LLVMValueRef *args, unsigned n)
 {
@@ -476,7 +548,11 @@ static bool may_trap(const IrExpr *e)
         return false;
     switch (e->kind) {
     case IR_EXPR_LOAD:
-        return true;
+        return e->type != IR_TYPE_VF32 || !e->load.mask;
+    case IR_EXPR_FMA:
+        return may_trap(e->fma.a) || may_trap(e->fma.b) || may_trap(e->fma.c);
+    case IR_EXPR_BROADCAST:
+        return may_trap(e->un.a);
     case IR_EXPR_BINARY:
         if ((e->bin.op == IR_OP_DIV || e->bin.op == IR_OP_MOD) &&
             e->bin.a->type == IR_TYPE_I64 &&
@@ -529,11 +605,25 @@ static int log2_if_pow2(const IrExpr *e)
     return __builtin_ctzll((unsigned long long)e->ival);
 }
 
+/* v as a constant of type ty: a scalar, or every lane of a vector. */
+static LLVMValueRef const_like(LLVMTypeRef ty, LLVMValueRef v)
+{
+    if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind)
+        return v;
+    unsigned n = LLVMGetVectorSize(ty);
+    LLVMValueRef lanes[64];
+    for (unsigned i = 0; i < n && i < 64; i++)
+        lanes[i] = v;
+    return LLVMConstVector(lanes, n);
+}
+
 static LLVMValueRef emit_int_binary(Fn *f, const IrExpr *e, LLVMValueRef x,
                                     LLVMValueRef y)
 {
     Cg *cg = f->cg;
     LLVMBuilderRef b = f->b;
+    LLVMTypeRef ty = LLVMTypeOf(x);
+    LLVMValueRef zero = LLVMConstNull(ty);
     int k;
     switch (e->bin.op) {
     case IR_OP_ADD: return LLVMBuildNSWAdd(b, x, y, "");
@@ -543,29 +633,28 @@ static LLVMValueRef emit_int_binary(Fn *f, const IrExpr *e, LLVMValueRef x,
         /* floor division, rhs > 0: truncate, then step down when the
          * remainder is negative.  A power of two is an arithmetic shift. */
         if ((k = log2_if_pow2(e->bin.b)) >= 0)
-            return LLVMBuildAShr(b, x, i64c(cg, k), "");
+            return LLVMBuildAShr(b, x, const_like(ty, i64c(cg, k)), "");
         {
             LLVMValueRef q = LLVMBuildSDiv(b, x, y, "");
             LLVMValueRef r = LLVMBuildSRem(b, x, y, "");
-            LLVMValueRef neg = LLVMBuildICmp(b, LLVMIntSLT, r, i64c(cg, 0), "");
-            return LLVMBuildNSWSub(b, q, LLVMBuildZExt(b, neg, cg->t_i64, ""),
-                                   "");
+            LLVMValueRef neg = LLVMBuildICmp(b, LLVMIntSLT, r, zero, "");
+            return LLVMBuildNSWSub(b, q, LLVMBuildZExt(b, neg, ty, ""), "");
         }
     case IR_OP_MOD:
         if ((k = log2_if_pow2(e->bin.b)) >= 0)
-            return LLVMBuildAnd(b, x, i64c(cg, e->bin.b->ival - 1), "");
+            return LLVMBuildAnd(b, x, const_like(ty, i64c(cg, e->bin.b->ival - 1)), "");
         {
             LLVMValueRef r = LLVMBuildSRem(b, x, y, "");
-            LLVMValueRef neg = LLVMBuildICmp(b, LLVMIntSLT, r, i64c(cg, 0), "");
+            LLVMValueRef neg = LLVMBuildICmp(b, LLVMIntSLT, r, zero, "");
             return LLVMBuildSelect(b, neg, LLVMBuildNSWAdd(b, r, y, ""), r, "");
         }
     case IR_OP_MIN: {
         LLVMValueRef args[2] = {x, y};
-        return call_intrinsic(f, "llvm.smin", cg->t_i64, args, 2);
+        return call_intrinsic(f, "llvm.smin", ty, args, 2);
     }
     case IR_OP_MAX: {
         LLVMValueRef args[2] = {x, y};
-        return call_intrinsic(f, "llvm.smax", cg->t_i64, args, 2);
+        return call_intrinsic(f, "llvm.smax", ty, args, 2);
     }
     case IR_OP_LT: return LLVMBuildICmp(b, LLVMIntSLT, x, y, "");
     case IR_OP_LE: return LLVMBuildICmp(b, LLVMIntSLE, x, y, "");
@@ -592,8 +681,8 @@ static LLVMValueRef emit_f32_binary(Fn *f, const IrExpr *e, LLVMValueRef x,
     case IR_OP_DIV: return contract(LLVMBuildFDiv(b, x, y, ""));
     /* NaN-propagating, like torch.minimum/maximum (llvm.minnum would not
      * propagate it). */
-    case IR_OP_MIN: return call_intrinsic(f, "llvm.minimum", cg->t_f32, args, 2);
-    case IR_OP_MAX: return call_intrinsic(f, "llvm.maximum", cg->t_f32, args, 2);
+    case IR_OP_MIN: return call_intrinsic(f, "llvm.minimum", LLVMTypeOf(x), args, 2);
+    case IR_OP_MAX: return call_intrinsic(f, "llvm.maximum", LLVMTypeOf(x), args, 2);
     case IR_OP_LT: return LLVMBuildFCmp(b, LLVMRealOLT, x, y, "");
     case IR_OP_LE: return LLVMBuildFCmp(b, LLVMRealOLE, x, y, "");
     case IR_OP_GT: return LLVMBuildFCmp(b, LLVMRealOGT, x, y, "");
@@ -610,7 +699,7 @@ static LLVMValueRef emit_binary(Fn *f, const IrExpr *e)
 {
     Cg *cg = f->cg;
     IrOp op = e->bin.op;
-    if (op == IR_OP_AND || op == IR_OP_OR) {
+    if ((op == IR_OP_AND || op == IR_OP_OR) && e->bin.a->type == IR_TYPE_BOOL) {
         LLVMValueRef x = emit_expr(f, e->bin.a);
         if (may_trap(e->bin.b)) {
             LLVMValueRef shortcut = LLVMConstInt(cg->t_i1, op == IR_OP_OR, 0);
@@ -622,12 +711,19 @@ static LLVMValueRef emit_binary(Fn *f, const IrExpr *e)
         return op == IR_OP_AND ? LLVMBuildAnd(f->b, x, y, "")
                                : LLVMBuildOr(f->b, x, y, "");
     }
+    if (e->bin.a->type == IR_TYPE_VBOOL && (op == IR_OP_AND || op == IR_OP_OR)) {
+        LLVMValueRef x = emit_expr(f, e->bin.a), y = emit_expr(f, e->bin.b);
+        return op == IR_OP_AND ? LLVMBuildAnd(f->b, x, y, "") : LLVMBuildOr(f->b, x, y, "");
+    }
     LLVMValueRef x = emit_expr(f, e->bin.a);
     LLVMValueRef y = emit_expr(f, e->bin.b);
     switch (e->bin.a->type) {
-    case IR_TYPE_I64: return emit_int_binary(f, e, x, y);
-    case IR_TYPE_F32: return emit_f32_binary(f, e, x, y);
+    case IR_TYPE_I64:
+    case IR_TYPE_VI64: return emit_int_binary(f, e, x, y);
+    case IR_TYPE_F32:
+    case IR_TYPE_VF32: return emit_f32_binary(f, e, x, y);
     case IR_TYPE_BOOL:
+    case IR_TYPE_VBOOL:
         if (op == IR_OP_EQ) return LLVMBuildICmp(f->b, LLVMIntEQ, x, y, "");
         if (op == IR_OP_NE) return LLVMBuildICmp(f->b, LLVMIntNE, x, y, "");
         break;
@@ -641,28 +737,41 @@ static LLVMValueRef emit_unary(Fn *f, const IrExpr *e)
     Cg *cg = f->cg;
     LLVMBuilderRef b = f->b;
     LLVMValueRef x = emit_expr(f, e->un.a);
+    LLVMTypeRef ty = LLVMTypeOf(x);
     switch (e->un.fn) {
     case IR_FN_NEG:
-        return e->un.a->type == IR_TYPE_I64 ? LLVMBuildNSWNeg(b, x, "")
-                                            : LLVMBuildFNeg(b, x, "");
-    case IR_FN_ABS:  return call_intrinsic(f, "llvm.fabs", cg->t_f32, &x, 1);
-    case IR_FN_SQRT: return call_intrinsic(f, "llvm.sqrt", cg->t_f32, &x, 1);
-    case IR_FN_EXP:  return call_intrinsic(f, "llvm.exp", cg->t_f32, &x, 1);
+        return (e->un.a->type == IR_TYPE_I64 || e->un.a->type == IR_TYPE_VI64)
+                   ? LLVMBuildNSWNeg(b, x, "") : LLVMBuildFNeg(b, x, "");
+    case IR_FN_ABS:  return call_intrinsic(f, "llvm.fabs", ty, &x, 1);
+    case IR_FN_SQRT: return call_intrinsic(f, "llvm.sqrt", ty, &x, 1);
+    case IR_FN_EXP:  return call_intrinsic(f, "llvm.exp", ty, &x, 1);
     case IR_FN_TANH:
+        if (e->un.a->type == IR_TYPE_VF32) {
+            /* libm's tanhf lane by lane: the same function, so the same
+             * bits, as the scalar code */
+            LLVMValueRef v = LLVMGetUndef(ty);
+            for (int32_t i = 0; i < cg->p->vlen; i++) {
+                LLVMValueRef lane = LLVMConstInt(cg->t_i32, (unsigned)i, 0);
+                LLVMValueRef xi = LLVMBuildExtractElement(b, x, lane, "");
+                LLVMValueRef ti = LLVMBuildCall2(b, cg->ty_tanhf, cg->fn_tanhf, &xi, 1, "");
+                v = LLVMBuildInsertElement(b, v, ti, lane, "");
+            }
+            return v;
+        }
         return LLVMBuildCall2(b, cg->ty_tanhf, cg->fn_tanhf, &x, 1, "");
     case IR_FN_SIGMOID: {
         LLVMValueRef nx = LLVMBuildFNeg(b, x, "");
-        LLVMValueRef ex = call_intrinsic(f, "llvm.exp", cg->t_f32, &nx, 1);
-        LLVMValueRef one = LLVMConstReal(cg->t_f32, 1.0);
+        LLVMValueRef ex = call_intrinsic(f, "llvm.exp", ty, &nx, 1);
+        LLVMValueRef one = const_like(ty, LLVMConstReal(cg->t_f32, 1.0));
         LLVMValueRef den = contract(LLVMBuildFAdd(b, one, ex, ""));
         return contract(LLVMBuildFDiv(b, one, den, ""));
     }
     case IR_FN_NOT:
-        return LLVMBuildXor(b, x, LLVMConstInt(cg->t_i1, 1, 0), "");
+        return LLVMBuildXor(b, x, const_like(ty, LLVMConstInt(cg->t_i1, 1, 0)), "");
     case IR_FN_ISNAN:
         return LLVMBuildFCmp(b, LLVMRealUNO, x, x, "");
     case IR_FN_TO_F32:
-        return LLVMBuildSIToFP(b, x, cg->t_f32, "");
+        return LLVMBuildSIToFP(b, x, e->type == IR_TYPE_VF32 ? cg->t_vf32 : cg->t_f32, "");
     }
     cg_fail(cg, fmt_err("IR: unknown function %d", (int)e->un.fn));
     return LLVMConstReal(cg->t_f32, 0);
@@ -671,11 +780,45 @@ static LLVMValueRef emit_unary(Fn *f, const IrExpr *e)
 static LLVMTypeRef ir_type(Cg *cg, IrType t)
 {
     switch (t) {
-    case IR_TYPE_I64:  return cg->t_i64;
-    case IR_TYPE_F32:  return cg->t_f32;
-    case IR_TYPE_BOOL: return cg->t_i1;
+    case IR_TYPE_I64:   return cg->t_i64;
+    case IR_TYPE_F32:   return cg->t_f32;
+    case IR_TYPE_BOOL:  return cg->t_i1;
+    case IR_TYPE_VF32:  return cg->t_vf32;
+    case IR_TYPE_VI64:  return cg->t_vi64;
+    case IR_TYPE_VBOOL: return cg->t_vi1;
     }
     return cg->t_i64;
+}
+
+static bool vectors_ok(Cg *cg, const IrExpr *e)
+{
+    if (cg->t_vf32)
+        return true;
+    cg_fail(cg, fmt_err("IR uses vectors but declares no vector width"));
+    (void)e;
+    return false;
+}
+
+/* x in every lane */
+static LLVMValueRef splat(Fn *f, LLVMValueRef x, LLVMTypeRef vty)
+{
+    Cg *cg = f->cg;
+    LLVMValueRef zero = LLVMConstInt(cg->t_i32, 0, 0);
+    LLVMValueRef v = LLVMBuildInsertElement(f->b, LLVMGetPoison(vty), x, zero, "");
+    LLVMValueRef mask = LLVMConstNull(LLVMVectorType(cg->t_i32, LLVMGetVectorSize(vty)));
+    return LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(vty), mask, "");
+}
+
+/* llvm.masked.load/store, overloaded on the vector and pointer types */
+static LLVMValueRef masked_intrinsic(Fn *f, const char *name, LLVMValueRef *args,
+                                     unsigned n)
+{
+    Cg *cg = f->cg;
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef tys[2] = {cg->t_vf32, cg->t_ptr};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, tys, 2);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(cg->c, id, tys, 2);
+    return LLVMBuildCall2(f->b, fty, fn, args, n, "");
 }
 
 static LLVMValueRef emit_expr(Fn *f, const IrExpr *e)
@@ -696,13 +839,28 @@ static LLVMValueRef emit_expr(Fn *f, const IrExpr *e)
         return dim_value(f, e->slot);
     case IR_EXPR_LOCAL:
         if (e->local >= 0 && e->local < cg->p->nlocals)
-            return LLVMBuildLoad2(f->b, cg->t_f32, local_ptr(f, e->local), "");
+            return LLVMBuildLoad2(f->b, ir_type(cg, local_type(cg->p, e->local)),
+                                  local_ptr(f, e->local), "");
         cg_fail(cg, fmt_err("IR uses local %d of %d", (int)e->local,
                             (int)cg->p->nlocals));
         return LLVMConstReal(cg->t_f32, 0);
     case IR_EXPR_LOAD: {
         if (!check_buf(cg, e->load.buf))
             return LLVMConstReal(cg->t_f32, 0);
+        if (e->type == IR_TYPE_VF32) {
+            if (!vectors_ok(cg, e))
+                return LLVMConstReal(cg->t_f32, 0);
+            LLVMValueRef ptr = vec_ptr(f, e->load.buf, e->load.idx, e->load.mask != NULL);
+            if (!e->load.mask) {
+                LLVMValueRef v = LLVMBuildLoad2(f->b, cg->t_vf32, ptr, "");
+                LLVMSetAlignment(v, 4);
+                return v;
+            }
+            LLVMValueRef args[4] = {ptr, LLVMConstInt(cg->t_i32, 4, 0),
+                                    emit_expr(f, e->load.mask),
+                                    LLVMConstNull(cg->t_vf32)};
+            return masked_intrinsic(f, "llvm.masked.load", args, 4);
+        }
         LLVMValueRef v = LLVMBuildLoad2(f->b, cg->t_f32,
                                         elem_ptr(f, e->load.buf, e->load.idx),
                                         "");
@@ -715,12 +873,33 @@ static LLVMValueRef emit_expr(Fn *f, const IrExpr *e)
         return emit_unary(f, e);
     case IR_EXPR_SELECT: {
         LLVMValueRef c = emit_expr(f, e->sel.cond);
-        if (may_trap(e->sel.a) || may_trap(e->sel.b))
+        /* lane selects evaluate both sides: their loads must be masked */
+        if (e->sel.cond->type == IR_TYPE_BOOL && (may_trap(e->sel.a) || may_trap(e->sel.b)))
             return emit_branchy(f, c, e->sel.a, NULL, e->sel.b, NULL,
                                 ir_type(cg, e->type));
         LLVMValueRef a = emit_expr(f, e->sel.a);
         LLVMValueRef b = emit_expr(f, e->sel.b);
         return LLVMBuildSelect(f->b, c, a, b, "");
+    }
+    case IR_EXPR_FMA: {
+        LLVMValueRef args[3] = {emit_expr(f, e->fma.a), emit_expr(f, e->fma.b),
+                                emit_expr(f, e->fma.c)};
+        if (cg->fma)
+            return call_intrinsic(f, "llvm.fma", LLVMTypeOf(args[2]), args, 3);
+        return LLVMBuildFAdd(f->b, LLVMBuildFMul(f->b, args[0], args[1], ""), args[2], "");
+    }
+    case IR_EXPR_BROADCAST:
+        if (!vectors_ok(cg, e))
+            return i64c(cg, 0);
+        return splat(f, emit_expr(f, e->un.a),
+                     e->type == IR_TYPE_VI64 ? cg->t_vi64 : cg->t_vf32);
+    case IR_EXPR_IOTA: {
+        if (!vectors_ok(cg, e))
+            return i64c(cg, 0);
+        LLVMValueRef lanes[64];
+        for (int32_t i = 0; i < cg->p->vlen; i++)
+            lanes[i] = i64c(cg, i);
+        return LLVMConstVector(lanes, (unsigned)cg->p->vlen);
     }
     }
     cg_fail(cg, fmt_err("IR: unknown expression kind %d", (int)e->kind));
@@ -770,7 +949,13 @@ static void locals_in_expr(const IrExpr *e, bool *used)
     case IR_EXPR_LOCAL: used[e->local] = true; break;
     case IR_EXPR_LOAD: break;   /* indices are integer expressions */
     case IR_EXPR_BINARY: locals_in_expr(e->bin.a, used); locals_in_expr(e->bin.b, used); break;
-    case IR_EXPR_UNARY: locals_in_expr(e->un.a, used); break;
+    case IR_EXPR_UNARY:
+    case IR_EXPR_BROADCAST: locals_in_expr(e->un.a, used); break;
+    case IR_EXPR_FMA:
+        locals_in_expr(e->fma.a, used);
+        locals_in_expr(e->fma.b, used);
+        locals_in_expr(e->fma.c, used);
+        break;
     case IR_EXPR_SELECT:
         locals_in_expr(e->sel.cond, used);
         locals_in_expr(e->sel.a, used);
@@ -800,6 +985,35 @@ static void locals_in_stmt(const IrStmt *s, bool *used)
     }
 }
 
+/* A lane mask assigned to a local is computed once where the IR computes
+ * it.  Without this, instruction selection's preparation sinks every
+ * vector compare next to its uses -- into a kernel's innermost loop, where
+ * the masks were meant to be loop-invariant -- and the register allocator
+ * then recomputes them there, every iteration.  An empty inline asm that
+ * takes the mask and gives it back is opaque to both: with AVX-512 the
+ * mask stays in a mask register ("k"); with AVX2 it is a vector of lane
+ * signs ("x"), which a blend reads directly. */
+static LLVMValueRef mask_barrier(Fn *f, LLVMValueRef m)
+{
+    Cg *cg = f->cg;
+    if (LLVMGetTypeKind(LLVMTypeOf(m)) != LLVMVectorTypeKind)
+        return m;
+    LLVMTypeRef ty = LLVMTypeOf(m);
+    if (cg->m->cpu_features & CONVRT_CPU_AVX512F) {
+        LLVMTypeRef fty = LLVMFunctionType(ty, &ty, 1, 0);
+        LLVMValueRef as = LLVMGetInlineAsm(fty, "", 0, "=k,0", 4, 0, 0,
+                                           LLVMInlineAsmDialectATT, 0);
+        return LLVMBuildCall2(f->b, fty, as, &m, 1, "mask");
+    }
+    LLVMTypeRef ity = LLVMVectorType(cg->t_i32, LLVMGetVectorSize(ty));
+    LLVMValueRef wide = LLVMBuildSExt(f->b, m, ity, "");
+    LLVMTypeRef fty = LLVMFunctionType(ity, &ity, 1, 0);
+    LLVMValueRef as = LLVMGetInlineAsm(fty, "", 0, "=x,0", 4, 0, 0,
+                                       LLVMInlineAsmDialectATT, 0);
+    LLVMValueRef kept = LLVMBuildCall2(f->b, fty, as, &wide, 1, "mask");
+    return LLVMBuildICmp(f->b, LLVMIntSLT, kept, LLVMConstNull(ity), "");
+}
+
 /* A parallel loop: its body becomes NAME__par_N(ctx, begin, end), running
  * var = lo+begin .. lo+end-1; the context holds bufs, dims, lo, the values
  * of the loop variables bound around it and of the locals its body
@@ -819,8 +1033,9 @@ static void emit_parallel(Fn *f, const IrStmt *s, LLVMValueRef lo,
         if (f->var[v])
             vars[nv++] = v;
     locals_in_stmt(s->loop.body, used);
+    /* Vector locals are always defined inside the nest that uses them. */
     for (int32_t l = 0; l < p->nlocals; l++)
-        if (used[l])
+        if (used[l] && local_type(p, l) == IR_TYPE_F32)
             locals[nl++] = l;
     free(used);
     LLVMTypeRef elems[5] = {
@@ -906,6 +1121,16 @@ static void emit_stmt(Fn *f, const IrStmt *s)
         return;
     switch (s->kind) {
     case IR_STMT_FOR: {
+        if ((s->loop.flags & IR_LOOP_UNROLL) && s->loop.lo->kind == IR_EXPR_INT &&
+            s->loop.hi->kind == IR_EXPR_INT) {
+            LLVMValueRef saved = f->var[s->loop.var];
+            for (int64_t v = s->loop.lo->ival; v < s->loop.hi->ival && !cg->err; v++) {
+                f->var[s->loop.var] = i64c(cg, v);
+                emit_stmt(f, s->loop.body);
+            }
+            f->var[s->loop.var] = saved;
+            break;
+        }
         LLVMValueRef lo = emit_expr(f, s->loop.lo);
         LLVMValueRef hi = emit_expr(f, s->loop.hi);
         if ((s->loop.flags & IR_LOOP_PARALLEL) && !f->in_par)
@@ -946,6 +1171,13 @@ static void emit_stmt(Fn *f, const IrStmt *s)
             return;
         }
         LLVMValueRef v = emit_expr(f, s->store.value);
+        if (s->store.value->type == IR_TYPE_VF32 && s->store.mask) {
+            LLVMValueRef ptr = vec_ptr(f, s->store.buf, s->store.idx, true);
+            LLVMValueRef args[4] = {v, ptr, LLVMConstInt(cg->t_i32, 4, 0),
+                                    emit_expr(f, s->store.mask)};
+            masked_intrinsic(f, "llvm.masked.store", args, 4);
+            break;
+        }
         LLVMValueRef st = LLVMBuildStore(f->b, v,
                                          elem_ptr(f, s->store.buf, s->store.idx));
         LLVMSetAlignment(st, 4);
@@ -957,8 +1189,12 @@ static void emit_stmt(Fn *f, const IrStmt *s)
                                 (int)s->assign.local, (int)cg->p->nlocals));
             return;
         }
-        LLVMBuildStore(f->b, emit_expr(f, s->assign.value),
-                       local_ptr(f, s->assign.local));
+        {
+            LLVMValueRef v = emit_expr(f, s->assign.value);
+            if (s->assign.value->type == IR_TYPE_VBOOL)
+                v = mask_barrier(f, v);
+            LLVMBuildStore(f->b, v, local_ptr(f, s->assign.local));
+        }
         break;
     case IR_STMT_BLOCK:
         for (int32_t i = 0; i < s->block.n; i++)
@@ -1206,6 +1442,16 @@ static void build_module(Cg *cg)
     cg->t_f32 = LLVMFloatTypeInContext(c);
     cg->t_ptr = LLVMPointerTypeInContext(c, 0);
     cg->t_void = LLVMVoidTypeInContext(c);
+    if (p->vlen > 1) {
+        if (p->vlen > 64) {
+            cg_fail(cg, fmt_err("vector width %d is not supported", (int)p->vlen));
+            return;
+        }
+        cg->t_vf32 = LLVMVectorType(cg->t_f32, (unsigned)p->vlen);
+        cg->t_vi64 = LLVMVectorType(cg->t_i64, (unsigned)p->vlen);
+        cg->t_vi1 = LLVMVectorType(cg->t_i1, (unsigned)p->vlen);
+    }
+    cg->fma = (cg->m->cpu_features & CONVRT_CPU_FMA) != 0;
 
     /* runtime and libm */
     LLVMTypeRef task_params[3] = {cg->t_ptr, cg->t_i64, cg->t_i64};

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "ir.h"
+#include "target.h"
 
 typedef struct CgTarget {
     /* "native" (host CPU and its features), or a CPU name LLVM knows:
@@ -41,6 +42,11 @@ int64_t cg_cpu_features(CgModule *m);
 const char *cg_cpu_name(const CgModule *m);
 const char *cg_pipeline_name(const CgModule *m);
 void cg_free(CgModule *m);
+
+/* The vector width, registers and FMA of a CPU name as cg_compile would
+ * resolve it ("native" is the host).  false with *err set (malloc'ed) for a
+ * name cg_compile would reject. */
+bool cg_target_info(const char *cpu, Target *out, char **err);
 
 /* NULL-terminated list of the CPU names cg_compile accepts besides
  * "native". */

@@ -1,10 +1,12 @@
 /* driver.c - the command line and the one list of passes.
  *
- *   source -> ast_parse -> graph_check -> lower_graph -> cg_compile
+ *   source -> ast_parse -> graph_check
+ *          -> pass_choose_kernels -> pass_fuse_epilogues -> pass_pack_weights
+ *          -> lower_graph -> cg_compile
  *          -> jit_create (run) | cg_write_object + header_write (compile)
  *
- * with a --dump hook after each step.  Diagnostics go to stderr; tables and
- * dumps to stdout. */
+ * with a --dump hook after each step (front_and_middle below is the list).
+ * Diagnostics go to stderr; tables and dumps to stdout. */
 #include "driver.h"
 
 #include <errno.h>
@@ -22,6 +24,8 @@
 #include "ir.h"
 #include "jit.h"
 #include "lower.h"
+#include "passes/passes.h"
+#include "schedule.h"
 
 #define CONVC_VERSION "0.1.0"
 
@@ -29,7 +33,9 @@
  * few lines; the limit only keeps a mistaken argument from eating memory). */
 enum { MAX_SCRIPT_BYTES = 64 << 20 };
 
-typedef enum Dump { DUMP_NONE = 0, DUMP_AST = 1, DUMP_IR = 2, DUMP_LLVM = 4, DUMP_ASM = 8 } Dump;
+typedef enum Dump {
+    DUMP_NONE = 0, DUMP_AST = 1, DUMP_IR = 2, DUMP_LLVM = 4, DUMP_ASM = 8, DUMP_SCHEDULE = 16,
+} Dump;
 
 typedef struct Pair {
     const char *name, *file;
@@ -48,6 +54,7 @@ typedef struct Options {
     const char *object;      /* compile -o */
     const char *header;      /* compile --header */
     const char *emit;        /* compile --emit */
+    bool        no_kernels;  /* --no-kernels: reference scalar nests only */
 } Options;
 
 static void usage(FILE *out)
@@ -64,7 +71,10 @@ static void usage(FILE *out)
             "  compile  write a relocatable object and a C header for the runtime library\n"
             "\n"
             "options:\n"
-            "  --dump=ast|ir|llvm|asm   print a stage of compilation (repeatable, or comma-separated)\n"
+            "  --dump=ast|schedule|ir|llvm|asm\n"
+            "                           print a stage of compilation (repeatable, or comma-separated);\n"
+            "                           schedule: the decisions after each optimisation pass\n"
+            "  --no-kernels             compute every stage with the reference scalar loops\n"
             "  --target-cpu=CPU         native (default for run), x86-64-v3 (default for compile),\n"
             "                           x86-64-v4, znver4, ...\n"
             "  -O0 .. -O3               optimisation level (default -O3)\n"
@@ -93,6 +103,7 @@ static bool parse_dump(const char *v, unsigned *dump)
         else if (!strcmp(tok, "ir") || !strcmp(tok, "loops")) *dump |= DUMP_IR;
         else if (!strcmp(tok, "llvm")) *dump |= DUMP_LLVM;
         else if (!strcmp(tok, "asm")) *dump |= DUMP_ASM;
+        else if (!strcmp(tok, "schedule")) *dump |= DUMP_SCHEDULE;
         else return false;
     }
     return true;
@@ -132,7 +143,9 @@ static int parse_args(Arena *a, int argc, char **argv, Options *o)
         const char *arg = argv[i];
         if (!strncmp(arg, "--dump=", 7)) {
             if (!parse_dump(arg + 7, &o->dump))
-                return fail("unknown --dump '%s' (ast, ir, llvm or asm)", arg + 7);
+                return fail("unknown --dump '%s' (ast, schedule, ir, llvm or asm)", arg + 7);
+        } else if (!strcmp(arg, "--no-kernels")) {
+            o->no_kernels = true;
         } else if (!strncmp(arg, "--target-cpu=", 13)) {
             o->cpu = arg + 13;
         } else if (!strncmp(arg, "--threads=", 10)) {
@@ -252,7 +265,14 @@ typedef struct Compiled {
     IrProgram *ir;
 } Compiled;
 
-static bool front_and_middle(Arena *a, const Options *o, Compiled *c, bool want_ir)
+static void dump_schedule(const Options *o, const Schedule *s, const char *pass)
+{
+    if (o->dump & DUMP_SCHEDULE)
+        schedule_dump(stdout, s, pass);
+}
+
+static bool front_and_middle(Arena *a, const Options *o, Compiled *c, bool want_ir,
+                             const char *default_cpu)
 {
     if (!read_script(a, o->script, &c->src))
         return false;
@@ -266,10 +286,26 @@ static bool front_and_middle(Arena *a, const Options *o, Compiled *c, bool want_
     c->graph = graph_check(a, &c->diag, ast, &copt);
     if (!c->graph)
         return false;
-    if (!want_ir && !(o->dump & (DUMP_IR | DUMP_LLVM | DUMP_ASM)))
+    if (!want_ir && !(o->dump & (DUMP_IR | DUMP_LLVM | DUMP_ASM | DUMP_SCHEDULE)))
         return true;
+    Target target = target_scalar();
+    char *err = NULL;
+    if (!cg_target_info(o->cpu ? o->cpu : default_cpu, &target, &err)) {
+        fail("%s", err ? err : "unknown target");
+        free(err);
+        return false;
+    }
+    if (o->no_kernels)
+        target.vlen = 1;
+    Schedule *sched = schedule_new(a, c->graph, &target);
+    pass_choose_kernels(a, sched);
+    dump_schedule(o, sched, "choose_kernels");
+    pass_fuse_epilogues(a, sched);
+    dump_schedule(o, sched, "fuse_epilogues");
+    pass_pack_weights(a, sched);
+    dump_schedule(o, sched, "pack_weights");
     LowerOptions lopt = { .parallel = true };
-    c->ir = lower_graph(a, c->graph, &lopt);
+    c->ir = lower_graph(a, c->graph, sched, &lopt);
     if (o->dump & DUMP_IR)
         ir_dump(stdout, c->ir);
     return true;
@@ -298,7 +334,7 @@ static int cmd_check(Arena *a, const Options *o)
 {
     Compiled c;
     memset(&c, 0, sizeof c);
-    if (!front_and_middle(a, o, &c, false))
+    if (!front_and_middle(a, o, &c, false, "native"))
         return 1;
     if (o->dump & (DUMP_LLVM | DUMP_ASM)) {
         CgModule *m = back_end(o, c.ir, "native");
@@ -358,7 +394,7 @@ static int cmd_run(Arena *a, const Options *o)
 {
     Compiled c;
     memset(&c, 0, sizeof c);
-    if (!front_and_middle(a, o, &c, true))
+    if (!front_and_middle(a, o, &c, true, "native"))
         return 1;
     const IrProgram *ir = c.ir;
     int32_t ni = ir->ninputs, no = ir->noutputs;
@@ -511,7 +547,7 @@ static int cmd_compile(Arena *a, const Options *o)
         return fail("compile needs -o FILE");
     Compiled c;
     memset(&c, 0, sizeof c);
-    if (!front_and_middle(a, o, &c, true))
+    if (!front_and_middle(a, o, &c, true, "x86-64-v3"))
         return 1;
     char *name_err = NULL;
     if (header_check_names(c.ir, &name_err) != 0) {

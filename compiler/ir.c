@@ -115,14 +115,25 @@ static IrType bin_type(IrOp op, const IrExpr *x)
     switch (op) {
     case IR_OP_LT: case IR_OP_LE: case IR_OP_GT: case IR_OP_GE:
     case IR_OP_EQ: case IR_OP_NE: case IR_OP_AND: case IR_OP_OR:
-        return IR_TYPE_BOOL;
+        return ir_type_is_vector(x->type) ? IR_TYPE_VBOOL : IR_TYPE_BOOL;
     default:
         return x->type;
     }
 }
 
+/* A scalar operand next to a vector one is broadcast to every lane. */
+static void promote(Arena *a, IrExpr **x, IrExpr **y)
+{
+    bool vx = ir_type_is_vector((*x)->type), vy = ir_type_is_vector((*y)->type);
+    if (vx && !vy && (*y)->type != IR_TYPE_BOOL)
+        *y = ir_broadcast(a, *y);
+    else if (vy && !vx && (*x)->type != IR_TYPE_BOOL)
+        *x = ir_broadcast(a, *x);
+}
+
 IrExpr *ir_bin(Arena *a, IrOp op, IrExpr *x, IrExpr *y)
 {
+    promote(a, &x, &y);
     if (x->type == IR_TYPE_I64 && y->type == IR_TYPE_I64) {
         int64_t v;
         if (x->kind == IR_EXPR_INT && y->kind == IR_EXPR_INT &&
@@ -162,11 +173,17 @@ IrExpr *ir_un(Arena *a, IrFn fn, IrExpr *x)
 {
     IrType t;
     switch (fn) {
-    case IR_FN_NOT:
-    case IR_FN_ISNAN:  t = IR_TYPE_BOOL; break;
-    case IR_FN_TO_F32: t = IR_TYPE_F32; break;
+    case IR_FN_NOT:    t = x->type; break;
+    case IR_FN_ISNAN:
+        t = x->type == IR_TYPE_VF32 ? IR_TYPE_VBOOL : IR_TYPE_BOOL;
+        break;
+    case IR_FN_TO_F32:
+        t = x->type == IR_TYPE_VI64 ? IR_TYPE_VF32 : IR_TYPE_F32;
+        break;
     case IR_FN_NEG:    t = x->type; break;
-    default:           t = IR_TYPE_F32; break;
+    default:
+        t = x->type == IR_TYPE_VF32 ? IR_TYPE_VF32 : IR_TYPE_F32;
+        break;
     }
     IrExpr *e = expr_new(a, IR_EXPR_UNARY, t);
     e->un.fn = fn;
@@ -176,10 +193,53 @@ IrExpr *ir_un(Arena *a, IrFn fn, IrExpr *x)
 
 IrExpr *ir_select(Arena *a, IrExpr *c, IrExpr *x, IrExpr *y)
 {
+    promote(a, &x, &y);
     IrExpr *e = expr_new(a, IR_EXPR_SELECT, x->type);
     e->sel.cond = c;
     e->sel.a = x;
     e->sel.b = y;
+    return e;
+}
+
+IrExpr *ir_local_typed(Arena *a, int32_t local, IrType type)
+{
+    IrExpr *e = expr_new(a, IR_EXPR_LOCAL, type);
+    e->local = local;
+    return e;
+}
+
+IrExpr *ir_vload(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
+                 IrExpr *mask)
+{
+    IrExpr *e = expr_new(a, IR_EXPR_LOAD, IR_TYPE_VF32);
+    e->load.buf = buf;
+    e->load.idx = copy_exprs(a, rank, idx);
+    e->load.mask = mask;
+    return e;
+}
+
+IrExpr *ir_broadcast(Arena *a, IrExpr *x)
+{
+    IrExpr *e = expr_new(a, IR_EXPR_BROADCAST,
+                         x->type == IR_TYPE_I64 ? IR_TYPE_VI64 : IR_TYPE_VF32);
+    e->un.a = x;
+    return e;
+}
+
+IrExpr *ir_iota(Arena *a)
+{
+    return expr_new(a, IR_EXPR_IOTA, IR_TYPE_VI64);
+}
+
+IrExpr *ir_fma(Arena *a, IrExpr *x, IrExpr *y, IrExpr *z)
+{
+    promote(a, &x, &y);
+    promote(a, &x, &z);
+    promote(a, &y, &z);
+    IrExpr *e = expr_new(a, IR_EXPR_FMA, z->type);
+    e->fma.a = x;
+    e->fma.b = y;
+    e->fma.c = z;
     return e;
 }
 
@@ -218,6 +278,14 @@ IrStmt *ir_store(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
     s->store.buf = buf;
     s->store.idx = copy_exprs(a, rank, idx);
     s->store.value = value;
+    return s;
+}
+
+IrStmt *ir_vstore(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
+                  IrExpr *value, IrExpr *mask)
+{
+    IrStmt *s = ir_store(a, buf, rank, idx, value);
+    s->store.mask = mask;
     return s;
 }
 
@@ -310,6 +378,15 @@ static void dump_float(FILE *out, float v)
 
 static void dump_expr(FILE *out, const IrProgram *p, const IrExpr *e);
 
+/* Scalar locals are tN, vector locals vN (lanes) and mN (masks). */
+static void dump_local(FILE *out, const IrProgram *p, int32_t l)
+{
+    IrType t = p->local_types && l >= 0 && l < p->nlocals ? p->local_types[l]
+                                                           : IR_TYPE_F32;
+    fprintf(out, "%c%d", t == IR_TYPE_VBOOL ? 'm' : ir_type_is_vector(t) ? 'v' : 't',
+            (int)l);
+}
+
 static void dump_index(FILE *out, const IrProgram *p, int32_t buf,
                        IrExpr *const *idx)
 {
@@ -346,8 +423,37 @@ static void dump_expr(FILE *out, const IrProgram *p, const IrExpr *e)
     case IR_EXPR_FLOAT: dump_float(out, e->fval); break;
     case IR_EXPR_VAR:   fputs(var_name(p, e->var, tmp, sizeof tmp), out); break;
     case IR_EXPR_DIM:   fprintf(out, "d%d", (int)e->slot); break;
-    case IR_EXPR_LOCAL: fprintf(out, "t%d", (int)e->local); break;
-    case IR_EXPR_LOAD:  dump_index(out, p, e->load.buf, e->load.idx); break;
+    case IR_EXPR_LOCAL: dump_local(out, p, e->local); break;
+    case IR_EXPR_LOAD:
+        if (e->type == IR_TYPE_VF32) {
+            fputs("vload(", out);
+            dump_index(out, p, e->load.buf, e->load.idx);
+            if (e->load.mask) {
+                fputs(", ", out);
+                dump_expr(out, p, e->load.mask);
+            }
+            fputc(')', out);
+        } else {
+            dump_index(out, p, e->load.buf, e->load.idx);
+        }
+        break;
+    case IR_EXPR_FMA:
+        fputs("fma(", out);
+        dump_expr(out, p, e->fma.a);
+        fputs(", ", out);
+        dump_expr(out, p, e->fma.b);
+        fputs(", ", out);
+        dump_expr(out, p, e->fma.c);
+        fputc(')', out);
+        break;
+    case IR_EXPR_BROADCAST:
+        fputs("splat(", out);
+        dump_expr(out, p, e->un.a);
+        fputc(')', out);
+        break;
+    case IR_EXPR_IOTA:
+        fputs("iota", out);
+        break;
     case IR_EXPR_BINARY:
         if (e->bin.op == IR_OP_MIN || e->bin.op == IR_OP_MAX) {
             fprintf(out, "%s(", op_text(e->bin.op));
@@ -421,6 +527,8 @@ static void dump_stmt(FILE *out, const IrProgram *p, const IrStmt *s,
             fputs("/* parallel */ ", out);
         if (s->loop.flags & IR_LOOP_VECTORIZE)
             fputs("/* vectorize */ ", out);
+        if (s->loop.flags & IR_LOOP_UNROLL)
+            fputs("/* unroll */ ", out);
         fputs("{\n", out);
         dump_braced(out, p, s->loop.body, depth + 1);
         indent(out, depth);
@@ -443,6 +551,18 @@ static void dump_stmt(FILE *out, const IrProgram *p, const IrStmt *s,
         break;
     case IR_STMT_STORE:
         indent(out, depth);
+        if (s->store.value->type == IR_TYPE_VF32) {
+            fputs("vstore(", out);
+            dump_index(out, p, s->store.buf, s->store.idx);
+            fputs(", ", out);
+            dump_expr(out, p, s->store.value);
+            if (s->store.mask) {
+                fputs(", ", out);
+                dump_expr(out, p, s->store.mask);
+            }
+            fputs(");\n", out);
+            break;
+        }
         dump_index(out, p, s->store.buf, s->store.idx);
         fputs(" = ", out);
         dump_expr(out, p, s->store.value);
@@ -450,7 +570,8 @@ static void dump_stmt(FILE *out, const IrProgram *p, const IrStmt *s,
         break;
     case IR_STMT_ASSIGN:
         indent(out, depth);
-        fprintf(out, "t%d = ", (int)s->assign.local);
+        dump_local(out, p, s->assign.local);
+        fputs(" = ", out);
         dump_expr(out, p, s->assign.value);
         fputs(";\n", out);
         break;
@@ -505,6 +626,9 @@ void ir_dump(FILE *out, const IrProgram *p)
             p->ninputs == 1 ? "" : "s", (int)p->noutputs, p->noutputs == 1 ? "" : "s");
     fputs("// integer / and % round toward minus infinity; dN is dims[N]\n",
           out);
+    if (p->vlen > 1)
+        fprintf(out, "// vectors have %d lanes; vN are vector locals, mN lane masks\n",
+                (int)p->vlen);
 
     fprintf(out, "slots (%d):\n", (int)p->nslots);
     for (int32_t i = 0; i < p->nslots; i++) {

@@ -25,7 +25,17 @@ typedef enum IrType {
     IR_TYPE_I64,    /* indices and sizes */
     IR_TYPE_F32,    /* tensor elements */
     IR_TYPE_BOOL,   /* conditions */
+    /* Vectors of IrProgram.vlen lanes (micro-kernels, see kernels.h).  Every
+     * vector in a program has the same number of lanes. */
+    IR_TYPE_VF32,   /* tensor elements, one per lane */
+    IR_TYPE_VI64,   /* per-lane indices (masks are computed from them) */
+    IR_TYPE_VBOOL,  /* lane masks */
 } IrType;
+
+static inline bool ir_type_is_vector(IrType t)
+{
+    return t == IR_TYPE_VF32 || t == IR_TYPE_VI64 || t == IR_TYPE_VBOOL;
+}
 
 typedef enum IrOp {
     IR_OP_ADD, IR_OP_SUB, IR_OP_MUL,
@@ -49,11 +59,16 @@ typedef enum IrExprKind {
     IR_EXPR_FLOAT,      /* f32 constant */
     IR_EXPR_VAR,        /* a loop variable (i64) */
     IR_EXPR_DIM,        /* dims[slot] (i64) */
-    IR_EXPR_LOCAL,      /* a scalar local (f32) */
+    IR_EXPR_LOCAL,      /* a local: f32 unless IrProgram.local_types says */
     IR_EXPR_LOAD,       /* buffer[idx...] (f32) */
     IR_EXPR_BINARY,
     IR_EXPR_UNARY,
-    IR_EXPR_SELECT,     /* cond ? a : b */
+    IR_EXPR_SELECT,     /* cond ? a : b (lane by lane for a VBOOL cond) */
+    IR_EXPR_FMA,        /* a*b + c rounded once where the target has FMA,
+                           else a*b rounded then + c (what the scalar code's
+                           contracted multiply-add gives on that target) */
+    IR_EXPR_BROADCAST,  /* F32 -> VF32 or I64 -> VI64: every lane = a */
+    IR_EXPR_IOTA,       /* VI64: lane i holds i */
 } IrExprKind;
 
 typedef struct IrExpr IrExpr;
@@ -69,6 +84,7 @@ struct IrExpr {
         struct {
             int32_t  buf;       /* index into IrProgram.buffers */
             IrExpr **idx;       /* buffer rank entries, i64 */
+            IrExpr  *mask;      /* VF32 loads only: VBOOL or NULL (all) */
         } load;
         struct {
             IrOp    op;
@@ -81,6 +97,9 @@ struct IrExpr {
         struct {
             IrExpr *cond, *a, *b;
         } sel;
+        struct {
+            IrExpr *a, *b, *c;
+        } fma;
     };
 };
 
@@ -96,6 +115,8 @@ enum {
     IR_LOOP_PARALLEL  = 1 << 0, /* iterations are independent: may run on
                                    the runtime's thread pool */
     IR_LOOP_VECTORIZE = 1 << 1, /* innermost, unit stride: hint only */
+    IR_LOOP_UNROLL    = 1 << 2, /* constant bounds: emit the body once per
+                                   iteration with the variable a constant */
 };
 
 typedef struct IrStmt IrStmt;
@@ -116,6 +137,7 @@ struct IrStmt {
             int32_t  buf;
             IrExpr **idx;
             IrExpr  *value;
+            IrExpr  *mask;      /* VF32 values only: VBOOL or NULL (all) */
         } store;
         struct {
             int32_t local;
@@ -186,6 +208,8 @@ typedef struct IrProgram {
                                        ninputs + noutputs, in that order */
     IrVarInfo *vars;    int32_t nvars;
     int32_t    nlocals;
+    const IrType *local_types;  /* nlocals entries, or NULL: all F32 */
+    int32_t    vlen;            /* lanes of the vector types (0: none used) */
 
     IrStmt    *body;
 } IrProgram;
@@ -197,9 +221,27 @@ IrExpr *ir_var(Arena *a, int32_t var);
 IrExpr *ir_dim(Arena *a, int32_t slot);
 IrExpr *ir_local(Arena *a, int32_t local);
 IrExpr *ir_load(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx);
-IrExpr *ir_bin(Arena *a, IrOp op, IrExpr *x, IrExpr *y);   /* folds ints */
+/* ir_bin folds ints.  In ir_bin, ir_select and ir_fma a scalar operand
+ * next to a vector one is broadcast. */
+IrExpr *ir_bin(Arena *a, IrOp op, IrExpr *x, IrExpr *y);
 IrExpr *ir_un(Arena *a, IrFn fn, IrExpr *x);
 IrExpr *ir_select(Arena *a, IrExpr *c, IrExpr *x, IrExpr *y);
+/* A local of a given type (ir_local is an F32 one). */
+IrExpr *ir_local_typed(Arena *a, int32_t local, IrType type);
+
+/* ---- vectors --------------------------------------------------------------
+ * A vector access covers vlen consecutive elements of the buffer's
+ * row-major storage, starting at the element idx names.  The linear
+ * position is what matters: idx may run past a dim (a lane in the next
+ * row) as long as every lane that the mask enables lies inside the buffer.
+ * Lanes a mask disables are neither read (they load 0) nor written. */
+IrExpr *ir_vload(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
+                 IrExpr *mask);
+IrStmt *ir_vstore(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
+                  IrExpr *value, IrExpr *mask);
+IrExpr *ir_broadcast(Arena *a, IrExpr *x);
+IrExpr *ir_iota(Arena *a);
+IrExpr *ir_fma(Arena *a, IrExpr *x, IrExpr *y, IrExpr *z);
 
 IrStmt *ir_for(Arena *a, int32_t var, IrExpr *lo, IrExpr *hi, IrStmt *body,
                uint32_t flags);

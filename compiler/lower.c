@@ -1,45 +1,11 @@
 /* lower.c - stage graph -> loop IR (see lower.h for the contract). */
-#include "lower.h"
+#include "lower_impl.h"
 
 #include <math.h>
 #include <string.h>
 
 /* How deep an inlined elementwise expression may grow (in stages). */
 enum { MAX_INLINE_DEPTH = 16 };
-
-typedef struct SymSlot {
-    const SymExpr *e;
-    int32_t        slot;
-} SymSlot;
-
-typedef struct Lower {
-    Arena              *a;
-    ShapeCtx            sc;
-    const Graph        *g;
-    const LowerOptions *opt;
-    /* growing arrays */
-    IrSlot    *slots;   int32_t nslots, cap_slots;
-    IrBuffer  *bufs;    int32_t nbufs, cap_bufs;
-    IrVarInfo *vars;    int32_t nvars, cap_vars;
-    IrCheck   *checks;  int32_t nchecks, cap_checks;
-    SymSlot   *memo;    int32_t nmemo, cap_memo;
-    int32_t    nlocals;
-    const char **sym_names; int32_t *sym_slots; int32_t nsyms;
-    int32_t   *node_buf;    /* node id -> buffer, -1 when inlined */
-    PtrVec     stmts;
-} Lower;
-
-#define GROW(L, arr, n, cap)                                                   \
-    do {                                                                       \
-        if ((n) == (cap)) {                                                    \
-            int32_t nc = (cap) ? (cap) * 2 : 16;                               \
-            void *p = arena_array((L)->a, (size_t)nc, sizeof *(arr));          \
-            if (n)                                                             \
-                memcpy(p, (arr), (size_t)(n) * sizeof *(arr));                 \
-            (arr) = p;                                                         \
-            (cap) = nc;                                                        \
-        }                                                                      \
-    } while (0)
 
 /* ---- the dims table ---------------------------------------------------------- */
 
@@ -95,7 +61,7 @@ static int32_t slot_of(Lower *L, const SymExpr *e)
 }
 
 /* A dim as an IR value: a constant when known, else a dims-table read. */
-static IrExpr *dimx(Lower *L, const SymExpr *e)
+IrExpr *lower_dim(Lower *L, const SymExpr *e)
 {
     int64_t v;
     if (sym_is_const(e, &v))
@@ -133,21 +99,33 @@ static int32_t new_var(Lower *L, const char *name)
     return L->nvars++;
 }
 
-static int32_t new_local(Lower *L) { return L->nlocals++; }
-
-static IrExpr *I(Lower *L, int64_t v) { return ir_int(L->a, v); }
-static IrExpr *V(Lower *L, int32_t var) { return ir_var(L->a, var); }
-static IrExpr *add(Lower *L, IrExpr *x, IrExpr *y) { return ir_bin(L->a, IR_OP_ADD, x, y); }
-static IrExpr *sub(Lower *L, IrExpr *x, IrExpr *y) { return ir_bin(L->a, IR_OP_SUB, x, y); }
-static IrExpr *mul(Lower *L, IrExpr *x, IrExpr *y) { return ir_bin(L->a, IR_OP_MUL, x, y); }
-static IrExpr *idiv(Lower *L, IrExpr *x, IrExpr *y) { return ir_bin(L->a, IR_OP_DIV, x, y); }
-static IrExpr *imin(Lower *L, IrExpr *x, IrExpr *y) { return ir_bin(L->a, IR_OP_MIN, x, y); }
-static IrExpr *imax(Lower *L, IrExpr *x, IrExpr *y) { return ir_bin(L->a, IR_OP_MAX, x, y); }
-
-static IrStmt *block(Lower *L, PtrVec *v)
+int32_t lower_local(Lower *L, IrType type)
 {
-    return ir_block(L->a, (IrStmt *const *)v->items, v->len);
+    GROW(L, L->ltypes, L->nlocals, L->cap_locals);
+    L->ltypes[L->nlocals] = type;
+    return L->nlocals++;
 }
+
+static int32_t new_local(Lower *L) { return lower_local(L, IR_TYPE_F32); }
+
+int32_t lower_var(Lower *L, const char *name) { return new_var(L, name); }
+
+int32_t lower_buffer_of(Lower *L, const Node *n) { return L->node_buf[n->id]; }
+
+int32_t lower_scratch(Lower *L, const char *name, Shape s)
+{
+    return add_buffer(L, name, IR_BUF_SCRATCH, s, L->next_scratch++);
+}
+
+int32_t lower_const(Lower *L, const char *name, Shape s, const float *data, int64_t count)
+{
+    int32_t b = add_buffer(L, name, IR_BUF_CONST, s, -1);
+    L->bufs[b].data = data;
+    L->bufs[b].count = count;
+    return b;
+}
+
+static IrStmt *block(Lower *L, PtrVec *v) { return lower_block(L, v); }
 
 /* ---- reading a node's value ---------------------------------------------- */
 
@@ -184,6 +162,17 @@ static IrExpr *binary_expr(Lower *L, const Node *n, IrExpr *x, IrExpr *y)
     return ir_bin(L->a, ops[n->binary.fn], x, y);
 }
 
+IrExpr *lower_elementwise(Lower *L, const Node *n, IrExpr *x, IrExpr *y)
+{
+    if (n->op == NODE_UNARY)
+        return unary_expr(L, n, x);
+    if (n->binary.scalar_lhs)
+        return binary_expr(L, n, ir_float(L->a, n->binary.scalar), x);
+    if (n->binary.scalar_rhs)
+        return binary_expr(L, n, x, ir_float(L->a, n->binary.scalar));
+    return binary_expr(L, n, x, y);
+}
+
 /* The elementwise expression of an inlined node at idx. */
 static IrExpr *elementwise_at(Lower *L, const Node *n, IrExpr **idx)
 {
@@ -209,6 +198,8 @@ static IrExpr *value_at(Lower *L, const Node *n, IrExpr **idx)
         return ir_load(L->a, L->node_buf[n->id], n->shape.rank, idx);
     return elementwise_at(L, n, idx);
 }
+
+IrExpr *lower_value(Lower *L, const Node *n, IrExpr **idx) { return value_at(L, n, idx); }
 
 /* ---- loop nests ------------------------------------------------------------ */
 
@@ -239,7 +230,7 @@ static IrStmt *nest(Lower *L, const Node *n, Shape shape, const char *const *nam
             flags |= IR_LOOP_PARALLEL;
         if (i == rank - 1)
             flags |= IR_LOOP_VECTORIZE;
-        s = ir_for(L->a, vars[i], I(L, 0), dimx(L, shape.dims[i]), s, flags);
+        s = ir_for(L->a, vars[i], I(L, 0), lower_dim(L, shape.dims[i]), s, flags);
     }
     return s;
 }
@@ -331,8 +322,8 @@ static IrStmt *conv_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
         cvar = new_var(L, "c");
         IrExpr *ci = V(L, cvar);
         if (n->conv.groups > 1) {
-            IrExpr *kpg = dimx(L, sym_floordiv(&L->sc, K, sym_const(&L->sc, n->conv.groups)));
-            ci = add(L, mul(L, idiv(L, kidx, kpg), dimx(L, Cg)), ci);
+            IrExpr *kpg = lower_dim(L, sym_floordiv(&L->sc, K, sym_const(&L->sc, n->conv.groups)));
+            ci = add(L, mul(L, idiv(L, kidx, kpg), lower_dim(L, Cg)), ci);
         }
         xi[xr - nsp - 1] = ci;
         wi[0] = kidx;
@@ -343,9 +334,9 @@ static IrStmt *conv_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
     IrExpr *lo[MAX_SPATIAL], *hi[MAX_SPATIAL];
     for (int i = 0; i < nsp; i++) {
         IrExpr *o = idx[orank - nsp + i];
-        IrExpr *nin = dimx(L, x->shape.dims[xr - nsp + i]);
-        IrExpr *k = dimx(L, w->k[i]);
-        IrExpr *p0 = dimx(L, w->pad0[i]);
+        IrExpr *nin = lower_dim(L, x->shape.dims[xr - nsp + i]);
+        IrExpr *k = lower_dim(L, w->k[i]);
+        IrExpr *p0 = lower_dim(L, w->pad0[i]);
         tvar[i] = new_var(L, nsp == 1 ? "t" : i == 0 ? "ky" : "kx");
         IrExpr *t = V(L, tvar[i]);
         IrExpr *pos = add(L, sub(L, mul(L, o, I(L, w->stride[i])), p0), mul(L, t, I(L, w->dilation[i])));
@@ -366,7 +357,7 @@ static IrStmt *conv_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
     for (int i = nsp - 1; i >= 0; i--)
         s = ir_for(a, tvar[i], lo[i], hi[i], s, i == nsp - 1 ? IR_LOOP_VECTORIZE : 0);
     if (!pc)
-        s = ir_for(a, cvar, I(L, 0), dimx(L, wt->shape.dims[1]), s, 0);
+        s = ir_for(a, cvar, I(L, 0), lower_dim(L, wt->shape.dims[1]), s, 0);
     ptrvec_push(a, &outer, s);
     ptrvec_push(a, &outer, ir_store(a, L->node_buf[n->id], orank, idx, ir_local(a, acc)));
     return block(L, &outer);
@@ -389,9 +380,9 @@ static IrStmt *pool_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
     IrExpr *lo[MAX_SPATIAL], *hi[MAX_SPATIAL], *window = I(L, 1), *valid = I(L, 1);
     for (int i = 0; i < nsp; i++) {
         IrExpr *o = idx[xr - nsp + i];
-        IrExpr *nin = dimx(L, x->shape.dims[xr - nsp + i]);
-        IrExpr *k = dimx(L, w->k[i]);
-        IrExpr *p0 = dimx(L, w->pad0[i]);
+        IrExpr *nin = lower_dim(L, x->shape.dims[xr - nsp + i]);
+        IrExpr *k = lower_dim(L, w->k[i]);
+        IrExpr *p0 = lower_dim(L, w->pad0[i]);
         tvar[i] = new_var(L, nsp == 1 ? "t" : i == 0 ? "ky" : "kx");
         tap_bounds(L, o, w->stride[i], p0, w->dilation[i], nin, k, &lo[i], &hi[i]);
         xi[xr - nsp + i] = add(L, sub(L, mul(L, o, I(L, w->stride[i])), p0),
@@ -399,7 +390,7 @@ static IrStmt *pool_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
         /* PyTorch's divisor with count_include_pad: the window clipped to
          * the padded input [-p0, n + p1) */
         IrExpr *start = sub(L, mul(L, o, I(L, w->stride[i])), p0);
-        IrExpr *end = imin(L, add(L, start, k), add(L, nin, dimx(L, w->pad1[i])));
+        IrExpr *end = imin(L, add(L, start, k), add(L, nin, lower_dim(L, w->pad1[i])));
         window = mul(L, window, sub(L, end, start));
         valid = mul(L, valid, sub(L, hi[i], lo[i]));
     }
@@ -434,7 +425,7 @@ static IrStmt *global_pool_body(Lower *L, const Node *n, IrExpr **idx, void *ctx
     xi[xr - 1] = V(L, hx);
     IrStmt *s = ir_assign(a, acc, ir_bin(a, is_max ? IR_OP_MAX : IR_OP_ADD, ir_local(a, acc),
                                          value_at(L, x, xi)));
-    IrExpr *H = dimx(L, x->shape.dims[xr - 2]), *W = dimx(L, x->shape.dims[xr - 1]);
+    IrExpr *H = lower_dim(L, x->shape.dims[xr - 2]), *W = lower_dim(L, x->shape.dims[xr - 1]);
     s = ir_for(a, hx, I(L, 0), W, s, IR_LOOP_VECTORIZE);
     s = ir_for(a, hy, I(L, 0), H, s, 0);
     ptrvec_push(a, &outer, s);
@@ -460,8 +451,8 @@ static IrStmt *signal_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
     IrExpr *xi[MAX_SPATIAL], *yi[MAX_SPATIAL], *lo[MAX_SPATIAL], *hi[MAX_SPATIAL];
     int32_t tvar[MAX_SPATIAL];
     for (int i = 0; i < nsp; i++) {
-        IrExpr *n1 = dimx(L, x->shape.dims[i]), *n2 = dimx(L, y->shape.dims[i]);
-        IrExpr *m = add(L, idx[i], dimx(L, n->signal.start[i]));
+        IrExpr *n1 = lower_dim(L, x->shape.dims[i]), *n2 = lower_dim(L, y->shape.dims[i]);
+        IrExpr *m = add(L, idx[i], lower_dim(L, n->signal.start[i]));
         tvar[i] = new_var(L, nsp == 1 ? "t" : i == 0 ? "ty" : "tx");
         IrExpr *t = V(L, tvar[i]);
         if (n->signal.correlate) {
@@ -498,15 +489,37 @@ static IrStmt *concat_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
     IrExpr **oi = arena_array(L->a, (size_t)r, sizeof(IrExpr *));
     for (int32_t i = 0; i < r; i++)
         oi[i] = idx[i];
-    oi[r - 3] = add(L, idx[r - 3], dimx(L, c->offset));
+    oi[r - 3] = add(L, idx[r - 3], lower_dim(L, c->offset));
     return ir_store(L->a, c->dst, r, oi, value_at(L, c->src, idx));
 }
 
 static void emit(Lower *L, IrStmt *s) { ptrvec_push(L->a, &L->stmts, s); }
 
+static void lower_node_kernel(Lower *L, const Node *n)
+{
+    switch (schedule_plan(L->sched, n)->kernel) {
+    case KERNEL_CONV_PLANE: emit(L, kernel_conv_plane(L, n)); return;
+    case KERNEL_SCALAR: break;
+    }
+}
+
 static void lower_node(Lower *L, const Node *n)
 {
     int32_t r = n->shape.rank;
+    const StagePlan *plan = L->sched ? schedule_plan(L->sched, n) : NULL;
+    if (plan && plan->nepilogue)
+        return;     /* emitted where its last epilogue stage stands */
+    if (plan && plan->fused_into) {
+        /* The producer's nest goes where the whole chain's operands are
+         * computed: at the last stage of its epilogue. */
+        if (schedule_store_node(L->sched, plan->fused_into) == n)
+            lower_node_kernel(L, plan->fused_into);
+        return;
+    }
+    if (plan && plan->kernel != KERNEL_SCALAR) {
+        lower_node_kernel(L, n);
+        return;
+    }
     switch (n->op) {
     case NODE_INPUT:
     case NODE_CONST:
@@ -552,9 +565,10 @@ static void lower_node(Lower *L, const Node *n)
     }
 }
 
-IrProgram *lower_graph(Arena *a, const Graph *g, const LowerOptions *opt)
+IrProgram *lower_graph(Arena *a, const Graph *g, const Schedule *sched,
+                       const LowerOptions *opt)
 {
-    Lower L_ = { .a = a, .g = g, .opt = opt };
+    Lower L_ = { .a = a, .g = g, .sched = sched, .opt = opt };
     Lower *L = &L_;
     L->sc.arena = a;
     int32_t nnodes = g->nodes.len;
@@ -602,12 +616,19 @@ IrProgram *lower_graph(Arena *a, const Graph *g, const LowerOptions *opt)
         else
             L->node_buf[n->id] = out_buf[o];
     }
-    int32_t scratch = ni + no;
+    L->next_scratch = ni + no;
     int32_t *inline_depth = arena_array(a, (size_t)maxid + 1, sizeof(int32_t));
     for (int32_t i = 0; i < nnodes; i++) {
         const Node *n = g->nodes.items[i];
         if (L->node_buf[n->id] >= 0)
             continue;
+        const StagePlan *plan = sched ? schedule_plan(sched, n) : NULL;
+        /* A producer with an epilogue, and the epilogue stages before the
+         * last, live only in registers. */
+        if (plan && (plan->nepilogue ||
+                     (plan->fused_into && schedule_store_node(sched, plan->fused_into) != n)))
+            continue;
+        bool must_store = plan && (plan->materialise || plan->fused_into);
         if (n->op == NODE_CONST) {
             int32_t b = add_buffer(L, n->name ? n->name : arena_printf(a, "const%d", n->id),
                                    IR_BUF_CONST, n->shape, -1);
@@ -617,7 +638,7 @@ IrProgram *lower_graph(Arena *a, const Graph *g, const LowerOptions *opt)
             continue;
         }
         bool elementwise = n->op == NODE_UNARY || n->op == NODE_BINARY;
-        if (elementwise && n->nuses <= 1) {
+        if (elementwise && n->nuses <= 1 && !must_store) {
             /* Inlined into its consumer, unless the inlined expression would
              * grow deeper than MAX_INLINE_DEPTH: a long chain is then cut
              * into materialised pieces, which keeps every recursive walk of
@@ -632,7 +653,7 @@ IrProgram *lower_graph(Arena *a, const Graph *g, const LowerOptions *opt)
             }
         }
         L->node_buf[n->id] = add_buffer(L, n->name ? n->name : arena_printf(a, "t%d", n->id),
-                                        IR_BUF_SCRATCH, n->shape, scratch++);
+                                        IR_BUF_SCRATCH, n->shape, L->next_scratch++);
     }
     for (int32_t i = 0; i < nnodes; i++)
         lower_node(L, g->nodes.items[i]);
@@ -666,6 +687,11 @@ IrProgram *lower_graph(Arena *a, const Graph *g, const LowerOptions *opt)
     p->vars = L->vars;
     p->nvars = L->nvars;
     p->nlocals = L->nlocals;
-    p->body = block(L, &L->stmts);
+    p->local_types = L->ltypes;
+    p->vlen = sched && sched->target.vlen > 1 ? sched->target.vlen : 0;
+    /* weight packing first, then the stages in order */
+    for (int32_t i = 0; i < L->stmts.len; i++)
+        ptrvec_push(a, &L->prologue, L->stmts.items[i]);
+    p->body = block(L, &L->prologue);
     return p;
 }

@@ -13,11 +13,16 @@
 
 #include "graph.h"
 #include "ir.h"
+#include "schedule.h"
 
 typedef struct LowerOptions {
     bool parallel;      /* mark each nest's outermost loop parallel */
 } LowerOptions;
 
-IrProgram *lower_graph(Arena *a, const Graph *g, const LowerOptions *opt);
+/* The schedule (schedule.h) says which stages use a vector micro-kernel,
+ * which are fused into a producer's epilogue and which need a buffer; a
+ * schedule on which no pass ran gives the reference scalar nests. */
+IrProgram *lower_graph(Arena *a, const Graph *g, const Schedule *sched,
+                       const LowerOptions *opt);
 
 #endif

@@ -26,6 +26,7 @@
 #include "graph.h"
 #include "ir.h"
 #include "lower.h"
+#include "passes/passes.h"
 
 static FILE *fuzz_null;
 static char  fuzz_dir[64];
@@ -85,7 +86,17 @@ static int convc_fuzz_one(const uint8_t *data, size_t size)
         Graph *g = graph_check(&a, &d, ast, &copt);
         if (g) {
             LowerOptions lopt = { .parallel = !(sel & 8) };
-            IrProgram *ir = lower_graph(&a, g, &lopt);
+            /* every pass, for a 16-lane or an 8-lane target, or none */
+            Target t = (sel & 16) ? (Target){ "fuzz16", 16, 32, true, true }
+                                  : (Target){ "fuzz8", 8, 16, true, false };
+            Schedule *sched = NULL;
+            if (!(sel & 32)) {
+                sched = schedule_new(&a, g, &t);
+                pass_choose_kernels(&a, sched);
+                pass_fuse_epilogues(&a, sched);
+                pass_pack_weights(&a, sched);
+            }
+            IrProgram *ir = lower_graph(&a, g, sched, &lopt);
             if (ir)
                 ir_dump(fuzz_null, ir);
         }

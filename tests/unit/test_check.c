@@ -193,7 +193,7 @@ static char *name_error(const char *script)
     cr_assert_not_null(r.graph, "%s", r.text);
     free(r.text);
     LowerOptions lo = { .parallel = false };
-    IrProgram *p = lower_graph(&arena, r.graph, &lo);
+    IrProgram *p = lower_graph(&arena, r.graph, NULL, &lo);
     char *err = NULL;
     int rc = header_check_names(p, &err);
     cr_assert_eq(rc == 0, err == NULL);

@@ -1,0 +1,74 @@
+/* passes/kernels.c - choose a micro-kernel and register block per stage.
+ *
+ * Needs: a checked graph and the target (vector width, registers, masks).
+ * Establishes: for every stage a vector kernel can compute exactly as the
+ * scalar nest does (same operations on every output element, in the same
+ * order), plan.kernel and its register block (nk output channels x nv
+ * pixel vectors); the operands that kernel reads directly from memory are
+ * marked to be materialised.  Every other stage keeps KERNEL_SCALAR.
+ *
+ * The convolution kernel (kernels/conv_plane.c) covers the flattened
+ * output plane with vectors of consecutive pixels, so each tap is one
+ * constant offset from the output position.  That holds when a tap's
+ * input position moves with the output one for one: stride 1 and an
+ * output row exactly as long as the input row (padding `same`, or any
+ * padding whose total is the kernel's extent).  Padding must be zeros:
+ * taps outside the input are skipped by lane masks. */
+#include "passes.h"
+
+static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e, v); }
+
+static bool plane_kernel_applies(const Node *n)
+{
+    if (n->op != NODE_CONV || n->conv.per_channel || n->conv.pad_mode != PAD_ZEROS)
+        return false;
+    const WindowParams *w = &n->conv.win;
+    const Node *x = n->in[0], *wt = n->in[1];
+    int32_t nsp = w->nsp;
+    if (wt->shape.rank != nsp + 2 || x->shape.rank < nsp + 1)
+        return false;
+    int64_t v;
+    if (!dim_const(wt->shape.dims[0], &v))
+        return false;               /* output channels pick the kernel variants */
+    for (int32_t i = 0; i < nsp; i++) {
+        if (w->stride[i] != 1 || !dim_const(w->k[i], &v) || !dim_const(w->pad0[i], &v) ||
+            !dim_const(w->pad1[i], &v))
+            return false;
+    }
+    /* one row pitch for input and output */
+    int32_t xr = x->shape.rank, orank = n->shape.rank;
+    return sym_equal(x->shape.dims[xr - 1], n->shape.dims[orank - 1]);
+}
+
+void pass_choose_kernels(Arena *a, Schedule *s)
+{
+    (void)a;
+    const Target *t = &s->target;
+    if (t->vlen <= 1)
+        return;
+    const Graph *g = s->graph;
+    for (int32_t i = 0; i < g->nodes.len; i++) {
+        const Node *n = g->nodes.items[i];
+        if (!plane_kernel_applies(n))
+            continue;
+        StagePlan *p = schedule_plan(s, n);
+        int64_t K, groups = n->conv.groups;
+        sym_is_const(n->in[1]->shape.dims[0], &K);
+        int64_t kg = K / groups;
+        /* Accumulators: all but the registers for the pixel vectors, the
+         * broadcast weight and (with masks) a little room.  AVX-512:
+         * 8 channels x 3 vectors; AVX2 (16 registers): 4 x 3. */
+        int32_t acc = t->vregs >= 32 ? 24 : 12;
+        int32_t nk = t->vregs >= 32 ? 8 : 4;
+        if (kg < nk)
+            nk = (int32_t)kg;
+        int32_t nv = acc / nk;
+        if (nv > 8)
+            nv = 8;
+        p->kernel = KERNEL_CONV_PLANE;
+        p->nk = nk;
+        p->nv = nv;
+        /* the kernel reads the input plane with vector loads */
+        schedule_plan(s, n->in[0])->materialise = true;
+    }
+}

@@ -1,0 +1,85 @@
+/* schedule.c - the per-stage plan table (schedule.h). */
+#include "schedule.h"
+
+#include <string.h>
+
+Schedule *schedule_new(Arena *a, const Graph *g, const Target *t)
+{
+    Schedule *s = arena_alloc(a, sizeof *s);
+    s->graph = g;
+    s->target = *t;
+    int32_t maxid = 0;
+    for (int32_t i = 0; i < g->nodes.len; i++) {
+        const Node *n = g->nodes.items[i];
+        if (n->id + 1 > maxid)
+            maxid = n->id + 1;
+    }
+    s->nplans = maxid;
+    s->plan = arena_array(a, (size_t)maxid + 1, sizeof *s->plan);
+    s->consumers = arena_array(a, (size_t)maxid + 1, sizeof *s->consumers);
+    s->is_output = arena_array(a, (size_t)maxid + 1, sizeof *s->is_output);
+    for (int32_t i = 0; i < g->nodes.len; i++) {
+        Node *n = g->nodes.items[i];
+        for (int32_t k = 0; k < n->nin; k++)
+            ptrvec_push(a, &s->consumers[n->ins[k]->id], n);
+    }
+    for (int32_t o = 0; o < g->noutputs; o++)
+        s->is_output[g->outputs[o].node->id] = true;
+    return s;
+}
+
+const Node *schedule_store_node(const Schedule *s, const Node *n)
+{
+    const StagePlan *p = &s->plan[n->id];
+    return p->nepilogue ? p->epilogue[p->nepilogue - 1] : n;
+}
+
+static const char *kernel_name(StageKernel k)
+{
+    switch (k) {
+    case KERNEL_SCALAR:     return "scalar";
+    case KERNEL_CONV_PLANE: return "conv-plane";
+    }
+    return "?";
+}
+
+static const char *node_label(const Node *n, char *buf, size_t size)
+{
+    if (n->name)
+        snprintf(buf, size, "%s", n->name);
+    else
+        snprintf(buf, size, "#%d", (int)n->id);
+    return buf;
+}
+
+void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
+{
+    const Graph *g = s->graph;
+    fprintf(out, "schedule after %s (target %s, %d-lane vectors):\n", after_pass,
+            s->target.cpu, (int)s->target.vlen);
+    for (int32_t i = 0; i < g->nodes.len; i++) {
+        const Node *n = g->nodes.items[i];
+        if (n->op == NODE_INPUT || n->op == NODE_CONST)
+            continue;
+        const StagePlan *p = &s->plan[n->id];
+        char name[64], other[64];
+        fprintf(out, "  %-12s %-22s", node_label(n, name, sizeof name), n->desc);
+        if (p->fused_into) {
+            fprintf(out, " fused into %s\n", node_label(p->fused_into, other, sizeof other));
+            continue;
+        }
+        fprintf(out, " %s", kernel_name(p->kernel));
+        if (p->kernel != KERNEL_SCALAR)
+            fprintf(out, " %dx%d", (int)p->nk, (int)p->nv);
+        if (p->pack_weights)
+            fputs(", packed weights", out);
+        if (p->materialise)
+            fputs(", materialised", out);
+        if (p->nepilogue) {
+            fputs(", epilogue", out);
+            for (int32_t k = 0; k < p->nepilogue; k++)
+                fprintf(out, "%s %s", k ? " ->" : "", p->epilogue[k]->desc);
+        }
+        fputc('\n', out);
+    }
+}

@@ -1,0 +1,70 @@
+/* schedule.h - how each stage of a checked graph will be computed.
+ *
+ * The optimisation passes (passes/passes.h) sit between the checker and
+ * lowering.  Each one reads the stage graph and the decisions made so far
+ * and records more: which micro-kernel computes a stage and with what
+ * register block, which elementwise stages are applied in registers by
+ * their producer, which stages need a buffer.  Lowering (lower.c) then
+ * turns graph + schedule into the loop IR.  The graph itself is never
+ * changed, so every decision can be printed (`--dump=schedule` prints the
+ * schedule after each pass) and undone by not running a pass: with no pass
+ * at all every stage takes the reference scalar loop nest. */
+#ifndef CONVC_SCHEDULE_H
+#define CONVC_SCHEDULE_H
+
+#include <stdio.h>
+
+#include "graph.h"
+#include "target.h"
+
+typedef enum StageKernel {
+    KERNEL_SCALAR = 0,  /* the reference loop nest (lower.c) */
+    KERNEL_CONV_PLANE,  /* kernels/conv_plane.c: vectors of consecutive
+                           output pixels of the flattened plane */
+} StageKernel;
+
+typedef struct StagePlan {
+    StageKernel  kernel;
+    int32_t      nk, nv;        /* register block: output channels x pixel
+                                   vectors (vector kernels) */
+    bool         pack_weights;  /* weights in kernel order: at compile time
+                                   for constants, by a packing nest at the
+                                   start of the call otherwise */
+    bool         materialise;   /* needs a buffer although it could be
+                                   inlined into its consumer */
+    /* Epilogue fusion.  A producer's nest also applies, in registers, the
+     * elementwise stages epilogue[0..n) (each consuming the one before) and
+     * stores the last one's value; those stages and the producer get no
+     * buffer and no nest of their own. */
+    const Node **epilogue;
+    int32_t      nepilogue;
+    const Node  *fused_into;    /* set on the stages computed that way */
+} StagePlan;
+
+typedef struct Schedule {
+    const Graph *graph;
+    Target       target;
+    StagePlan   *plan;          /* by node id */
+    int32_t      nplans;
+    /* who reads a node: consumers[id] lists the nodes with it as an
+     * operand (once per operand slot); is_output[id] says a graph output
+     * names it */
+    PtrVec      *consumers;
+    bool        *is_output;
+} Schedule;
+
+Schedule *schedule_new(Arena *a, const Graph *g, const Target *t);
+
+static inline StagePlan *schedule_plan(const Schedule *s, const Node *n)
+{
+    return &s->plan[n->id];
+}
+
+/* The node whose value a stage's nest stores: the last epilogue stage, or
+ * the stage itself. */
+const Node *schedule_store_node(const Schedule *s, const Node *n);
+
+/* `--dump=schedule`: one line per stage that has a decision. */
+void schedule_dump(FILE *out, const Schedule *s, const char *after_pass);
+
+#endif
