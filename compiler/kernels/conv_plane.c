@@ -93,12 +93,12 @@ static void weight_index(Plane *P, IrExpr *k, IrExpr *c, IrExpr *ky, IrExpr *kx,
     }
     wi[0] = k;
     wi[1] = c;
-    if (P->nsp == 2) {
+    if (P->w->shape.rank == 4) {
         wi[2] = ky;
         wi[3] = kx;
-    } else {
+    } else if (P->w->shape.rank == 3) {
         wi[2] = kx;
-    }
+    }                               /* rank 2: a 1x1 kernel as [K, C] */
 }
 
 /* Packed layout: [G*nkbg][Cg][ntaps][nk], channels past the group's last

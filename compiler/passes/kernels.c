@@ -25,7 +25,8 @@ static bool plane_kernel_applies(const Node *n)
     const WindowParams *w = &n->conv.win;
     const Node *x = n->in[0], *wt = n->in[1];
     int32_t nsp = w->nsp;
-    if (wt->shape.rank != nsp + 2 || x->shape.rank < nsp + 1)
+    /* conv1x1 may give its weight as [K, C] */
+    if ((wt->shape.rank != nsp + 2 && wt->shape.rank != 2) || x->shape.rank < nsp + 1)
         return false;
     int64_t v;
     if (!dim_const(wt->shape.dims[0], &v))
