@@ -352,8 +352,11 @@ static IrStmt *conv_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
         if (wr > (pc ? 0 : 2))
             wi[wr - nsp + i] = tw;
     }
-    IrExpr *prod = ir_bin(a, IR_OP_MUL, value_at(L, x, xi), value_at(L, wt, wi));
-    IrStmt *s = ir_assign(a, acc, ir_bin(a, IR_OP_ADD, ir_local(a, acc), prod));
+    /* One fused multiply-add per tap (a multiply then an add where the
+     * target has no FMA): the operation the vector kernels use too, so
+     * every path rounds each output the same way. */
+    IrStmt *s = ir_assign(a, acc, ir_fma(a, value_at(L, x, xi), value_at(L, wt, wi),
+                                         ir_local(a, acc)));
     for (int i = nsp - 1; i >= 0; i--)
         s = ir_for(a, tvar[i], lo[i], hi[i], s, i == nsp - 1 ? IR_LOOP_VECTORIZE : 0);
     if (!pc)
@@ -467,8 +470,8 @@ static IrStmt *signal_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
         }
         yi[i] = t;
     }
-    IrExpr *prod = ir_bin(a, IR_OP_MUL, value_at(L, x, xi), value_at(L, y, yi));
-    IrStmt *s = ir_assign(a, acc, ir_bin(a, IR_OP_ADD, ir_local(a, acc), prod));
+    IrStmt *s = ir_assign(a, acc, ir_fma(a, value_at(L, x, xi), value_at(L, y, yi),
+                                         ir_local(a, acc)));
     for (int i = nsp - 1; i >= 0; i--)
         s = ir_for(a, tvar[i], lo[i], hi[i], s, 0);
     ptrvec_push(a, &outer, s);

@@ -1,15 +1,25 @@
 /* kernels/conv_plane.c - the convolution micro-kernel over the flattened
  * output plane (KERNEL_CONV_PLANE, chosen by passes/kernels.c).
  *
- * With stride 1 and input and output rows of the same length W, output
- * pixel p = oy*W + ox reads tap (ky, kx) at input position p + ay*W + ax
- * (ay = ky*dy - pad_top, ax = kx*dx - pad_left): a constant offset.  So a
- * vector of VL consecutive output pixels of the plane -- across row ends --
- * is a vector load per tap, and the kernel keeps a register block of nk
- * output channels x nv such vectors:
+ * The kernel walks a "virtual" output plane whose rows have the input's
+ * row pitch Wv.  Output pixel (oy, ox) sits at q = oy*Wv + ox and reads tap
+ * (ky, kx) at input position q + dy*Wv + dx, a constant offset -- so a
+ * vector of VL consecutive positions, across row ends, is one vector load
+ * per tap.  With stride 1 and input rows at least as long as output rows,
+ * the input itself is that plane (Wv = W).  Otherwise (stride > 1, or
+ * padding that makes the output wider than the input) the stage first
+ * copies its input into phase planes: plane (py, px) holds the input
+ * pixels (iy, ix) with iy = py (mod sy), ix = px (mod sx), rows of
+ * Wv >= OW; a tap then reads one phase plane at offset (dy, dx) =
+ * (floor(ay/sy), floor(ax/sx)), where ay = ky*dily - pad_top.  Only the
+ * phases some tap reads are copied.  Positions with ox >= OW are computed
+ * and not stored; stores go row by row when output rows are shorter than
+ * Wv.
  *
- *   for each work item (batch, group, tile of nv*VL pixels, block of nk
- *   output channels):                                  -- parallel
+ * The register block is nk output channels x nv position vectors:
+ *
+ *   for each work item (batch, group, tile of nv*VL positions, block of
+ *   nk output channels):                               -- parallel
  *     acc[j][v] = bias or 0
  *     for c in the group's input channels:
  *       for each tap (unrolled):
@@ -25,43 +35,54 @@
  * a merge-masked FMA), never added as w*0.
  *
  * Interior and border.  A tile whose rows see every tap inside the input
- * and whose loads stay inside the input plane needs masks only for the
- * column taps that cross a row end (ax != 0); its loads are plain, and its
- * few masks stay in mask registers.  Other tiles (the first and last rows,
- * the plane's tail) take the border variant: masked loads and one mask per
+ * and whose loads stay inside their planes needs masks only for the column
+ * taps that can leave the input row; its loads are plain and its few
+ * masks stay in mask registers.  Other tiles (the first and last rows, the
+ * plane's tail) take the border variant: masked loads and one mask per
  * tap from the lane's row, column and place in the plane.
  *
- * The output-channel block count need not divide the channels: the last
+ * The output-channel block size need not divide the channels: the last
  * block of each group runs a variant with fewer accumulators. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "lower_impl.h"
 
-enum { MAX_TAPS_UNROLLED = 64, MAX_NK = 16, MAX_NV = 16 };
+enum { MAX_NK = 16, MAX_NV = 16 };
+
+typedef struct Tap {
+    int64_t ay, ax;     /* input offset from (sy*oy, sx*ox) */
+    int64_t dy, dx;     /* offset in its phase plane */
+    int32_t phase;      /* index among the copied phases (0 without copy) */
+} Tap;
 
 typedef struct Plane {
     Lower      *L;
     const Node *n, *x, *w, *bias, *store;
     int32_t     nsp, vl, nk, nv, tile;
     int64_t     K, G, Kg, nkbg, rem;
-    int64_t     kh, kw, ntaps;
-    int64_t    *ay, *ax;                /* per ky, per kx */
-    bool        flip;
-    IrExpr     *Cg, *H, *W, *P, *Pin, *N;
-    int32_t     bx, bwp, by;            /* input, packed weights, store */
-    int32_t     xrank, yrank;
+    int64_t     kh, kw, ntaps, sy, sx;
+    Tap        *taps;
+    bool        flip, copy, pitched;
+    IrStmt     *copy_nest;          /* the phase copy, when there is one */
+    bool       *col_mask;           /* per kx: some lane's column may be outside */
+    IrExpr     *Cg, *IH, *IW, *OH, *OW, *Wv, *Hp, *Pv, *Pout, *N;
+    IrExpr     *cstride, *pstride;  /* input channel and phase plane strides */
+    int64_t     dmin, dmax;         /* conservative tap offsets: dy*Wv + dx */
+    int32_t     dmin_dy, dmax_dy;
+    int32_t     bx, bwp, by;        /* input (or its phase copy), packed weights, store */
+    int32_t     xrank, yrank;       /* ranks of the buffers read and written */
     /* per work item, as i64 locals */
     int32_t     l_kb, l_tile, l_g, l_n, l_p0, l_ox0, l_oy0;
     int32_t     l_xbase, l_ybase, l_wbase;
-    int32_t    *l_oxv, *l_oyv;          /* VI64 per vector */
+    int32_t    *l_oxv, *l_oyv;      /* VI64 per vector */
     int32_t     var_c;
 } Plane;
 
 static IrExpr *loc(Plane *P, int32_t l) { return ir_local_typed(P->L->a, l, P->L->ltypes[l]); }
 static IrStmt *set(Plane *P, int32_t l, IrExpr *v) { return ir_assign(P->L->a, l, v); }
 
-/* [0, ..., 0, lin]: a vector access by linear position (ir.h) */
+/* [0, ..., 0, lin]: an access by linear position (ir.h) */
 static IrExpr **lin_idx(Plane *P, int32_t rank, IrExpr *lin)
 {
     IrExpr **idx = arena_array(P->L->a, (size_t)rank, sizeof *idx);
@@ -80,10 +101,18 @@ static IrExpr *vand(Plane *P, IrExpr *a, IrExpr *b)
     return ir_bin(P->L->a, IR_OP_AND, a, b);
 }
 
+static IrExpr *in_range(Plane *P, IrExpr *v, IrExpr *hi)
+{
+    Arena *a = P->L->a;
+    return ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_GE, v, I(P->L, 0)), ir_bin(a, IR_OP_LT, v, hi));
+}
+
+static int64_t floordiv64(int64_t a, int64_t b) { return a / b - (a % b != 0 && a < 0); }
+
 /* ---- weights ------------------------------------------------------------ */
 
-/* Weight of output channel k (within group g), input channel c, tap (ky, kx)
- * in the script's layout, with flip applied. */
+/* Index of output channel k, input channel c, tap (ky, kx) in the script's
+ * weight, with flip applied. */
 static void weight_index(Plane *P, IrExpr *k, IrExpr *c, IrExpr *ky, IrExpr *kx, IrExpr **wi)
 {
     Lower *L = P->L;
@@ -119,7 +148,6 @@ static int32_t pack_weights(Plane *P)
     if (w->op == NODE_CONST && sym_is_const(w->shape.dims[1], &cg)) {
         int64_t count = nblk * cg * P->ntaps * P->nk;
         float *d = arena_array(a, (size_t)count, sizeof *d);
-        int64_t KK = P->kh * P->kw;
         for (int64_t gb = 0; gb < nblk; gb++)
             for (int64_t c = 0; c < cg; c++)
                 for (int64_t t = 0; t < P->ntaps; t++)
@@ -132,7 +160,7 @@ static int32_t pack_weights(Plane *P)
                         }
                         float v = 0.0f;
                         if (k < P->Kg)
-                            v = w->cst.data[((g * P->Kg + k) * cg + c) * KK + ky * P->kw + kx];
+                            v = w->cst.data[((g * P->Kg + k) * cg + c) * P->ntaps + ky * P->kw + kx];
                         d[((gb * cg + c) * P->ntaps + t) * P->nk + j] = v;
                     }
         return lower_const(L, name, s, d, count);
@@ -155,6 +183,62 @@ static int32_t pack_weights(Plane *P)
     st = ir_for(a, vgb, I(L, 0), I(L, nblk), st, L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
     ptrvec_push(a, &L->prologue, st);
     return b;
+}
+
+/* ---- the phase copy ------------------------------------------------------ */
+
+/* xph[(n*C + c)*nph + phase][r][col] = x[n, c, r*sy + py, col*sx + px]
+ * (0 where that is outside the input: those places are never read). */
+static IrStmt *phase_copy(Plane *P, int32_t nph, const int64_t *phy, const int64_t *phx)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    const Node *x = P->x;
+    int32_t xr = x->shape.rank, nsp = P->nsp;
+    Shape s = shape_make(a, 3);
+    const SymExpr *planes = sym_const(&L->sc, nph);
+    for (int32_t i = 0; i < xr - nsp; i++)
+        planes = sym_mul(&L->sc, planes, x->shape.dims[i]);
+    /* the plane sizes as dims: rows ceil(IH/sy), pitch max(ceil(IW/sx), OW) */
+    const SymExpr *ih = nsp == 2 ? x->shape.dims[xr - 2] : sym_const(&L->sc, 1);
+    const SymExpr *hp = sym_ceildiv(&L->sc, ih, sym_const(&L->sc, P->sy));
+    const SymExpr *wp = sym_max(&L->sc, sym_ceildiv(&L->sc, x->shape.dims[xr - 1],
+                                                    sym_const(&L->sc, P->sx)),
+                                P->n->shape.dims[P->n->shape.rank - 1]);
+    s.dims[0] = planes;
+    s.dims[1] = hp;
+    s.dims[2] = wp;
+    P->bx = lower_scratch(L, arena_printf(a, "%s_phases", x->name ? x->name : "x"), s);
+    P->Hp = lower_dim(L, hp);
+    P->Wv = lower_dim(L, wp);
+
+    int32_t vn = lower_var(L, "nc"), vp = lower_var(L, "phase"), vr = lower_var(L, "r"),
+            vcl = lower_var(L, "col");
+    IrExpr *nc = V(L, vn), *ph = V(L, vp), *r = V(L, vr), *col = V(L, vcl);
+    /* the phase's (py, px): a select chain over the few copied phases */
+    IrExpr *py = I(L, phy[nph - 1]), *px = I(L, phx[nph - 1]);
+    for (int32_t i = nph - 2; i >= 0; i--) {
+        IrExpr *is = ir_bin(a, IR_OP_EQ, ph, I(L, i));
+        py = ir_select(a, is, I(L, phy[i]), py);
+        px = ir_select(a, is, I(L, phx[i]), px);
+    }
+    IrExpr *iy = add(L, mul(L, r, I(L, P->sy)), py);
+    IrExpr *ix = add(L, mul(L, col, I(L, P->sx)), px);
+    IrExpr **xi = arena_array(a, (size_t)xr, sizeof *xi);
+    /* x as [batch.. * C planes][IH][IW] by linear position */
+    IrExpr *lin = add(L, mul(L, add(L, mul(L, nc, P->IH), iy), P->IW), ix);
+    for (int32_t i = 0; i + 1 < xr; i++)
+        xi[i] = I(L, 0);
+    xi[xr - 1] = lin;
+    IrExpr *inside = ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_LT, iy, P->IH), ir_bin(a, IR_OP_LT, ix, P->IW));
+    IrExpr *val = ir_select(a, inside, lower_value(L, x, xi), ir_float(a, 0.0f));
+    IrExpr *dst = add(L, mul(L, add(L, mul(L, add(L, mul(L, nc, I(L, nph)), ph), P->Hp), r), P->Wv), col);
+    IrStmt *st = ir_store(a, P->bx, 3, (IrExpr *const[]){ I(L, 0), I(L, 0), dst }, val);
+    st = ir_for(a, vcl, I(L, 0), P->Wv, st, IR_LOOP_VECTORIZE);
+    st = ir_for(a, vr, I(L, 0), P->Hp, st, 0);
+    st = ir_for(a, vp, I(L, 0), I(L, nph), st, 0);
+    IrExpr *nplanes = mul(L, P->N, lower_dim(L, x->shape.dims[xr - nsp - 1]));
+    return ir_for(a, vn, I(L, 0), nplanes, st, L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
 }
 
 /* ---- the epilogue ------------------------------------------------------- */
@@ -190,11 +274,41 @@ static IrExpr *epilogue(Plane *P, IrExpr *acc, IrExpr *lin, IrExpr *mask)
     return val;
 }
 
+/* Stores vector v of accumulator `acc` of output channel j of the block.
+ * Output rows as long as the virtual ones: one store at the same position.
+ * Shorter: one masked store per output row the vector touches, at that
+ * row's shift (each output row is Wv - OW shorter than its virtual row). */
+static void store_vector(Plane *P, PtrVec *out, int32_t acc, int32_t j, int32_t v,
+                         IrExpr *inplane)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    IrExpr *q = add(L, loc(P, P->l_p0), I(L, (int64_t)v * P->vl));
+    IrExpr *plane = add(L, loc(P, P->l_ybase), mul(L, I(L, j), P->Pout));
+    if (!P->pitched) {
+        IrExpr *lin = add(L, plane, q);
+        ptrvec_push(a, out, ir_vstore(a, P->by, P->yrank, lin_idx(P, P->yrank, lin),
+                                      epilogue(P, loc(P, acc), lin, inplane), inplane));
+        return;
+    }
+    int32_t vr = lower_var(L, "orow");
+    IrExpr *r = V(L, vr);
+    IrExpr *m = ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_EQ, loc(P, P->l_oyv[v]), r),
+                       ir_bin(a, IR_OP_LT, loc(P, P->l_oxv[v]), P->OW));
+    m = vand(P, m, inplane);
+    IrExpr *lin = sub(L, add(L, plane, q), mul(L, r, sub(L, P->Wv, P->OW)));
+    IrStmt *st = ir_vstore(a, P->by, P->yrank, lin_idx(P, P->yrank, lin),
+                           epilogue(P, loc(P, acc), lin, m), m);
+    IrExpr *first = idiv(L, q, P->Wv);
+    IrExpr *last = imin(L, idiv(L, add(L, q, I(L, P->vl - 1)), P->Wv), sub(L, P->OH, I(L, 1)));
+    ptrvec_push(a, out, ir_for(a, vr, first, add(L, last, I(L, 1)), st, 0));
+}
+
 /* ---- one register block ------------------------------------------------- */
 
 /* The accumulation and the store for nk_run output channels.  interior:
- * plain loads, masks only for row-crossing column taps (colm[v][kx], NULL
- * where every lane is inside); else masks for everything. */
+ * plain loads, masks only for column taps that can leave the input row
+ * (colm[v][kx], NULL where no lane can); else one mask per vector and tap. */
 static IrStmt *block_body(Plane *P, int32_t nk_run, bool interior, IrExpr ***colm,
                           IrExpr ***rowm, IrExpr **inplane)
 {
@@ -234,43 +348,38 @@ static IrStmt *block_body(Plane *P, int32_t nk_run, bool interior, IrExpr ***col
     /* the reduction: input channels, then taps in the script's order */
     PtrVec red = { 0 };
     IrExpr *c = V(L, P->var_c);
-    IrExpr *xc = add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->Pin)), loc(P, P->l_p0));
+    IrExpr *xc = add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->cstride)), loc(P, P->l_p0));
     IrExpr *wc = add(L, loc(P, P->l_wbase), mul(L, c, I(L, P->ntaps * P->nk)));
-    for (int64_t ky = 0; ky < P->kh; ky++)
-        for (int64_t kx = 0; kx < P->kw; kx++) {
-            int64_t tap = ky * P->kw + kx;
-            IrExpr *off = add(L, mul(L, I(L, P->ay[ky]), P->W), I(L, P->ax[kx]));
-            IrExpr *mask[MAX_NV];
-            for (int32_t v = 0; v < nv; v++) {
-                mask[v] = interior ? colm[v][kx] : tapm[tap * nv + v];
-                IrExpr *lin = add(L, add(L, xc, I(L, (int64_t)v * vl)), off);
-                ptrvec_push(a, &red, set(P, xv[v], ir_vload(a, P->bx, P->xrank,
-                                                            lin_idx(P, P->xrank, lin),
-                                                            interior ? NULL : mask[v])));
-            }
-            for (int32_t j = 0; j < nk_run; j++) {
-                IrExpr *wl = add(L, wc, I(L, tap * P->nk + j));
-                ptrvec_push(a, &red, set(P, wv, ir_broadcast(a, ir_load(a, P->bwp, 4,
-                    (IrExpr *const[]){ I(L, 0), I(L, 0), I(L, 0), wl }))));
-                for (int32_t v = 0; v < nv; v++) {
-                    IrExpr *acc_v = loc(P, acc[j][v]);
-                    IrExpr *f = ir_fma(a, loc(P, xv[v]), loc(P, wv), acc_v);
-                    if (mask[v])
-                        f = ir_select(a, mask[v], f, acc_v);
-                    ptrvec_push(a, &red, set(P, acc[j][v], f));
-                }
-            }
-        }
-    ptrvec_push(a, &out, ir_for(a, P->var_c, I(L, 0), P->Cg, lower_block(L, &red), 0));
-    /* epilogue and store */
-    for (int32_t j = 0; j < nk_run; j++)
+    for (int64_t tap = 0; tap < P->ntaps; tap++) {
+        const Tap *t = &P->taps[tap];
+        int64_t kx = tap % P->kw;
+        IrExpr *off = add(L, add(L, mul(L, I(L, t->phase), P->pstride), mul(L, I(L, t->dy), P->Wv)),
+                          I(L, t->dx));
+        IrExpr *mask[MAX_NV];
         for (int32_t v = 0; v < nv; v++) {
-            IrExpr *lin = add(L, add(L, add(L, loc(P, P->l_ybase), mul(L, I(L, j), P->P)),
-                                     loc(P, P->l_p0)), I(L, (int64_t)v * vl));
-            IrExpr *m = interior ? NULL : inplane[v];
-            IrExpr *val = epilogue(P, loc(P, acc[j][v]), lin, m);
-            ptrvec_push(a, &out, ir_vstore(a, P->by, P->yrank, lin_idx(P, P->yrank, lin), val, m));
+            mask[v] = interior ? colm[v][kx] : tapm[tap * nv + v];
+            IrExpr *lin = add(L, add(L, xc, I(L, (int64_t)v * vl)), off);
+            ptrvec_push(a, &red, set(P, xv[v], ir_vload(a, P->bx, P->xrank,
+                                                        lin_idx(P, P->xrank, lin),
+                                                        interior ? NULL : mask[v])));
         }
+        for (int32_t j = 0; j < nk_run; j++) {
+            IrExpr *wl = add(L, wc, I(L, tap * P->nk + j));
+            ptrvec_push(a, &red, set(P, wv, ir_broadcast(a, ir_load(a, P->bwp, 4,
+                (IrExpr *const[]){ I(L, 0), I(L, 0), I(L, 0), wl }))));
+            for (int32_t v = 0; v < nv; v++) {
+                IrExpr *acc_v = loc(P, acc[j][v]);
+                IrExpr *f = ir_fma(a, loc(P, xv[v]), loc(P, wv), acc_v);
+                if (mask[v])
+                    f = ir_select(a, mask[v], f, acc_v);
+                ptrvec_push(a, &red, set(P, acc[j][v], f));
+            }
+        }
+    }
+    ptrvec_push(a, &out, ir_for(a, P->var_c, I(L, 0), P->Cg, lower_block(L, &red), 0));
+    for (int32_t j = 0; j < nk_run; j++)
+        for (int32_t v = 0; v < nv; v++)
+            store_vector(P, &out, acc[j][v], j, v, interior ? NULL : inplane[v]);
     return lower_block(L, &out);
 }
 
@@ -287,15 +396,15 @@ static IrStmt *blocks(Plane *P, bool interior, IrExpr ***colm, IrExpr ***rowm, I
     return ir_if(L->a, is_last, last, full);
 }
 
-/* ---- the nest ----------------------------------------------------------- */
+/* ---- setting up --------------------------------------------------------- */
 
-IrStmt *kernel_conv_plane(Lower *L, const Node *n)
+static void read_geometry(Plane *P)
 {
+    Lower *L = P->L;
     Arena *a = L->a;
-    const StagePlan *plan = schedule_plan(L->sched, n);
-    Plane P_ = { .L = L, .n = n };
-    Plane *P = &P_;
+    const Node *n = P->n;
     const WindowParams *win = &n->conv.win;
+    const StagePlan *plan = schedule_plan(L->sched, n);
     P->x = n->in[0];
     P->w = n->in[1];
     P->bias = n->nin > 2 ? n->in[2] : NULL;
@@ -314,37 +423,117 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
     int32_t xr = P->x->shape.rank, orank = n->shape.rank, nsp = P->nsp;
     P->xrank = xr;
     P->yrank = P->store->shape.rank;
-    int64_t k[2], pad0[2];
+    int64_t k[2], pad0[2], dil[2];
     for (int32_t i = 0; i < nsp; i++) {
         sym_is_const(win->k[i], &k[i]);
         sym_is_const(win->pad0[i], &pad0[i]);
+        dil[i] = win->dilation[i];
     }
     P->kh = nsp == 2 ? k[0] : 1;
     P->kw = k[nsp - 1];
     P->ntaps = P->kh * P->kw;
-    P->ay = arena_array(a, (size_t)P->kh, sizeof(int64_t));
-    P->ax = arena_array(a, (size_t)P->kw, sizeof(int64_t));
-    for (int64_t t = 0; t < P->kh; t++)
-        P->ay[t] = nsp == 2 ? t * win->dilation[0] - pad0[0] : 0;
-    for (int64_t t = 0; t < P->kw; t++)
-        P->ax[t] = t * win->dilation[nsp - 1] - pad0[nsp - 1];
+    P->sy = nsp == 2 ? win->stride[0] : 1;
+    P->sx = win->stride[nsp - 1];
 
     P->Cg = lower_dim(L, P->w->shape.dims[1]);
-    P->W = lower_dim(L, n->shape.dims[orank - 1]);
-    P->H = nsp == 2 ? lower_dim(L, P->x->shape.dims[xr - 2]) : I(L, 1);
-    IrExpr *OH = nsp == 2 ? lower_dim(L, n->shape.dims[orank - 2]) : I(L, 1);
-    P->P = mul(L, OH, P->W);
-    P->Pin = mul(L, P->H, P->W);
+    P->IW = lower_dim(L, P->x->shape.dims[xr - 1]);
+    P->IH = nsp == 2 ? lower_dim(L, P->x->shape.dims[xr - 2]) : I(L, 1);
+    P->OW = lower_dim(L, n->shape.dims[orank - 1]);
+    P->OH = nsp == 2 ? lower_dim(L, n->shape.dims[orank - 2]) : I(L, 1);
+    P->Pout = mul(L, P->OH, P->OW);
     P->N = I(L, 1);
     for (int32_t i = 0; i < orank - nsp - 1; i++)
         P->N = mul(L, P->N, lower_dim(L, n->shape.dims[i]));
-    P->bx = lower_buffer_of(L, P->x);
+
+    /* taps; which phases they read */
+    P->taps = arena_array(a, (size_t)P->ntaps, sizeof *P->taps);
+    bool used[64] = { false };
+    int64_t pad_top = nsp == 2 ? pad0[0] : 0, dil_y = nsp == 2 ? dil[0] : 1;
+    for (int64_t t = 0; t < P->ntaps; t++) {
+        Tap *tp = &P->taps[t];
+        tp->ay = (t / P->kw) * dil_y - pad_top;
+        tp->ax = (t % P->kw) * dil[nsp - 1] - pad0[nsp - 1];
+        tp->dy = floordiv64(tp->ay, P->sy);
+        tp->dx = floordiv64(tp->ax, P->sx);
+        int64_t py = tp->ay - tp->dy * P->sy, px = tp->ax - tp->dx * P->sx;
+        tp->phase = (int32_t)(py * P->sx + px);
+        used[tp->phase] = true;
+    }
+    const SymExpr *iw = P->x->shape.dims[xr - 1], *ow = n->shape.dims[orank - 1];
+    P->copy = P->sy > 1 || P->sx > 1 || !sym_equal(sym_max(&L->sc, iw, ow), iw);
+    int64_t phy[64], phx[64], map[64];
+    int32_t nph = 0;
+    for (int32_t i = 0; i < P->sy * P->sx; i++)
+        if (used[i]) {
+            phy[nph] = i / P->sx;
+            phx[nph] = i % P->sx;
+            map[i] = nph++;
+        }
+    for (int64_t t = 0; t < P->ntaps; t++)
+        P->taps[t].phase = (int32_t)map[P->taps[t].phase];
+    if (P->copy) {
+        P->copy_nest = phase_copy(P, nph, phy, phx);
+        P->xrank = 3;
+        P->pstride = mul(L, P->Hp, P->Wv);
+        P->cstride = mul(L, I(L, nph), P->pstride);
+    } else {
+        P->bx = lower_buffer_of(L, P->x);
+        P->Wv = P->IW;
+        P->Hp = P->IH;
+        P->pstride = I(L, 0);
+        P->cstride = mul(L, P->IH, P->IW);
+    }
+    P->Pv = mul(L, P->OH, P->Wv);
+    /* output rows shorter than the virtual ones (when that cannot be
+     * decided, store row by row: always right) */
+    const SymExpr *wv = P->copy ? sym_max(&L->sc, sym_ceildiv(&L->sc, iw, sym_const(&L->sc, P->sx)), ow)
+                                : iw;
+    int64_t wvc, owc0;
+    P->pitched = (sym_is_const(wv, &wvc) && sym_is_const(ow, &owc0)) ? wvc != owc0
+                                                                      : !sym_equal(wv, ow);
+
+    /* conservative bounds of the tap offsets dy*Wv + dx */
+    int64_t dy0 = P->taps[0].dy, dy1 = P->taps[0].dy, dx0 = P->taps[0].dx, dx1 = P->taps[0].dx;
+    for (int64_t t = 1; t < P->ntaps; t++) {
+        const Tap *tp = &P->taps[t];
+        dy0 = tp->dy < dy0 ? tp->dy : dy0;
+        dy1 = tp->dy > dy1 ? tp->dy : dy1;
+        dx0 = tp->dx < dx0 ? tp->dx : dx0;
+        dx1 = tp->dx > dx1 ? tp->dx : dx1;
+    }
+    P->dmin = dx0;
+    P->dmax = dx1;
+    P->dmin_dy = (int32_t)dy0;
+    P->dmax_dy = (int32_t)dy1;
+
+    /* which column taps can leave the input row: ax < 0 at ox = 0, or past
+     * the end at the last output column; decided now when the sizes are
+     * known, else masked */
+    P->col_mask = arena_array(a, (size_t)P->kw, sizeof *P->col_mask);
+    int64_t iwc, owc;
+    bool known = sym_is_const(iw, &iwc) && sym_is_const(ow, &owc);
+    for (int64_t kx = 0; kx < P->kw; kx++) {
+        int64_t ax = P->taps[kx].ax;
+        P->col_mask[kx] = ax < 0 || !known || P->sx * (owc - 1) + ax >= iwc;
+        if (ax == 0 && P->sx == 1 && known && owc <= iwc)
+            P->col_mask[kx] = false;
+    }
+}
+
+/* ---- the nest ----------------------------------------------------------- */
+
+IrStmt *kernel_conv_plane(Lower *L, const Node *n)
+{
+    Arena *a = L->a;
+    Plane P_ = { .L = L, .n = n };
+    Plane *P = &P_;
+    read_geometry(P);
     P->by = lower_buffer_of(L, P->store);
     P->bwp = pack_weights(P);
 
     /* the work items: batch x group x tile x channel block, the block
      * innermost so that consecutive items reuse the same input tile */
-    IrExpr *ntiles = idiv(L, add(L, P->P, I(L, P->tile - 1)), I(L, P->tile));
+    IrExpr *ntiles = idiv(L, add(L, P->Pv, I(L, P->tile - 1)), I(L, P->tile));
     IrExpr *items = mul(L, mul(L, mul(L, P->N, I(L, P->G)), ntiles), I(L, P->nkbg));
     int32_t vit = lower_var(L, "item");
     P->var_c = lower_var(L, "c");
@@ -361,21 +550,22 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
     ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
     ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
     ptrvec_push(a, &body, set(P, P->l_p0, mul(L, loc(P, P->l_tile), I(L, P->tile))));
-    ptrvec_push(a, &body, set(P, P->l_oy0, idiv(L, loc(P, P->l_p0), P->W)));
-    ptrvec_push(a, &body, set(P, P->l_ox0, imod(L, loc(P, P->l_p0), P->W)));
+    ptrvec_push(a, &body, set(P, P->l_oy0, idiv(L, loc(P, P->l_p0), P->Wv)));
+    ptrvec_push(a, &body, set(P, P->l_ox0, imod(L, loc(P, P->l_p0), P->Wv)));
+    int32_t xr = P->x->shape.rank, nsp = P->nsp;
     IrExpr *C = lower_dim(L, P->x->shape.dims[xr - nsp - 1]);
     /* linear offsets of the group's first input plane, the block's first
      * output plane and the block's packed weights */
     ptrvec_push(a, &body, set(P, P->l_xbase, mul(L, add(L, mul(L, loc(P, P->l_n), C),
-                                                         mul(L, loc(P, P->l_g), P->Cg)), P->Pin)));
+                                                         mul(L, loc(P, P->l_g), P->Cg)), P->cstride)));
     ptrvec_push(a, &body, set(P, P->l_ybase,
         mul(L, add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
-                   mul(L, loc(P, P->l_kb), I(L, P->nk))), P->P)));
+                   mul(L, loc(P, P->l_kb), I(L, P->nk))), P->Pout)));
     ptrvec_push(a, &body, set(P, P->l_wbase,
         mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
             mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
 
-    /* each lane's output row and column */
+    /* each lane's row and column in the virtual plane */
     int32_t nv = P->nv, vl = P->vl;
     P->l_oxv = arena_array(a, (size_t)nv, sizeof(int32_t));
     P->l_oyv = arena_array(a, (size_t)nv, sizeof(int32_t));
@@ -391,14 +581,14 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
         PtrVec wrap = { 0 };
         for (int32_t v = 0; v < nv; v++) {
             /* the row first: it tests the column before the column moves */
-            IrExpr *m = ir_bin(a, IR_OP_GE, loc(P, P->l_oxv[v]), P->W);
+            IrExpr *m = ir_bin(a, IR_OP_GE, loc(P, P->l_oxv[v]), P->Wv);
             ptrvec_push(a, &wrap, set(P, P->l_oyv[v], ir_select(a, m,
                 ir_bin(a, IR_OP_ADD, loc(P, P->l_oyv[v]), I(L, 1)), loc(P, P->l_oyv[v]))));
             ptrvec_push(a, &wrap, set(P, P->l_oxv[v], ir_select(a, m,
-                ir_bin(a, IR_OP_SUB, loc(P, P->l_oxv[v]), P->W), loc(P, P->l_oxv[v]))));
+                ir_bin(a, IR_OP_SUB, loc(P, P->l_oxv[v]), P->Wv), loc(P, P->l_oxv[v]))));
         }
         int32_t vr = lower_var(L, "wrap");
-        IrExpr *nwrap = idiv(L, add(L, loc(P, P->l_ox0), I(L, P->tile - 1)), P->W);
+        IrExpr *nwrap = idiv(L, add(L, loc(P, P->l_ox0), I(L, P->tile - 1)), P->Wv);
         ptrvec_push(a, &body, ir_for(a, vr, I(L, 0), nwrap, lower_block(L, &wrap), 0));
     }
 
@@ -413,54 +603,65 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
         colm_i[v] = arena_array(a, (size_t)P->kw, sizeof **colm_i);
         rowm[v] = arena_array(a, (size_t)P->kh, sizeof **rowm);
         for (int64_t kx = 0; kx < P->kw; kx++) {
-            if (P->ax[kx] == 0)
-                continue;       /* never crosses a row end */
-            int32_t m = lower_local(L, IR_TYPE_VBOOL);
-            IrExpr *col = ir_bin(a, IR_OP_ADD, loc(P, P->l_oxv[v]), I(L, P->ax[kx]));
-            IrExpr *ok = ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_GE, col, I(L, 0)),
-                                ir_bin(a, IR_OP_LT, col, P->W));
-            ptrvec_push(a, &imasks, set(P, m, ok));
-            colm_i[v][kx] = loc(P, m);
-            int32_t mb = lower_local(L, IR_TYPE_VBOOL);
-            ptrvec_push(a, &bmasks, set(P, mb, ok));
-            colm_b[v][kx] = loc(P, mb);
+            int64_t ax = P->taps[kx].ax;
+            /* input column sx*ox + ax inside the row */
+            IrExpr *col = ir_bin(a, IR_OP_ADD, ir_bin(a, IR_OP_MUL, loc(P, P->l_oxv[v]), I(L, P->sx)),
+                                 I(L, ax));
+            IrExpr *ok = in_range(P, col, P->IW);
+            if (P->col_mask[kx]) {
+                int32_t m = lower_local(L, IR_TYPE_VBOOL);
+                ptrvec_push(a, &imasks, set(P, m, ok));
+                colm_i[v][kx] = loc(P, m);
+            }
+            if (P->col_mask[kx] || P->pitched || P->copy) {
+                int32_t mb = lower_local(L, IR_TYPE_VBOOL);
+                ptrvec_push(a, &bmasks, set(P, mb, ok));
+                colm_b[v][kx] = loc(P, mb);
+            }
         }
         for (int64_t ky = 0; ky < P->kh; ky++) {
             if (nsp == 1)
                 continue;
+            int64_t ay = P->taps[ky * P->kw].ay;
             int32_t m = lower_local(L, IR_TYPE_VBOOL);
-            IrExpr *row = ir_bin(a, IR_OP_ADD, loc(P, P->l_oyv[v]), I(L, P->ay[ky]));
-            ptrvec_push(a, &bmasks, set(P, m, ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_GE, row, I(L, 0)),
-                                                      ir_bin(a, IR_OP_LT, row, P->H))));
+            IrExpr *row = ir_bin(a, IR_OP_ADD, ir_bin(a, IR_OP_MUL, loc(P, P->l_oyv[v]), I(L, P->sy)),
+                                 I(L, ay));
+            ptrvec_push(a, &bmasks, set(P, m, in_range(P, row, P->IH)));
             rowm[v][ky] = loc(P, m);
         }
         int32_t m = lower_local(L, IR_TYPE_VBOOL);
         IrExpr *pos = ir_bin(a, IR_OP_ADD, ir_broadcast(a, add(L, loc(P, P->l_p0), I(L, (int64_t)v * vl))),
                              ir_iota(a));
-        ptrvec_push(a, &bmasks, set(P, m, ir_bin(a, IR_OP_LT, pos, P->P)));
+        ptrvec_push(a, &bmasks, set(P, m, ir_bin(a, IR_OP_LT, pos, P->Pv)));
         inplane[v] = loc(P, m);
     }
 
-    /* interior: the whole tile inside the plane, every row of it sees every
-     * tap row inside the input, and every plain load stays in the plane */
-    int64_t ay_min = P->ay[0], ay_max = P->ay[P->kh - 1];
-    int64_t off_min_c = P->ax[0], off_max_c = P->ax[P->kw - 1];
+    /* interior: the whole tile inside the virtual plane, every row of it
+     * sees every tap row inside the input, and every plain load stays
+     * inside its plane */
+    int64_t ay_min = P->taps[0].ay, ay_max = P->taps[P->ntaps - 1].ay;
     IrExpr *p0 = loc(P, P->l_p0), *last = add(L, p0, I(L, P->tile - 1));
-    IrExpr *oy_last = idiv(L, last, P->W);
-    IrExpr *cond = ir_bin(a, IR_OP_LE, add(L, p0, I(L, P->tile)), P->P);
+    IrExpr *oy_last = idiv(L, last, P->Wv);
+    IrExpr *cond = ir_bin(a, IR_OP_LE, add(L, p0, I(L, P->tile)), P->Pv);
     if (nsp == 2) {
-        cond = ir_bin(a, IR_OP_AND, cond, ir_bin(a, IR_OP_GE, add(L, loc(P, P->l_oy0), I(L, ay_min)), I(L, 0)));
-        cond = ir_bin(a, IR_OP_AND, cond, ir_bin(a, IR_OP_LT, add(L, oy_last, I(L, ay_max)), P->H));
+        cond = ir_bin(a, IR_OP_AND, cond, ir_bin(a, IR_OP_GE,
+            add(L, mul(L, loc(P, P->l_oy0), I(L, P->sy)), I(L, ay_min)), I(L, 0)));
+        cond = ir_bin(a, IR_OP_AND, cond, ir_bin(a, IR_OP_LT,
+            add(L, mul(L, oy_last, I(L, P->sy)), I(L, ay_max)), P->IH));
     }
-    IrExpr *off_min = add(L, mul(L, I(L, ay_min), P->W), I(L, off_min_c));
-    IrExpr *off_max = add(L, mul(L, I(L, ay_max), P->W), I(L, off_max_c));
+    IrExpr *off_min = add(L, mul(L, I(L, P->dmin_dy), P->Wv), I(L, P->dmin));
+    IrExpr *off_max = add(L, mul(L, I(L, P->dmax_dy), P->Wv), I(L, P->dmax));
     cond = ir_bin(a, IR_OP_AND, cond, ir_bin(a, IR_OP_GE, add(L, p0, off_min), I(L, 0)));
-    cond = ir_bin(a, IR_OP_AND, cond, ir_bin(a, IR_OP_LT, add(L, last, off_max), P->Pin));
+    cond = ir_bin(a, IR_OP_AND, cond, ir_bin(a, IR_OP_LT, add(L, last, off_max),
+                                             mul(L, P->Hp, P->Wv)));
 
     ptrvec_push(a, &imasks, blocks(P, true, colm_i, NULL, NULL));
     ptrvec_push(a, &bmasks, blocks(P, false, colm_b, rowm, inplane));
     ptrvec_push(a, &body, ir_if(a, cond, lower_block(L, &imasks), lower_block(L, &bmasks)));
 
     uint32_t flags = L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0;
-    return ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
+    IrStmt *nest = ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
+    if (!P->copy_nest)
+        return nest;
+    return ir_block(a, (IrStmt *const[]){ P->copy_nest, nest }, 2);
 }

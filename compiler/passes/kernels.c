@@ -9,11 +9,10 @@
  *
  * The convolution kernel (kernels/conv_plane.c) covers the flattened
  * output plane with vectors of consecutive pixels, so each tap is one
- * constant offset from the output position.  That holds when a tap's
- * input position moves with the output one for one: stride 1 and an
- * output row exactly as long as the input row (padding `same`, or any
- * padding whose total is the kernel's extent).  Padding must be zeros:
- * taps outside the input are skipped by lane masks. */
+ * constant offset from the output position (strides through a copy of the
+ * input into phase planes).  Padding must be zeros: taps outside the input
+ * are skipped by lane masks; the other modes remap indices, which the
+ * scalar nest does. */
 #include "passes.h"
 
 static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e, v); }
@@ -32,13 +31,11 @@ static bool plane_kernel_applies(const Node *n)
     if (!dim_const(wt->shape.dims[0], &v))
         return false;               /* output channels pick the kernel variants */
     for (int32_t i = 0; i < nsp; i++) {
-        if (w->stride[i] != 1 || !dim_const(w->k[i], &v) || !dim_const(w->pad0[i], &v) ||
+        if (w->stride[i] > 4 || !dim_const(w->k[i], &v) || !dim_const(w->pad0[i], &v) ||
             !dim_const(w->pad1[i], &v))
             return false;
     }
-    /* one row pitch for input and output */
-    int32_t xr = x->shape.rank, orank = n->shape.rank;
-    return sym_equal(x->shape.dims[xr - 1], n->shape.dims[orank - 1]);
+    return true;
 }
 
 void pass_choose_kernels(Arena *a, Schedule *s)
