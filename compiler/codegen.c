@@ -821,6 +821,44 @@ static LLVMValueRef masked_intrinsic(Fn *f, const char *name, LLVMValueRef *args
     return LLVMBuildCall2(f->b, fty, fn, args, n, "");
 }
 
+/* Lanes `stride` apart: one load of vlen*stride consecutive elements (its
+ * mask enabling only the lanes kept) and a shuffle that keeps every
+ * stride-th; the back end turns it into a few permutes. */
+static LLVMValueRef emit_strided_load(Fn *f, const IrExpr *e)
+{
+    Cg *cg = f->cg;
+    unsigned vl = (unsigned)cg->p->vlen, s = (unsigned)e->load.stride, wide = vl * s;
+    if (wide > 256) {
+        cg_fail(cg, fmt_err("IR: strided load of %u elements", wide));
+        return LLVMConstNull(cg->t_vf32);
+    }
+    LLVMTypeRef wty = LLVMVectorType(cg->t_f32, wide);
+    LLVMValueRef ptr = vec_ptr(f, e->load.buf, e->load.idx, e->load.mask != NULL);
+    LLVMValueRef v;
+    if (e->load.mask) {
+        LLVMValueRef m = emit_expr(f, e->load.mask);
+        LLVMValueRef sel[256];
+        for (unsigned i = 0; i < wide; i++)
+            sel[i] = LLVMConstInt(cg->t_i32, i % s == 0 ? i / s : vl, 0);
+        /* lane vl of the second operand (all false) for the skipped ones */
+        LLVMValueRef wm = LLVMBuildShuffleVector(f->b, m, LLVMConstNull(cg->t_vi1),
+                                                 LLVMConstVector(sel, wide), "");
+        unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", 16);
+        LLVMTypeRef tys[2] = {wty, cg->t_ptr};
+        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, tys, 2);
+        LLVMTypeRef fty = LLVMIntrinsicGetType(cg->c, id, tys, 2);
+        LLVMValueRef args[4] = {ptr, LLVMConstInt(cg->t_i32, 4, 0), wm, LLVMConstNull(wty)};
+        v = LLVMBuildCall2(f->b, fty, fn, args, 4, "");
+    } else {
+        v = LLVMBuildLoad2(f->b, wty, ptr, "");
+        LLVMSetAlignment(v, 4);
+    }
+    LLVMValueRef keep[64];
+    for (unsigned i = 0; i < vl; i++)
+        keep[i] = LLVMConstInt(cg->t_i32, i * s, 0);
+    return LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(wty), LLVMConstVector(keep, vl), "");
+}
+
 static LLVMValueRef emit_expr(Fn *f, const IrExpr *e)
 {
     Cg *cg = f->cg;
@@ -850,6 +888,8 @@ static LLVMValueRef emit_expr(Fn *f, const IrExpr *e)
         if (e->type == IR_TYPE_VF32) {
             if (!vectors_ok(cg, e))
                 return LLVMConstReal(cg->t_f32, 0);
+            if (e->load.stride > 1)
+                return emit_strided_load(f, e);
             LLVMValueRef ptr = vec_ptr(f, e->load.buf, e->load.idx, e->load.mask != NULL);
             if (!e->load.mask) {
                 LLVMValueRef v = LLVMBuildLoad2(f->b, cg->t_vf32, ptr, "");

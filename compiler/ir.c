@@ -218,6 +218,14 @@ IrExpr *ir_vload(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
     return e;
 }
 
+IrExpr *ir_vload_strided(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
+                         IrExpr *mask, int32_t stride)
+{
+    IrExpr *e = ir_vload(a, buf, rank, idx, mask);
+    e->load.stride = stride;
+    return e;
+}
+
 IrExpr *ir_broadcast(Arena *a, IrExpr *x)
 {
     IrExpr *e = expr_new(a, IR_EXPR_BROADCAST,
@@ -428,6 +436,8 @@ static void dump_expr(FILE *out, const IrProgram *p, const IrExpr *e)
         if (e->type == IR_TYPE_VF32) {
             fputs("vload(", out);
             dump_index(out, p, e->load.buf, e->load.idx);
+            if (e->load.stride > 1)
+                fprintf(out, " step %d", (int)e->load.stride);
             if (e->load.mask) {
                 fputs(", ", out);
                 dump_expr(out, p, e->load.mask);

@@ -85,6 +85,8 @@ struct IrExpr {
             int32_t  buf;       /* index into IrProgram.buffers */
             IrExpr **idx;       /* buffer rank entries, i64 */
             IrExpr  *mask;      /* VF32 loads only: VBOOL or NULL (all) */
+            int32_t  stride;    /* VF32 loads: lane i at linear position
+                                   first + i*stride (0 and 1: contiguous) */
         } load;
         struct {
             IrOp    op;
@@ -237,6 +239,9 @@ IrExpr *ir_local_typed(Arena *a, int32_t local, IrType type);
  * Lanes a mask disables are neither read (they load 0) nor written. */
 IrExpr *ir_vload(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
                  IrExpr *mask);
+/* Lanes stride elements apart (a pooling window's columns). */
+IrExpr *ir_vload_strided(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
+                         IrExpr *mask, int32_t stride);
 IrStmt *ir_vstore(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
                   IrExpr *value, IrExpr *mask);
 IrExpr *ir_broadcast(Arena *a, IrExpr *x);

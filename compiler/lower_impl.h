@@ -75,9 +75,9 @@ static inline IrStmt *lower_block(Lower *L, PtrVec *v)
     return ir_block(L->a, (IrStmt *const *)v->items, v->len);
 }
 
-/* kernels/conv_plane.c */
+/* The micro-kernels (kernels/): each gives the whole nest of stage n,
+ * following its plan in the schedule. */
 IrStmt *kernel_conv_plane(Lower *L, const Node *n);
-/* The packing nest or packed constant for n's weights (pass pack). */
-int32_t kernel_conv_plane_weights(Lower *L, const Node *n);
+IrStmt *kernel_pool_rows(Lower *L, const Node *n);
 
 #endif

@@ -39,6 +39,7 @@ static const char *kernel_name(StageKernel k)
     switch (k) {
     case KERNEL_SCALAR:     return "scalar";
     case KERNEL_CONV_PLANE: return "conv-plane";
+    case KERNEL_POOL_ROWS:  return "pool-rows";
     }
     return "?";
 }
@@ -69,7 +70,7 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
             continue;
         }
         fprintf(out, " %s", kernel_name(p->kernel));
-        if (p->kernel != KERNEL_SCALAR)
+        if (p->kernel == KERNEL_CONV_PLANE)
             fprintf(out, " %dx%d", (int)p->nk, (int)p->nv);
         if (p->pack_weights)
             fputs(", packed weights", out);

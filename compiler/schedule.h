@@ -21,6 +21,7 @@ typedef enum StageKernel {
     KERNEL_SCALAR = 0,  /* the reference loop nest (lower.c) */
     KERNEL_CONV_PLANE,  /* kernels/conv_plane.c: vectors of consecutive
                            output pixels of the flattened plane */
+    KERNEL_POOL_ROWS,   /* kernels/pool_rows.c: vectors along output rows */
 } StageKernel;
 
 typedef struct StagePlan {

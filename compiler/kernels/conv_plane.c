@@ -46,7 +46,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "lower_impl.h"
+#include "kernels.h"
 
 enum { MAX_NK = 16, MAX_NV = 16 };
 
@@ -79,33 +79,11 @@ typedef struct Plane {
     int32_t     var_c;
 } Plane;
 
-static IrExpr *loc(Plane *P, int32_t l) { return ir_local_typed(P->L->a, l, P->L->ltypes[l]); }
-static IrStmt *set(Plane *P, int32_t l, IrExpr *v) { return ir_assign(P->L->a, l, v); }
-
-/* [0, ..., 0, lin]: an access by linear position (ir.h) */
-static IrExpr **lin_idx(Plane *P, int32_t rank, IrExpr *lin)
-{
-    IrExpr **idx = arena_array(P->L->a, (size_t)rank, sizeof *idx);
-    for (int32_t i = 0; i + 1 < rank; i++)
-        idx[i] = I(P->L, 0);
-    idx[rank - 1] = lin;
-    return idx;
-}
-
-static IrExpr *vand(Plane *P, IrExpr *a, IrExpr *b)
-{
-    if (!a)
-        return b;
-    if (!b)
-        return a;
-    return ir_bin(P->L->a, IR_OP_AND, a, b);
-}
-
-static IrExpr *in_range(Plane *P, IrExpr *v, IrExpr *hi)
-{
-    Arena *a = P->L->a;
-    return ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_GE, v, I(P->L, 0)), ir_bin(a, IR_OP_LT, v, hi));
-}
+static IrExpr *loc(Plane *P, int32_t l) { return kl_get(P->L, l); }
+static IrStmt *set(Plane *P, int32_t l, IrExpr *v) { return kl_set(P->L, l, v); }
+static IrExpr **lin_idx(Plane *P, int32_t rank, IrExpr *lin) { return kl_lin(P->L, rank, lin); }
+static IrExpr *vand(Plane *P, IrExpr *a, IrExpr *b) { return kl_and(P->L, a, b); }
+static IrExpr *in_range(Plane *P, IrExpr *v, IrExpr *hi) { return kl_in_range(P->L, v, hi); }
 
 static int64_t floordiv64(int64_t a, int64_t b) { return a / b - (a % b != 0 && a < 0); }
 
@@ -241,37 +219,9 @@ static IrStmt *phase_copy(Plane *P, int32_t nph, const int64_t *phy, const int64
     return ir_for(a, vn, I(L, 0), nplanes, st, L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
 }
 
-/* ---- the epilogue ------------------------------------------------------- */
-
-/* n's value as a vector at linear position lin of a tensor shaped like the
- * stage's output; `prev` stands for the value `prev_val` (the chain so far). */
-static IrExpr *vvalue(Plane *P, const Node *n, IrExpr *lin, IrExpr *mask, const Node *prev,
-                      IrExpr *prev_val)
-{
-    Lower *L = P->L;
-    if (n == prev)
-        return prev_val;
-    int32_t b = lower_buffer_of(L, n);
-    if (b >= 0)
-        return ir_vload(L->a, b, n->shape.rank, lin_idx(P, n->shape.rank, lin), mask);
-    IrExpr *x = n->nin > 0 ? vvalue(P, n->in[0], lin, mask, prev, prev_val) : NULL;
-    IrExpr *y = n->nin > 1 ? vvalue(P, n->in[1], lin, mask, prev, prev_val) : NULL;
-    return lower_elementwise(L, n, x, y);
-}
-
 static IrExpr *epilogue(Plane *P, IrExpr *acc, IrExpr *lin, IrExpr *mask)
 {
-    const StagePlan *plan = schedule_plan(P->L->sched, P->n);
-    const Node *prev = P->n;
-    IrExpr *val = acc;
-    for (int32_t i = 0; i < plan->nepilogue; i++) {
-        const Node *e = plan->epilogue[i];
-        IrExpr *x = e->nin > 0 ? vvalue(P, e->in[0], lin, mask, prev, val) : NULL;
-        IrExpr *y = e->nin > 1 ? vvalue(P, e->in[1], lin, mask, prev, val) : NULL;
-        val = lower_elementwise(P->L, e, x, y);
-        prev = e;
-    }
-    return val;
+    return kl_epilogue(P->L, P->n, acc, lin, mask);
 }
 
 /* Stores vector v of accumulator `acc` of output channel j of the block.

@@ -38,6 +38,21 @@ static bool plane_kernel_applies(const Node *n)
     return true;
 }
 
+/* Pools (not the global ones) with constant windows: the row kernel
+ * loads a window column of a whole vector at once, its lanes s apart. */
+static bool pool_kernel_applies(const Node *n)
+{
+    if (n->op != NODE_POOL || n->pool.global)
+        return false;
+    const WindowParams *w = &n->pool.win;
+    int64_t v;
+    for (int32_t i = 0; i < w->nsp; i++)
+        if (w->stride[i] > 4 || !dim_const(w->k[i], &v) || !dim_const(w->pad0[i], &v) ||
+            !dim_const(w->pad1[i], &v))
+            return false;
+    return n->in[0]->shape.rank >= w->nsp;
+}
+
 void pass_choose_kernels(Arena *a, Schedule *s)
 {
     (void)a;
@@ -47,6 +62,11 @@ void pass_choose_kernels(Arena *a, Schedule *s)
     const Graph *g = s->graph;
     for (int32_t i = 0; i < g->nodes.len; i++) {
         const Node *n = g->nodes.items[i];
+        if (pool_kernel_applies(n)) {
+            schedule_plan(s, n)->kernel = KERNEL_POOL_ROWS;
+            schedule_plan(s, n->in[0])->materialise = true;
+            continue;
+        }
         if (!plane_kernel_applies(n))
             continue;
         StagePlan *p = schedule_plan(s, n);

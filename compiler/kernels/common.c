@@ -1,0 +1,56 @@
+/* kernels/common.c - helpers shared by the micro-kernel emitters. */
+#include "kernels.h"
+
+IrExpr **kl_lin(Lower *L, int32_t rank, IrExpr *lin)
+{
+    IrExpr **idx = arena_array(L->a, (size_t)rank, sizeof *idx);
+    for (int32_t i = 0; i + 1 < rank; i++)
+        idx[i] = I(L, 0);
+    idx[rank - 1] = lin;
+    return idx;
+}
+
+IrExpr *kl_and(Lower *L, IrExpr *a, IrExpr *b)
+{
+    if (!a)
+        return b;
+    if (!b)
+        return a;
+    return ir_bin(L->a, IR_OP_AND, a, b);
+}
+
+IrExpr *kl_in_range(Lower *L, IrExpr *v, IrExpr *hi)
+{
+    Arena *a = L->a;
+    return ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_GE, v, I(L, 0)), ir_bin(a, IR_OP_LT, v, hi));
+}
+
+/* n's value as a vector at linear position lin of a tensor shaped like the
+ * producer's output; `prev` stands for `prev_val` (the chain so far). */
+static IrExpr *vvalue(Lower *L, const Node *n, IrExpr *lin, IrExpr *mask, const Node *prev,
+                      IrExpr *prev_val)
+{
+    if (n == prev)
+        return prev_val;
+    int32_t b = lower_buffer_of(L, n);
+    if (b >= 0)
+        return ir_vload(L->a, b, n->shape.rank, kl_lin(L, n->shape.rank, lin), mask);
+    IrExpr *x = n->nin > 0 ? vvalue(L, n->in[0], lin, mask, prev, prev_val) : NULL;
+    IrExpr *y = n->nin > 1 ? vvalue(L, n->in[1], lin, mask, prev, prev_val) : NULL;
+    return lower_elementwise(L, n, x, y);
+}
+
+IrExpr *kl_epilogue(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrExpr *mask)
+{
+    const StagePlan *plan = schedule_plan(L->sched, n);
+    const Node *prev = n;
+    IrExpr *val = acc;
+    for (int32_t i = 0; i < plan->nepilogue; i++) {
+        const Node *e = plan->epilogue[i];
+        IrExpr *x = e->nin > 0 ? vvalue(L, e->in[0], lin, mask, prev, val) : NULL;
+        IrExpr *y = e->nin > 1 ? vvalue(L, e->in[1], lin, mask, prev, val) : NULL;
+        val = lower_elementwise(L, e, x, y);
+        prev = e;
+    }
+    return val;
+}

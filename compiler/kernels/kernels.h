@@ -1,0 +1,25 @@
+/* kernels/kernels.h - what the micro-kernel emitters share: building the
+ * vector IR of a kernel and applying a stage's epilogue to its vectors. */
+#ifndef CONVC_KERNELS_H
+#define CONVC_KERNELS_H
+
+#include "lower_impl.h"
+
+/* A local's value, typed as declared; an assignment to it. */
+static inline IrExpr *kl_get(Lower *L, int32_t l) { return ir_local_typed(L->a, l, L->ltypes[l]); }
+static inline IrStmt *kl_set(Lower *L, int32_t l, IrExpr *v) { return ir_assign(L->a, l, v); }
+
+/* [0, ..., 0, lin]: an access by linear position (ir.h) */
+IrExpr **kl_lin(Lower *L, int32_t rank, IrExpr *lin);
+/* a && b where either may be NULL (all lanes) */
+IrExpr *kl_and(Lower *L, IrExpr *a, IrExpr *b);
+/* 0 <= v < hi, lane by lane */
+IrExpr *kl_in_range(Lower *L, IrExpr *v, IrExpr *hi);
+
+/* The value that producer n's nest stores at linear position lin of its
+ * output (a tensor shaped like n's): its epilogue stages (schedule.h)
+ * applied to acc, reading their other operands at lin (masked loads with
+ * mask where the vector is partial). */
+IrExpr *kl_epilogue(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrExpr *mask);
+
+#endif
