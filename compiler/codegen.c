@@ -453,6 +453,23 @@ static LLVMValueRef buf_ptr(Fn *f, int32_t b)
     const IrBuffer *buf = &cg->p->buffers[b];
     if (buf->kind == IR_BUF_CONST)
         return cg->const_globals[b];
+    if (buf->kind == IR_BUF_LOCAL && !f->buf[b]) {
+        /* in this function's frame: each parallel task gets its own */
+        uint64_t count = 1;
+        for (int32_t j = 0; j < buf->rank; j++) {
+            const IrSlot *s = &cg->p->slots[buf->dim_slots[j]];
+            if (!s->is_const || s->const_value < 0) {
+                cg_fail(cg, fmt_err("local buffer %s has a dim not known when compiling",
+                                    buf->name ? buf->name : "?"));
+                return LLVMConstNull(cg->t_ptr);
+            }
+            count *= (uint64_t)s->const_value;
+        }
+        LLVMValueRef a = LLVMBuildAlloca(f->eb, LLVMArrayType2(cg->t_f32, count ? count : 1),
+                                         buf->name ? buf->name : "local");
+        LLVMSetAlignment(a, 64);
+        f->buf[b] = a;
+    }
     if (!f->buf[b]) {
         LLVMValueRef idx = i64c(cg, buf->abi_index);
         LLVMValueRef ptr = LLVMBuildInBoundsGEP2(f->eb, cg->t_ptr, f->bufs,
@@ -1297,12 +1314,12 @@ static const IrBuffer **abi_order(Cg *cg, int32_t *n_out)
     const IrProgram *p = cg->p;
     int32_t n = 0;
     for (int32_t i = 0; i < p->nbuffers; i++)
-        if (p->buffers[i].kind != IR_BUF_CONST)
+        if (p->buffers[i].kind != IR_BUF_CONST && p->buffers[i].kind != IR_BUF_LOCAL)
             n++;
     const IrBuffer **order = xcalloc((size_t)n, sizeof *order);
     for (int32_t i = 0; i < p->nbuffers; i++) {
         const IrBuffer *b = &p->buffers[i];
-        if (b->kind == IR_BUF_CONST)
+        if (b->kind == IR_BUF_CONST || b->kind == IR_BUF_LOCAL)
             continue;
         if (b->abi_index < 0 || b->abi_index >= n || order[b->abi_index]) {
             cg_fail(cg, fmt_err("buffer %s has a bad abi_index %d",

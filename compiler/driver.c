@@ -1,7 +1,8 @@
 /* driver.c - the command line and the one list of passes.
  *
  *   source -> ast_parse -> graph_check
- *          -> pass_choose_kernels -> pass_fuse_epilogues -> pass_pack_weights
+ *          -> pass_choose_kernels -> pass_fuse_epilogues -> pass_fuse_pools
+ *          -> pass_pack_weights
  *          -> lower_graph -> cg_compile
  *          -> jit_create (run) | cg_write_object + header_write (compile)
  *
@@ -302,6 +303,8 @@ static bool front_and_middle(Arena *a, const Options *o, Compiled *c, bool want_
     dump_schedule(o, sched, "choose_kernels");
     pass_fuse_epilogues(a, sched);
     dump_schedule(o, sched, "fuse_epilogues");
+    pass_fuse_pools(a, sched);
+    dump_schedule(o, sched, "fuse_pools");
     pass_pack_weights(a, sched);
     dump_schedule(o, sched, "pack_weights");
     LowerOptions lopt = { .parallel = true };

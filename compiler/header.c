@@ -11,7 +11,8 @@
 static const IrBuffer *arg_buffer(const IrProgram *p, int64_t abi)
 {
     for (int32_t i = 0; i < p->nbuffers; i++)
-        if (p->buffers[i].abi_index == abi && p->buffers[i].kind != IR_BUF_CONST)
+        if (p->buffers[i].abi_index == abi && p->buffers[i].kind != IR_BUF_CONST &&
+            p->buffers[i].kind != IR_BUF_LOCAL)
             return &p->buffers[i];
     return NULL;
 }

@@ -612,6 +612,7 @@ static const char *buf_kind_text(IrBufferKind k)
     case IR_BUF_OUTPUT:  return "output";
     case IR_BUF_SCRATCH: return "scratch";
     case IR_BUF_CONST:   return "const";
+    case IR_BUF_LOCAL:   return "local";
     }
     return "?";
 }
@@ -682,7 +683,7 @@ void ir_dump(FILE *out, const IrProgram *p)
         const IrBuffer *b = &p->buffers[i];
         fprintf(out, "  %s %s", buf_kind_text(b->kind),
                 buf_name(p, i, tmp, sizeof tmp));
-        if (b->kind != IR_BUF_CONST)
+        if (b->kind != IR_BUF_CONST && b->kind != IR_BUF_LOCAL)
             fprintf(out, " #%d", (int)b->abi_index);
         fputs(": f32[", out);
         for (int32_t j = 0; j < b->rank; j++) {

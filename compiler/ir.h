@@ -157,6 +157,10 @@ typedef enum IrBufferKind {
     IR_BUF_OUTPUT,      /* argument, written */
     IR_BUF_SCRATCH,     /* an intermediate the runtime allocates per call */
     IR_BUF_CONST,       /* compile-time data baked into the code */
+    IR_BUF_LOCAL,       /* a small buffer of constant size private to each
+                           run of the nest that uses it (each parallel
+                           task has its own, on its stack): a tile that a
+                           fused stage produces and its consumer reads */
 } IrBufferKind;
 
 typedef struct IrBuffer {
@@ -167,7 +171,7 @@ typedef struct IrBuffer {
     const char    **dim_names;  /* rank entries: symbol name or NULL (args) */
     int32_t         abi_index;  /* index in the runtime's bufs[] (args and
                                    scratch: args first, in argument order);
-                                   -1 for CONST */
+                                   -1 for CONST and LOCAL */
     const float    *data;       /* CONST: the values, row-major */
     int64_t         count;      /* CONST: number of values */
 } IrBuffer;

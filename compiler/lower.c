@@ -117,6 +117,11 @@ int32_t lower_scratch(Lower *L, const char *name, Shape s)
     return add_buffer(L, name, IR_BUF_SCRATCH, s, L->next_scratch++);
 }
 
+int32_t lower_local_buffer(Lower *L, const char *name, Shape s)
+{
+    return add_buffer(L, name, IR_BUF_LOCAL, s, -1);
+}
+
 int32_t lower_const(Lower *L, const char *name, Shape s, const float *data, int64_t count)
 {
     int32_t b = add_buffer(L, name, IR_BUF_CONST, s, -1);
@@ -511,13 +516,14 @@ static void lower_node(Lower *L, const Node *n)
 {
     int32_t r = n->shape.rank;
     const StagePlan *plan = L->sched ? schedule_plan(L->sched, n) : NULL;
-    if (plan && plan->nepilogue)
-        return;     /* emitted where its last epilogue stage stands */
+    if (plan && (plan->nepilogue || plan->pool))
+        return;     /* emitted where the last stage fused into it stands */
     if (plan && plan->fused_into) {
         /* The producer's nest goes where the whole chain's operands are
-         * computed: at the last stage of its epilogue. */
-        if (schedule_store_node(L->sched, plan->fused_into) == n)
-            lower_node_kernel(L, plan->fused_into);
+         * computed: at the last stage fused into it. */
+        const Node *root = schedule_root(L->sched, n);
+        if (schedule_store_node(L->sched, root) == n)
+            lower_node_kernel(L, root);
         return;
     }
     if (plan && plan->kernel != KERNEL_SCALAR) {
@@ -629,8 +635,9 @@ IrProgram *lower_graph(Arena *a, const Graph *g, const Schedule *sched,
         const StagePlan *plan = sched ? schedule_plan(sched, n) : NULL;
         /* A producer with an epilogue, and the epilogue stages before the
          * last, live only in registers. */
-        if (plan && (plan->nepilogue ||
-                     (plan->fused_into && schedule_store_node(sched, plan->fused_into) != n)))
+        if (plan && (plan->nepilogue || plan->pool ||
+                     (plan->fused_into &&
+                      schedule_store_node(sched, schedule_root(sched, n)) != n)))
             continue;
         bool must_store = plan && (plan->materialise || plan->fused_into);
         if (n->op == NODE_CONST) {

@@ -51,6 +51,8 @@ int32_t lower_var(Lower *L, const char *name);
 int32_t lower_local(Lower *L, IrType type);
 /* A scratch buffer of the given shape, allocated by the runtime per call. */
 int32_t lower_scratch(Lower *L, const char *name, Shape s);
+/* A buffer of constant shape private to each run of the nest using it. */
+int32_t lower_local_buffer(Lower *L, const char *name, Shape s);
 /* A constant buffer holding count values. */
 int32_t lower_const(Lower *L, const char *name, Shape s, const float *data, int64_t count);
 /* n's value at idx (a load, or its inlined elementwise expression). */
@@ -79,5 +81,11 @@ static inline IrStmt *lower_block(Lower *L, PtrVec *v)
  * following its plan in the schedule. */
 IrStmt *kernel_conv_plane(Lower *L, const Node *n);
 IrStmt *kernel_pool_rows(Lower *L, const Node *n);
+/* Pooled rows [pr0, pr1) of one channel plane of pool, read from buffer bx
+ * (rank xrank) whose plane starts at in_base and holds the pool's input
+ * rows from row_origin on, written to the pool's store at out_base. */
+IrStmt *kernel_pool_rows_range(Lower *L, const Node *pool, int32_t bx, int32_t xrank,
+                               IrExpr *in_base, IrExpr *row_origin, IrExpr *out_base,
+                               IrExpr *pr0, IrExpr *pr1);
 
 #endif

@@ -31,7 +31,16 @@ Schedule *schedule_new(Arena *a, const Graph *g, const Target *t)
 const Node *schedule_store_node(const Schedule *s, const Node *n)
 {
     const StagePlan *p = &s->plan[n->id];
+    if (p->pool)
+        return schedule_store_node(s, p->pool);
     return p->nepilogue ? p->epilogue[p->nepilogue - 1] : n;
+}
+
+const Node *schedule_root(const Schedule *s, const Node *n)
+{
+    while (s->plan[n->id].fused_into)
+        n = s->plan[n->id].fused_into;
+    return n;
 }
 
 static const char *kernel_name(StageKernel k)
@@ -65,10 +74,13 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
         const StagePlan *p = &s->plan[n->id];
         char name[64], other[64];
         fprintf(out, "  %-12s %-22s", node_label(n, name, sizeof name), n->desc);
-        if (p->fused_into) {
+        bool is_fused_pool = p->fused_into && s->plan[p->fused_into->id].pool == n;
+        if (p->fused_into && !is_fused_pool) {
             fprintf(out, " fused into %s\n", node_label(p->fused_into, other, sizeof other));
             continue;
         }
+        if (is_fused_pool)
+            fprintf(out, " (fused into %s)", node_label(p->fused_into, other, sizeof other));
         fprintf(out, " %s", kernel_name(p->kernel));
         if (p->kernel == KERNEL_CONV_PLANE)
             fprintf(out, " %dx%d", (int)p->nk, (int)p->nv);
@@ -81,6 +93,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
             for (int32_t k = 0; k < p->nepilogue; k++)
                 fprintf(out, "%s %s", k ? " ->" : "", p->epilogue[k]->desc);
         }
+        if (p->pool)
+            fprintf(out, ", then %s on tiles of %d pooled rows", p->pool->desc, (int)p->pool_rows);
         fputc('\n', out);
     }
 }

@@ -40,6 +40,12 @@ typedef struct StagePlan {
     const Node **epilogue;
     int32_t      nepilogue;
     const Node  *fused_into;    /* set on the stages computed that way */
+    /* Pool fusion: a pool that reads this stage's tiles (after its
+     * epilogue) from a small buffer private to each work item, so the
+     * stage's whole output never exists; the pool is fused_into this stage
+     * and keeps its own epilogue. */
+    const Node  *pool;
+    int32_t      pool_rows;     /* pool output rows per work item */
 } StagePlan;
 
 typedef struct Schedule {
@@ -61,9 +67,12 @@ static inline StagePlan *schedule_plan(const Schedule *s, const Node *n)
     return &s->plan[n->id];
 }
 
-/* The node whose value a stage's nest stores: the last epilogue stage, or
- * the stage itself. */
+/* The node whose value a stage's nest stores: the last epilogue stage of
+ * its fused pool if it has one, else its own last epilogue stage, or the
+ * stage itself. */
 const Node *schedule_store_node(const Schedule *s, const Node *n);
+/* The stage whose nest computes n: n itself, or the one it is fused into. */
+const Node *schedule_root(const Schedule *s, const Node *n);
 
 /* `--dump=schedule`: one line per stage that has a decision. */
 void schedule_dump(FILE *out, const Schedule *s, const char *after_pass);

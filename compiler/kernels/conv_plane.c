@@ -75,6 +75,12 @@ typedef struct Plane {
     /* per work item, as i64 locals */
     int32_t     l_kb, l_tile, l_g, l_n, l_p0, l_ox0, l_oy0;
     int32_t     l_xbase, l_ybase, l_wbase;
+    /* a fused pool (passes/pool.c): the item's pooled rows [pr0, pr1) need
+     * the convolution rows [cr0, cr1), kept in the private strip buffer */
+    const Node *pool;
+    int64_t     pool_rows, strip_rows, owc;
+    int32_t     bstrip, l_pr0, l_pr1, l_cr0, l_cr1;
+    IrExpr     *limit;              /* positions past it are not computed */
     int32_t    *l_oxv, *l_oyv;      /* VI64 per vector */
     int32_t     var_c;
 } Plane;
@@ -224,10 +230,14 @@ static IrExpr *epilogue(Plane *P, IrExpr *acc, IrExpr *lin, IrExpr *mask)
     return kl_epilogue(P->L, P->n, acc, lin, mask);
 }
 
-/* Stores vector v of accumulator `acc` of output channel j of the block.
- * Output rows as long as the virtual ones: one store at the same position.
- * Shorter: one masked store per output row the vector touches, at that
- * row's shift (each output row is Wv - OW shorter than its virtual row). */
+/* Stores vector v of accumulator `acc` of output channel j of the block,
+ * with the epilogue applied, into the output -- or, with a fused pool, into
+ * the work item's strip of rows [cr0, cr1) (rows of OW, one plane of
+ * strip_rows rows per channel of the block).  The epilogue reads its other
+ * operands at the element's place in the full output either way.  Output
+ * rows as long as the virtual ones: one store.  Shorter: one masked store
+ * per output row the vector touches, at that row's shift (each output row
+ * is Wv - OW shorter than its virtual row). */
 static void store_vector(Plane *P, PtrVec *out, int32_t acc, int32_t j, int32_t v,
                          IrExpr *inplane)
 {
@@ -235,9 +245,20 @@ static void store_vector(Plane *P, PtrVec *out, int32_t acc, int32_t j, int32_t 
     Arena *a = L->a;
     IrExpr *q = add(L, loc(P, P->l_p0), I(L, (int64_t)v * P->vl));
     IrExpr *plane = add(L, loc(P, P->l_ybase), mul(L, I(L, j), P->Pout));
+    IrExpr *dest = plane;
+    int32_t buf = P->by, rank = P->yrank;
+    IrExpr *row0 = I(L, 0), *rows_end = P->OH;
+    if (P->pool) {
+        row0 = loc(P, P->l_cr0);
+        rows_end = loc(P, P->l_cr1);
+        dest = sub(L, I(L, (int64_t)j * P->strip_rows * P->owc), mul(L, row0, P->Wv));
+        buf = P->bstrip;
+        rank = 3;
+    }
     if (!P->pitched) {
         IrExpr *lin = add(L, plane, q);
-        ptrvec_push(a, out, ir_vstore(a, P->by, P->yrank, lin_idx(P, P->yrank, lin),
+        IrExpr *to = add(L, dest, q);
+        ptrvec_push(a, out, ir_vstore(a, buf, rank, lin_idx(P, rank, to),
                                       epilogue(P, loc(P, acc), lin, inplane), inplane));
         return;
     }
@@ -246,11 +267,12 @@ static void store_vector(Plane *P, PtrVec *out, int32_t acc, int32_t j, int32_t 
     IrExpr *m = ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_EQ, loc(P, P->l_oyv[v]), r),
                        ir_bin(a, IR_OP_LT, loc(P, P->l_oxv[v]), P->OW));
     m = vand(P, m, inplane);
-    IrExpr *lin = sub(L, add(L, plane, q), mul(L, r, sub(L, P->Wv, P->OW)));
-    IrStmt *st = ir_vstore(a, P->by, P->yrank, lin_idx(P, P->yrank, lin),
-                           epilogue(P, loc(P, acc), lin, m), m);
+    IrExpr *shift = sub(L, P->Wv, P->OW);
+    IrExpr *lin = sub(L, add(L, plane, q), mul(L, r, shift));
+    IrExpr *to = sub(L, add(L, dest, q), mul(L, sub(L, r, row0), shift));
+    IrStmt *st = ir_vstore(a, buf, rank, lin_idx(P, rank, to), epilogue(P, loc(P, acc), lin, m), m);
     IrExpr *first = idiv(L, q, P->Wv);
-    IrExpr *last = imin(L, idiv(L, add(L, q, I(L, P->vl - 1)), P->Wv), sub(L, P->OH, I(L, 1)));
+    IrExpr *last = imin(L, idiv(L, add(L, q, I(L, P->vl - 1)), P->Wv), sub(L, rows_end, I(L, 1)));
     ptrvec_push(a, out, ir_for(a, vr, first, add(L, last, I(L, 1)), st, 0));
 }
 
@@ -472,56 +494,19 @@ static void read_geometry(Plane *P)
 
 /* ---- the nest ----------------------------------------------------------- */
 
-IrStmt *kernel_conv_plane(Lower *L, const Node *n)
+/* One tile: positions l_p0 .. l_p0 + tile - 1 of the virtual plane (those
+ * at or past P->limit are not stored), every channel of the block. */
+static IrStmt *tile_body(Plane *P)
 {
+    Lower *L = P->L;
     Arena *a = L->a;
-    Plane P_ = { .L = L, .n = n };
-    Plane *P = &P_;
-    read_geometry(P);
-    P->by = lower_buffer_of(L, P->store);
-    P->bwp = pack_weights(P);
-
-    /* the work items: batch x group x tile x channel block, the block
-     * innermost so that consecutive items reuse the same input tile */
-    IrExpr *ntiles = idiv(L, add(L, P->Pv, I(L, P->tile - 1)), I(L, P->tile));
-    IrExpr *items = mul(L, mul(L, mul(L, P->N, I(L, P->G)), ntiles), I(L, P->nkbg));
-    int32_t vit = lower_var(L, "item");
-    P->var_c = lower_var(L, "c");
-    IrExpr *it = V(L, vit);
     PtrVec body = { 0 };
-#define NEW_I64(field) (P->field = lower_local(L, IR_TYPE_I64))
-    NEW_I64(l_kb); NEW_I64(l_tile); NEW_I64(l_g); NEW_I64(l_n); NEW_I64(l_p0);
-    NEW_I64(l_ox0); NEW_I64(l_oy0); NEW_I64(l_xbase); NEW_I64(l_ybase); NEW_I64(l_wbase);
-#undef NEW_I64
-    IrExpr *rest = idiv(L, it, I(L, P->nkbg));
-    ptrvec_push(a, &body, set(P, P->l_kb, imod(L, it, I(L, P->nkbg))));
-    ptrvec_push(a, &body, set(P, P->l_tile, imod(L, rest, ntiles)));
-    rest = idiv(L, rest, ntiles);
-    ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
-    ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
-    ptrvec_push(a, &body, set(P, P->l_p0, mul(L, loc(P, P->l_tile), I(L, P->tile))));
+    int32_t nsp = P->nsp, nv = P->nv, vl = P->vl;
     ptrvec_push(a, &body, set(P, P->l_oy0, idiv(L, loc(P, P->l_p0), P->Wv)));
     ptrvec_push(a, &body, set(P, P->l_ox0, imod(L, loc(P, P->l_p0), P->Wv)));
-    int32_t xr = P->x->shape.rank, nsp = P->nsp;
-    IrExpr *C = lower_dim(L, P->x->shape.dims[xr - nsp - 1]);
-    /* linear offsets of the group's first input plane, the block's first
-     * output plane and the block's packed weights */
-    ptrvec_push(a, &body, set(P, P->l_xbase, mul(L, add(L, mul(L, loc(P, P->l_n), C),
-                                                         mul(L, loc(P, P->l_g), P->Cg)), P->cstride)));
-    ptrvec_push(a, &body, set(P, P->l_ybase,
-        mul(L, add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
-                   mul(L, loc(P, P->l_kb), I(L, P->nk))), P->Pout)));
-    ptrvec_push(a, &body, set(P, P->l_wbase,
-        mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
-            mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
 
     /* each lane's row and column in the virtual plane */
-    int32_t nv = P->nv, vl = P->vl;
-    P->l_oxv = arena_array(a, (size_t)nv, sizeof(int32_t));
-    P->l_oyv = arena_array(a, (size_t)nv, sizeof(int32_t));
     for (int32_t v = 0; v < nv; v++) {
-        P->l_oxv[v] = lower_local(L, IR_TYPE_VI64);
-        P->l_oyv[v] = lower_local(L, IR_TYPE_VI64);
         ptrvec_push(a, &body, set(P, P->l_oxv[v], ir_bin(a, IR_OP_ADD,
             ir_broadcast(a, add(L, loc(P, P->l_ox0), I(L, (int64_t)v * vl))), ir_iota(a))));
         ptrvec_push(a, &body, set(P, P->l_oyv[v], ir_broadcast(a, loc(P, P->l_oy0))));
@@ -582,17 +567,17 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
         int32_t m = lower_local(L, IR_TYPE_VBOOL);
         IrExpr *pos = ir_bin(a, IR_OP_ADD, ir_broadcast(a, add(L, loc(P, P->l_p0), I(L, (int64_t)v * vl))),
                              ir_iota(a));
-        ptrvec_push(a, &bmasks, set(P, m, ir_bin(a, IR_OP_LT, pos, P->Pv)));
+        ptrvec_push(a, &bmasks, set(P, m, ir_bin(a, IR_OP_LT, pos, P->limit)));
         inplane[v] = loc(P, m);
     }
 
-    /* interior: the whole tile inside the virtual plane, every row of it
-     * sees every tap row inside the input, and every plain load stays
-     * inside its plane */
+    /* interior: the whole tile before the limit, every row of it sees every
+     * tap row inside the input, and every plain load stays inside its
+     * plane */
     int64_t ay_min = P->taps[0].ay, ay_max = P->taps[P->ntaps - 1].ay;
     IrExpr *p0 = loc(P, P->l_p0), *last = add(L, p0, I(L, P->tile - 1));
     IrExpr *oy_last = idiv(L, last, P->Wv);
-    IrExpr *cond = ir_bin(a, IR_OP_LE, add(L, p0, I(L, P->tile)), P->Pv);
+    IrExpr *cond = ir_bin(a, IR_OP_LE, add(L, p0, I(L, P->tile)), P->limit);
     if (nsp == 2) {
         cond = ir_bin(a, IR_OP_AND, cond, ir_bin(a, IR_OP_GE,
             add(L, mul(L, loc(P, P->l_oy0), I(L, P->sy)), I(L, ay_min)), I(L, 0)));
@@ -608,6 +593,135 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
     ptrvec_push(a, &imasks, blocks(P, true, colm_i, NULL, NULL));
     ptrvec_push(a, &bmasks, blocks(P, false, colm_b, rowm, inplane));
     ptrvec_push(a, &body, ir_if(a, cond, lower_block(L, &imasks), lower_block(L, &bmasks)));
+    return lower_block(L, &body);
+}
+
+/* The fused pool's rows [pr0, pr1) of the block's channels, read from the
+ * strip. */
+static IrStmt *pool_strip(Plane *P)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    const Node *pool = P->pool;
+    int32_t pr = pool->shape.rank;
+    IrExpr *PH = lower_dim(L, pool->shape.dims[pr - 2]), *PW = lower_dim(L, pool->shape.dims[pr - 1]);
+    int32_t vj = lower_var(L, "j");
+    IrExpr *j = V(L, vj);
+    IrExpr *in_base = mul(L, j, I(L, P->strip_rows * P->owc));
+    IrExpr *ch = add(L, add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
+                            mul(L, loc(P, P->l_kb), I(L, P->nk))), j);
+    IrExpr *out_base = mul(L, ch, mul(L, PH, PW));
+    IrStmt *rows = kernel_pool_rows_range(L, pool, P->bstrip, 3, in_base, loc(P, P->l_cr0), out_base,
+                                          loc(P, P->l_pr0), loc(P, P->l_pr1));
+    IrExpr *nk_run = I(L, P->nk);
+    if (P->rem)
+        nk_run = ir_select(a, ir_bin(a, IR_OP_EQ, loc(P, P->l_kb), I(L, P->nkbg - 1)), I(L, P->rem),
+                           I(L, P->nk));
+    return ir_for(a, vj, I(L, 0), nk_run, rows, 0);
+}
+
+IrStmt *kernel_conv_plane(Lower *L, const Node *n)
+{
+    Arena *a = L->a;
+    Plane P_ = { .L = L, .n = n };
+    Plane *P = &P_;
+    const StagePlan *plan = schedule_plan(L->sched, n);
+    read_geometry(P);
+    P->by = lower_buffer_of(L, P->store);
+    P->bwp = pack_weights(P);
+    P->pool = plan->pool;
+    P->limit = P->Pv;
+
+    int32_t vit = lower_var(L, "item");
+    P->var_c = lower_var(L, "c");
+    IrExpr *it = V(L, vit);
+    PtrVec body = { 0 };
+#define NEW_I64(field) (P->field = lower_local(L, IR_TYPE_I64))
+    NEW_I64(l_kb); NEW_I64(l_tile); NEW_I64(l_g); NEW_I64(l_n); NEW_I64(l_p0);
+    NEW_I64(l_ox0); NEW_I64(l_oy0); NEW_I64(l_xbase); NEW_I64(l_ybase); NEW_I64(l_wbase);
+    P->l_oxv = arena_array(a, (size_t)P->nv, sizeof(int32_t));
+    P->l_oyv = arena_array(a, (size_t)P->nv, sizeof(int32_t));
+    for (int32_t v = 0; v < P->nv; v++) {
+        P->l_oxv[v] = lower_local(L, IR_TYPE_VI64);
+        P->l_oyv[v] = lower_local(L, IR_TYPE_VI64);
+    }
+
+    /* The work items: batch x group x (tile, or strip of pooled rows) x
+     * channel block, the block innermost so that consecutive items reuse
+     * the same input. */
+    IrExpr *spatial;
+    IrExpr *ntiles = idiv(L, add(L, P->Pv, I(L, P->tile - 1)), I(L, P->tile));
+    IrExpr *PH = NULL;
+    if (P->pool) {
+        const Node *pool = P->pool;
+        const WindowParams *pw = &pool->pool.win;
+        int64_t pk, pp0, ohc;
+        sym_is_const(pw->k[0], &pk);
+        sym_is_const(pw->pad0[0], &pp0);
+        sym_is_const(n->shape.dims[n->shape.rank - 2], &ohc);
+        sym_is_const(n->shape.dims[n->shape.rank - 1], &P->owc);
+        P->pool_rows = plan->pool_rows;
+        P->strip_rows = (P->pool_rows - 1) * pw->stride[0] + (pk - 1) * pw->dilation[0] + 1;
+        if (P->strip_rows > ohc)
+            P->strip_rows = ohc;
+        Shape ss = shape_make(a, 3);
+        ss.dims[0] = sym_const(&L->sc, P->nk);
+        ss.dims[1] = sym_const(&L->sc, P->strip_rows);
+        ss.dims[2] = sym_const(&L->sc, P->owc);
+        P->bstrip = lower_local_buffer(L, arena_printf(a, "%s_strip", n->name ? n->name : "conv"), ss);
+        NEW_I64(l_pr0); NEW_I64(l_pr1); NEW_I64(l_cr0); NEW_I64(l_cr1);
+        PH = lower_dim(L, pool->shape.dims[pool->shape.rank - 2]);
+        spatial = idiv(L, add(L, PH, I(L, P->pool_rows - 1)), I(L, P->pool_rows));
+        P->limit = mul(L, loc(P, P->l_cr1), P->Wv);
+    } else {
+        spatial = ntiles;
+    }
+#undef NEW_I64
+    IrExpr *items = mul(L, mul(L, mul(L, P->N, I(L, P->G)), spatial), I(L, P->nkbg));
+    IrExpr *rest = idiv(L, it, I(L, P->nkbg));
+    ptrvec_push(a, &body, set(P, P->l_kb, imod(L, it, I(L, P->nkbg))));
+    ptrvec_push(a, &body, set(P, P->l_tile, imod(L, rest, spatial)));
+    rest = idiv(L, rest, spatial);
+    ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
+    ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
+    int32_t xr = P->x->shape.rank, nsp = P->nsp;
+    IrExpr *C = lower_dim(L, P->x->shape.dims[xr - nsp - 1]);
+    /* linear offsets of the group's first input plane, the block's first
+     * output plane and the block's packed weights */
+    ptrvec_push(a, &body, set(P, P->l_xbase, mul(L, add(L, mul(L, loc(P, P->l_n), C),
+                                                         mul(L, loc(P, P->l_g), P->Cg)), P->cstride)));
+    ptrvec_push(a, &body, set(P, P->l_ybase,
+        mul(L, add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
+                   mul(L, loc(P, P->l_kb), I(L, P->nk))), P->Pout)));
+    ptrvec_push(a, &body, set(P, P->l_wbase,
+        mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
+            mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
+    if (!P->pool) {
+        ptrvec_push(a, &body, set(P, P->l_p0, mul(L, loc(P, P->l_tile), I(L, P->tile))));
+        ptrvec_push(a, &body, tile_body(P));
+    } else {
+        /* pooled rows [pr0, pr1) read convolution rows [cr0, cr1) */
+        const WindowParams *pw = &P->pool->pool.win;
+        int64_t pk, pp0;
+        sym_is_const(pw->k[0], &pk);
+        sym_is_const(pw->pad0[0], &pp0);
+        IrExpr *pr0 = mul(L, loc(P, P->l_tile), I(L, P->pool_rows));
+        ptrvec_push(a, &body, set(P, P->l_pr0, pr0));
+        ptrvec_push(a, &body, set(P, P->l_pr1, imin(L, add(L, loc(P, P->l_pr0), I(L, P->pool_rows)), PH)));
+        ptrvec_push(a, &body, set(P, P->l_cr0, imax(L, I(L, 0),
+            sub(L, mul(L, loc(P, P->l_pr0), I(L, pw->stride[0])), I(L, pp0)))));
+        ptrvec_push(a, &body, set(P, P->l_cr1, imin(L, P->OH,
+            add(L, sub(L, mul(L, sub(L, loc(P, P->l_pr1), I(L, 1)), I(L, pw->stride[0])), I(L, pp0)),
+                I(L, (pk - 1) * pw->dilation[0] + 1)))));
+        IrExpr *first = mul(L, loc(P, P->l_cr0), P->Wv);
+        IrExpr *count = sub(L, P->limit, first);
+        int32_t vt = lower_var(L, "t");
+        IrStmt *tile = ir_block(a, (IrStmt *const[]){
+            set(P, P->l_p0, add(L, first, mul(L, V(L, vt), I(L, P->tile)))), tile_body(P) }, 2);
+        ptrvec_push(a, &body, ir_for(a, vt, I(L, 0),
+                                     idiv(L, add(L, count, I(L, P->tile - 1)), I(L, P->tile)), tile, 0));
+        ptrvec_push(a, &body, pool_strip(P));
+    }
 
     uint32_t flags = L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0;
     IrStmt *nest = ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);

@@ -24,6 +24,7 @@ typedef struct Pool {
     int64_t     kh, kw, sy, sx, dy, dx, p0y, p0x, p1y, p1x;
     bool        is_max, count_pad;
     IrExpr     *IH, *IW, *OH, *OW, *planes;
+    IrExpr     *row_origin;     /* input row held at the plane's first row */
     int32_t     bx, by, xrank, yrank;
 } Pool;
 
@@ -67,6 +68,7 @@ static void read_geometry(Pool *P)
     P->by = lower_buffer_of(L, P->store);
     P->xrank = xr;
     P->yrank = P->store->shape.rank;
+    P->row_origin = I(L, 0);
 }
 
 /* One vector of outputs: row oy, columns ox0 .. ox0+VL-1.  interior: every
@@ -86,7 +88,7 @@ static IrStmt *vector_body(Pool *P, IrExpr *plane_in, IrExpr *plane_out, IrExpr 
     int32_t vky = lower_var(L, "ky");
     IrExpr *ky = V(L, vky);
     IrExpr *iy = add(L, sub(L, mul(L, oy, I(L, P->sy)), I(L, P->p0y)), mul(L, ky, I(L, P->dy)));
-    IrExpr *row = add(L, plane_in, mul(L, iy, P->IW));
+    IrExpr *row = add(L, plane_in, mul(L, sub(L, iy, P->row_origin), P->IW));
     IrExpr *c0 = sub(L, mul(L, ox0, I(L, P->sx)), I(L, P->p0x));
     PtrVec taps = { 0 };
     for (int64_t kx = 0; kx < P->kw; kx++) {
@@ -133,31 +135,15 @@ static IrStmt *vector_body(Pool *P, IrExpr *plane_in, IrExpr *plane_out, IrExpr 
     return lower_block(L, &out);
 }
 
-IrStmt *kernel_pool_rows(Lower *L, const Node *n)
+/* Output rows [r0, r1) of one plane: per row the visited kernel rows, then
+ * the row's vectors, each interior or border. */
+static IrStmt *rows_range(Pool *P, IrExpr *plane_in, IrExpr *plane_out, IrExpr *r0, IrExpr *r1)
 {
+    Lower *L = P->L;
     Arena *a = L->a;
-    Pool P_ = { .L = L, .n = n };
-    Pool *P = &P_;
-    read_geometry(P);
     int32_t vl = P->vl;
-
-    /* Work items: a plane and a block of output rows, about 32 vectors. */
-    int64_t owc, rows = 1;
-    if (sym_is_const(n->shape.dims[n->shape.rank - 1], &owc)) {
-        int64_t nvec = (owc + vl - 1) / vl;
-        rows = nvec >= 32 ? 1 : (32 + nvec - 1) / nvec;
-    }
-    IrExpr *nrb = idiv(L, add(L, P->OH, I(L, rows - 1)), I(L, rows));
-    IrExpr *items = mul(L, P->planes, nrb);
-    int32_t vit = lower_var(L, "item"), voy = lower_var(L, "oy"), vx = lower_var(L, "vx");
-    IrExpr *it = V(L, vit), *oy = V(L, voy), *ox0 = mul(L, V(L, vx), I(L, vl));
-    int32_t lplane = lower_local(L, IR_TYPE_I64), lrb = lower_local(L, IR_TYPE_I64);
-    PtrVec body = { 0 };
-    ptrvec_push(a, &body, kl_set(L, lplane, idiv(L, it, nrb)));
-    ptrvec_push(a, &body, kl_set(L, lrb, imod(L, it, nrb)));
-    IrExpr *plane_in = mul(L, kl_get(L, lplane), mul(L, P->IH, P->IW));
-    IrExpr *plane_out = mul(L, kl_get(L, lplane), mul(L, P->OH, P->OW));
-
+    int32_t voy = lower_var(L, "oy"), vx = lower_var(L, "vx");
+    IrExpr *oy = V(L, voy), *ox0 = mul(L, V(L, vx), I(L, vl));
     /* visited kernel rows: iy = oy*s - p0 + ky*d inside [0, IH) */
     IrExpr *base = sub(L, mul(L, oy, I(L, P->sy)), I(L, P->p0y));
     IrExpr *ylo = imax(L, I(L, 0), sub(L, I(L, 0), idiv(L, base, I(L, P->dy))));
@@ -178,8 +164,48 @@ IrStmt *kernel_pool_rows(Lower *L, const Node *n)
     IrStmt *row = ir_block(a, (IrStmt *const[]){
         kl_set(L, lylo, ylo), kl_set(L, lyhi, yhi),
         ir_for(a, vx, I(L, 0), nvec, vec, 0) }, 3);
+    return ir_for(a, voy, r0, r1, row, 0);
+}
+
+IrStmt *kernel_pool_rows_range(Lower *L, const Node *pool, int32_t bx, int32_t xrank,
+                               IrExpr *in_base, IrExpr *row_origin, IrExpr *out_base,
+                               IrExpr *pr0, IrExpr *pr1)
+{
+    Pool P_ = { .L = L, .n = pool };
+    Pool *P = &P_;
+    read_geometry(P);
+    P->bx = bx;
+    P->xrank = xrank;
+    P->row_origin = row_origin;
+    return rows_range(P, in_base, out_base, pr0, pr1);
+}
+
+IrStmt *kernel_pool_rows(Lower *L, const Node *n)
+{
+    Arena *a = L->a;
+    Pool P_ = { .L = L, .n = n };
+    Pool *P = &P_;
+    read_geometry(P);
+    int32_t vl = P->vl;
+
+    /* Work items: a plane and a block of output rows, about 32 vectors. */
+    int64_t owc, rows = 1;
+    if (sym_is_const(n->shape.dims[n->shape.rank - 1], &owc)) {
+        int64_t nvec = (owc + vl - 1) / vl;
+        rows = nvec >= 32 ? 1 : (32 + nvec - 1) / nvec;
+    }
+    IrExpr *nrb = idiv(L, add(L, P->OH, I(L, rows - 1)), I(L, rows));
+    IrExpr *items = mul(L, P->planes, nrb);
+    int32_t vit = lower_var(L, "item");
+    IrExpr *it = V(L, vit);
+    int32_t lplane = lower_local(L, IR_TYPE_I64), lrb = lower_local(L, IR_TYPE_I64);
+    PtrVec body = { 0 };
+    ptrvec_push(a, &body, kl_set(L, lplane, idiv(L, it, nrb)));
+    ptrvec_push(a, &body, kl_set(L, lrb, imod(L, it, nrb)));
+    IrExpr *plane_in = mul(L, kl_get(L, lplane), mul(L, P->IH, P->IW));
+    IrExpr *plane_out = mul(L, kl_get(L, lplane), mul(L, P->OH, P->OW));
     IrExpr *r0 = mul(L, kl_get(L, lrb), I(L, rows));
-    ptrvec_push(a, &body, ir_for(a, voy, r0, imin(L, add(L, r0, I(L, rows)), P->OH), row, 0));
+    ptrvec_push(a, &body, rows_range(P, plane_in, plane_out, r0, imin(L, add(L, r0, I(L, rows)), P->OH)));
     uint32_t flags = L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0;
     return ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
 }

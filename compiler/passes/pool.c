@@ -1,0 +1,70 @@
+/* passes/pool.c - a pool that consumes a convolution's tiles.
+ *
+ * Needs: kernels chosen (passes/kernels.c) and epilogues fused
+ * (passes/epilogue.c).
+ * Establishes: when a 2-D convolution computed by the plane kernel is read
+ * only by a max or average pool (after its epilogue), plan.pool of the
+ * convolution names that pool and plan.pool_rows how many pooled rows one
+ * work item makes.  The fused nest computes, per work item, the
+ * convolution rows those pooled rows need into a buffer private to the
+ * item, then pools them: the convolution's output never goes to memory
+ * as a whole.  Rows that two work items both need (a window taller than
+ * its stride) are computed by both -- the same operations, so the same
+ * values; pool_rows is chosen to keep that recomputation and the tiles
+ * that run past a strip's end small.  Skipped when the sizes are not
+ * known when compiling (the private buffer has a fixed size). */
+#include "passes.h"
+
+enum { MAX_STRIP_BYTES = 96 << 10 };
+
+static bool known(const SymExpr *e, int64_t *v) { return e && sym_is_const(e, v); }
+
+void pass_fuse_pools(Arena *a, Schedule *s)
+{
+    (void)a;
+    const Graph *g = s->graph;
+    int64_t vl = s->target.vlen;
+    for (int32_t i = 0; i < g->nodes.len; i++) {
+        const Node *n = g->nodes.items[i];
+        StagePlan *p = schedule_plan(s, n);
+        if (p->kernel != KERNEL_CONV_PLANE || p->fused_into || n->conv.win.nsp != 2)
+            continue;
+        const Node *last = schedule_store_node(s, n);
+        if (s->is_output[last->id] || last->nuses != 1 || s->consumers[last->id].len != 1)
+            continue;
+        const Node *pool = s->consumers[last->id].items[0];
+        StagePlan *pp = schedule_plan(s, pool);
+        if (pp->kernel != KERNEL_POOL_ROWS || pool->pool.win.nsp != 2)
+            continue;
+        const WindowParams *w = &pool->pool.win;
+        int64_t ohc, owc, ph, k, d = w->dilation[0], st = w->stride[0];
+        int32_t r = n->shape.rank;
+        if (!known(n->shape.dims[r - 2], &ohc) || !known(n->shape.dims[r - 1], &owc) ||
+            !known(pool->shape.dims[r - 2], &ph) || !known(w->k[0], &k))
+            continue;
+        /* the input rows are the convolution's virtual rows: the kernel's
+         * row pitch is at least the output width (conv_plane.c) */
+        int64_t wv = owc;
+        int64_t tile = p->nv * vl, best = 0;
+        double best_cost = 1e30;
+        for (int64_t rows = 1; rows <= ph; rows++) {
+            int64_t crows = (rows - 1) * st + (k - 1) * d + 1;
+            if (crows > ohc)
+                crows = ohc;
+            if ((int64_t)p->nk * crows * owc * 4 > MAX_STRIP_BYTES)
+                break;
+            int64_t positions = crows * wv, tiles = (positions + tile - 1) / tile;
+            /* work per pooled row: computed positions, over what is needed */
+            double cost = (double)(tiles * tile) / (double)(rows * st * wv);
+            if (cost < best_cost - 1e-9) {
+                best_cost = cost;
+                best = rows;
+            }
+        }
+        if (best == 0)
+            continue;
+        p->pool = pool;
+        p->pool_rows = (int32_t)best;
+        pp->fused_into = n;
+    }
+}
