@@ -29,6 +29,7 @@
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
+#include <llvm-c/DebugInfo.h>
 #include <llvm-c/Orc.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
@@ -286,6 +287,9 @@ typedef struct Cg {
     LLVMValueRef     fn_par_for, fn_tanhf;
     LLVMTypeRef      ty_par_for, ty_tanhf, ty_par_task;
     int              npar;
+    bool             in_kernel;         /* emitting a micro-kernel's stage */
+    LLVMValueRef    *kernel_fns;        /* their functions (stage and tasks) */
+    int              nkernel_fns, cap_kernel_fns;
     char            *err;               /* first error, malloc'ed */
 } Cg;
 
@@ -948,8 +952,7 @@ static LLVMValueRef emit_expr(Fn *f, const IrExpr *e)
     case IR_EXPR_BROADCAST:
         if (!vectors_ok(cg, e))
             return i64c(cg, 0);
-        return splat(f, emit_expr(f, e->un.a),
-                     e->type == IR_TYPE_VI64 ? cg->t_vi64 : cg->t_vf32);
+        return splat(f, emit_expr(f, e->un.a), ir_type(cg, e->type));
     case IR_EXPR_IOTA: {
         if (!vectors_ok(cg, e))
             return i64c(cg, 0);
@@ -963,9 +966,31 @@ static LLVMValueRef emit_expr(Fn *f, const IrExpr *e)
     return i64c(cg, 0);
 }
 
+/* Loop metadata saying "already vectorised and unrolled": the loop
+ * vectoriser and the unrollers then leave the loop alone at once, which
+ * also keeps them from spending compile time on the large kernel bodies. */
+static LLVMMetadataRef kernel_loop_md(Cg *cg)
+{
+    LLVMContextRef c = cg->c;
+    LLVMMetadataRef one = LLVMValueAsMetadata(LLVMConstInt(cg->t_i32, 1, 0));
+    LLVMMetadataRef f = LLVMValueAsMetadata(LLVMConstInt(cg->t_i1, 0, 0));
+    const char *vec = "llvm.loop.vectorize.enable", *unroll = "llvm.loop.unroll.disable",
+               *width = "llvm.loop.vectorize.width", *il = "llvm.loop.interleave.count";
+    LLVMMetadataRef p1[2] = {LLVMMDStringInContext2(c, vec, strlen(vec)), f};
+    LLVMMetadataRef p2[1] = {LLVMMDStringInContext2(c, unroll, strlen(unroll))};
+    LLVMMetadataRef p3[2] = {LLVMMDStringInContext2(c, width, strlen(width)), one};
+    LLVMMetadataRef p4[2] = {LLVMMDStringInContext2(c, il, strlen(il)), one};
+    LLVMMetadataRef tmp = LLVMTemporaryMDNode(c, NULL, 0);
+    LLVMMetadataRef ops[5] = {tmp, LLVMMDNodeInContext2(c, p1, 2), LLVMMDNodeInContext2(c, p2, 1),
+                              LLVMMDNodeInContext2(c, p3, 2), LLVMMDNodeInContext2(c, p4, 2)};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(c, ops, 5);
+    LLVMMetadataReplaceAllUsesWith(tmp, id);   /* the loop id refers to itself */
+    return id;
+}
+
 /* for (var = lo; var < hi; var++) body, rotated: guard, header, latch. */
 static void emit_loop(Fn *f, int32_t var, LLVMValueRef lo, LLVMValueRef hi,
-                      const IrStmt *body)
+                      const IrStmt *body, uint32_t flags)
 {
     Cg *cg = f->cg;
     if (var < 0 || var >= cg->p->nvars) {
@@ -988,8 +1013,12 @@ static void emit_loop(Fn *f, int32_t var, LLVMValueRef lo, LLVMValueRef hi,
     f->var[var] = saved;
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(f->b);
     LLVMValueRef next = LLVMBuildNSWAdd(f->b, iv, i64c(cg, 1), "");
-    LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, next, hi, ""),
-                    header, exit);
+    LLVMValueRef br = LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, next, hi, ""),
+                                      header, exit);
+    if (flags & IR_LOOP_KERNEL) {
+        unsigned kind = LLVMGetMDKindIDInContext(cg->c, "llvm.loop", 9);
+        LLVMSetMetadata(br, kind, LLVMMetadataAsValue(cg->c, kernel_loop_md(cg)));
+    }
     LLVMValueRef vals[2] = {lo, next};
     LLVMBasicBlockRef blocks[2] = {pre, latch};
     LLVMAddIncoming(iv, vals, blocks, 2);
@@ -1071,6 +1100,38 @@ static LLVMValueRef mask_barrier(Fn *f, LLVMValueRef m)
     return LLVMBuildICmp(f->b, LLVMIntSLT, kept, LLVMConstNull(ity), "");
 }
 
+static void note_kernel_fn(Cg *cg, LLVMValueRef fn)
+{
+    if (cg->nkernel_fns == cg->cap_kernel_fns) {
+        cg->cap_kernel_fns = cg->cap_kernel_fns ? 2 * cg->cap_kernel_fns : 16;
+        cg->kernel_fns = realloc(cg->kernel_fns, (size_t)cg->cap_kernel_fns * sizeof *cg->kernel_fns);
+        if (!cg->kernel_fns) {
+            fputs("convc: out of memory\n", stderr);
+            abort();
+        }
+    }
+    cg->kernel_fns[cg->nkernel_fns++] = fn;
+}
+
+static bool has_kernel_loop(const IrStmt *s)
+{
+    if (!s)
+        return false;
+    switch (s->kind) {
+    case IR_STMT_FOR:
+        return (s->loop.flags & IR_LOOP_KERNEL) || has_kernel_loop(s->loop.body);
+    case IR_STMT_IF:
+        return has_kernel_loop(s->cond.then) || has_kernel_loop(s->cond.otherwise);
+    case IR_STMT_BLOCK:
+        for (int32_t i = 0; i < s->block.n; i++)
+            if (has_kernel_loop(s->block.items[i]))
+                return true;
+        return false;
+    default:
+        return false;
+    }
+}
+
 /* A parallel loop: its body becomes NAME__par_N(ctx, begin, end), running
  * var = lo+begin .. lo+end-1; the context holds bufs, dims, lo, the values
  * of the loop variables bound around it and of the locals its body
@@ -1105,6 +1166,8 @@ static void emit_parallel(Fn *f, const IrStmt *s, LLVMValueRef lo,
     char name[256];
     snprintf(name, sizeof name, "%s__par_%d", p->name, cg->npar++);
     LLVMValueRef pf = LLVMAddFunction(cg->mod, name, cg->ty_par_task);
+    if (cg->in_kernel)
+        note_kernel_fn(cg, pf);
     LLVMSetLinkage(pf, LLVMInternalLinkage);
     set_target_attrs(cg, pf);
     add_param_attr(cg, pf, 0, "noalias");
@@ -1137,7 +1200,7 @@ static void emit_parallel(Fn *f, const IrStmt *s, LLVMValueRef lo,
     }
     LLVMValueRef blo = LLVMBuildNSWAdd(g.b, plo, LLVMGetParam(pf, 1), "");
     LLVMValueRef bhi = LLVMBuildNSWAdd(g.b, plo, LLVMGetParam(pf, 2), "");
-    emit_loop(&g, s->loop.var, blo, bhi, s->loop.body);
+    emit_loop(&g, s->loop.var, blo, bhi, s->loop.body, s->loop.flags);
     LLVMBuildRetVoid(g.b);
     fn_end(&g);
 
@@ -1193,7 +1256,7 @@ static void emit_stmt(Fn *f, const IrStmt *s)
         if ((s->loop.flags & IR_LOOP_PARALLEL) && !f->in_par)
             emit_parallel(f, s, lo, hi);
         else
-            emit_loop(f, s->loop.var, lo, hi, s->loop.body);
+            emit_loop(f, s->loop.var, lo, hi, s->loop.body, s->loop.flags);
         break;
     }
     case IR_STMT_IF: {
@@ -1580,12 +1643,17 @@ static void build_module(Cg *cg)
             add_param_attr(cg, stage_fn[k], i, "readonly");
         }
         Fn sf;
+        const IrStmt *stage = top && top->kind == IR_STMT_BLOCK ? top->block.items[k] : top;
+        cg->in_kernel = has_kernel_loop(stage);
+        if (cg->in_kernel)
+            note_kernel_fn(cg, stage_fn[k]);
         fn_begin(&sf, cg, stage_fn[k], false);
         sf.bufs = LLVMGetParam(stage_fn[k], 0);
         sf.dims = LLVMGetParam(stage_fn[k], 1);
-        emit_stmt(&sf, top && top->kind == IR_STMT_BLOCK ? top->block.items[k] : top);
+        emit_stmt(&sf, stage);
         LLVMBuildRetVoid(sf.b);
         fn_end(&sf);
+        cg->in_kernel = false;
     }
     Fn f;
     fn_begin(&f, cg, body, false);
@@ -1609,7 +1677,36 @@ static void build_module(Cg *cg)
 
 /* ---- the public API -------------------------------------------------------- */
 
-static LLVMErrorRef optimise(CgModule *m, int opt)
+/* The micro-kernels' functions arrive vectorised, unrolled and with their
+ * loop-invariant values computed outside their loops: all they need is
+ * promotion to registers and clean-up.  The standard pipeline would spend
+ * most of a CNN block's compile time re-analysing them (the vectorisers
+ * and instcombine walk their large bodies several times), so they get this
+ * short pipeline and are then hidden from the standard one with optnone,
+ * removed again before instruction selection. */
+static const char *const kernel_pipeline =
+    "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,"
+    "loop(loop-rotate),loop-mssa(licm),loop(indvars),gvn,instcombine<no-verify-fixpoint>,"
+    "simplifycfg)";
+
+static void set_optnone(CgModule *m, LLVMValueRef *fns, int n, bool on)
+{
+    LLVMContextRef c = LLVMGetModuleContext(m->mod);
+    unsigned kind = LLVMGetEnumAttributeKindForName("optnone", 7);
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    for (int i = 0; i < n; i++) {
+        if (on) {
+            LLVMAddAttributeAtIndex(fns[i], LLVMAttributeFunctionIndex,
+                                    LLVMCreateEnumAttribute(c, noinline, 0));
+            LLVMAddAttributeAtIndex(fns[i], LLVMAttributeFunctionIndex,
+                                    LLVMCreateEnumAttribute(c, kind, 0));
+        } else {
+            LLVMRemoveEnumAttributeAtIndex(fns[i], LLVMAttributeFunctionIndex, kind);
+        }
+    }
+}
+
+static LLVMErrorRef optimise(CgModule *m, int opt, LLVMValueRef *kernel_fns, int nkernel)
 {
     LLVMPassBuilderOptionsRef o = LLVMCreatePassBuilderOptions();
     bool vec = opt >= 2;
@@ -1617,9 +1714,18 @@ static LLVMErrorRef optimise(CgModule *m, int opt)
     LLVMPassBuilderOptionsSetSLPVectorization(o, vec);
     LLVMPassBuilderOptionsSetLoopInterleaving(o, vec);
     LLVMPassBuilderOptionsSetLoopUnrolling(o, opt >= 1);
+    LLVMErrorRef e = NULL;
+    if (nkernel && opt >= 1) {
+        e = LLVMRunPasses(m->mod, kernel_pipeline, m->tm, o);
+        if (!e)
+            set_optnone(m, kernel_fns, nkernel, true);
+    }
     char pipeline[32];
     snprintf(pipeline, sizeof pipeline, "default<O%d>", opt);
-    LLVMErrorRef e = LLVMRunPasses(m->mod, pipeline, m->tm, o);
+    if (!e)
+        e = LLVMRunPasses(m->mod, pipeline, m->tm, o);
+    if (nkernel && opt >= 1)
+        set_optnone(m, kernel_fns, nkernel, false);
     LLVMDisposePassBuilderOptions(o);
     return e;
 }
@@ -1653,6 +1759,7 @@ CgModule *cg_compile(const IrProgram *p, const CgTarget *t, char **err)
     if (cg.err) {
         set_err(err, fmt_err("%s: %s", p->name, cg.err));
         free(cg.err);
+        free(cg.kernel_fns);
         cg_free(m);
         return NULL;
     }
@@ -1661,12 +1768,14 @@ CgModule *cg_compile(const IrProgram *p, const CgTarget *t, char **err)
         set_err(err, fmt_err("%s: invalid LLVM IR (a code generator bug): %s",
                              p->name, msg ? msg : "?"));
         LLVMDisposeMessage(msg);
+        free(cg.kernel_fns);
         cg_free(m);
         return NULL;
     }
     LLVMDisposeMessage(msg);
     int opt = t ? t->opt_level : 3;
-    LLVMErrorRef e = optimise(m, opt);
+    LLVMErrorRef e = optimise(m, opt, cg.kernel_fns, cg.nkernel_fns);
+    free(cg.kernel_fns);
     if (e) {
         char *em = LLVMGetErrorMessage(e);
         set_err(err, fmt_err("%s: optimisation failed: %s", p->name, em));

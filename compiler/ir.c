@@ -229,7 +229,9 @@ IrExpr *ir_vload_strided(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx
 IrExpr *ir_broadcast(Arena *a, IrExpr *x)
 {
     IrExpr *e = expr_new(a, IR_EXPR_BROADCAST,
-                         x->type == IR_TYPE_I64 ? IR_TYPE_VI64 : IR_TYPE_VF32);
+                         x->type == IR_TYPE_I64    ? IR_TYPE_VI64
+                         : x->type == IR_TYPE_BOOL ? IR_TYPE_VBOOL
+                                                   : IR_TYPE_VF32);
     e->un.a = x;
     return e;
 }
@@ -539,6 +541,8 @@ static void dump_stmt(FILE *out, const IrProgram *p, const IrStmt *s,
             fputs("/* vectorize */ ", out);
         if (s->loop.flags & IR_LOOP_UNROLL)
             fputs("/* unroll */ ", out);
+        if (s->loop.flags & IR_LOOP_KERNEL)
+            fputs("/* kernel */ ", out);
         fputs("{\n", out);
         dump_braced(out, p, s->loop.body, depth + 1);
         indent(out, depth);

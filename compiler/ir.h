@@ -67,7 +67,7 @@ typedef enum IrExprKind {
     IR_EXPR_FMA,        /* a*b + c rounded once where the target has FMA,
                            else a*b rounded then + c (what the scalar code's
                            contracted multiply-add gives on that target) */
-    IR_EXPR_BROADCAST,  /* F32 -> VF32 or I64 -> VI64: every lane = a */
+    IR_EXPR_BROADCAST,  /* F32, I64, BOOL -> VF32, VI64, VBOOL: every lane = a */
     IR_EXPR_IOTA,       /* VI64: lane i holds i */
 } IrExprKind;
 
@@ -119,6 +119,9 @@ enum {
     IR_LOOP_VECTORIZE = 1 << 1, /* innermost, unit stride: hint only */
     IR_LOOP_UNROLL    = 1 << 2, /* constant bounds: emit the body once per
                                    iteration with the variable a constant */
+    IR_LOOP_KERNEL    = 1 << 3, /* part of a micro-kernel, vectorised and
+                                   unrolled as written: the back end must
+                                   not vectorise or unroll it again */
 };
 
 typedef struct IrStmt IrStmt;

@@ -161,10 +161,13 @@ static int32_t pack_weights(Plane *P)
     IrExpr *val = ir_select(a, ir_bin(a, IR_OP_LT, k, I(L, P->Kg)), lower_value(L, w, wi),
                             ir_float(a, 0.0f));
     IrStmt *st = ir_store(a, b, 4, (IrExpr *const[]){ gb, V(L, vc), t, j }, val);
-    st = ir_for(a, vj, I(L, 0), I(L, P->nk), st, IR_LOOP_VECTORIZE);
-    st = ir_for(a, vt, I(L, 0), I(L, P->ntaps), st, 0);
-    st = ir_for(a, vc, I(L, 0), P->Cg, st, 0);
-    st = ir_for(a, vgb, I(L, 0), I(L, nblk), st, L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
+    /* a small pass over the weights: left as written (no vectorising or
+     * unrolling, which would only cost compile time) */
+    st = ir_for(a, vj, I(L, 0), I(L, P->nk), st, IR_LOOP_KERNEL);
+    st = ir_for(a, vt, I(L, 0), I(L, P->ntaps), st, IR_LOOP_KERNEL);
+    st = ir_for(a, vc, I(L, 0), P->Cg, st, IR_LOOP_KERNEL);
+    st = ir_for(a, vgb, I(L, 0), I(L, nblk), st,
+                IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0));
     ptrvec_push(a, &L->prologue, st);
     return b;
 }
@@ -197,32 +200,37 @@ static IrStmt *phase_copy(Plane *P, int32_t nph, const int64_t *phy, const int64
     P->Wv = lower_dim(L, wp);
 
     int32_t vn = lower_var(L, "nc"), vp = lower_var(L, "phase"), vr = lower_var(L, "r"),
-            vcl = lower_var(L, "col");
-    IrExpr *nc = V(L, vn), *ph = V(L, vp), *r = V(L, vr), *col = V(L, vcl);
-    /* the phase's (py, px): a select chain over the few copied phases */
+            vcv = lower_var(L, "cv");
+    IrExpr *nc = V(L, vn), *ph = V(L, vp), *r = V(L, vr);
+    /* the phase's (py, px): a select chain over the few copied phases,
+     * constants once the phase loop is unrolled */
     IrExpr *py = I(L, phy[nph - 1]), *px = I(L, phx[nph - 1]);
     for (int32_t i = nph - 2; i >= 0; i--) {
         IrExpr *is = ir_bin(a, IR_OP_EQ, ph, I(L, i));
         py = ir_select(a, is, I(L, phy[i]), py);
         px = ir_select(a, is, I(L, phx[i]), px);
     }
+    /* a vector of the phase row's columns: an input row's lanes sx apart;
+     * places past the input are zero (they are never read as taps) */
+    int32_t vl = P->vl;
+    IrExpr *col0 = mul(L, V(L, vcv), I(L, vl));
+    IrExpr *cols = ir_bin(a, IR_OP_ADD, ir_broadcast(a, col0), ir_iota(a));
     IrExpr *iy = add(L, mul(L, r, I(L, P->sy)), py);
-    IrExpr *ix = add(L, mul(L, col, I(L, P->sx)), px);
-    IrExpr **xi = arena_array(a, (size_t)xr, sizeof *xi);
+    IrExpr *inrow = ir_bin(a, IR_OP_LT, cols, P->Wv);
+    IrExpr *m = kl_and(L, inrow, ir_bin(a, IR_OP_LT, ir_bin(a, IR_OP_ADD,
+                                                            ir_bin(a, IR_OP_MUL, cols, I(L, P->sx)), px), P->IW));
+    m = kl_and(L, m, ir_broadcast(a, ir_bin(a, IR_OP_LT, iy, P->IH)));
     /* x as [batch.. * C planes][IH][IW] by linear position */
-    IrExpr *lin = add(L, mul(L, add(L, mul(L, nc, P->IH), iy), P->IW), ix);
-    for (int32_t i = 0; i + 1 < xr; i++)
-        xi[i] = I(L, 0);
-    xi[xr - 1] = lin;
-    IrExpr *inside = ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_LT, iy, P->IH), ir_bin(a, IR_OP_LT, ix, P->IW));
-    IrExpr *val = ir_select(a, inside, lower_value(L, x, xi), ir_float(a, 0.0f));
-    IrExpr *dst = add(L, mul(L, add(L, mul(L, add(L, mul(L, nc, I(L, nph)), ph), P->Hp), r), P->Wv), col);
-    IrStmt *st = ir_store(a, P->bx, 3, (IrExpr *const[]){ I(L, 0), I(L, 0), dst }, val);
-    st = ir_for(a, vcl, I(L, 0), P->Wv, st, IR_LOOP_VECTORIZE);
-    st = ir_for(a, vr, I(L, 0), P->Hp, st, 0);
-    st = ir_for(a, vp, I(L, 0), I(L, nph), st, 0);
+    IrExpr *lin = add(L, add(L, mul(L, add(L, mul(L, nc, P->IH), iy), P->IW), mul(L, col0, I(L, P->sx))), px);
+    IrExpr *val = ir_vload_strided(a, lower_buffer_of(L, x), xr, kl_lin(L, xr, lin), m, (int32_t)P->sx);
+    IrExpr *dst = add(L, mul(L, add(L, mul(L, add(L, mul(L, nc, I(L, nph)), ph), P->Hp), r), P->Wv), col0);
+    IrStmt *st = ir_vstore(a, P->bx, 3, kl_lin(L, 3, dst), val, inrow);
+    st = ir_for(a, vcv, I(L, 0), idiv(L, add(L, P->Wv, I(L, vl - 1)), I(L, vl)), st, IR_LOOP_KERNEL);
+    st = ir_for(a, vr, I(L, 0), P->Hp, st, IR_LOOP_KERNEL);
+    st = ir_for(a, vp, I(L, 0), I(L, nph), st, IR_LOOP_UNROLL);
     IrExpr *nplanes = mul(L, P->N, lower_dim(L, x->shape.dims[xr - nsp - 1]));
-    return ir_for(a, vn, I(L, 0), nplanes, st, L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
+    return ir_for(a, vn, I(L, 0), nplanes, st,
+                  IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0));
 }
 
 static IrExpr *epilogue(Plane *P, IrExpr *acc, IrExpr *lin, IrExpr *mask)
@@ -273,7 +281,7 @@ static void store_vector(Plane *P, PtrVec *out, int32_t acc, int32_t j, int32_t 
     IrStmt *st = ir_vstore(a, buf, rank, lin_idx(P, rank, to), epilogue(P, loc(P, acc), lin, m), m);
     IrExpr *first = idiv(L, q, P->Wv);
     IrExpr *last = imin(L, idiv(L, add(L, q, I(L, P->vl - 1)), P->Wv), sub(L, rows_end, I(L, 1)));
-    ptrvec_push(a, out, ir_for(a, vr, first, add(L, last, I(L, 1)), st, 0));
+    ptrvec_push(a, out, ir_for(a, vr, first, add(L, last, I(L, 1)), st, IR_LOOP_KERNEL));
 }
 
 /* ---- one register block ------------------------------------------------- */
@@ -348,7 +356,7 @@ static IrStmt *block_body(Plane *P, int32_t nk_run, bool interior, IrExpr ***col
             }
         }
     }
-    ptrvec_push(a, &out, ir_for(a, P->var_c, I(L, 0), P->Cg, lower_block(L, &red), 0));
+    ptrvec_push(a, &out, ir_for(a, P->var_c, I(L, 0), P->Cg, lower_block(L, &red), IR_LOOP_KERNEL));
     for (int32_t j = 0; j < nk_run; j++)
         for (int32_t v = 0; v < nv; v++)
             store_vector(P, &out, acc[j][v], j, v, interior ? NULL : inplane[v]);
@@ -524,7 +532,7 @@ static IrStmt *tile_body(Plane *P)
         }
         int32_t vr = lower_var(L, "wrap");
         IrExpr *nwrap = idiv(L, add(L, loc(P, P->l_ox0), I(L, P->tile - 1)), P->Wv);
-        ptrvec_push(a, &body, ir_for(a, vr, I(L, 0), nwrap, lower_block(L, &wrap), 0));
+        ptrvec_push(a, &body, ir_for(a, vr, I(L, 0), nwrap, lower_block(L, &wrap), IR_LOOP_KERNEL));
     }
 
     /* masks: column (both variants), row and place in the plane (border) */
@@ -617,7 +625,7 @@ static IrStmt *pool_strip(Plane *P)
     if (P->rem)
         nk_run = ir_select(a, ir_bin(a, IR_OP_EQ, loc(P, P->l_kb), I(L, P->nkbg - 1)), I(L, P->rem),
                            I(L, P->nk));
-    return ir_for(a, vj, I(L, 0), nk_run, rows, 0);
+    return ir_for(a, vj, I(L, 0), nk_run, rows, IR_LOOP_KERNEL);
 }
 
 IrStmt *kernel_conv_plane(Lower *L, const Node *n)
@@ -719,11 +727,12 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
         IrStmt *tile = ir_block(a, (IrStmt *const[]){
             set(P, P->l_p0, add(L, first, mul(L, V(L, vt), I(L, P->tile)))), tile_body(P) }, 2);
         ptrvec_push(a, &body, ir_for(a, vt, I(L, 0),
-                                     idiv(L, add(L, count, I(L, P->tile - 1)), I(L, P->tile)), tile, 0));
+                                     idiv(L, add(L, count, I(L, P->tile - 1)), I(L, P->tile)), tile,
+                                     IR_LOOP_KERNEL));
         ptrvec_push(a, &body, pool_strip(P));
     }
 
-    uint32_t flags = L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0;
+    uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
     IrStmt *nest = ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
     if (!P->copy_nest)
         return nest;

@@ -106,7 +106,7 @@ static IrStmt *vector_body(Pool *P, IrExpr *plane_in, IrExpr *plane_out, IrExpr 
             r = ir_select(a, m, r, kl_get(L, acc));
         ptrvec_push(a, &taps, kl_set(L, acc, r));
     }
-    ptrvec_push(a, &out, ir_for(a, vky, ylo, yhi, lower_block(L, &taps), 0));
+    ptrvec_push(a, &out, ir_for(a, vky, ylo, yhi, lower_block(L, &taps), IR_LOOP_KERNEL));
     IrExpr *result = kl_get(L, acc);
     if (!P->is_max) {
         /* the scalar nest's divisor, lane by lane */
@@ -163,8 +163,8 @@ static IrStmt *rows_range(Pool *P, IrExpr *plane_in, IrExpr *plane_out, IrExpr *
     IrExpr *nvec = idiv(L, add(L, P->OW, I(L, vl - 1)), I(L, vl));
     IrStmt *row = ir_block(a, (IrStmt *const[]){
         kl_set(L, lylo, ylo), kl_set(L, lyhi, yhi),
-        ir_for(a, vx, I(L, 0), nvec, vec, 0) }, 3);
-    return ir_for(a, voy, r0, r1, row, 0);
+        ir_for(a, vx, I(L, 0), nvec, vec, IR_LOOP_KERNEL) }, 3);
+    return ir_for(a, voy, r0, r1, row, IR_LOOP_KERNEL);
 }
 
 IrStmt *kernel_pool_rows_range(Lower *L, const Node *pool, int32_t bx, int32_t xrank,
@@ -206,6 +206,6 @@ IrStmt *kernel_pool_rows(Lower *L, const Node *n)
     IrExpr *plane_out = mul(L, kl_get(L, lplane), mul(L, P->OH, P->OW));
     IrExpr *r0 = mul(L, kl_get(L, lrb), I(L, rows));
     ptrvec_push(a, &body, rows_range(P, plane_in, plane_out, r0, imin(L, add(L, r0, I(L, rows)), P->OH)));
-    uint32_t flags = L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0;
+    uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
     return ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
 }
