@@ -25,6 +25,7 @@
  * relative error above 1e-3) or anything else goes wrong. */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -34,7 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <convrt.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -238,25 +241,43 @@ static int selected(const char *only, const char *id)
 
 typedef void (*run_fn)(void *ctx);
 
-static double cpu_seconds(void)
+/* Does another thread of this process run (state R in /proc)?  The CPU
+ * time of the process would not tell: a thread that runs without a break
+ * has its time brought up to date only at the scheduler's ticks. */
+static int other_thread_running(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir)
+        return 0;
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    int running = 0;
+    struct dirent *e;
+    while (!running && (e = readdir(dir))) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char *state = strrchr(buf, ')'); /* the name before it may hold anything */
+        running = state && state[1] == ' ' && state[2] == 'R';
+    }
+    closedir(dir);
+    return running;
 }
 
-/* Wait until no thread of this process runs.  An OpenMP pool (oneDNN's)
- * keeps its threads spinning for a while after a parallel region; if the
- * next sample started then, convrt's workers would share the cores with
- * them.  Waiting costs each sample a millisecond of wall time, untimed. */
+/* Wait until no other thread of this process runs.  An OpenMP pool
+ * (oneDNN's) keeps its threads spinning for a while after a parallel
+ * region; a convc sample started then would share the cores with them.
+ * The wait is not timed. */
 static void settle(void)
 {
-    for (int i = 0; i < 1000; i++) {
-        double c0 = cpu_seconds();
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
-        if (cpu_seconds() - c0 < 1e-4) /* under 10% of one CPU over 1 ms */
-            return;
-    }
+    for (int i = 0; i < 2000 && other_thread_running(); i++)
+        nanosleep(&(struct timespec){0, 250000}, NULL);
 }
 
 enum { MAX_FNS = 4, MIN_SAMPLES = 3, MAX_SAMPLES = 201 };
@@ -350,6 +371,12 @@ typedef struct {
 
 static void make_inputs(const workload *L, inputs *in)
 {
+    /* Seeded by the workload alone, so its numbers do not depend on which
+     * workloads ran before it (--only) and the files written by one run
+     * match the next. */
+    rng_state = 0x9E3779B97F4A7C15ull;
+    for (const char *p = L->id; *p; p++)
+        rng_state = (rng_state ^ (unsigned char)*p) * 0x100000001B3ull;
     memset(in, 0, sizeof *in);
     int64_t xd[4] = {1, L->C, L->H, L->W};
     CONVRT_CHECK(convrt_tensor_alloc(&in->t[0], 4, xd));

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 
 import numpy as np
@@ -130,14 +131,30 @@ class Convc:
             raise SystemExit("torch_peer: a convc pipeline failed")
 
 
+def other_thread_running():
+    """Does another thread of this process run (state R in /proc)?  See
+    bench.c for why the process's CPU time would not tell."""
+    me = threading.get_native_id()
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) == me:
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # the thread has just ended
+        if stat[stat.rindex(")") + 2] == "R":
+            return True
+    return False
+
+
 def settle():
-    """Wait until no thread of this process runs (PyTorch's OpenMP threads
-    spin for a while after their last parallel region); see bench.c."""
-    for _ in range(1000):
-        c0 = time.process_time()
-        time.sleep(0.001)
-        if time.process_time() - c0 < 1e-4:
+    """Wait until no other thread of this process runs: PyTorch's OpenMP
+    threads spin for a while after their last parallel region."""
+    for _ in range(2000):
+        if not other_thread_running():
             return
+        time.sleep(0.00025)
 
 
 def time_interleaved(fns, budget_s):
