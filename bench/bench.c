@@ -8,7 +8,7 @@
  * objects give oneDNN's result, and times the three alternately so that a
  * change of machine load hits all of them alike.
  *
- *   usage: bench --threads N [--seconds S] [--only W1,W2,...] [--data DIR]
+ *   usage: bench --threads N [--seconds S] [--only W1,W2,...] [--data DIR [--inputs-only]]
  *
  * The thread count must also be in the environment (OMP_NUM_THREADS for
  * oneDNN's OpenMP, CONVRT_NUM_THREADS for convrt) so that both libraries
@@ -19,7 +19,8 @@
  * the report), progress on stderr.  With --data, every workload's inputs are
  * also written to DIR/ID/NAME.npy, with DIR/ID/args listing the names in the
  * pipeline's argument order, so that the PyTorch peer (bench/torch_peer.py)
- * and the `convc run` timing use the same numbers.
+ * and the `convc run` timing use the same numbers; --inputs-only writes them
+ * and stops, so that scripts can load() the weights before this runs.
  *
  * Exit status: 0 when every result matches, 1 when a check fails (max
  * relative error above 1e-3) or anything else goes wrong. */
@@ -752,6 +753,7 @@ int main(int argc, char **argv)
     int threads = 0;
     double seconds = 1.0;
     const char *only = NULL, *data_dir = NULL;
+    int inputs_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -761,14 +763,18 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (!strcmp(argv[i], "--data") && i + 1 < argc)
             data_dir = argv[++i];
+        else if (!strcmp(argv[i], "--inputs-only"))
+            inputs_only = 1;
         else {
-            fprintf(stderr, "usage: %s --threads N [--seconds S] [--only W1,W2,...] [--data DIR]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s --threads N [--seconds S] [--only W1,W2,...] "
+                    "[--data DIR [--inputs-only]]\n", argv[0]);
             return 2;
         }
     }
     if (threads < 1)
         die("--threads N (N >= 1) is required");
+    if (inputs_only && !data_dir)
+        die("--inputs-only needs --data DIR");
     convrt_set_num_threads(threads);
     omp_set_num_threads(threads);
     if (convrt_get_num_threads() != threads || omp_get_max_threads() != threads)
@@ -779,6 +785,14 @@ int main(int argc, char **argv)
         const workload *L = &workloads[li];
         if (!selected(only, L->id))
             continue;
+        if (inputs_only) {
+            inputs in;
+            make_inputs(L, &in);
+            write_inputs(data_dir, L, &in);
+            for (int i = 0; i < in.n; i++)
+                convrt_tensor_free(&in.t[i]);
+            continue;
+        }
         fprintf(stderr, "bench: %s (%s), %d thread%s: convc, convc x86-64-v3, oneDNN\n", L->id, L->desc,
                 threads, threads > 1 ? "s" : "");
         inputs in;

@@ -5,8 +5,8 @@
 
 RESULTS are the JSON lines of bench/bench.c (convc, convc built for
 x86-64-v3 and oneDNN, "proc": "dnnl") and of bench/torch_peer.py (convc,
-PyTorch NCHW and channels_last, "proc": "torch"), for one or more thread
-counts.  PEAK_FILE is bench/peak.c's output ("peak BITS THREADS GFLOPS"
+convc with load() weights, PyTorch NCHW and channels_last, "proc":
+"torch"), for one or more thread counts.  PEAK_FILE is bench/peak.c's output ("peak BITS THREADS GFLOPS"
 lines); COMPILE_FILE has one JSON line per workload with the compile times
 measured by scripts/bench.sh.  bench/README.md explains every column.
 
@@ -89,7 +89,9 @@ def main():
             best = min(PEERS, key=lambda p: ratios[p])
             errs = {**dn["checks"], **tc["checks"]}
             v3 = rec[(t, "dnnl", w, "convc-v3")]
-            errs.update({"oneDNN (x86-64-v3)": v3["checks"]["oneDNN"]})
+            const = rec[(t, "torch", w, "convc-const")]
+            errs.update({"oneDNN (x86-64-v3)": v3["checks"]["oneDNN"],
+                         "torch (load() weights)": const["checks"]["torch"]})
             worst = max(errs.values())
             if not worst <= TOLERANCE:
                 ok = False
@@ -101,7 +103,7 @@ def main():
                   f"{ratios[best]:7.4f}   {gf:5.1f} {100 * gf / pk:5.1f}% {gf_best:5.1f} "
                   f"{100 * gf_best / pk:5.1f}%  {worst:7.1e}{' FAIL' if not worst <= TOLERANCE else ''}"
                   f"  {dn['samples']:>2}/{tc['samples']:<2}")
-            v3_rows.append((w, dn, v3, times["oneDNN"]))
+            v3_rows.append((w, dn, v3, times["oneDNN"], tc, const))
             dnnl_note = rec[(t, "dnnl", w, "oneDNN")].get("note", "?")
             notes.append(f"  {w:4} oneDNN:   {dnnl_note}")
             notes.append(f"  {'':4} torch:    {rec[(t, 'torch', w, 'torch')].get('note', '?')}; "
@@ -111,14 +113,19 @@ def main():
                              + ", ".join(f"{e:.2g} vs {p}" for p, e in errs.items()))
 
         print()
-        print(f"objects built for x86-64-v3 (AVX2), against the measured 256-bit peak "
-              f"({pk256:.1f} GFLOP/s):")
-        print(f"{'id':4} {'workload':28} {'ms':>8} {'GF/s':>6} {'%peak256':>8} {'native/v3':>9} "
-              f"{'ratio v3/oneDNN':>15}")
-        for w, dn, v3, dnnl_ms in v3_rows:
+        print(f"other builds of the scripts: for x86-64-v3 (AVX2), against the measured 256-bit "
+              f"peak ({pk256:.1f} GFLOP/s); native with the weights as load() constants")
+        print(f"{'':34}{'--------------- x86-64-v3 ---------------':>43}   "
+              f"{'------- load() weights -------':>30}")
+        print(f"{'id':4} {'workload':28} {'ms':>8} {'GF/s':>6} {'%peak256':>8} {'vs native':>9} "
+              f"{'vs oneDNN':>9}   {'ms':>8} {'GF/s':>6} {'%peak':>6} {'vs native':>9}")
+        for w, dn, v3, dnnl_ms, tc, const in v3_rows:
             gf = dn["mflop"] / v3["ms"]
+            gf_c = dn["mflop"] / const["ms"]
             print(f"{w:4} {dn['desc']:28} {fmt_ms(v3['ms']):>8} {gf:6.1f} {100 * gf / pk256:7.1f}% "
-                  f"{dn['ms'] / v3['ms']:9.3f} {dnnl_ms / v3['ms']:15.4f}")
+                  f"{dn['ms'] / v3['ms']:9.3f} {dnnl_ms / v3['ms']:9.4f}   "
+                  f"{fmt_ms(const['ms']):>8} {gf_c:6.1f} {100 * gf_c / pk:5.1f}% "
+                  f"{tc['ms'] / const['ms']:9.3f}")
         print()
         tm = meta.get((t, "torch"), {})
         print(f"implementations (PyTorch {tm.get('torch', '?')}, its oneDNN {tm.get('dnnl', '?')}, "
@@ -146,6 +153,8 @@ def main():
           "(>= 1: convc is at least as fast)")
     print("% peak = GFLOP/s / measured FMA peak for that thread count; max err = "
           "max |convc - peer| / max |peer| over all checks (limit 1e-3)")
+    print("vs native = the native object's time / this build's time, from interleaved samples "
+          "(above 1: this build is faster)")
     print("n = interleaved samples per implementation in bench / torch_peer")
     return 0 if ok else 1
 

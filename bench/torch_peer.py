@@ -2,12 +2,14 @@
 """Time convc's compiled workloads against PyTorch on the same inputs.
 
 The convc side is the objects that bench/bench.c links (built with
---target-cpu=native), here in one shared library called through ctypes; the
-PyTorch side is torch.nn.functional in inference mode, once with the default
-contiguous NCHW tensors and once with tensors in channels_last memory format
-(converted before timing, as a model kept in that format would be).  The
-three run in turn, sample by sample, in this one process, so the ratios
-between them come from interleaved samples as in bench.c.
+--target-cpu=native), here in one shared library called through ctypes,
+plus a build of each script whose weights are load() constants (NAME_const,
+taking x alone); the PyTorch side is torch.nn.functional in inference mode,
+once with the default contiguous NCHW tensors and once with tensors in
+channels_last memory format (converted before timing, as a model kept in
+that format would be).  The four run in turn, sample by sample, in this one
+process, so the ratios between them come from interleaved samples as in
+bench.c.
 
     torch_peer.py --lib LIB --data DIR --threads N [--seconds S] [--only W1,W2]
 
@@ -240,34 +242,41 @@ def main():
         if only and wid not in only:
             continue
         print(f"torch_peer: {wid}, {opt.threads} thread{'s' if opt.threads > 1 else ''}: "
-              "convc, torch NCHW, torch channels_last", file=sys.stderr, flush=True)
+              "convc, torch NCHW, torch channels_last, convc with load() weights",
+              file=sys.stderr, flush=True)
         d = os.path.join(opt.data, wid)
         with open(os.path.join(d, "args")) as f:
             names = f.read().split()
         arrays = [np.ascontiguousarray(np.load(os.path.join(d, n + ".npy")), dtype=np.float32)
                   for n in names]
         convc = Convc(lib, name, arrays)
+        # the same script with its weights as load() constants: x alone
+        convc_const = Convc(lib, name + "_const", arrays[:1])
         nchw = [torch.from_numpy(a.copy()) for a in arrays]
         cl = [t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for t in nchw]
 
         with torch.inference_mode():
             convc()
+            convc_const()
             y_nchw = forward(*nchw).contiguous().numpy().copy()
             y_cl = forward(*cl).contiguous().numpy().copy()
             errs = {"torch": max_rel_err(convc.out, y_nchw), "torch-cl": max_rel_err(convc.out, y_cl)}
+            errs_const = {"torch": max_rel_err(convc_const.out, y_nchw)}
             notes = {"torch": kernels_used(forward, nchw), "torch-cl": kernels_used(forward, cl)}
-            (t_convc, t_nchw, t_cl), ns = time_interleaved(
-                [convc, lambda: forward(*nchw), lambda: forward(*cl)], opt.seconds)
+            (t_convc, t_nchw, t_cl, t_const), ns = time_interleaved(
+                [convc, lambda: forward(*nchw), lambda: forward(*cl), convc_const], opt.seconds)
 
         base = {"proc": "torch", "id": wid, "threads": opt.threads, "samples": ns}
         print(json.dumps({**base, "impl": "convc", "ms": t_convc * 1e3, "checks": errs}))
+        print(json.dumps({**base, "impl": "convc-const", "ms": t_const * 1e3, "checks": errs_const}))
         print(json.dumps({**base, "impl": "torch", "ms": t_nchw * 1e3, "note": notes["torch"]}))
         print(json.dumps({**base, "impl": "torch-cl", "ms": t_cl * 1e3, "note": notes["torch-cl"]}),
               flush=True)
-        for peer, err in errs.items():
+        for what, err in [(f"convc and {p}", e) for p, e in errs.items()] + \
+                [("convc with load() weights and torch", errs_const["torch"])]:
             if not err <= TOLERANCE:
                 print(f"torch_peer: FAIL {wid}: max relative error {err:.3g} > {TOLERANCE} "
-                      f"between convc and {peer}", file=sys.stderr)
+                      f"between {what}", file=sys.stderr)
                 failed = True
     return 1 if failed else 0
 

@@ -85,7 +85,7 @@ rtdir=build/runtime
 out=build-bench
 obj=$out/obj
 data=$out/data
-rm -rf "$obj" "$data"
+rm -rf "$obj" "$data" "$out"/*.jsonl
 mkdir -p "$obj" "$data"
 CC=${CC:-cc}
 
@@ -138,9 +138,26 @@ done
 "$CC" -O2 -march=native -Wall -Wextra -fopenmp -I"$obj" -Iruntime/include bench/bench.c \
   "${native_objs[@]}" "${v3_objs[@]}" "$rtdir/libconvrt.a" -ldnnl $(pkg-config --libs libpng) \
   -lz -lm -lpthread -o "$out/bench"
-# The same native objects in a shared library for the PyTorch process.
-"$CC" -shared -o "$out/libworkloads.so" "${native_objs[@]}" -L"$rtdir" -lconvrt \
-  -Wl,-rpath,"$PWD/$rtdir"
+
+# A third build of each script takes its weights and biases from load(), as
+# constants of the object, so the cost of handling runtime weights shows.
+# The harness writes the inputs first; the copy of the script sits beside
+# them so that load("w1.npy") finds them, renamed NAME_const.
+"$out/bench" --threads 1 --data "$data" --inputs-only
+const_objs=()
+for script in "${scripts[@]}"; do
+  name=$(basename "$script" .conv)
+  id=$(id_of "$script")
+  sed -E -e 's/^(pipeline +)([A-Za-z_][A-Za-z0-9_]*)/\1\2_const/' \
+    -e 's/^( *)input +([wb][0-9]+) *: *(f32\[[^]]*\])/\1const \2: \3 = load("\2.npy")/' \
+    "$script" > "$data/$id/${name}_const.conv"
+  "$convc" compile "$data/$id/${name}_const.conv" -o "$obj/${name}_const.o" --target-cpu=native
+  const_objs+=("$obj/${name}_const.o")
+done
+# The native objects, with and without runtime weights, in a shared library
+# for the PyTorch process.
+"$CC" -shared -o "$out/libworkloads.so" "${native_objs[@]}" "${const_objs[@]}" -L"$rtdir" \
+  -lconvrt -Wl,-rpath,"$PWD/$rtdir"
 
 # ------------------------------------------------------------------- run
 report="$out/latest.txt"
