@@ -661,14 +661,14 @@ static void dnnl_setup(dnnl_chain *d, const workload *L, const inputs *in, float
             cur_md = *dst_md;
             cur = dst;
         } else {
+            if (i == 0)
+                die("a workload must start with a convolution");
             dnnl_dims_t kernel = {op_->k, op_->k}, dil = {0, 0};
             dnnl_pooling_v2_desc_t pdesc;
             DNNL_CHECK(dnnl_pooling_v2_forward_desc_init(&pdesc, dnnl_forward_inference,
                                                          dnnl_pooling_max, src_req, &any_dst,
                                                          strides, kernel, dil, pad, pad));
             DNNL_CHECK(dnnl_primitive_desc_create(&pd, &pdesc, NULL, d->engine, NULL));
-            if (i == 0)
-                die("a workload must start with a convolution");
             const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
             dnnl_memory_t dst = dnnl_alloc(d, dst_md);
             dnnl_primitive_t prim;
