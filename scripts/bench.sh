@@ -183,6 +183,8 @@ say "SIMD flags: ${simd:-none of avx2/fma/avx512}"
 say "convc: $($convc --version | head -1), objects for --target-cpu=native ($native_cpu) and x86-64-v3"
 say "peers: oneDNN (libdnnl-dev) $dnnl_version, C API; PyTorch (python3-torch) $torch_version, $($python --version)"
 say "harness: $("$CC" --version | head -1); ~$seconds s of interleaved samples per workload, thread count and process"
+# Other work on the machine shows in the times; say how busy it was.
+say "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
 
 # Peak: best of 3 runs of 0.3 s per width and thread count, measured here
 # and again after the workloads; the report uses the better of the two, as a
@@ -270,6 +272,7 @@ compile_arg=()
 if ! "$python" bench/report.py --peak "$peak_file" "${compile_arg[@]}" "${results[@]}" | tee -a "$report"; then
   status=1
 fi
+say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [[ $status -ne 0 ]] && say "bench: FAILED (see the messages above)"
 say "written to $report"
 exit $status
