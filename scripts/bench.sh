@@ -2,8 +2,8 @@
 # Benchmark convc's generated code on the workloads in bench/workloads/ against
 # oneDNN and PyTorch, with 1 thread and with every online CPU, as ratios, as
 # GFLOP/s and as % of this machine's measured FMA peak; also objects built for
-# x86-64-v3 and the compile time of every script.  Not part of the tests: run
-# it on its own.
+# x86-64-v3, builds with the weights as load() constants, and the compile time
+# of every script.  Not part of the tests: run it on its own.
 #
 #   scripts/bench.sh [--seconds S] [--only W1,W2,...] [--threads N[,M...]]
 #
@@ -184,6 +184,7 @@ say "convc: $($convc --version | head -1), objects for --target-cpu=native ($nat
 say "peers: oneDNN (libdnnl-dev) $dnnl_version, C API; PyTorch (python3-torch) $torch_version, $($python --version)"
 say "harness: $("$CC" --version | head -1); ~$seconds s of interleaved samples per workload, thread count and process"
 # Other work on the machine shows in the times; say how busy it was.
+load_start=$(cut -d' ' -f1 /proc/loadavg)
 say "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
 
 # Peak: best of 3 runs of 0.3 s per width and thread count, measured here
@@ -273,6 +274,12 @@ if ! "$python" bench/report.py --peak "$peak_file" "${compile_arg[@]}" "${result
   status=1
 fi
 say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+if awk -v l="$load_start" -v n="$ncpu" 'BEGIN {exit !(l >= n)}'; then
+  # OpenMP's static schedule waits for its slowest thread, so a busy core
+  # slows the peers' multi-thread runs far more than convrt's.
+  say "warning: the machine was busy (load average $load_start at the start on $ncpu CPUs): times are"
+  say "         inflated, the peak deflated, and multi-thread ratios against the OpenMP peers flatter convc"
+fi
 [[ $status -ne 0 ]] && say "bench: FAILED (see the messages above)"
 say "written to $report"
 exit $status
