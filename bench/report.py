@@ -73,7 +73,7 @@ def main():
               f"{'convc':^12} {'best peer':^12}")
         print(f"{'id':4} {'workload':28} {'MFLOP':>6} {'convc':>8} {'oneDNN':>8} {'torch':>8} "
               f"{'torch-CL':>8}   {'best':8} {'ratio':>7}   {'GF/s':>5} {'%peak':>6} {'GF/s':>5} "
-              f"{'%peak':>6}  {'max err':>7}  {'n':>5}")
+              f"{'%peak':>6}  {'max err':>7}  {'n':>7}")
         v3_rows, notes = [], []
         for w in ids:
             dn = rec.get((t, "dnnl", w, "convc"))
@@ -102,7 +102,7 @@ def main():
                   f"{fmt_ms(times['torch-cl']):>8}   {best.replace('torch-cl', 'torch-CL'):8} "
                   f"{ratios[best]:7.4f}   {gf:5.1f} {100 * gf / pk:5.1f}% {gf_best:5.1f} "
                   f"{100 * gf_best / pk:5.1f}%  {worst:7.1e}{' FAIL' if not worst <= TOLERANCE else ''}"
-                  f"  {dn['samples']:>2}/{tc['samples']:<2}")
+                  f"  {dn['samples']:>3}/{tc['samples']:<3}")
             v3_rows.append((w, dn, v3, times["oneDNN"], tc, const))
             dnnl_note = rec[(t, "dnnl", w, "oneDNN")].get("note", "?")
             notes.append(f"  {w:4} oneDNN:   {dnnl_note}")
