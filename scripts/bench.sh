@@ -41,6 +41,13 @@ IFS=, read -r -a thread_counts <<<"$thread_list"
 for t in "${thread_counts[@]}"; do
   [[ "$t" =~ ^[1-9][0-9]*$ ]] || { echo "bench: bad thread count '$t'" >&2; exit 2; }
 done
+if [[ -n "$only" ]]; then
+  known=$(for f in bench/workloads/*.conv; do b=$(basename "$f"); b=${b%%_*}; echo "${b^^}"; done)
+  IFS=, read -r -a wanted <<<"$only"
+  for w in "${wanted[@]}"; do
+    grep -qx "${w^^}" <<<"$known" || { echo "bench: no workload '$w' (one of" $known")" >&2; exit 2; }
+  done
+fi
 
 # ---------------------------------------------------------------- packages
 scripts/setup.sh
