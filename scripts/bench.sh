@@ -1,30 +1,61 @@
 #!/usr/bin/env bash
-# Benchmark convc's generated code against oneDNN on the layers in bench/layers/,
-# with 1 thread and with every online CPU, as ratios and as % of this machine's
-# measured FMA peak.  Not part of the tests: run it on its own.
+# Benchmark convc's generated code on the workloads in bench/workloads/ against
+# oneDNN and PyTorch, with 1 thread and with every online CPU, as ratios, as
+# GFLOP/s and as % of this machine's measured FMA peak; also objects built for
+# x86-64-v3, builds with the weights as load() constants, and the compile time
+# of every script.  Not part of the tests: run it on its own.
 #
-#   scripts/bench.sh [--seconds S]    # S: timing budget per layer and thread count (default 1.5)
+#   scripts/bench.sh [--seconds S] [--only W1,W2,...] [--threads N[,M...]]
 #
-# Installs what is missing (scripts/setup.sh, then libdnnl-dev), builds convc in
-# build/ if needed, builds the harness in build-bench/, runs it and prints the
-# table, also written to build-bench/latest.txt.  Exits 1 if convc's output
-# differs from oneDNN's (or from the reference, for the image layer) by more
-# than 1e-3 relative to the output's largest magnitude.
+#   --seconds S   timing budget per workload, thread count and process (default 1.5);
+#                 every implementation gets at least 3 interleaved samples however slow
+#   --only LIST   run only these workloads (ids as in bench/README.md)
+#   --threads L   thread counts to run (default: 1 and the number of online CPUs)
+#
+# Installs what is missing (scripts/setup.sh, then libdnnl-dev and
+# python3-torch), builds convc in build/ if needed, builds the harness in
+# build-bench/, runs it and prints the report, also written to
+# build-bench/latest.txt.  Exits 1 if a convc result differs from a peer's by
+# more than 1e-3 relative to the peer's largest magnitude.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+usage="usage: scripts/bench.sh [--seconds S] [--only W1,W2,...] [--threads N[,M...]]"
 seconds=1.5
+only=""
+thread_list=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --seconds) seconds="$2"; shift 2 ;;
-    *) echo "usage: scripts/bench.sh [--seconds S]" >&2; exit 2 ;;
+    --seconds) seconds="${2:?$usage}"; shift 2 ;;
+    --only) only="${2:?$usage}"; shift 2 ;;
+    --threads) thread_list="${2:?$usage}"; shift 2 ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
+ncpu=$(nproc)
+if [[ -z "$thread_list" ]]; then
+  thread_list=1
+  [[ "$ncpu" != 1 ]] && thread_list+=",$ncpu"
+fi
+IFS=, read -r -a thread_counts <<<"$thread_list"
+for t in "${thread_counts[@]}"; do
+  [[ "$t" =~ ^[1-9][0-9]*$ ]] || { echo "bench: bad thread count '$t'" >&2; exit 2; }
+done
+if [[ -n "$only" ]]; then
+  known=$(for f in bench/workloads/*.conv; do b=$(basename "$f"); b=${b%%_*}; echo "${b^^}"; done)
+  IFS=, read -r -a wanted <<<"$only"
+  for w in "${wanted[@]}"; do
+    grep -qx "${w^^}" <<<"$known" || { echo "bench: no workload '$w' (one of" $known")" >&2; exit 2; }
+  done
+fi
 
 # ---------------------------------------------------------------- packages
 scripts/setup.sh
 
-bench_packages=(libdnnl-dev)
+# The peers; PyTorch is used through Debian's own Python, which has its
+# packages even when another python3 comes first on PATH.
+bench_packages=(libdnnl-dev python3-torch)
+python=/usr/bin/python3
 missing=()
 for p in "${bench_packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -55,22 +86,87 @@ if [[ ! -f build/build.ninja ]]; then
 fi
 cmake --build build
 convc=build/convc
-rtlib=build/runtime/libconvrt.a
+rtdir=build/runtime
 
-# ----------------------------------------------------------------- harness
+# ------------------------------------------------------- workloads, harness
 out=build-bench
-mkdir -p "$out"
+obj=$out/obj
+data=$out/data
+rm -rf "$obj" "$data" "$out"/*.jsonl
+mkdir -p "$obj" "$data"
 CC=${CC:-cc}
-for script in bench/layers/*.conv; do
+
+# Workload id from a script's name: w10_resnet_... -> W10.
+id_of() { local b; b=$(basename "$1" .conv); b=${b%%_*}; echo "${b^^}"; }
+is_selected() { [[ -z "$only" ]] || [[ ",${only^^}," == *",$1,"* ]]; }
+# Milliseconds since the epoch, with microseconds, from bash itself (no fork
+# in the measured interval).
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; printf '%d.%03d\n' $((t / 1000)) $((t % 1000)); }
+median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+
+# The entry point of each object is named after its pipeline, so the
+# x86-64-v3 build of the same script is renamed NAME_v3 to link beside it.
+# Selected scripts are compiled three times per target; the median wall time
+# is their compile time (parse, check, lowering, LLVM -O3 and code
+# generation, plus writing the object and header).
+compile_times=$out/compile.jsonl
+: > "$compile_times"
+scripts=(bench/workloads/*.conv)
+for script in "${scripts[@]}"; do
   name=$(basename "$script" .conv)
-  "$convc" compile "$script" -o "$out/$name.o" --target-cpu=native
+  id=$(id_of "$script")
+  sed -E 's/^(pipeline +)([A-Za-z_][A-Za-z0-9_]*)/\1\2_v3/' "$script" > "$obj/${name}_v3.conv"
+  reps=1
+  is_selected "$id" && reps=3
+  native_ms=() v3_ms=()
+  for ((r = 0; r < reps; r++)); do
+    t0=$(now_ms)
+    "$convc" compile "$script" -o "$obj/$name.o" --target-cpu=native
+    t1=$(now_ms)
+    "$convc" compile "$obj/${name}_v3.conv" -o "$obj/${name}_v3.o" --target-cpu=x86-64-v3
+    t2=$(now_ms)
+    native_ms+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
+    v3_ms+=("$(awk -v a="$t1" -v b="$t2" 'BEGIN {print b - a}')")
+  done
+  if is_selected "$id"; then
+    printf '{"id": "%s", "compile_ms": %s, "compile_v3_ms": %s' "$id" \
+      "$(median3 "${native_ms[@]}")" "$(median3 "${v3_ms[@]}")" >> "$compile_times"
+    printf ', "script": "%s"}\n' "$script" >> "$compile_times"
+  fi
 done
+native_objs=() v3_objs=()
+for script in "${scripts[@]}"; do
+  name=$(basename "$script" .conv)
+  native_objs+=("$obj/$name.o")
+  v3_objs+=("$obj/${name}_v3.o")
+done
+
 "$CC" -O2 -march=native -Wall -Wextra -pthread bench/peak.c -o "$out/peak"
-"$CC" -O2 -march=native -Wall -Wextra -fopenmp -I"$out" -Iruntime/include bench/bench.c \
-  "$out"/*.o "$rtlib" -ldnnl $(pkg-config --libs libpng) -lz -lm -lpthread -o "$out/bench"
+"$CC" -O2 -march=native -Wall -Wextra -fopenmp -I"$obj" -Iruntime/include bench/bench.c \
+  "${native_objs[@]}" "${v3_objs[@]}" "$rtdir/libconvrt.a" -ldnnl $(pkg-config --libs libpng) \
+  -lz -lm -lpthread -o "$out/bench"
+
+# A third build of each script takes its weights and biases from load(), as
+# constants of the object, so the cost of handling runtime weights shows.
+# The harness writes the inputs first; the copy of the script sits beside
+# them so that load("w1.npy") finds them, renamed NAME_const.
+"$out/bench" --threads 1 --data "$data" --inputs-only
+const_objs=()
+for script in "${scripts[@]}"; do
+  name=$(basename "$script" .conv)
+  id=$(id_of "$script")
+  sed -E -e 's/^(pipeline +)([A-Za-z_][A-Za-z0-9_]*)/\1\2_const/' \
+    -e 's/^( *)input +([wb][0-9]+) *: *(f32\[[^]]*\])/\1const \2: \3 = load("\2.npy")/' \
+    "$script" > "$data/$id/${name}_const.conv"
+  "$convc" compile "$data/$id/${name}_const.conv" -o "$obj/${name}_const.o" --target-cpu=native
+  const_objs+=("$obj/${name}_const.o")
+done
+# The native objects, with and without runtime weights, in a shared library
+# for the PyTorch process.
+"$CC" -shared -o "$out/libworkloads.so" "${native_objs[@]}" "${const_objs[@]}" -L"$rtdir" \
+  -lconvrt -Wl,-rpath,"$PWD/$rtdir"
 
 # ------------------------------------------------------------------- run
-ncpu=$(nproc)
 report="$out/latest.txt"
 : > "$report"
 say() { printf '%s\n' "$*" | tee -a "$report"; }
@@ -85,28 +181,89 @@ done
 hyper=$(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -1)
 threads_per_core=$(lscpu | sed -n 's/^Thread(s) per core: *//p' | head -1)
 dnnl_version=$(dpkg-query -W -f='${Version}' libdnnl-dev 2>/dev/null || echo '?')
+torch_version=$(dpkg-query -W -f='${Version}' python3-torch 2>/dev/null || echo '?')
+native_cpu=$(sed -n 's/.*for the CPU \([^.]*\)\..*/\1/p' "$obj/$(basename "${scripts[0]}" .conv).h")
 
 say "convc benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 say "machine: $cpu_model, $ncpu online CPUs ($threads_per_core thread(s) per core${hyper:+, $hyper guest}), cpu MHz ${cpu_mhz:-unknown}"
 say "SIMD flags: ${simd:-none of avx2/fma/avx512}"
-say "compilers: $($convc --version | head -1) --target-cpu=native; $("$CC" --version | head -1); oneDNN (libdnnl-dev) $dnnl_version"
+say "convc: $($convc --version | head -1), objects for --target-cpu=native ($native_cpu) and x86-64-v3"
+say "peers: oneDNN (libdnnl-dev) $dnnl_version, C API; PyTorch (python3-torch) $torch_version, $($python --version)"
+say "harness: $("$CC" --version | head -1); ~$seconds s of interleaved samples per workload, thread count and process"
+# Other work on the machine shows in the times; say how busy it was.
+load_start=$(cut -d' ' -f1 /proc/loadavg)
+say "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
 
-# Peak: best of 3 runs of 0.3 s per width and thread count.
-peak_out=$("$out/peak" 0.3)
-peak_of() { awk -v b="$1" -v t="$2" '$1 == "peak" && $2 == b && $3 == t {print $4}' <<<"$peak_out"; }
-widest=$(awk '$1 == "peak" {print $2; exit}' <<<"$peak_out")
+# Peak: best of 3 runs of 0.3 s per width and thread count, measured here
+# and again after the workloads; the report uses the better of the two, as a
+# busy machine can only make a measured peak lower.
+"$out/peak" 0.3 > "$out/peak-before.txt"
+
+# Each thread count and each process on its own: the environment gives
+# OpenMP (oneDNN, PyTorch) and convrt their thread count from the start.
+status=0
+results=()
+only_args=()
+[[ -n "$only" ]] && only_args=(--only "$only")
+for t in "${thread_counts[@]}"; do
+  if ! OMP_NUM_THREADS=$t CONVRT_NUM_THREADS=$t "$out/bench" --threads "$t" --seconds "$seconds" \
+        --data "$data" "${only_args[@]}" > "$out/dnnl-t$t.jsonl"; then
+    status=1
+  fi
+  if ! OMP_NUM_THREADS=$t CONVRT_NUM_THREADS=$t "$python" bench/torch_peer.py --threads "$t" \
+        --seconds "$seconds" --lib "$out/libworkloads.so" --data "$data" "${only_args[@]}" \
+        > "$out/torch-t$t.jsonl"; then
+    status=1
+  fi
+  results+=("$out/dnnl-t$t.jsonl" "$out/torch-t$t.jsonl")
+done
+
+# `convc run` end to end on the inputs just used, with 1 thread: process
+# start, reading the .npy files, JIT compilation and one call.  The report
+# subtracts the call (the 1-thread time of the native object, which is the
+# same code) to estimate what `convc run` spends before computing.
+run_times=$out/compile-run.jsonl
+: > "$run_times"
+while IFS= read -r line; do
+  id=$(sed -n 's/.*"id": "\([^"]*\)".*/\1/p' <<<"$line")
+  script=$(sed -n 's/.*"script": "\([^"]*\)".*/\1/p' <<<"$line")
+  run_args=()
+  for a in $(cat "$data/$id/args"); do
+    run_args+=("$a=$data/$id/$a.npy")
+  done
+  run_ms=()
+  for r in 1 2 3; do
+    t0=$(now_ms)
+    if ! "$convc" run "$script" --threads=1 "${run_args[@]}" 2> "$out/run.err"; then
+      cat "$out/run.err" >&2
+      status=1
+    fi
+    t1=$(now_ms)
+    run_ms+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
+  done
+  printf '%s, "run_ms": %s}\n' "${line%\}}" "$(median3 "${run_ms[@]}")" >> "$run_times"
+done < "$compile_times"
+
+"$out/peak" 0.3 > "$out/peak-after.txt"
+peak_file="$out/peak.txt"
+awk '$1 == "peak" {k = $2 " " $3; if (!(k in best) || $4 > best[k]) best[k] = $4}
+     END {for (k in best) print "peak", k, best[k]}' "$out/peak-before.txt" "$out/peak-after.txt" \
+  | sort -k2,2nr -k3,3n > "$peak_file"
+peak_of() { awk -v b="$1" -v t="$2" '$1 == "peak" && $2 == b && $3 == t {print $4}' "$3"; }
+widest=$(awk '$1 == "peak" {print $2; exit}' "$peak_file")
 lanes=$((widest / 32))
 say ""
-say "measured FMA peak (bench/peak.c, 16 independent accumulators, GFLOP/s):"
+say "measured FMA peak (bench/peak.c, 16 independent accumulators, GFLOP/s), before / after the"
+say "workloads; % of peak below uses the better of the two:"
 for t in 1 "$ncpu"; do
   line="  $t thread(s):"
-  for b in $(awk '$1 == "peak" {print $2}' <<<"$peak_out" | sort -rnu); do
-    line+=" ${b}-bit $(peak_of "$b" "$t")"
+  for b in $(awk '$1 == "peak" {print $2}' "$peak_file" | sort -rnu); do
+    line+="  ${b}-bit $(peak_of "$b" "$t" "$out/peak-before.txt") / $(peak_of "$b" "$t" "$out/peak-after.txt")"
   done
   say "$line"
   [[ "$ncpu" == 1 ]] && break
 done
-p1=$(peak_of "$widest" 1)
+p1=$(peak_of "$widest" 1 "$peak_file")
 if [[ -n "$cpu_mhz" ]]; then
   # FMA units per core are not in /proc/cpuinfo: infer them from the measured
   # one-thread figure at the reported clock (turbo can only raise it, so floor).
@@ -118,16 +275,18 @@ if [[ -n "$cpu_mhz" ]]; then
 fi
 say ""
 
-status=0
-for t in 1 "$ncpu"; do
-  peak=$(peak_of "$widest" "$t")
-  if ! OMP_NUM_THREADS=$t CONVRT_NUM_THREADS=$t "$out/bench" --threads "$t" --peak "$peak" \
-        --seconds "$seconds" | tee -a "$report"; then
-    status=1
-  fi
-  [[ "$ncpu" == 1 ]] && break
-done
-
-say "ratio = oneDNN time / convc time (above 1: convc is faster); % peak = GFLOP/s / measured peak for that thread count"
+compile_arg=()
+[[ -n "$(cat "$run_times")" ]] && compile_arg=(--compile "$run_times")
+if ! "$python" bench/report.py --peak "$peak_file" "${compile_arg[@]}" "${results[@]}" | tee -a "$report"; then
+  status=1
+fi
+say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+if awk -v l="$load_start" -v n="$ncpu" 'BEGIN {exit !(l >= n)}'; then
+  # OpenMP's static schedule waits for its slowest thread, so a busy core
+  # slows the peers' multi-thread runs far more than convrt's.
+  say "warning: the machine was busy (load average $load_start at the start on $ncpu CPUs): times are"
+  say "         inflated, the peak deflated, and multi-thread ratios against the OpenMP peers flatter convc"
+fi
+[[ $status -ne 0 ]] && say "bench: FAILED (see the messages above)"
 say "written to $report"
 exit $status
