@@ -46,194 +46,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernels.h"
+#include "conv.h"
 
-enum { MAX_NK = 16, MAX_NV = 16 };
-
-typedef struct Tap {
-    int64_t ay, ax;     /* input offset from (sy*oy, sx*ox) */
-    int64_t dy, dx;     /* offset in its phase plane */
-    int32_t phase;      /* index among the copied phases (0 without copy) */
-} Tap;
-
-typedef struct Plane {
-    Lower      *L;
-    const Node *n, *x, *w, *bias, *store;
-    int32_t     nsp, vl, nk, nv, tile;
-    int64_t     K, G, Kg, nkbg, rem;
-    int64_t     kh, kw, ntaps, sy, sx;
-    Tap        *taps;
-    bool        flip, copy, pitched;
-    IrStmt     *copy_nest;          /* the phase copy, when there is one */
-    bool       *col_mask;           /* per kx: some lane's column may be outside */
-    IrExpr     *Cg, *IH, *IW, *OH, *OW, *Wv, *Hp, *Pv, *Pout, *N;
-    IrExpr     *cstride, *pstride;  /* input channel and phase plane strides */
-    int64_t     dmin, dmax;         /* conservative tap offsets: dy*Wv + dx */
-    int32_t     dmin_dy, dmax_dy;
-    int32_t     bx, bwp, by;        /* input (or its phase copy), packed weights, store */
-    int32_t     xrank, yrank;       /* ranks of the buffers read and written */
-    /* per work item, as i64 locals */
-    int32_t     l_kb, l_tile, l_g, l_n, l_p0, l_ox0, l_oy0;
-    int32_t     l_xbase, l_ybase, l_wbase;
-    /* a fused pool (passes/pool.c): the item's pooled rows [pr0, pr1) need
-     * the convolution rows [cr0, cr1), kept in the private strip buffer */
-    const Node *pool;
-    int64_t     pool_rows, strip_rows, owc;
-    int32_t     bstrip, l_pr0, l_pr1, l_cr0, l_cr1;
-    IrExpr     *limit;              /* positions past it are not computed */
-    int32_t    *l_oxv, *l_oyv;      /* VI64 per vector */
-    int32_t     var_c;
-} Plane;
-
-static IrExpr *loc(Plane *P, int32_t l) { return kl_get(P->L, l); }
-static IrStmt *set(Plane *P, int32_t l, IrExpr *v) { return kl_set(P->L, l, v); }
-static IrExpr **lin_idx(Plane *P, int32_t rank, IrExpr *lin) { return kl_lin(P->L, rank, lin); }
-static IrExpr *vand(Plane *P, IrExpr *a, IrExpr *b) { return kl_and(P->L, a, b); }
-static IrExpr *in_range(Plane *P, IrExpr *v, IrExpr *hi) { return kl_in_range(P->L, v, hi); }
-
-static int64_t floordiv64(int64_t a, int64_t b) { return a / b - (a % b != 0 && a < 0); }
-
-/* ---- weights ------------------------------------------------------------ */
-
-/* Index of output channel k, input channel c, tap (ky, kx) in the script's
- * weight, with flip applied. */
-static void weight_index(Plane *P, IrExpr *k, IrExpr *c, IrExpr *ky, IrExpr *kx, IrExpr **wi)
-{
-    Lower *L = P->L;
-    if (P->flip) {
-        ky = sub(L, I(L, P->kh - 1), ky);
-        kx = sub(L, I(L, P->kw - 1), kx);
-    }
-    wi[0] = k;
-    wi[1] = c;
-    if (P->w->shape.rank == 4) {
-        wi[2] = ky;
-        wi[3] = kx;
-    } else if (P->w->shape.rank == 3) {
-        wi[2] = kx;
-    }                               /* rank 2: a 1x1 kernel as [K, C] */
-}
-
-/* Packed layout: [G*nkbg][Cg][ntaps][nk], channels past the group's last
- * zero-filled. */
-static int32_t pack_weights(Plane *P)
-{
-    Lower *L = P->L;
-    Arena *a = L->a;
-    const Node *w = P->w;
-    int64_t nblk = P->G * P->nkbg;
-    Shape s = shape_make(a, 4);
-    s.dims[0] = sym_const(&L->sc, nblk);
-    s.dims[1] = w->shape.dims[1];
-    s.dims[2] = sym_const(&L->sc, P->ntaps);
-    s.dims[3] = sym_const(&L->sc, P->nk);
-    const char *name = arena_printf(a, "%s_packed", w->name ? w->name : "w");
-    int64_t cg;
-    if (w->op == NODE_CONST && sym_is_const(w->shape.dims[1], &cg)) {
-        int64_t count = nblk * cg * P->ntaps * P->nk;
-        float *d = arena_array(a, (size_t)count, sizeof *d);
-        for (int64_t gb = 0; gb < nblk; gb++)
-            for (int64_t c = 0; c < cg; c++)
-                for (int64_t t = 0; t < P->ntaps; t++)
-                    for (int64_t j = 0; j < P->nk; j++) {
-                        int64_t g = gb / P->nkbg, k = (gb % P->nkbg) * P->nk + j;
-                        int64_t ky = t / P->kw, kx = t % P->kw;
-                        if (P->flip) {
-                            ky = P->kh - 1 - ky;
-                            kx = P->kw - 1 - kx;
-                        }
-                        float v = 0.0f;
-                        if (k < P->Kg)
-                            v = w->cst.data[((g * P->Kg + k) * cg + c) * P->ntaps + ky * P->kw + kx];
-                        d[((gb * cg + c) * P->ntaps + t) * P->nk + j] = v;
-                    }
-        return lower_const(L, name, s, d, count);
-    }
-    /* packed by a nest at the start of every call */
-    int32_t b = lower_scratch(L, name, s);
-    int32_t vgb = lower_var(L, "gb"), vc = lower_var(L, "c"), vt = lower_var(L, "tap"),
-            vj = lower_var(L, "j");
-    IrExpr *gb = V(L, vgb), *t = V(L, vt), *j = V(L, vj);
-    IrExpr *k = add(L, mul(L, imod(L, gb, I(L, P->nkbg)), I(L, P->nk)), j);
-    IrExpr *kglob = add(L, mul(L, idiv(L, gb, I(L, P->nkbg)), I(L, P->Kg)), k);
-    IrExpr *wi[4];
-    weight_index(P, kglob, V(L, vc), idiv(L, t, I(L, P->kw)), imod(L, t, I(L, P->kw)), wi);
-    IrExpr *val = ir_select(a, ir_bin(a, IR_OP_LT, k, I(L, P->Kg)), lower_value(L, w, wi),
-                            ir_float(a, 0.0f));
-    IrStmt *st = ir_store(a, b, 4, (IrExpr *const[]){ gb, V(L, vc), t, j }, val);
-    /* a small pass over the weights: left as written (no vectorising or
-     * unrolling, which would only cost compile time) */
-    st = ir_for(a, vj, I(L, 0), I(L, P->nk), st, IR_LOOP_KERNEL);
-    st = ir_for(a, vt, I(L, 0), I(L, P->ntaps), st, IR_LOOP_KERNEL);
-    st = ir_for(a, vc, I(L, 0), P->Cg, st, IR_LOOP_KERNEL);
-    st = ir_for(a, vgb, I(L, 0), I(L, nblk), st,
-                IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0));
-    ptrvec_push(a, &L->prologue, st);
-    return b;
-}
-
-/* ---- the phase copy ------------------------------------------------------ */
-
-/* xph[(n*C + c)*nph + phase][r][col] = x[n, c, r*sy + py, col*sx + px]
- * (0 where that is outside the input: those places are never read). */
-static IrStmt *phase_copy(Plane *P, int32_t nph, const int64_t *phy, const int64_t *phx)
-{
-    Lower *L = P->L;
-    Arena *a = L->a;
-    const Node *x = P->x;
-    int32_t xr = x->shape.rank, nsp = P->nsp;
-    Shape s = shape_make(a, 3);
-    const SymExpr *planes = sym_const(&L->sc, nph);
-    for (int32_t i = 0; i < xr - nsp; i++)
-        planes = sym_mul(&L->sc, planes, x->shape.dims[i]);
-    /* the plane sizes as dims: rows ceil(IH/sy), pitch max(ceil(IW/sx), OW) */
-    const SymExpr *ih = nsp == 2 ? x->shape.dims[xr - 2] : sym_const(&L->sc, 1);
-    const SymExpr *hp = sym_ceildiv(&L->sc, ih, sym_const(&L->sc, P->sy));
-    const SymExpr *wp = sym_max(&L->sc, sym_ceildiv(&L->sc, x->shape.dims[xr - 1],
-                                                    sym_const(&L->sc, P->sx)),
-                                P->n->shape.dims[P->n->shape.rank - 1]);
-    s.dims[0] = planes;
-    s.dims[1] = hp;
-    s.dims[2] = wp;
-    P->bx = lower_scratch(L, arena_printf(a, "%s_phases", x->name ? x->name : "x"), s);
-    P->Hp = lower_dim(L, hp);
-    P->Wv = lower_dim(L, wp);
-
-    int32_t vn = lower_var(L, "nc"), vp = lower_var(L, "phase"), vr = lower_var(L, "r"),
-            vcv = lower_var(L, "cv");
-    IrExpr *nc = V(L, vn), *ph = V(L, vp), *r = V(L, vr);
-    /* the phase's (py, px): a select chain over the few copied phases,
-     * constants once the phase loop is unrolled */
-    IrExpr *py = I(L, phy[nph - 1]), *px = I(L, phx[nph - 1]);
-    for (int32_t i = nph - 2; i >= 0; i--) {
-        IrExpr *is = ir_bin(a, IR_OP_EQ, ph, I(L, i));
-        py = ir_select(a, is, I(L, phy[i]), py);
-        px = ir_select(a, is, I(L, phx[i]), px);
-    }
-    /* a vector of the phase row's columns: an input row's lanes sx apart;
-     * places past the input are zero (they are never read as taps) */
-    int32_t vl = P->vl;
-    IrExpr *col0 = mul(L, V(L, vcv), I(L, vl));
-    IrExpr *cols = ir_bin(a, IR_OP_ADD, ir_broadcast(a, col0), ir_iota(a));
-    IrExpr *iy = add(L, mul(L, r, I(L, P->sy)), py);
-    IrExpr *inrow = ir_bin(a, IR_OP_LT, cols, P->Wv);
-    IrExpr *m = kl_and(L, inrow, ir_bin(a, IR_OP_LT, ir_bin(a, IR_OP_ADD,
-                                                            ir_bin(a, IR_OP_MUL, cols, I(L, P->sx)), px), P->IW));
-    m = kl_and(L, m, ir_broadcast(a, ir_bin(a, IR_OP_LT, iy, P->IH)));
-    /* x as [batch.. * C planes][IH][IW] by linear position */
-    IrExpr *lin = add(L, add(L, mul(L, add(L, mul(L, nc, P->IH), iy), P->IW), mul(L, col0, I(L, P->sx))), px);
-    IrExpr *val = ir_vload_strided(a, lower_buffer_of(L, x), xr, kl_lin(L, xr, lin), m, (int32_t)P->sx);
-    IrExpr *dst = add(L, mul(L, add(L, mul(L, add(L, mul(L, nc, I(L, nph)), ph), P->Hp), r), P->Wv), col0);
-    IrStmt *st = ir_vstore(a, P->bx, 3, kl_lin(L, 3, dst), val, inrow);
-    st = ir_for(a, vcv, I(L, 0), idiv(L, add(L, P->Wv, I(L, vl - 1)), I(L, vl)), st, IR_LOOP_KERNEL);
-    st = ir_for(a, vr, I(L, 0), P->Hp, st, IR_LOOP_KERNEL);
-    st = ir_for(a, vp, I(L, 0), I(L, nph), st, IR_LOOP_UNROLL);
-    IrExpr *nplanes = mul(L, P->N, lower_dim(L, x->shape.dims[xr - nsp - 1]));
-    return ir_for(a, vn, I(L, 0), nplanes, st,
-                  IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0));
-}
-
-static IrExpr *epilogue(Plane *P, IrExpr *acc, IrExpr *lin, IrExpr *mask)
+static IrExpr *epilogue(Conv *P, IrExpr *acc, IrExpr *lin, IrExpr *mask)
 {
     return kl_epilogue(P->L, P->n, acc, lin, mask);
 }
@@ -246,7 +61,7 @@ static IrExpr *epilogue(Plane *P, IrExpr *acc, IrExpr *lin, IrExpr *mask)
  * rows as long as the virtual ones: one store.  Shorter: one masked store
  * per output row the vector touches, at that row's shift (each output row
  * is Wv - OW shorter than its virtual row). */
-static void store_vector(Plane *P, PtrVec *out, int32_t acc, int32_t j, int32_t v,
+static void store_vector(Conv *P, PtrVec *out, int32_t acc, int32_t j, int32_t v,
                          IrExpr *inplane)
 {
     Lower *L = P->L;
@@ -289,7 +104,7 @@ static void store_vector(Plane *P, PtrVec *out, int32_t acc, int32_t j, int32_t 
 /* The accumulation and the store for nk_run output channels.  interior:
  * plain loads, masks only for column taps that can leave the input row
  * (colm[v][kx], NULL where no lane can); else one mask per vector and tap. */
-static IrStmt *block_body(Plane *P, int32_t nk_run, bool interior, IrExpr ***colm,
+static IrStmt *block_body(Conv *P, int32_t nk_run, bool interior, IrExpr ***colm,
                           IrExpr ***rowm, IrExpr **inplane)
 {
     Lower *L = P->L;
@@ -365,7 +180,7 @@ static IrStmt *block_body(Plane *P, int32_t nk_run, bool interior, IrExpr ***col
 
 /* Both channel-block variants: the full one, and the last block's (fewer
  * channels) when the block size does not divide the group's channels. */
-static IrStmt *blocks(Plane *P, bool interior, IrExpr ***colm, IrExpr ***rowm, IrExpr **inplane)
+static IrStmt *blocks(Conv *P, bool interior, IrExpr ***colm, IrExpr ***rowm, IrExpr **inplane)
 {
     Lower *L = P->L;
     IrStmt *full = block_body(P, P->nk, interior, colm, rowm, inplane);
@@ -376,135 +191,12 @@ static IrStmt *blocks(Plane *P, bool interior, IrExpr ***colm, IrExpr ***rowm, I
     return ir_if(L->a, is_last, last, full);
 }
 
-/* ---- setting up --------------------------------------------------------- */
-
-static void read_geometry(Plane *P)
-{
-    Lower *L = P->L;
-    Arena *a = L->a;
-    const Node *n = P->n;
-    const WindowParams *win = &n->conv.win;
-    const StagePlan *plan = schedule_plan(L->sched, n);
-    P->x = n->in[0];
-    P->w = n->in[1];
-    P->bias = n->nin > 2 ? n->in[2] : NULL;
-    P->store = schedule_store_node(L->sched, n);
-    P->nsp = win->nsp;
-    P->vl = L->sched->target.vlen;
-    P->nk = plan->nk;
-    P->nv = plan->nv;
-    P->tile = P->nv * P->vl;
-    P->flip = n->conv.flip;
-    sym_is_const(P->w->shape.dims[0], &P->K);
-    P->G = n->conv.groups;
-    P->Kg = P->K / P->G;
-    P->nkbg = (P->Kg + P->nk - 1) / P->nk;
-    P->rem = P->Kg % P->nk;
-    int32_t xr = P->x->shape.rank, orank = n->shape.rank, nsp = P->nsp;
-    P->xrank = xr;
-    P->yrank = P->store->shape.rank;
-    int64_t k[2], pad0[2], dil[2];
-    for (int32_t i = 0; i < nsp; i++) {
-        sym_is_const(win->k[i], &k[i]);
-        sym_is_const(win->pad0[i], &pad0[i]);
-        dil[i] = win->dilation[i];
-    }
-    P->kh = nsp == 2 ? k[0] : 1;
-    P->kw = k[nsp - 1];
-    P->ntaps = P->kh * P->kw;
-    P->sy = nsp == 2 ? win->stride[0] : 1;
-    P->sx = win->stride[nsp - 1];
-
-    P->Cg = lower_dim(L, P->w->shape.dims[1]);
-    P->IW = lower_dim(L, P->x->shape.dims[xr - 1]);
-    P->IH = nsp == 2 ? lower_dim(L, P->x->shape.dims[xr - 2]) : I(L, 1);
-    P->OW = lower_dim(L, n->shape.dims[orank - 1]);
-    P->OH = nsp == 2 ? lower_dim(L, n->shape.dims[orank - 2]) : I(L, 1);
-    P->Pout = mul(L, P->OH, P->OW);
-    P->N = I(L, 1);
-    for (int32_t i = 0; i < orank - nsp - 1; i++)
-        P->N = mul(L, P->N, lower_dim(L, n->shape.dims[i]));
-
-    /* taps; which phases they read */
-    P->taps = arena_array(a, (size_t)P->ntaps, sizeof *P->taps);
-    bool used[64] = { false };
-    int64_t pad_top = nsp == 2 ? pad0[0] : 0, dil_y = nsp == 2 ? dil[0] : 1;
-    for (int64_t t = 0; t < P->ntaps; t++) {
-        Tap *tp = &P->taps[t];
-        tp->ay = (t / P->kw) * dil_y - pad_top;
-        tp->ax = (t % P->kw) * dil[nsp - 1] - pad0[nsp - 1];
-        tp->dy = floordiv64(tp->ay, P->sy);
-        tp->dx = floordiv64(tp->ax, P->sx);
-        int64_t py = tp->ay - tp->dy * P->sy, px = tp->ax - tp->dx * P->sx;
-        tp->phase = (int32_t)(py * P->sx + px);
-        used[tp->phase] = true;
-    }
-    const SymExpr *iw = P->x->shape.dims[xr - 1], *ow = n->shape.dims[orank - 1];
-    P->copy = P->sy > 1 || P->sx > 1 || !sym_equal(sym_max(&L->sc, iw, ow), iw);
-    int64_t phy[64], phx[64], map[64];
-    int32_t nph = 0;
-    for (int32_t i = 0; i < P->sy * P->sx; i++)
-        if (used[i]) {
-            phy[nph] = i / P->sx;
-            phx[nph] = i % P->sx;
-            map[i] = nph++;
-        }
-    for (int64_t t = 0; t < P->ntaps; t++)
-        P->taps[t].phase = (int32_t)map[P->taps[t].phase];
-    if (P->copy) {
-        P->copy_nest = phase_copy(P, nph, phy, phx);
-        P->xrank = 3;
-        P->pstride = mul(L, P->Hp, P->Wv);
-        P->cstride = mul(L, I(L, nph), P->pstride);
-    } else {
-        P->bx = lower_buffer_of(L, P->x);
-        P->Wv = P->IW;
-        P->Hp = P->IH;
-        P->pstride = I(L, 0);
-        P->cstride = mul(L, P->IH, P->IW);
-    }
-    P->Pv = mul(L, P->OH, P->Wv);
-    /* output rows shorter than the virtual ones (when that cannot be
-     * decided, store row by row: always right) */
-    const SymExpr *wv = P->copy ? sym_max(&L->sc, sym_ceildiv(&L->sc, iw, sym_const(&L->sc, P->sx)), ow)
-                                : iw;
-    int64_t wvc, owc0;
-    P->pitched = (sym_is_const(wv, &wvc) && sym_is_const(ow, &owc0)) ? wvc != owc0
-                                                                      : !sym_equal(wv, ow);
-
-    /* conservative bounds of the tap offsets dy*Wv + dx */
-    int64_t dy0 = P->taps[0].dy, dy1 = P->taps[0].dy, dx0 = P->taps[0].dx, dx1 = P->taps[0].dx;
-    for (int64_t t = 1; t < P->ntaps; t++) {
-        const Tap *tp = &P->taps[t];
-        dy0 = tp->dy < dy0 ? tp->dy : dy0;
-        dy1 = tp->dy > dy1 ? tp->dy : dy1;
-        dx0 = tp->dx < dx0 ? tp->dx : dx0;
-        dx1 = tp->dx > dx1 ? tp->dx : dx1;
-    }
-    P->dmin = dx0;
-    P->dmax = dx1;
-    P->dmin_dy = (int32_t)dy0;
-    P->dmax_dy = (int32_t)dy1;
-
-    /* which column taps can leave the input row: ax < 0 at ox = 0, or past
-     * the end at the last output column; decided now when the sizes are
-     * known, else masked */
-    P->col_mask = arena_array(a, (size_t)P->kw, sizeof *P->col_mask);
-    int64_t iwc, owc;
-    bool known = sym_is_const(iw, &iwc) && sym_is_const(ow, &owc);
-    for (int64_t kx = 0; kx < P->kw; kx++) {
-        int64_t ax = P->taps[kx].ax;
-        P->col_mask[kx] = ax < 0 || !known || P->sx * (owc - 1) + ax >= iwc;
-        if (ax == 0 && P->sx == 1 && known && owc <= iwc)
-            P->col_mask[kx] = false;
-    }
-}
 
 /* ---- the nest ----------------------------------------------------------- */
 
 /* One tile: positions l_p0 .. l_p0 + tile - 1 of the virtual plane (those
  * at or past P->limit are not stored), every channel of the block. */
-static IrStmt *tile_body(Plane *P)
+static IrStmt *tile_body(Conv *P)
 {
     Lower *L = P->L;
     Arena *a = L->a;
@@ -606,7 +298,7 @@ static IrStmt *tile_body(Plane *P)
 
 /* The fused pool's rows [pr0, pr1) of the block's channels, read from the
  * strip. */
-static IrStmt *pool_strip(Plane *P)
+static IrStmt *pool_strip(Conv *P)
 {
     Lower *L = P->L;
     Arena *a = L->a;
@@ -631,12 +323,10 @@ static IrStmt *pool_strip(Plane *P)
 IrStmt *kernel_conv_plane(Lower *L, const Node *n)
 {
     Arena *a = L->a;
-    Plane P_ = { .L = L, .n = n };
-    Plane *P = &P_;
+    Conv P_ = { .L = L, .n = n };
+    Conv *P = &P_;
     const StagePlan *plan = schedule_plan(L->sched, n);
-    read_geometry(P);
-    P->by = lower_buffer_of(L, P->store);
-    P->bwp = pack_weights(P);
+    conv_setup(P);
     P->pool = plan->pool;
     P->limit = P->Pv;
 

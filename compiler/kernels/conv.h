@@ -1,0 +1,60 @@
+/* kernels/conv.h - what the two convolution micro-kernels share: the
+ * stage's geometry (taps, phase planes, sizes as IR values), the packed
+ * weights and the phase copy (kernels/conv_common.c).  conv_plane.c walks
+ * the flattened output plane (AVX-512: masks are free); conv_rows.c walks
+ * output rows with mask patterns fixed when compiling (AVX2). */
+#ifndef CONVC_KERNELS_CONV_H
+#define CONVC_KERNELS_CONV_H
+
+#include "kernels.h"
+
+enum { MAX_NK = 16, MAX_NV = 16 };
+
+typedef struct Tap {
+    int64_t ay, ax;     /* input offset from (sy*oy, sx*ox) */
+    int64_t dy, dx;     /* offset in its phase plane */
+    int32_t phase;      /* index among the copied phases (0 without copy) */
+} Tap;
+
+typedef struct Conv {
+    Lower      *L;
+    const Node *n, *x, *w, *bias, *store;
+    int32_t     nsp, vl, nk, nv, tile;
+    int64_t     K, G, Kg, nkbg, rem;
+    int64_t     kh, kw, ntaps, sy, sx;
+    Tap        *taps;
+    bool        flip, copy, pitched;
+    IrStmt     *copy_nest;          /* the phase copy, when there is one */
+    bool       *col_mask;           /* per kx: some lane's column may be outside */
+    IrExpr     *Cg, *IH, *IW, *OH, *OW, *Wv, *Hp, *Pv, *Pout, *N;
+    IrExpr     *cstride, *pstride;  /* input channel and phase plane strides */
+    int64_t     dmin, dmax;         /* conservative tap offsets: dy*Wv + dx */
+    int32_t     dmin_dy, dmax_dy;
+    int32_t     bx, bwp, by;        /* input (or its phase copy), packed weights, store */
+    int32_t     xrank, yrank;       /* ranks of the buffers read and written */
+    /* per work item, as i64 locals */
+    int32_t     l_kb, l_tile, l_g, l_n, l_p0, l_ox0, l_oy0;
+    int32_t     l_xbase, l_ybase, l_wbase;
+    /* a fused pool (passes/pool.c): the item's pooled rows [pr0, pr1) need
+     * the convolution rows [cr0, cr1), kept in the private strip buffer */
+    const Node *pool;
+    int64_t     pool_rows, strip_rows, owc;
+    int32_t     bstrip, l_pr0, l_pr1, l_cr0, l_cr1;
+    IrExpr     *limit;              /* positions past it are not computed */
+    int32_t    *l_oxv, *l_oyv;      /* VI64 per vector */
+    int32_t     var_c;
+} Conv;
+
+
+static inline IrExpr *loc(Conv *P, int32_t l) { return kl_get(P->L, l); }
+static inline IrStmt *set(Conv *P, int32_t l, IrExpr *v) { return kl_set(P->L, l, v); }
+static inline IrExpr **lin_idx(Conv *P, int32_t rank, IrExpr *lin) { return kl_lin(P->L, rank, lin); }
+static inline IrExpr *vand(Conv *P, IrExpr *a, IrExpr *b) { return kl_and(P->L, a, b); }
+static inline IrExpr *in_range(Conv *P, IrExpr *v, IrExpr *hi) { return kl_in_range(P->L, v, hi); }
+
+/* Reads the stage's geometry, decides on a phase copy of the input (built
+ * into c->copy_nest) and packs the weights (c->bwp).  Needs c->L, c->n,
+ * and c->nk, c->nv, c->vl from the plan. */
+void conv_setup(Conv *c);
+
+#endif
