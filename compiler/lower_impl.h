@@ -80,6 +80,7 @@ static inline IrStmt *lower_block(Lower *L, PtrVec *v)
 /* The micro-kernels (kernels/): each gives the whole nest of stage n,
  * following its plan in the schedule. */
 IrStmt *kernel_conv_plane(Lower *L, const Node *n);
+IrStmt *kernel_conv_rows(Lower *L, const Node *n);
 IrStmt *kernel_pool_rows(Lower *L, const Node *n);
 /* Pooled rows [pr0, pr1) of one channel plane of pool, read from buffer bx
  * (rank xrank) whose plane starts at in_base and holds the pool's input

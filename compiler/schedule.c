@@ -48,6 +48,7 @@ static const char *kernel_name(StageKernel k)
     switch (k) {
     case KERNEL_SCALAR:     return "scalar";
     case KERNEL_CONV_PLANE: return "conv-plane";
+    case KERNEL_CONV_ROWS:  return "conv-rows";
     case KERNEL_POOL_ROWS:  return "pool-rows";
     }
     return "?";
@@ -82,7 +83,7 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
         if (is_fused_pool)
             fprintf(out, " (fused into %s)", node_label(p->fused_into, other, sizeof other));
         fprintf(out, " %s", kernel_name(p->kernel));
-        if (p->kernel == KERNEL_CONV_PLANE)
+        if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS)
             fprintf(out, " %dx%d", (int)p->nk, (int)p->nv);
         if (p->pack_weights)
             fputs(", packed weights", out);

@@ -21,6 +21,8 @@ typedef enum StageKernel {
     KERNEL_SCALAR = 0,  /* the reference loop nest (lower.c) */
     KERNEL_CONV_PLANE,  /* kernels/conv_plane.c: vectors of consecutive
                            output pixels of the flattened plane */
+    KERNEL_CONV_ROWS,   /* kernels/conv_rows.c: vectors within output rows
+                           at fixed columns (targets without mask registers) */
     KERNEL_POOL_ROWS,   /* kernels/pool_rows.c: vectors along output rows */
 } StageKernel;
 

@@ -53,6 +53,41 @@ static bool pool_kernel_applies(const Node *n)
     return n->in[0]->shape.rank >= w->nsp;
 }
 
+/* The rows kernel's register block: nk channels x nv vectors of a row,
+ * the row cut into chunks of nv vectors (the last chunk may be shorter).
+ * Each accumulator needs its register, each vector of a chunk one for its
+ * input, plus the broadcast weight and a blend's temporary; at least 8
+ * independent accumulators hide the FMA latency.  Picks the block whose
+ * chunks waste the fewest FMA slots. */
+static void choose_rows_block(const Target *t, int64_t kg, int64_t ow, StagePlan *p)
+{
+    int64_t nvec = (ow + t->vlen - 1) / t->vlen;
+    double best = 1e30;
+    for (int32_t nk = 1; nk <= 8 && nk <= kg; nk++)
+        for (int32_t nv = 1; nv <= 4 && nv <= nvec; nv++) {
+            if (nk * nv + nv + 2 > t->vregs)
+                continue;
+            /* cycles per output vector-channel: a chunk of m vectors runs
+             * at min(1, nk*m/8) of the FMA rate, and its loads (m inputs
+             * and nk broadcasts per tap) at two per cycle */
+            double cycles = 0;
+            for (int64_t v0 = 0; v0 < nvec; v0 += nv) {
+                int64_t m = nvec - v0 < nv ? nvec - v0 : nv;
+                double fma = (double)(nk * m) / 2.0, lat = 4.0, loads = (double)(m + nk) / 2.0;
+                double c = fma > lat ? fma : lat;
+                cycles += c > loads ? c : loads;
+            }
+            /* channel blocks: the last may be partly empty */
+            int64_t blocks = (kg + nk - 1) / nk;
+            cycles *= (double)blocks;
+            if (cycles < best - 1e-9) {
+                best = cycles;
+                p->nk = nk;
+                p->nv = nv;
+            }
+        }
+}
+
 void pass_choose_kernels(Arena *a, Schedule *s)
 {
     (void)a;
@@ -86,6 +121,19 @@ void pass_choose_kernels(Arena *a, Schedule *s)
         p->kernel = KERNEL_CONV_PLANE;
         p->nk = nk;
         p->nv = nv;
+        /* Without mask registers, vectors stay inside output rows at
+         * columns fixed when compiling (kernels/conv_rows.c): that needs
+         * the row widths. */
+        int32_t xr = n->in[0]->shape.rank, orank = n->shape.rank;
+        int64_t ow, iw, kw, pl;
+        dim_const(n->conv.win.k[n->conv.win.nsp - 1], &kw);
+        dim_const(n->conv.win.pad0[n->conv.win.nsp - 1], &pl);
+        bool column_taps = kw > 1 || pl != 0;   /* some tap can leave a row */
+        if (!t->masked && column_taps && dim_const(n->shape.dims[orank - 1], &ow) &&
+            dim_const(n->in[0]->shape.dims[xr - 1], &iw)) {
+            p->kernel = KERNEL_CONV_ROWS;
+            choose_rows_block(t, kg, ow, p);
+        }
         /* the kernel reads the input plane with vector loads */
         schedule_plan(s, n->in[0])->materialise = true;
     }
