@@ -4,6 +4,8 @@
  * Everything that can be wrong with a call is checked before the body
  * runs, so a failing call reports once and leaves every output's data
  * untouched. */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -393,6 +395,73 @@ static int check_outputs(const convrt_pipeline *p, convrt_tensor *const *args, c
     return 0;
 }
 
+/* ---------------------------------------------------------------- scratch */
+
+/* Scratch memory is kept per thread between calls: a pipeline called in a
+ * loop would otherwise map and fault in its intermediates on every call
+ * (the C library returns large blocks to the system when they are freed),
+ * which costs as much as a fast kernel's whole run.  A block larger than
+ * SCRATCH_KEEP is freed after its call; a thread's block is freed when
+ * the thread exits. */
+#define SCRATCH_KEEP ((size_t)64 << 20)
+
+typedef struct scratch_cache {
+    void  *block;
+    size_t size;
+} scratch_cache;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *v)
+{
+    scratch_cache *c = v;
+    if (c) {
+        free(c->block);
+        free(c);
+    }
+}
+
+static void scratch_init(void) { (void)pthread_key_create(&scratch_key, scratch_free); }
+
+/* A block of at least `bytes` (64-byte aligned), the thread's kept block
+ * when it is large enough; NULL when out of memory. */
+static char *scratch_get(size_t bytes)
+{
+    pthread_once(&scratch_once, scratch_init);
+    scratch_cache *c = pthread_getspecific(scratch_key);
+    if (c && c->block && c->size >= bytes) {
+        char *b = c->block;
+        c->block = NULL;        /* taken: a nested call would get its own */
+        return b;
+    }
+    return convrt__aligned_alloc(bytes, 0);
+}
+
+static void scratch_put(char *block, size_t bytes)
+{
+    scratch_cache *c = pthread_getspecific(scratch_key);
+    if (bytes > SCRATCH_KEEP) {
+        free(block);
+        return;
+    }
+    if (!c && (c = calloc(1, sizeof *c)) && pthread_setspecific(scratch_key, c) != 0) {
+        free(c);
+        c = NULL;
+    }
+    if (!c) {
+        free(block);
+        return;
+    }
+    if (c->block && c->size >= bytes) {
+        free(block);            /* keep the larger one */
+        return;
+    }
+    free(c->block);
+    c->block = block;
+    c->size = bytes;
+}
+
 CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
 {
     int64_t local[LOCAL_SLOTS];
@@ -414,20 +483,31 @@ CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *cons
     (void)check_sizes(p, d, numel);   /* passed in validate; fills numel */
     for (int64_t b = 0; b < p->n_args; b++)
         bufs[b] = args[b]->data;
+    /* every scratch buffer in one block, each at a 64-byte boundary */
+    size_t total = 0;
     for (int64_t b = p->n_args; b < nb; b++) {
-        bufs[b] = convrt__aligned_alloc((size_t)numel[b] * sizeof(float), 0);
-        if (!bufs[b]) {
-            rc = convrt_report(CONVRT_E_NOMEM, PFX "cannot allocate scratch buffer %lld (%lld floats)",
-                               pname(p), (long long)b, (long long)numel[b]);
+        size_t bytes = ((size_t)numel[b] * sizeof(float) + CRT_ALIGN - 1) & ~(size_t)(CRT_ALIGN - 1);
+        if (bytes > SIZE_MAX - total) {
+            rc = convrt_report(CONVRT_E_NOMEM, PFX "scratch buffers too large", pname(p));
             goto done;
         }
+        total += bytes;
+    }
+    char *block = NULL;
+    if (nb > p->n_args && !(block = scratch_get(total))) {
+        rc = convrt_report(CONVRT_E_NOMEM, PFX "cannot allocate %zu bytes of scratch buffers",
+                           pname(p), total);
+        goto done;
+    }
+    for (int64_t b = p->n_args, off = 0; b < nb; b++) {
+        bufs[b] = (float *)(block + off);
+        off += (int64_t)(((size_t)numel[b] * sizeof(float) + CRT_ALIGN - 1) & ~(size_t)(CRT_ALIGN - 1));
     }
     p->body(bufs, d);
+    if (block)
+        scratch_put(block, total);
 
 done:
-    if (bufs)
-        for (int64_t b = p->n_args; b < nb; b++)
-            free(bufs[b]);
     free(bufs);
     free(numel);
     if (d != local)
