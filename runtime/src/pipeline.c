@@ -495,8 +495,14 @@ CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *cons
     }
     char *block = NULL;
     if (nb > p->n_args && !(block = scratch_get(total))) {
-        rc = convrt_report(CONVRT_E_NOMEM, PFX "cannot allocate %zu bytes of scratch buffers",
-                           pname(p), total);
+        int64_t big = p->n_args;
+        for (int64_t b = p->n_args; b < nb; b++)
+            if (numel[b] > numel[big])
+                big = b;
+        rc = convrt_report(CONVRT_E_NOMEM,
+                           PFX "cannot allocate %zu bytes of scratch memory (scratch buffer %lld "
+                               "alone is %lld floats)",
+                           pname(p), total, (long long)big, (long long)numel[big]);
         goto done;
     }
     for (int64_t b = p->n_args, off = 0; b < nb; b++) {
