@@ -185,6 +185,8 @@ int header_write(const char *path, const IrProgram *p, const char *cpu, char **e
                " * %s() checks every argument (NULL pointers, ranks, every dim against the\n"
                " * declaration and the size symbols, the outputs' dims, size overflow, the\n"
                " * CPU's features) before touching any data, then computes the outputs.\n"
+               " * Each output needs memory of its own: one that overlaps an input or\n"
+               " * another output is refused with CONVRT_E_ALIAS (inputs may overlap).\n"
                " * Both return 0 or a negative CONVRT_E_* code (convrt_strerror()); the\n"
                " * details go to the error handler (convrt_set_error_handler()).  Weights\n"
                " * declared with load() are part of the object. */\n",

@@ -123,8 +123,9 @@ CONVRT_API int convrt_pipeline_output_shapes(const convrt_pipeline *p,
                                   convrt_tensor *const *args);
 
 /* Validate everything (outputs must already have the right rank, dims and
- * non-NULL data), allocate scratch, run the body, free scratch.  Nothing is
- * written to any output unless every check passed. */
+ * non-NULL data, and no output's bytes may overlap an input's or another
+ * output's: CONVRT_E_ALIAS), allocate scratch, run the body, free scratch.
+ * Nothing is written to any output unless every check passed. */
 CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args);
 
 #ifdef __cplusplus

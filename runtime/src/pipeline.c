@@ -393,6 +393,44 @@ static int check_outputs(const convrt_pipeline *p, convrt_tensor *const *args, c
     return 0;
 }
 
+/* Byte range [lo, hi) of argument i's data; empty for a tensor without
+ * elements.  The dims were validated, but a caller's pointer plus its size
+ * may still pass the end of the address space: clamp rather than wrap. */
+static void arg_bytes(const convrt_tensor *t, int64_t rank, uintptr_t *lo, uintptr_t *hi)
+{
+    int64_t n = 1;
+    for (int64_t j = 0; j < rank; j++)
+        n *= t->dims[j];                  /* fits: check_sizes passed */
+    *lo = (uintptr_t)t->data;
+    if (n <= 0 || !t->data || __builtin_add_overflow(*lo, (uintptr_t)n * sizeof(float), hi))
+        *hi = n <= 0 || !t->data ? *lo : UINTPTR_MAX;
+}
+
+/* The body reads the inputs while it writes the outputs, and the code
+ * generator marks every buffer noalias, so an output that shares a byte
+ * with an input or another output would silently give wrong numbers.
+ * Inputs are only read and may overlap each other. */
+static int check_alias(const convrt_pipeline *p, convrt_tensor *const *args)
+{
+    for (int64_t o = p->n_inputs; o < p->n_args; o++) {
+        uintptr_t olo, ohi;
+        arg_bytes(args[o], p->args[o].rank, &olo, &ohi);
+        for (int64_t i = 0; i < o; i++) {
+            uintptr_t ilo, ihi;
+            arg_bytes(args[i], p->args[i].rank, &ilo, &ihi);
+            uintptr_t lo = olo > ilo ? olo : ilo, hi = ohi < ihi ? ohi : ihi;
+            if (lo < hi)
+                return convrt_report(CONVRT_E_ALIAS,
+                                     PFX "output '%s' overlaps %s '%s' in memory (%llu bytes in common); "
+                                     "the pipeline reads its inputs while it writes its outputs, so every "
+                                     "output needs memory of its own",
+                                     pname(p), aname(&p->args[o]), akind(&p->args[i]), aname(&p->args[i]),
+                                     (unsigned long long)(hi - lo));
+        }
+    }
+    return 0;
+}
+
 CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
 {
     int64_t local[LOCAL_SLOTS];
@@ -422,6 +460,8 @@ CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *cons
             goto done;
         }
     }
+    if ((rc = check_alias(p, args)) != 0)
+        goto done;
     p->body(bufs, d);
 
 done:
