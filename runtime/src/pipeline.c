@@ -252,25 +252,90 @@ static int check_bindings(const convrt_pipeline *p, convrt_tensor *const *args, 
     return 0;
 }
 
+/* " (H = 2, W = 9)": the size symbols a failed check depends on, with the
+ * values this call bound them to, found by walking the dims table from the
+ * check's slots down to the argument dims; "" when it depends on none. */
+static void symbol_values(const convrt_pipeline *p, const convrt_check *k, const int64_t *d, char *out,
+                          size_t size)
+{
+    out[0] = '\0';
+    char *seen = calloc((size_t)p->n_slots, 1);
+    int64_t *stack = malloc((size_t)p->n_slots * sizeof *stack);
+    if (!seen || !stack) {
+        free(seen);
+        free(stack);
+        return;
+    }
+    int64_t n = 0;
+    int64_t roots[2] = { k->a, k->kind == CONVRT_CHECK_EQ ? k->b : k->a };
+    for (int r = 0; r < 2; r++)
+        if (!seen[roots[r]]) {
+            seen[roots[r]] = 1;
+            stack[n++] = roots[r];
+        }
+    while (n) {
+        const convrt_dim_expr *e = &p->slots[stack[--n]];
+        if (e->op < CONVRT_DIM_ADD)
+            continue;
+        int64_t kids[2] = { e->a, e->b };
+        for (int j = 0; j < 2; j++)
+            if (!seen[kids[j]]) {
+                seen[kids[j]] = 1;
+                stack[n++] = kids[j];
+            }
+    }
+    /* in slot order, which is the order the symbols were bound in */
+    size_t len = 0;
+    int count = 0;
+    for (int64_t s = 0; s < p->n_slots && len + 1 < size; s++) {
+        const convrt_dim_expr *e = &p->slots[s];
+        if (!seen[s] || e->op != CONVRT_DIM_ARG)
+            continue;
+        const char *name = p->args[e->a].dim_names[e->b];
+        if (!name)
+            continue;
+        int w = snprintf(out + len, size - len, "%s%s = %lld", count ? ", " : " (", name, (long long)d[s]);
+        if (w < 0 || (size_t)w >= size - len)
+            break;
+        len += (size_t)w;
+        count++;
+    }
+    if (count && len + 2 <= size - 1)
+        memcpy(out + len, ")", 2);
+    else
+        out[0] = '\0';     /* nothing, or no room to say it whole */
+    free(seen);
+    free(stack);
+}
+
 static int run_checks(const convrt_pipeline *p, const int64_t *d)
 {
+    char syms[256];
     for (int64_t c = 0; c < p->n_checks; c++) {
         const convrt_check *k = &p->checks[c];
         const char *what = k->what ? k->what : "size condition";
         int64_t x = d[k->a];
         switch (k->kind) {
         case CONVRT_CHECK_EQ:
-            if (x != d[k->b])
-                return convrt_report(CONVRT_E_SYMBOL, PFX "%s: %lld != %lld", pname(p), what,
-                                     (long long)x, (long long)d[k->b]);
+            if (x != d[k->b]) {
+                symbol_values(p, k, d, syms, sizeof syms);
+                return convrt_report(CONVRT_E_SYMBOL, PFX "%s: %lld != %lld%s", pname(p), what,
+                                     (long long)x, (long long)d[k->b], syms);
+            }
             break;
         case CONVRT_CHECK_POSITIVE:
-            if (x < 1)
-                return convrt_report(CONVRT_E_SHAPE, PFX "%s = %lld is below 1", pname(p), what, (long long)x);
+            if (x < 1) {
+                symbol_values(p, k, d, syms, sizeof syms);
+                return convrt_report(CONVRT_E_SHAPE, PFX "%s = %lld is below 1%s", pname(p), what,
+                                     (long long)x, syms);
+            }
             break;
         case CONVRT_CHECK_NONNEG:
-            if (x < 0)
-                return convrt_report(CONVRT_E_SHAPE, PFX "%s = %lld is negative", pname(p), what, (long long)x);
+            if (x < 0) {
+                symbol_values(p, k, d, syms, sizeof syms);
+                return convrt_report(CONVRT_E_SHAPE, PFX "%s = %lld is negative%s", pname(p), what,
+                                     (long long)x, syms);
+            }
             break;
         }
     }

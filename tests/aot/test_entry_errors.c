@@ -269,7 +269,7 @@ Test(entry, derived_size_below_one)
     /* The message names the stage by kind and source position (line 5 is
      * `output y = conv2d(x, w)`), the dim and its formula in H. */
     expect_report(eempty(&x, &w, &y), CONVRT_E_SHAPE, "pipeline 'eempty'", "err_empty.conv:5:", "conv2d",
-                  "height", "H", "= -1", NULL);
+                  "height", "H", "= -1 is below 1 (H = 3)", NULL);
     expect_untouched();
 }
 

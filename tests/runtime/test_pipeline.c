@@ -399,7 +399,8 @@ Test(conv, symbol_mismatch)
 Test(conv, eq_check)
 {
     b.dims[0] = 3;
-    expect_fail(CONVRT_E_SYMBOL, 0, "t.conv:5:3: bias 'b' length N must equal the width W - 2: 3 != 4", NULL);
+    expect_fail(CONVRT_E_SYMBOL, 0, "t.conv:5:3: bias 'b' length N must equal the width W - 2: 3 != 4 (W = 6, N = 3)",
+                NULL);
 }
 
 Test(conv, positive_check)
@@ -407,6 +408,21 @@ Test(conv, positive_check)
     x.dims[0] = 2;
     m.dims[0] = 2;
     expect_fail(CONVRT_E_SHAPE, 0, "t.conv:4:14: conv2d 'y': height H - 2 = 0 is below 1", NULL);
+}
+
+/* A failed check once said only "= 0 is below 1": the values of the size
+ * symbols its formula depends on come with it. */
+Test(conv, failed_check_gives_the_symbol_values)
+{
+    x.dims[0] = 2;
+    m.dims[0] = 2;
+    cr_expect_eq(convrt_pipeline_run(&conv, args), CONVRT_E_SHAPE);
+    cr_expect_str_eq(cap.message, "pipeline 'conv': t.conv:4:14: conv2d 'y': height H - 2 = 0 is below 1 (H = 2)");
+    capture_reset();
+    x.dims[0] = m.dims[0] = 5;
+    x.dims[1] = m.dims[1] = 1;      /* W - 2 = -1, and the EQ check is later */
+    cr_expect_eq(convrt_pipeline_output_shapes(&conv, args), CONVRT_E_SHAPE);
+    cr_expect_str_eq(cap.message, "pipeline 'conv': t.conv:4:14: conv2d 'y': width W - 2 = -1 is below 1 (W = 1)");
 }
 
 Test(conv, output_shape)
