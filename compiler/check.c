@@ -590,13 +590,14 @@ static void window_rf(Node *n, const Node *in, const WindowParams *w)
             rf = in->rf[0];
             jump = in->jump[0];
         }
-        if (rf < 0 || !sym_is_const(w->k[i], &k)) {
+        /* A long chain of strides overflows both: the field is then
+         * unknown ("?") and the jump stays at its largest. */
+        int64_t ext;
+        if (__builtin_mul_overflow(jump, w->stride[i], &n->jump[i]))
+            n->jump[i] = INT64_MAX;
+        if (rf < 0 || !sym_is_const(w->k[i], &k) || __builtin_mul_overflow(w->dilation[i], k - 1, &ext) ||
+            __builtin_mul_overflow(ext, jump, &ext) || __builtin_add_overflow(rf, ext, &n->rf[i]))
             n->rf[i] = -1;
-            n->jump[i] = jump * w->stride[i];
-            continue;
-        }
-        n->rf[i] = rf + w->dilation[i] * (k - 1) * jump;
-        n->jump[i] = jump * w->stride[i];
     }
 }
 
