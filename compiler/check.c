@@ -1842,8 +1842,11 @@ static void name_node(Checker *c, Value v, const char *name)
     if (v.kind != VAL_TENSOR || v.node->name || v.node->op == NODE_INPUT)
         return;
     v.node->name = name;
-    for (int32_t i = 0; i < v.node->shape.rank; i++)
-        sym_label(&c->sc, v.node->shape.dims[i], arena_printf(c->a, "%s.dims[%d]", name, i));
+    for (int32_t i = 0; i < v.node->shape.rank; i++) {
+        const SymExpr *d = v.node->shape.dims[i];
+        if (d->kind != SYM_CONST && d->kind != SYM_VAR && !d->label)
+            sym_label(&c->sc, d, arena_printf(c->a, "%s.dims[%d]", name, i));
+    }
 }
 
 static bool check_type_elem(Checker *c, const AstType *t)
