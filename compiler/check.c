@@ -126,13 +126,14 @@ static void add_input(Node *n, Node *in)
 static void push_node(Checker *c, Node *n) { ptrvec_push(c->a, &c->g->nodes, n); }
 
 static void add_check(Checker *c, int kind, const SymExpr *x, const SymExpr *y,
-                      const char *what)
+                      SrcLoc loc, const char *what)
 {
     GraphCheck *k = arena_alloc(c->a, sizeof *k);
     k->kind = kind;
     k->a = x;
     k->b = y;
     k->what = what;
+    k->loc = loc;
     ptrvec_push(c->a, &c->g->checks, k);
 }
 
@@ -589,13 +590,14 @@ static void window_rf(Node *n, const Node *in, const WindowParams *w)
             rf = in->rf[0];
             jump = in->jump[0];
         }
-        if (rf < 0 || !sym_is_const(w->k[i], &k)) {
+        /* A long chain of strides overflows both: the field is then
+         * unknown ("?") and the jump stays at its largest. */
+        int64_t ext;
+        if (__builtin_mul_overflow(jump, w->stride[i], &n->jump[i]))
+            n->jump[i] = INT64_MAX;
+        if (rf < 0 || !sym_is_const(w->k[i], &k) || __builtin_mul_overflow(w->dilation[i], k - 1, &ext) ||
+            __builtin_mul_overflow(ext, jump, &ext) || __builtin_add_overflow(rf, ext, &n->rf[i]))
             n->rf[i] = -1;
-            n->jump[i] = jump * w->stride[i];
-            continue;
-        }
-        n->rf[i] = rf + w->dilation[i] * (k - 1) * jump;
-        n->jump[i] = jump * w->stride[i];
     }
 }
 
@@ -629,16 +631,44 @@ static void elementwise_rf(Node *n)
 static bool unify_dim(Checker *c, const SymExpr *x, const SymExpr *y, SrcLoc loc,
                       const char *what)
 {
-    int64_t a, b;
+    int64_t a, b, lo, hi;
     if (sym_equal(x, y))
         return true;
     if (sym_is_const(x, &a) && sym_is_const(y, &b)) {
         diag_error(c->d, loc, "%s: %lld != %lld", what, (long long)a, (long long)b);
         return false;
     }
-    add_check(c, IR_CHECK_EQ, x, y, arena_printf(c->a, "%s: %s: %s vs %s", where(c, loc), what,
-                                                   sym_str(c->a, x), sym_str(c->a, y)));
+    /* Different for every input (H vs H - 2): a runtime check that could
+     * only fail is an error now. */
+    bool before = c->sc.overflow;
+    const SymExpr *diff = sym_sub(&c->sc, x, y);
+    bool ovf = c->sc.overflow;
+    c->sc.overflow = before;
+    sym_range(diff, &lo, &hi);
+    if (!ovf && (lo > 0 || hi < 0)) {
+        if (lo == hi)
+            diag_error(c->d, loc, "%s: %s != %s for every input (they differ by %lld)", what,
+                       sym_ref(c->a, x), sym_ref(c->a, y), (long long)lo);
+        else
+            diag_error(c->d, loc, "%s: %s != %s for every input (their difference is %s %lld)", what,
+                       sym_ref(c->a, x), sym_ref(c->a, y), lo > 0 ? "at least" : "at most",
+                       (long long)(lo > 0 ? lo : hi));
+        return false;
+    }
+    add_check(c, IR_CHECK_EQ, x, y, loc, arena_printf(c->a, "%s: %s: %s vs %s", where(c, loc), what,
+                                                        sym_ref(c->a, x), sym_ref(c->a, y)));
     return true;
+}
+
+/* Why a symbolic size can be proven out of range: the symbols it depends
+ * on and the bound they have at run time. */
+static const char *symbol_bound(Checker *c, const SymExpr *e)
+{
+    const char *syms = sym_symbols(c->a, e);
+    if (!*syms)
+        return "";
+    return arena_printf(c->a, " (%s %s at most %lld: an input's size in bytes must fit 64 bits)", syms,
+                        strstr(syms, " and ") ? "are each" : "is", (long long)SYM_DIM_MAX);
 }
 
 /* One output dim of a window: error if it is below 1 now, runtime check if
@@ -670,9 +700,26 @@ static const SymExpr *window_dim(Checker *c, const AstExpr *call, const char *st
             }
         }
     } else {
-        add_check(c, IR_CHECK_POSITIVE, out, NULL,
-                  arena_printf(c->a, "%s: %s: output %s %s", where(c, call->loc), stage,
-                               spatial_name(nsp, i), formula));
+        /* Decided by the range of sizes an input can have where possible:
+         * H/2 + 1 needs no check, and 2,000 halvings of H leave nothing of
+         * any input, which is an error here and now, at the first stage
+         * where it is certain. */
+        int64_t lo, hi;
+        sym_range(out, &lo, &hi);
+        if (hi < 1) {
+            diag_error(c->d, call->loc,
+                       "%s: output %s %s = %s is at most %lld for every input, so it is always empty%s",
+                       stage, spatial_name(nsp, i), formula, sym_str(c->a, out), (long long)hi,
+                       symbol_bound(c, out));
+            *ok = false;
+        } else if (lo >= 1) {
+            if (lo == hi && hi != INT64_MAX)
+                out = sym_const(&c->sc, lo);    /* one value for every input */
+        } else {
+            add_check(c, IR_CHECK_POSITIVE, out, NULL, call->loc,
+                      arena_printf(c->a, "%s: %s: output %s %s", where(c, call->loc), stage,
+                                   spatial_name(nsp, i), formula));
+        }
     }
     return out;
 }
@@ -945,12 +992,25 @@ static Value check_conv(Checker *c, const AstExpr *e, int nsp, bool pointwise)
                         break;
                     }
                 } else {
-                    add_check(c, IR_CHECK_POSITIVE, room, NULL,
-                              arena_printf(c->a, "%s: %s: pad_mode=%s needs the padding %s the input %s; room",
-                                           where(c, e->loc), stage,
-                                           pad_mode == PAD_REFLECT ? "reflect" : "circular",
-                                           pad_mode == PAD_REFLECT ? "smaller than" : "at most",
-                                           spatial_name(nsp, i)));
+                    int64_t lo, hi;
+                    sym_range(room, &lo, &hi);
+                    if (hi < 1) {
+                        diag_error(c->d, e->loc,
+                                   "%s: pad_mode=%s needs the padding (%s) %s the input %s (%s) for every input%s",
+                                   stage, pad_mode == PAD_REFLECT ? "reflect" : "circular",
+                                   sym_ref(c->a, pads[side]),
+                                   pad_mode == PAD_REFLECT ? "smaller than" : "at most",
+                                   spatial_name(nsp, i), sym_ref(c->a, wd.n), symbol_bound(c, room));
+                        ok = false;
+                        break;
+                    }
+                    if (lo < 1)
+                        add_check(c, IR_CHECK_POSITIVE, room, NULL, e->loc,
+                                  arena_printf(c->a, "%s: %s: pad_mode=%s needs the padding %s the input %s; room",
+                                               where(c, e->loc), stage,
+                                               pad_mode == PAD_REFLECT ? "reflect" : "circular",
+                                               pad_mode == PAD_REFLECT ? "smaller than" : "at most",
+                                               spatial_name(nsp, i)));
                 }
             }
         }
@@ -1207,6 +1267,8 @@ static Value check_concat(Checker *c, const AstExpr *e)
     Shape out = shape_make(c->a, s0.rank);
     for (int32_t i = 0; i < s0.rank; i++)
         out.dims[i] = s0.dims[i];
+    SymSum *channels = sym_sum_new(&c->sc);     /* linear in the operands */
+    sym_sum_add(channels, s0.dims[cd]);
     for (int32_t k = 1; k < nargs; k++) {
         Shape sk = ins[k]->shape;
         SrcLoc loc = e->call.args[k].value->loc;
@@ -1223,8 +1285,9 @@ static Value check_concat(Checker *c, const AstExpr *e)
                                             i, k + 1, shape_str(c->a, sk), shape_str(c->a, s0));
             ok &= unify_dim(c, s0.dims[i], sk.dims[i], loc, what);
         }
-        out.dims[cd] = sym_add(&c->sc, out.dims[cd], sk.dims[cd]);
+        sym_sum_add(channels, sk.dims[cd]);
     }
+    out.dims[cd] = sym_sum_get(channels);
     if (!ok)
         return val_error(e->loc);
     Node *n = new_node(c, NODE_CONCAT, "concat", e->loc);
@@ -1367,7 +1430,7 @@ static Value binary(Checker *c, BinaryFn fn, Value x, Value y, SrcLoc loc)
             return val_error(loc);
         }
         bool ok = true;
-        for (int32_t i = 0; i < a.rank; i++) {
+        for (int32_t i = 0; i < a.rank && ok; i++) {
             int64_t u, v;
             if (sym_is_const(a.dims[i], &u) && sym_is_const(b.dims[i], &v) && u != v) {
                 diag_error(c->d, loc, "'%s' needs operands of the same shape, got %s and %s (dim %d: %lld vs %lld)",
@@ -1771,10 +1834,19 @@ static bool define(Checker *c, const char *name, SrcLoc loc, Value v)
     return true;
 }
 
-static void name_node(Value v, const char *name)
+/* Name the stage after its binding, and its derived dims after the stage
+ * ("t5.dims[0]"), so that a later formula containing a long one can say
+ * its name instead of repeating it. */
+static void name_node(Checker *c, Value v, const char *name)
 {
-    if (v.kind == VAL_TENSOR && !v.node->name && v.node->op != NODE_INPUT)
-        v.node->name = name;
+    if (v.kind != VAL_TENSOR || v.node->name || v.node->op == NODE_INPUT)
+        return;
+    v.node->name = name;
+    for (int32_t i = 0; i < v.node->shape.rank; i++) {
+        const SymExpr *d = v.node->shape.dims[i];
+        if (d->kind != SYM_CONST && d->kind != SYM_VAR && !d->label)
+            sym_label(&c->sc, d, arena_printf(c->a, "%s.dims[%d]", name, i));
+    }
 }
 
 static bool check_type_elem(Checker *c, const AstType *t)
@@ -1879,7 +1951,7 @@ static void stmt_value(Checker *c, const AstStmt *s)
         want_tensor(c, v, "a value");   /* reports the undefined name */
         v = val_error(s->loc);
     }
-    name_node(v, s->name);
+    name_node(c, v, s->name);
     if (!define(c, s->name, s->name_loc, v))
         return;
     if (s->kind == AST_STMT_OUTPUT && v.kind == VAL_TENSOR) {
@@ -1958,5 +2030,8 @@ Graph *graph_check(Arena *a, Diag *d, const AstPipeline *ast, const CheckOptions
      * bound: all symbols come from input declarations, so nothing to do. */
     if (diag_errors(d) != errors_before)
         return NULL;
+    g->sc = arena_alloc(a, sizeof *g->sc);
+    *g->sc = c.sc;      /* shares the table of expressions */
+    g->sc->overflow = false;
     return g;
 }

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -393,6 +394,81 @@ static const char *ir_output_name(const IrProgram *ir, int32_t i)
     return "?";
 }
 
+/* ---- run-time failures, with what the script and the files said ---------- */
+
+typedef struct RunMsg {
+    char *text;     /* malloc'ed */
+} RunMsg;
+
+static void capture_run_error(void *user, int code, const char *message)
+{
+    RunMsg *m = user;
+    free(m->text);
+    m->text = strdup(message);
+}
+
+/* "face.ppm was read as an RGB image f32[3, 768, 1024]" */
+static const char *read_as(Arena *a, const char *file, const convrt_tensor *t)
+{
+    const char *dot = strrchr(file, '.');
+    const char *ext = dot ? dot + 1 : "";
+    const char *kind = "";
+    if (!strcasecmp(ext, "ppm") || !strcasecmp(ext, "pgm") || !strcasecmp(ext, "pnm") || !strcasecmp(ext, "png"))
+        kind = t->rank == 3 ? "an RGB image " : "a grayscale image ";
+    const char *dims = "";
+    for (int32_t j = 0; j < t->rank; j++)
+        dims = arena_printf(a, "%s%s%lld", dims, j ? ", " : "", (long long)t->dims[j]);
+    return arena_printf(a, "%s was read as %sf32[%s]", file, kind, dims);
+}
+
+/* The runtime knows the pipeline's arguments but neither the script nor the
+ * files: a failed check on the script is said as the checker would say it,
+ * at the stage's line, and a failure that concerns the inputs' shapes is
+ * followed by what each file was read as and how it is declared. */
+static void report_run_failure(Arena *a, Compiled *c, const char **in_file, const convrt_tensor *tensors,
+                               int code, const char *msg)
+{
+    const IrProgram *ir = c->ir;
+    const Graph *g = c->graph;
+    const char *prefix = arena_printf(a, "pipeline '%s': ", ir->name);
+    const char *rest = strncmp(msg, prefix, strlen(prefix)) ? NULL : msg + strlen(prefix);
+    const GraphCheck *hit = NULL;
+    for (int32_t i = 0; rest && !hit && i < g->checks.len; i++) {
+        const GraphCheck *k = g->checks.items[i];
+        if (!strncmp(rest, k->what, strlen(k->what)))
+            hit = k;
+    }
+    const char *at = hit ? arena_printf(a, "%s:%d:%d: ", g->source_name, hit->loc.first_line,
+                                        hit->loc.first_column) : NULL;
+    if (hit && !strncmp(rest, at, strlen(at)))
+        diag_error(&c->diag, hit->loc, "%s", rest + strlen(at));
+    else
+        fprintf(stderr, "convc: error: %s\n", msg);
+    if (code != CONVRT_E_RANK && code != CONVRT_E_DIM && code != CONVRT_E_SYMBOL && code != CONVRT_E_SHAPE &&
+        code != CONVRT_E_OVERFLOW)
+        return;
+    for (int32_t i = 0; i < g->inputs.len; i++) {
+        const Node *in = g->inputs.items[i];
+        fprintf(stderr, "convc: note: %s=%s (declared f32%s)\n", in->name,
+                read_as(a, in_file[in->input.arg], &tensors[in->input.arg]), shape_str(a, in->shape));
+    }
+}
+
+typedef int (*PipelineStep)(const convrt_pipeline *p, convrt_tensor *const *args);
+
+static int run_step(Arena *a, Compiled *c, const char **in_file, const convrt_tensor *tensors,
+                    const convrt_pipeline *p, convrt_tensor **args, PipelineStep step)
+{
+    RunMsg m = { NULL };
+    convrt_set_error_handler(capture_run_error, &m);
+    int rc = step(p, args);
+    convrt_set_error_handler(report_to_stderr, "convc");
+    if (rc != 0)
+        report_run_failure(a, c, in_file, tensors, rc, m.text ? m.text : convrt_strerror(rc));
+    free(m.text);
+    return rc;
+}
+
 static int cmd_run(Arena *a, const Options *o)
 {
     Compiled c;
@@ -474,7 +550,7 @@ static int cmd_run(Arena *a, const Options *o)
         fail("the compiled module has no pipeline descriptor");
         goto out;
     }
-    if (convrt_pipeline_output_shapes(p, args) != 0)
+    if (run_step(a, &c, in_file, tensors, p, args, convrt_pipeline_output_shapes) != 0)
         goto out;
     for (int32_t i = 0; i < no; i++) {
         convrt_tensor *t = &tensors[ni + i];
@@ -483,7 +559,7 @@ static int cmd_run(Arena *a, const Options *o)
         if (convrt_tensor_alloc(t, t->rank, dims) != 0)
             goto out;
     }
-    if (convrt_pipeline_run(p, args) != 0)
+    if (run_step(a, &c, in_file, tensors, p, args, convrt_pipeline_run) != 0)
         goto out;
     /* Write only now that the whole run has succeeded: every output goes to
      * a temporary file beside its target (same extension, so the format is

@@ -60,8 +60,13 @@ void graph_print_table(FILE *out, Arena *a, const Graph *g)
     size_t width[6];
     for (int k = 0; k < 6; k++)
         width[k] = strlen(head[k]);
-    ShapeCtx sc = { .arena = a };
-    const SymExpr *total = sym_const(&sc, 0);
+    /* The total is a sum over every stage, collected in one pass (like
+     * terms merge: H*W*9 + H*W*9 is H*W*18), and also with products
+     * multiplied out, so that (H - 2)*(W - 2)*9 + (H - 4)*(W - 4)*9 + ...
+     * over N stages becomes one polynomial of four terms. */
+    ShapeCtx sc = g->sc ? *g->sc : (ShapeCtx){ .arena = a };
+    sc.overflow = false;
+    SymSum *sum = sym_sum_new(&sc), *expanded = sym_sum_new(&sc);
     bool total_known = true;
     int32_t nstages = 0;
     for (int32_t i = 0; i < nrows; i++) {
@@ -85,9 +90,10 @@ void graph_print_table(FILE *out, Arena *a, const Graph *g)
         r->cell[5] = rf_str(a, n);
         if (n->op != NODE_INPUT && n->op != NODE_CONST) {
             nstages++;
-            if (n->macs && total_known)
-                total = sym_add(&sc, total, n->macs);
-            else
+            if (n->macs && total_known) {
+                sym_sum_add(sum, n->macs);
+                sym_sum_add(expanded, sym_expand(&sc, n->macs));
+            } else
                 total_known = false;
         }
         for (int k = 0; k < 6; k++)
@@ -104,6 +110,13 @@ void graph_print_table(FILE *out, Arena *a, const Graph *g)
                 (int)width[1], cell[1], (int)width[2], cell[2], (int)width[3], cell[3],
                 (int)width[4], cell[4], cell[5]);
     }
+    /* Multiplied out only where that makes it shorter: a sum of products
+     * of floors would just grow. */
+    const SymExpr *total = sym_sum_get(sum);
+    total_known &= !sc.overflow;
+    const SymExpr *poly = sym_sum_get(expanded);   /* its coefficients may overflow alone */
+    if (!sc.overflow && (poly->kind != SYM_ADD || (total->kind == SYM_ADD && poly->n < total->n)))
+        total = poly;
     int64_t tv;
     fputc('\n', out);
     if (!total_known)

@@ -117,7 +117,9 @@ typedef struct GraphOutput {
 typedef struct GraphCheck {
     int32_t        kind;        /* IR_CHECK_EQ / POSITIVE / NONNEG numbering */
     const SymExpr *a, *b;
-    const char    *what;
+    const char    *what;        /* "FILE:LINE:COL: stage: ..." */
+    SrcLoc         loc;         /* the stage, for pointing at it when the
+                                   check fails in `convc run` */
 } GraphCheck;
 
 typedef struct Graph {
@@ -128,6 +130,8 @@ typedef struct Graph {
     GraphOutput *outputs;
     int32_t      noutputs;
     PtrVec       checks;        /* GraphCheck* */
+    ShapeCtx    *sc;            /* the context the shapes were made in:
+                                   later passes make their dims with it */
 } Graph;
 
 typedef struct CheckOptions {

@@ -17,47 +17,107 @@ static const IrBuffer *arg_buffer(const IrProgram *p, int64_t abi)
     return NULL;
 }
 
-/* A dims-table slot as the formula a user reads: "H", "(H - 1)/2 + 1". */
-static const char *slot_str(Arena *a, const IrProgram *p, int32_t s, int prec)
+/* A formula longer than this is described by its symbols instead. */
+enum { MAX_FORMULA = 120 };
+
+/* A dims-table slot as the formula a user reads: "H", "(H - 1)/2 + 1".
+ * The slots form a DAG that can nest as deep as the pipeline is long, so
+ * *budget bounds the characters (and so the work and the depth): NULL
+ * when the formula would not fit. */
+static const char *slot_str(Arena *a, const IrProgram *p, int32_t s, int prec, int64_t *budget)
 {
     const IrSlot *sl = &p->slots[s];
     const char *x, *y, *r;
     int my;
+    if (*budget <= 0)
+        return NULL;
     switch (sl->op) {
-    case IR_SLOT_CONST: return arena_printf(a, "%lld", (long long)sl->a);
+    case IR_SLOT_CONST:
+        r = arena_printf(a, "%lld", (long long)sl->a);
+        *budget -= (int64_t)strlen(r);
+        return r;
     case IR_SLOT_ARG: {
         const IrBuffer *b = arg_buffer(p, sl->a);
         if (b && b->dim_names[sl->b])
-            return b->dim_names[sl->b];
-        return arena_printf(a, "%s.dims[%lld]", b ? b->name : "?", (long long)sl->b);
+            r = b->dim_names[sl->b];
+        else
+            r = arena_printf(a, "%s.dims[%lld]", b ? b->name : "?", (long long)sl->b);
+        *budget -= (int64_t)strlen(r);
+        return r;
     }
     case IR_SLOT_ADD: case IR_SLOT_SUB:
         my = 1;
-        x = slot_str(a, p, (int32_t)sl->a, 1);
-        y = slot_str(a, p, (int32_t)sl->b, 2);
+        x = slot_str(a, p, (int32_t)sl->a, 1, budget);
+        y = x ? slot_str(a, p, (int32_t)sl->b, 2, budget) : NULL;
+        if (!y)
+            return NULL;
         r = arena_printf(a, "%s %c %s", x, sl->op == IR_SLOT_ADD ? '+' : '-', y);
         break;
     case IR_SLOT_MUL: case IR_SLOT_FLOORDIV:
         my = 2;
-        x = slot_str(a, p, (int32_t)sl->a, 2);
-        y = slot_str(a, p, (int32_t)sl->b, 3);
+        x = slot_str(a, p, (int32_t)sl->a, 2, budget);
+        y = x ? slot_str(a, p, (int32_t)sl->b, 3, budget) : NULL;
+        if (!y)
+            return NULL;
         r = arena_printf(a, "%s%c%s", x, sl->op == IR_SLOT_MUL ? '*' : '/', y);
         break;
     default: {
         static const char *const fn[] = { [IR_SLOT_CEILDIV] = "ceildiv", [IR_SLOT_MIN] = "min",
                                           [IR_SLOT_MAX] = "max" };
-        return arena_printf(a, "%s(%s, %s)", fn[sl->op], slot_str(a, p, (int32_t)sl->a, 0),
-                            slot_str(a, p, (int32_t)sl->b, 0));
+        x = slot_str(a, p, (int32_t)sl->a, 0, budget);
+        y = x ? slot_str(a, p, (int32_t)sl->b, 0, budget) : NULL;
+        *budget -= 8;
+        return y ? arena_printf(a, "%s(%s, %s)", fn[sl->op], x, y) : NULL;
     }
     }
+    *budget -= 3;
     return my < prec ? arena_printf(a, "(%s)", r) : r;
+}
+
+/* "a size computed from H and W": the symbols a long formula depends on,
+ * found by a walk of the slots it reads (each visited once). */
+static const char *slot_symbols(Arena *a, const IrProgram *p, int32_t s)
+{
+    bool *seen = arena_array(a, (size_t)p->nslots, sizeof *seen);
+    int32_t *stack = arena_array(a, (size_t)p->nslots, sizeof *stack), n = 0;
+    stack[n++] = s;
+    seen[s] = true;
+    while (n) {
+        const IrSlot *sl = &p->slots[stack[--n]];
+        if (sl->op == IR_SLOT_CONST || sl->op == IR_SLOT_ARG)
+            continue;
+        int32_t kids[2] = { (int32_t)sl->a, (int32_t)sl->b };
+        for (int k = 0; k < 2; k++)
+            if (!seen[kids[k]]) {
+                seen[kids[k]] = true;
+                stack[n++] = kids[k];
+            }
+    }
+    const char *list = "";
+    int32_t count = 0;
+    for (int32_t k = 0; k < p->nslots; k++)
+        if (seen[k] && p->slots[k].op == IR_SLOT_ARG)
+            count++;
+    for (int32_t k = 0, i = 0; k < p->nslots; k++)
+        if (seen[k] && p->slots[k].op == IR_SLOT_ARG) {
+            int64_t budget = 64;
+            const char *name = slot_str(a, p, k, 0, &budget);
+            list = arena_printf(a, "%s%s%s", list, i == 0 ? "" : i == count - 1 ? " and " : ", ", name);
+            i++;
+        }
+    return arena_printf(a, "a size computed from %s", count ? list : "constants");
 }
 
 static const char *shape_of(Arena *a, const IrProgram *p, const IrBuffer *b)
 {
     const char *s = "f32[";
-    for (int32_t j = 0; j < b->rank; j++)
-        s = arena_printf(a, "%s%s%s", s, j ? ", " : "", slot_str(a, p, b->dim_slots[j], 0));
+    for (int32_t j = 0; j < b->rank; j++) {
+        int64_t budget = MAX_FORMULA;
+        const char *dim = slot_str(a, p, b->dim_slots[j], 0, &budget);
+        if (!dim)
+            dim = slot_symbols(a, p, b->dim_slots[j]);
+        s = arena_printf(a, "%s%s%s", s, j ? ", " : "", dim);
+    }
     return arena_printf(a, "%s]", s);
 }
 
@@ -185,6 +245,8 @@ int header_write(const char *path, const IrProgram *p, const char *cpu, char **e
                " * %s() checks every argument (NULL pointers, ranks, every dim against the\n"
                " * declaration and the size symbols, the outputs' dims, size overflow, the\n"
                " * CPU's features) before touching any data, then computes the outputs.\n"
+               " * Each output needs memory of its own: one that overlaps an input or\n"
+               " * another output is refused with CONVRT_E_ALIAS (inputs may overlap).\n"
                " * Both return 0 or a negative CONVRT_E_* code (convrt_strerror()); the\n"
                " * details go to the error handler (convrt_set_error_handler()).  Weights\n"
                " * declared with load() are part of the object. */\n",

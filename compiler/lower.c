@@ -9,11 +9,38 @@ enum { MAX_INLINE_DEPTH = 16 };
 
 /* ---- the dims table ---------------------------------------------------------- */
 
+static uint32_t slot_hash(int64_t op, int64_t a, int64_t b)
+{
+    uint64_t h = ((uint64_t)op * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)a * 0xc2b2ae3d27d4eb4full) ^
+                 ((uint64_t)b * 0x165667b19e3779f9ull);
+    return (uint32_t)(h ^ (h >> 29));
+}
+
+/* The slot computing op(a, b), shared with every other use of the same
+ * computation.  A hash index keeps a table of many slots linear to build. */
 static int32_t add_slot(Lower *L, IrSlotOp op, int64_t a, int64_t b)
 {
-    for (int32_t i = 0; i < L->nslots; i++)
-        if (L->slots[i].op == op && L->slots[i].a == a && L->slots[i].b == b)
-            return i;
+    if ((uint32_t)(L->nslots + 1) * 2 > L->cap_index) {
+        uint32_t cap = L->cap_index ? L->cap_index * 2 : 64;
+        int32_t *index = arena_array(L->a, cap, sizeof *index);
+        for (uint32_t i = 0; i < cap; i++)
+            index[i] = -1;
+        for (int32_t k = 0; k < L->nslots; k++) {
+            const IrSlot *s = &L->slots[k];
+            uint32_t i = slot_hash(s->op, s->a, s->b) & (cap - 1);
+            while (index[i] >= 0)
+                i = (i + 1) & (cap - 1);
+            index[i] = k;
+        }
+        L->slot_index = index;
+        L->cap_index = cap;
+    }
+    uint32_t i = slot_hash(op, a, b) & (L->cap_index - 1);
+    for (; L->slot_index[i] >= 0; i = (i + 1) & (L->cap_index - 1)) {
+        const IrSlot *s = &L->slots[L->slot_index[i]];
+        if (s->op == op && s->a == a && s->b == b)
+            return L->slot_index[i];
+    }
     GROW(L, L->slots, L->nslots, L->cap_slots);
     IrSlot *s = &L->slots[L->nslots];
     memset(s, 0, sizeof *s);
@@ -24,6 +51,7 @@ static int32_t add_slot(Lower *L, IrSlotOp op, int64_t a, int64_t b)
         s->is_const = true;
         s->const_value = a;
     }
+    L->slot_index[i] = L->nslots;
     return L->nslots++;
 }
 
@@ -35,29 +63,140 @@ static int32_t sym_slot(Lower *L, const char *name)
     return -1;
 }
 
+/* Whether e has its slot yet (then in *slot); *at is where it would go. */
+static bool memo_get(Lower *L, const SymExpr *e, int32_t *slot, uint32_t *at)
+{
+    if (!L->cap_memo)
+        return false;
+    uint32_t i = (uint32_t)e->hash & (L->cap_memo - 1);
+    for (; L->memo[i].e; i = (i + 1) & (L->cap_memo - 1))
+        if (L->memo[i].e == e) {
+            if (slot)
+                *slot = L->memo[i].slot;
+            return true;
+        }
+    if (at)
+        *at = i;
+    return false;
+}
+
+/* The slot of a node that has one. */
+static int32_t memo_find(Lower *L, const SymExpr *e, uint32_t *at)
+{
+    int32_t s = -1;
+    memo_get(L, e, &s, at);
+    return s;
+}
+
+static void memo_put(Lower *L, const SymExpr *e, int32_t slot)
+{
+    if ((L->nmemo + 1) * 2 > L->cap_memo) {
+        uint32_t cap = L->cap_memo ? L->cap_memo * 2 : 64;
+        SymSlot *m = arena_array(L->a, cap, sizeof *m);
+        for (uint32_t k = 0; k < L->cap_memo; k++)
+            if (L->memo[k].e) {
+                uint32_t i = (uint32_t)L->memo[k].e->hash & (cap - 1);
+                while (m[i].e)
+                    i = (i + 1) & (cap - 1);
+                m[i] = L->memo[k];
+            }
+        L->memo = m;
+        L->cap_memo = cap;
+    }
+    uint32_t i = 0;
+    memo_get(L, e, NULL, &i);
+    L->memo[i] = (SymSlot){ e, slot };
+    L->nmemo++;
+}
+
+static int32_t const_slot(Lower *L, int64_t v) { return add_slot(L, IR_SLOT_CONST, v, 0); }
+
+/* The slots of one node whose operands already have theirs.  A sum
+ * c0 + c1*t1 + ... is a chain of + and - with the positive terms first,
+ * so "H - 4" is d0 - 4 and not d0 + -4. */
+static int32_t node_slot(Lower *L, const SymExpr *e)
+{
+    static const IrSlotOp ops[] = {
+        [SYM_FLOORDIV] = IR_SLOT_FLOORDIV, [SYM_CEILDIV] = IR_SLOT_CEILDIV,
+        [SYM_MIN] = IR_SLOT_MIN, [SYM_MAX] = IR_SLOT_MAX,
+    };
+    switch (e->kind) {
+    case SYM_CONST: return const_slot(L, e->value);
+    case SYM_VAR: return sym_slot(L, e->name);
+    case SYM_MUL: {
+        int32_t acc = memo_find(L, e->terms[0], NULL);
+        for (int32_t i = 1; i < e->n; i++)
+            acc = add_slot(L, IR_SLOT_MUL, acc, memo_find(L, e->terms[i], NULL));
+        return acc;
+    }
+    case SYM_ADD: {
+        int32_t acc = -1;
+        bool any_positive = false;
+        for (int32_t i = 0; i < e->n; i++)
+            any_positive |= e->coef[i] > 0;
+        if (!any_positive)
+            acc = const_slot(L, e->value);
+        for (int pass = 0; pass < 2; pass++)
+            for (int32_t i = 0; i < e->n; i++) {
+                int64_t k = e->coef[i];
+                if ((k < 0) != (pass == 1))
+                    continue;
+                int32_t t = memo_find(L, e->terms[i], NULL);
+                IrSlotOp op = k > 0 ? IR_SLOT_ADD : IR_SLOT_SUB;
+                if (k == INT64_MIN) {
+                    t = add_slot(L, IR_SLOT_MUL, t, const_slot(L, k));
+                    op = IR_SLOT_ADD;
+                } else if (k != 1 && k != -1) {
+                    t = add_slot(L, IR_SLOT_MUL, t, const_slot(L, k > 0 ? k : -k));
+                }
+                acc = acc < 0 ? t : add_slot(L, op, acc, t);
+            }
+        if (any_positive && e->value) {
+            if (e->value == INT64_MIN)
+                acc = add_slot(L, IR_SLOT_ADD, acc, const_slot(L, e->value));
+            else
+                acc = add_slot(L, e->value > 0 ? IR_SLOT_ADD : IR_SLOT_SUB, acc,
+                               const_slot(L, e->value > 0 ? e->value : -e->value));
+        }
+        return acc;
+    }
+    default:
+        return add_slot(L, ops[e->kind], memo_find(L, e->a, NULL), memo_find(L, e->b, NULL));
+    }
+}
+
+/* The dims-table slot of e, made with those of its operands first.  An
+ * explicit stack instead of recursion: a pipeline of many stages can nest
+ * its sizes deeper than the C stack would like. */
 static int32_t slot_of(Lower *L, const SymExpr *e)
 {
-    for (int32_t i = 0; i < L->nmemo; i++)
-        if (L->memo[i].e == e || sym_equal(L->memo[i].e, e))
-            return L->memo[i].slot;
     int32_t s;
-    switch (e->kind) {
-    case SYM_CONST: s = add_slot(L, IR_SLOT_CONST, e->value, 0); break;
-    case SYM_VAR: s = sym_slot(L, e->name); break;
-    default: {
-        int32_t x = slot_of(L, e->a), y = slot_of(L, e->b);
-        static const IrSlotOp ops[] = {
-            [SYM_ADD] = IR_SLOT_ADD, [SYM_SUB] = IR_SLOT_SUB, [SYM_MUL] = IR_SLOT_MUL,
-            [SYM_FLOORDIV] = IR_SLOT_FLOORDIV, [SYM_CEILDIV] = IR_SLOT_CEILDIV,
-            [SYM_MIN] = IR_SLOT_MIN, [SYM_MAX] = IR_SLOT_MAX,
-        };
-        s = add_slot(L, ops[e->kind], x, y);
-        break;
+    if (memo_get(L, e, &s, NULL))
+        return s;
+    PtrVec stack = { 0 };
+    ptrvec_push(L->a, &stack, (void *)e);
+    while (stack.len) {
+        const SymExpr *x = stack.items[stack.len - 1];
+        if (memo_get(L, x, NULL, NULL)) {
+            stack.len--;
+            continue;
+        }
+        const SymExpr *kids[2] = { x->a, x->b };
+        const SymExpr *const *ch = x->kind == SYM_ADD || x->kind == SYM_MUL ? x->terms : kids;
+        int32_t nch = x->kind == SYM_ADD || x->kind == SYM_MUL ? x->n
+                    : x->kind == SYM_CONST || x->kind == SYM_VAR ? 0 : 2;
+        bool ready = true;
+        for (int32_t i = 0; i < nch; i++)
+            if (!memo_get(L, ch[i], NULL, NULL)) {
+                ptrvec_push(L->a, &stack, (void *)ch[i]);
+                ready = false;
+            }
+        if (!ready)
+            continue;
+        memo_put(L, x, node_slot(L, x));
+        stack.len--;
     }
-    }
-    GROW(L, L->memo, L->nmemo, L->cap_memo);
-    L->memo[L->nmemo++] = (SymSlot){ e, s };
-    return s;
+    return memo_find(L, e, NULL);
 }
 
 /* A dim as an IR value: a constant when known, else a dims-table read. */
@@ -581,7 +720,10 @@ IrProgram *lower_graph(Arena *a, const Graph *g, const Schedule *sched,
 {
     Lower L_ = { .a = a, .g = g, .sched = sched, .opt = opt };
     Lower *L = &L_;
-    L->sc.arena = a;
+    /* The checker's context, so that dims made here are the same nodes as
+     * the graph's and share their slots. */
+    L->sc = g->sc ? *g->sc : (ShapeCtx){ .arena = a };
+    L->sc.overflow = false;
     int32_t nnodes = g->nodes.len;
     int32_t maxid = 0;
     for (int32_t i = 0; i < nnodes; i++) {

@@ -24,7 +24,8 @@ typedef struct Lower {
     IrBuffer  *bufs;    int32_t nbufs, cap_bufs;
     IrVarInfo *vars;    int32_t nvars, cap_vars;
     IrCheck   *checks;  int32_t nchecks, cap_checks;
-    SymSlot   *memo;    int32_t nmemo, cap_memo;
+    SymSlot   *memo;    uint32_t nmemo, cap_memo;   /* by node: slot_of */
+    int32_t   *slot_index;  uint32_t cap_index;     /* (op, a, b) -> slot */
     IrType    *ltypes;  int32_t nlocals, cap_locals;
     const char **sym_names; int32_t *sym_slots; int32_t nsyms;
     int32_t   *node_buf;    /* node id -> buffer, -1 when inlined */

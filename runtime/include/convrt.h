@@ -66,7 +66,8 @@ enum {
     CONVRT_E_ABI          = -11, /* pipeline descriptor from an incompatible compiler, or malformed */
     CONVRT_E_IO           = -12, /* a file could not be opened, read or written */
     CONVRT_E_FORMAT       = -13, /* malformed or unsupported file */
-    CONVRT_E_INVALID      = -14  /* bad argument to a runtime function */
+    CONVRT_E_INVALID      = -14, /* bad argument to a runtime function */
+    CONVRT_E_ALIAS        = -15  /* an output's data overlaps an input's or another output's */
 };
 
 /* ----------------------------------------------------------------- errors */

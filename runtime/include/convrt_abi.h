@@ -52,7 +52,9 @@ typedef enum convrt_check_kind {
 /* A condition that could not be decided when compiling because it involves
  * size symbols.  `what` is a complete sentence fragment naming the stage,
  * its source position and the formula, e.g.
- *   "script.conv:4:14: conv2d 'y': height (H + 1 + 1 - 1*(3-1) - 1)/2 + 1" */
+ *   "script.conv:4:14: conv2d 'y': height (H + 1 + 1 - 1*(3-1) - 1)/2 + 1"
+ * The message of a failed check adds the values it found and those of the
+ * size symbols the check's slots depend on: "... = 0 is below 1 (H = 2)". */
 typedef struct convrt_check {
     int64_t     kind, a, b;
     const char *what;
@@ -123,8 +125,9 @@ CONVRT_API int convrt_pipeline_output_shapes(const convrt_pipeline *p,
                                   convrt_tensor *const *args);
 
 /* Validate everything (outputs must already have the right rank, dims and
- * non-NULL data), allocate scratch, run the body, free scratch.  Nothing is
- * written to any output unless every check passed. */
+ * non-NULL data, and no output's bytes may overlap an input's or another
+ * output's: CONVRT_E_ALIAS), allocate scratch, run the body, free scratch.
+ * Nothing is written to any output unless every check passed. */
 CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args);
 
 #ifdef __cplusplus

@@ -24,6 +24,7 @@ const char *convrt_strerror(int code)
     case CONVRT_E_IO:           return "input/output error";
     case CONVRT_E_FORMAT:       return "malformed or unsupported file";
     case CONVRT_E_INVALID:      return "invalid argument";
+    case CONVRT_E_ALIAS:        return "an output overlaps another argument in memory";
     default:                    return "unknown error code";
     }
 }

@@ -254,25 +254,90 @@ static int check_bindings(const convrt_pipeline *p, convrt_tensor *const *args, 
     return 0;
 }
 
+/* " (H = 2, W = 9)": the size symbols a failed check depends on, with the
+ * values this call bound them to, found by walking the dims table from the
+ * check's slots down to the argument dims; "" when it depends on none. */
+static void symbol_values(const convrt_pipeline *p, const convrt_check *k, const int64_t *d, char *out,
+                          size_t size)
+{
+    out[0] = '\0';
+    char *seen = calloc((size_t)p->n_slots, 1);
+    int64_t *stack = malloc((size_t)p->n_slots * sizeof *stack);
+    if (!seen || !stack) {
+        free(seen);
+        free(stack);
+        return;
+    }
+    int64_t n = 0;
+    int64_t roots[2] = { k->a, k->kind == CONVRT_CHECK_EQ ? k->b : k->a };
+    for (int r = 0; r < 2; r++)
+        if (!seen[roots[r]]) {
+            seen[roots[r]] = 1;
+            stack[n++] = roots[r];
+        }
+    while (n) {
+        const convrt_dim_expr *e = &p->slots[stack[--n]];
+        if (e->op < CONVRT_DIM_ADD)
+            continue;
+        int64_t kids[2] = { e->a, e->b };
+        for (int j = 0; j < 2; j++)
+            if (!seen[kids[j]]) {
+                seen[kids[j]] = 1;
+                stack[n++] = kids[j];
+            }
+    }
+    /* in slot order, which is the order the symbols were bound in */
+    size_t len = 0;
+    int count = 0;
+    for (int64_t s = 0; s < p->n_slots && len + 1 < size; s++) {
+        const convrt_dim_expr *e = &p->slots[s];
+        if (!seen[s] || e->op != CONVRT_DIM_ARG)
+            continue;
+        const char *name = p->args[e->a].dim_names[e->b];
+        if (!name)
+            continue;
+        int w = snprintf(out + len, size - len, "%s%s = %lld", count ? ", " : " (", name, (long long)d[s]);
+        if (w < 0 || (size_t)w >= size - len)
+            break;
+        len += (size_t)w;
+        count++;
+    }
+    if (count && len + 2 <= size - 1)
+        memcpy(out + len, ")", 2);
+    else
+        out[0] = '\0';     /* nothing, or no room to say it whole */
+    free(seen);
+    free(stack);
+}
+
 static int run_checks(const convrt_pipeline *p, const int64_t *d)
 {
+    char syms[256];
     for (int64_t c = 0; c < p->n_checks; c++) {
         const convrt_check *k = &p->checks[c];
         const char *what = k->what ? k->what : "size condition";
         int64_t x = d[k->a];
         switch (k->kind) {
         case CONVRT_CHECK_EQ:
-            if (x != d[k->b])
-                return convrt_report(CONVRT_E_SYMBOL, PFX "%s: %lld != %lld", pname(p), what,
-                                     (long long)x, (long long)d[k->b]);
+            if (x != d[k->b]) {
+                symbol_values(p, k, d, syms, sizeof syms);
+                return convrt_report(CONVRT_E_SYMBOL, PFX "%s: %lld != %lld%s", pname(p), what,
+                                     (long long)x, (long long)d[k->b], syms);
+            }
             break;
         case CONVRT_CHECK_POSITIVE:
-            if (x < 1)
-                return convrt_report(CONVRT_E_SHAPE, PFX "%s = %lld is below 1", pname(p), what, (long long)x);
+            if (x < 1) {
+                symbol_values(p, k, d, syms, sizeof syms);
+                return convrt_report(CONVRT_E_SHAPE, PFX "%s = %lld is below 1%s", pname(p), what,
+                                     (long long)x, syms);
+            }
             break;
         case CONVRT_CHECK_NONNEG:
-            if (x < 0)
-                return convrt_report(CONVRT_E_SHAPE, PFX "%s = %lld is negative", pname(p), what, (long long)x);
+            if (x < 0) {
+                symbol_values(p, k, d, syms, sizeof syms);
+                return convrt_report(CONVRT_E_SHAPE, PFX "%s = %lld is negative%s", pname(p), what,
+                                     (long long)x, syms);
+            }
             break;
         }
     }
@@ -462,6 +527,44 @@ static void scratch_put(char *block, size_t bytes)
     c->size = bytes;
 }
 
+/* Byte range [lo, hi) of argument i's data; empty for a tensor without
+ * elements.  The dims were validated, but a caller's pointer plus its size
+ * may still pass the end of the address space: clamp rather than wrap. */
+static void arg_bytes(const convrt_tensor *t, int64_t rank, uintptr_t *lo, uintptr_t *hi)
+{
+    int64_t n = 1;
+    for (int64_t j = 0; j < rank; j++)
+        n *= t->dims[j];                  /* fits: check_sizes passed */
+    *lo = (uintptr_t)t->data;
+    if (n <= 0 || !t->data || __builtin_add_overflow(*lo, (uintptr_t)n * sizeof(float), hi))
+        *hi = n <= 0 || !t->data ? *lo : UINTPTR_MAX;
+}
+
+/* The body reads the inputs while it writes the outputs, and the code
+ * generator marks every buffer noalias, so an output that shares a byte
+ * with an input or another output would silently give wrong numbers.
+ * Inputs are only read and may overlap each other. */
+static int check_alias(const convrt_pipeline *p, convrt_tensor *const *args)
+{
+    for (int64_t o = p->n_inputs; o < p->n_args; o++) {
+        uintptr_t olo, ohi;
+        arg_bytes(args[o], p->args[o].rank, &olo, &ohi);
+        for (int64_t i = 0; i < o; i++) {
+            uintptr_t ilo, ihi;
+            arg_bytes(args[i], p->args[i].rank, &ilo, &ihi);
+            uintptr_t lo = olo > ilo ? olo : ilo, hi = ohi < ihi ? ohi : ihi;
+            if (lo < hi)
+                return convrt_report(CONVRT_E_ALIAS,
+                                     PFX "output '%s' overlaps %s '%s' in memory (%llu bytes in common); "
+                                     "the pipeline reads its inputs while it writes its outputs, so every "
+                                     "output needs memory of its own",
+                                     pname(p), aname(&p->args[o]), akind(&p->args[i]), aname(&p->args[i]),
+                                     (unsigned long long)(hi - lo));
+        }
+    }
+    return 0;
+}
+
 CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
 {
     int64_t local[LOCAL_SLOTS];
@@ -508,6 +611,11 @@ CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *cons
     for (int64_t b = p->n_args, off = 0; b < nb; b++) {
         bufs[b] = (float *)(block + off);
         off += (int64_t)(((size_t)numel[b] * sizeof(float) + CRT_ALIGN - 1) & ~(size_t)(CRT_ALIGN - 1));
+    }
+    if ((rc = check_alias(p, args)) != 0) {
+        if (block)
+            scratch_put(block, total);
+        goto done;
     }
     p->body(bufs, d);
     if (block)

@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blur.h"
 #include "convrt_abi.h"
 #include "eempty.h"
 #include "elit.h"
 #include "esym.h"
 #include "ev4.h"
+#include "sumdiff.h"
 
 /* The descriptors are exported by the objects but not declared in the
  * generated headers (they are for the runtime, not for applications). */
@@ -267,7 +269,7 @@ Test(entry, derived_size_below_one)
     /* The message names the stage by kind and source position (line 5 is
      * `output y = conv2d(x, w)`), the dim and its formula in H. */
     expect_report(eempty(&x, &w, &y), CONVRT_E_SHAPE, "pipeline 'eempty'", "err_empty.conv:5:", "conv2d",
-                  "height", "H", "= -1", NULL);
+                  "height", "H", "= -1 is below 1 (H = 3)", NULL);
     expect_untouched();
 }
 
@@ -407,4 +409,99 @@ Test(entry, abi_version_mismatch)
     convrt_tensor *args[] = {&sx, &sw, &sy};
     expect_report(convrt_pipeline_run(&p, args), CONVRT_E_ABI, "pipeline 'esym'", NULL);
     expect_untouched();
+}
+
+/* --------------------------------------------------------- ALIAS */
+
+/* The generated code marks its buffers noalias and reads every input while
+ * it writes the outputs: an output over an input was once computed into
+ * wrong numbers with a return code of 0.  It is refused before anything is
+ * written. */
+
+enum { BH = 6, BW = 7 };
+
+static void blur_fill(float *p, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (float)((i * 37) % 11) - 5.0f;
+}
+
+static void expect_block(const float *p, int n)
+{
+    float want[BIG];
+    blur_fill(want, n);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(p[i], want[i], "float %d was written", i);
+}
+
+Test(entry, output_aliasing_an_input_is_refused)
+{
+    blur_fill(xbuf, BH * BW);
+    convrt_tensor x = tensor(xbuf, 2, (int64_t[]){BH, BW});
+    expect_report(blur(&x, &x), CONVRT_E_ALIAS, "pipeline 'blur'", "output 'y' overlaps input 'x'", NULL);
+    expect_block(xbuf, BH * BW);
+}
+
+Test(entry, output_partly_overlapping_an_input_is_refused)
+{
+    blur_fill(xbuf, 2 * BH * BW);
+    convrt_tensor x = tensor(xbuf, 2, (int64_t[]){BH, BW});
+    convrt_tensor y = tensor(xbuf + BH * BW - 1, 2, (int64_t[]){BH, BW});   /* one float in common */
+    expect_report(blur(&x, &y), CONVRT_E_ALIAS, "pipeline 'blur'", "output 'y' overlaps input 'x'",
+                  "(4 bytes in common)", NULL);
+    expect_block(xbuf, 2 * BH * BW);
+    /* The first float after x is not x's. */
+    rep.calls = 0;
+    y.data = xbuf + BH * BW;
+    cr_assert_eq(blur(&x, &y), CONVRT_OK, "%s", rep.msg);
+    cr_assert_eq(rep.calls, 0);
+}
+
+Test(entry, output_aliasing_an_input_gave_wrong_numbers)
+{
+    /* What the in-place call would have had to produce: the same as a call
+     * into separate memory. */
+    blur_fill(xbuf, BH * BW);
+    convrt_tensor x = tensor(xbuf, 2, (int64_t[]){BH, BW});
+    convrt_tensor y = tensor(ybuf, 2, (int64_t[]){BH, BW});
+    cr_assert_eq(blur(&x, &y), CONVRT_OK, "%s", rep.msg);
+    float centre = 0;
+    for (int dy = 0; dy < 3; dy++)
+        for (int dx = 0; dx < 3; dx++)
+            centre += xbuf[(2 + dy) * BW + 2 + dx];
+    cr_assert_float_eq(ybuf[3 * BW + 3], centre / 9.0f, 1e-5f);
+    rep.calls = 0;
+    expect_report(blur(&x, &x), CONVRT_E_ALIAS, "pipeline 'blur'", NULL);
+}
+
+Test(entry, two_outputs_sharing_memory_are_refused)
+{
+    fill();
+    convrt_tensor a = tensor(xbuf, 1, (int64_t[]){8});
+    convrt_tensor b = tensor(wbuf, 1, (int64_t[]){8});
+    convrt_tensor s = tensor(ybuf, 1, (int64_t[]){8});
+    convrt_tensor d = tensor(ybuf + 7, 1, (int64_t[]){8});
+    expect_report(sumdiff(&a, &b, &s, &d), CONVRT_E_ALIAS, "pipeline 'sumdiff'", "output 'd' overlaps output 's'",
+                  NULL);
+    expect_untouched();
+    rep.calls = 0;
+    d.data = xbuf + 4;   /* over input a */
+    expect_report(sumdiff(&a, &b, &s, &d), CONVRT_E_ALIAS, "pipeline 'sumdiff'", "output 'd' overlaps input 'a'",
+                  NULL);
+    expect_untouched();
+}
+
+Test(entry, inputs_may_share_memory)
+{
+    fill();
+    convrt_tensor a = tensor(xbuf, 1, (int64_t[]){8});
+    convrt_tensor b = tensor(xbuf, 1, (int64_t[]){8});   /* the same memory */
+    convrt_tensor s = tensor(ybuf, 1, (int64_t[]){8});
+    convrt_tensor d = tensor(ybuf + 8, 1, (int64_t[]){8});
+    cr_assert_eq(sumdiff(&a, &b, &s, &d), CONVRT_OK, "%s", rep.msg);
+    cr_assert_eq(rep.calls, 0);
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(ybuf[i], 2.0f * xbuf[i]);
+        cr_assert_eq(ybuf[8 + i], 0.0f);
+    }
 }

@@ -56,6 +56,34 @@ def test_a_failed_run_leaves_no_output_file(tmp):
     assert not os.path.exists(os.path.join(tmp, "a.npy"))
 
 
+def test_a_rank_mismatch_says_what_the_file_was_read_as(tmp):
+    # the runtime's check knows the argument, not the file: convc adds it
+    with open(os.path.join(tmp, "gray.conv"), "w") as f:
+        f.write("pipeline gray {\n  input img: f32[H, W]\n  output y = relu(img)\n}\n")
+    with open(os.path.join(tmp, "face.ppm"), "wb") as f:
+        f.write(b"P6\n5 4\n255\n" + bytes(range(60)))
+    p = convc("run", "gray.conv", "img=face.ppm", "-o", "y=y.npy", cwd=tmp)
+    assert p.returncode == 1
+    assert p.stderr == ("convc: error: pipeline 'gray': input 'img' has rank 3, but the pipeline declares rank 2\n"
+                        "convc: note: img=face.ppm was read as an RGB image f32[3, 4, 5] "
+                        "(declared f32[H, W])\n"), p.stderr
+    assert not os.path.exists(os.path.join(tmp, "y.npy"))
+
+
+def test_a_failed_size_check_points_at_the_stage_with_the_symbol_values(tmp):
+    with open(os.path.join(tmp, "small.conv"), "w") as f:
+        f.write("pipeline small {\n  input img: f32[H, W]\n  output y = conv2d(img, box2d(3))\n}\n")
+    np.save(os.path.join(tmp, "a29.npy"), np.zeros((2, 9), np.float32))
+    p = convc("run", "small.conv", "img=a29.npy", "-o", "y=y.npy", cwd=tmp)
+    assert p.returncode == 1
+    assert p.stderr == ("small.conv:3:14: error: conv2d: output height (H + 0 + 0 - 1*(3-1) - 1)/1 + 1 = 0 "
+                        "is below 1 (H = 2)\n"
+                        "  output y = conv2d(img, box2d(3))\n"
+                        "             ^~~~~~~~~~~~~~~~~~~~~\n"
+                        "convc: note: img=a29.npy was read as f32[2, 9] (declared f32[H, W])\n"), p.stderr
+    assert not os.path.exists(os.path.join(tmp, "y.npy"))
+
+
 def test_names_on_the_command_line_are_checked(tmp):
     cases = [
         (["x=x.npy", "y=x.npy"], "pipeline 'alias' has no input 'y'"),

@@ -12,6 +12,14 @@ Each case writes a script into a fresh temporary directory and runs
   - reports no sanitizer finding on stderr,
   - finishes within LIMIT seconds (1 s; CONVC_ROBUSTNESS_LIMIT overrides it, e.g.
     under valgrind). The run itself is given a 10 s timeout.
+
+The scale cases (SCALE below) are long pipelines written by a generator: a
+chain of 100,000 convolutions, 2,000 halvings, sizes that nest without
+folding. convc must finish them with the expected outcome while its peak
+resident memory stays under MEMORY_CEILING (watched while it runs, and the run
+is stopped when it passes it), and its output and objects must stay small.
+With CONVC_SANITIZE=1 in the environment (the sanitizer build) the ceiling and
+the time limits are three times larger.
 """
 import os
 import random
@@ -70,6 +78,161 @@ CASES.update({
 
 SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:")
 
+# ---- scale cases ------------------------------------------------------------
+
+SLOW = 3 if os.environ.get("CONVC_SANITIZE") == "1" else 1
+MEMORY_CEILING = int(1.5 * (1 << 30)) * SLOW     # bytes of peak resident memory
+
+
+def chain(n, stage):
+    """pipeline over x: f32[H, W] with n stages, each applied to the previous one"""
+    lines = ["pipeline chain {", "  input x: f32[H, W]", "  const k = box2d(3)"]
+    prev = "x"
+    for i in range(1, n + 1):
+        name = "y" if i == n else f"t{i}"
+        lines.append(f"  {'output ' if i == n else ''}{name} = {stage.format(prev)}")
+        prev = name
+    return "\n".join(lines + ["}", ""])
+
+
+def nested(n):
+    """sizes that nest without folding: pooling a full convolution leaves two
+    terms inside every floor"""
+    lines = ["pipeline nested {", "  input v: f32[1, W]", "  input u: f32[1, U]"]
+    prev = "v"
+    for i in range(1, n + 1):
+        lines.append(f"  c{i} = convolve({prev}, u, mode=full)")
+        name = "y" if i == n else f"p{i}"
+        lines.append(f"  {'output ' if i == n else ''}{name} = avgpool1d(c{i}, 3, stride=3)")
+        prev = name
+    return "\n".join(lines + ["}", ""])
+
+
+# name -> dict: script (text), command ("check" or "compile"), rc, and what the
+# output must show: stdout (substrings), stderr (regex on the first line),
+# stdout_max (bytes), object_max (bytes: a bound on growth, far above the
+# code's own size), string_max (the longest printable run in the object: a
+# runtime-check message), strings_max (all printable runs of 16 or more
+# characters together), seconds (time limit)
+SCALE = {
+    "chain_of_100000_convolutions": dict(
+        script=lambda: chain(100000, "conv2d({}, k, pad=same)"), command="check", rc=0,
+        stdout=["100000 stages", "  total MACs: H*W*900000\n", "  output y: [H, W]\n"],
+        stdout_max=100 * 100000, seconds=30),
+    "chain_of_100000_valid_convolutions": dict(
+        script=lambda: chain(100000, "conv2d({}, k)"), command="check", rc=0,
+        stdout=["  total MACs: H*W*900000 - H*90000900000 - W*90000900000 + 12000180000600000\n",
+                "  output y: [H - 200000, W - 200000]\n"],
+        stdout_max=200 * 100000, seconds=30),
+    "chain_of_2000_pools_empties_every_input": dict(
+        script=lambda: chain(2000, "maxpool2d({}, 2)"), command="check", rc=1,
+        stderr=r"chain\.conv:64:9: error: maxpool2d: output height .* = H/2305843009213693952 is at most 0 "
+               r"for every input, so it is always empty \(H is at most 2305843009213693951: ",
+        seconds=10),
+    "chain_of_2000_pools_compile": dict(
+        script=lambda: chain(2000, "maxpool2d({}, 2)"), command="compile", rc=1,
+        stderr=r"chain\.conv:64:9: error: maxpool2d: output height .* is always empty", seconds=10),
+    "chain_of_2000_ceil_pools": dict(
+        script=lambda: chain(2000, "maxpool2d({}, 2, ceil_mode=true)"), command="check", rc=0,
+        stdout=["  output y: [1, 1]\n"], stdout_max=400 * 2000, seconds=10),
+    "chain_of_400_ceil_pools_compile": dict(
+        script=lambda: chain(400, "maxpool2d({}, 2, ceil_mode=true)"), command="compile", rc=0,
+        object_max=400 * 16384, string_max=200, strings_max=64 << 10, seconds=60),
+    "nested_sizes_2000_stages": dict(
+        script=lambda: nested(2000), command="check", rc=0,
+        stdout=["  output y: [1, (c1999.dims[1]/3 + U - 1)/3]\n"], stdout_max=600 * 2000, seconds=20),
+    "nested_sizes_400_stages_compile": dict(
+        script=lambda: nested(400), command="compile", rc=0,
+        object_max=800 * 16384, string_max=200, strings_max=200 << 10, seconds=120),
+}
+
+
+def run_watched(cmd, cwd, seconds, ceiling):
+    """Run cmd, stopping it past `seconds` or `ceiling` bytes of resident
+    memory; (exit code, peak bytes, seconds, stdout, stderr, why stopped)."""
+    with open(os.path.join(cwd, "stdout"), "wb") as out, open(os.path.join(cwd, "stderr"), "wb") as err:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err)
+        peak, stopped = 0, None
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            try:
+                with open(f"/proc/{p.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak = max(peak, int(line.split()[1]) * 1024)
+            except OSError:
+                pass
+            if not stopped and peak > ceiling:
+                stopped = f"stopped at {peak >> 20} MB of memory"
+                p.kill()
+            elif not stopped and time.monotonic() - t0 > seconds:
+                stopped = f"stopped after {seconds} s"
+                p.kill()
+            time.sleep(0.02)
+        secs = time.monotonic() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+    peak = max(peak, usage.ru_maxrss * 1024)
+    with open(os.path.join(cwd, "stdout"), "rb") as f:
+        stdout = f.read()
+    with open(os.path.join(cwd, "stderr"), "rb") as f:
+        stderr = f.read()
+    return p.returncode, peak, secs, stdout, stderr, stopped
+
+
+def printable_runs(data):
+    return [len(m) for m in re.findall(rb"[ -~]{16,}", data)]
+
+
+def check_scale(convc, name):
+    case = SCALE[name]
+    with tempfile.TemporaryDirectory(prefix="convc-scale-") as tmp:
+        with open(os.path.join(tmp, "chain.conv"), "w") as f:
+            f.write(case["script"]())
+        cmd = [convc, "check", "chain.conv"] if case["command"] == "check" else \
+              [convc, "compile", "chain.conv", "-o", "chain.o", "-O0"]
+        rc, peak, secs, out, err, stopped = run_watched(cmd, tmp, case["seconds"] * SLOW, MEMORY_CEILING)
+        problems = []
+        obj = os.path.join(tmp, "chain.o")
+        if stopped:
+            problems.append(stopped)
+        elif rc != case["rc"]:
+            problems.append(f"exit status {rc}, expected {case['rc']}")
+        if peak > MEMORY_CEILING:
+            problems.append(f"peak memory {peak >> 20} MB, ceiling {MEMORY_CEILING >> 20} MB")
+        text, etext = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        for want in case.get("stdout", []):
+            if want not in text:
+                problems.append(f"stdout lacks {want!r}")
+        if "stderr" in case and not re.match(case["stderr"], etext):
+            problems.append(f"stderr should match {case['stderr']!r}, got {etext[:300]!r}")
+        if SANITIZER.search(etext):
+            problems.append("sanitizer report on stderr")
+        if len(out) > case.get("stdout_max", 1 << 62):
+            problems.append(f"stdout is {len(out)} bytes, at most {case['stdout_max']} expected")
+        if case["command"] == "compile" and case["rc"] != 0:
+            left = sorted(set(os.listdir(tmp)) - {"chain.conv", "stdout", "stderr"})
+            if left:
+                problems.append(f"a failed compile left files: {left}")
+        if "object_max" in case and not problems:
+            with open(obj, "rb") as f:
+                data = f.read()
+            if len(data) > case["object_max"]:
+                problems.append(f"object is {len(data)} bytes, at most {case['object_max']} expected")
+            runs = printable_runs(data)
+            if max(runs, default=0) > case["string_max"]:
+                problems.append(f"the object holds a {max(runs)}-character string (a formula repeated in a "
+                                f"runtime-check message?), at most {case['string_max']} expected")
+            if sum(runs) > case["strings_max"]:
+                problems.append(f"the object holds {sum(runs)} bytes of text, at most {case['strings_max']} "
+                                f"expected")
+    if problems:
+        return "; ".join(problems) + f" (ran {secs:.2f} s, peak {peak >> 20} MB)"
+    print(f"ok   {name}: exit {rc} in {secs:.2f} s, peak {peak >> 20} MB, stdout {len(out)} bytes")
+    return None
+
 
 def check_case(convc, name):
     fname, make = CASES[name]
@@ -113,20 +276,20 @@ def check_case(convc, name):
 def main():
     argv = sys.argv[1:]
     if argv == ["--list"]:
-        print("\n".join(CASES))
+        print("\n".join(list(CASES) + list(SCALE)))
         return 0
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
     convc = os.path.abspath(argv[0])
-    names = argv[1:] or list(CASES)
-    unknown = [n for n in names if n not in CASES]
+    names = argv[1:] or list(CASES) + list(SCALE)
+    unknown = [n for n in names if n not in CASES and n not in SCALE]
     if unknown:
         print(f"unknown case(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
     failed = 0
     for n in names:
-        why = check_case(convc, n)
+        why = check_scale(convc, n) if n in SCALE else check_case(convc, n)
         if why:
             failed += 1
             print(f"FAIL {n}: {why}")

@@ -60,6 +60,111 @@ Test(pipeline, addone_runs)
     convrt_tensor_free(&y);
 }
 
+/* Generated bodies assume that no output shares memory with another
+ * argument (their buffer pointers are noalias), so such a call must be
+ * refused before the body runs, not computed into wrong numbers. */
+
+static int addone_calls;
+static void addone_counting_body(float *const *bufs, const int64_t *dims)
+{
+    addone_calls++;
+    addone_body(bufs, dims);
+}
+
+/* x is [3, 4] in a 32-float block; y is [3, 4] at offset y_at of the same
+ * block.  The outcome and, on failure, that no float changed. */
+static void addone_overlap(int64_t y_at, int want)
+{
+    convrt_pipeline p = addone;
+    p.body = addone_counting_body;
+    addone_calls = 0;
+    float block[32];
+    for (int i = 0; i < 32; i++)
+        block[i] = (float)i;
+    convrt_tensor x = {.data = block, .rank = 2, .dims = {3, 4}};
+    convrt_tensor y = {.data = block + y_at, .rank = 2, .dims = {3, 4}};
+    convrt_tensor *a[2] = {&x, &y};
+    capture_start();
+    cr_expect_eq(convrt_pipeline_run(&p, a), want, "y at %lld: %s", (long long)y_at, cap.message);
+    if (want == CONVRT_OK) {
+        cr_expect_eq(cap.count, 0);
+        cr_expect_eq(addone_calls, 1);
+        return;
+    }
+    expect_report(want, "pipeline 'addone': output 'y' overlaps input 'x'");
+    cr_expect_eq(addone_calls, 0, "the body ran");
+    for (int i = 0; i < 32; i++)
+        cr_expect_eq(block[i], (float)i, "float %d was written", i);
+}
+
+Test(pipeline, output_aliasing_an_input_is_refused)
+{
+    addone_overlap(0, CONVRT_E_ALIAS);
+}
+
+Test(pipeline, output_partly_overlapping_an_input_is_refused)
+{
+    addone_overlap(5, CONVRT_E_ALIAS);     /* y starts inside x */
+    addone_overlap(11, CONVRT_E_ALIAS);    /* one float in common */
+    addone_overlap(12, CONVRT_OK);         /* y starts right after x */
+}
+
+Test(pipeline, output_overlap_message_names_both_arguments)
+{
+    addone_overlap(4, CONVRT_E_ALIAS);
+    cr_expect_str_eq(cap.message,
+                     "pipeline 'addone': output 'y' overlaps input 'x' in memory (32 bytes in common); "
+                     "the pipeline reads its inputs while it writes its outputs, so every output needs "
+                     "memory of its own");
+}
+
+/* "split": x[N] -> y1 = x + 1, y2 = 2x. */
+static void split_body(float *const *bufs, const int64_t *dims)
+{
+    for (int64_t i = 0; i < dims[0]; i++) {
+        bufs[1][i] = bufs[0][i] + 1.0f;
+        bufs[2][i] = bufs[0][i] * 2.0f;
+    }
+}
+
+static const int64_t split_slots[1] = {0};
+static const char *const split_names[1] = {"N"};
+static const convrt_arg split_args[3] = {
+    {"x", 0, 1, split_slots, split_names},
+    {"y1", 1, 1, split_slots, split_names},
+    {"y2", 1, 1, split_slots, split_names},
+};
+static const convrt_dim_expr split_dims[1] = {{CONVRT_DIM_ARG, 0, 0}};
+static const convrt_buffer split_bufs[3] = {{1, split_slots}, {1, split_slots}, {1, split_slots}};
+static const convrt_pipeline split = {
+    .abi_version = CONVRT_ABI_VERSION, .name = "split", .target_cpu = "x86-64",
+    .cpu_features = 0, .n_inputs = 1, .n_args = 3, .args = split_args,
+    .n_slots = 1, .slots = split_dims, .n_checks = 0, .checks = NULL,
+    .n_buffers = 3, .buffers = split_bufs, .body = split_body,
+};
+
+Test(pipeline, two_outputs_sharing_memory_are_refused)
+{
+    float x[4] = {1, 2, 3, 4}, out[6] = {9, 9, 9, 9, 9, 9};
+    convrt_tensor tx = {.data = x, .rank = 1, .dims = {4}};
+    convrt_tensor t1 = {.data = out, .rank = 1, .dims = {4}};
+    convrt_tensor t2 = {.data = out + 2, .rank = 1, .dims = {4}};
+    convrt_tensor *a[3] = {&tx, &t1, &t2};
+    capture_start();
+    cr_expect_eq(convrt_pipeline_run(&split, a), CONVRT_E_ALIAS);
+    expect_report(CONVRT_E_ALIAS, "pipeline 'split': output 'y2' overlaps output 'y1' in memory (8 bytes in common)");
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(out[i], 9.0f, "float %d was written", i);
+    /* Side by side they are fine. */
+    capture_reset();
+    float sep[8];
+    t1.data = sep;
+    t2.data = sep + 4;
+    cr_expect_eq(convrt_pipeline_run(&split, a), CONVRT_OK, "%s", cap.message);
+    cr_expect_eq(sep[3], 5.0f);
+    cr_expect_eq(sep[7], 8.0f);
+}
+
 /* ------------------------------------------------------------ "conv"
  * inputs x[H, W], k[3, 3], m[H, W] (mask), b[N]; output y[H-2, W-2];
  * checks: H-2 >= 1, W-2 >= 1, N == W-2; scratch s[H*W] and z[0]. */
@@ -204,6 +309,24 @@ Test(conv, runs_with_scratch)
     cr_expect_eq(cap.count, 0);
 }
 
+/* Inputs are only read, so they may share memory: the mask m is x itself. */
+Test(conv, inputs_may_share_memory)
+{
+    float *own = m.data;
+    m.data = x.data;
+    int rc = convrt_pipeline_run(&conv, args);
+    m.data = own;
+    cr_assert_eq(rc, CONVRT_OK, "%s", cap.message);
+    cr_expect_eq(seen.calls, 1);
+    float want = 0.0f;      /* y[0][0] = b[0] + sum k[a][c] * x^2 over the window */
+    for (int a = 0; a < 3; a++)
+        for (int c = 0; c < 3; c++) {
+            float v = (float)(a * 6 + c);
+            want += (float)(a * 3 + c - 4) * v * v;
+        }
+    cr_expect_eq(y.data[0], want);
+}
+
 Test(conv, output_shapes_fills_dims)
 {
     convrt_tensor out = {.data = NULL, .rank = 7, .dims = {9, 9, 9, 9, 9, 9, 9, 9}};
@@ -276,7 +399,8 @@ Test(conv, symbol_mismatch)
 Test(conv, eq_check)
 {
     b.dims[0] = 3;
-    expect_fail(CONVRT_E_SYMBOL, 0, "t.conv:5:3: bias 'b' length N must equal the width W - 2: 3 != 4", NULL);
+    expect_fail(CONVRT_E_SYMBOL, 0, "t.conv:5:3: bias 'b' length N must equal the width W - 2: 3 != 4 (W = 6, N = 3)",
+                NULL);
 }
 
 Test(conv, positive_check)
@@ -284,6 +408,21 @@ Test(conv, positive_check)
     x.dims[0] = 2;
     m.dims[0] = 2;
     expect_fail(CONVRT_E_SHAPE, 0, "t.conv:4:14: conv2d 'y': height H - 2 = 0 is below 1", NULL);
+}
+
+/* A failed check once said only "= 0 is below 1": the values of the size
+ * symbols its formula depends on come with it. */
+Test(conv, failed_check_gives_the_symbol_values)
+{
+    x.dims[0] = 2;
+    m.dims[0] = 2;
+    cr_expect_eq(convrt_pipeline_run(&conv, args), CONVRT_E_SHAPE);
+    cr_expect_str_eq(cap.message, "pipeline 'conv': t.conv:4:14: conv2d 'y': height H - 2 = 0 is below 1 (H = 2)");
+    capture_reset();
+    x.dims[0] = m.dims[0] = 5;
+    x.dims[1] = m.dims[1] = 1;      /* W - 2 = -1, and the EQ check is later */
+    cr_expect_eq(convrt_pipeline_output_shapes(&conv, args), CONVRT_E_SHAPE);
+    cr_expect_str_eq(cap.message, "pipeline 'conv': t.conv:4:14: conv2d 'y': width W - 2 = -1 is below 1 (W = 1)");
 }
 
 Test(conv, output_shape)

@@ -132,8 +132,9 @@ Test(check, symbolic_channels_become_a_runtime_check)
     Result r = check("pipeline p {\n  input x: f32[C, H, W]\n  input w: f32[5, 3, 3, 3]\n"
                      "  output y = conv2d(x, w, stride=2, pad=1)\n}\n");
     cr_assert_not_null(r.graph, "%s", r.text);
-    /* C == 3 and two output dims >= 1 are decided at run time */
-    cr_expect_eq(r.graph->checks.len, 3);
+    /* C == 3 is decided at run time; the output dims (H - 1)/2 + 1 and
+     * (W - 1)/2 + 1 are at least 1 for every H, W >= 1 and need no check */
+    cr_expect_eq(r.graph->checks.len, 1);
     GraphOutput *o = &r.graph->outputs[0];
     cr_expect_str_eq(shape_str(&arena, o->node->shape), "[5, (H - 1)/2 + 1, (W - 1)/2 + 1]");
     free(r.text);
@@ -214,4 +215,92 @@ Test(check, names_that_cannot_become_c_symbols_are_refused_for_objects)
     cr_expect(e && strstr(e, "uses the runtime's prefix convrt_"), "%s", e ? e : "(accepted)");
     free(e);
     cr_expect_null(name_error("pipeline edges {\n  input img: f32[4]\n  output mag = relu(img)\n}\n"));
+}
+
+/* ---- long pipelines: sizes stay short, and certain emptiness is an error */
+
+static char *chain_script(const char *stage, int n)
+{
+    size_t cap = (size_t)n * 64 + 256, len = 0;
+    char *s = malloc(cap);
+    len += (size_t)snprintf(s + len, cap - len, "pipeline p {\n  input x: f32[H, W]\n  const k = box2d(3)\n");
+    for (int i = 1; i <= n; i++) {
+        char in[16], out[16];
+        snprintf(in, sizeof in, i == 1 ? "x" : "t%d", i - 1);
+        snprintf(out, sizeof out, i == n ? "y" : "t%d", i);
+        len += (size_t)snprintf(s + len, cap - len, "  %s%s = %s(%s%s)\n", i == n ? "output " : "", out, stage,
+                                in, strcmp(stage, "conv2d") ? ", 2" : ", k, pad=same");
+    }
+    snprintf(s + len, cap - len, "}\n");
+    return s;
+}
+
+static char *table_of(Graph *g)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    graph_print_table(out, &arena, g);
+    fclose(out);
+    return text;
+}
+
+Test(check, symbolic_sizes_stay_short_over_a_long_chain)
+{
+    char *script = chain_script("conv2d", 1000);
+    Result r = check(script);
+    free(script);
+    cr_assert_not_null(r.graph, "%s", r.text);
+    free(r.text);
+    cr_expect_eq(r.graph->checks.len, 0, "H and W are at least 1: no runtime check is needed");
+    char *table = table_of(r.graph);
+    cr_expect(strstr(table, "  total MACs: H*W*9000\n") != NULL, "%s", strstr(table, "total MACs"));
+    free(table);
+}
+
+Test(check, halvings_that_empty_every_input_are_an_error_at_the_first_such_stage)
+{
+    char *script = chain_script("maxpool2d", 2000);
+    Result r = check(script);
+    free(script);
+    cr_expect_null(r.graph);
+    cr_expect_eq(r.errors, 2, "height and width, once each");
+    const char *want =
+        "t.conv:64:9: error: maxpool2d: output height (H/1152921504606846976 + 0 + 0 - 1*(2-1) - 1)/2 + 1 = "
+        "H/2305843009213693952 is at most 0 for every input, so it is always empty (H is at most "
+        "2305843009213693951: an input's size in bytes must fit 64 bits)\n"
+        "  t61 = maxpool2d(t60, 2)\n"
+        "        ^~~~~~~~~~~~~~~~~\n";
+    cr_expect(strncmp(r.text, want, strlen(want)) == 0, "%s", r.text);
+    free(r.text);
+}
+
+Test(check, dims_that_differ_for_every_input_are_an_error)
+{
+    Result r = check("pipeline p {\n  input x: f32[H, W]\n  y = conv2d(x, box2d(3))\n  output z = x + y\n}\n");
+    EXPECT_TEXT(r, "t.conv:4:14: error: '+': dim 0 of the operands: H != H - 2 for every input (they differ by 2)\n"
+                   "  output z = x + y\n"
+                   "             ^~~~~\n");
+}
+
+Test(check, long_formulas_in_runtime_checks_are_named)
+{
+    /* Pooling a full convolution: floor((n + U - 1 - 3)/3) + 1 has two
+     * terms inside, so no floor folds and the sizes nest.  Each runtime
+     * check names the previous stage's size once its formula is long,
+     * instead of repeating it. */
+    Result r = check("pipeline p {\n  input v: f32[1, W]\n  input u: f32[1, U]\n"
+                     "  a = convolve(v, u, mode=full)\n  b = avgpool1d(a, 3, stride=3)\n"
+                     "  c = convolve(b, u, mode=full)\n  d = avgpool1d(c, 3, stride=3)\n"
+                     "  e = convolve(d, u, mode=full)\n  f = avgpool1d(e, 3, stride=3)\n"
+                     "  g = convolve(f, u, mode=full)\n  h = avgpool1d(g, 3, stride=3)\n"
+                     "  i = convolve(h, u, mode=full)\n  output j = avgpool1d(i, 3, stride=3)\n}\n");
+    cr_assert_not_null(r.graph, "%s", r.text);
+    free(r.text);
+    cr_assert_eq(r.graph->checks.len, 5);
+    const GraphCheck *k = r.graph->checks.items[2];
+    cr_expect_str_eq(k->what, "t.conv:9:7: avgpool1d: output length (d.dims[1] + U - 1 + 0 + 0 - 1*(3-1) - 1)/3 + 1");
+    k = r.graph->checks.items[4];
+    cr_expect_str_eq(k->what, "t.conv:13:14: avgpool1d: output length (g.dims[1]/3 + U - 1 + 0 + 0 - 1*(3-1) - 1)/3 + 1");
+    cr_expect_str_eq(shape_str(&arena, r.graph->outputs[0].node->shape), "[1, (g.dims[1]/3 + U - 1)/3]");
 }
