@@ -552,12 +552,6 @@ static LLVMValueRef call_intrinsic(Fn *f, const char *name, LLVMTypeRef ty,
     return LLVMBuildCall2(f->b, fty, fn, args, n, "");
 }
 
-static LLVMValueRef contract(LLVMValueRef v)
-{
-    if (LLVMIsAInstruction(v) && LLVMCanValueUseFastMathFlags(v))
-        LLVMSetFastMathFlags(v, LLVMFastMathAllowContract);
-    return v;
-}
 
 /* True if evaluating e when its guard is false could fault: a load (the
  * guard is often a bounds test for padding) or an integer division by a
@@ -696,10 +690,10 @@ static LLVMValueRef emit_f32_binary(Fn *f, const IrExpr *e, LLVMValueRef x,
     LLVMBuilderRef b = f->b;
     LLVMValueRef args[2] = {x, y};
     switch (e->bin.op) {
-    case IR_OP_ADD: return contract(LLVMBuildFAdd(b, x, y, ""));
-    case IR_OP_SUB: return contract(LLVMBuildFSub(b, x, y, ""));
-    case IR_OP_MUL: return contract(LLVMBuildFMul(b, x, y, ""));
-    case IR_OP_DIV: return contract(LLVMBuildFDiv(b, x, y, ""));
+    case IR_OP_ADD: return LLVMBuildFAdd(b, x, y, "");
+    case IR_OP_SUB: return LLVMBuildFSub(b, x, y, "");
+    case IR_OP_MUL: return LLVMBuildFMul(b, x, y, "");
+    case IR_OP_DIV: return LLVMBuildFDiv(b, x, y, "");
     /* NaN-propagating, like torch.minimum/maximum (llvm.minnum would not
      * propagate it). */
     case IR_OP_MIN: return call_intrinsic(f, "llvm.minimum", LLVMTypeOf(x), args, 2);
@@ -784,8 +778,8 @@ static LLVMValueRef emit_unary(Fn *f, const IrExpr *e)
         LLVMValueRef nx = LLVMBuildFNeg(b, x, "");
         LLVMValueRef ex = call_intrinsic(f, "llvm.exp", ty, &nx, 1);
         LLVMValueRef one = const_like(ty, LLVMConstReal(cg->t_f32, 1.0));
-        LLVMValueRef den = contract(LLVMBuildFAdd(b, one, ex, ""));
-        return contract(LLVMBuildFDiv(b, one, den, ""));
+        LLVMValueRef den = LLVMBuildFAdd(b, one, ex, "");
+        return LLVMBuildFDiv(b, one, den, "");
     }
     case IR_FN_NOT:
         return LLVMBuildXor(b, x, const_like(ty, LLVMConstInt(cg->t_i1, 1, 0)), "");

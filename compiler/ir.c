@@ -131,9 +131,27 @@ static void promote(Arena *a, IrExpr **x, IrExpr **y)
         *x = ir_broadcast(a, *x);
 }
 
+static bool is_fmul(const IrExpr *e)
+{
+    return e->kind == IR_EXPR_BINARY && e->bin.op == IR_OP_MUL &&
+           (e->type == IR_TYPE_F32 || e->type == IR_TYPE_VF32);
+}
+
 IrExpr *ir_bin(Arena *a, IrOp op, IrExpr *x, IrExpr *y)
 {
     promote(a, &x, &y);
+    /* A float multiply whose result is added or subtracted becomes one
+     * fused multiply-add, decided here rather than left to the back end:
+     * the scalar nests and the micro-kernels' epilogues build the same
+     * expressions, so they round the same way whatever LLVM makes of
+     * their surroundings.  The left operand's product is fused first;
+     * negation is exact. */
+    if ((op == IR_OP_ADD || op == IR_OP_SUB) && (x->type == IR_TYPE_F32 || x->type == IR_TYPE_VF32)) {
+        if (is_fmul(x))
+            return ir_fma(a, x->bin.a, x->bin.b, op == IR_OP_ADD ? y : ir_un(a, IR_FN_NEG, y));
+        if (is_fmul(y))
+            return ir_fma(a, op == IR_OP_ADD ? y->bin.a : ir_un(a, IR_FN_NEG, y->bin.a), y->bin.b, x);
+    }
     if (x->type == IR_TYPE_I64 && y->type == IR_TYPE_I64) {
         int64_t v;
         if (x->kind == IR_EXPR_INT && y->kind == IR_EXPR_INT &&

@@ -230,8 +230,10 @@ IrExpr *ir_var(Arena *a, int32_t var);
 IrExpr *ir_dim(Arena *a, int32_t slot);
 IrExpr *ir_local(Arena *a, int32_t local);
 IrExpr *ir_load(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx);
-/* ir_bin folds ints.  In ir_bin, ir_select and ir_fma a scalar operand
- * next to a vector one is broadcast. */
+/* ir_bin folds ints, and turns a float product added to or subtracted
+ * from something into one IR_EXPR_FMA (the back end fuses nothing on its
+ * own).  In ir_bin, ir_select and ir_fma a scalar operand next to a vector
+ * one is broadcast. */
 IrExpr *ir_bin(Arena *a, IrOp op, IrExpr *x, IrExpr *y);
 IrExpr *ir_un(Arena *a, IrFn fn, IrExpr *x);
 IrExpr *ir_select(Arena *a, IrExpr *c, IrExpr *x, IrExpr *y);

@@ -85,6 +85,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
         fprintf(out, " %s", kernel_name(p->kernel));
         if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS)
             fprintf(out, " %dx%d", (int)p->nk, (int)p->nv);
+        if (p->input_layout == LAYOUT_PHASES)
+            fputs(", input in phase planes", out);
         if (p->pack_weights)
             fputs(", packed weights", out);
         if (p->materialise)

@@ -26,8 +26,19 @@ typedef enum StageKernel {
     KERNEL_POOL_ROWS,   /* kernels/pool_rows.c: vectors along output rows */
 } StageKernel;
 
+/* How a stage reads its main input (passes/layout.c).  Every tensor the
+ * pipeline hands in or out, and every intermediate, is NCHW; a stage may
+ * read its input through a private copy in another layout. */
+typedef enum InputLayout {
+    LAYOUT_DIRECT = 0,  /* the producer's NCHW buffer as it is */
+    LAYOUT_PHASES,      /* phase planes: the input split by row and column
+                           modulo the stride (kernels/conv_common.c), so a
+                           strided window is a unit-stride one */
+} InputLayout;
+
 typedef struct StagePlan {
     StageKernel  kernel;
+    InputLayout  input_layout;
     int32_t      nk, nv;        /* register block: output channels x pixel
                                    vectors (vector kernels) */
     bool         pack_weights;  /* weights in kernel order: at compile time

@@ -206,7 +206,7 @@ static void read_geometry(Conv *P)
         used[tp->phase] = true;
     }
     const SymExpr *iw = P->x->shape.dims[xr - 1], *ow = n->shape.dims[orank - 1];
-    P->copy = P->sy > 1 || P->sx > 1 || !sym_equal(sym_max(&L->sc, iw, ow), iw);
+    P->copy = plan->input_layout == LAYOUT_PHASES;
     int64_t phy[64], phx[64], map[64];
     int32_t nph = 0;
     for (int32_t i = 0; i < P->sy * P->sx; i++)

@@ -28,7 +28,10 @@ void pass_fuse_epilogues(Arena *a, Schedule *s)
         while (!s->is_output[cur->id] && cur->nuses == 1 &&
                s->consumers[cur->id].len == 1) {
             const Node *e = s->consumers[cur->id].items[0];
-            if (!elementwise(e) || schedule_plan(s, e)->kernel != KERNEL_SCALAR)
+            /* a stage already in another producer's epilogue (x + y of two
+             * convolutions) stays there: one nest computes each stage */
+            if (!elementwise(e) || schedule_plan(s, e)->kernel != KERNEL_SCALAR ||
+                schedule_plan(s, e)->fused_into)
                 break;
             ptrvec_push(a, &chain, (void *)e);
             cur = e;

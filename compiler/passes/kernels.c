@@ -15,6 +15,10 @@
  * scalar nest does. */
 #include "passes.h"
 
+/* Kernels unroll their taps: beyond this many the code grows past what is
+ * worth compiling, and the scalar nest takes the stage. */
+enum { MAX_KERNEL_TAPS = 64 };
+
 static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e, v); }
 
 static bool plane_kernel_applies(const Node *n)
@@ -30,12 +34,15 @@ static bool plane_kernel_applies(const Node *n)
     int64_t v;
     if (!dim_const(wt->shape.dims[0], &v))
         return false;               /* output channels pick the kernel variants */
+    int64_t taps = 1, k;
     for (int32_t i = 0; i < nsp; i++) {
-        if (w->stride[i] > 4 || !dim_const(w->k[i], &v) || !dim_const(w->pad0[i], &v) ||
+        if (w->stride[i] > 4 || !dim_const(w->k[i], &k) || !dim_const(w->pad0[i], &v) ||
             !dim_const(w->pad1[i], &v))
             return false;
+        taps *= k;
     }
-    return true;
+    /* the kernel unrolls its taps: long kernels stay with the scalar nest */
+    return taps <= MAX_KERNEL_TAPS;
 }
 
 /* Pools (not the global ones) with constant windows: the row kernel

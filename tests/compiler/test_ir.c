@@ -157,7 +157,7 @@ Test(ir, dump)
         "    for (oy = 0; oy < d5; oy++) {\n"
         "      for (ox = 0; ox < d6; ox++) /* vectorize */ {\n"
         "        if (!isnan(x[n, k % 3, oy, ox * 3])) {\n"
-        "          y[n, k, oy, ox] = max((x[n, k % 3, oy, ox * 3] * 0.5f) + 1.0f, 0.0f);\n"
+        "          y[n, k, oy, ox] = max(fma(x[n, k % 3, oy, ox * 3], 0.5f, 1.0f), 0.0f);\n"
         "        } else {\n"
         "          t0 = nan;\n"
         "        }\n"
