@@ -80,7 +80,8 @@ static void usage(FILE *out)
             "  --target-cpu=CPU         native (default for run), x86-64-v3 (default for compile),\n"
             "                           x86-64-v4, znver4, ...\n"
             "  -O0 .. -O3               optimisation level (default -O3)\n"
-            "  --threads=N              worker threads for run (default: all cores)\n"
+            "  --threads N              worker threads for run (default: all cores, or\n"
+            "                           CONVRT_NUM_THREADS)\n"
             "  --version, --help\n");
 }
 
@@ -150,11 +151,12 @@ static int parse_args(Arena *a, int argc, char **argv, Options *o)
             o->no_kernels = true;
         } else if (!strncmp(arg, "--target-cpu=", 13)) {
             o->cpu = arg + 13;
-        } else if (!strncmp(arg, "--threads=", 10)) {
+        } else if (!strncmp(arg, "--threads=", 10) || !strcmp(arg, "--threads")) {
+            const char *v = arg[9] == '=' ? arg + 10 : (i + 1 < argc ? argv[++i] : "");
             char *end;
-            long n = strtol(arg + 10, &end, 10);
-            if (*end || n < 1 || n > 1024)
-                return fail("--threads needs a number from 1 to 1024, got '%s'", arg + 10);
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 1 || n > 1024)
+                return fail("--threads needs a number from 1 to 1024, got '%s'", v);
             o->threads = (int)n;
         } else if (arg[0] == '-' && arg[1] == 'O' && arg[2] >= '0' && arg[2] <= '3' && !arg[3]) {
             o->opt_level = arg[2] - '0';

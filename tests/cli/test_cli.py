@@ -182,6 +182,34 @@ def test_long_scripts_stay_fast_and_shallow(tmp):
     assert max(v for v, _ in sizes) == 0 and max(l for _, l in sizes) <= 1, sizes[:5]
 
 
+def test_threads_option_and_environment_give_the_same_bits(tmp):
+    """--threads N, --threads=N and CONVRT_NUM_THREADS choose the thread
+    count; the work split never changes a result"""
+    script = os.path.join(tmp, "t.conv")
+    with open(script, "w") as f:
+        f.write("pipeline t {\n  input x: f32[1, 8, 40, 40]\n  input w: f32[16, 8, 3, 3]\n"
+                "  output y = conv2d(x, w, pad=1) |> relu\n}\n")
+    rng = np.random.default_rng(3)
+    np.save(os.path.join(tmp, "x8.npy"), rng.standard_normal((1, 8, 40, 40)).astype(np.float32))
+    np.save(os.path.join(tmp, "w8.npy"), rng.standard_normal((16, 8, 3, 3)).astype(np.float32))
+    runs = {"1": ["--threads", "1"], "2": ["--threads", "2"], "3": ["--threads=3"]}
+    outs = {}
+    for name, extra in runs.items():
+        p = convc("run", "t.conv", "x=x8.npy", "w=w8.npy", "-o", f"y=y{name}.npy", *extra, cwd=tmp)
+        assert p.returncode == 0, p.stderr
+        outs[name] = np.load(os.path.join(tmp, f"y{name}.npy"))
+    env = dict(os.environ, CONVRT_NUM_THREADS="2")
+    p = subprocess.run([CONVC, "run", "t.conv", "x=x8.npy", "w=w8.npy", "-o", "y=ye.npy"], cwd=tmp,
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    outs["env"] = np.load(os.path.join(tmp, "ye.npy"))
+    for name, y in outs.items():
+        assert np.array_equal(y.view(np.uint32), outs["1"].view(np.uint32)), name
+    for bad in (["--threads"], ["--threads", "0"], ["--threads", "x"], ["--threads=2000"]):
+        p = convc("run", "t.conv", "x=x8.npy", "w=w8.npy", *bad, cwd=tmp)
+        assert p.returncode != 0 and "--threads needs a number from 1 to 1024" in p.stderr, (bad, p.stderr)
+
+
 def main():
     tests = {n: f for n, f in globals().items() if n.startswith("test_")}
     names = sys.argv[2:] or sorted(tests)
