@@ -2,7 +2,7 @@
  *
  *   source -> ast_parse -> graph_check
  *          -> pass_choose_kernels -> pass_fuse_epilogues -> pass_fuse_pools
- *          -> pass_plan_layouts -> pass_pack_weights
+ *          -> pass_plan_layouts -> pass_schedule_parallel -> pass_pack_weights
  *          -> lower_graph -> cg_compile
  *          -> jit_create (run) | cg_write_object + header_write (compile)
  *
@@ -310,6 +310,8 @@ static bool front_and_middle(Arena *a, const Options *o, Compiled *c, bool want_
     dump_schedule(o, sched, "fuse_pools");
     pass_plan_layouts(a, sched);
     dump_schedule(o, sched, "plan_layouts");
+    pass_schedule_parallel(a, sched);
+    dump_schedule(o, sched, "schedule_parallel");
     pass_pack_weights(a, sched);
     dump_schedule(o, sched, "pack_weights");
     LowerOptions lopt = { .parallel = true };

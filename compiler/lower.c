@@ -361,16 +361,45 @@ static IrStmt *nest(Lower *L, const Node *n, Shape shape, const char *const *nam
         vars[i] = new_var(L, names && names[i] ? names[i] : arena_printf(L->a, "i%d", i));
         idx[i] = V(L, vars[i]);
     }
+    /* The parallel loop: the loops the schedule collapsed into one, or
+     * else the outermost one not known to have a single iteration (a batch
+     * of 1 would leave every core but one idle). */
+    const StagePlan *plan = L->sched ? schedule_plan(L->sched, n) : NULL;
+    int32_t first = 0, count = 1;
+    if (plan && plan->par_count > 1 && plan->par_first + plan->par_count <= rank &&
+        shape.rank == n->shape.rank) {
+        first = plan->par_first;
+        count = plan->par_count;
+    } else {
+        int64_t extent;
+        while (first < rank - 1 && sym_is_const(shape.dims[first], &extent) && extent == 1)
+            first++;
+    }
+    int32_t cv = -1;
+    if (count > 1) {
+        /* index i of the collapsed loops from the one counter */
+        cv = new_var(L, "par");
+        IrExpr *inner = I(L, 1);
+        for (int32_t i = first + count - 1; i >= first; i--) {
+            IrExpr *d = lower_dim(L, shape.dims[i]);
+            idx[i] = imod(L, idiv(L, V(L, cv), inner), d);
+            inner = mul(L, inner, d);
+        }
+    }
     IrStmt *s = body(L, n, idx, ctx);
-    /* The parallel loop is the outermost one that is not known to have a
-     * single iteration (a batch of 1 would leave every core but one idle). */
-    int32_t par = 0;
-    int64_t extent;
-    while (par < rank - 1 && sym_is_const(shape.dims[par], &extent) && extent == 1)
-        par++;
+    bool parallel = L->opt && L->opt->parallel;
     for (int32_t i = rank - 1; i >= 0; i--) {
+        if (count > 1 && i >= first && i < first + count) {
+            if (i == first) {
+                IrExpr *total = I(L, 1);
+                for (int32_t k = first; k < first + count; k++)
+                    total = mul(L, total, lower_dim(L, shape.dims[k]));
+                s = ir_for(L->a, cv, I(L, 0), total, s, parallel ? IR_LOOP_PARALLEL : 0);
+            }
+            continue;
+        }
         uint32_t flags = 0;
-        if (i == par && L->opt && L->opt->parallel)
+        if (i == first && parallel)
             flags |= IR_LOOP_PARALLEL;
         if (i == rank - 1)
             flags |= IR_LOOP_VECTORIZE;

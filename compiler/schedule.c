@@ -98,6 +98,9 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
         }
         if (p->pool)
             fprintf(out, ", then %s on tiles of %d pooled rows", p->pool->desc, (int)p->pool_rows);
+        if (p->par_count > 1)
+            fprintf(out, ", parallel over output dims %d..%d", (int)p->par_first,
+                    (int)(p->par_first + p->par_count - 1));
         fputc('\n', out);
     }
 }

@@ -59,6 +59,10 @@ typedef struct StagePlan {
      * and keeps its own epilogue. */
     const Node  *pool;
     int32_t      pool_rows;     /* pool output rows per work item */
+    /* Parallel scheduling of a scalar nest (passes/parallel.c): its output
+     * loops [par_first, par_first + par_count) become one loop over their
+     * product, run in pieces on the thread pool (0: the outermost loop). */
+    int32_t      par_first, par_count;
 } StagePlan;
 
 typedef struct Schedule {

@@ -18,6 +18,8 @@ void pass_fuse_epilogues(Arena *a, Schedule *s);
 void pass_fuse_pools(Arena *a, Schedule *s);
 /* passes/layout.c: the layout each stage reads its input in */
 void pass_plan_layouts(Arena *a, Schedule *s);
+/* passes/parallel.c: how each scalar nest is split among threads */
+void pass_schedule_parallel(Arena *a, Schedule *s);
 /* passes/pack.c: weights in the order the kernels read them */
 void pass_pack_weights(Arena *a, Schedule *s);
 
