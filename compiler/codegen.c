@@ -836,6 +836,25 @@ static LLVMValueRef masked_intrinsic(Fn *f, const char *name, LLVMValueRef *args
     return LLVMBuildCall2(f->b, fty, fn, args, n, "");
 }
 
+/* Lane i from first + lanes[i]: llvm.masked.gather (disabled lanes are
+ * not read and give 0). */
+static LLVMValueRef emit_gather(Fn *f, const IrExpr *e)
+{
+    Cg *cg = f->cg;
+    LLVMValueRef base = vec_ptr(f, e->load.buf, e->load.idx, true);
+    LLVMValueRef lanes = emit_expr(f, e->load.lanes);
+    LLVMValueRef ptrs = LLVMBuildGEP2(f->b, cg->t_f32, base, &lanes, 1, "");
+    LLVMValueRef mask = e->load.mask ? emit_expr(f, e->load.mask)
+                                     : const_like(cg->t_vi1, LLVMConstInt(cg->t_i1, 1, 0));
+    unsigned id = LLVMLookupIntrinsicID("llvm.masked.gather", 18);
+    LLVMTypeRef pv = LLVMVectorType(cg->t_ptr, (unsigned)cg->p->vlen);
+    LLVMTypeRef tys[2] = {cg->t_vf32, pv};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, tys, 2);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(cg->c, id, tys, 2);
+    LLVMValueRef args[4] = {ptrs, LLVMConstInt(cg->t_i32, 4, 0), mask, LLVMConstNull(cg->t_vf32)};
+    return LLVMBuildCall2(f->b, fty, fn, args, 4, "");
+}
+
 /* Lanes `stride` apart: one load of vlen*stride consecutive elements (its
  * mask enabling only the lanes kept) and a shuffle that keeps every
  * stride-th; the back end turns it into a few permutes. */
@@ -903,6 +922,8 @@ static LLVMValueRef emit_expr(Fn *f, const IrExpr *e)
         if (e->type == IR_TYPE_VF32) {
             if (!vectors_ok(cg, e))
                 return LLVMConstReal(cg->t_f32, 0);
+            if (e->load.lanes)
+                return emit_gather(f, e);
             if (e->load.stride > 1)
                 return emit_strided_load(f, e);
             LLVMValueRef ptr = vec_ptr(f, e->load.buf, e->load.idx, e->load.mask != NULL);

@@ -244,6 +244,14 @@ IrExpr *ir_vload_strided(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx
     return e;
 }
 
+IrExpr *ir_vgather(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx, IrExpr *lanes,
+                   IrExpr *mask)
+{
+    IrExpr *e = ir_vload(a, buf, rank, idx, mask);
+    e->load.lanes = lanes;
+    return e;
+}
+
 IrExpr *ir_broadcast(Arena *a, IrExpr *x)
 {
     IrExpr *e = expr_new(a, IR_EXPR_BROADCAST,
@@ -458,6 +466,10 @@ static void dump_expr(FILE *out, const IrProgram *p, const IrExpr *e)
             dump_index(out, p, e->load.buf, e->load.idx);
             if (e->load.stride > 1)
                 fprintf(out, " step %d", (int)e->load.stride);
+            if (e->load.lanes) {
+                fputs(" + ", out);
+                dump_expr(out, p, e->load.lanes);
+            }
             if (e->load.mask) {
                 fputs(", ", out);
                 dump_expr(out, p, e->load.mask);

@@ -87,6 +87,8 @@ struct IrExpr {
             IrExpr  *mask;      /* VF32 loads only: VBOOL or NULL (all) */
             int32_t  stride;    /* VF32 loads: lane i at linear position
                                    first + i*stride (0 and 1: contiguous) */
+            IrExpr  *lanes;     /* VF32 gathers: VI64, lane i at linear
+                                   position first + lanes[i] (stride unused) */
         } load;
         struct {
             IrOp    op;
@@ -251,6 +253,9 @@ IrExpr *ir_vload(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
 /* Lanes stride elements apart (a pooling window's columns). */
 IrExpr *ir_vload_strided(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
                          IrExpr *mask, int32_t stride);
+/* Lane i from linear position first + lanes[i] (lanes: VI64). */
+IrExpr *ir_vgather(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx, IrExpr *lanes,
+                   IrExpr *mask);
 IrStmt *ir_vstore(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
                   IrExpr *value, IrExpr *mask);
 IrExpr *ir_broadcast(Arena *a, IrExpr *x);

@@ -83,6 +83,7 @@ static inline IrStmt *lower_block(Lower *L, PtrVec *v)
 IrStmt *kernel_conv_plane(Lower *L, const Node *n);
 IrStmt *kernel_conv_rows(Lower *L, const Node *n);
 IrStmt *kernel_pool_rows(Lower *L, const Node *n);
+IrStmt *kernel_stencil_rows(Lower *L, const Node *n);
 /* Pooled rows [pr0, pr1) of one channel plane of pool, read from buffer bx
  * (rank xrank) whose plane starts at in_base and holds the pool's input
  * rows from row_origin on, written to the pool's store at out_base. */

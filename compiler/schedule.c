@@ -50,6 +50,7 @@ static const char *kernel_name(StageKernel k)
     case KERNEL_CONV_PLANE: return "conv-plane";
     case KERNEL_CONV_ROWS:  return "conv-rows";
     case KERNEL_POOL_ROWS:  return "pool-rows";
+    case KERNEL_STENCIL_ROWS: return "stencil-rows";
     }
     return "?";
 }
@@ -85,6 +86,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
         fprintf(out, " %s", kernel_name(p->kernel));
         if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS)
             fprintf(out, " %dx%d", (int)p->nk, (int)p->nv);
+        if (p->kernel == KERNEL_STENCIL_ROWS)
+            fprintf(out, " %d rows x %d vectors", (int)p->nk, (int)p->nv);
         if (p->input_layout == LAYOUT_PHASES)
             fputs(", input in phase planes", out);
         if (p->pack_weights)

@@ -24,6 +24,8 @@ typedef enum StageKernel {
     KERNEL_CONV_ROWS,   /* kernels/conv_rows.c: vectors within output rows
                            at fixed columns (targets without mask registers) */
     KERNEL_POOL_ROWS,   /* kernels/pool_rows.c: vectors along output rows */
+    KERNEL_STENCIL_ROWS,/* kernels/stencil_rows.c: one filter over every
+                           plane, any padding mode; nk is the row block */
 } StageKernel;
 
 /* How a stage reads its main input (passes/layout.c).  Every tensor the

@@ -95,6 +95,24 @@ static void choose_rows_block(const Target *t, int64_t kg, int64_t ow, StagePlan
         }
 }
 
+/* One filter over every plane ([FH, FW] or [F] weights): the stencil
+ * kernel handles every padding mode and unknown sizes; it unrolls the
+ * taps of a block of rows. */
+static bool stencil_kernel_applies(const Node *n)
+{
+    if (n->op != NODE_CONV || !n->conv.per_channel)
+        return false;
+    const WindowParams *w = &n->conv.win;
+    int64_t v, k, taps = 1;
+    for (int32_t i = 0; i < w->nsp; i++) {
+        if (w->stride[i] > 4 || !dim_const(w->k[i], &k) || !dim_const(w->pad0[i], &v) ||
+            !dim_const(w->pad1[i], &v) || k > 16)
+            return false;
+        taps *= k;
+    }
+    return taps <= MAX_KERNEL_TAPS;
+}
+
 void pass_choose_kernels(Arena *a, Schedule *s)
 {
     (void)a;
@@ -106,6 +124,16 @@ void pass_choose_kernels(Arena *a, Schedule *s)
         const Node *n = g->nodes.items[i];
         if (pool_kernel_applies(n)) {
             schedule_plan(s, n)->kernel = KERNEL_POOL_ROWS;
+            schedule_plan(s, n->in[0])->materialise = true;
+            continue;
+        }
+        if (stencil_kernel_applies(n)) {
+            StagePlan *p = schedule_plan(s, n);
+            p->kernel = KERNEL_STENCIL_ROWS;
+            /* rows x vectors: accumulators, plus a register per vector
+             * loaded (and the broadcast weight and a blend's temporary) */
+            p->nk = 4;
+            p->nv = t->vregs >= 32 ? 4 : 2;
             schedule_plan(s, n->in[0])->materialise = true;
             continue;
         }

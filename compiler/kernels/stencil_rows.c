@@ -1,0 +1,311 @@
+/* kernels/stencil_rows.c - filtering every plane with one small kernel
+ * (KERNEL_STENCIL_ROWS, chosen by passes/kernels.c): image filters,
+ * conv2d/conv1d with a [FH, FW] / [F] weight, in every padding mode.
+ *
+ * One input channel feeds one output: the FMAs per loaded vector come
+ * from reusing it, so the register block is R output rows x nv vectors of
+ * a row, and each input row is loaded once for all the output rows of the
+ * block that read it.  Per output the taps are still visited in the
+ * scalar nest's order: input rows are taken in increasing order, and for
+ * a fixed output row that is increasing kernel row; within a row, kernel
+ * columns in order.
+ *
+ *   for each work item (plane, block of R output rows):      -- parallel
+ *     for each chunk of nv vectors along the row:
+ *       acc[r][v] = 0
+ *       for each input row u the block reads (unrolled, increasing):
+ *         zeros padding: skipped when outside the input (the scalar
+ *         nest's bounds); other modes: the remapped row
+ *         for kx: xv[v] = the row's vectors at column offset kx*d - pad
+ *                 for each (r, ky) reading row u: acc[r][v] = fma(xv[v], w[ky][kx], acc[r][v])
+ *       store the R rows (epilogue applied)
+ *
+ * Columns.  Vectors in the middle of a row read plain (or, with a stride,
+ * strided) loads.  The first and last vectors, whose lanes may reach past
+ * the row's ends, compute each lane's column: with zeros padding those
+ * lanes are skipped by masked loads and selects (never w*0), in the other
+ * modes they are gathered from the remapped column, as the scalar nest
+ * remaps its index.  Rows too narrow for that split are done all as
+ * border vectors, with masked stores for lanes past the row's end.  The
+ * last middle vector is moved back so that it ends where the right border
+ * begins; the outputs it recomputes get the same value. */
+#include <math.h>
+
+#include "kernels.h"
+
+enum { MAX_R = 8, MAX_NV = 8, MAX_K = 16 };
+
+typedef struct Stencil {
+    Lower      *L;
+    const Node *n, *x, *w, *store;
+    int32_t     nsp, vl, R, nv;
+    int64_t     kh, kw, sy, sx, dy, dx, pt, pl;
+    PadMode     mode;
+    bool        flip;
+    IrExpr     *IH, *IW, *OH, *OW, *planes;
+    int32_t     bx, bw, by, xrank, yrank, wrank;
+    /* per work item */
+    int32_t     l_plane, l_oy0;
+    int32_t    *l_row;              /* per input row offset u: its row (or -1) */
+    int64_t     nu;                 /* input row offsets a block reads */
+} Stencil;
+
+static IrExpr *get(Stencil *S, int32_t l) { return kl_get(S->L, l); }
+
+/* weight of kernel row ky, column kx (flip applied) */
+static IrExpr *weight(Stencil *S, int64_t ky, int64_t kx)
+{
+    Lower *L = S->L;
+    if (S->flip) {
+        ky = S->kh - 1 - ky;
+        kx = S->kw - 1 - kx;
+    }
+    IrExpr *wi[2];
+    if (S->wrank == 2) {
+        wi[0] = I(L, ky);
+        wi[1] = I(L, kx);
+    } else {
+        wi[0] = I(L, kx);
+    }
+    return lower_value(L, S->w, wi);
+}
+
+/* i remapped into [0, n) by the padding mode (zeros: unchanged) */
+static IrExpr *remap(Stencil *S, IrExpr *i, IrExpr *n)
+{
+    Lower *L = S->L;
+    Arena *a = L->a;
+    IrExpr *last = ir_bin(a, IR_OP_SUB, n, I(L, 1));
+    switch (S->mode) {
+    case PAD_REPLICATE:
+        return ir_bin(a, IR_OP_MIN, ir_bin(a, IR_OP_MAX, i, I(L, 0)), last);
+    case PAD_REFLECT: {
+        IrExpr *lo = ir_select(a, ir_bin(a, IR_OP_LT, i, I(L, 0)), ir_bin(a, IR_OP_SUB, I(L, 0), i), i);
+        return ir_select(a, ir_bin(a, IR_OP_GT, lo, last),
+                         ir_bin(a, IR_OP_SUB, ir_bin(a, IR_OP_MUL, I(L, 2), last), lo), lo);
+    }
+    case PAD_CIRCULAR:
+        return ir_bin(a, IR_OP_MOD, i, n);
+    default:
+        return i;
+    }
+}
+
+/* One chunk: the block's R rows x vectors starting at columns ox0[v] (IR
+ * values), nv of them; border: lanes may leave the row (or the output). */
+static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
+{
+    Lower *L = S->L;
+    Arena *a = L->a;
+    int32_t R = S->R, vl = S->vl;
+    PtrVec out = { 0 };
+    int32_t acc[MAX_R][MAX_NV], xv[MAX_NV];
+    for (int32_t v = 0; v < nv; v++)
+        xv[v] = lower_local(L, IR_TYPE_VF32);
+    for (int32_t r = 0; r < R; r++)
+        for (int32_t v = 0; v < nv; v++) {
+            acc[r][v] = lower_local(L, IR_TYPE_VF32);
+            ptrvec_push(a, &out, kl_set(L, acc[r][v], ir_broadcast(a, ir_float(a, 0.0f))));
+        }
+    /* border vectors: each lane's output column, whether it is an output,
+     * and per kernel column its input column (remapped) and validity */
+    IrExpr *lanes[MAX_NV] = { 0 }, *colv[MAX_NV][MAX_K] = { { 0 } }, *okv[MAX_NV][MAX_K] = { { 0 } };
+    if (border)
+        for (int32_t v = 0; v < nv; v++) {
+            int32_t lo = lower_local(L, IR_TYPE_VI64);
+            ptrvec_push(a, &out, kl_set(L, lo, ir_bin(a, IR_OP_ADD, ir_broadcast(a, ox0[v]), ir_iota(a))));
+            int32_t lm = lower_local(L, IR_TYPE_VBOOL);
+            ptrvec_push(a, &out, kl_set(L, lm, ir_bin(a, IR_OP_LT, kl_get(L, lo), S->OW)));
+            lanes[v] = kl_get(L, lm);
+            for (int64_t kx = 0; kx < S->kw; kx++) {
+                IrExpr *col = ir_bin(a, IR_OP_ADD, ir_bin(a, IR_OP_MUL, kl_get(L, lo), I(L, S->sx)),
+                                     I(L, kx * S->dx - S->pl));
+                int32_t lc = lower_local(L, IR_TYPE_VI64), lk = lower_local(L, IR_TYPE_VBOOL);
+                IrExpr *ok = kl_in_range(L, col, S->IW);
+                if (S->mode == PAD_ZEROS) {
+                    ptrvec_push(a, &out, kl_set(L, lc, col));
+                    ptrvec_push(a, &out, kl_set(L, lk, kl_and(L, ok, lanes[v])));
+                } else {
+                    ptrvec_push(a, &out, kl_set(L, lc, remap(S, col, S->IW)));
+                    ptrvec_push(a, &out, kl_set(L, lk, lanes[v]));
+                }
+                colv[v][kx] = kl_get(L, lc);
+                okv[v][kx] = kl_get(L, lk);
+            }
+        }
+    IrExpr *plane_in = mul(L, get(S, S->l_plane), mul(L, S->IH, S->IW));
+    for (int64_t u = 0; u < S->nu; u++) {
+        PtrVec row = { 0 };
+        IrExpr *rowbase = add(L, plane_in, mul(L, get(S, S->l_row[u]), S->IW));
+        for (int64_t kx = 0; kx < S->kw; kx++) {
+            for (int32_t v = 0; v < nv; v++) {
+                IrExpr *ld;
+                if (border) {
+                    ld = ir_vgather(a, S->bx, S->xrank, kl_lin(L, S->xrank, rowbase), colv[v][kx],
+                                    okv[v][kx]);
+                } else {
+                    IrExpr *c0 = add(L, mul(L, ox0[v], I(L, S->sx)), I(L, kx * S->dx - S->pl));
+                    ld = ir_vload_strided(a, S->bx, S->xrank, kl_lin(L, S->xrank, add(L, rowbase, c0)),
+                                          NULL, (int32_t)S->sx);
+                }
+                ptrvec_push(a, &row, kl_set(L, xv[v], ld));
+            }
+            /* every (output row, kernel row) of the block reading row u */
+            for (int32_t r = 0; r < S->R; r++) {
+                int64_t t = u - (int64_t)r * S->sy;
+                if (t < 0 || t % S->dy || t / S->dy >= S->kh)
+                    continue;
+                int64_t ky = t / S->dy;
+                IrExpr *wv = ir_broadcast(a, weight(S, ky, kx));
+                for (int32_t v = 0; v < nv; v++) {
+                    IrExpr *accv = kl_get(L, acc[r][v]);
+                    IrExpr *f = ir_fma(a, kl_get(L, xv[v]), wv, accv);
+                    if (border && S->mode == PAD_ZEROS)
+                        f = ir_select(a, okv[v][kx], f, accv);
+                    ptrvec_push(a, &row, kl_set(L, acc[r][v], f));
+                }
+            }
+        }
+        IrStmt *body = lower_block(L, &row);
+        if (S->mode == PAD_ZEROS)   /* a row outside the input: skipped */
+            body = ir_if(a, ir_bin(a, IR_OP_GE, get(S, S->l_row[u]), I(L, 0)), body, NULL);
+        ptrvec_push(a, &out, body);
+    }
+    /* stores: rows past the output's last are computed, not stored */
+    IrExpr *plane_out = mul(L, get(S, S->l_plane), mul(L, S->OH, S->OW));
+    for (int32_t r = 0; r < R; r++) {
+        PtrVec st = { 0 };
+        IrExpr *oy = add(L, get(S, S->l_oy0), I(L, r));
+        for (int32_t v = 0; v < nv; v++) {
+            IrExpr *lin = add(L, add(L, plane_out, mul(L, oy, S->OW)), ox0[v]);
+            IrExpr *m = border ? lanes[v] : NULL;
+            ptrvec_push(a, &st, ir_vstore(a, S->by, S->yrank, kl_lin(L, S->yrank, lin),
+                                          kl_epilogue(L, S->n, kl_get(L, acc[r][v]), lin, m), m));
+        }
+        ptrvec_push(a, &out, ir_if(a, ir_bin(a, IR_OP_LT, oy, S->OH), lower_block(L, &st), NULL));
+    }
+    (void)vl;
+    return lower_block(L, &out);
+}
+
+IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
+{
+    Arena *a = L->a;
+    const StagePlan *plan = schedule_plan(L->sched, n);
+    Stencil S_ = { .L = L, .n = n };
+    Stencil *S = &S_;
+    const WindowParams *win = &n->conv.win;
+    S->x = n->in[0];
+    S->w = n->in[1];
+    S->store = schedule_store_node(L->sched, n);
+    S->nsp = win->nsp;
+    S->vl = L->sched->target.vlen;
+    S->R = plan->nk;            /* rows of the block */
+    S->nv = plan->nv;
+    S->mode = n->conv.pad_mode;
+    S->flip = n->conv.flip;
+    int32_t nsp = S->nsp, xr = S->x->shape.rank, orank = n->shape.rank;
+    int64_t k[2] = { 1, 1 }, p0[2] = { 0, 0 };
+    for (int32_t i = 0; i < nsp; i++) {
+        sym_is_const(win->k[i], &k[i]);
+        sym_is_const(win->pad0[i], &p0[i]);
+    }
+    S->kh = nsp == 2 ? k[0] : 1;
+    S->kw = k[nsp - 1];
+    S->sy = nsp == 2 ? win->stride[0] : 1;
+    S->sx = win->stride[nsp - 1];
+    S->dy = nsp == 2 ? win->dilation[0] : 1;
+    S->dx = win->dilation[nsp - 1];
+    S->pt = nsp == 2 ? p0[0] : 0;
+    S->pl = p0[nsp - 1];
+    S->IW = lower_dim(L, S->x->shape.dims[xr - 1]);
+    S->IH = nsp == 2 ? lower_dim(L, S->x->shape.dims[xr - 2]) : I(L, 1);
+    S->OW = lower_dim(L, n->shape.dims[orank - 1]);
+    S->OH = nsp == 2 ? lower_dim(L, n->shape.dims[orank - 2]) : I(L, 1);
+    S->planes = I(L, 1);
+    for (int32_t i = 0; i < orank - nsp; i++)
+        S->planes = mul(L, S->planes, lower_dim(L, n->shape.dims[i]));
+    S->bx = lower_buffer_of(L, S->x);
+    S->by = lower_buffer_of(L, S->store);
+    S->xrank = xr;
+    S->yrank = S->store->shape.rank;
+    S->wrank = S->w->shape.rank;
+
+    int32_t vit = lower_var(L, "item");
+    IrExpr *it = V(L, vit);
+    PtrVec body = { 0 };
+    S->l_plane = lower_local(L, IR_TYPE_I64);
+    S->l_oy0 = lower_local(L, IR_TYPE_I64);
+    IrExpr *nblocks = idiv(L, add(L, S->OH, I(L, S->R - 1)), I(L, S->R));
+    ptrvec_push(a, &body, kl_set(L, S->l_plane, idiv(L, it, nblocks)));
+    ptrvec_push(a, &body, kl_set(L, S->l_oy0, mul(L, imod(L, it, nblocks), I(L, S->R))));
+
+    /* the input rows the block reads: u = r*sy + ky*d from its first */
+    S->nu = (S->R - 1) * S->sy + (S->kh - 1) * S->dy + 1;
+    S->l_row = arena_array(a, (size_t)S->nu, sizeof *S->l_row);
+    IrExpr *base = sub(L, mul(L, get(S, S->l_oy0), I(L, S->sy)), I(L, S->pt));
+    for (int64_t u = 0; u < S->nu; u++) {
+        S->l_row[u] = lower_local(L, IR_TYPE_I64);
+        IrExpr *iy = add(L, base, I(L, u));
+        IrExpr *row = S->mode == PAD_ZEROS
+            ? ir_select(a, kl_in_range(L, iy, S->IH), iy, I(L, -1))
+            : remap(S, iy, S->IH);
+        ptrvec_push(a, &body, kl_set(L, S->l_row[u], row));
+    }
+
+    /* The row: left border vectors, middle chunks, right border vectors --
+     * when the row is wide enough for that split; else border vectors
+     * all along. */
+    int32_t vl = S->vl;
+    int64_t left_lanes = (S->pl + S->sx - 1) / S->sx;       /* ox*sx < pl */
+    int64_t nL = (left_lanes + vl - 1) / vl;
+    /* right border: lanes whose last tap passes the row's end; with
+     * stride 1 that is the right padding's width */
+    int64_t pr = 0;
+    if (nsp >= 1) {
+        int64_t p1;
+        sym_is_const(win->pad1[nsp - 1], &p1);
+        pr = p1;
+    }
+    int64_t right_lanes = S->sx == 1 ? pr : pr + S->sx;
+    int64_t nR = (right_lanes + vl - 1) / vl;
+    int32_t vx = lower_var(L, "vx");
+    /* wide: left + one middle vector + right fit */
+    IrExpr *wide = ir_bin(a, IR_OP_GE, S->OW, I(L, (nL + nR + 1) * vl));
+    PtrVec fast = { 0 };
+    for (int64_t i = 0; i < nL; i++) {
+        IrExpr *ox0 = I(L, i * vl);
+        ptrvec_push(a, &fast, chunk(S, &ox0, 1, true));
+    }
+    {
+        /* middle chunks of nv vectors over [nL*vl, OW - nR*vl), the last
+         * chunk's vectors moved back to end there */
+        IrExpr *m0 = I(L, nL * vl), *m1 = sub(L, S->OW, I(L, nR * vl));
+        IrExpr *span = I(L, (int64_t)S->nv * vl);
+        IrExpr *nchunks = idiv(L, add(L, sub(L, m1, m0), sub(L, span, I(L, 1))), span);
+        IrExpr *start = imin(L, add(L, m0, mul(L, V(L, vx), span)), sub(L, m1, span));
+        /* a middle narrower than one chunk: vectors one by one */
+        IrExpr *ox0[MAX_NV];
+        for (int32_t v = 0; v < S->nv; v++)
+            ox0[v] = add(L, start, I(L, (int64_t)v * vl));
+        IrStmt *full = ir_for(a, vx, I(L, 0), nchunks, chunk(S, ox0, S->nv, false), IR_LOOP_KERNEL);
+        int32_t vs = lower_var(L, "vs");
+        IrExpr *one = imin(L, add(L, m0, mul(L, V(L, vs), I(L, vl))), sub(L, m1, I(L, vl)));
+        IrStmt *singles = ir_for(a, vs, I(L, 0), idiv(L, add(L, sub(L, m1, m0), I(L, vl - 1)), I(L, vl)),
+                                 chunk(S, &one, 1, false), IR_LOOP_KERNEL);
+        ptrvec_push(a, &fast, ir_if(a, ir_bin(a, IR_OP_GE, sub(L, m1, m0), span), full, singles));
+    }
+    for (int64_t i = nR; i >= 1; i--) {
+        IrExpr *ox0 = sub(L, S->OW, I(L, i * vl));
+        ptrvec_push(a, &fast, chunk(S, &ox0, 1, true));
+    }
+    int32_t vg = lower_var(L, "vg");
+    IrExpr *gox = mul(L, V(L, vg), I(L, vl));
+    IrStmt *generic = ir_for(a, vg, I(L, 0), idiv(L, add(L, S->OW, I(L, vl - 1)), I(L, vl)),
+                             chunk(S, &gox, 1, true), IR_LOOP_KERNEL);
+    ptrvec_push(a, &body, ir_if(a, wide, lower_block(L, &fast), generic));
+
+    IrExpr *items = mul(L, S->planes, nblocks);
+    uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
+    return ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
+}
