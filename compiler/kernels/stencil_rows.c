@@ -46,8 +46,14 @@ typedef struct Stencil {
     int32_t     bx, bw, by, xrank, yrank, wrank;
     /* per work item */
     int32_t     l_plane, l_oy0;
-    int32_t    *l_row;              /* per input row offset u: its row (or -1) */
-    int64_t     nu;                 /* input row offsets a block reads */
+    int32_t    *l_row;              /* per input row u: its row (or -1) */
+    int64_t     nu;                 /* input rows a block reads */
+    int64_t    *u_off;              /* row u's offset from the block's first
+                                       output row times sy, in the order the
+                                       rows are read: increasing kernel row
+                                       for every output row */
+    int64_t     ymin;               /* the smallest tap row offset ky*dy */
+    int64_t     xmin, xmax;         /* smallest and largest kx*dx - pl */
 } Stencil;
 
 static IrExpr *get(Stencil *S, int32_t l) { return kl_get(S->L, l); }
@@ -56,7 +62,7 @@ static IrExpr *get(Stencil *S, int32_t l) { return kl_get(S->L, l); }
 static IrExpr *weight(Stencil *S, int64_t ky, int64_t kx)
 {
     Lower *L = S->L;
-    if (S->flip) {
+    if (S->flip && S->n->op == NODE_CONV) {
         ky = S->kh - 1 - ky;
         kx = S->kw - 1 - kx;
     }
@@ -152,8 +158,8 @@ static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
             }
             /* every (output row, kernel row) of the block reading row u */
             for (int32_t r = 0; r < S->R; r++) {
-                int64_t t = u - (int64_t)r * S->sy;
-                if (t < 0 || t % S->dy || t / S->dy >= S->kh)
+                int64_t t = S->u_off[u] - (int64_t)r * S->sy;   /* ky*dy */
+                if (t % S->dy || t / S->dy < 0 || t / S->dy >= S->kh)
                     continue;
                 int64_t ky = t / S->dy;
                 IrExpr *wv = ir_broadcast(a, weight(S, ky, kx));
@@ -194,30 +200,49 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
     const StagePlan *plan = schedule_plan(L->sched, n);
     Stencil S_ = { .L = L, .n = n };
     Stencil *S = &S_;
-    const WindowParams *win = &n->conv.win;
     S->x = n->in[0];
     S->w = n->in[1];
     S->store = schedule_store_node(L->sched, n);
-    S->nsp = win->nsp;
     S->vl = L->sched->target.vlen;
     S->R = plan->nk;            /* rows of the block */
     S->nv = plan->nv;
-    S->mode = n->conv.pad_mode;
-    S->flip = n->conv.flip;
-    int32_t nsp = S->nsp, xr = S->x->shape.rank, orank = n->shape.rank;
-    int64_t k[2] = { 1, 1 }, p0[2] = { 0, 0 };
-    for (int32_t i = 0; i < nsp; i++) {
-        sym_is_const(win->k[i], &k[i]);
-        sym_is_const(win->pad0[i], &p0[i]);
+    int32_t xr = S->x->shape.rank, orank = n->shape.rank, nsp;
+    int64_t k[2] = { 1, 1 }, p0[2] = { 0, 0 }, p1[2] = { 0, 0 }, st[2] = { 1, 1 }, dl[2] = { 1, 1 };
+    if (n->op == NODE_CONV) {
+        const WindowParams *win = &n->conv.win;
+        nsp = win->nsp;
+        S->mode = n->conv.pad_mode;
+        S->flip = n->conv.flip;
+        for (int32_t i = 0; i < nsp; i++) {
+            sym_is_const(win->k[i], &k[i]);
+            sym_is_const(win->pad0[i], &p0[i]);
+            sym_is_const(win->pad1[i], &p1[i]);
+            st[i] = win->stride[i];
+            dl[i] = win->dilation[i];
+        }
+    } else {
+        /* convolve: out[o] = sum_t a[o + start - t] b[t]; correlate:
+         * sum_t a[o + start - (n2-1) + t] b[t]; taps outside a skipped */
+        nsp = n->shape.rank;
+        S->mode = PAD_ZEROS;
+        for (int32_t i = 0; i < nsp; i++) {
+            int64_t start;
+            sym_is_const(S->w->shape.dims[i], &k[i]);
+            sym_is_const(n->signal.start[i], &start);
+            dl[i] = n->signal.correlate ? 1 : -1;
+            p0[i] = n->signal.correlate ? k[i] - 1 - start : -start;
+        }
     }
+    S->nsp = nsp;
     S->kh = nsp == 2 ? k[0] : 1;
     S->kw = k[nsp - 1];
-    S->sy = nsp == 2 ? win->stride[0] : 1;
-    S->sx = win->stride[nsp - 1];
-    S->dy = nsp == 2 ? win->dilation[0] : 1;
-    S->dx = win->dilation[nsp - 1];
+    S->sy = nsp == 2 ? st[0] : 1;
+    S->sx = st[nsp - 1];
+    S->dy = nsp == 2 ? dl[0] : 1;
+    S->dx = dl[nsp - 1];
     S->pt = nsp == 2 ? p0[0] : 0;
     S->pl = p0[nsp - 1];
+    int64_t pr_x = p1[nsp - 1];
     S->IW = lower_dim(L, S->x->shape.dims[xr - 1]);
     S->IH = nsp == 2 ? lower_dim(L, S->x->shape.dims[xr - 2]) : I(L, 1);
     S->OW = lower_dim(L, n->shape.dims[orank - 1]);
@@ -240,13 +265,21 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
     ptrvec_push(a, &body, kl_set(L, S->l_plane, idiv(L, it, nblocks)));
     ptrvec_push(a, &body, kl_set(L, S->l_oy0, mul(L, imod(L, it, nblocks), I(L, S->R))));
 
-    /* the input rows the block reads: u = r*sy + ky*d from its first */
-    S->nu = (S->R - 1) * S->sy + (S->kh - 1) * S->dy + 1;
+    /* The input rows the block reads: offsets r*sy + ky*dy from the first
+     * output row's, read in increasing kernel row for each output row --
+     * increasing offsets, or decreasing when the kernel walks rows
+     * backwards (convolve's flipped taps). */
+    S->ymin = S->dy > 0 ? 0 : (S->kh - 1) * S->dy;
+    int64_t span = (S->R - 1) * S->sy + (S->kh - 1) * (S->dy > 0 ? S->dy : -S->dy);
+    S->nu = span + 1;
+    S->u_off = arena_array(a, (size_t)S->nu, sizeof *S->u_off);
+    for (int64_t u = 0; u < S->nu; u++)
+        S->u_off[u] = S->dy > 0 ? S->ymin + u : S->ymin + span - u;
     S->l_row = arena_array(a, (size_t)S->nu, sizeof *S->l_row);
     IrExpr *base = sub(L, mul(L, get(S, S->l_oy0), I(L, S->sy)), I(L, S->pt));
     for (int64_t u = 0; u < S->nu; u++) {
         S->l_row[u] = lower_local(L, IR_TYPE_I64);
-        IrExpr *iy = add(L, base, I(L, u));
+        IrExpr *iy = add(L, base, I(L, S->u_off[u]));
         IrExpr *row = S->mode == PAD_ZEROS
             ? ir_select(a, kl_in_range(L, iy, S->IH), iy, I(L, -1))
             : remap(S, iy, S->IH);
@@ -257,17 +290,25 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
      * when the row is wide enough for that split; else border vectors
      * all along. */
     int32_t vl = S->vl;
-    int64_t left_lanes = (S->pl + S->sx - 1) / S->sx;       /* ox*sx < pl */
-    int64_t nL = (left_lanes + vl - 1) / vl;
-    /* right border: lanes whose last tap passes the row's end; with
-     * stride 1 that is the right padding's width */
-    int64_t pr = 0;
-    if (nsp >= 1) {
-        int64_t p1;
-        sym_is_const(win->pad1[nsp - 1], &p1);
-        pr = p1;
+    S->xmin = (S->dx > 0 ? 0 : (S->kw - 1) * S->dx) - S->pl;
+    S->xmax = (S->dx > 0 ? (S->kw - 1) * S->dx : 0) - S->pl;
+    int64_t left_lanes = S->xmin < 0 ? (-S->xmin + S->sx - 1) / S->sx : 0;  /* ox*sx + xmin < 0 */
+    /* right border: lanes whose last tap passes the row's end: the output
+     * is that much wider than the input reaches (conv: the right padding;
+     * a signal: how far its window runs past the input) */
+    int64_t right_lanes;
+    if (n->op == NODE_CONV) {
+        right_lanes = S->sx == 1 ? pr_x : pr_x + S->sx;
+    } else {
+        /* the last output ow-1 reads up to ow-1 + xmax: lanes past
+         * iw-1-xmax (ow - iw is known: passes/kernels.c) */
+        int64_t wider = 0;
+        sym_is_const(sym_sub(&L->sc, n->shape.dims[orank - 1], S->x->shape.dims[xr - 1]), &wider);
+        right_lanes = wider + S->xmax + 1;
+        if (right_lanes < 0)
+            right_lanes = 0;
     }
-    int64_t right_lanes = S->sx == 1 ? pr : pr + S->sx;
+    int64_t nL = (left_lanes + vl - 1) / vl;
     int64_t nR = (right_lanes + vl - 1) / vl;
     int32_t vx = lower_var(L, "vx");
     /* wide: left + one middle vector + right fit */

@@ -113,6 +113,28 @@ static bool stencil_kernel_applies(const Node *n)
     return taps <= MAX_KERNEL_TAPS;
 }
 
+/* convolve/correlate with a short kernel known in size: the stencil
+ * kernel with the taps walking backwards (convolve) or forwards; how much
+ * wider the output is than the first operand must be known. */
+static bool signal_kernel_applies(Arena *a, Schedule *s, const Node *n)
+{
+    if (n->op != NODE_SIGNAL)
+        return false;
+    const Graph *g = s->graph;
+    ShapeCtx sc = g->sc ? *g->sc : (ShapeCtx){ .arena = a };
+    int32_t r = n->shape.rank;
+    int64_t v, k, taps = 1;
+    for (int32_t i = 0; i < r; i++) {
+        if (!dim_const(n->in[1]->shape.dims[i], &k) || !dim_const(n->signal.start[i], &v) ||
+            (k > 16 && r == 2))
+            return false;
+        taps *= k;
+    }
+    if (!dim_const(sym_sub(&sc, n->shape.dims[r - 1], n->in[0]->shape.dims[r - 1]), &v))
+        return false;
+    return taps <= MAX_KERNEL_TAPS;
+}
+
 void pass_choose_kernels(Arena *a, Schedule *s)
 {
     (void)a;
@@ -127,13 +149,14 @@ void pass_choose_kernels(Arena *a, Schedule *s)
             schedule_plan(s, n->in[0])->materialise = true;
             continue;
         }
-        if (stencil_kernel_applies(n)) {
+        if (stencil_kernel_applies(n) || signal_kernel_applies(a, s, n)) {
             StagePlan *p = schedule_plan(s, n);
             p->kernel = KERNEL_STENCIL_ROWS;
             /* rows x vectors: accumulators, plus a register per vector
              * loaded (and the broadcast weight and a blend's temporary) */
-            p->nk = 4;
-            p->nv = t->vregs >= 32 ? 4 : 2;
+            int32_t nsp = n->op == NODE_CONV ? n->conv.win.nsp : n->shape.rank;
+            p->nk = nsp == 2 ? 4 : 1;       /* a signal has one row */
+            p->nv = t->vregs >= 32 ? (nsp == 2 ? 4 : 8) : (nsp == 2 ? 2 : 4);
             schedule_plan(s, n->in[0])->materialise = true;
             continue;
         }

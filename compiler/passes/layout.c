@@ -21,7 +21,7 @@ void pass_plan_layouts(Arena *a, Schedule *s)
 {
     (void)a;
     const Graph *g = s->graph;
-    ShapeCtx sc = { .arena = a };
+    ShapeCtx sc = g->sc ? *g->sc : (ShapeCtx){ .arena = a };
     for (int32_t i = 0; i < g->nodes.len; i++) {
         const Node *n = g->nodes.items[i];
         StagePlan *p = schedule_plan(s, n);
