@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "convrt.h"
+#include "factor.h"
 #include "graph.h"
 #include "ir.h"
 
@@ -800,15 +801,49 @@ static const char *window_desc(Checker *c, const char *stage, const WindowParams
 
 /* ---- stages ---------------------------------------------------------------- */
 
+/* method= words, in Method's order */
+static const char *const method_names[] = { "direct", "auto", "separable" };
+
+/* method=separable: a 2-D kernel known when compiling, of rank 1 (the
+ * tolerance is factor.h's), and unit steps; reported at the option. */
+static bool separable_applies(Checker *c, const Node *n, const char *stage, bool shape_ok)
+{
+    SrcLoc at = n->op == NODE_CONV ? n->conv.method_loc : n->signal.method_loc;
+    const Node *w = n->in[1];
+    if (!shape_ok || w->op != NODE_CONST || w->shape.rank != 2) {
+        diag_error(c->d, at, "%s: method=separable needs one 2-D kernel known when compiling "
+                             "(a constant [FH, FW]), applied to every plane", stage);
+        return false;
+    }
+    if (n->op == NODE_CONV)
+        for (int i = 0; i < 2; i++)
+            if (n->conv.win.stride[i] != 1) {
+                diag_error(c->d, at, "%s: method=separable needs stride 1", stage);
+                return false;
+            }
+    int64_t kh, kw;
+    sym_is_const(w->shape.dims[0], &kh);
+    sym_is_const(w->shape.dims[1], &kw);
+    double err = kernel_rank1(w->cst.data, kh, kw, NULL, NULL);
+    if (err > SEPARABLE_TOLERANCE) {
+        diag_error(c->d, at, "%s: method=separable: this %lldx%lld kernel is not the product of a "
+                             "column and a row (the closest such product is off by %.2g of its "
+                             "largest entry; at most %g is taken as separable)",
+                   stage, (long long)kh, (long long)kw, err, SEPARABLE_TOLERANCE);
+        return false;
+    }
+    return true;
+}
+
 /* conv1d / conv2d / conv1x1. */
 static Value check_conv(Checker *c, const AstExpr *e, int nsp, bool pointwise)
 {
     static const char *const names[] = { "x", "w", "bias", "stride", "pad", "dilation",
-                                         "groups", "pad_mode", "flip" };
+                                         "groups", "pad_mode", "flip", "method" };
     static const char *const pw_names[] = { "x", "w", "bias", "stride" };
     const char *stage = e->call.callee;
     CallArgs a;
-    bind_args(c, e, pointwise ? pw_names : names, pointwise ? 4 : 9, 2, &a);
+    bind_args(c, e, pointwise ? pw_names : names, pointwise ? 4 : 10, 2, &a);
     if (!need(c, e, &a, 0, "an input tensor") | !need(c, e, &a, 1, "a weight tensor"))
         return val_error(e->loc);
     Node *x = want_tensor(c, eval(c, a.arg[0]), "the input");
@@ -819,7 +854,7 @@ static Value check_conv(Checker *c, const AstExpr *e, int nsp, bool pointwise)
     WindowParams win = { .nsp = nsp };
     int64_t groups = 1;
     bool flip = false;
-    int pad_mode = PAD_ZEROS;
+    int pad_mode = PAD_ZEROS, method = METHOD_DIRECT;
     for (int i = 0; i < nsp; i++)
         win.stride[i] = win.dilation[i] = 1;
     if (a.arg[3]) ok &= int_pair(c, a.arg[3], stage, "stride", nsp, 1, win.stride);
@@ -834,6 +869,10 @@ static Value check_conv(Checker *c, const AstExpr *e, int nsp, bool pointwise)
             ok &= pad_mode >= 0;
         }
         if (a.arg[8]) ok &= bool_value(c, a.arg[8], stage, "flip", &flip);
+        if (a.arg[9]) {
+            method = word_value(c, a.arg[9], stage, "method", method_names, 3);
+            ok &= method >= 0;
+        }
     }
     if (!ok)
         return val_error(e->loc);
@@ -897,6 +936,9 @@ static Value check_conv(Checker *c, const AstExpr *e, int nsp, bool pointwise)
     n->conv.groups = groups;
     n->conv.per_channel = per_channel;
     n->conv.flip = flip;
+    n->conv.method = (Method)method;
+    if (a.arg[9])
+        n->conv.method_loc = a.arg[9]->loc;
     n->conv.pad_mode = (PadMode)pad_mode;
     add_input(n, x);
     add_input(n, w);
@@ -1036,6 +1078,8 @@ static Value check_conv(Checker *c, const AstExpr *e, int nsp, bool pointwise)
         n->desc = arena_printf(c->a, "%s flip", n->desc);
     static const char *const mode_names[] = { "", " reflect", " replicate", " circular" };
     n->desc = arena_printf(c->a, "%s%s", n->desc, mode_names[pad_mode]);
+    if (method == METHOD_SEPARABLE && !separable_applies(c, n, stage, per_channel && nsp == 2))
+        return val_error(e->loc);
     push_node(c, n);
     return tensor_val(n, e->loc);
 }
@@ -1164,19 +1208,21 @@ static Value check_global_pool(Checker *c, const AstExpr *e, bool is_max)
 /* scipy.signal.convolve / correlate (direct), modes full/same/valid. */
 static Value check_signal(Checker *c, const AstExpr *e, bool correlate)
 {
-    static const char *const names[] = { "a", "b", "mode" };
+    static const char *const names[] = { "a", "b", "mode", "method" };
     static const char *const modes[] = { "full", "same", "valid" };
     const char *stage = e->call.callee;
     CallArgs a;
-    bind_args(c, e, names, 3, 2, &a);
+    bind_args(c, e, names, 4, 2, &a);
     if (!need(c, e, &a, 0, "two tensors") | !need(c, e, &a, 1, "two tensors"))
         return val_error(e->loc);
     Node *x = want_tensor(c, eval(c, a.arg[0]), "the first operand");
     Node *y = want_tensor(c, eval(c, a.arg[1]), "the second operand");
-    int mode = correlate ? 2 : 0;
+    int mode = correlate ? 2 : 0, method = METHOD_DIRECT;
     if (a.arg[2])
         mode = word_value(c, a.arg[2], stage, "mode", modes, 3);
-    if (!x || !y || mode < 0 || a.bad)
+    if (a.arg[3])
+        method = word_value(c, a.arg[3], stage, "method", method_names, 3);
+    if (!x || !y || mode < 0 || method < 0 || a.bad)
         return val_error(e->loc);
     Shape xs = x->shape, ys = y->shape;
     if (xs.rank != ys.rank || xs.rank < 1 || xs.rank > 2) {
@@ -1187,6 +1233,9 @@ static Value check_signal(Checker *c, const AstExpr *e, bool correlate)
     int nsp = xs.rank;
     Node *n = new_node(c, NODE_SIGNAL, stage, e->loc);
     n->signal.correlate = correlate;
+    n->signal.method = (Method)method;
+    if (a.arg[3])
+        n->signal.method_loc = a.arg[3]->loc;
     add_input(n, x);
     add_input(n, y);
     Shape out = shape_make(c->a, nsp);
@@ -1232,6 +1281,8 @@ static Value check_signal(Checker *c, const AstExpr *e, bool correlate)
         n->jump[i] = 1;
     }
     n->desc = arena_printf(c->a, "%s %s", stage, modes[mode]);
+    if (method == METHOD_SEPARABLE && !separable_applies(c, n, stage, nsp == 2))
+        return val_error(e->loc);
     push_node(c, n);
     return tensor_val(n, e->loc);
 }

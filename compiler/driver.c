@@ -1,7 +1,8 @@
 /* driver.c - the command line and the one list of passes.
  *
  *   source -> ast_parse -> graph_check
- *          -> pass_choose_kernels -> pass_fuse_epilogues -> pass_fuse_pools
+ *          -> pass_choose_kernels -> pass_choose_algorithms -> pass_fuse_epilogues
+ *          -> pass_fuse_pools
  *          -> pass_plan_layouts -> pass_schedule_parallel -> pass_pack_weights
  *          -> lower_graph -> cg_compile
  *          -> jit_create (run) | cg_write_object + header_write (compile)
@@ -57,6 +58,7 @@ typedef struct Options {
     const char *header;      /* compile --header */
     const char *emit;        /* compile --emit */
     bool        no_kernels;  /* --no-kernels: reference scalar nests only */
+    MethodPolicy method;     /* --method=direct|auto|script */
 } Options;
 
 static void usage(FILE *out)
@@ -77,6 +79,10 @@ static void usage(FILE *out)
             "                           print a stage of compilation (repeatable, or comma-separated);\n"
             "                           schedule: the decisions after each optimisation pass\n"
             "  --no-kernels             compute every stage with the reference scalar loops\n"
+            "  --method=direct|auto|script\n"
+            "                           direct: every sum in the order written, whatever the\n"
+            "                           script's method= options; auto: the compiler picks\n"
+            "                           (separable filters too) everywhere; script (default)\n"
             "  --target-cpu=CPU         native (default for run), x86-64-v3 (default for compile),\n"
             "                           x86-64-v4, znver4, ...\n"
             "  -O0 .. -O3               optimisation level (default -O3)\n"
@@ -149,6 +155,15 @@ static int parse_args(Arena *a, int argc, char **argv, Options *o)
                 return fail("unknown --dump '%s' (ast, schedule, ir, llvm or asm)", arg + 7);
         } else if (!strcmp(arg, "--no-kernels")) {
             o->no_kernels = true;
+        } else if (!strncmp(arg, "--method=", 9)) {
+            if (!strcmp(arg + 9, "direct"))
+                o->method = POLICY_DIRECT;
+            else if (!strcmp(arg + 9, "auto"))
+                o->method = POLICY_AUTO;
+            else if (!strcmp(arg + 9, "script"))
+                o->method = POLICY_SCRIPT;
+            else
+                return fail("unknown --method '%s' (direct, auto or script)", arg + 9);
         } else if (!strncmp(arg, "--target-cpu=", 13)) {
             o->cpu = arg + 13;
         } else if (!strncmp(arg, "--threads=", 10) || !strcmp(arg, "--threads")) {
@@ -302,8 +317,11 @@ static bool front_and_middle(Arena *a, const Options *o, Compiled *c, bool want_
     if (o->no_kernels)
         target.vlen = 1;
     Schedule *sched = schedule_new(a, c->graph, &target);
+    sched->policy = o->method;
     pass_choose_kernels(a, sched);
     dump_schedule(o, sched, "choose_kernels");
+    pass_choose_algorithms(a, sched);
+    dump_schedule(o, sched, "choose_algorithms");
     pass_fuse_epilogues(a, sched);
     dump_schedule(o, sched, "fuse_epilogues");
     pass_fuse_pools(a, sched);

@@ -29,6 +29,12 @@ typedef enum NodeOp {
 
 typedef enum PadMode { PAD_ZEROS, PAD_REFLECT, PAD_REPLICATE, PAD_CIRCULAR } PadMode;
 
+/* A stage's method= option: how its sums may be computed.  direct (the
+ * default) keeps each output's sum in the order written; separable and
+ * fft change that order (and the rounding); auto lets the compiler pick by
+ * cost (passes/algorithm.c). */
+typedef enum Method { METHOD_DIRECT = 0, METHOD_AUTO, METHOD_SEPARABLE, METHOD_FFT } Method;
+
 typedef enum UnaryFn {
     UN_RELU, UN_LEAKY_RELU, UN_SIGMOID, UN_TANH, UN_ABS, UN_SQRT, UN_NEG,
     UN_CLAMP, UN_EXP,
@@ -77,6 +83,8 @@ struct Node {
                                            of x filtered independently */
             bool         flip;
             PadMode      pad_mode;
+            Method       method;
+            SrcLoc       method_loc;
         } conv;
         struct {            /* NODE_POOL: in[0] */
             WindowParams win;
@@ -87,6 +95,8 @@ struct Node {
         struct {            /* NODE_SIGNAL: in[0] a, in[1] b, same rank */
             bool           correlate;
             const SymExpr *start[MAX_SPATIAL]; /* window into the full result */
+            Method         method;
+            SrcLoc         method_loc;
         } signal;
         struct {            /* NODE_UNARY: in[0] */
             UnaryFn fn;

@@ -88,6 +88,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
             fprintf(out, " %dx%d", (int)p->nk, (int)p->nv);
         if (p->kernel == KERNEL_STENCIL_ROWS)
             fprintf(out, " %d rows x %d vectors", (int)p->nk, (int)p->nv);
+        if (p->algorithm == ALGO_SEPARABLE)
+            fputs(", separable (row pass, then column pass, in strips)", out);
         if (p->input_layout == LAYOUT_PHASES)
             fputs(", input in phase planes", out);
         if (p->pack_weights)

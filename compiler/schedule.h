@@ -38,9 +38,23 @@ typedef enum InputLayout {
                            strided window is a unit-stride one */
 } InputLayout;
 
+/* How a stage's sums are computed (passes/algorithm.c). */
+typedef enum Algorithm {
+    ALGO_DIRECT = 0,    /* every output's sum in the order written */
+    ALGO_SEPARABLE,     /* a rank-1 2-D kernel as a row pass then a column
+                           pass over strips of rows (other rounding) */
+} Algorithm;
+
+/* --method on the command line: what the script's method= options say,
+ * direct everywhere, or the compiler's choice everywhere. */
+typedef enum MethodPolicy { POLICY_SCRIPT = 0, POLICY_DIRECT, POLICY_AUTO } MethodPolicy;
+
 typedef struct StagePlan {
     StageKernel  kernel;
     InputLayout  input_layout;
+    Algorithm    algorithm;
+    const float *sep_u, *sep_v;     /* separable: column and row factors */
+    double       cost, cost_direct; /* estimated FMAs per call (0: unknown) */
     int32_t      nk, nv;        /* register block: output channels x pixel
                                    vectors (vector kernels) */
     bool         pack_weights;  /* weights in kernel order: at compile time
@@ -70,6 +84,7 @@ typedef struct StagePlan {
 typedef struct Schedule {
     const Graph *graph;
     Target       target;
+    MethodPolicy policy;
     StagePlan   *plan;          /* by node id */
     int32_t      nplans;
     /* who reads a node: consumers[id] lists the nodes with it as an

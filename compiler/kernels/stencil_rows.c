@@ -54,6 +54,14 @@ typedef struct Stencil {
                                        for every output row */
     int64_t     ymin;               /* the smallest tap row offset ky*dy */
     int64_t     xmin, xmax;         /* smallest and largest kx*dx - pl */
+    /* what a chunk reads and writes (set per pass: the stage's input and
+     * output, or a separable stage's row strip) */
+    int32_t     src_buf, src_rank, dst_buf, dst_rank;
+    IrExpr     *src_plane, *src_pitch, *src_cols;   /* cols: row's valid width */
+    IrExpr     *dst_plane, *dst_pitch, *dst_rows, *dst_row0;
+    bool        epilogue;           /* apply the stage's epilogue on store */
+    const float *wconst;            /* taps [kh][kw] known here, else read
+                                       from the weight */
 } Stencil;
 
 static IrExpr *get(Stencil *S, int32_t l) { return kl_get(S->L, l); }
@@ -62,6 +70,8 @@ static IrExpr *get(Stencil *S, int32_t l) { return kl_get(S->L, l); }
 static IrExpr *weight(Stencil *S, int64_t ky, int64_t kx)
 {
     Lower *L = S->L;
+    if (S->wconst)
+        return ir_float(L->a, S->wconst[ky * S->kw + kx]);
     if (S->flip && S->n->op == NODE_CONV) {
         ky = S->kh - 1 - ky;
         kx = S->kw - 1 - kx;
@@ -121,38 +131,38 @@ static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
             int32_t lo = lower_local(L, IR_TYPE_VI64);
             ptrvec_push(a, &out, kl_set(L, lo, ir_bin(a, IR_OP_ADD, ir_broadcast(a, ox0[v]), ir_iota(a))));
             int32_t lm = lower_local(L, IR_TYPE_VBOOL);
-            ptrvec_push(a, &out, kl_set(L, lm, ir_bin(a, IR_OP_LT, kl_get(L, lo), S->OW)));
+            ptrvec_push(a, &out, kl_set(L, lm, ir_bin(a, IR_OP_LT, kl_get(L, lo), S->dst_pitch)));
             lanes[v] = kl_get(L, lm);
             for (int64_t kx = 0; kx < S->kw; kx++) {
                 IrExpr *col = ir_bin(a, IR_OP_ADD, ir_bin(a, IR_OP_MUL, kl_get(L, lo), I(L, S->sx)),
                                      I(L, kx * S->dx - S->pl));
                 int32_t lc = lower_local(L, IR_TYPE_VI64), lk = lower_local(L, IR_TYPE_VBOOL);
-                IrExpr *ok = kl_in_range(L, col, S->IW);
+                IrExpr *ok = kl_in_range(L, col, S->src_cols);
                 if (S->mode == PAD_ZEROS) {
                     ptrvec_push(a, &out, kl_set(L, lc, col));
                     ptrvec_push(a, &out, kl_set(L, lk, kl_and(L, ok, lanes[v])));
                 } else {
-                    ptrvec_push(a, &out, kl_set(L, lc, remap(S, col, S->IW)));
+                    ptrvec_push(a, &out, kl_set(L, lc, remap(S, col, S->src_cols)));
                     ptrvec_push(a, &out, kl_set(L, lk, lanes[v]));
                 }
                 colv[v][kx] = kl_get(L, lc);
                 okv[v][kx] = kl_get(L, lk);
             }
         }
-    IrExpr *plane_in = mul(L, get(S, S->l_plane), mul(L, S->IH, S->IW));
     for (int64_t u = 0; u < S->nu; u++) {
         PtrVec row = { 0 };
-        IrExpr *rowbase = add(L, plane_in, mul(L, get(S, S->l_row[u]), S->IW));
+        IrExpr *rowbase = add(L, S->src_plane, mul(L, get(S, S->l_row[u]), S->src_pitch));
         for (int64_t kx = 0; kx < S->kw; kx++) {
             for (int32_t v = 0; v < nv; v++) {
                 IrExpr *ld;
                 if (border) {
-                    ld = ir_vgather(a, S->bx, S->xrank, kl_lin(L, S->xrank, rowbase), colv[v][kx],
-                                    okv[v][kx]);
+                    ld = ir_vgather(a, S->src_buf, S->src_rank, kl_lin(L, S->src_rank, rowbase),
+                                    colv[v][kx], okv[v][kx]);
                 } else {
                     IrExpr *c0 = add(L, mul(L, ox0[v], I(L, S->sx)), I(L, kx * S->dx - S->pl));
-                    ld = ir_vload_strided(a, S->bx, S->xrank, kl_lin(L, S->xrank, add(L, rowbase, c0)),
-                                          NULL, (int32_t)S->sx);
+                    ld = ir_vload_strided(a, S->src_buf, S->src_rank,
+                                          kl_lin(L, S->src_rank, add(L, rowbase, c0)), NULL,
+                                          (int32_t)S->sx);
                 }
                 ptrvec_push(a, &row, kl_set(L, xv[v], ld));
             }
@@ -178,20 +188,200 @@ static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
         ptrvec_push(a, &out, body);
     }
     /* stores: rows past the output's last are computed, not stored */
-    IrExpr *plane_out = mul(L, get(S, S->l_plane), mul(L, S->OH, S->OW));
     for (int32_t r = 0; r < R; r++) {
         PtrVec st = { 0 };
-        IrExpr *oy = add(L, get(S, S->l_oy0), I(L, r));
+        IrExpr *oy = add(L, S->dst_row0, I(L, r));
         for (int32_t v = 0; v < nv; v++) {
-            IrExpr *lin = add(L, add(L, plane_out, mul(L, oy, S->OW)), ox0[v]);
+            IrExpr *lin = add(L, add(L, S->dst_plane, mul(L, oy, S->dst_pitch)), ox0[v]);
             IrExpr *m = border ? lanes[v] : NULL;
-            ptrvec_push(a, &st, ir_vstore(a, S->by, S->yrank, kl_lin(L, S->yrank, lin),
-                                          kl_epilogue(L, S->n, kl_get(L, acc[r][v]), lin, m), m));
+            IrExpr *val = kl_get(L, acc[r][v]);
+            if (S->epilogue)
+                val = kl_epilogue(L, S->n, val, lin, m);
+            ptrvec_push(a, &st, ir_vstore(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val, m));
         }
-        ptrvec_push(a, &out, ir_if(a, ir_bin(a, IR_OP_LT, oy, S->OH), lower_block(L, &st), NULL));
+        ptrvec_push(a, &out, ir_if(a, ir_bin(a, IR_OP_LT, oy, S->dst_rows), lower_block(L, &st), NULL));
     }
     (void)vl;
     return lower_block(L, &out);
+}
+
+/* One pass over the rows of a chunk of R rows: left border vectors,
+ * middle chunks, right border vectors -- when the row is wide enough for
+ * that split; else border vectors all along. */
+static IrStmt *row_pass(Stencil *S, const Node *n, int64_t pr_x)
+{
+    Lower *L = S->L;
+    Arena *a = L->a;
+    int32_t vl = S->vl;
+    S->xmin = (S->dx > 0 ? 0 : (S->kw - 1) * S->dx) - S->pl;
+    S->xmax = (S->dx > 0 ? (S->kw - 1) * S->dx : 0) - S->pl;
+    int64_t left_lanes = S->xmin < 0 ? (-S->xmin + S->sx - 1) / S->sx : 0;  /* ox*sx + xmin < 0 */
+    /* right border: lanes whose last tap passes the row's end: the output
+     * is that much wider than the input reaches (conv: the right padding;
+     * a signal: how far its window runs past the input) */
+    int64_t right_lanes;
+    if (n->op == NODE_CONV) {
+        right_lanes = S->sx == 1 ? pr_x : pr_x + S->sx;
+    } else {
+        /* the last output ow-1 reads up to ow-1 + xmax: lanes past
+         * iw-1-xmax (ow - iw is known: passes/kernels.c) */
+        int64_t wider = 0;
+        sym_is_const(sym_sub(&L->sc, n->shape.dims[n->shape.rank - 1],
+                             S->x->shape.dims[S->x->shape.rank - 1]), &wider);
+        right_lanes = wider + S->xmax + 1;
+        if (right_lanes < 0)
+            right_lanes = 0;
+    }
+    int64_t nL = (left_lanes + vl - 1) / vl;
+    int64_t nR = (right_lanes + vl - 1) / vl;
+    int32_t vx = lower_var(L, "vx");
+    /* wide: left + one middle vector + right fit */
+    IrExpr *wide = ir_bin(a, IR_OP_GE, S->dst_pitch, I(L, (nL + nR + 1) * vl));
+    PtrVec fast = { 0 };
+    for (int64_t i = 0; i < nL; i++) {
+        IrExpr *ox0 = I(L, i * vl);
+        ptrvec_push(a, &fast, chunk(S, &ox0, 1, true));
+    }
+    {
+        /* middle chunks of nv vectors over [nL*vl, OW - nR*vl), the last
+         * chunk's vectors moved back to end there */
+        IrExpr *m0 = I(L, nL * vl), *m1 = sub(L, S->dst_pitch, I(L, nR * vl));
+        IrExpr *span = I(L, (int64_t)S->nv * vl);
+        IrExpr *nchunks = idiv(L, add(L, sub(L, m1, m0), sub(L, span, I(L, 1))), span);
+        IrExpr *start = imin(L, add(L, m0, mul(L, V(L, vx), span)), sub(L, m1, span));
+        /* a middle narrower than one chunk: vectors one by one */
+        IrExpr *ox0[MAX_NV];
+        for (int32_t v = 0; v < S->nv; v++)
+            ox0[v] = add(L, start, I(L, (int64_t)v * vl));
+        IrStmt *full = ir_for(a, vx, I(L, 0), nchunks, chunk(S, ox0, S->nv, false), IR_LOOP_KERNEL);
+        int32_t vs = lower_var(L, "vs");
+        IrExpr *one = imin(L, add(L, m0, mul(L, V(L, vs), I(L, vl))), sub(L, m1, I(L, vl)));
+        IrStmt *singles = ir_for(a, vs, I(L, 0), idiv(L, add(L, sub(L, m1, m0), I(L, vl - 1)), I(L, vl)),
+                                 chunk(S, &one, 1, false), IR_LOOP_KERNEL);
+        ptrvec_push(a, &fast, ir_if(a, ir_bin(a, IR_OP_GE, sub(L, m1, m0), span), full, singles));
+    }
+    for (int64_t i = nR; i >= 1; i--) {
+        IrExpr *ox0 = sub(L, S->dst_pitch, I(L, i * vl));
+        ptrvec_push(a, &fast, chunk(S, &ox0, 1, true));
+    }
+    int32_t vg = lower_var(L, "vg");
+    IrExpr *gox = mul(L, V(L, vg), I(L, vl));
+    IrStmt *generic = ir_for(a, vg, I(L, 0), idiv(L, add(L, S->dst_pitch, I(L, vl - 1)), I(L, vl)),
+                             chunk(S, &gox, 1, true), IR_LOOP_KERNEL);
+    return ir_if(a, wide, lower_block(L, &fast), generic);
+
+}
+
+/* Separable: per work item (plane, strip of rs output rows) the row pass
+ * filters the input rows the strip needs with the row factor into a
+ * buffer private to the item, then the column pass filters that buffer's
+ * rows with the column factor into the output.  Rows outside the input
+ * are remapped by the row pass (or, with zeros padding, skipped by both).
+ * Each pass is the stencil above with a one-row or one-column kernel. */
+static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
+{
+    Lower *L = S->L;
+    Arena *a = L->a;
+    const Node *n = S->n;
+    int64_t kh = S->kh, dy = S->dy;
+    int64_t owc;
+    sym_is_const(n->shape.dims[n->shape.rank - 1], &owc);
+    /* strips: tall enough that the rows both neighbours need are a small
+     * share, short enough that the strip stays in L2 */
+    int64_t rs = 2 * (kh - 1) * dy;
+    if (rs < 16)
+        rs = 16;
+    rs = (rs + 3) / 4 * 4;
+    while (rs > 16 && (rs + (kh - 1) * dy) * owc * 4 > (512 << 10))
+        rs -= 4;
+    int64_t nrows = rs - 1 + (kh - 1) * dy + 1, nrows4 = (nrows + 3) / 4 * 4;
+    Shape ss = shape_make(a, 2);
+    ss.dims[0] = sym_const(&L->sc, nrows4);
+    ss.dims[1] = sym_const(&L->sc, owc);
+    int32_t strip = lower_local_buffer(L, "strip", ss);
+
+    int32_t vit = lower_var(L, "item");
+    IrExpr *it = V(L, vit);
+    PtrVec body = { 0 };
+    S->l_plane = lower_local(L, IR_TYPE_I64);
+    S->l_oy0 = lower_local(L, IR_TYPE_I64);
+    IrExpr *nblocks = idiv(L, add(L, S->OH, I(L, rs - 1)), I(L, rs));
+    ptrvec_push(a, &body, kl_set(L, S->l_plane, idiv(L, it, nblocks)));
+    ptrvec_push(a, &body, kl_set(L, S->l_oy0, mul(L, imod(L, it, nblocks), I(L, rs))));
+    IrExpr *first_in = sub(L, get(S, S->l_oy0), I(L, S->pt));    /* input row of strip row 0 */
+    S->src_plane = mul(L, get(S, S->l_plane), mul(L, S->IH, S->IW));
+    S->dst_plane = mul(L, get(S, S->l_plane), mul(L, S->OH, S->OW));
+
+    /* the row pass: strip rows j0..j0+3 from input rows first_in + j */
+    Stencil R = *S;
+    R.kh = 1;
+    R.dy = 1;
+    R.sy = 1;
+    R.pt = 0;
+    R.R = 4;
+    R.wconst = plan->sep_v;
+    R.nu = 4;
+    R.ymin = 0;
+    R.u_off = arena_array(a, 4, sizeof *R.u_off);
+    R.l_row = arena_array(a, 4, sizeof *R.l_row);
+    int32_t vj = lower_var(L, "j0");
+    IrExpr *j0 = mul(L, V(L, vj), I(L, 4));
+    PtrVec rp = { 0 };
+    for (int64_t u = 0; u < 4; u++) {
+        R.u_off[u] = u;
+        R.l_row[u] = lower_local(L, IR_TYPE_I64);
+        IrExpr *iy = add(L, first_in, add(L, j0, I(L, u)));
+        IrExpr *row = S->mode == PAD_ZEROS
+            ? ir_select(a, kl_in_range(L, iy, S->IH), iy, I(L, -1))
+            : remap(S, iy, S->IH);
+        ptrvec_push(a, &rp, kl_set(L, R.l_row[u], row));
+    }
+    R.dst_buf = strip;
+    R.dst_rank = 2;
+    R.dst_plane = I(L, 0);
+    R.dst_pitch = S->OW;
+    R.dst_rows = I(L, nrows);
+    R.dst_row0 = j0;
+    R.epilogue = false;
+    ptrvec_push(a, &rp, row_pass(&R, n, pr_x));
+    ptrvec_push(a, &body, ir_for(a, vj, I(L, 0), I(L, nrows4 / 4), lower_block(L, &rp), IR_LOOP_KERNEL));
+
+    /* the column pass: output rows r0..r0+3 of the strip */
+    Stencil C = *S;
+    C.kw = 1;
+    C.dx = 1;
+    C.sx = 1;
+    C.pl = 0;
+    C.R = 4;
+    C.wconst = plan->sep_u;
+    C.nu = 3 + (kh - 1) * dy + 1;
+    C.ymin = 0;
+    C.u_off = arena_array(a, (size_t)C.nu, sizeof *C.u_off);
+    C.l_row = arena_array(a, (size_t)C.nu, sizeof *C.l_row);
+    int32_t vr = lower_var(L, "r0");
+    IrExpr *r0 = mul(L, V(L, vr), I(L, 4));
+    PtrVec cp = { 0 };
+    for (int64_t u = 0; u < C.nu; u++) {
+        C.u_off[u] = u;
+        C.l_row[u] = lower_local(L, IR_TYPE_I64);
+        IrExpr *j = add(L, r0, I(L, u));
+        IrExpr *row = j;
+        if (S->mode == PAD_ZEROS)   /* an input row outside: skipped */
+            row = ir_select(a, kl_in_range(L, add(L, first_in, j), S->IH), j, I(L, -1));
+        ptrvec_push(a, &cp, kl_set(L, C.l_row[u], row));
+    }
+    C.src_buf = strip;
+    C.src_rank = 2;
+    C.src_plane = I(L, 0);
+    C.src_pitch = S->OW;
+    C.src_cols = S->OW;
+    C.dst_row0 = add(L, get(S, S->l_oy0), r0);
+    ptrvec_push(a, &cp, row_pass(&C, n, 0));
+    ptrvec_push(a, &body, ir_for(a, vr, I(L, 0), I(L, rs / 4), lower_block(L, &cp), IR_LOOP_KERNEL));
+
+    IrExpr *items = mul(L, S->planes, nblocks);
+    uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
+    return ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
 }
 
 IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
@@ -256,6 +446,17 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
     S->yrank = S->store->shape.rank;
     S->wrank = S->w->shape.rank;
 
+    S->src_buf = S->bx;
+    S->src_rank = S->xrank;
+    S->src_pitch = S->IW;
+    S->src_cols = S->IW;
+    S->dst_buf = S->by;
+    S->dst_rank = S->yrank;
+    S->dst_pitch = S->OW;
+    S->dst_rows = S->OH;
+    S->epilogue = true;
+    if (plan->algorithm == ALGO_SEPARABLE)
+        return separable_nest(S, plan, pr_x);
     int32_t vit = lower_var(L, "item");
     IrExpr *it = V(L, vit);
     PtrVec body = { 0 };
@@ -264,6 +465,9 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
     IrExpr *nblocks = idiv(L, add(L, S->OH, I(L, S->R - 1)), I(L, S->R));
     ptrvec_push(a, &body, kl_set(L, S->l_plane, idiv(L, it, nblocks)));
     ptrvec_push(a, &body, kl_set(L, S->l_oy0, mul(L, imod(L, it, nblocks), I(L, S->R))));
+    S->src_plane = mul(L, get(S, S->l_plane), mul(L, S->IH, S->IW));
+    S->dst_plane = mul(L, get(S, S->l_plane), mul(L, S->OH, S->OW));
+    S->dst_row0 = get(S, S->l_oy0);
 
     /* The input rows the block reads: offsets r*sy + ky*dy from the first
      * output row's, read in increasing kernel row for each output row --
@@ -286,65 +490,7 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
         ptrvec_push(a, &body, kl_set(L, S->l_row[u], row));
     }
 
-    /* The row: left border vectors, middle chunks, right border vectors --
-     * when the row is wide enough for that split; else border vectors
-     * all along. */
-    int32_t vl = S->vl;
-    S->xmin = (S->dx > 0 ? 0 : (S->kw - 1) * S->dx) - S->pl;
-    S->xmax = (S->dx > 0 ? (S->kw - 1) * S->dx : 0) - S->pl;
-    int64_t left_lanes = S->xmin < 0 ? (-S->xmin + S->sx - 1) / S->sx : 0;  /* ox*sx + xmin < 0 */
-    /* right border: lanes whose last tap passes the row's end: the output
-     * is that much wider than the input reaches (conv: the right padding;
-     * a signal: how far its window runs past the input) */
-    int64_t right_lanes;
-    if (n->op == NODE_CONV) {
-        right_lanes = S->sx == 1 ? pr_x : pr_x + S->sx;
-    } else {
-        /* the last output ow-1 reads up to ow-1 + xmax: lanes past
-         * iw-1-xmax (ow - iw is known: passes/kernels.c) */
-        int64_t wider = 0;
-        sym_is_const(sym_sub(&L->sc, n->shape.dims[orank - 1], S->x->shape.dims[xr - 1]), &wider);
-        right_lanes = wider + S->xmax + 1;
-        if (right_lanes < 0)
-            right_lanes = 0;
-    }
-    int64_t nL = (left_lanes + vl - 1) / vl;
-    int64_t nR = (right_lanes + vl - 1) / vl;
-    int32_t vx = lower_var(L, "vx");
-    /* wide: left + one middle vector + right fit */
-    IrExpr *wide = ir_bin(a, IR_OP_GE, S->OW, I(L, (nL + nR + 1) * vl));
-    PtrVec fast = { 0 };
-    for (int64_t i = 0; i < nL; i++) {
-        IrExpr *ox0 = I(L, i * vl);
-        ptrvec_push(a, &fast, chunk(S, &ox0, 1, true));
-    }
-    {
-        /* middle chunks of nv vectors over [nL*vl, OW - nR*vl), the last
-         * chunk's vectors moved back to end there */
-        IrExpr *m0 = I(L, nL * vl), *m1 = sub(L, S->OW, I(L, nR * vl));
-        IrExpr *span = I(L, (int64_t)S->nv * vl);
-        IrExpr *nchunks = idiv(L, add(L, sub(L, m1, m0), sub(L, span, I(L, 1))), span);
-        IrExpr *start = imin(L, add(L, m0, mul(L, V(L, vx), span)), sub(L, m1, span));
-        /* a middle narrower than one chunk: vectors one by one */
-        IrExpr *ox0[MAX_NV];
-        for (int32_t v = 0; v < S->nv; v++)
-            ox0[v] = add(L, start, I(L, (int64_t)v * vl));
-        IrStmt *full = ir_for(a, vx, I(L, 0), nchunks, chunk(S, ox0, S->nv, false), IR_LOOP_KERNEL);
-        int32_t vs = lower_var(L, "vs");
-        IrExpr *one = imin(L, add(L, m0, mul(L, V(L, vs), I(L, vl))), sub(L, m1, I(L, vl)));
-        IrStmt *singles = ir_for(a, vs, I(L, 0), idiv(L, add(L, sub(L, m1, m0), I(L, vl - 1)), I(L, vl)),
-                                 chunk(S, &one, 1, false), IR_LOOP_KERNEL);
-        ptrvec_push(a, &fast, ir_if(a, ir_bin(a, IR_OP_GE, sub(L, m1, m0), span), full, singles));
-    }
-    for (int64_t i = nR; i >= 1; i--) {
-        IrExpr *ox0 = sub(L, S->OW, I(L, i * vl));
-        ptrvec_push(a, &fast, chunk(S, &ox0, 1, true));
-    }
-    int32_t vg = lower_var(L, "vg");
-    IrExpr *gox = mul(L, V(L, vg), I(L, vl));
-    IrStmt *generic = ir_for(a, vg, I(L, 0), idiv(L, add(L, S->OW, I(L, vl - 1)), I(L, vl)),
-                             chunk(S, &gox, 1, true), IR_LOOP_KERNEL);
-    ptrvec_push(a, &body, ir_if(a, wide, lower_block(L, &fast), generic));
+    ptrvec_push(a, &body, row_pass(S, n, pr_x));
 
     IrExpr *items = mul(L, S->planes, nblocks);
     uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
