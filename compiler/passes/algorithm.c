@@ -62,7 +62,8 @@ void pass_choose_algorithms(Arena *a, Schedule *s)
         bool want = m == METHOD_SEPARABLE ||
                     (m == METHOD_AUTO && kh * kw > 2 * (kh + kw));
         if (!want || !shape_ok)
-            continue;
+            continue;       /* (a large kernel is direct only if it has few taps:
+                               passes/kernels.c leaves the others scalar) */
         float *u = arena_array(a, (size_t)kh, sizeof *u);
         float *v = arena_array(a, (size_t)kw, sizeof *v);
         if (kernel_rank1(w->cst.data, kh, kw, u, v) > SEPARABLE_TOLERANCE)

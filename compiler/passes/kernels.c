@@ -15,6 +15,8 @@
  * scalar nest does. */
 #include "passes.h"
 
+#include "factor.h"
+
 /* Kernels unroll their taps: beyond this many the code grows past what is
  * worth compiling, and the scalar nest takes the stage. */
 enum { MAX_KERNEL_TAPS = 64 };
@@ -98,19 +100,28 @@ static void choose_rows_block(const Target *t, int64_t kg, int64_t ow, StagePlan
 /* One filter over every plane ([FH, FW] or [F] weights): the stencil
  * kernel handles every padding mode and unknown sizes; it unrolls the
  * taps of a block of rows. */
-static bool stencil_kernel_applies(const Node *n)
+static bool stencil_kernel_applies(const Schedule *s, const Node *n)
 {
     if (n->op != NODE_CONV || !n->conv.per_channel)
         return false;
     const WindowParams *w = &n->conv.win;
-    int64_t v, k, taps = 1;
+    int64_t v, k, kk[2] = { 1, 1 }, taps = 1;
     for (int32_t i = 0; i < w->nsp; i++) {
         if (w->stride[i] > 4 || !dim_const(w->k[i], &k) || !dim_const(w->pad0[i], &v) ||
-            !dim_const(w->pad1[i], &v) || k > 16)
+            !dim_const(w->pad1[i], &v) || k > MAX_KERNEL_TAPS)
             return false;
+        kk[i] = k;
         taps *= k;
     }
-    return taps <= MAX_KERNEL_TAPS;
+    if (taps <= MAX_KERNEL_TAPS)
+        return true;
+    /* a large kernel only as a row pass and a column pass (unrolled: kh
+     * and kw taps), when the stage may be and can be separable */
+    Method m = s->policy == POLICY_DIRECT ? METHOD_DIRECT
+             : s->policy == POLICY_AUTO   ? METHOD_AUTO : n->conv.method;
+    const Node *wt = n->in[1];
+    return m != METHOD_DIRECT && w->nsp == 2 && wt->op == NODE_CONST && w->stride[0] == 1 &&
+           w->stride[1] == 1 && kernel_separable(wt->cst.data, kk[0], kk[1]);
 }
 
 /* convolve/correlate with a short kernel known in size: the stencil
@@ -149,7 +160,7 @@ void pass_choose_kernels(Arena *a, Schedule *s)
             schedule_plan(s, n->in[0])->materialise = true;
             continue;
         }
-        if (stencil_kernel_applies(n) || signal_kernel_applies(a, s, n)) {
+        if (stencil_kernel_applies(s, n) || signal_kernel_applies(a, s, n)) {
             StagePlan *p = schedule_plan(s, n);
             p->kernel = KERNEL_STENCIL_ROWS;
             /* rows x vectors: accumulators, plus a register per vector

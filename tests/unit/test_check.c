@@ -304,3 +304,43 @@ Test(check, long_formulas_in_runtime_checks_are_named)
     cr_expect_str_eq(k->what, "t.conv:13:14: avgpool1d: output length (g.dims[1]/3 + U - 1 + 0 + 0 - 1*(3-1) - 1)/3 + 1");
     cr_expect_str_eq(shape_str(&arena, r.graph->outputs[0].node->shape), "[1, (g.dims[1]/3 + U - 1)/3]");
 }
+
+Test(check, separable_method_on_a_kernel_that_does_not_factor_is_an_error_at_the_option)
+{
+    Result r = check("pipeline p {\n  input x: f32[8, 8]\n"
+                     "  output y = conv2d(x, laplacian, pad=same, method=separable)\n}\n");
+    cr_expect_null(r.graph);
+    EXPECT_TEXT(r, "t.conv:3:52: error: conv2d: method=separable: this 3x3 kernel is not the product "
+                   "of a column and a row (the closest such product is off by 0.062 of its largest "
+                   "entry; at most 1e-06 is taken as separable)\n"
+                   "  output y = conv2d(x, laplacian, pad=same, method=separable)\n"
+                   "                                                   ^~~~~~~~~\n");
+}
+
+Test(check, separable_method_needs_a_kernel_known_when_compiling)
+{
+    Result r = check("pipeline p {\n  input x: f32[8, 8]\n  input k: f32[3, 3]\n"
+                     "  output y = conv2d(x, k, method=separable)\n}\n");
+    cr_expect_null(r.graph);
+    EXPECT_TEXT(r, "t.conv:4:34: error: conv2d: method=separable needs one 2-D kernel known when "
+                   "compiling (a constant [FH, FW]), applied to every plane\n"
+                   "  output y = conv2d(x, k, method=separable)\n"
+                   "                                 ^~~~~~~~~\n");
+}
+
+Test(check, separable_methods_that_apply_check_and_unknown_methods_are_named)
+{
+    Result g = check("pipeline p {\n  input x: f32[8, 8]\n"
+                     "  a = conv2d(x, gaussian2d(5, 1.0), pad=same, method=separable)\n"
+                     "  b = conv2d(a, sobel_x, pad=same, pad_mode=reflect, method=auto)\n"
+                     "  output y = convolve(b, box2d(3), method=separable)\n}\n");
+    cr_expect_not_null(g.graph, "%s", g.text);
+    cr_expect_eq(g.errors, 0);
+    free(g.text);
+    Result r = check("pipeline p {\n  input x: f32[8, 8]\n"
+                     "  output y = conv2d(x, sobel_x, method=fastest)\n}\n");
+    cr_expect_null(r.graph);
+    cr_expect(strstr(r.text, "conv2d: unknown method 'fastest' (one of direct, auto, separable)") != NULL,
+              "%s", r.text);
+    free(r.text);
+}
