@@ -22,6 +22,7 @@
 #include "ast.h"
 #include "codegen.h"
 #include "convrt_abi.h"
+#include "factor.h"
 #include "graph.h"
 #include "header.h"
 #include "ir.h"
@@ -281,6 +282,7 @@ typedef struct Compiled {
     Source     src;
     Diag       diag;
     Graph     *graph;
+    Schedule  *sched;
     IrProgram *ir;
 } Compiled;
 
@@ -305,8 +307,6 @@ static bool front_and_middle(Arena *a, const Options *o, Compiled *c, bool want_
     c->graph = graph_check(a, &c->diag, ast, &copt);
     if (!c->graph)
         return false;
-    if (!want_ir && !(o->dump & (DUMP_IR | DUMP_LLVM | DUMP_ASM | DUMP_SCHEDULE)))
-        return true;
     Target target = target_scalar();
     char *err = NULL;
     if (!cg_target_info(o->cpu ? o->cpu : default_cpu, &target, &err)) {
@@ -332,6 +332,9 @@ static bool front_and_middle(Arena *a, const Options *o, Compiled *c, bool want_
     dump_schedule(o, sched, "schedule_parallel");
     pass_pack_weights(a, sched);
     dump_schedule(o, sched, "pack_weights");
+    c->sched = sched;
+    if (!want_ir && !(o->dump & (DUMP_IR | DUMP_LLVM | DUMP_ASM)))
+        return true;
     LowerOptions lopt = { .parallel = true };
     c->ir = lower_graph(a, c->graph, sched, &lopt);
     if (o->dump & DUMP_IR)
@@ -358,6 +361,31 @@ static CgModule *back_end(const Options *o, const IrProgram *ir, const char *def
 
 /* ---- convc check ------------------------------------------------------------ */
 
+/* The table's method column: how a filtering stage computes its sums and
+ * what that costs, with what auto would save where it would change it. */
+static const char *method_note(void *ctx, Arena *a, const Node *n)
+{
+    const Schedule *s = ctx;
+    if (n->op != NODE_CONV && n->op != NODE_SIGNAL)
+        return NULL;
+    const StagePlan *p = schedule_plan(s, n);
+    if (p->algorithm == ALGO_SEPARABLE)
+        return p->cost > 0 ? arena_printf(a, "separable, %.1fx fewer MACs", p->cost_direct / p->cost)
+                           : "separable";
+    if (p->kernel != KERNEL_STENCIL_ROWS || n->op != NODE_CONV || !n->conv.per_channel)
+        return "direct";
+    /* would auto make it separable? */
+    const Node *w = n->in[1];
+    int64_t kh, kw;
+    if (n->conv.win.nsp != 2 || w->op != NODE_CONST || !sym_is_const(w->shape.dims[0], &kh) ||
+        !sym_is_const(w->shape.dims[1], &kw) || kh * kw <= 2 * (kh + kw) ||
+        n->conv.win.stride[0] != 1 || n->conv.win.stride[1] != 1 ||
+        !kernel_separable(w->cst.data, kh, kw))
+        return "direct";
+    return arena_printf(a, "direct (method=auto: separable, %.1fx fewer MACs)",
+                        (double)(kh * kw) / (double)(kh + kw));
+}
+
 static int cmd_check(Arena *a, const Options *o)
 {
     Compiled c;
@@ -370,7 +398,7 @@ static int cmd_check(Arena *a, const Options *o)
             return 1;
         cg_free(m);
     }
-    graph_print_table(stdout, a, c.graph);
+    graph_print_table(stdout, a, c.graph, method_note, c.sched);
     if (c.diag.warnings)
         fprintf(stdout, "  %d warning%s\n", c.diag.warnings, c.diag.warnings == 1 ? "" : "s");
     return 0;

@@ -48,17 +48,17 @@ static const char *rf_str(Arena *a, const Node *n)
 }
 
 typedef struct Row {
-    const char *cell[6];
+    const char *cell[7];
 } Row;
 
-void graph_print_table(FILE *out, Arena *a, const Graph *g)
+void graph_print_table(FILE *out, Arena *a, const Graph *g, GraphStageNote method, void *ctx)
 {
-    static const char *const head[6] = { "line", "name", "stage", "output shape", "MACs",
-                                         "receptive field" };
+    static const char *const head[7] = { "line", "name", "stage", "output shape", "MACs",
+                                         "receptive field", "method" };
     int32_t nrows = g->nodes.len;
     Row *rows = arena_array(a, (size_t)nrows + 1, sizeof(Row));
-    size_t width[6];
-    for (int k = 0; k < 6; k++)
+    size_t width[7];
+    for (int k = 0; k < 7; k++)
         width[k] = strlen(head[k]);
     /* The total is a sum over every stage, collected in one pass (like
      * terms merge: H*W*9 + H*W*9 is H*W*18), and also with products
@@ -88,6 +88,8 @@ void graph_print_table(FILE *out, Arena *a, const Graph *g)
         r->cell[3] = shape_str(a, n->shape);
         r->cell[4] = macs_str(a, n);
         r->cell[5] = rf_str(a, n);
+        const char *m = method && n->op != NODE_INPUT && n->op != NODE_CONST ? method(ctx, a, n) : NULL;
+        r->cell[6] = m ? m : "-";
         if (n->op != NODE_INPUT && n->op != NODE_CONST) {
             nstages++;
             if (n->macs && total_known) {
@@ -96,7 +98,7 @@ void graph_print_table(FILE *out, Arena *a, const Graph *g)
             } else
                 total_known = false;
         }
-        for (int k = 0; k < 6; k++)
+        for (int k = 0; k < 7; k++)
             if (strlen(r->cell[k]) > width[k])
                 width[k] = strlen(r->cell[k]);
     }
@@ -106,9 +108,14 @@ void graph_print_table(FILE *out, Arena *a, const Graph *g)
     /* line and MACs right-aligned, the rest left-aligned */
     for (int32_t i = -1; i < nrows; i++) {
         const char *const *cell = i < 0 ? head : rows[i].cell;
-        fprintf(out, "  %*s  %-*s  %-*s  %-*s  %*s  %s\n", (int)width[0], cell[0],
-                (int)width[1], cell[1], (int)width[2], cell[2], (int)width[3], cell[3],
-                (int)width[4], cell[4], cell[5]);
+        if (method)
+            fprintf(out, "  %*s  %-*s  %-*s  %-*s  %*s  %-*s  %s\n", (int)width[0], cell[0],
+                    (int)width[1], cell[1], (int)width[2], cell[2], (int)width[3], cell[3],
+                    (int)width[4], cell[4], (int)width[5], cell[5], cell[6]);
+        else
+            fprintf(out, "  %*s  %-*s  %-*s  %-*s  %*s  %s\n", (int)width[0], cell[0],
+                    (int)width[1], cell[1], (int)width[2], cell[2], (int)width[3], cell[3],
+                    (int)width[4], cell[4], cell[5]);
     }
     /* Multiplied out only where that makes it shorter: a sum of products
      * of floors would just grow. */

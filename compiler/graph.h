@@ -155,7 +155,11 @@ typedef struct CheckOptions {
 Graph *graph_check(Arena *a, Diag *d, const AstPipeline *ast,
                    const CheckOptions *opt);
 
-/* `convc check`: the per-stage table and totals. */
-void graph_print_table(FILE *out, Arena *scratch, const Graph *g);
+/* `convc check`: the per-stage table and totals.  method, when not NULL,
+ * gives the text of a last column for a stage (how it will be computed)
+ * or NULL for none. */
+typedef const char *(*GraphStageNote)(void *ctx, Arena *a, const Node *n);
+void graph_print_table(FILE *out, Arena *scratch, const Graph *g, GraphStageNote method,
+                       void *ctx);
 
 #endif

@@ -240,7 +240,7 @@ static char *table_of(Graph *g)
     char *text = NULL;
     size_t size = 0;
     FILE *out = open_memstream(&text, &size);
-    graph_print_table(out, &arena, g);
+    graph_print_table(out, &arena, g, NULL, NULL);
     fclose(out);
     return text;
 }
