@@ -1689,19 +1689,29 @@ static const char *const kernel_pipeline =
     "loop(loop-rotate),loop-mssa(licm),loop(indvars),gvn,instcombine<no-verify-fixpoint>,"
     "simplifycfg)";
 
-static void set_optnone(CgModule *m, LLVMValueRef *fns, int n, bool on)
+/* Interprocedural passes may replace a function by a new one under the
+ * same name (dead argument elimination, argument promotion: a stage
+ * function called directly with a constant argument), so optnone is
+ * taken off by name, not through the handles it was put on with. */
+static void set_optnone(CgModule *m, LLVMValueRef *fns, char **names, int n, bool on)
 {
     LLVMContextRef c = LLVMGetModuleContext(m->mod);
     unsigned kind = LLVMGetEnumAttributeKindForName("optnone", 7);
     unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
     for (int i = 0; i < n; i++) {
         if (on) {
+            size_t len = 0;
+            names[i] = xstrdup(LLVMGetValueName2(fns[i], &len));
             LLVMAddAttributeAtIndex(fns[i], LLVMAttributeFunctionIndex,
                                     LLVMCreateEnumAttribute(c, noinline, 0));
             LLVMAddAttributeAtIndex(fns[i], LLVMAttributeFunctionIndex,
                                     LLVMCreateEnumAttribute(c, kind, 0));
-        } else {
-            LLVMRemoveEnumAttributeAtIndex(fns[i], LLVMAttributeFunctionIndex, kind);
+        } else if (names[i]) {
+            LLVMValueRef fn = LLVMGetNamedFunction(m->mod, names[i]);
+            if (fn)
+                LLVMRemoveEnumAttributeAtIndex(fn, LLVMAttributeFunctionIndex, kind);
+            free(names[i]);
+            names[i] = NULL;
         }
     }
 }
@@ -1715,17 +1725,19 @@ static LLVMErrorRef optimise(CgModule *m, int opt, LLVMValueRef *kernel_fns, int
     LLVMPassBuilderOptionsSetLoopInterleaving(o, vec);
     LLVMPassBuilderOptionsSetLoopUnrolling(o, opt >= 1);
     LLVMErrorRef e = NULL;
+    char **names = xcalloc((size_t)nkernel, sizeof *names);
     if (nkernel && opt >= 1) {
         e = LLVMRunPasses(m->mod, kernel_pipeline, m->tm, o);
         if (!e)
-            set_optnone(m, kernel_fns, nkernel, true);
+            set_optnone(m, kernel_fns, names, nkernel, true);
     }
     char pipeline[32];
     snprintf(pipeline, sizeof pipeline, "default<O%d>", opt);
     if (!e)
         e = LLVMRunPasses(m->mod, pipeline, m->tm, o);
     if (nkernel && opt >= 1)
-        set_optnone(m, kernel_fns, nkernel, false);
+        set_optnone(m, kernel_fns, names, nkernel, false);
+    free(names);
     LLVMDisposePassBuilderOptions(o);
     return e;
 }
