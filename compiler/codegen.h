@@ -3,8 +3,8 @@
  * Needs a checked IrProgram (ir.h); gives a module that holds, for pipeline
  * NAME, exactly three external symbols: the entry points NAME and
  * NAME_output_shapes and the descriptor NAME_pipeline (convrt_abi.h).
- * Everything else (NAME__body, NAME__par_N, constant data) is internal, so
- * any number of pipelines link into one program.
+ * Everything else (NAME__body, NAME__stage_T, NAME__par_N, constant data)
+ * is internal, so any number of pipelines link into one program.
  *
  * LLVM types stay out of this header: only codegen.c and jit.c include
  * llvm-c. */
