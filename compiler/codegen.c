@@ -2202,7 +2202,22 @@ int cg_print_asm(CgModule *m, FILE *out)
     return rc;
 }
 
-int cg_write_object(CgModule *m, const char *path, char **err)
+/* The module and its context, given back to LLVM; m keeps its names. */
+static void release_module(CgModule *m)
+{
+    if (m->mod)
+        LLVMDisposeModule(m->mod);
+    if (m->tsc)
+        LLVMOrcDisposeThreadSafeContext(m->tsc);
+    m->mod = NULL;
+    m->tsc = NULL;
+    m->ctx = NULL;
+}
+
+/* Emission runs the code generator's IR passes on the module it is given,
+ * so a module that is used afterwards is emitted from a copy; a consumed
+ * one is emitted itself and then released. */
+static int write_object(CgModule *m, const char *path, bool consume, char **err)
 {
     if (err)
         *err = NULL;
@@ -2218,14 +2233,16 @@ int cg_write_object(CgModule *m, const char *path, char **err)
     if (fd < 0) {
         set_err(err, fmt_err("%s: %s", path, strerror(errno)));
         free(tmp);
+        if (consume)
+            release_module(m);
         return -1;
     }
     fchmod(fd, 0644);
     close(fd);
-    LLVMModuleRef clone = LLVMCloneModule(m->mod);
+    LLVMModuleRef mod = consume ? m->mod : LLVMCloneModule(m->mod);
     char *msg = NULL;
     int rc = 0;
-    if (LLVMTargetMachineEmitToFile(m->tm, clone, tmp, LLVMObjectFile, &msg)) {
+    if (LLVMTargetMachineEmitToFile(m->tm, mod, tmp, LLVMObjectFile, &msg)) {
         set_err(err, fmt_err("%s: %s", path, msg ? msg : "cannot emit object"));
         unlink(tmp);
         rc = -1;
@@ -2235,9 +2252,22 @@ int cg_write_object(CgModule *m, const char *path, char **err)
         rc = -1;
     }
     LLVMDisposeMessage(msg);
-    LLVMDisposeModule(clone);
+    if (consume)
+        release_module(m);
+    else
+        LLVMDisposeModule(mod);
     free(tmp);
     return rc;
+}
+
+int cg_write_object(CgModule *m, const char *path, char **err)
+{
+    return write_object(m, path, false, err);
+}
+
+int cg_write_object_consume(CgModule *m, const char *path, char **err)
+{
+    return write_object(m, path, true, err);
 }
 
 int64_t cg_cpu_features(CgModule *m) { return m ? m->cpu_features : 0; }
