@@ -1387,14 +1387,66 @@ static LLVMValueRef const_array(Cg *cg, LLVMTypeRef elem, LLVMValueRef *vals,
     return private_const(cg, LLVMConstArray2(elem, vals, n), name, 8);
 }
 
-static LLVMValueRef slot_array(Cg *cg, const IrBuffer *b)
+/* The dim_slots arrays of the descriptor, one global per distinct list:
+ * the buffers of a long pipeline mostly have the same dims, and LLVM's
+ * constant merging would otherwise merge thousands of equal globals one by
+ * one, re-hashing the array of buffers that refers to them each time. */
+typedef struct SlotArrays {
+    const IrBuffer **buf;       /* the first buffer with each list */
+    LLVMValueRef    *g;
+    size_t           n, cap;    /* cap: a power of two, or 0 */
+} SlotArrays;
+
+static uint64_t slots_hash(const IrBuffer *b)
 {
+    uint64_t h = 0x9e3779b97f4a7c15ull * (uint64_t)(b->rank + 1);
+    for (int32_t j = 0; j < b->rank; j++)
+        h = (h ^ (uint64_t)b->dim_slots[j]) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
+}
+
+static bool same_slots(const IrBuffer *a, const IrBuffer *b)
+{
+    return a->rank == b->rank &&
+           (!a->rank || !memcmp(a->dim_slots, b->dim_slots, (size_t)a->rank * sizeof *a->dim_slots));
+}
+
+static LLVMValueRef slot_array(Cg *cg, SlotArrays *sa, const IrBuffer *b)
+{
+    if (b->rank <= 0)
+        return LLVMConstNull(cg->t_ptr);
+    if ((sa->n + 1) * 2 > sa->cap) {
+        size_t cap = sa->cap ? 2 * sa->cap : 64;
+        const IrBuffer **buf = xcalloc(cap, sizeof *buf);
+        LLVMValueRef *g = xcalloc(cap, sizeof *g);
+        for (size_t i = 0; i < sa->cap; i++) {
+            if (!sa->buf[i])
+                continue;
+            size_t k = slots_hash(sa->buf[i]) & (cap - 1);
+            while (buf[k])
+                k = (k + 1) & (cap - 1);
+            buf[k] = sa->buf[i];
+            g[k] = sa->g[i];
+        }
+        free(sa->buf);
+        free(sa->g);
+        sa->buf = buf;
+        sa->g = g;
+        sa->cap = cap;
+    }
+    size_t k = slots_hash(b) & (sa->cap - 1);
+    for (; sa->buf[k]; k = (k + 1) & (sa->cap - 1))
+        if (same_slots(sa->buf[k], b))
+            return sa->g[k];
     LLVMValueRef *v = xcalloc((size_t)b->rank, sizeof *v);
     for (int32_t j = 0; j < b->rank; j++)
         v[j] = i64c(cg, b->dim_slots[j]);
     LLVMValueRef g = const_array(cg, cg->t_i64, v, (uint64_t)b->rank,
                                  ".dim_slots");
     free(v);
+    sa->buf[k] = b;
+    sa->g[k] = g;
+    sa->n++;
     return g;
 }
 
@@ -1442,6 +1494,7 @@ static LLVMValueRef emit_descriptor(Cg *cg, LLVMValueRef body)
     const IrProgram *p = cg->p;
     int32_t nbuf;
     const IrBuffer **order = abi_order(cg, &nbuf);
+    SlotArrays sa = {0};
     int32_t nargs = p->ninputs + p->noutputs;
     if (nargs > nbuf) {
         cg_fail(cg, fmt_err("%d arguments but %d buffers", (int)nargs,
@@ -1466,7 +1519,7 @@ static LLVMValueRef emit_descriptor(Cg *cg, LLVMValueRef body)
         }
         LLVMValueRef f[5] = {
             const_str(cg, b->name), i64c(cg, b->kind == IR_BUF_OUTPUT),
-            i64c(cg, b->rank), slot_array(cg, b), names,
+            i64c(cg, b->rank), slot_array(cg, &sa, b), names,
         };
         args[i] = struct_const(cg, f, 5);
     }
@@ -1508,13 +1561,15 @@ static LLVMValueRef emit_descriptor(Cg *cg, LLVMValueRef body)
         cg->t_i64, cg->t_ptr}, 2, 0);
     LLVMValueRef *bufs = xcalloc((size_t)nbuf, sizeof *bufs);
     for (int32_t i = 0; i < nbuf && !cg->err; i++) {
-        LLVMValueRef f[2] = {i64c(cg, order[i]->rank), slot_array(cg, order[i])};
+        LLVMValueRef f[2] = {i64c(cg, order[i]->rank), slot_array(cg, &sa, order[i])};
         bufs[i] = struct_const(cg, f, 2);
     }
     LLVMValueRef bufs_g = cg->err ? LLVMConstNull(cg->t_ptr)
         : const_array(cg, buf_ty, bufs, (uint64_t)nbuf, ".buffers");
     free(bufs);
     free(order);
+    free(sa.buf);
+    free(sa.g);
 
     LLVMTypeRef pty = LLVMStructCreateNamed(cg->c, "convrt_pipeline");
     LLVMTypeRef pfields[14] = {
