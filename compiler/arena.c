@@ -41,6 +41,25 @@ void arena_free(Arena *a)
     a->used_total = 0;
 }
 
+void arena_adopt(Arena *a, Arena *from)
+{
+    if (!from->head)
+        return;
+    /* from's blocks go behind a's newest, which keeps filling */
+    ArenaBlock *last = from->head;
+    while (last->next)
+        last = last->next;
+    if (a->head) {
+        last->next = a->head->next;
+        a->head->next = from->head;
+    } else {
+        a->head = from->head;
+    }
+    a->used_total += from->used_total;
+    from->head = NULL;
+    from->used_total = 0;
+}
+
 void *arena_alloc(Arena *a, size_t size)
 {
     size = (size + 15) & ~(size_t)15;

@@ -19,6 +19,9 @@ typedef struct Arena {
 
 void  arena_init(Arena *a);
 void  arena_free(Arena *a);
+/* Move everything from into a (which then lives as long as a); from is
+ * left empty. */
+void  arena_adopt(Arena *a, Arena *from);
 /* Zeroed, 16-byte aligned memory; never returns NULL. */
 void *arena_alloc(Arena *a, size_t size);
 /* n elements of size each, with the multiplication checked. */

@@ -1,15 +1,22 @@
 /* codegen.c - IrProgram -> LLVM module (see codegen.h for what it holds).
  *
  * Shape of the generated code, for pipeline NAME:
- *   NAME__body(bufs, dims)  calls NAME__stage_K for each top-level nest.
- *   NAME__stage_K(bufs, dims)  one stage's loop nest.  Everything invariant
- *                           (buffer pointers, dims, row-major strides, allocas) is
+ *   NAME__body(bufs, dims)  runs the stages in order: up to DIRECT_CALLS_MAX
+ *                           stages by direct calls, beyond that by a loop
+ *                           over the constant table NAME.stages.
+ *   NAME__stage_T(ptrs, dimvals)  the loop nest shared by the stages of
+ *                           group T (stage_share.h: stages equal up to
+ *                           their buffers and slots); ptrs[] holds the
+ *                           calling stage's buffer pointers, dimvals[] its
+ *                           slot values.  Everything invariant (buffer
+ *                           pointers, dims, row-major strides, allocas) is
  *                           emitted once into the entry block, which is
  *                           only closed when the function is complete, so
  *                           it can be filled lazily while lowering.
  *   NAME__par_N(ctx, b, e)  the body of parallel loop N, outlined; the
  *                           enclosing function passes it to
- *                           convrt_parallel_for with a stack context.
+ *                           convrt_parallel_for with a stack context that
+ *                           holds its ptrs and dimvals.
  *   NAME_pipeline           the convrt_pipeline descriptor.
  *   NAME, NAME_output_shapes  thin calls into the runtime.
  *
@@ -36,6 +43,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "convrt_abi.h"
+#include "stage_share.h"
 
 struct CgModule {
     LLVMOrcThreadSafeContextRef tsc;
@@ -287,6 +295,15 @@ typedef struct Cg {
     LLVMValueRef     fn_par_for, fn_tanhf;
     LLVMTypeRef      ty_par_for, ty_tanhf, ty_par_task;
     int              npar;
+    /* While a stage function is emitted (emit_stage_fn): where the
+     * buffers and slots of its group's first stage come from.  NULL while
+     * the body is emitted, which reads bufs[abi_index] and dims[slot]. */
+    int32_t         *buf_param;         /* per buffer: index in ptrs[], or
+                                           -1 (a LOCAL, or a CONST global
+                                           every stage of the group uses) */
+    int32_t         *slot_param;        /* per slot: index in dimvals[] */
+    bool             shared;            /* the function serves several
+                                           stages: no stage's names */
     bool             in_kernel;         /* emitting a micro-kernel's stage */
     LLVMValueRef    *kernel_fns;        /* their functions (stage and tasks) */
     int              nkernel_fns, cap_kernel_fns;
@@ -432,11 +449,18 @@ static LLVMValueRef dim_value(Fn *f, int32_t slot)
     if (s->is_const)
         return i64c(cg, s->const_value);
     if (!f->dim[slot]) {
-        LLVMValueRef idx = i64c(cg, slot);
+        /* a stage function reads dimvals[], the body dims[] */
+        int64_t at = cg->slot_param ? cg->slot_param[slot] : slot;
+        if (at < 0) {
+            cg_fail(cg, fmt_err("slot %d is not among its stage's slots", (int)slot));
+            return i64c(cg, 1);
+        }
+        LLVMValueRef idx = i64c(cg, at);
         LLVMValueRef ptr = LLVMBuildInBoundsGEP2(f->eb, cg->t_i64, f->dims,
                                                  &idx, 1, "dimp");
         char name[32];
-        snprintf(name, sizeof name, "d%d", (int)slot);
+        snprintf(name, sizeof name, cg->shared ? "dim%d" : "d%d",
+                 (int)(cg->shared ? at : slot));
         f->dim[slot] = LLVMBuildLoad2(f->eb, cg->t_i64, ptr, name);
     }
     return f->dim[slot];
@@ -455,7 +479,7 @@ static LLVMValueRef buf_ptr(Fn *f, int32_t b)
 {
     Cg *cg = f->cg;
     const IrBuffer *buf = &cg->p->buffers[b];
-    if (buf->kind == IR_BUF_CONST)
+    if (buf->kind == IR_BUF_CONST && (!cg->buf_param || cg->buf_param[b] < 0))
         return cg->const_globals[b];
     if (buf->kind == IR_BUF_LOCAL && !f->buf[b]) {
         /* in this function's frame: each parallel task gets its own */
@@ -470,16 +494,25 @@ static LLVMValueRef buf_ptr(Fn *f, int32_t b)
             count *= (uint64_t)s->const_value;
         }
         LLVMValueRef a = LLVMBuildAlloca(f->eb, LLVMArrayType2(cg->t_f32, count ? count : 1),
-                                         buf->name ? buf->name : "local");
+                                         buf->name && !cg->shared ? buf->name : "local");
         LLVMSetAlignment(a, 64);
         f->buf[b] = a;
     }
     if (!f->buf[b]) {
-        LLVMValueRef idx = i64c(cg, buf->abi_index);
+        /* a stage function reads ptrs[], the body bufs[] */
+        int64_t at = cg->buf_param ? cg->buf_param[b] : buf->abi_index;
+        if (at < 0) {
+            cg_fail(cg, fmt_err("buffer %s is not among its stage's buffers",
+                                buf->name ? buf->name : "?"));
+            return LLVMConstNull(cg->t_ptr);
+        }
+        LLVMValueRef idx = i64c(cg, at);
         LLVMValueRef ptr = LLVMBuildInBoundsGEP2(f->eb, cg->t_ptr, f->bufs,
                                                  &idx, 1, "bufp");
+        char pname[32];
+        snprintf(pname, sizeof pname, "ptr%d", (int)at);
         f->buf[b] = LLVMBuildLoad2(f->eb, cg->t_ptr, ptr,
-                                   buf->name ? buf->name : "buf");
+                                   cg->shared ? pname : buf->name ? buf->name : "buf");
     }
     return f->buf[b];
 }
@@ -1083,6 +1116,8 @@ static void locals_in_stmt(const IrStmt *s, bool *used)
         for (int32_t i = 0; i < s->block.n; i++)
             locals_in_stmt(s->block.items[i], used);
         break;
+    case IR_STMT_AGAIN:
+        break;
     }
 }
 
@@ -1195,9 +1230,9 @@ static void emit_parallel(Fn *f, const IrStmt *s, LLVMValueRef lo,
     LLVMValueRef cx = LLVMGetParam(pf, 0);
     LLVMValueRef ptr;
     ptr = LLVMBuildStructGEP2(g.eb, cty, cx, 0, "");
-    g.bufs = LLVMBuildLoad2(g.eb, cg->t_ptr, ptr, "bufs");
+    g.bufs = LLVMBuildLoad2(g.eb, cg->t_ptr, ptr, "ptrs");
     ptr = LLVMBuildStructGEP2(g.eb, cty, cx, 1, "");
-    g.dims = LLVMBuildLoad2(g.eb, cg->t_ptr, ptr, "dims");
+    g.dims = LLVMBuildLoad2(g.eb, cg->t_ptr, ptr, "dimvals");
     ptr = LLVMBuildStructGEP2(g.eb, cty, cx, 2, "");
     LLVMValueRef plo = LLVMBuildLoad2(g.eb, cg->t_i64, ptr, "lo");
     for (int32_t k = 0; k < nv; k++) {
@@ -1335,6 +1370,12 @@ static void emit_stmt(Fn *f, const IrStmt *s)
         for (int32_t i = 0; i < s->block.n; i++)
             emit_stmt(f, s->block.items[i]);
         break;
+    case IR_STMT_AGAIN:
+        /* a well-formed one is a call of its group's function */
+        cg_fail(cg, fmt_err("IR repeats stage %d where that is not allowed "
+                            "(not an earlier stage, or not matching its buffers and slots)",
+                            (int)s->again.stage));
+        break;
     }
 }
 
@@ -1369,14 +1410,66 @@ static LLVMValueRef const_array(Cg *cg, LLVMTypeRef elem, LLVMValueRef *vals,
     return private_const(cg, LLVMConstArray2(elem, vals, n), name, 8);
 }
 
-static LLVMValueRef slot_array(Cg *cg, const IrBuffer *b)
+/* The dim_slots arrays of the descriptor, one global per distinct list:
+ * the buffers of a long pipeline mostly have the same dims, and LLVM's
+ * constant merging would otherwise merge thousands of equal globals one by
+ * one, re-hashing the array of buffers that refers to them each time. */
+typedef struct SlotArrays {
+    const IrBuffer **buf;       /* the first buffer with each list */
+    LLVMValueRef    *g;
+    size_t           n, cap;    /* cap: a power of two, or 0 */
+} SlotArrays;
+
+static uint64_t slots_hash(const IrBuffer *b)
 {
+    uint64_t h = 0x9e3779b97f4a7c15ull * (uint64_t)(b->rank + 1);
+    for (int32_t j = 0; j < b->rank; j++)
+        h = (h ^ (uint64_t)b->dim_slots[j]) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
+}
+
+static bool same_slots(const IrBuffer *a, const IrBuffer *b)
+{
+    return a->rank == b->rank &&
+           (!a->rank || !memcmp(a->dim_slots, b->dim_slots, (size_t)a->rank * sizeof *a->dim_slots));
+}
+
+static LLVMValueRef slot_array(Cg *cg, SlotArrays *sa, const IrBuffer *b)
+{
+    if (b->rank <= 0)
+        return LLVMConstNull(cg->t_ptr);
+    if ((sa->n + 1) * 2 > sa->cap) {
+        size_t cap = sa->cap ? 2 * sa->cap : 64;
+        const IrBuffer **buf = xcalloc(cap, sizeof *buf);
+        LLVMValueRef *g = xcalloc(cap, sizeof *g);
+        for (size_t i = 0; i < sa->cap; i++) {
+            if (!sa->buf[i])
+                continue;
+            size_t k = slots_hash(sa->buf[i]) & (cap - 1);
+            while (buf[k])
+                k = (k + 1) & (cap - 1);
+            buf[k] = sa->buf[i];
+            g[k] = sa->g[i];
+        }
+        free(sa->buf);
+        free(sa->g);
+        sa->buf = buf;
+        sa->g = g;
+        sa->cap = cap;
+    }
+    size_t k = slots_hash(b) & (sa->cap - 1);
+    for (; sa->buf[k]; k = (k + 1) & (sa->cap - 1))
+        if (same_slots(sa->buf[k], b))
+            return sa->g[k];
     LLVMValueRef *v = xcalloc((size_t)b->rank, sizeof *v);
     for (int32_t j = 0; j < b->rank; j++)
         v[j] = i64c(cg, b->dim_slots[j]);
     LLVMValueRef g = const_array(cg, cg->t_i64, v, (uint64_t)b->rank,
                                  ".dim_slots");
     free(v);
+    sa->buf[k] = b;
+    sa->g[k] = g;
+    sa->n++;
     return g;
 }
 
@@ -1424,6 +1517,7 @@ static LLVMValueRef emit_descriptor(Cg *cg, LLVMValueRef body)
     const IrProgram *p = cg->p;
     int32_t nbuf;
     const IrBuffer **order = abi_order(cg, &nbuf);
+    SlotArrays sa = {0};
     int32_t nargs = p->ninputs + p->noutputs;
     if (nargs > nbuf) {
         cg_fail(cg, fmt_err("%d arguments but %d buffers", (int)nargs,
@@ -1448,7 +1542,7 @@ static LLVMValueRef emit_descriptor(Cg *cg, LLVMValueRef body)
         }
         LLVMValueRef f[5] = {
             const_str(cg, b->name), i64c(cg, b->kind == IR_BUF_OUTPUT),
-            i64c(cg, b->rank), slot_array(cg, b), names,
+            i64c(cg, b->rank), slot_array(cg, &sa, b), names,
         };
         args[i] = struct_const(cg, f, 5);
     }
@@ -1490,13 +1584,15 @@ static LLVMValueRef emit_descriptor(Cg *cg, LLVMValueRef body)
         cg->t_i64, cg->t_ptr}, 2, 0);
     LLVMValueRef *bufs = xcalloc((size_t)nbuf, sizeof *bufs);
     for (int32_t i = 0; i < nbuf && !cg->err; i++) {
-        LLVMValueRef f[2] = {i64c(cg, order[i]->rank), slot_array(cg, order[i])};
+        LLVMValueRef f[2] = {i64c(cg, order[i]->rank), slot_array(cg, &sa, order[i])};
         bufs[i] = struct_const(cg, f, 2);
     }
     LLVMValueRef bufs_g = cg->err ? LLVMConstNull(cg->t_ptr)
         : const_array(cg, buf_ty, bufs, (uint64_t)nbuf, ".buffers");
     free(bufs);
     free(order);
+    free(sa.buf);
+    free(sa.g);
 
     LLVMTypeRef pty = LLVMStructCreateNamed(cg->c, "convrt_pipeline");
     LLVMTypeRef pfields[14] = {
@@ -1565,6 +1661,365 @@ static bool is_c_identifier(const char *s)
               (*s >= '0' && *s <= '9')))
             return false;
     return true;
+}
+
+/* ---- stages and the body ------------------------------------------------ */
+
+/* Up to this many stages the body calls each stage's function directly;
+ * beyond it the body walks a constant table, so its code does not grow
+ * with the pipeline. */
+enum { DIRECT_CALLS_MAX = 64 };
+
+/* The stages' functions, one per group of equal stages (stage_share.h),
+ * and what a call passes: ptrs[] holds the base pointers of the group's
+ * buffers except its LOCALs (allocas inside the function) and the CONST
+ * buffers that every stage of the group uses (the function refers to the
+ * global itself, as an unshared stage always did); dimvals[] holds the
+ * values of its slots that are not known when compiling. */
+typedef struct Stages {
+    StageShare   *sh;
+    LLVMTypeRef   fn_ty;        /* void (ptr ptrs, ptr dimvals) */
+    LLVMValueRef *fn;           /* per group */
+    int32_t      *param_at;     /* per group: where its first stage's
+                                   abstract buffers start in param[] */
+    int32_t      *param;        /* per abstract buffer: index in ptrs[], -1 */
+    int32_t      *nparams;      /* per group: entries of ptrs[] */
+    int32_t       max_params, max_slots;
+    int32_t      *buf_param, *slot_param;   /* for Cg while emitting */
+} Stages;
+
+static int32_t stage_nslots(const StageShare *sh, int32_t k)
+{
+    return sh->slot_at[k + 1] - sh->slot_at[k];
+}
+
+static void plan_stages(Cg *cg, Stages *st)
+{
+    const IrProgram *p = cg->p;
+    memset(st, 0, sizeof *st);
+    StageShare *sh = st->sh = stage_share(p);
+    int32_t ng = sh->ngroups;
+    st->fn = xcalloc((size_t)ng, sizeof *st->fn);
+    st->param_at = xcalloc((size_t)ng, sizeof *st->param_at);
+    st->nparams = xcalloc((size_t)ng, sizeof *st->nparams);
+    int32_t total = 0;
+    for (int32_t g = 0; g < ng; g++) {
+        int32_t k = sh->first[g];
+        st->param_at[g] = total;
+        total += sh->buf_at[k + 1] - sh->buf_at[k];
+    }
+    /* param[] first marks the CONST buffers some stage does not share with
+     * its group's first stage (-2) */
+    st->param = xcalloc((size_t)total, sizeof *st->param);
+    for (int32_t k = 0; k < sh->nstages; k++) {
+        int32_t g = sh->group[k], k0 = sh->first[g];
+        int32_t n = sh->buf_at[k + 1] - sh->buf_at[k];
+        for (int32_t a = 0; a < n; a++) {
+            int32_t b = sh->bufs[sh->buf_at[k] + a], b0 = sh->bufs[sh->buf_at[k0] + a];
+            if (b != b0)
+                st->param[st->param_at[g] + a] = -2;
+        }
+    }
+    for (int32_t g = 0; g < ng; g++) {
+        int32_t k = sh->first[g], n = sh->buf_at[k + 1] - sh->buf_at[k];
+        int32_t np = 0;
+        for (int32_t a = 0; a < n; a++) {
+            const IrBuffer *b = &p->buffers[sh->bufs[sh->buf_at[k] + a]];
+            int32_t *pa = &st->param[st->param_at[g] + a];
+            if (b->kind == IR_BUF_LOCAL || (b->kind == IR_BUF_CONST && *pa != -2))
+                *pa = -1;
+            else
+                *pa = np++;
+        }
+        st->nparams[g] = np;
+        if (np > st->max_params)
+            st->max_params = np;
+        if (stage_nslots(sh, k) > st->max_slots)
+            st->max_slots = stage_nslots(sh, k);
+    }
+    LLVMTypeRef params[2] = {cg->t_ptr, cg->t_ptr};
+    st->fn_ty = LLVMFunctionType(cg->t_void, params, 2, 0);
+    st->buf_param = xcalloc((size_t)p->nbuffers, sizeof *st->buf_param);
+    st->slot_param = xcalloc((size_t)p->nslots, sizeof *st->slot_param);
+    for (int32_t i = 0; i < p->nbuffers; i++)
+        st->buf_param[i] = -1;
+    for (int32_t i = 0; i < p->nslots; i++)
+        st->slot_param[i] = -1;
+}
+
+static void free_stages(Stages *st)
+{
+    stage_share_free(st->sh);
+    free(st->fn);
+    free(st->param_at);
+    free(st->param);
+    free(st->nparams);
+    free(st->buf_param);
+    free(st->slot_param);
+}
+
+/* NAME__stage_T(ptrs, dimvals), generated from group T's first stage with
+ * its buffers and slots read from the two arrays.  Both are noalias: the
+ * caller fills them before the call and nothing writes them during it.
+ * The buffer pointers loaded from ptrs[] carry no aliasing promise, as
+ * those loaded from the body's bufs[] never did. */
+static void emit_stage_fn(Cg *cg, Stages *st, int32_t g)
+{
+    const IrProgram *p = cg->p;
+    const StageShare *sh = st->sh;
+    int32_t k = sh->first[g];
+    char name[256];
+    snprintf(name, sizeof name, "%s__stage_%d", p->name, (int)g);
+    LLVMValueRef fn = st->fn[g] = LLVMAddFunction(cg->mod, name, st->fn_ty);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    set_target_attrs(cg, fn);
+    add_fn_attr(cg, fn, "noinline");
+    for (unsigned i = 0; i < 2; i++) {
+        add_param_attr(cg, fn, i, "noalias");
+        add_param_attr(cg, fn, i, "nocapture");
+        add_param_attr(cg, fn, i, "readonly");
+    }
+    cg->buf_param = st->buf_param;
+    cg->slot_param = st->slot_param;
+    int32_t nb = sh->buf_at[k + 1] - sh->buf_at[k], ns = stage_nslots(sh, k);
+    for (int32_t a = 0; a < nb; a++)
+        cg->buf_param[sh->bufs[sh->buf_at[k] + a]] = st->param[st->param_at[g] + a];
+    for (int32_t j = 0; j < ns; j++)
+        cg->slot_param[sh->slots[sh->slot_at[k] + j]] = j;
+    cg->shared = sh->members[g] > 1;
+
+    const IrStmt *stage = sh->stage[k];
+    cg->in_kernel = has_kernel_loop(stage);
+    if (cg->in_kernel)
+        note_kernel_fn(cg, fn);
+    Fn sf;
+    fn_begin(&sf, cg, fn, false);
+    sf.bufs = LLVMGetParam(fn, 0);
+    sf.dims = LLVMGetParam(fn, 1);
+    LLVMSetValueName2(sf.bufs, "ptrs", 4);
+    LLVMSetValueName2(sf.dims, "dimvals", 7);
+    emit_stmt(&sf, stage);
+    LLVMBuildRetVoid(sf.b);
+    fn_end(&sf);
+    cg->in_kernel = false;
+
+    cg->shared = false;
+    for (int32_t a = 0; a < nb; a++)
+        st->buf_param[sh->bufs[sh->buf_at[k] + a]] = -1;
+    for (int32_t j = 0; j < ns; j++)
+        st->slot_param[sh->slots[sh->slot_at[k] + j]] = -1;
+    cg->buf_param = cg->slot_param = NULL;
+}
+
+/* The arrays a body passes to the stage functions, in its entry block:
+ * one pair for all calls, since the calls run one after the other. */
+static void stage_arrays(Fn *f, const Stages *st, bool always,
+                         LLVMValueRef *ptrs, LLVMValueRef *dimvals)
+{
+    Cg *cg = f->cg;
+    *ptrs = *dimvals = LLVMConstNull(cg->t_ptr);
+    if (st->max_params || always)
+        *ptrs = LLVMBuildAlloca(f->eb, LLVMArrayType2(cg->t_ptr,
+                                (uint64_t)(st->max_params ? st->max_params : 1)), "ptrs");
+    if (st->max_slots || always)
+        *dimvals = LLVMBuildAlloca(f->eb, LLVMArrayType2(cg->t_i64,
+                                   (uint64_t)(st->max_slots ? st->max_slots : 1)), "dimvals");
+}
+
+/* A few stages: fill the arrays and call, stage after stage. */
+static void emit_stage_calls(Fn *f, Stages *st)
+{
+    Cg *cg = f->cg;
+    const StageShare *sh = st->sh;
+    LLVMValueRef ptrs, dimvals;
+    stage_arrays(f, st, false, &ptrs, &dimvals);
+    for (int32_t k = 0; k < sh->nstages && !cg->err; k++) {
+        int32_t g = sh->group[k];
+        int32_t nb = sh->buf_at[k + 1] - sh->buf_at[k], ns = stage_nslots(sh, k);
+        for (int32_t a = 0; a < nb; a++) {
+            int32_t i = st->param[st->param_at[g] + a];
+            if (i < 0)
+                continue;
+            LLVMValueRef idx = i64c(cg, i);
+            LLVMBuildStore(f->b, buf_ptr(f, sh->bufs[sh->buf_at[k] + a]),
+                           LLVMBuildInBoundsGEP2(f->b, cg->t_ptr, ptrs, &idx, 1, ""));
+        }
+        for (int32_t j = 0; j < ns; j++) {
+            LLVMValueRef idx = i64c(cg, j);
+            LLVMBuildStore(f->b, dim_value(f, sh->slots[sh->slot_at[k] + j]),
+                           LLVMBuildInBoundsGEP2(f->b, cg->t_i64, dimvals, &idx, 1, ""));
+        }
+        LLVMValueRef args[2] = {ptrs, dimvals};
+        LLVMBuildCall2(f->b, st->fn_ty, st->fn[g], args, 2, "");
+    }
+}
+
+static LLVMValueRef i32c(Cg *cg, int64_t v)
+{
+    return LLVMConstInt(cg->t_i32, (unsigned long long)v, 1);
+}
+
+/* Many stages: constant data and one loop.
+ *   NAME.stage_fns    [G x {ptr fn, i32 nptrs, i32 ndims}], one per group
+ *   NAME.stage_consts [C x ptr]: CONST globals that calls pass in ptrs[]
+ *   NAME.stages       [M x i32]: per stage its group g, then nptrs(g)
+ *                     buffer references (r >= 0: bufs[r]; r < 0:
+ *                     stage_consts[-1 - r]), then ndims(g) slots
+ * The body reads an entry, fills ptrs[] and dimvals[] and calls the
+ * group's function; its code is the same for any number of stages. */
+static void emit_stage_table(Fn *f, Stages *st)
+{
+    Cg *cg = f->cg;
+    const IrProgram *p = cg->p;
+    const StageShare *sh = st->sh;
+    int32_t ng = sh->ngroups;
+
+    int32_t *const_num = xcalloc((size_t)p->nbuffers, sizeof *const_num);
+    LLVMValueRef *consts = NULL;
+    int32_t nconsts = 0;
+    size_t nwords = 0;
+    for (int32_t k = 0; k < sh->nstages; k++)
+        nwords += 1 + (size_t)st->nparams[sh->group[k]] + (size_t)stage_nslots(sh, k);
+    LLVMValueRef *words = xcalloc(nwords, sizeof *words);
+    size_t w = 0;
+    for (int32_t k = 0; k < sh->nstages; k++) {
+        int32_t g = sh->group[k];
+        int32_t nb = sh->buf_at[k + 1] - sh->buf_at[k], ns = stage_nslots(sh, k);
+        words[w++] = i32c(cg, g);
+        for (int32_t a = 0; a < nb; a++) {
+            if (st->param[st->param_at[g] + a] < 0)
+                continue;
+            int32_t b = sh->bufs[sh->buf_at[k] + a];
+            if (p->buffers[b].kind != IR_BUF_CONST) {
+                words[w++] = i32c(cg, p->buffers[b].abi_index);
+                continue;
+            }
+            if (!const_num[b]) {
+                consts = realloc(consts, (size_t)(nconsts + 1) * sizeof *consts);
+                if (!consts) {
+                    fputs("convc: out of memory\n", stderr);
+                    abort();
+                }
+                consts[nconsts++] = cg->const_globals[b];
+                const_num[b] = nconsts;
+            }
+            words[w++] = i32c(cg, -const_num[b]);
+        }
+        for (int32_t j = 0; j < ns; j++)
+            words[w++] = i32c(cg, sh->slots[sh->slot_at[k] + j]);
+    }
+    free(const_num);
+    char name[256];
+    snprintf(name, sizeof name, "%s.stages", p->name);
+    LLVMValueRef table = private_const(cg, LLVMConstArray2(cg->t_i32, words, nwords), name, 4);
+    free(words);
+
+    LLVMTypeRef ety = LLVMStructTypeInContext(cg->c, (LLVMTypeRef[]){
+        cg->t_ptr, cg->t_i32, cg->t_i32}, 3, 0);
+    LLVMValueRef *entries = xcalloc((size_t)ng, sizeof *entries);
+    for (int32_t g = 0; g < ng; g++) {
+        LLVMValueRef e[3] = {st->fn[g], i32c(cg, st->nparams[g]),
+                             i32c(cg, stage_nslots(sh, sh->first[g]))};
+        entries[g] = struct_const(cg, e, 3);
+    }
+    snprintf(name, sizeof name, "%s.stage_fns", p->name);
+    LLVMValueRef fns = private_const(cg, LLVMConstArray2(ety, entries, (uint64_t)ng), name, 8);
+    free(entries);
+    LLVMValueRef consts_g = NULL;
+    if (nconsts) {
+        snprintf(name, sizeof name, "%s.stage_consts", p->name);
+        consts_g = private_const(cg, LLVMConstArray2(cg->t_ptr, consts, (uint64_t)nconsts),
+                                 name, 8);
+    }
+    free(consts);
+
+    LLVMValueRef ptrs, dimvals;
+    stage_arrays(f, st, true, &ptrs, &dimvals);
+    LLVMBuilderRef b = f->b;
+    LLVMContextRef c = cg->c;
+    LLVMTypeRef i64 = cg->t_i64, i32 = cg->t_i32;
+    LLVMValueRef zero = i64c(cg, 0), one = i64c(cg, 1);
+    unsigned loop_kind = LLVMGetMDKindIDInContext(c, "llvm.loop", 9);
+#define BLOCK(nm) LLVMAppendBasicBlockInContext(c, f->fn, nm)
+#define WORD(at) LLVMBuildSExt(b, LLVMBuildLoad2(b, i32, \
+        LLVMBuildInBoundsGEP2(b, i32, table, (LLVMValueRef[]){at}, 1, ""), ""), i64, "")
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(b);
+    LLVMBasicBlockRef loop = BLOCK("stage"), ploop = BLOCK("ptr"), platch = ploop;
+    LLVMBasicBlockRef parg = NULL, pconst = NULL;
+    if (consts_g) {
+        parg = BLOCK("ptr.arg");
+        pconst = BLOCK("ptr.const");
+        platch = BLOCK("ptr.next");
+    }
+    LLVMBasicBlockRef pdone = BLOCK("ptr.end"), sloop = BLOCK("dim");
+    LLVMBasicBlockRef sdone = BLOCK("call"), exit = BLOCK("done");
+    LLVMBuildBr(b, loop);
+
+    /* stage: pc at the entry of one stage */
+    LLVMPositionBuilderAtEnd(b, loop);
+    LLVMValueRef pc = LLVMBuildPhi(b, i64, "pc");
+    LLVMValueRef g = WORD(pc);
+    LLVMValueRef ent = LLVMBuildInBoundsGEP2(b, ety, fns, (LLVMValueRef[]){g}, 1, "");
+    LLVMValueRef fp = LLVMBuildLoad2(b, cg->t_ptr, LLVMBuildStructGEP2(b, ety, ent, 0, ""), "fn");
+    LLVMValueRef np = LLVMBuildSExt(b, LLVMBuildLoad2(b, i32,
+        LLVMBuildStructGEP2(b, ety, ent, 1, ""), ""), i64, "nptrs");
+    LLVMValueRef ns = LLVMBuildSExt(b, LLVMBuildLoad2(b, i32,
+        LLVMBuildStructGEP2(b, ety, ent, 2, ""), ""), i64, "ndims");
+    LLVMValueRef p0 = LLVMBuildNSWAdd(b, pc, one, "");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, zero, np, ""), ploop, pdone);
+
+    /* ptr: ptrs[i] = bufs[r] or stage_consts[-1 - r] */
+    LLVMPositionBuilderAtEnd(b, ploop);
+    LLVMValueRef i = LLVMBuildPhi(b, i64, "i");
+    LLVMValueRef r = WORD(LLVMBuildNSWAdd(b, p0, i, ""));
+    LLVMValueRef v;
+    if (consts_g) {
+        LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, r, zero, ""), pconst, parg);
+        LLVMPositionBuilderAtEnd(b, parg);
+        LLVMValueRef va = LLVMBuildLoad2(b, cg->t_ptr,
+            LLVMBuildInBoundsGEP2(b, cg->t_ptr, f->bufs, &r, 1, ""), "");
+        LLVMBuildBr(b, platch);
+        LLVMPositionBuilderAtEnd(b, pconst);
+        LLVMValueRef ci = LLVMBuildNSWSub(b, LLVMBuildNeg(b, r, ""), one, "");
+        LLVMValueRef vc = LLVMBuildLoad2(b, cg->t_ptr,
+            LLVMBuildInBoundsGEP2(b, cg->t_ptr, consts_g, &ci, 1, ""), "");
+        LLVMBuildBr(b, platch);
+        LLVMPositionBuilderAtEnd(b, platch);
+        v = LLVMBuildPhi(b, cg->t_ptr, "");
+        LLVMAddIncoming(v, (LLVMValueRef[]){va, vc}, (LLVMBasicBlockRef[]){parg, pconst}, 2);
+    } else {
+        v = LLVMBuildLoad2(b, cg->t_ptr, LLVMBuildInBoundsGEP2(b, cg->t_ptr, f->bufs, &r, 1, ""), "");
+    }
+    LLVMBuildStore(b, v, LLVMBuildInBoundsGEP2(b, cg->t_ptr, ptrs, &i, 1, ""));
+    LLVMValueRef i1 = LLVMBuildNSWAdd(b, i, one, "");
+    LLVMValueRef br = LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i1, np, ""), ploop, pdone);
+    LLVMSetMetadata(br, loop_kind, LLVMMetadataAsValue(c, kernel_loop_md(cg)));
+    LLVMAddIncoming(i, (LLVMValueRef[]){zero, i1}, (LLVMBasicBlockRef[]){loop, platch}, 2);
+
+    /* dim: dimvals[j] = dims[slot] */
+    LLVMPositionBuilderAtEnd(b, pdone);
+    LLVMValueRef s0 = LLVMBuildNSWAdd(b, p0, np, "");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, zero, ns, ""), sloop, sdone);
+    LLVMPositionBuilderAtEnd(b, sloop);
+    LLVMValueRef j = LLVMBuildPhi(b, i64, "j");
+    LLVMValueRef slot = WORD(LLVMBuildNSWAdd(b, s0, j, ""));
+    LLVMValueRef d = LLVMBuildLoad2(b, i64, LLVMBuildInBoundsGEP2(b, i64, f->dims, &slot, 1, ""), "");
+    LLVMBuildStore(b, d, LLVMBuildInBoundsGEP2(b, i64, dimvals, &j, 1, ""));
+    LLVMValueRef j1 = LLVMBuildNSWAdd(b, j, one, "");
+    br = LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, j1, ns, ""), sloop, sdone);
+    LLVMSetMetadata(br, loop_kind, LLVMMetadataAsValue(c, kernel_loop_md(cg)));
+    LLVMAddIncoming(j, (LLVMValueRef[]){zero, j1}, (LLVMBasicBlockRef[]){pdone, sloop}, 2);
+
+    /* call, then the next stage */
+    LLVMPositionBuilderAtEnd(b, sdone);
+    LLVMBuildCall2(b, st->fn_ty, fp, (LLVMValueRef[]){ptrs, dimvals}, 2, "");
+    LLVMValueRef next = LLVMBuildNSWAdd(b, s0, ns, "");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, next, i64c(cg, (int64_t)nwords), ""),
+                    loop, exit);
+    LLVMAddIncoming(pc, (LLVMValueRef[]){zero, next}, (LLVMBasicBlockRef[]){pre, sdone}, 2);
+    LLVMPositionBuilderAtEnd(b, exit);
+#undef BLOCK
+#undef WORD
 }
 
 static void build_module(Cg *cg)
@@ -1638,48 +2093,27 @@ static void build_module(Cg *cg)
         add_param_attr(cg, body, i, "nocapture");
         add_param_attr(cg, body, i, "readonly");
     }
-    /* Each top-level statement (one stage's loop nest) becomes its own
-     * function NAME__stage_K, called in order from the body: the optimiser
-     * then works on many small functions rather than one that grows with
-     * the pipeline, so compile time stays linear in the number of stages. */
-    const IrStmt *top = p->body;
-    int32_t nstages = top && top->kind == IR_STMT_BLOCK ? top->block.n : 1;
-    LLVMValueRef *stage_fn = xcalloc((size_t)nstages, sizeof *stage_fn);
-    for (int32_t k = 0; k < nstages && !cg->err; k++) {
-        snprintf(name, sizeof name, "%s__stage_%d", p->name, (int)k);
-        stage_fn[k] = LLVMAddFunction(cg->mod, name,
-            LLVMFunctionType(cg->t_void, body_params, 2, 0));
-        LLVMSetLinkage(stage_fn[k], LLVMInternalLinkage);
-        set_target_attrs(cg, stage_fn[k]);
-        add_fn_attr(cg, stage_fn[k], "noinline");
-        for (unsigned i = 0; i < 2; i++) {
-            add_param_attr(cg, stage_fn[k], i, "noalias");
-            add_param_attr(cg, stage_fn[k], i, "nocapture");
-            add_param_attr(cg, stage_fn[k], i, "readonly");
-        }
-        Fn sf;
-        const IrStmt *stage = top && top->kind == IR_STMT_BLOCK ? top->block.items[k] : top;
-        cg->in_kernel = has_kernel_loop(stage);
-        if (cg->in_kernel)
-            note_kernel_fn(cg, stage_fn[k]);
-        fn_begin(&sf, cg, stage_fn[k], false);
-        sf.bufs = LLVMGetParam(stage_fn[k], 0);
-        sf.dims = LLVMGetParam(stage_fn[k], 1);
-        emit_stmt(&sf, stage);
-        LLVMBuildRetVoid(sf.b);
-        fn_end(&sf);
-        cg->in_kernel = false;
-    }
+    /* Each top-level statement (one stage's loop nest) is a stage; stages
+     * equal up to their buffers and slots share one function
+     * NAME__stage_T, called in order from the body: the optimiser then
+     * works on a few small functions rather than one that grows with the
+     * pipeline, so compile time and memory stay linear in the number of
+     * stages and small. */
+    Stages st;
+    plan_stages(cg, &st);
+    for (int32_t g = 0; g < st.sh->ngroups && !cg->err; g++)
+        emit_stage_fn(cg, &st, g);
     Fn f;
     fn_begin(&f, cg, body, false);
     f.bufs = LLVMGetParam(body, 0);
     f.dims = LLVMGetParam(body, 1);
-    LLVMTypeRef stage_ty = LLVMFunctionType(cg->t_void, body_params, 2, 0);
-    for (int32_t k = 0; k < nstages && !cg->err; k++) {
-        LLVMValueRef args[2] = {f.bufs, f.dims};
-        LLVMBuildCall2(f.b, stage_ty, stage_fn[k], args, 2, "");
+    if (!cg->err) {
+        if (st.sh->nstages <= DIRECT_CALLS_MAX)
+            emit_stage_calls(&f, &st);
+        else
+            emit_stage_table(&f, &st);
     }
-    free(stage_fn);
+    free_stages(&st);
     LLVMBuildRetVoid(f.b);
     fn_end(&f);
 
@@ -1704,19 +2138,29 @@ static const char *const kernel_pipeline =
     "loop(loop-rotate),loop-mssa(licm),loop(indvars),gvn,instcombine<no-verify-fixpoint>,"
     "simplifycfg)";
 
-static void set_optnone(CgModule *m, LLVMValueRef *fns, int n, bool on)
+/* Interprocedural passes may replace a function by a new one under the
+ * same name (dead argument elimination, argument promotion: a stage
+ * function called directly with a constant argument), so optnone is
+ * taken off by name, not through the handles it was put on with. */
+static void set_optnone(CgModule *m, LLVMValueRef *fns, char **names, int n, bool on)
 {
     LLVMContextRef c = LLVMGetModuleContext(m->mod);
     unsigned kind = LLVMGetEnumAttributeKindForName("optnone", 7);
     unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
     for (int i = 0; i < n; i++) {
         if (on) {
+            size_t len = 0;
+            names[i] = xstrdup(LLVMGetValueName2(fns[i], &len));
             LLVMAddAttributeAtIndex(fns[i], LLVMAttributeFunctionIndex,
                                     LLVMCreateEnumAttribute(c, noinline, 0));
             LLVMAddAttributeAtIndex(fns[i], LLVMAttributeFunctionIndex,
                                     LLVMCreateEnumAttribute(c, kind, 0));
-        } else {
-            LLVMRemoveEnumAttributeAtIndex(fns[i], LLVMAttributeFunctionIndex, kind);
+        } else if (names[i]) {
+            LLVMValueRef fn = LLVMGetNamedFunction(m->mod, names[i]);
+            if (fn)
+                LLVMRemoveEnumAttributeAtIndex(fn, LLVMAttributeFunctionIndex, kind);
+            free(names[i]);
+            names[i] = NULL;
         }
     }
 }
@@ -1730,17 +2174,19 @@ static LLVMErrorRef optimise(CgModule *m, int opt, LLVMValueRef *kernel_fns, int
     LLVMPassBuilderOptionsSetLoopInterleaving(o, vec);
     LLVMPassBuilderOptionsSetLoopUnrolling(o, opt >= 1);
     LLVMErrorRef e = NULL;
+    char **names = xcalloc((size_t)nkernel, sizeof *names);
     if (nkernel && opt >= 1) {
         e = LLVMRunPasses(m->mod, kernel_pipeline, m->tm, o);
         if (!e)
-            set_optnone(m, kernel_fns, nkernel, true);
+            set_optnone(m, kernel_fns, names, nkernel, true);
     }
     char pipeline[32];
     snprintf(pipeline, sizeof pipeline, "default<O%d>", opt);
     if (!e)
         e = LLVMRunPasses(m->mod, pipeline, m->tm, o);
     if (nkernel && opt >= 1)
-        set_optnone(m, kernel_fns, nkernel, false);
+        set_optnone(m, kernel_fns, names, nkernel, false);
+    free(names);
     LLVMDisposePassBuilderOptions(o);
     return e;
 }
@@ -1834,7 +2280,22 @@ int cg_print_asm(CgModule *m, FILE *out)
     return rc;
 }
 
-int cg_write_object(CgModule *m, const char *path, char **err)
+/* The module and its context, given back to LLVM; m keeps its names. */
+static void release_module(CgModule *m)
+{
+    if (m->mod)
+        LLVMDisposeModule(m->mod);
+    if (m->tsc)
+        LLVMOrcDisposeThreadSafeContext(m->tsc);
+    m->mod = NULL;
+    m->tsc = NULL;
+    m->ctx = NULL;
+}
+
+/* Emission runs the code generator's IR passes on the module it is given,
+ * so a module that is used afterwards is emitted from a copy; a consumed
+ * one is emitted itself and then released. */
+static int write_object(CgModule *m, const char *path, bool consume, char **err)
 {
     if (err)
         *err = NULL;
@@ -1850,14 +2311,16 @@ int cg_write_object(CgModule *m, const char *path, char **err)
     if (fd < 0) {
         set_err(err, fmt_err("%s: %s", path, strerror(errno)));
         free(tmp);
+        if (consume)
+            release_module(m);
         return -1;
     }
     fchmod(fd, 0644);
     close(fd);
-    LLVMModuleRef clone = LLVMCloneModule(m->mod);
+    LLVMModuleRef mod = consume ? m->mod : LLVMCloneModule(m->mod);
     char *msg = NULL;
     int rc = 0;
-    if (LLVMTargetMachineEmitToFile(m->tm, clone, tmp, LLVMObjectFile, &msg)) {
+    if (LLVMTargetMachineEmitToFile(m->tm, mod, tmp, LLVMObjectFile, &msg)) {
         set_err(err, fmt_err("%s: %s", path, msg ? msg : "cannot emit object"));
         unlink(tmp);
         rc = -1;
@@ -1867,9 +2330,22 @@ int cg_write_object(CgModule *m, const char *path, char **err)
         rc = -1;
     }
     LLVMDisposeMessage(msg);
-    LLVMDisposeModule(clone);
+    if (consume)
+        release_module(m);
+    else
+        LLVMDisposeModule(mod);
     free(tmp);
     return rc;
+}
+
+int cg_write_object(CgModule *m, const char *path, char **err)
+{
+    return write_object(m, path, false, err);
+}
+
+int cg_write_object_consume(CgModule *m, const char *path, char **err)
+{
+    return write_object(m, path, true, err);
 }
 
 int64_t cg_cpu_features(CgModule *m) { return m ? m->cpu_features : 0; }

@@ -3,8 +3,8 @@
  * Needs a checked IrProgram (ir.h); gives a module that holds, for pipeline
  * NAME, exactly three external symbols: the entry points NAME and
  * NAME_output_shapes and the descriptor NAME_pipeline (convrt_abi.h).
- * Everything else (NAME__body, NAME__par_N, constant data) is internal, so
- * any number of pipelines link into one program.
+ * Everything else (NAME__body, NAME__stage_T, NAME__par_N, constant data)
+ * is internal, so any number of pipelines link into one program.
  *
  * LLVM types stay out of this header: only codegen.c and jit.c include
  * llvm-c. */
@@ -36,6 +36,12 @@ int  cg_print_asm(CgModule *m, FILE *out);      /* 0 or -1 */
 /* A relocatable PIC object, written to a temporary file beside path and
  * renamed, so path is either the old file or the complete new one. */
 int  cg_write_object(CgModule *m, const char *path, char **err);
+/* The same object, written from the module itself rather than a copy (the
+ * copy doubles the memory a long pipeline needs), which is then released,
+ * whether the write succeeded or not: afterwards m serves
+ * cg_cpu_features/cg_cpu_name/cg_pipeline_name and cg_free only.  For a
+ * module not used again. */
+int  cg_write_object_consume(CgModule *m, const char *path, char **err);
 /* CONVRT_CPU_* bits that the chosen CPU and features imply. */
 int64_t cg_cpu_features(CgModule *m);
 /* The resolved CPU name ("native" becomes the host's, e.g. "znver4"). */

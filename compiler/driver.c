@@ -5,7 +5,7 @@
  *          -> pass_fuse_pools
  *          -> pass_plan_layouts -> pass_schedule_parallel -> pass_pack_weights
  *          -> lower_graph -> cg_compile
- *          -> jit_create (run) | cg_write_object + header_write (compile)
+ *          -> jit_create (run) | cg_write_object_consume + header_write (compile)
  *
  * with a --dump hook after each step (front_and_middle below is the list).
  * Diagnostics go to stderr; tables and dumps to stdout. */
@@ -698,7 +698,7 @@ static int cmd_compile(Arena *a, const Options *o)
         if (header_write(header, c.ir, cg_cpu_name(m), &err) != 0) {
             rc = fail("%s", err ? err : "cannot write the header");
             free(err);
-        } else if (cg_write_object(m, o->object, &err) != 0) {
+        } else if (cg_write_object_consume(m, o->object, &err) != 0) {
             rc = fail("%s", err ? err : "cannot write the object");
             free(err);
             remove(header);

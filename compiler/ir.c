@@ -344,6 +344,24 @@ IrStmt *ir_block(Arena *a, IrStmt *const *items, int32_t n)
     return s;
 }
 
+IrStmt *ir_again(Arena *a, int32_t stage, const int32_t *bufs, int32_t nbufs,
+                 const int32_t *slots, int32_t nslots)
+{
+    IrStmt *s = stmt_new(a, IR_STMT_AGAIN);
+    s->again.stage = stage;
+    s->again.nbufs = nbufs > 0 ? nbufs : 0;
+    s->again.nslots = nslots > 0 ? nslots : 0;
+    int32_t *b = arena_array(a, (size_t)s->again.nbufs + 1, sizeof *b);
+    int32_t *d = arena_array(a, (size_t)s->again.nslots + 1, sizeof *d);
+    if (nbufs > 0)
+        memcpy(b, bufs, (size_t)nbufs * sizeof *b);
+    if (nslots > 0)
+        memcpy(d, slots, (size_t)nslots * sizeof *d);
+    s->again.bufs = b;
+    s->again.slots = d;
+    return s;
+}
+
 /* ---- dump ---------------------------------------------------------------- */
 
 static const char *var_name(const IrProgram *p, int32_t v, char *tmp, size_t n)
@@ -622,6 +640,16 @@ static void dump_stmt(FILE *out, const IrProgram *p, const IrStmt *s,
     case IR_STMT_BLOCK:
         dump_braced(out, p, s, depth);
         break;
+    case IR_STMT_AGAIN:
+        indent(out, depth);
+        fprintf(out, "again stage %d with (", (int)s->again.stage);
+        for (int32_t i = 0; i < s->again.nbufs; i++)
+            fprintf(out, "%s%s", i ? ", " : "", buf_name(p, s->again.bufs[i], tmp, sizeof tmp));
+        fputs(") dims (", out);
+        for (int32_t i = 0; i < s->again.nslots; i++)
+            fprintf(out, "%sd%d", i ? ", " : "", (int)s->again.slots[i]);
+        fputs(");\n", out);
+        break;
     }
 }
 
@@ -734,5 +762,11 @@ void ir_dump(FILE *out, const IrProgram *p)
     }
 
     fputs("body:\n", out);
-    dump_braced(out, p, p->body, 0);
+    if (p->body && p->body->kind == IR_STMT_BLOCK)
+        for (int32_t i = 0; i < p->body->block.n; i++) {
+            fprintf(out, "// stage %d\n", (int)i);
+            dump_stmt(out, p, p->body->block.items[i], 0);
+        }
+    else
+        dump_braced(out, p, p->body, 0);
 }

@@ -113,6 +113,14 @@ typedef enum IrStmtKind {
     IR_STMT_STORE,      /* buffer[idx...] = value */
     IR_STMT_ASSIGN,     /* local = value */
     IR_STMT_BLOCK,      /* a sequence */
+    IR_STMT_AGAIN,      /* only as a stage (a statement of the body's top
+                           block): run the earlier stage again.stage (not
+                           itself an AGAIN) with its buffers and slots, in
+                           the order of their first appearance in it
+                           (stage_share.h), replaced by bufs and slots.
+                           The lowering writes a repeated stage this way,
+                           so a long chain of equal stages costs a few
+                           words each and not a copy of its loop nest. */
 } IrStmtKind;
 
 enum {
@@ -154,6 +162,11 @@ struct IrStmt {
             IrStmt **items;
             int32_t  n;
         } block;
+        struct {
+            int32_t        stage;       /* index in the body's top block */
+            int32_t        nbufs, nslots;
+            const int32_t *bufs, *slots;
+        } again;
     };
 };
 
@@ -269,6 +282,9 @@ IrStmt *ir_store(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
                  IrExpr *value);
 IrStmt *ir_assign(Arena *a, int32_t local, IrExpr *value);
 IrStmt *ir_block(Arena *a, IrStmt *const *items, int32_t n);
+/* Stage `stage` of the body again (IR_STMT_AGAIN); the arrays are copied. */
+IrStmt *ir_again(Arena *a, int32_t stage, const int32_t *bufs, int32_t nbufs,
+                 const int32_t *slots, int32_t nslots);
 
 /* --dump=ir: the shape program and the loop nests as indented pseudo-C. */
 void ir_dump(FILE *out, const IrProgram *p);

@@ -1,6 +1,8 @@
 /* lower.c - stage graph -> loop IR (see lower.h for the contract). */
 #include "lower_impl.h"
 
+#include "stage_share.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -22,7 +24,7 @@ static int32_t add_slot(Lower *L, IrSlotOp op, int64_t a, int64_t b)
 {
     if ((uint32_t)(L->nslots + 1) * 2 > L->cap_index) {
         uint32_t cap = L->cap_index ? L->cap_index * 2 : 64;
-        int32_t *index = arena_array(L->a, cap, sizeof *index);
+        int32_t *index = arena_array(L->pa, cap, sizeof *index);
         for (uint32_t i = 0; i < cap; i++)
             index[i] = -1;
         for (int32_t k = 0; k < L->nslots; k++) {
@@ -92,7 +94,7 @@ static void memo_put(Lower *L, const SymExpr *e, int32_t slot)
 {
     if ((L->nmemo + 1) * 2 > L->cap_memo) {
         uint32_t cap = L->cap_memo ? L->cap_memo * 2 : 64;
-        SymSlot *m = arena_array(L->a, cap, sizeof *m);
+        SymSlot *m = arena_array(L->pa, cap, sizeof *m);
         for (uint32_t k = 0; k < L->cap_memo; k++)
             if (L->memo[k].e) {
                 uint32_t i = (uint32_t)L->memo[k].e->hash & (cap - 1);
@@ -216,11 +218,11 @@ static int32_t add_buffer(Lower *L, const char *name, IrBufferKind kind, Shape s
     GROW(L, L->bufs, L->nbufs, L->cap_bufs);
     IrBuffer *b = &L->bufs[L->nbufs];
     memset(b, 0, sizeof *b);
-    b->name = name;
+    b->name = name ? arena_strdup(L->pa, name) : NULL;
     b->kind = kind;
     b->rank = s.rank;
-    int32_t *slots = arena_array(L->a, (size_t)(s.rank + 1), sizeof(int32_t));
-    const char **names = arena_array(L->a, (size_t)(s.rank + 1), sizeof(char *));
+    int32_t *slots = arena_array(L->pa, (size_t)(s.rank + 1), sizeof(int32_t));
+    const char **names = arena_array(L->pa, (size_t)(s.rank + 1), sizeof(char *));
     for (int32_t i = 0; i < s.rank; i++) {
         slots[i] = slot_of(L, s.dims[i]);
         names[i] = s.dims[i]->kind == SYM_VAR ? s.dims[i]->name : NULL;
@@ -669,7 +671,7 @@ static IrStmt *concat_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
     return ir_store(L->a, c->dst, r, oi, value_at(L, c->src, idx));
 }
 
-static void emit(Lower *L, IrStmt *s) { ptrvec_push(L->a, &L->stmts, s); }
+static void emit(Lower *L, IrStmt *s) { ptrvec_push(L->pa, &L->stmts, s); }
 
 static void lower_node_kernel(Lower *L, const Node *n)
 {
@@ -745,10 +747,59 @@ static void lower_node(Lower *L, const Node *n)
     }
 }
 
+/* The program as lowered so far, for stage_forms_add. */
+static IrProgram tables(Lower *L)
+{
+    return (IrProgram){ .slots = L->slots, .nslots = L->nslots, .buffers = L->bufs,
+                        .nbuffers = L->nbufs, .vars = L->vars, .nvars = L->nvars,
+                        .nlocals = L->nlocals, .local_types = L->ltypes };
+}
+
+/* Node n's stages, written in an arena of their own.  A stage equal to an
+ * earlier one up to its buffers and slots (stage_share.h) becomes an
+ * IR_STMT_AGAIN of it and its nest is dropped with the arena, along with
+ * the loop variables and locals only it used; otherwise the arena joins
+ * the program's.  Nodes that add weight packing to the prologue are kept
+ * whole. */
+static void lower_stage(Lower *L, StageForms *forms, const Node *n)
+{
+    Arena stage;
+    arena_init(&stage);
+    int32_t s0 = L->stmts.len, p0 = L->prologue.len, v0 = L->nvars, l0 = L->nlocals;
+    L->a = &stage;
+    lower_node(L, n);
+    L->a = L->pa;
+    int32_t ns = L->stmts.len - s0;
+    IrStmt *again[4];
+    bool repeat = ns > 0 && ns <= (int32_t)(sizeof again / sizeof *again) &&
+                  L->prologue.len == p0;
+    IrProgram p = tables(L);
+    for (int32_t i = 0; i < ns; i++) {
+        StageForm f = stage_forms_add(forms, &p, L->stmts.items[s0 + i]);
+        if (f.is_new) {
+            GROW(L, L->first_stage, L->ngroups, L->cap_groups);
+            L->first_stage[L->ngroups++] = s0 + i;
+            repeat = false;
+        } else if (repeat) {
+            again[i] = ir_again(L->pa, L->first_stage[f.group], f.bufs, f.nbufs,
+                                f.slots, f.nslots);
+        }
+    }
+    if (!repeat) {
+        arena_adopt(L->pa, &stage);
+        return;
+    }
+    for (int32_t i = 0; i < ns; i++)
+        L->stmts.items[s0 + i] = again[i];
+    L->nvars = v0;
+    L->nlocals = l0;
+    arena_free(&stage);
+}
+
 IrProgram *lower_graph(Arena *a, const Graph *g, const Schedule *sched,
                        const LowerOptions *opt)
 {
-    Lower L_ = { .a = a, .g = g, .sched = sched, .opt = opt };
+    Lower L_ = { .a = a, .pa = a, .g = g, .sched = sched, .opt = opt };
     Lower *L = &L_;
     /* The checker's context, so that dims made here are the same nodes as
      * the graph's and share their slots. */
@@ -839,8 +890,10 @@ IrProgram *lower_graph(Arena *a, const Graph *g, const Schedule *sched,
         L->node_buf[n->id] = add_buffer(L, n->name ? n->name : arena_printf(a, "t%d", n->id),
                                         IR_BUF_SCRATCH, n->shape, L->next_scratch++);
     }
+    StageForms *forms = stage_forms_new();
     for (int32_t i = 0; i < nnodes; i++)
-        lower_node(L, g->nodes.items[i]);
+        lower_stage(L, forms, g->nodes.items[i]);
+    stage_forms_free(forms);
     for (int32_t o = 0; o < no; o++)
         if (copy[o]) {
             CopyCtx c = { g->outputs[o].node, out_buf[o] };
@@ -873,9 +926,15 @@ IrProgram *lower_graph(Arena *a, const Graph *g, const Schedule *sched,
     p->nlocals = L->nlocals;
     p->local_types = L->ltypes;
     p->vlen = sched && sched->target.vlen > 1 ? sched->target.vlen : 0;
-    /* weight packing first, then the stages in order */
-    for (int32_t i = 0; i < L->stmts.len; i++)
-        ptrvec_push(a, &L->prologue, L->stmts.items[i]);
+    /* weight packing first, then the stages in order (so a repeat's
+     * stage number moves by the packing nests before it) */
+    int32_t npro = L->prologue.len;
+    for (int32_t i = 0; i < L->stmts.len; i++) {
+        IrStmt *s = L->stmts.items[i];
+        if (s->kind == IR_STMT_AGAIN)
+            s->again.stage += npro;
+        ptrvec_push(a, &L->prologue, s);
+    }
     p->body = block(L, &L->prologue);
     return p;
 }

@@ -14,7 +14,9 @@ typedef struct SymSlot {
 } SymSlot;
 
 typedef struct Lower {
-    Arena              *a;
+    Arena              *a;      /* the IR of the stage being lowered */
+    Arena              *pa;     /* the program: its tables, buffers' names
+                                   and shapes, constant data, every list */
     ShapeCtx            sc;
     const Graph        *g;
     const Schedule     *sched;
@@ -31,6 +33,8 @@ typedef struct Lower {
     int32_t   *node_buf;    /* node id -> buffer, -1 when inlined */
     int32_t    next_scratch;    /* abi_index of the next scratch buffer */
     PtrVec     prologue;    /* nests that run first (weight packing) */
+    int32_t   *first_stage; int32_t ngroups, cap_groups;    /* per group of
+                               equal stages: its first, an index in stmts */
     PtrVec     stmts;
 } Lower;
 
@@ -38,7 +42,7 @@ typedef struct Lower {
     do {                                                                       \
         if ((n) == (cap)) {                                                    \
             int32_t nc = (cap) ? (cap) * 2 : 16;                               \
-            void *p = arena_array((L)->a, (size_t)nc, sizeof *(arr));          \
+            void *p = arena_array((L)->pa, (size_t)nc, sizeof *(arr));          \
             if (n)                                                             \
                 memcpy(p, (arr), (size_t)(n) * sizeof *(arr));                 \
             (arr) = p;                                                         \
@@ -54,7 +58,7 @@ int32_t lower_local(Lower *L, IrType type);
 int32_t lower_scratch(Lower *L, const char *name, Shape s);
 /* A buffer of constant shape private to each run of the nest using it. */
 int32_t lower_local_buffer(Lower *L, const char *name, Shape s);
-/* A constant buffer holding count values. */
+/* A constant buffer holding count values (data must live in L->pa). */
 int32_t lower_const(Lower *L, const char *name, Shape s, const float *data, int64_t count);
 /* n's value at idx (a load, or its inlined elementwise expression). */
 IrExpr *lower_value(Lower *L, const Node *n, IrExpr **idx);

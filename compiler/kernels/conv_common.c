@@ -42,7 +42,7 @@ static int32_t pack_weights(Conv *P)
     int64_t cg;
     if (w->op == NODE_CONST && sym_is_const(w->shape.dims[1], &cg)) {
         int64_t count = nblk * cg * P->ntaps * P->nk;
-        float *d = arena_array(a, (size_t)count, sizeof *d);
+        float *d = arena_array(L->pa, (size_t)count, sizeof *d);
         for (int64_t gb = 0; gb < nblk; gb++)
             for (int64_t c = 0; c < cg; c++)
                 for (int64_t t = 0; t < P->ntaps; t++)
@@ -79,7 +79,7 @@ static int32_t pack_weights(Conv *P)
     st = ir_for(a, vc, I(L, 0), P->Cg, st, IR_LOOP_KERNEL);
     st = ir_for(a, vgb, I(L, 0), I(L, nblk), st,
                 IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0));
-    ptrvec_push(a, &L->prologue, st);
+    ptrvec_push(L->pa, &L->prologue, st);
     return b;
 }
 

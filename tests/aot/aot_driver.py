@@ -11,6 +11,9 @@ commands
                        bitwise identical to `convc run --target-cpu=x86-64-v3`
   ceil                 the same for pools with ceil_mode (no conformance case
                        has one): inputs and a NumPy reference made here
+  chain                the same for a generated chain of 120 convolutions
+                       with three constant kernels: stages that share one
+                       function, called through the stage table
   two                  two pipelines in one program; each object defines
                        exactly its three global symbols
   install              `cmake --install` into an empty prefix, then build an
@@ -279,6 +282,59 @@ def cmd_ceil(o):
     done(check_case_dir(o, d, os.path.join(o.work, "out"), "pool_ceil"), "pool_ceil")
 
 
+def correlate_same(x, k):
+    """conv2d(x, k, pad=same) of one channel in float64, zeros outside"""
+    kh, kw = k.shape
+    p = np.pad(x, ((kh // 2, kh // 2), (kw // 2, kw // 2)))
+    y = np.zeros_like(x)
+    for i in range(kh):
+        for j in range(kw):
+            y += k[i, j] * p[i:i + x.shape[0], j:j + x.shape[1]]
+    return y
+
+
+def cmd_chain(o):
+    """120 stages: more than the body calls directly, so it walks the stage
+    table; the kernels cycle, so the shared function gets its constant
+    through the table; a relu every 25 stages and an output in the middle
+    give stages of other kinds.  The values stay near 1 (the comparison's
+    tolerance is absolute below 1)."""
+    d = os.path.join(o.work, "case")
+    os.makedirs(d, exist_ok=True)
+    g = np.exp(-0.5 * (np.arange(3) - 1.0) ** 2)
+    g /= g.sum()
+    kernels = {"a": np.full((3, 3), 1 / 9), "b": np.outer(g, g),
+               "c": np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16}
+    kernels = {n: k.astype(np.float32).astype(np.float64) for n, k in kernels.items()}
+    lines = ["pipeline long_chain {", "  input x: f32[H, W]", "  const a = box2d(3)",
+             "  const b = gaussian2d(3, 1)",
+             "  const c = [[0.0625, 0.125, 0.0625], [0.125, 0.25, 0.125], [0.0625, 0.125, 0.0625]]"]
+    x = (1 + np.random.default_rng(11).standard_normal((40, 50))).astype(np.float32)
+    v, prev, n = x.astype(np.float64), "x", 120
+    for i in range(1, n + 1):
+        k = "abc"[i % 3]
+        e = f"conv2d({prev}, {k}, pad=same)"
+        v = correlate_same(v, kernels[k])
+        if i % 25 == 0:
+            e, v = f"relu({e} - 0.05)", np.maximum(v - np.float32(0.05), 0)
+        name = "y" if i == n else "m" if i == 60 else f"t{i}"
+        lines.append(f"  {'output ' if name in 'ym' else ''}{name} = {e}")
+        if name == "m":
+            np.save(os.path.join(d, "expect_m.npy"), v.astype(np.float32))
+        prev = name
+    np.save(os.path.join(d, "expect_y.npy"), v.astype(np.float32))
+    np.save(os.path.join(d, "in_x.npy"), x)
+    with open(os.path.join(d, "script.conv"), "w") as f:
+        f.write("\n".join(lines + ["}", ""]))
+    ll = sh([o.convc, "compile", os.path.join(d, "script.conv"), "-o", os.path.join(d, "ll.ll"),
+             "--emit=llvm", f"--target-cpu={CPU}"])
+    text = open(os.path.join(d, "ll.ll")).read()
+    fns = re.findall(r"^define .*@long_chain__stage_\d+\(", text, re.M)
+    problems = [] if "@long_chain.stages = private" in text and len(fns) < 12 else \
+        [f"long_chain: expected a stage table and a few stage functions, got {len(fns)}"]
+    done(problems + check_case_dir(o, d, os.path.join(o.work, "out"), "long_chain"), "long_chain")
+
+
 def global_defined(obj):
     out = sh(["nm", "-g", "--defined-only", obj]).stdout
     return sorted(line.split()[-1] for line in out.splitlines()
@@ -491,7 +547,8 @@ def main():
     o.work = os.path.abspath(o.work)
     if o.rtlib:
         o.rtlib = os.path.abspath(o.rtlib)
-    fn = {"case": cmd_case, "ceil": cmd_ceil, "two": cmd_two, "install": cmd_install,
+    fn = {"case": cmd_case, "ceil": cmd_ceil, "chain": cmd_chain, "two": cmd_two,
+          "install": cmd_install,
           "valgrind": cmd_valgrind, "embed": cmd_embed}.get(o.command)
     if not fn:
         ap.error(f"unknown command {o.command}")

@@ -124,6 +124,33 @@ def test_dumps_show_each_stage_of_compilation(tmp):
     assert ".text" in p.stdout or "ret" in p.stdout
 
 
+def test_repeated_stages_are_lowered_once(tmp):
+    # a chain of equal blurs: the dump shows the middle ones as repeats of
+    # the first, and the numbers are those of every blur applied in turn
+    lines = ["pipeline blur6 {", "  input x: f32[37, 45]", "  const k = box2d(3)"]
+    prev = "x"
+    for i in range(6):
+        name = "y" if i == 5 else f"t{i}"
+        lines.append(f"  {'output ' if i == 5 else ''}{name} = conv2d({prev}, k, pad=same)")
+        prev = name
+    with open(os.path.join(tmp, "blur6.conv"), "w") as f:
+        f.write("\n".join(lines + ["}", ""]))
+    p = convc("check", "blur6.conv", "--dump=ir", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count("again stage 1 with (") == 3, p.stdout
+    x = np.random.default_rng(5).random((37, 45), dtype=np.float32)
+    np.save(os.path.join(tmp, "bx.npy"), x)
+    want = x.astype(np.float64)
+    for _ in range(6):
+        padded = np.pad(want, 1)
+        want = sum(padded[dy:dy + 37, dx:dx + 45] for dy in range(3) for dx in range(3)) / 9
+    for flag in ([], ["--no-kernels"]):
+        p = convc("run", "blur6.conv", "x=bx.npy", "-o", "y=by.npy", *flag, cwd=tmp)
+        assert p.returncode == 0, p.stderr
+        got = np.load(os.path.join(tmp, "by.npy"))
+        assert np.abs(got - want).max() < 1e-6, (flag, np.abs(got - want).max())
+
+
 def test_compile_writes_object_and_header(tmp):
     p = convc("compile", "alias.conv", "-o", "alias.o", cwd=tmp)
     assert p.returncode == 0, p.stderr
@@ -178,8 +205,13 @@ def test_long_scripts_stay_fast_and_shallow(tmp):
     p = convc("check", "chain.conv", "--dump=llvm", cwd=tmp)
     sizes = [(int(v), int(l)) for v, l in
              re.findall(r"alloca \{ ptr, ptr, i64, \[(\d+) x i64\], \[(\d+) x float\] \}", p.stdout)]
-    assert len(sizes) > 50, p.stdout[:300]
+    assert sizes, p.stdout[:300]
     assert max(v for v, _ in sizes) == 0 and max(l for _, l in sizes) <= 1, sizes[:5]
+    # the pieces differ only in their buffers: they share a function per
+    # kind of piece (first, middle, last), called from the stage table
+    stage_fns = re.findall(r"define internal void @chain__stage_\d+\(", p.stdout)
+    assert 1 <= len(stage_fns) <= 3, stage_fns
+    assert "@chain.stages = private" in p.stdout, p.stdout[:300]
 
 
 def test_threads_option_and_environment_give_the_same_bits(tmp):

@@ -145,6 +145,19 @@ Test(jit, object_exports_exactly_three_symbols)
     /* no text relocations: it must link into a PIE */
     snprintf(cmd, sizeof cmd, "readelf -r %s | grep -c 'R_X86_64_32 ' || true", path);
     cr_assert_str_eq(read_cmd(cmd), "0\n");
+    /* written from the module itself (convc compile): the same bytes, and
+     * the module is gone afterwards but its names are not */
+    char path2[256];
+    snprintf(path2, sizeof path2, "%s/scale2.o", dir);
+    cr_assert_eq(cg_write_object_consume(m, path2, &err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "cmp %s %s && echo same", path, path2);
+    cr_assert_str_eq(read_cmd(cmd), "same\n");
+    cr_assert_eq(cg_print_llvm(m, stdout), -1);
+    cr_assert_neq(cg_write_object(m, path2, &err), 0);
+    cr_assert(strstr(err, "no module"), "%s", err);
+    free(err);
+    cr_assert_str_eq(cg_pipeline_name(m), "scale");
+    cr_assert_str_eq(cg_cpu_name(m), "x86-64-v3");
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
     cg_free(m);
@@ -221,7 +234,7 @@ Test(jit, object_and_jit_agree_bit_for_bit, .timeout = 120)
     CgModule *m = tp_compile(&t, "x86-64-v3", 3);
     snprintf(path, sizeof path, "%s/mix.o", dir);
     char *err = NULL;
-    cr_assert_eq(cg_write_object(m, path, &err), 0, "%s", err);
+    cr_assert_eq(cg_write_object_consume(m, path, &err), 0, "%s", err);
     cg_free(m);
 
     static float X[1000], Yjit[1000], Yobj[1000];

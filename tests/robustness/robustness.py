@@ -14,8 +14,8 @@ Each case writes a script into a fresh temporary directory and runs
     under valgrind). The run itself is given a 10 s timeout.
 
 The scale cases (SCALE below) are long pipelines written by a generator: a
-chain of 100,000 convolutions, 2,000 halvings, sizes that nest without
-folding. convc must finish them with the expected outcome while its peak
+chain of 100,000 convolutions (checked, and compiled at -O0), 2,000 halvings,
+sizes that nest without folding. convc must finish them with the expected outcome while its peak
 resident memory stays under MEMORY_CEILING (watched while it runs, and the run
 is stopped when it passes it), and its output and objects must stay small.
 With CONVC_SANITIZE=1 in the environment (the sanitizer build) the ceiling and
@@ -119,6 +119,12 @@ SCALE = {
         script=lambda: chain(100000, "conv2d({}, k, pad=same)"), command="check", rc=0,
         stdout=["100000 stages", "  total MACs: H*W*900000\n", "  output y: [H, W]\n"],
         stdout_max=100 * 100000, seconds=30),
+    # stages equal up to their buffers share one function and the body walks
+    # a table: the object grows by a table entry and a descriptor entry per
+    # stage, not by code (about 75 bytes a stage)
+    "chain_of_100000_convolutions_compile": dict(
+        script=lambda: chain(100000, "conv2d({}, k, pad=same)"), command="compile", rc=0,
+        object_max=128 * 100000, string_max=200, strings_max=64 << 10, seconds=60),
     "chain_of_100000_valid_convolutions": dict(
         script=lambda: chain(100000, "conv2d({}, k)"), command="check", rc=0,
         stdout=["  total MACs: H*W*900000 - H*90000900000 - W*90000900000 + 12000180000600000\n",
