@@ -234,42 +234,46 @@ static IrStmt *row_pass(Stencil *S, const Node *n, int64_t pr_x)
     }
     int64_t nL = (left_lanes + vl - 1) / vl;
     int64_t nR = (right_lanes + vl - 1) / vl;
+    /* Middle chunks of nv vectors over [m0, m1) = [nL*vl, OW - nR*vl),
+     * the last chunk's vectors moved back to end at m1 -- when the row is
+     * wide enough for a whole chunk there.  Every other vector of the row
+     * goes through one border chunk, in a loop over its positions: the
+     * nL left and nR right ones (and a middle too narrow for a chunk, one
+     * vector at a time), or on a row too narrow for that split, all of
+     * them.  One border chunk and one middle chunk keep the code small. */
+    IrExpr *OW = S->dst_pitch;
+    IrExpr *m0 = I(L, nL * vl), *m1 = sub(L, OW, I(L, nR * vl));
+    IrExpr *span = I(L, (int64_t)S->nv * vl);
+    IrExpr *wide = ir_bin(a, IR_OP_GE, OW, I(L, (nL + nR + 1) * vl));
+    IrExpr *whole = ir_bin(a, IR_OP_AND, wide, ir_bin(a, IR_OP_GE, sub(L, m1, m0), span));
+    int32_t l_whole = lower_local(L, IR_TYPE_I64), l_nmid = lower_local(L, IR_TYPE_I64),
+            l_nb = lower_local(L, IR_TYPE_I64);
+    PtrVec out = { 0 };
+    ptrvec_push(a, &out, kl_set(L, l_whole, ir_select(a, whole, I(L, 1), I(L, 0))));
+    /* middle vectors the border loop takes: none, or the narrow middle's */
+    IrExpr *nmid = ir_select(a, ir_bin(a, IR_OP_EQ, kl_get(L, l_whole), I(L, 1)), I(L, 0),
+                             idiv(L, add(L, sub(L, m1, m0), I(L, vl - 1)), I(L, vl)));
+    ptrvec_push(a, &out, kl_set(L, l_nmid, nmid));
+    ptrvec_push(a, &out, kl_set(L, l_nb, ir_select(a, wide, add(L, I(L, nL + nR), kl_get(L, l_nmid)),
+                                                   idiv(L, add(L, OW, I(L, vl - 1)), I(L, vl)))));
+    int32_t vb = lower_var(L, "vb");
+    IrExpr *b = V(L, vb), *nb = kl_get(L, l_nb);
+    /* position of border vector b on a wide row: left, narrow middle, right */
+    IrExpr *pos_wide = ir_select(a, ir_bin(a, IR_OP_LT, b, I(L, nL)), mul(L, b, I(L, vl)),
+        ir_select(a, ir_bin(a, IR_OP_LT, b, add(L, I(L, nL), kl_get(L, l_nmid))),
+                  imin(L, add(L, m0, mul(L, sub(L, b, I(L, nL)), I(L, vl))), sub(L, m1, I(L, vl))),
+                  sub(L, OW, mul(L, sub(L, nb, b), I(L, vl)))));
+    IrExpr *ox0b = ir_select(a, wide, pos_wide, mul(L, b, I(L, vl)));
+    ptrvec_push(a, &out, ir_for(a, vb, I(L, 0), nb, chunk(S, &ox0b, 1, true), IR_LOOP_KERNEL));
     int32_t vx = lower_var(L, "vx");
-    /* wide: left + one middle vector + right fit */
-    IrExpr *wide = ir_bin(a, IR_OP_GE, S->dst_pitch, I(L, (nL + nR + 1) * vl));
-    PtrVec fast = { 0 };
-    for (int64_t i = 0; i < nL; i++) {
-        IrExpr *ox0 = I(L, i * vl);
-        ptrvec_push(a, &fast, chunk(S, &ox0, 1, true));
-    }
-    {
-        /* middle chunks of nv vectors over [nL*vl, OW - nR*vl), the last
-         * chunk's vectors moved back to end there */
-        IrExpr *m0 = I(L, nL * vl), *m1 = sub(L, S->dst_pitch, I(L, nR * vl));
-        IrExpr *span = I(L, (int64_t)S->nv * vl);
-        IrExpr *nchunks = idiv(L, add(L, sub(L, m1, m0), sub(L, span, I(L, 1))), span);
-        IrExpr *start = imin(L, add(L, m0, mul(L, V(L, vx), span)), sub(L, m1, span));
-        /* a middle narrower than one chunk: vectors one by one */
-        IrExpr *ox0[MAX_NV];
-        for (int32_t v = 0; v < S->nv; v++)
-            ox0[v] = add(L, start, I(L, (int64_t)v * vl));
-        IrStmt *full = ir_for(a, vx, I(L, 0), nchunks, chunk(S, ox0, S->nv, false), IR_LOOP_KERNEL);
-        int32_t vs = lower_var(L, "vs");
-        IrExpr *one = imin(L, add(L, m0, mul(L, V(L, vs), I(L, vl))), sub(L, m1, I(L, vl)));
-        IrStmt *singles = ir_for(a, vs, I(L, 0), idiv(L, add(L, sub(L, m1, m0), I(L, vl - 1)), I(L, vl)),
-                                 chunk(S, &one, 1, false), IR_LOOP_KERNEL);
-        ptrvec_push(a, &fast, ir_if(a, ir_bin(a, IR_OP_GE, sub(L, m1, m0), span), full, singles));
-    }
-    for (int64_t i = nR; i >= 1; i--) {
-        IrExpr *ox0 = sub(L, S->dst_pitch, I(L, i * vl));
-        ptrvec_push(a, &fast, chunk(S, &ox0, 1, true));
-    }
-    int32_t vg = lower_var(L, "vg");
-    IrExpr *gox = mul(L, V(L, vg), I(L, vl));
-    IrStmt *generic = ir_for(a, vg, I(L, 0), idiv(L, add(L, S->dst_pitch, I(L, vl - 1)), I(L, vl)),
-                             chunk(S, &gox, 1, true), IR_LOOP_KERNEL);
-    return ir_if(a, wide, lower_block(L, &fast), generic);
-
+    IrExpr *nchunks = idiv(L, add(L, sub(L, m1, m0), sub(L, span, I(L, 1))), span);
+    IrExpr *start = imin(L, add(L, m0, mul(L, V(L, vx), span)), sub(L, m1, span));
+    IrExpr *ox0[MAX_NV];
+    for (int32_t v = 0; v < S->nv; v++)
+        ox0[v] = add(L, start, I(L, (int64_t)v * vl));
+    IrStmt *full = ir_for(a, vx, I(L, 0), nchunks, chunk(S, ox0, S->nv, false), IR_LOOP_KERNEL);
+    ptrvec_push(a, &out, ir_if(a, ir_bin(a, IR_OP_EQ, kl_get(L, l_whole), I(L, 1)), full, NULL));
+    return lower_block(L, &out);
 }
 
 /* Separable: per work item (plane, strip of rs output rows) the row pass
