@@ -6,13 +6,14 @@
  * longer one the signal s; correlation is convolution with one operand
  * reversed.  The wanted part of the full result is cut into blocks of L
  * outputs and each block is computed by overlap-save with an N-point FFT,
- * N a power of two >= nk, L = N - nk + 1: the N inputs ending at the
- * block's last output, transformed, multiplied by the kernel's spectrum and
- * transformed back give the L outputs exactly once each (the first nk - 1
- * points of the circular result are discarded).  Every output element is
- * written by exactly one block, and a block's numbers depend only on its
- * own inputs, so blocks can run on any thread in any order and the result
- * is the same bits for every thread count.
+ * N >= nk even with no prime factor above 5 (kissfft's fast butterflies),
+ * L = N - nk + 1: the N inputs ending at the block's last output,
+ * transformed, multiplied by the kernel's spectrum and transformed back
+ * give the L outputs exactly once each (the first nk - 1 points of the
+ * circular result are discarded).  Every output element is written by
+ * exactly one block, and a block's numbers depend only on its own inputs,
+ * so blocks can run on any thread in any order and the result is the same
+ * bits for every thread count.
  *
  * Two real blocks go through one complex FFT (the first in the real part,
  * the second in the imaginary part); with a shared kernel the product with
@@ -194,19 +195,41 @@ static void rfft_inv(const plan *p, const cpx *X, cpx *t, cpx *z)
 
 /* ------------------------------------------------------------ cost model */
 
-static int ilog2_ceil(int64_t v)
+/* FFT lengths: 2^a, 3 2^a, 5 2^a and 15 2^a with a >= 1 (the real
+ * transform halves them).  kissfft has butterflies for 2, 3, 4 and 5 and
+ * is about as fast per n log2 n on these as on powers of two (a repeated
+ * 3 or 5 costs 15-20% more); four lengths per octave let a length fit
+ * the blocks.  The smallest one >= v, or -1 above max. */
+static int64_t next_size(int64_t v, int64_t max)
 {
-    int l = 0;
-    while (((int64_t)1 << l) < v)
-        l++;
-    return l;
+    static const int64_t odd[] = {1, 3, 5, 15};
+    int64_t best = -1;
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        int64_t n = 2 * odd[i];
+        while (n < v && n <= max / 2)
+            n *= 2;
+        if (n >= v && n <= max && (best < 0 || n < best))
+            best = n;
+    }
+    return best;
 }
 
-/* Relative times, measured for kissfft on x86-64: a complex FFT of length
- * n costs about n log2 n, a real one of length n about half of that plus
- * the split; every pass over n complex values about n. */
-static double cost_cfft(double n) { return n * log2(n) + 2.0 * n; }
-static double cost_rfft(double n) { return 0.5 * n * log2(n) + 1.5 * n; }
+/* Modelled times, in units of roughly 0.85 ns (kissfft on x86-64, one
+ * core).  A complex FFT of length n costs n log2 n while its buffers and
+ * twiddles stay in a 2 MB cache (n up to 64K), and proportionally more
+ * beyond, up to twice as much from n = 128K (measured in a process that
+ * runs other work between calls, so caches start partly cold); a real FFT
+ * of length n costs the complex one of n/2 plus the split.  These are
+ * constants, not measurements of the machine at hand, so the chosen
+ * lengths, and with them the bits of the result, are the same
+ * everywhere. */
+static double t_cfft(double n)
+{
+    double e = n <= 65536.0 ? 1.0 : n >= 131072.0 ? 2.0 : n / 65536.0;
+    return e * n * log2(n);
+}
+
+static double t_rfft(double n) { return t_cfft(n / 2.0) + 1.2 * n; }
 
 /* ------------------------------------------------------- work memory */
 
@@ -533,32 +556,28 @@ static void run_kernels(void *v, int64_t wb, int64_t we)
 }
 
 /* N for a kernel of nk taps, cn outputs per plane, `planes` planes and
- * `kernels` kernel spectra: the power of two with the least modelled
- * time.  Depends on nothing but the sizes. */
-static int choose_n1(int64_t nk, int64_t cn, int64_t planes, int64_t kernels)
+ * `kernels` kernel spectra: the length with the least modelled time.
+ * Depends on nothing but the sizes. */
+static int64_t choose_n1(int64_t nk, int64_t cn, int64_t planes, int64_t kernels)
 {
-    int lo = ilog2_ceil(nk);
-    if (lo < 3)
-        lo = 3;
-    int hi = ilog2_ceil(cn + nk - 1);
-    if (hi < lo)
-        hi = lo;
-    if (hi > MAX_LOG2_N)
-        hi = MAX_LOG2_N;
-    if (lo > hi)
-        lo = hi;
-    int best = lo;
+    const int64_t max = (int64_t)1 << MAX_LOG2_N;
+    int64_t lo = next_size(nk > 8 ? nk : 8, max);
+    int64_t hi = next_size(cn + nk - 1, max);
+    if (hi < 0)
+        hi = max;
+    int64_t best = lo;
     double best_cost = INFINITY;
-    for (int l = lo; l <= hi; l++) {
-        double N = (double)((int64_t)1 << l), L = N - (double)nk + 1.0;
-        double blocks = ceil((double)cn / L);
-        double items = blocks * (double)planes;
-        /* a pair of blocks: one forward and one inverse complex FFT, the
-         * gathers and the product */
-        double cost = items * (cost_cfft(N) + 1.5 * N) + (double)kernels * cost_rfft(N);
+    for (int64_t N = lo; N > 0 && N <= hi; N = next_size(N + 1, max)) {
+        double n = (double)N, L = n - (double)nk + 1.0;
+        double items = ceil((double)cn / L) * (double)planes;
+        double pairs = floor(items / 2.0), singles = items - 2.0 * pairs;
+        /* a pair: one forward and one inverse complex FFT, the gathers and
+         * the product; a single block: two real FFTs */
+        double cost = pairs * (2.0 * t_cfft(n) + 3.0 * n) + singles * (2.0 * t_rfft(n) + 2.0 * n) +
+                      (double)kernels * t_rfft(n);
         if (cost < best_cost * 0.999) {
             best_cost = cost;
-            best = l;
+            best = N;
         }
     }
     return best;
@@ -586,6 +605,10 @@ CONVRT_API int convrt_fft_conv1d(int64_t flags, int64_t planes,
     if (__builtin_add_overflow(n1, n2, &nfull) || __builtin_add_overflow(start, nout, &wend))
         return convrt_report(CONVRT_E_OVERFLOW, F1 "the result's length or window end overflows");
     nfull -= 1;
+    int64_t nk = n1 < n2 ? n1 : n2;
+    if (nk > MAX_KERNEL)
+        return convrt_report(CONVRT_E_INVALID, F1 "both operands have more than %lld elements (%lld and %lld)",
+                             (long long)MAX_KERNEL, (long long)n1, (long long)n2);
     if (planes == 0 || nout == 0)
         return 0;
     if (!a || !b || !out)
@@ -600,10 +623,6 @@ CONVRT_API int convrt_fft_conv1d(int64_t flags, int64_t planes,
     if (overlaps(out, eo, a, ea) || overlaps(out, eo, b, eb))
         return convrt_report(CONVRT_E_ALIAS, F1 "the output overlaps operand %s in memory",
                              overlaps(out, eo, a, ea) ? "a" : "b");
-    int64_t nk = n1 < n2 ? n1 : n2;
-    if (nk > MAX_KERNEL)
-        return convrt_report(CONVRT_E_INVALID, F1 "both operands have more than %lld elements (%lld and %lld)",
-                             (long long)MAX_KERNEL, (long long)n1, (long long)n2);
 
     conv1 c;
     memset(&c, 0, sizeof c);
@@ -639,8 +658,7 @@ CONVRT_API int convrt_fft_conv1d(int64_t flags, int64_t planes,
     c.odst = out + (lo - start);
 
     int64_t kernels = c.shared ? 1 : planes;
-    int l = choose_n1(c.nk, c.cn, planes, kernels);
-    c.N = 1 << l;
+    c.N = (int)choose_n1(c.nk, c.cn, planes, kernels);
     c.L = c.N - c.nk + 1;
     c.nblocks = (c.cn + c.L - 1) / c.L;
     c.spec_len = (size_t)c.N / 2 + 1;
@@ -892,36 +910,32 @@ static double cost2(double Ny, double Nx, double kh, double kw, double cyn, doub
     double Ty = Ny - kh + 1, Tx = Nx - kw + 1, W = Nx / 2 + 1;
     double tiles = ceil(cyn / Ty) * ceil(cxn / Tx) * planes;
     double rows_in = fmin(Ny, kh - 1 + fmin(Ty, cyn)), rows_out = fmin(Ty, cyn);
-    double tile = (rows_in + rows_out) * cost_rfft(Nx) + W * (2.0 * cost_cfft(Ny) + 2.0 * Ny);
-    double kernel = kh * cost_rfft(Nx) + W * cost_cfft(Ny);
+    double tile = (rows_in + rows_out) * (t_rfft(Nx) + Nx) + W * (2.0 * t_cfft(Ny) + 3.0 * Ny);
+    double kernel = kh * t_rfft(Nx) + W * t_cfft(Ny);
     return tiles * tile + kernels * kernel;
 }
 
-static void choose_n2(const conv2 *c, int64_t planes, int64_t kernels, int *ly, int *lx)
+/* Ny x Nx with the least modelled time, at most 2^MAX_LOG2_N2D points. */
+static void choose_n2(const conv2 *c, int64_t planes, int64_t kernels, int64_t *Ny, int64_t *Nx)
 {
-    int loy = ilog2_ceil(c->kh), lox = ilog2_ceil(c->kw);
-    if (loy < 1)
-        loy = 1;
-    if (lox < 2)
-        lox = 2;
-    int hiy = ilog2_ceil(c->cyn + c->kh - 1), hix = ilog2_ceil(c->cxn + c->kw - 1);
-    if (hiy < loy)
-        hiy = loy;
-    if (hix < lox)
-        hix = lox;
+    const int64_t max = (int64_t)1 << MAX_LOG2_N2D;
+    int64_t loy = next_size(c->kh > 2 ? c->kh : 2, max), lox = next_size(c->kw > 4 ? c->kw : 4, max);
+    int64_t hiy = next_size(c->cyn + c->kh - 1, max), hix = next_size(c->cxn + c->kw - 1, max);
+    if (hiy < 0)
+        hiy = max;
+    if (hix < 0)
+        hix = max;
     double best = INFINITY;
-    *ly = loy;
-    *lx = lox;
-    for (int a = loy; a <= hiy; a++)
-        for (int b = lox; b <= hix; b++) {
-            if (a + b > MAX_LOG2_N2D)
-                continue;
-            double v = cost2((double)((int64_t)1 << a), (double)((int64_t)1 << b), (double)c->kh,
-                             (double)c->kw, (double)c->cyn, (double)c->cxn, (double)planes, (double)kernels);
+    *Ny = loy;
+    *Nx = lox;
+    for (int64_t y = loy; y > 0 && y <= hiy; y = next_size(y + 1, max))
+        for (int64_t x = lox; x > 0 && x <= hix && x <= max / y; x = next_size(x + 1, max)) {
+            double v = cost2((double)y, (double)x, (double)c->kh, (double)c->kw, (double)c->cyn, (double)c->cxn,
+                             (double)planes, (double)kernels);
             if (v < best * 0.999) {
                 best = v;
-                *ly = a;
-                *lx = b;
+                *Ny = y;
+                *Nx = x;
             }
         }
 }
@@ -952,6 +966,13 @@ CONVRT_API int convrt_fft_conv2d(int64_t flags, int64_t planes,
         return convrt_report(CONVRT_E_OVERFLOW, F2 "the result's size or the window's end overflows");
     fh -= 1;
     fw -= 1;
+    /* the smaller operand is the kernel; correlation reverses b in both dims */
+    int swap = (double)h2 * (double)w2 > (double)h1 * (double)w1;
+    int64_t kh = swap ? h1 : h2, kw = swap ? w1 : w2;
+    if (kh > MAX_KERNEL2D || kw > MAX_KERNEL2D || kh * kw > MAX_KERNEL2D)
+        return convrt_report(CONVRT_E_INVALID,
+                             F2 "the smaller operand is %lldx%lld, but the FFT path takes at most %lld elements",
+                             (long long)kh, (long long)kw, (long long)MAX_KERNEL2D);
     if (planes == 0 || oh == 0 || ow == 0)
         return 0;
     if (!a || !b || !out)
@@ -973,8 +994,6 @@ CONVRT_API int convrt_fft_conv2d(int64_t flags, int64_t planes,
     conv2 c;
     memset(&c, 0, sizeof c);
     int corr = (flags & CONVRT_FFT_CORRELATE) != 0;
-    /* the smaller operand is the kernel; correlation reverses b in both dims */
-    int swap = (double)h2 * (double)w2 > (double)h1 * (double)w1;
     if (!swap) {
         c.sig = a; c.sh = h1; c.sw = w1; c.srow = a_row; c.sstride = a_stride; c.srev = 0;
         c.ker = b; c.kh = h2; c.kw = w2; c.krow = b_row; c.kstride = b_stride; c.krev = corr;
@@ -982,10 +1001,6 @@ CONVRT_API int convrt_fft_conv2d(int64_t flags, int64_t planes,
         c.sig = b; c.sh = h2; c.sw = w2; c.srow = b_row; c.sstride = b_stride; c.srev = corr;
         c.ker = a; c.kh = h1; c.kw = w1; c.krow = a_row; c.kstride = a_stride; c.krev = 0;
     }
-    if (c.kh > MAX_KERNEL2D || c.kw > MAX_KERNEL2D || c.kh * c.kw > MAX_KERNEL2D)
-        return convrt_report(CONVRT_E_INVALID,
-                             F2 "the smaller operand is %lldx%lld, but the FFT path takes at most %lld elements",
-                             (long long)c.kh, (long long)c.kw, (long long)MAX_KERNEL2D);
     c.shared = planes == 1 || c.kstride == 0;
     c.orow = out_row;
     c.ostride = out_stride;
@@ -1016,10 +1031,10 @@ CONVRT_API int convrt_fft_conv2d(int64_t flags, int64_t planes,
     c.odst = out + (ylo - sy) * out_row + (xlo - sx);
 
     int64_t kernels = c.shared ? 1 : planes;
-    int ly, lx;
-    choose_n2(&c, planes, kernels, &ly, &lx);
-    c.Ny = 1 << ly;
-    c.Nx = 1 << lx;
+    int64_t ny, nx;
+    choose_n2(&c, planes, kernels, &ny, &nx);
+    c.Ny = (int)ny;
+    c.Nx = (int)nx;
     c.W = c.Nx / 2 + 1;
     c.Ty = c.Ny - c.kh + 1;
     c.Tx = c.Nx - c.kw + 1;
