@@ -164,13 +164,18 @@ static void rfft_fwd(const plan *p, const cpx *z, cpx *t, cpx *X)
     X[n].r = t[0].r - t[0].i;
     X[n].i = 0.0f;
     const cpx *w = p->tw;
-    for (int k = 1; k < n; k++) {
+    /* with a = t[k], b = t[n-k]: the even samples' spectrum is
+     * e = (a + conj b)/2, the odd ones' o = (a - conj b)/(2i), and with
+     * q = w^k o, X[k] = e + q and X[n-k] = conj(e - q) */
+    for (int k = 1; 2 * k <= n; k++) {
         cpx a = t[k], b = t[n - k];
-        /* even part (a + conj b)/2, odd part (a - conj b)/(2i) */
         float er = 0.5f * (a.r + b.r), ei = 0.5f * (a.i - b.i);
         float or_ = 0.5f * (a.i + b.i), oi = -0.5f * (a.r - b.r);
-        X[k].r = er + (w[k].r * or_ - w[k].i * oi);
-        X[k].i = ei + (w[k].r * oi + w[k].i * or_);
+        float qr = w[k].r * or_ - w[k].i * oi, qi = w[k].r * oi + w[k].i * or_;
+        X[k].r = er + qr;
+        X[k].i = ei + qi;
+        X[n - k].r = er - qr;
+        X[n - k].i = qi - ei;
     }
 }
 
@@ -180,15 +185,21 @@ static void rfft_inv(const plan *p, const cpx *X, cpx *t, cpx *z)
 {
     int n = p->n;
     const cpx *w = p->tw;
-    for (int k = 0; k < n; k++) {
+    /* with a = X[k], b = X[n-k]: e = a + conj b (twice the even samples'
+     * spectrum), o = (a - conj b) conj(w^k) (twice the odd ones'),
+     * t[k] = e + i o and t[n-k] = conj e + i conj o */
+    for (int k = 0; 2 * k <= n; k++) {
         cpx a = X[k], b = X[n - k];
-        float er = a.r + b.r, ei = a.i - b.i;           /* a + conj b */
-        float dr = a.r - b.r, di = a.i + b.i;           /* a - conj b */
-        /* odd part: (a - conj b) * conj(w^k) */
+        float er = a.r + b.r, ei = a.i - b.i;
+        float dr = a.r - b.r, di = a.i + b.i;
         float or_ = dr * w[k].r + di * w[k].i;
         float oi = di * w[k].r - dr * w[k].i;
-        t[k].r = er - oi;                               /* even + i * odd */
+        t[k].r = er - oi;
         t[k].i = ei + or_;
+        if (k > 0 && 2 * k < n) {
+            t[n - k].r = er + oi;
+            t[n - k].i = or_ - ei;
+        }
     }
     kiss_fft(p->inv, t, z);
 }
@@ -335,6 +346,26 @@ static int overlaps(const float *p, int64_t np, const float *q, int64_t nq)
     if (__builtin_add_overflow(qlo, (uintptr_t)nq * sizeof(float), &qhi))
         qhi = UINTPTR_MAX;
     return plo < qhi && qlo < phi;
+}
+
+/* In each of `planes` planes (ostride apart) and each of `rows` rows
+ * (orow apart) of a window of n elements starting at result index start:
+ * zero the elements whose index is outside [lo, hi).  lo == hi zeroes
+ * every element. */
+static void zero_outside(float *out, int64_t planes, int64_t ostride, int64_t rows, int64_t orow, int64_t start,
+                         int64_t n, int64_t lo, int64_t hi)
+{
+    int64_t end = start + n;
+    if (hi <= lo)
+        lo = hi = end;
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t r = 0; r < rows; r++) {
+            float *o = out + p * ostride + r * orow;
+            if (lo > start)
+                memset(o, 0, (size_t)(lo - start) * sizeof(float));
+            if (hi < end)
+                memset(o + (hi - start), 0, (size_t)(end - hi) * sizeof(float));
+        }
 }
 
 /* ====================================================================== */
@@ -638,21 +669,13 @@ CONVRT_API int convrt_fft_conv1d(int64_t flags, int64_t planes,
     c.shared = planes == 1 || c.kstride == 0;
     c.out = out;
     c.ostride = out_stride;
-    /* the part of the window inside the full result; the rest is zero */
+    /* the part of the window inside the full result; the rest is zero,
+     * written once nothing can fail any more */
     int64_t lo = start > 0 ? start : 0, hi = wend < nfull ? wend : nfull;
-    for (int64_t p = 0; p < planes; p++) {
-        float *o = out + p * out_stride;
-        if (hi <= lo) {
-            memset(o, 0, (size_t)nout * sizeof(float));
-            continue;
-        }
-        if (lo > start)
-            memset(o, 0, (size_t)(lo - start) * sizeof(float));
-        if (hi < wend)
-            memset(o + (hi - start), 0, (size_t)(wend - hi) * sizeof(float));
-    }
-    if (hi <= lo)
+    if (hi <= lo) {
+        zero_outside(out, planes, out_stride, 1, 0, start, nout, start, start);
         return 0;
+    }
     c.c0 = lo;
     c.cn = hi - lo;
     c.odst = out + (lo - start);
@@ -691,6 +714,7 @@ CONVRT_API int convrt_fft_conv1d(int64_t flags, int64_t planes,
     c.ph = ph;
     c.spec = (cpx *)block;
     c.work = block + nspec * spec_bytes;
+    zero_outside(out, planes, out_stride, 1, 0, start, nout, lo, hi);
 
     if (c.shared) {
         c.g0 = 0;
@@ -1005,25 +1029,14 @@ CONVRT_API int convrt_fft_conv2d(int64_t flags, int64_t planes,
     c.orow = out_row;
     c.ostride = out_stride;
 
-    /* the part of the window inside the full result; the rest is zero */
+    /* the part of the window inside the full result; the rest is zero,
+     * written once nothing can fail any more */
     int64_t ylo = sy > 0 ? sy : 0, yhi = eh < fh ? eh : fh;
     int64_t xlo = sx > 0 ? sx : 0, xhi = ew < fw ? ew : fw;
-    int empty = yhi <= ylo || xhi <= xlo;
-    for (int64_t p = 0; p < planes; p++)
-        for (int64_t r = 0; r < oh; r++) {
-            float *o = out + p * out_stride + r * out_row;
-            int64_t y = sy + r;
-            if (empty || y < ylo || y >= yhi) {
-                memset(o, 0, (size_t)ow * sizeof(float));
-                continue;
-            }
-            if (xlo > sx)
-                memset(o, 0, (size_t)(xlo - sx) * sizeof(float));
-            if (xhi < ew)
-                memset(o + (xhi - sx), 0, (size_t)(ew - xhi) * sizeof(float));
-        }
-    if (empty)
+    if (yhi <= ylo || xhi <= xlo) {
+        zero_outside(out, planes, out_stride, oh, out_row, sx, ow, sx, sx);
         return 0;
+    }
     c.cy0 = ylo;
     c.cyn = yhi - ylo;
     c.cx0 = xlo;
@@ -1067,6 +1080,9 @@ CONVRT_API int convrt_fft_conv2d(int64_t flags, int64_t planes,
     c.px = px;
     c.spec = (cpx *)block;
     c.work = block + nspec * spec_bytes;
+    zero_outside(out, planes, out_stride, ylo - sy, out_row, sx, ow, sx, sx);
+    zero_outside(out + (ylo - sy) * out_row, planes, out_stride, yhi - ylo, out_row, sx, ow, xlo, xhi);
+    zero_outside(out + (yhi - sy) * out_row, planes, out_stride, eh - yhi, out_row, sx, ow, sx, sx);
 
     if (c.shared) {
         work2 m = work2_at(&c, 0);

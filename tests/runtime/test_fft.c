@@ -7,6 +7,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/resource.h>
 
 #include "common.h"
 #include "convrt_abi.h"
@@ -542,4 +543,41 @@ Test(fft, conv2d_errors)
     expect_fail(CONVRT_E_INVALID,
                 convrt_fft_conv2d(0, 1, ea, 2000, 2000, 0, 0, eb, 1100, 1000, 0, 0, eo, 0, 5, 0, 5, 5, 0),
                 "1100x1000");
+}
+
+/* Out of memory: refused before anything is written.  The address space
+ * of the test's own process is capped just above what it uses, and a
+ * 2^22-tap kernel needs a few hundred MB of plans and work memory.
+ * AddressSanitizer cannot run under such a cap. */
+Test(fft, out_of_memory_writes_nothing, .timeout = 60)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("AddressSanitizer reserves more address space than the cap");
+#else
+    const int64_t n = (int64_t)1 << 22;
+    float *a = calloc((size_t)n, sizeof(float)), *b = calloc((size_t)n, sizeof(float));
+    float *o = malloc(64 * sizeof(float));
+    cr_assert(a && b && o);
+    for (int i = 0; i < 64; i++)
+        o[i] = 5.0f;
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    cr_assert(f && fscanf(f, "%ld", &pages) == 1);
+    fclose(f);
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_AS, &rl), 0);
+    rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)48 << 20);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < limit)
+        cr_skip_test("the address space is already capped below what the test needs");
+    rl.rlim_cur = limit;
+    cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+    capture_reset();
+    cr_expect_eq(convrt_fft_conv1d(0, 1, a, n, 0, b, n, 0, o, n - 10, 64, 0), CONVRT_E_NOMEM);
+    expect_report(CONVRT_E_NOMEM, "cannot allocate");
+    for (int i = 0; i < 64; i++)
+        cr_expect_eq(o[i], 5.0f, "output written by a failing call");
+    free(a);
+    free(b);
+    free(o);
+#endif
 }
