@@ -164,14 +164,20 @@ CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *cons
  * `row` floats after the previous one; elements within a row are
  * contiguous.
  *
- * Results: at most 1e-4 of the window's largest magnitude away from the
- * exact (float64) result, measured about 1e-6 for 4096 and 22,050-tap
- * kernels (docs/design.md).  Deterministic: the same arguments give the
- * same bits on every call and for every thread count (the transform sizes,
- * blocks and pairings depend on the sizes only; blocks run in parallel
- * through convrt_parallel_for but each output element is computed by one
- * block alone).  A NaN or infinity in an operand spreads to every output
- * of the blocks that read it, not only to the outputs it touches.
+ * Results: within 1e-4 (the project's tolerance) of the exact result,
+ * relative to its largest magnitude; measured 2e-7 to 4e-7 for 4096- and
+ * 22,050-tap kernels (docs/design.md).  The error of an output scales with
+ * the magnitudes its block combines, so relative to a window whose values
+ * are all far smaller than the rest of the result (a one-output `valid`
+ * window that nearly cancels) it is larger.  A NaN or infinity in an
+ * operand spreads to every output of the blocks that read it, not only to
+ * the outputs it touches.
+ *
+ * Deterministic: the same arguments give the same bits on every call, for
+ * every thread count and on every machine (the transform sizes, blocks and
+ * pairings depend on the sizes only; blocks run in parallel through
+ * convrt_parallel_for, but each output element is computed by one block
+ * alone), so the JIT and objects agree bitwise.
  *
  * Thread-safe: any number of calls may run at once (FFT plans are cached
  * per size and shared read-only; each call's work memory is its own and is
