@@ -415,15 +415,13 @@ static void gather1(const conv1 *c, int64_t p, int64_t j0, int64_t cnt, float *d
     for (; i < lo; i++)
         dst[i * step] = 0.0f;
     const float *s = c->sig + p * c->sstride;
-    if (!c->srev) {
-        const float *src = s + j0;
+    /* indices, not shifted pointers: s + j0 may point before the signal */
+    if (!c->srev)
         for (; i < hi; i++)
-            dst[i * step] = src[i];
-    } else {
-        const float *src = s + (c->ns - 1 - j0);
+            dst[i * step] = s[j0 + i];
+    else
         for (; i < hi; i++)
-            dst[i * step] = src[-i];
-    }
+            dst[i * step] = s[c->ns - 1 - j0 - i];
     for (; i < cnt; i++)
         dst[i * step] = 0.0f;
 }
@@ -807,13 +805,13 @@ static void tile_row(const conv2 *c, int64_t p, int64_t y, int64_t x0, int64_t c
     for (; i < lo; i++)
         x[i] = 0.0f;
     if (!c->srev) {
-        const float *src = c->sig + p * c->sstride + y * c->srow + x0;
+        const float *row = c->sig + p * c->sstride + y * c->srow;
         for (; i < hi; i++)
-            x[i] = src[i];
+            x[i] = row[x0 + i];
     } else {
-        const float *src = c->sig + p * c->sstride + (c->sh - 1 - y) * c->srow + (c->sw - 1 - x0);
+        const float *row = c->sig + p * c->sstride + (c->sh - 1 - y) * c->srow;
         for (; i < hi; i++)
-            x[i] = src[-i];
+            x[i] = row[c->sw - 1 - x0 - i];
     }
     for (; i < c->Nx; i++)
         x[i] = 0.0f;
