@@ -127,7 +127,10 @@ CONVRT_API int convrt_pipeline_output_shapes(const convrt_pipeline *p,
 /* Validate everything (outputs must already have the right rank, dims and
  * non-NULL data, and no output's bytes may overlap an input's or another
  * output's: CONVRT_E_ALIAS), allocate scratch, run the body, free scratch.
- * Nothing is written to any output unless every check passed. */
+ * Nothing is written to any output unless every check passed.  The body of
+ * a pipeline with FFT stages calls convrt_fft_conv1d/2d; if one of those
+ * fails (CONVRT_E_NOMEM: its work memory), the run returns that code and
+ * the outputs hold whatever the stages before it wrote. */
 CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args);
 
 /* ------------------------------------------------------ FFT convolution

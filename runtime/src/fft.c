@@ -614,10 +614,10 @@ static int64_t choose_n1(int64_t nk, int64_t cn, int64_t planes, int64_t kernels
 
 #define F1 "convrt_fft_conv1d: "
 
-CONVRT_API int convrt_fft_conv1d(int64_t flags, int64_t planes,
-                                 const float *a, int64_t n1, int64_t a_stride,
-                                 const float *b, int64_t n2, int64_t b_stride,
-                                 float *out, int64_t start, int64_t nout, int64_t out_stride)
+static int fft_conv1d(int64_t flags, int64_t planes,
+                      const float *a, int64_t n1, int64_t a_stride,
+                      const float *b, int64_t n2, int64_t b_stride,
+                      float *out, int64_t start, int64_t nout, int64_t out_stride)
 {
     if (flags & ~(int64_t)CONVRT_FFT_CORRELATE)
         return convrt_report(CONVRT_E_INVALID, F1 "unknown flags 0x%llx", (unsigned long long)flags);
@@ -964,11 +964,11 @@ static void choose_n2(const conv2 *c, int64_t planes, int64_t kernels, int64_t *
 
 #define F2 "convrt_fft_conv2d: "
 
-CONVRT_API int convrt_fft_conv2d(int64_t flags, int64_t planes,
-                                 const float *a, int64_t h1, int64_t w1, int64_t a_row, int64_t a_stride,
-                                 const float *b, int64_t h2, int64_t w2, int64_t b_row, int64_t b_stride,
-                                 float *out, int64_t sy, int64_t oh, int64_t sx, int64_t ow,
-                                 int64_t out_row, int64_t out_stride)
+static int fft_conv2d(int64_t flags, int64_t planes,
+                      const float *a, int64_t h1, int64_t w1, int64_t a_row, int64_t a_stride,
+                      const float *b, int64_t h2, int64_t w2, int64_t b_row, int64_t b_stride,
+                      float *out, int64_t sy, int64_t oh, int64_t sx, int64_t ow,
+                      int64_t out_row, int64_t out_stride)
 {
     if (flags & ~(int64_t)CONVRT_FFT_CORRELATE)
         return convrt_report(CONVRT_E_INVALID, F2 "unknown flags 0x%llx", (unsigned long long)flags);
@@ -1102,4 +1102,31 @@ CONVRT_API int convrt_fft_conv2d(int64_t flags, int64_t planes,
     plan_release(py);
     plan_release(px);
     return 0;
+}
+
+/* The entry points: a failure inside a pipeline's body (generated code
+ * calls these for method=fft stages) also fails the run. */
+CONVRT_API int convrt_fft_conv1d(int64_t flags, int64_t planes,
+                                 const float *a, int64_t n1, int64_t a_stride,
+                                 const float *b, int64_t n2, int64_t b_stride,
+                                 float *out, int64_t start, int64_t nout, int64_t out_stride)
+{
+    int rc = fft_conv1d(flags, planes, a, n1, a_stride, b, n2, b_stride, out, start, nout,
+                        out_stride);
+    if (rc)
+        convrt__run_fail(rc);
+    return rc;
+}
+
+CONVRT_API int convrt_fft_conv2d(int64_t flags, int64_t planes,
+                                 const float *a, int64_t h1, int64_t w1, int64_t a_row, int64_t a_stride,
+                                 const float *b, int64_t h2, int64_t w2, int64_t b_row, int64_t b_stride,
+                                 float *out, int64_t sy, int64_t oh, int64_t sx, int64_t ow,
+                                 int64_t out_row, int64_t out_stride)
+{
+    int rc = fft_conv2d(flags, planes, a, h1, w1, a_row, a_stride, b, h2, w2, b_row, b_stride,
+                        out, sy, oh, sx, ow, out_row, out_stride);
+    if (rc)
+        convrt__run_fail(rc);
+    return rc;
 }

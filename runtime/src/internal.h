@@ -42,4 +42,9 @@ int convrt__atomic_commit(convrt__atomic_file *af);
 /* Close and remove the temporary file without reporting. */
 void convrt__atomic_abort(convrt__atomic_file *af);
 
+/* A runtime function called by a pipeline's body failed with rc (already
+ * reported): convrt_pipeline_run, if one is running on this thread,
+ * returns the first such code once the body is done. */
+void convrt__run_fail(int rc);
+
 #endif

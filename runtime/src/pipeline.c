@@ -565,6 +565,16 @@ static int check_alias(const convrt_pipeline *p, convrt_tensor *const *args)
     return 0;
 }
 
+/* The runs in progress on this thread, and the first failure a runtime
+ * function called by the innermost one's body reported. */
+static _Thread_local int run_depth, run_rc;
+
+void convrt__run_fail(int rc)
+{
+    if (run_depth && !run_rc)
+        run_rc = rc;
+}
+
 CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
 {
     int64_t local[LOCAL_SLOTS];
@@ -617,7 +627,14 @@ CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *cons
             scratch_put(block, total);
         goto done;
     }
+    int outer_depth = run_depth, outer_rc = run_rc;
+    run_depth = outer_depth + 1;
+    run_rc = 0;
     p->body(bufs, d);
+    if (run_rc)
+        rc = run_rc;
+    run_depth = outer_depth;
+    run_rc = outer_rc;
     if (block)
         scratch_put(block, total);
 

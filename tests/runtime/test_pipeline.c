@@ -619,3 +619,39 @@ Test(pipeline, large_dims_table_uses_heap)
     cr_expect_eq(t.rank, 1);
     cr_expect_eq(t.dims[0], 199);
 }
+
+/* A runtime routine that fails inside the body (here an FFT call with an
+ * operand of length 0, as a broken body might make it) fails the run with
+ * its code; the next run on the thread starts clean. */
+static int fft_calls;
+static void failing_fft_body(float *const *bufs, const int64_t *dims)
+{
+    fft_calls++;
+    (void)convrt_fft_conv1d(CONVRT_FFT_CONVOLVE, 1, bufs[0], 0, 0, bufs[0], dims[0], 0, bufs[1],
+                            0, dims[0], 0);
+    addone_body(bufs, dims);
+}
+
+Test(pipeline, a_failing_runtime_call_fails_the_run)
+{
+    convrt_pipeline p = addone;
+    p.body = failing_fft_body;
+    convrt_tensor x, y;
+    int64_t d[2] = {2, 3};
+    cr_assert_eq(convrt_tensor_alloc(&x, 2, d), 0);
+    cr_assert_eq(convrt_tensor_alloc(&y, 2, d), 0);
+    convrt_tensor *args[2] = {&x, &y};
+    capture_start();
+    cr_expect_eq(convrt_pipeline_run(&p, args), CONVRT_E_INVALID);
+    expect_report(CONVRT_E_INVALID, "operand a has length 0");
+    cr_expect_eq(fft_calls, 1);
+    capture_start();
+    cr_expect_eq(convrt_pipeline_run(&addone, args), CONVRT_OK, "the failure stuck to the thread");
+    cr_expect_eq(cap.count, 0);
+    /* outside a run, a failing call only returns its code */
+    capture_start();
+    cr_expect_eq(convrt_fft_conv1d(7, 1, x.data, 3, 0, x.data, 3, 0, y.data, 0, 3, 0), CONVRT_E_INVALID);
+    cr_expect_eq(convrt_pipeline_run(&addone, args), CONVRT_OK);
+    convrt_tensor_free(&x);
+    convrt_tensor_free(&y);
+}
