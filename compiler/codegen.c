@@ -1116,6 +1116,10 @@ static void locals_in_stmt(const IrStmt *s, bool *used)
         for (int32_t i = 0; i < s->block.n; i++)
             locals_in_stmt(s->block.items[i], used);
         break;
+    case IR_STMT_CALL:
+        for (int32_t i = 0; i < s->call.nargs; i++)
+            locals_in_expr(s->call.args[i].value, used);
+        break;
     case IR_STMT_AGAIN:
         break;
     }
@@ -1284,6 +1288,48 @@ static void emit_parallel(Fn *f, const IrStmt *s, LLVMValueRef lo,
     LLVMPositionBuilderAtEnd(f->b, done);
 }
 
+/* A runtime routine (ir.h IrCallee): int name(i64 or ptr, ...), declared
+ * on first use; the JIT resolves it from convc's copy of the runtime
+ * (jit.c), an object from libconvrt. */
+static void emit_call(Fn *f, const IrStmt *s)
+{
+    Cg *cg = f->cg;
+    const char *name = ir_callee_name(s->call.fn);
+    int32_t n = s->call.nargs;
+    if (!name || n != ir_callee_nargs(s->call.fn)) {
+        cg_fail(cg, fmt_err("IR calls runtime routine %d with %d arguments", (int)s->call.fn, (int)n));
+        return;
+    }
+    LLVMTypeRef *types = xcalloc((size_t)n, sizeof *types);
+    LLVMValueRef *args = xcalloc((size_t)n, sizeof *args);
+    for (int32_t i = 0; i < n && !cg->err; i++) {
+        const IrArg *g = &s->call.args[i];
+        if (!g->value || g->value->type != IR_TYPE_I64 ||
+            (g->buf >= 0 && g->buf >= cg->p->nbuffers)) {
+            cg_fail(cg, fmt_err("argument %d of %s is not an i64 value or a buffer position",
+                                (int)i, name));
+            break;
+        }
+        LLVMValueRef v = emit_expr(f, g->value);
+        if (g->buf >= 0) {
+            types[i] = cg->t_ptr;
+            args[i] = LLVMBuildInBoundsGEP2(f->b, cg->t_f32, buf_ptr(f, g->buf), &v, 1, "");
+        } else {
+            types[i] = cg->t_i64;
+            args[i] = v;
+        }
+    }
+    if (!cg->err) {
+        LLVMTypeRef fty = LLVMFunctionType(cg->t_i32, types, (unsigned)n, 0);
+        LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
+        if (!fn)
+            fn = LLVMAddFunction(cg->mod, name, fty);
+        LLVMBuildCall2(f->b, fty, fn, args, (unsigned)n, "");
+    }
+    free(types);
+    free(args);
+}
+
 static void emit_stmt(Fn *f, const IrStmt *s)
 {
     Cg *cg = f->cg;
@@ -1369,6 +1415,9 @@ static void emit_stmt(Fn *f, const IrStmt *s)
     case IR_STMT_BLOCK:
         for (int32_t i = 0; i < s->block.n; i++)
             emit_stmt(f, s->block.items[i]);
+        break;
+    case IR_STMT_CALL:
+        emit_call(f, s);
         break;
     case IR_STMT_AGAIN:
         /* a well-formed one is a call of its group's function */

@@ -344,6 +344,35 @@ IrStmt *ir_block(Arena *a, IrStmt *const *items, int32_t n)
     return s;
 }
 
+IrStmt *ir_call(Arena *a, IrCallee fn, const IrArg *args, int32_t nargs)
+{
+    IrStmt *s = stmt_new(a, IR_STMT_CALL);
+    s->call.fn = fn;
+    s->call.nargs = nargs > 0 ? nargs : 0;
+    s->call.args = arena_array(a, (size_t)s->call.nargs + 1, sizeof *s->call.args);
+    if (nargs > 0)
+        memcpy(s->call.args, args, (size_t)nargs * sizeof *args);
+    return s;
+}
+
+const char *ir_callee_name(IrCallee fn)
+{
+    switch (fn) {
+    case IR_CALL_FFT_CONV1D: return "convrt_fft_conv1d";
+    case IR_CALL_FFT_CONV2D: return "convrt_fft_conv2d";
+    }
+    return NULL;
+}
+
+int32_t ir_callee_nargs(IrCallee fn)
+{
+    switch (fn) {
+    case IR_CALL_FFT_CONV1D: return 12;
+    case IR_CALL_FFT_CONV2D: return 19;
+    }
+    return -1;
+}
+
 IrStmt *ir_again(Arena *a, int32_t stage, const int32_t *bufs, int32_t nbufs,
                  const int32_t *slots, int32_t nslots)
 {
@@ -640,6 +669,23 @@ static void dump_stmt(FILE *out, const IrProgram *p, const IrStmt *s,
     case IR_STMT_BLOCK:
         dump_braced(out, p, s, depth);
         break;
+    case IR_STMT_CALL: {
+        indent(out, depth);
+        const char *name = ir_callee_name(s->call.fn);
+        fprintf(out, "%s(", name ? name : "?");
+        for (int32_t i = 0; i < s->call.nargs; i++) {
+            const IrArg *g = &s->call.args[i];
+            if (i)
+                fputs(", ", out);
+            if (g->buf >= 0)
+                fprintf(out, "&%s[", buf_name(p, g->buf, tmp, sizeof tmp));
+            dump_expr(out, p, g->value);
+            if (g->buf >= 0)
+                fputc(']', out);
+        }
+        fputs(");\n", out);
+        break;
+    }
     case IR_STMT_AGAIN:
         indent(out, depth);
         fprintf(out, "again stage %d with (", (int)s->again.stage);

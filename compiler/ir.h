@@ -121,7 +121,22 @@ typedef enum IrStmtKind {
                            The lowering writes a repeated stage this way,
                            so a long chain of equal stages costs a few
                            words each and not a copy of its loop nest. */
+    IR_STMT_CALL,       /* call a runtime routine (IrCallee) with args */
 } IrStmtKind;
+
+/* The runtime routines a stage may call (IR_STMT_CALL).  Their int result
+ * is not read: a failure is reported by the runtime and fails the run. */
+typedef enum IrCallee {
+    IR_CALL_FFT_CONV1D,     /* convrt_fft_conv1d (convrt_abi.h): 12 args */
+    IR_CALL_FFT_CONV2D,     /* convrt_fft_conv2d: 19 args */
+} IrCallee;
+
+/* An argument: an i64 value, or (buf >= 0) the address of the element at
+ * linear position `value` of buffer buf (row-major over its dims). */
+typedef struct IrArg {
+    int32_t buf;
+    IrExpr *value;
+} IrArg;
 
 enum {
     IR_LOOP_PARALLEL  = 1 << 0, /* iterations are independent: may run on
@@ -162,6 +177,11 @@ struct IrStmt {
             IrStmt **items;
             int32_t  n;
         } block;
+        struct {
+            IrCallee fn;
+            int32_t  nargs;
+            IrArg   *args;
+        } call;
         struct {
             int32_t        stage;       /* index in the body's top block */
             int32_t        nbufs, nslots;
@@ -282,6 +302,11 @@ IrStmt *ir_store(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
                  IrExpr *value);
 IrStmt *ir_assign(Arena *a, int32_t local, IrExpr *value);
 IrStmt *ir_block(Arena *a, IrStmt *const *items, int32_t n);
+/* A call of a runtime routine (IR_STMT_CALL); args are copied. */
+IrStmt *ir_call(Arena *a, IrCallee fn, const IrArg *args, int32_t nargs);
+/* The routine's C name and its number of arguments. */
+const char *ir_callee_name(IrCallee fn);
+int32_t ir_callee_nargs(IrCallee fn);
 /* Stage `stage` of the body again (IR_STMT_AGAIN); the arrays are copied. */
 IrStmt *ir_again(Arena *a, int32_t stage, const int32_t *bufs, int32_t nbufs,
                  const int32_t *slots, int32_t nslots);

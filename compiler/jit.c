@@ -44,6 +44,8 @@ static LLVMErrorRef define_runtime(LLVMOrcLLJITRef J, LLVMOrcJITDylibRef jd)
         {"convrt_pipeline_output_shapes",
          (void (*)(void))convrt_pipeline_output_shapes},
         {"convrt_parallel_for", (void (*)(void))convrt_parallel_for},
+        {"convrt_fft_conv1d", (void (*)(void))convrt_fft_conv1d},
+        {"convrt_fft_conv2d", (void (*)(void))convrt_fft_conv2d},
         {"tanhf", (void (*)(void))tanhf},
         {"expf", (void (*)(void))expf},
         {"exp2f", (void (*)(void))exp2f},

@@ -15,7 +15,7 @@
 
 enum {
     W_NULL = 1,
-    W_FOR, W_IF, W_STORE, W_ASSIGN, W_BLOCK,
+    W_FOR, W_IF, W_STORE, W_ASSIGN, W_BLOCK, W_CALL,
     W_EXPR,             /* + IrExprKind */
     W_BUF = 64,         /* a buffer seen before: its number */
     W_BUF_NEW,          /* first use: kind, rank, rank slot references */
@@ -260,6 +260,18 @@ static void put_stmt(Walk *k, const IrStmt *s)
         put(k, s->block.n);
         for (int32_t i = 0; i < s->block.n; i++)
             put_stmt(k, s->block.items[i]);
+        break;
+    case IR_STMT_CALL:
+        put(k, W_CALL);
+        put(k, s->call.fn);
+        put(k, s->call.nargs);
+        for (int32_t i = 0; i < s->call.nargs; i++) {
+            if (s->call.args[i].buf >= 0)
+                put_buf(k, s->call.args[i].buf);
+            else
+                put(k, W_NULL);
+            put_expr(k, s->call.args[i].value);
+        }
         break;
     default:
         k->bad = true;

@@ -168,3 +168,46 @@ Test(ir, dump)
     cr_assert_str_eq(out, want, "got:\n%s", out);
     free(out);
 }
+
+/* A body of stages: each numbered; a runtime call with its buffer
+ * addresses; a repeat of stage 0 with its buffers and slots. */
+Test(ir, dump_of_stages_calls_and_repeats)
+{
+    int32_t slots_1[1] = {0};
+    IrSlot slots[1] = {{IR_SLOT_ARG, 0, 0, 0, false}};
+    IrBuffer bufs[3] = {
+        {.name = "a", .kind = IR_BUF_INPUT, .rank = 1, .dim_slots = slots_1, .abi_index = 0},
+        {.name = "y", .kind = IR_BUF_OUTPUT, .rank = 1, .dim_slots = slots_1, .abi_index = 1},
+        {.name = "z", .kind = IR_BUF_OUTPUT, .rank = 1, .dim_slots = slots_1, .abi_index = 2},
+    };
+    IrExpr *z = ir_int(&A, 0), *n = ir_dim(&A, 0);
+    IrArg args[12] = {
+        {-1, ir_int(&A, 0)}, {-1, ir_int(&A, 1)}, {0, z}, {-1, n}, {-1, z},
+        {0, ir_int(&A, 4)}, {-1, ir_int(&A, 3)}, {-1, z},
+        {1, z}, {-1, z}, {-1, n}, {-1, z},
+    };
+    IrStmt *call = ir_call(&A, IR_CALL_FFT_CONV1D, args, 12);
+    args[0].value = NULL;       /* copied */
+    cr_assert_not_null(call->call.args[0].value);
+    IrStmt *stages[2] = {call, ir_again(&A, 0, (const int32_t[]){0, 2}, 2, (const int32_t[]){0}, 1)};
+    IrProgram p = {
+        .name = "calls", .slots = slots, .nslots = 1, .buffers = bufs, .nbuffers = 3,
+        .ninputs = 1, .noutputs = 2, .body = ir_block(&A, stages, 2),
+    };
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    ir_dump(f, &p);
+    fclose(f);
+    const char *body = strstr(out, "body:\n");
+    cr_assert_not_null(body, "%s", out);
+    cr_assert_str_eq(body,
+        "body:\n"
+        "// stage 0\n"
+        "convrt_fft_conv1d(0, 1, &a[0], d0, 0, &a[4], 3, 0, &y[0], 0, d0, 0);\n"
+        "// stage 1\n"
+        "again stage 0 with (a, z) dims (d0);\n", "got:\n%s", out);
+    cr_assert_str_eq(ir_callee_name(IR_CALL_FFT_CONV2D), "convrt_fft_conv2d");
+    cr_assert_eq(ir_callee_nargs(IR_CALL_FFT_CONV2D), 19);
+    free(out);
+}
