@@ -802,7 +802,7 @@ static const char *window_desc(Checker *c, const char *stage, const WindowParams
 /* ---- stages ---------------------------------------------------------------- */
 
 /* method= words, in Method's order */
-static const char *const method_names[] = { "direct", "auto", "separable" };
+static const char *const method_names[] = { "direct", "auto", "separable", "fft" };
 
 /* method=separable: a 2-D kernel known when compiling, of rank 1 (the
  * tolerance is factor.h's), and unit steps; reported at the option. */
@@ -830,6 +830,35 @@ static bool separable_applies(Checker *c, const Node *n, const char *stage, bool
                              "column and a row (the closest such product is off by %.2g of its "
                              "largest entry; at most %g is taken as separable)",
                    stage, (long long)kh, (long long)kw, err, SEPARABLE_TOLERANCE);
+        return false;
+    }
+    return true;
+}
+
+/* method=fft: each output plane is one input plane filtered by one kernel
+ * (convolve/correlate always; a convolution with a per-plane filter or
+ * one input channel per group), with unit steps; reported at the option.
+ * Every padding mode applies. */
+static bool fft_applies(Checker *c, const Node *n, const char *stage)
+{
+    if (n->op != NODE_CONV)
+        return true;
+    SrcLoc at = n->conv.method_loc;
+    const WindowParams *w = &n->conv.win;
+    for (int i = 0; i < w->nsp; i++)
+        if (w->stride[i] != 1 || w->dilation[i] != 1) {
+            diag_error(c->d, at, "%s: method=fft needs stride 1 and dilation 1 (here %s %lld)", stage,
+                       w->stride[i] != 1 ? "stride" : "dilation",
+                       (long long)(w->stride[i] != 1 ? w->stride[i] : w->dilation[i]));
+            return false;
+        }
+    int64_t cg;
+    const Node *wt = n->in[1];
+    if (!n->conv.per_channel && !(sym_is_const(wt->shape.dims[1], &cg) && cg == 1)) {
+        diag_error(c->d, at, "%s: method=fft needs each output channel to read one input channel "
+                             "(a per-plane filter [FH, FW], or groups equal to the input channels), "
+                             "but each sums over %s input channels", stage,
+                   sym_str(c->a, wt->shape.dims[1]));
         return false;
     }
     return true;
@@ -870,7 +899,7 @@ static Value check_conv(Checker *c, const AstExpr *e, int nsp, bool pointwise)
         }
         if (a.arg[8]) ok &= bool_value(c, a.arg[8], stage, "flip", &flip);
         if (a.arg[9]) {
-            method = word_value(c, a.arg[9], stage, "method", method_names, 3);
+            method = word_value(c, a.arg[9], stage, "method", method_names, 4);
             ok &= method >= 0;
         }
     }
@@ -1080,6 +1109,8 @@ static Value check_conv(Checker *c, const AstExpr *e, int nsp, bool pointwise)
     n->desc = arena_printf(c->a, "%s%s", n->desc, mode_names[pad_mode]);
     if (method == METHOD_SEPARABLE && !separable_applies(c, n, stage, per_channel && nsp == 2))
         return val_error(e->loc);
+    if (method == METHOD_FFT && !fft_applies(c, n, stage))
+        return val_error(e->loc);
     push_node(c, n);
     return tensor_val(n, e->loc);
 }
@@ -1221,7 +1252,7 @@ static Value check_signal(Checker *c, const AstExpr *e, bool correlate)
     if (a.arg[2])
         mode = word_value(c, a.arg[2], stage, "mode", modes, 3);
     if (a.arg[3])
-        method = word_value(c, a.arg[3], stage, "method", method_names, 3);
+        method = word_value(c, a.arg[3], stage, "method", method_names, 4);
     if (!x || !y || mode < 0 || method < 0 || a.bad)
         return val_error(e->loc);
     Shape xs = x->shape, ys = y->shape;

@@ -369,21 +369,16 @@ static const char *method_note(void *ctx, Arena *a, const Node *n)
     if (n->op != NODE_CONV && n->op != NODE_SIGNAL)
         return NULL;
     const StagePlan *p = schedule_plan(s, n);
-    if (p->algorithm == ALGO_SEPARABLE)
-        return p->cost > 0 ? arena_printf(a, "separable, %.1fx fewer MACs", p->cost_direct / p->cost)
-                           : "separable";
-    if (p->kernel != KERNEL_STENCIL_ROWS || n->op != NODE_CONV || !n->conv.per_channel)
+    static const char *const names[] = { "direct", "separable", "fft" };
+    const char *what = names[p->algorithm];
+    if (p->algorithm != ALGO_DIRECT)
+        return p->cost > 0 && p->cost_direct > 0
+             ? arena_printf(a, "%s, %.1fx less work", what, p->cost_direct / p->cost)
+             : what;
+    if (p->auto_algorithm == ALGO_DIRECT || !(p->auto_cost > 0))
         return "direct";
-    /* would auto make it separable? */
-    const Node *w = n->in[1];
-    int64_t kh, kw;
-    if (n->conv.win.nsp != 2 || w->op != NODE_CONST || !sym_is_const(w->shape.dims[0], &kh) ||
-        !sym_is_const(w->shape.dims[1], &kw) || kh * kw <= 2 * (kh + kw) ||
-        n->conv.win.stride[0] != 1 || n->conv.win.stride[1] != 1 ||
-        !kernel_separable(w->cst.data, kh, kw))
-        return "direct";
-    return arena_printf(a, "direct (method=auto: separable, %.1fx fewer MACs)",
-                        (double)(kh * kw) / (double)(kh + kw));
+    return arena_printf(a, "direct (method=auto: %s, %.1fx less work)", names[p->auto_algorithm],
+                        p->cost_direct / p->auto_cost);
 }
 
 static int cmd_check(Arena *a, const Options *o)

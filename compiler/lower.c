@@ -439,7 +439,7 @@ static IrStmt *copy_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
 }
 
 /* Index remapping for non-zero padding modes; i may be out of [0, n). */
-static IrExpr *pad_index(Lower *L, PadMode mode, IrExpr *i, IrExpr *n)
+IrExpr *lower_pad_index(Lower *L, PadMode mode, IrExpr *i, IrExpr *n)
 {
     Arena *a = L->a;
     IrExpr *last = sub(L, n, I(L, 1));
@@ -521,7 +521,7 @@ static IrStmt *conv_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
         } else {
             lo[i] = I(L, 0);
             hi[i] = k;
-            xi[xr - nsp + i] = pad_index(L, n->conv.pad_mode, pos, nin);
+            xi[xr - nsp + i] = lower_pad_index(L, n->conv.pad_mode, pos, nin);
         }
         IrExpr *tw = n->conv.flip ? sub(L, sub(L, k, I(L, 1)), t) : t;
         if (wr > (pc ? 0 : 2))
@@ -680,6 +680,7 @@ static void lower_node_kernel(Lower *L, const Node *n)
     case KERNEL_CONV_ROWS:  emit(L, kernel_conv_rows(L, n)); return;
     case KERNEL_POOL_ROWS:  emit(L, kernel_pool_rows(L, n)); return;
     case KERNEL_STENCIL_ROWS: emit(L, kernel_stencil_rows(L, n)); return;
+    case KERNEL_FFT:        emit(L, kernel_fft(L, n)); return;
     case KERNEL_SCALAR: break;
     }
 }

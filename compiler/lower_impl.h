@@ -60,6 +60,9 @@ int32_t lower_scratch(Lower *L, const char *name, Shape s);
 int32_t lower_local_buffer(Lower *L, const char *name, Shape s);
 /* A constant buffer holding count values (data must live in L->pa). */
 int32_t lower_const(Lower *L, const char *name, Shape s, const float *data, int64_t count);
+/* Index i (possibly outside [0, n)) remapped by a padding mode other than
+ * zeros, as PyTorch's reflect / replicate / circular padding does. */
+IrExpr *lower_pad_index(Lower *L, PadMode mode, IrExpr *i, IrExpr *n);
 /* n's value at idx (a load, or its inlined elementwise expression). */
 IrExpr *lower_value(Lower *L, const Node *n, IrExpr **idx);
 /* The elementwise stage n applied to operand values (x for in[0], y for
@@ -88,6 +91,7 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n);
 IrStmt *kernel_conv_rows(Lower *L, const Node *n);
 IrStmt *kernel_pool_rows(Lower *L, const Node *n);
 IrStmt *kernel_stencil_rows(Lower *L, const Node *n);
+IrStmt *kernel_fft(Lower *L, const Node *n);
 /* Pooled rows [pr0, pr1) of one channel plane of pool, read from buffer bx
  * (rank xrank) whose plane starts at in_base and holds the pool's input
  * rows from row_origin on, written to the pool's store at out_base. */

@@ -51,6 +51,7 @@ static const char *kernel_name(StageKernel k)
     case KERNEL_CONV_ROWS:  return "conv-rows";
     case KERNEL_POOL_ROWS:  return "pool-rows";
     case KERNEL_STENCIL_ROWS: return "stencil-rows";
+    case KERNEL_FFT:        return "fft";
     }
     return "?";
 }
@@ -90,6 +91,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
             fprintf(out, " %d rows x %d vectors", (int)p->nk, (int)p->nv);
         if (p->algorithm == ALGO_SEPARABLE)
             fputs(", separable (row pass, then column pass, in strips)", out);
+        if (p->algorithm == ALGO_FFT)
+            fputs(" (overlap-save blocks in the runtime)", out);
         if (p->input_layout == LAYOUT_PHASES)
             fputs(", input in phase planes", out);
         if (p->pack_weights)

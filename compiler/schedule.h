@@ -26,6 +26,9 @@ typedef enum StageKernel {
     KERNEL_POOL_ROWS,   /* kernels/pool_rows.c: vectors along output rows */
     KERNEL_STENCIL_ROWS,/* kernels/stencil_rows.c: one filter over every
                            plane, any padding mode; nk is the row block */
+    KERNEL_FFT,         /* kernels/fft.c: calls of the runtime's FFT
+                           convolution, then bias and epilogue in place
+                           (set by passes/algorithm.c with ALGO_FFT) */
 } StageKernel;
 
 /* How a stage reads its main input (passes/layout.c).  Every tensor the
@@ -43,6 +46,7 @@ typedef enum Algorithm {
     ALGO_DIRECT = 0,    /* every output's sum in the order written */
     ALGO_SEPARABLE,     /* a rank-1 2-D kernel as a row pass then a column
                            pass over strips of rows (other rounding) */
+    ALGO_FFT,           /* overlap-save FFT blocks (other rounding) */
 } Algorithm;
 
 /* --method on the command line: what the script's method= options say,
@@ -54,7 +58,10 @@ typedef struct StagePlan {
     InputLayout  input_layout;
     Algorithm    algorithm;
     const float *sep_u, *sep_v;     /* separable: column and row factors */
-    double       cost, cost_direct; /* estimated FMAs per call (0: unknown) */
+    double       cost, cost_direct; /* estimated work per call, in vector
+                                       multiply-adds (0: unknown) */
+    Algorithm    auto_algorithm;    /* what method=auto picks, at auto_cost */
+    double       auto_cost;
     int32_t      nk, nv;        /* register block: output channels x pixel
                                    vectors (vector kernels) */
     bool         pack_weights;  /* weights in kernel order: at compile time

@@ -1,34 +1,178 @@
 /* passes/algorithm.c - how each filtering stage computes its sums.
  *
  * Needs: kernels chosen (passes/kernels.c).
- * Establishes: plan.algorithm for every stage computed by the stencil
- * kernel, and its estimated cost in FMAs per call (plan.cost, with
- * plan.cost_direct for comparison) where sizes are known.
+ * Establishes: plan.algorithm for every convolution and convolve/correlate
+ * stage; the estimated work of what it runs and of the direct sum
+ * (plan.cost, plan.cost_direct) where the sizes are known; what auto would
+ * choose (plan.auto_algorithm, plan.auto_cost); KERNEL_FFT on the stages
+ * that run through FFTs, and a buffer for each of their operands.
  *
  * direct (the default) sums every output's taps in the order written: the
- * results do not depend on the compiler's choices.  separable applies a
- * rank-1 2-D kernel (factor.h) as a row pass then a column pass, kh + kw
- * multiply-adds per output instead of kh*kw, in strips of rows so that the
- * row pass's output stays in cache; its sums are in another order, so it
- * rounds differently (docs/language.md gives the measured error).  A
- * stage gets it when its method= says separable, or says auto (or the
- * command line says --method=auto) and the kernel is separable and large
- * enough to gain (kh*kw > 2*(kh + kw): 5x5 and up).  --method=direct keeps
- * every stage direct whatever the script says. */
+ * results do not depend on the compiler's choices.  The other methods sum
+ * in another order and so round differently (docs/language.md gives the
+ * measured errors):
+ *   separable  a rank-1 2-D constant kernel (factor.h) as a row pass then a
+ *              column pass, kh + kw multiply-adds per output instead of
+ *              kh*kw, in strips of rows so that the row pass's output stays
+ *              in cache (the stencil kernel);
+ *   fft        overlap-save FFT blocks in the runtime (convrt_fft_conv1d /
+ *              2d, kernels/fft.c), O(log n) work per output whatever the
+ *              kernel's size, for stages where each output plane is one
+ *              input plane filtered by one kernel.
+ * A stage runs another method when its method= names it, or says auto (or
+ * the command line says --method=auto) and the cost model below finds it
+ * cheaper.  --method=direct keeps every stage direct whatever the script
+ * says.
+ *
+ * The cost model counts work in units of one vector multiply-add of the
+ * stencil kernel: a direct sum costs its taps per output (eight times that
+ * in a scalar nest, for stages no vector kernel computes); separable
+ * kh + kw per output; an FFT block of N points about 5 N log2 N flops for
+ * the forward and inverse transforms plus 3 N for the products, counted
+ * as half as many multiply-adds and weighted four times for running at a
+ * fraction of the vector units' peak.  Unknown sizes leave auto direct. */
 #include "passes.h"
 
+#include <math.h>
+
 #include "factor.h"
+
+enum { SCALAR_PENALTY = 8, FFT_PENALTY = 4 };
+
+static bool known(const SymExpr *e, int64_t *v)
+{
+    return sym_is_const(e, v);
+}
 
 static double known_numel(const Shape *s)
 {
     double n = 1;
     for (int32_t i = 0; i < s->rank; i++) {
         int64_t v;
-        if (!sym_is_const(s->dims[i], &v))
+        if (!known(s->dims[i], &v))
             return 0;
         n *= (double)v;
     }
     return n;
+}
+
+/* The smallest power of two >= n (and >= lo). */
+static double pow2_at_least(double n, double lo)
+{
+    double p = lo;
+    while (p < n)
+        p *= 2;
+    return p;
+}
+
+/* Estimated FFT work for `planes` problems with output extents out[] and
+ * kernel extents k[] (nsp of each), in the units above. */
+static double fft_cost(double planes, int32_t nsp, const double *out, const double *k)
+{
+    double points = 1, useful = 1, blocks = 1;
+    for (int32_t i = 0; i < nsp; i++) {
+        double n = pow2_at_least(2 * k[i], nsp == 2 ? 8 : 16);
+        points *= n;
+        useful = n - k[i] + 1;
+        blocks *= ceil(out[i] / useful);
+    }
+    double per_block = 5 * points * log2(points) + 3 * points;
+    double flops = planes * blocks * per_block + 2.5 * points * log2(points);
+    return flops / 2 * FFT_PENALTY;
+}
+
+/* Whether the stage can run through FFTs: convolve/correlate always; a
+ * convolution when every output plane reads one input plane with unit
+ * steps (check.c reports the same conditions for method=fft). */
+static bool fft_shape_ok(const Node *n)
+{
+    if (n->op == NODE_SIGNAL)
+        return true;
+    if (n->op != NODE_CONV)
+        return false;
+    const WindowParams *w = &n->conv.win;
+    for (int32_t i = 0; i < w->nsp; i++)
+        if (w->stride[i] != 1 || w->dilation[i] != 1)
+            return false;
+    int64_t cg;
+    return n->conv.per_channel || (known(n->in[1]->shape.dims[1], &cg) && cg == 1);
+}
+
+/* The FFT's work for stage n, or 0 when a size is unknown. */
+static double stage_fft_cost(const Node *n)
+{
+    double out[2], k[2];
+    int32_t nsp = n->op == NODE_CONV ? n->conv.win.nsp : n->shape.rank;
+    int32_t r = n->shape.rank;
+    double planes = 1;
+    for (int32_t i = 0; i < r - nsp; i++) {
+        int64_t v;
+        if (!known(n->shape.dims[i], &v))
+            return 0;
+        planes *= (double)v;
+    }
+    for (int32_t i = 0; i < nsp; i++) {
+        int64_t o, kk;
+        const SymExpr *ke;
+        if (n->op == NODE_CONV) {
+            ke = n->conv.win.k[i];
+        } else {
+            /* the shorter operand is the kernel */
+            int64_t a, b;
+            if (!known(n->in[0]->shape.dims[i], &a) || !known(n->in[1]->shape.dims[i], &b))
+                return 0;
+            ke = a < b ? n->in[0]->shape.dims[i] : n->in[1]->shape.dims[i];
+        }
+        if (!known(n->shape.dims[r - nsp + i], &o) || !known(ke, &kk))
+            return 0;
+        out[i] = (double)o;
+        k[i] = (double)kk;
+    }
+    return fft_cost(planes, nsp, out, k);
+}
+
+/* Taps per output of the direct sum, or 0 when unknown. */
+static double stage_taps(const Node *n)
+{
+    const Node *w = n->in[1];
+    double taps = 1;
+    int32_t first = n->op == NODE_CONV && !n->conv.per_channel ? 1 : 0;
+    for (int32_t d = first; d < w->shape.rank; d++) {
+        int64_t v;
+        if (!known(w->shape.dims[d], &v))
+            return 0;
+        taps *= (double)v;
+    }
+    return taps;
+}
+
+/* The separable factors of a stencil stage's constant kernel, or false. */
+static bool separable_factors(Arena *a, const Node *n, const StagePlan *p, float **u_out,
+                              float **v_out)
+{
+    if (p->kernel != KERNEL_STENCIL_ROWS || n->op != NODE_CONV || !n->conv.per_channel ||
+        n->conv.win.nsp != 2 || n->in[1]->op != NODE_CONST || n->conv.win.stride[0] != 1 ||
+        n->conv.win.stride[1] != 1)
+        return false;
+    const Node *w = n->in[1];
+    int64_t kh, kw;
+    if (!known(w->shape.dims[0], &kh) || !known(w->shape.dims[1], &kw))
+        return false;
+    float *u = arena_array(a, (size_t)kh, sizeof *u);
+    float *v = arena_array(a, (size_t)kw, sizeof *v);
+    if (kernel_rank1(w->cst.data, kh, kw, u, v) > SEPARABLE_TOLERANCE)
+        return false;
+    if (n->conv.flip) {
+        for (int64_t k = 0; k < kh / 2; k++) {
+            float t = u[k]; u[k] = u[kh - 1 - k]; u[kh - 1 - k] = t;
+        }
+        for (int64_t k = 0; k < kw / 2; k++) {
+            float t = v[k]; v[k] = v[kw - 1 - k]; v[kw - 1 - k] = t;
+        }
+    }
+    *u_out = u;
+    *v_out = v;
+    return true;
 }
 
 void pass_choose_algorithms(Arena *a, Schedule *s)
@@ -36,49 +180,63 @@ void pass_choose_algorithms(Arena *a, Schedule *s)
     const Graph *g = s->graph;
     for (int32_t i = 0; i < g->nodes.len; i++) {
         const Node *n = g->nodes.items[i];
-        StagePlan *p = schedule_plan(s, n);
-        if (p->kernel != KERNEL_STENCIL_ROWS || n->op != NODE_CONV)
+        if (n->op != NODE_CONV && n->op != NODE_SIGNAL)
             continue;
-        const Node *w = n->in[1];
-        int64_t kh = 1, kw = 1;
-        for (int32_t d = 0; d < w->shape.rank; d++) {
-            int64_t v;
-            sym_is_const(w->shape.dims[d], &v);
-            if (d == w->shape.rank - 1)
-                kw = v;
-            else
-                kh = v;
-        }
-        double out = known_numel(&n->shape);
-        p->cost_direct = out * (double)(kh * kw);
+        StagePlan *p = schedule_plan(s, n);
+        double out = known_numel(&n->shape), taps = stage_taps(n);
+        double macs = out * taps;
+        p->cost_direct = macs * (p->kernel == KERNEL_SCALAR ? SCALAR_PENALTY : 1);
         p->cost = p->cost_direct;
-        Method m = n->conv.method;
+
+        /* what auto would pick */
+        float *u = NULL, *v = NULL;
+        double sep = 0, fft = 0;
+        if (separable_factors(a, n, p, &u, &v)) {
+            int64_t kh, kw;
+            known(n->in[1]->shape.dims[0], &kh);
+            known(n->in[1]->shape.dims[1], &kw);
+            sep = out * (double)(kh + kw);
+        }
+        if (fft_shape_ok(n))
+            fft = stage_fft_cost(n);
+        p->auto_algorithm = ALGO_DIRECT;
+        p->auto_cost = p->cost_direct;
+        if (p->cost_direct > 0) {
+            /* separable only where it clearly gains (5x5 and up: kh*kw > 2*(kh + kw)) */
+            if (sep > 0 && 2 * sep < macs) {
+                p->auto_algorithm = ALGO_SEPARABLE;
+                p->auto_cost = sep;
+            }
+            if (fft > 0 && fft < p->auto_cost) {
+                p->auto_algorithm = ALGO_FFT;
+                p->auto_cost = fft;
+            }
+        }
+
+        Method m = n->op == NODE_CONV ? n->conv.method : n->signal.method;
         if (s->policy == POLICY_DIRECT)
             m = METHOD_DIRECT;
         else if (s->policy == POLICY_AUTO)
             m = METHOD_AUTO;
-        bool shape_ok = n->conv.per_channel && n->conv.win.nsp == 2 && w->op == NODE_CONST &&
-                        n->conv.win.stride[0] == 1 && n->conv.win.stride[1] == 1;
-        bool want = m == METHOD_SEPARABLE ||
-                    (m == METHOD_AUTO && kh * kw > 2 * (kh + kw));
-        if (!want || !shape_ok)
-            continue;       /* (a large kernel is direct only if it has few taps:
-                               passes/kernels.c leaves the others scalar) */
-        float *u = arena_array(a, (size_t)kh, sizeof *u);
-        float *v = arena_array(a, (size_t)kw, sizeof *v);
-        if (kernel_rank1(w->cst.data, kh, kw, u, v) > SEPARABLE_TOLERANCE)
-            continue;       /* auto on a kernel that does not factor */
-        if (n->conv.flip) {
-            for (int64_t k = 0; k < kh / 2; k++) {
-                float t = u[k]; u[k] = u[kh - 1 - k]; u[kh - 1 - k] = t;
-            }
-            for (int64_t k = 0; k < kw / 2; k++) {
-                float t = v[k]; v[k] = v[kw - 1 - k]; v[kw - 1 - k] = t;
-            }
+        Algorithm alg = ALGO_DIRECT;
+        if (m == METHOD_AUTO)
+            alg = p->auto_algorithm;
+        else if (m == METHOD_SEPARABLE && u)
+            alg = ALGO_SEPARABLE;
+        else if (m == METHOD_FFT && fft_shape_ok(n))
+            alg = ALGO_FFT;
+        if (alg == ALGO_SEPARABLE) {
+            p->algorithm = ALGO_SEPARABLE;
+            p->sep_u = u;
+            p->sep_v = v;
+            p->cost = sep;
+        } else if (alg == ALGO_FFT) {
+            p->algorithm = ALGO_FFT;
+            p->kernel = KERNEL_FFT;
+            p->cost = fft;
+            /* the runtime reads the operands from memory */
+            for (int32_t k = 0; k < n->nin; k++)
+                schedule_plan(s, n->in[k])->materialise = true;
         }
-        p->algorithm = ALGO_SEPARABLE;
-        p->sep_u = u;
-        p->sep_v = v;
-        p->cost = out * (double)(kh + kw);
     }
 }

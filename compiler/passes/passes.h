@@ -12,7 +12,7 @@
 
 /* passes/kernels.c: a micro-kernel and register block per stage */
 void pass_choose_kernels(Arena *a, Schedule *s);
-/* passes/algorithm.c: direct or separable sums, by the method= options and cost */
+/* passes/algorithm.c: direct, separable or FFT sums, by the method= options and cost */
 void pass_choose_algorithms(Arena *a, Schedule *s);
 /* passes/epilogue.c: elementwise consumers applied in the producer's registers */
 void pass_fuse_epilogues(Arena *a, Schedule *s);

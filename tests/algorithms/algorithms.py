@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""method= and --method: separable filters against float64 SciPy in every
-padding mode, which stages `auto` changes, and that --method=direct gives
-the default's bits.  usage: algorithms.py CONVC CASE"""
+"""method= and --method: separable and FFT filters against float64 SciPy in
+every padding mode and signal mode, which stages `auto` changes, and that
+--method=direct gives the default's bits.  usage: algorithms.py CONVC CASE"""
 import os, subprocess, sys, tempfile
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
 
 CONVC = os.path.abspath(sys.argv[1])
 TOL = 1e-5          # measured worst 1.2e-6; the conformance bound is 1e-4
@@ -83,6 +83,155 @@ def case_direct_override(tmp):
     fast = run(tmp, sep, {"x": x}, ["y"])["y"]
     assert not np.array_equal(fast.view(np.uint32), exact.view(np.uint32)), "separable gave the direct bits"
     assert np.abs(fast - exact).max() <= TOL * np.abs(exact).max()
+
+
+def rel_err(got, ref):
+    assert got.shape == ref.shape, (got.shape, ref.shape)
+    return np.abs(got - ref).max() / np.abs(ref).max()
+
+
+def case_fft_signals(tmp):
+    """convolve/correlate through FFTs in every mode, 1-D and 2-D, long
+    kernels and kernels longer than the signal, against float64 SciPy"""
+    rng = np.random.default_rng(3)
+    for shape_a, shape_b in (((60000,), (4096,)), ((5000,), (301,)), ((300,), (1000,)),
+                             ((1,), (7,)), ((90, 130), (31, 31)), ((40, 50), (64, 9)),
+                             ((17, 300), (17, 300))):
+        a = rng.standard_normal(shape_a).astype(np.float32)
+        b = rng.standard_normal(shape_b).astype(np.float32)
+        dims = lambda s: ", ".join(map(str, s))
+        lines = [f"pipeline t {{", f"  input a: f32[{dims(shape_a)}]", f"  input b: f32[{dims(shape_b)}]"]
+        outs, refs = [], {}
+        for fn in ("convolve", "correlate"):
+            for mode in ("full", "same", "valid"):
+                if mode == "valid" and any(p < q for p, q in zip(shape_a, shape_b)) and \
+                        any(p > q for p, q in zip(shape_a, shape_b)):
+                    continue
+                name = f"{fn}_{mode}"
+                lines.append(f"  output {name} = {fn}(a, b, mode={mode}, method=fft)")
+                outs.append(name)
+                refs[name] = getattr(signal, fn)(a.astype(np.float64), b.astype(np.float64), mode=mode,
+                                                 method="direct" if a.size * b.size < 4e6 else "fft")
+        got = run(tmp, "\n".join(lines + ["}", ""]), {"a": a, "b": b}, outs)
+        for name in outs:
+            err = rel_err(got[name], refs[name])
+            assert err < TOL, f"{shape_a} x {shape_b} {name}: relative error {err:.3g}"
+
+
+def case_fft_convolutions(tmp):
+    """conv1d/conv2d through FFTs: per-plane filters in every padding mode,
+    flip, groups with one input channel each (several output channels per
+    group, a batch), bias and an epilogue; against float64 references"""
+    rng = np.random.default_rng(4)
+    nd_mode = MODES
+    # per-plane 2-D filters
+    for kh, kw, pad in ((31, 31, "same"), (9, 20, "3"), (5, 5, "0")):
+        k = rng.standard_normal((kh, kw)).astype(np.float32)
+        for mode in MODES:
+            for flip in ("false", "true"):
+                x = rng.standard_normal((2, 3, 45, 70)).astype(np.float32)
+                script = (f"pipeline t {{\n  input x: f32[2, 3, 45, 70]\n  input k: f32[{kh}, {kw}]\n"
+                          f"  output y = conv2d(x, k, pad={pad}, pad_mode={mode}, flip={flip}, method=fft)\n}}\n")
+                y = run(tmp, script, {"x": x, "k": k}, ["y"])["y"]
+                kk = k.astype(np.float64)
+                if flip == "true":
+                    kk = kk[::-1, ::-1]
+                if pad == "same":
+                    p0 = ((kh - 1) // 2, (kw - 1) // 2)
+                    p1 = (kh - 1 - p0[0], kw - 1 - p0[1])
+                else:
+                    p0 = p1 = (int(pad), int(pad))
+                np_mode = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+                xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (p0[0], p1[0]), (p0[1], p1[1])), mode=np_mode)
+                ref = np.stack([np.stack([signal.correlate(pl, kk, mode="valid") for pl in b]) for b in xp])
+                err = rel_err(y, ref)
+                assert err < TOL, f"{kh}x{kw} pad {pad} {mode} flip {flip}: relative error {err:.3g}"
+    # one input channel per group, m output channels each, batch 2, bias and relu
+    for nsp in (1, 2):
+        C, m = 3, 2
+        K = C * m
+        if nsp == 2:
+            xs, ks, conv = (2, C, 40, 33), (K, 1, 13, 11), "conv2d"
+        else:
+            xs, ks, conv = (2, C, 3000), (K, 1, 257), "conv1d"
+        x = rng.standard_normal(xs).astype(np.float32)
+        w = rng.standard_normal(ks).astype(np.float32)
+        bias = rng.standard_normal(K).astype(np.float32)
+        d = lambda s: ", ".join(map(str, s))
+        script = (f"pipeline t {{\n  input x: f32[{d(xs)}]\n  input w: f32[{d(ks)}]\n  input bias: f32[{K}]\n"
+                  f"  c = {conv}(x, w, bias=bias, pad=4, groups={C}, method=fft)\n"
+                  f"  output y = relu(c) * 2\n}}\n")
+        y = run(tmp, script, {"x": x, "w": w, "bias": bias}, ["y"])["y"]
+        pads = ((0, 0), (0, 0)) + ((4, 4),) * nsp
+        xp = np.pad(x.astype(np.float64), pads)
+        ref = np.empty(y.shape)
+        for b in range(2):
+            for k in range(K):
+                ref[b, k] = signal.correlate(xp[b, k // m], w[k, 0].astype(np.float64), mode="valid") + bias[k]
+        ref = np.maximum(ref, 0) * 2
+        err = rel_err(y, ref)
+        assert err < TOL, f"{conv} groups: relative error {err:.3g}"
+        # the same stage without method=fft: the direct sums agree within the tolerance
+        direct = run(tmp, script.replace(", method=fft", ""), {"x": x, "w": w, "bias": bias}, ["y"])["y"]
+        assert rel_err(direct, ref) < TOL
+
+
+def case_fft_reverb(tmp):
+    """the reverb: a full convolution of 200,000 samples with a 22,050-tap
+    impulse response, and correlate mode=same, against float64 SciPy"""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(200000).astype(np.float32)
+    h = (rng.standard_normal(22050) * np.exp(-np.arange(22050) / 4000)).astype(np.float32)
+    script = ("pipeline t {\n  input x: f32[200000]\n  input h: f32[22050]\n"
+              "  output wet = convolve(x, h, method=fft)\n"
+              "  output same = correlate(x, h, mode=same, method=fft)\n}\n")
+    got = run(tmp, script, {"x": x, "h": h}, ["wet", "same"])
+    xd, hd = x.astype(np.float64), h.astype(np.float64)
+    for name, ref in (("wet", signal.fftconvolve(xd, hd)), ("same", signal.correlate(xd, hd, mode="same", method="fft"))):
+        err = rel_err(got[name], ref)
+        assert err < TOL, f"reverb {name}: relative error {err:.3g}"
+
+
+def case_fft_errors(tmp):
+    """method=fft where it cannot apply: an error at the option"""
+    path = os.path.join(tmp, "e.conv")
+    for stage, want in (
+            ("conv2d(x, k, stride=2, method=fft)", "method=fft needs stride 1 and dilation 1 (here stride 2)"),
+            ("conv2d(x, k, dilation=2, method=fft)", "method=fft needs stride 1 and dilation 1 (here dilation 2)"),
+            ("conv2d(x4, w, method=fft)", "method=fft needs each output channel to read one input channel"),
+            ("conv2d(x, k, method=fast)", "method")):
+        with open(path, "w") as f:
+            f.write("pipeline t {\n  input x: f32[1, 20, 20]\n  input x4: f32[1, 4, 20, 20]\n"
+                    "  input k: f32[3, 3]\n  input w: f32[2, 4, 3, 3]\n"
+                    f"  output y = {stage}\n}}\n")
+        p = subprocess.run([CONVC, "check", path], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 1, p.stdout
+        col = stage.index("method=") + 21   # the value, after "  output y = "
+        assert f"e.conv:6:{col}: error:" in p.stderr and want in p.stderr, (stage, p.stderr)
+
+
+def case_fft_auto(tmp):
+    """what auto picks: FFT for long kernels, direct for short ones, the
+    separable passes for a large Gaussian; the table shows the choice"""
+    def sched(body, *extra):
+        return schedule(tmp, "pipeline t {\n  input x: f32[1, 1, 400, 500]\n  input s: f32[100000]\n"
+                             "  input h: f32[4096]\n  input g: f32[15]\n" + body + "}\n", *extra)
+    assert " fft " in sched("  output y = convolve(s, h, method=auto)\n")
+    assert " fft " not in sched("  output y = convolve(s, g, method=auto)\n")
+    assert " fft " in sched("  output y = convolve(s, h)\n", "--method=auto")
+    assert " fft " not in sched("  output y = convolve(s, h)\n")
+    big = np.random.default_rng(6).standard_normal((31, 31)).round(2).tolist()
+    assert " fft " in sched(f"  output y = conv2d(x, {big}, pad=same, method=auto)\n")
+    assert "separable" in sched("  output y = conv2d(x, gaussian2d(31, 5.0), pad=same, method=auto)\n")
+    path = os.path.join(tmp, "t.conv")
+    with open(path, "w") as f:
+        f.write("pipeline t {\n  input s: f32[100000]\n  input h: f32[4096]\n"
+                "  output y = convolve(s, h)\n  output z = convolve(s, h, method=fft)\n}\n")
+    p = subprocess.run([CONVC, "check", path], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = [l for l in p.stdout.splitlines() if "convolve full" in l]
+    assert "direct (method=auto: fft," in lines[0] and "less work)" in lines[0], lines
+    assert lines[1].rstrip().endswith("less work") and "fft, " in lines[1], lines
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ commands
                        bitwise identical to `convc run --target-cpu=x86-64-v3`
   ceil                 the same for pools with ceil_mode (no conformance case
                        has one): inputs and a NumPy reference made here
+  fft                  the same for stages computed through FFTs (method=fft),
+                       which call the runtime's convrt_fft_conv1d/2d
   chain                the same for a generated chain of 120 convolutions
                        with three constant kernels: stages that share one
                        function, called through the stage table
@@ -145,8 +147,9 @@ def compile_case(o, script, outdir, cpu=CPU):
 
 
 def png_libs():
+    """libpng, and kissfft for the FFT convolutions in libconvrt.a"""
     p = sh(["pkg-config", "--libs", "libpng"], check=False)
-    return p.stdout.split() if p.returncode == 0 else ["-lpng"]
+    return (p.stdout.split() if p.returncode == 0 else ["-lpng"]) + ["-lkissfft-float"]
 
 
 def build(o, sources, exe, hdr_dir):
@@ -280,6 +283,38 @@ def cmd_ceil(o):
     np.save(os.path.join(d, "expect_a.npy"), pool_ref(x, 2, 3, 1, True, "avg", count_pad=False))
     np.save(os.path.join(d, "expect_c.npy"), pool_ref(x, 3, 2, 1, True, "avg", count_pad=True))
     done(check_case_dir(o, d, os.path.join(o.work, "out"), "pool_ceil"), "pool_ceil")
+
+
+def cmd_fft(o):
+    """stages computed through the runtime's FFT convolution: the object
+    calls convrt_fft_conv1d/2d from libconvrt; same bits as the JIT"""
+    from scipy import signal
+    d = os.path.join(o.work, "case")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "script.conv"), "w") as f:
+        f.write("pipeline fft_stages {\n"
+                "  input s: f32[20000]\n"
+                "  input h: f32[1500]\n"
+                "  input x: f32[2, 60, 70]\n"
+                "  input k: f32[15, 15]\n"
+                "  output wet = convolve(s, h, method=fft)\n"
+                "  output mid = correlate(s, h, mode=same, method=fft)\n"
+                "  output img = relu(conv2d(x, k, pad=same, pad_mode=reflect, method=fft))\n"
+                "}\n")
+    rng = np.random.default_rng(8)
+    s_ = rng.standard_normal(20000).astype(np.float32)
+    h = rng.standard_normal(1500).astype(np.float32)
+    x = rng.standard_normal((2, 60, 70)).astype(np.float32)
+    k = rng.standard_normal((15, 15)).astype(np.float32)
+    for name, arr in (("s", s_), ("h", h), ("x", x), ("k", k)):
+        np.save(os.path.join(d, f"in_{name}.npy"), arr)
+    sd, hd, kd = s_.astype(np.float64), h.astype(np.float64), k.astype(np.float64)
+    np.save(os.path.join(d, "expect_wet.npy"), signal.convolve(sd, hd))
+    np.save(os.path.join(d, "expect_mid.npy"), signal.correlate(sd, hd, mode="same"))
+    xp = np.pad(x.astype(np.float64), ((0, 0), (7, 7), (7, 7)), mode="reflect")
+    np.save(os.path.join(d, "expect_img.npy"),
+            np.maximum(np.stack([signal.correlate(p, kd, mode="valid") for p in xp]), 0))
+    done(check_case_dir(o, d, os.path.join(o.work, "out"), "fft_stages"), "fft_stages")
 
 
 def correlate_same(x, k):
@@ -547,7 +582,7 @@ def main():
     o.work = os.path.abspath(o.work)
     if o.rtlib:
         o.rtlib = os.path.abspath(o.rtlib)
-    fn = {"case": cmd_case, "ceil": cmd_ceil, "chain": cmd_chain, "two": cmd_two,
+    fn = {"case": cmd_case, "ceil": cmd_ceil, "fft": cmd_fft, "chain": cmd_chain, "two": cmd_two,
           "install": cmd_install,
           "valgrind": cmd_valgrind, "embed": cmd_embed}.get(o.command)
     if not fn:
