@@ -1,0 +1,1246 @@
+#!/usr/bin/env python3
+"""Kernel tests: stages computed by vector micro-kernels against the scalar loop nests.
+
+usage: kernels.py CONVC --group G [--seed S] [--keep DIR] [-v]
+       kernels.py CONVC --many N [--seed S] [--keep DIR] [-v]
+       kernels.py --list
+
+The contract of a micro-kernel is that its results are bitwise identical to
+the reference scalar nest's on the same target CPU (docs/design.md).  Each
+pipeline built here is run four times:
+
+  convc run ... --no-kernels                          reference, native CPU
+  convc run ... --dump=schedule                       kernels, native CPU
+  convc run ... --target-cpu=x86-64-v3 --no-kernels   reference, AVX2
+  convc run ... --target-cpu=x86-64-v3 --dump=schedule  kernels, AVX2
+
+and checked three ways:
+  * every output of the kernel run has the same bits as the reference run of
+    the same target (two NaNs count as equal whatever their payload);
+  * the schedule says each stage meant for a kernel got it, with the register
+    block the size model below expects (else the sizes chosen here would not
+    hit the tails they are meant to hit), and the elementwise stages fused into
+    it that the case expects;
+  * both reference runs agree with an independent float64 NumPy computation:
+    |got - ref| <= 1e-4 * (|ref| + magnitude), where the magnitude is the same
+    computation on absolute values (the sum of |terms|), so the bound is
+    relative to the size of what was summed; a non-finite reference must be
+    matched exactly where IEEE arithmetic decides it.
+
+Pipelines are made of independent units (a stage, its inputs and what follows
+it).  A unit is one call of a stage-kind generator (STAGE_KINDS) plus an
+epilogue; a new kind of stage a kernel handles is added by writing its
+generator and registering it there and in a group.  When an output differs,
+its unit is run again alone and printed as a minimal script with the exact
+command lines; --keep DIR also saves it (script.conv, in_*.npy, repro.sh).
+
+  --group G   one deterministic group of cases (see --list); ctest runs each
+              as kernels.<G>
+  --many N    N random pipelines for seed S (scripts/fuzz-kernels.sh runs this
+              over many seeds); same checks
+  --seed S    seed of the random choices (default 1)
+  -v          print every pipeline and its units
+
+The last line reads `N pipelines (M stages): P passed, F failed`.
+"""
+import argparse, os, re, resource, shutil, subprocess, sys, tempfile, time
+
+import numpy as np
+
+RTOL = 1e-4
+V3 = "x86-64-v3"
+
+# ---------------------------------------------------------------------------
+# size model: the register block passes/kernels.c chooses for a conv-plane
+# stage, and so the tile of output pixels one work item covers
+# ---------------------------------------------------------------------------
+
+
+def plane_block(kg, vl):
+    """(nk, nv) for kg output channels per group on a vl-lane target."""
+    vregs = 32 if vl >= 16 else 16
+    acc, nk = (24, 8) if vregs >= 32 else (12, 4)
+    nk = min(nk, kg)
+    return nk, min(8, acc // nk)
+
+
+def plane_tile(kg, vl):
+    nk, nv = plane_block(kg, vl)
+    return nv * vl
+
+
+VLS = (16, 8)          # native (AVX-512) and x86-64-v3 (AVX2) lanes
+
+
+# ---------------------------------------------------------------------------
+# float64 references
+# ---------------------------------------------------------------------------
+
+
+def ref_conv(x, w, nsp, bias, p0, p1, dil, groups, flip):
+    """torch.nn.functional.conv1d/conv2d with zero padding and stride 1 on
+    [.., C, *sp], weight [K, C/groups, *k]."""
+    if flip:
+        w = w[(Ellipsis,) + (slice(None, None, -1),) * nsp]
+    lead = x.shape[:-nsp - 1]
+    C = x.shape[-nsp - 1]
+    sp = x.shape[-nsp:]
+    ks = w.shape[2:]
+    xb = x.reshape((-1, C) + sp)
+    xp = np.pad(xb, [(0, 0), (0, 0)] + [(p0[i], p1[i]) for i in range(nsp)])
+    o = [sp[i] + p0[i] + p1[i] - dil[i] * (ks[i] - 1) for i in range(nsp)]
+    assert all(v >= 1 for v in o), o
+    K, Cg = w.shape[:2]
+    Kg = K // groups
+    out = np.zeros((xb.shape[0], K) + tuple(o))
+    with np.errstate(invalid="ignore", over="ignore"):
+        for g in range(groups):
+            xs = xp[:, g * Cg:(g + 1) * Cg]
+            ws = w[g * Kg:(g + 1) * Kg]
+            for kidx in np.ndindex(*ks):
+                sl = tuple(slice(kidx[i] * dil[i], kidx[i] * dil[i] + o[i]) for i in range(nsp))
+                patch = xs[(slice(None), slice(None)) + sl]
+                wk = ws[(slice(None), slice(None)) + kidx]
+                # one product at a time: a NaN or an infinity must reach only
+                # the outputs whose taps read it (no 0 * inf from einsum)
+                for c in range(Cg):
+                    out[:, g * Kg:(g + 1) * Kg] += patch[:, c:c + 1] * wk[:, c].reshape((1, Kg) + (1,) * nsp)
+        if bias is not None:
+            out += bias.reshape((1, K) + (1,) * nsp)
+    return out.reshape(lead + (K,) + tuple(o))
+
+
+def f64(a):
+    return np.asarray(a, dtype=np.float32).astype(np.float64)
+
+
+class Val:
+    """A tensor value of the pipeline: its text, the float64 reference, the
+    magnitude of what was summed to make it (for the tolerance), and whether
+    IEEE arithmetic decides its non-finite elements (False after operations
+    whose NaN behaviour the language does not promise, e.g. relu)."""
+
+    def __init__(self, expr, v, mag, ieee=True):
+        self.expr, self.v, self.mag, self.ieee = expr, v, mag, ieee
+
+
+# ---------------------------------------------------------------------------
+# pipelines and units
+# ---------------------------------------------------------------------------
+
+
+class Unit:
+    def __init__(self, uid, desc):
+        self.uid = uid
+        self.desc = desc
+        self.lines = []
+        self.inputs = {}         # name -> float32 array
+        self.files = {}          # file name -> array (for load)
+        self.outputs = {}        # name -> Val
+        self.expect = []         # (label, kernel, kg or None, epilogue count or None)
+        self.syms = {}
+
+
+class Pipeline:
+    def __init__(self, rng, title):
+        self.rng = rng
+        self.title = title
+        self.units = []
+        self.cur = None
+        self.names = 0
+        self.run_opts = []
+
+    # -- units --
+    def begin(self, desc):
+        self.cur = Unit(len(self.units), desc)
+        self.units.append(self.cur)
+        return self.cur
+
+    def describe(self, text):
+        self.cur.desc = (self.cur.desc + "; " if self.cur.desc else "") + text
+
+    def fresh(self, base):
+        self.names += 1
+        return f"{base}{self.names}"
+
+    def sym(self, base):
+        """A size symbol private to the current unit."""
+        return f"{base}{self.cur.uid}"
+
+    # -- values --
+    def input(self, arr, base="x", syms=None):
+        name = self.fresh(base)
+        arr = np.asarray(arr, dtype=np.float32)
+        dims = []
+        for i, n in enumerate(arr.shape):
+            s = syms[i] if syms else None
+            if s is not None:
+                if self.cur.syms.get(s, n) != n:
+                    s = None
+                else:
+                    self.cur.syms[s] = n
+            dims.append(s if s is not None else str(n))
+        self.cur.lines.append(f"input {name}: f32[{', '.join(dims)}]")
+        self.cur.inputs[name] = arr
+        return Val(name, f64(arr), np.abs(f64(arr)))
+
+    def const(self, arr, base="w", how="load"):
+        """A constant: how = 'load' (exact, any float32 including NaN) or
+        'literal' (a tensor literal; finite values only, printed exactly)."""
+        arr = np.asarray(arr, dtype=np.float32)
+        name = self.fresh(base)
+        if how == "literal":
+            self.cur.lines.append(f"const {name} = {literal(arr)}")
+        else:
+            fn = f"{name}.npy"
+            self.cur.files[fn] = arr
+            self.cur.lines.append(f'const {name} = load("{fn}")')
+        return Val(name, f64(arr), np.abs(f64(arr)))
+
+    def tensor(self, arr, base, how):
+        """how: 'input' | 'load' | 'literal'"""
+        if how == "input":
+            return self.input(arr, base)
+        return self.const(arr, base, how)
+
+    def bind(self, expr, val, base="t"):
+        name = self.fresh(base)
+        self.cur.lines.append(f"{name} = {expr}")
+        return Val(name, val.v, val.mag, val.ieee)
+
+    def output(self, expr, val, base="y"):
+        name = self.fresh(base)
+        self.cur.lines.append(f"output {name} = {expr}")
+        self.cur.outputs[name] = val
+        return Val(name, val.v, val.mag, val.ieee)
+
+    def output_val(self, val):
+        self.cur.lines.append(f"output {val.expr}")
+        self.cur.outputs[val.expr] = val
+
+    def expect(self, label, kernel, kg=None, epilogue=None):
+        self.cur.expect.append([label, kernel, kg, epilogue])
+
+    def expect_epilogue(self, label, n):
+        for e in self.cur.expect:
+            if e[0] == label:
+                e[3] = n
+
+    # -- text --
+    def script(self, units=None):
+        units = self.units if units is None else units
+        body = []
+        for u in units:
+            body.append(f"  # unit {u.uid}: {u.desc}")
+            body += ["  " + l for l in u.lines]
+        return f"# {self.title}\npipeline p {{\n" + "\n".join(body) + "\n}\n"
+
+    def nstages(self):
+        return sum(len(u.expect) for u in self.units)
+
+
+def num(v):
+    v = float(v)
+    if v == 0:
+        return "-0.0" if np.signbit(v) else "0"
+    if v == int(v) and abs(v) < 1e9:
+        return str(int(v))
+    return repr(v)
+
+
+def literal(a):
+    if a.ndim == 1:
+        return "[" + ", ".join(num(v) for v in a) + "]"
+    return "[" + ", ".join(literal(r) for r in a) + "]"
+
+
+def pick(rng, seq):
+    return seq[int(rng.integers(len(seq)))]
+
+
+# ---------------------------------------------------------------------------
+# values
+# ---------------------------------------------------------------------------
+
+
+def data(rng, shape, values="normal"):
+    """Input data.  values:
+    normal   uniform in [-1, 1)
+    negzero  mostly -0.0 (a sum of -0.0 terms on a -0.0 bias stays -0.0 only
+             if taps outside the input are skipped, not added as w*0)
+    scale    magnitudes from 1e-30 to 1e30, either sign, some subnormal
+    special  normal with a few NaN, +inf, -inf, -0.0 and exact zeros"""
+    shape = tuple(int(s) for s in shape)
+    n = int(np.prod(shape)) if shape else 1
+    if values == "normal":
+        a = rng.uniform(-1, 1, n)
+    elif values == "negzero":
+        a = np.full(n, -0.0)
+        live = rng.random(n) < 0.15
+        a[live] = rng.uniform(-1, 1, int(live.sum()))
+    elif values == "scale":
+        a = rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(-30, 30, n)
+        sub = rng.random(n) < 0.05
+        a[sub] = rng.choice([-1.0, 1.0], int(sub.sum())) * 1e-41
+    elif values == "special":
+        a = rng.uniform(-1, 1, n)
+        for v, p in ((np.nan, 0.02), (np.inf, 0.01), (-np.inf, 0.01), (-0.0, 0.05), (0.0, 0.05)):
+            a[rng.random(n) < p] = v
+    else:
+        raise ValueError(values)
+    return a.reshape(shape).astype(np.float32)
+
+
+def weights(rng, shape, values="normal"):
+    """Weights: finite.  'negzero' makes them positive (so -0.0 * w = -0.0);
+    'special' adds exact and negative zeros (0 * inf is NaN), 'scale' tiny
+    and large ones."""
+    shape = tuple(int(s) for s in shape)
+    a = rng.uniform(-1, 1, shape)
+    if values == "negzero":
+        a = rng.uniform(0.25, 1, shape)
+    elif values == "special":
+        a[rng.random(shape) < 0.1] = 0.0
+        a[rng.random(shape) < 0.1] = -0.0
+    elif values == "scale":
+        a = a * 10.0 ** rng.uniform(-8, 2, shape)
+    return a.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# stage kinds: one generator per kind of stage a micro-kernel computes.
+# gen(p, rng, **fixed) adds the stage (and its inputs) to the current unit,
+# binds its value to a name, declares with p.expect() which kernel it must
+# get, and returns the Val.  Every parameter not fixed by the caller is drawn.
+# ---------------------------------------------------------------------------
+
+WIDTHS = [1, 2, 3, 7, 15, 16, 17, 31, 33, 56]
+KGS = [1, 2, 3, 4, 5, 7, 8, 9, 11, 13, 16, 17]
+
+
+def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=None, W=None,
+               pad=None, pad_h=None, batch=None, syms=(), bias=None, flip=None, wsrc=None,
+               values="normal", bias_values=None, x=None):
+    """conv1d/conv2d with a [K, C/groups, *k] weight, stride 1, zero padding
+    whose width total is d*(k-1) (KERNEL_CONV_PLANE, passes/kernels.c).
+    pad: 'same' | 'explicit' (symmetric, width pad d*(k-1)/2; in 2-D any height
+    pad pad_h) | 'none' (only when the width total is 0).  syms: a subset of
+    'NCHW' to declare as size symbols (N: every batch dim).  x: a Val to
+    convolve (e.g. another stage's result) instead of a new input; its shape
+    gives the batch dims, C, H and W."""
+    if nsp is None:
+        nsp = 2 if rng.random() < 0.7 else 1
+    if x is not None:
+        shp = x.v.shape
+        batch, C, W = list(shp[:-nsp - 1]), shp[-nsp - 1], shp[-1]
+        H = shp[-2] if nsp == 2 else None
+    if groups is None:
+        ok = [g for g in [1, 1, 1, 1, 2, 3, "depthwise"]
+              if g == "depthwise" and (K is None or C is None or K % C == 0)
+              or g != "depthwise" and (K is None or K % g == 0) and (C is None or C % g == 0)]
+        groups = pick(rng, ok)
+    if groups == "depthwise":
+        if C is None:
+            C = int(pick(rng, [c for c in [1, 2, 3, 5, 7, 8, 13] if K is None or K % c == 0]))
+        groups = C
+        if K is None:
+            K = C * int(pick(rng, [1, 1, 2]))
+    if C is None:
+        C = groups * int(pick(rng, [1, 1, 2, 3, 5, 7]))
+    if K is None:
+        K = groups * int(pick(rng, KGS))
+    assert C % groups == 0 and K % groups == 0, (C, K, groups)
+    if k is None:
+        k = [int(pick(rng, [1, 2, 3, 3, 3, 4, 5, 7])) for _ in range(nsp)]
+        if nsp == 2 and rng.random() < 0.5:
+            k[1] = k[0]
+    k = list(k)
+    if d is None:
+        d = [int(pick(rng, [1, 1, 1, 2, 3])) for _ in range(nsp)]
+    d = list(d)
+    if W is None:
+        W = int(pick(rng, WIDTHS + [8, 9, 47, 48, 49, 64, 65, 97, 129]))
+    if nsp == 2 and H is None:
+        H = int(pick(rng, [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 17, 33]))
+    tot = [d[i] * (k[i] - 1) for i in range(nsp)]
+    if pad is None:
+        pad = "explicit" if tot[-1] % 2 == 0 and rng.random() < 0.35 else "same"
+        if tot[-1] == 0 and rng.random() < 0.3:
+            pad = "none"
+    if pad == "explicit" and tot[-1] % 2:
+        pad = "same"
+    if pad == "none" and tot[-1]:
+        pad = "same"
+    if pad == "same":
+        p0 = [t // 2 for t in tot]
+        p1 = [tot[i] - p0[i] for i in range(nsp)]
+    elif pad == "explicit":
+        if nsp == 2 and pad_h is None:
+            pad_h = int(pick(rng, [0, tot[0] // 2, (tot[0] + 1) // 2, tot[0], tot[0] + 1]))
+        p0 = p1 = ([pad_h] if nsp == 2 else []) + [tot[-1] // 2]
+    else:
+        p0 = p1 = [0] * nsp
+    if nsp == 2 and H + p0[0] + p1[0] - tot[0] < 1:       # output height below 1
+        H = tot[0] - p0[0] - p1[0] + 1 + int(rng.integers(0, 3))
+    if batch is None:
+        batch = [int(rng.integers(1, 4)) for _ in range(int(pick(rng, [0, 0, 0, 1, 1, 2])))]
+    if flip is None:
+        flip = rng.random() < 0.25
+    if bias is None:
+        bias = pick(rng, ["input", "load", "literal", None, None])
+    if wsrc is None:
+        wsrc = pick(rng, ["input", "input", "load", "literal"])
+    sp = [H, W] if nsp == 2 else [W]
+    xshape = list(batch) + [C] + sp
+    xsyms = [("N%d_" % i) if "N" in syms else None for i in range(len(batch))] + \
+        ["C" if "C" in syms else None] + ([("H" if "H" in syms else None)] if nsp == 2 else []) + \
+        ["W" if "W" in syms else None]
+    xsyms = [p.sym(s) if s else None for s in xsyms]
+    if x is None:
+        x = p.input(data(rng, xshape, values), syms=xsyms if any(xsyms) else None)
+        p.last_input = x
+    wshape = [K, C // groups] + k
+    wv = weights(rng, wshape, values)
+    if wsrc == "input" and "C" in syms and groups == 1:
+        w = p.input(wv, "w", syms=[None, p.sym("C")] + [None] * nsp)
+    else:
+        w = p.tensor(wv, "w", wsrc if wsrc != "literal" or np.isfinite(wv).all() else "load")
+    opts = []
+    b = None
+    if bias:
+        bv = rng.uniform(-1, 1, K).astype(np.float32)
+        bvals = bias_values or ("negzero" if values == "negzero" else None)
+        if bvals == "negzero":
+            bv[:] = -0.0
+        elif bvals == "zero":
+            bv[:] = 0.0
+        b = p.tensor(bv, "b", bias)
+        opts.append(f"bias={b.expr}")
+    if pad == "same":
+        opts.append("pad=same")
+    elif pad == "explicit":
+        if nsp == 2 and (p0[0] != p0[1] or rng.random() < 0.5):
+            opts.append(f"pad=({p0[0]}, {p0[1]})")
+        else:
+            opts.append(f"pad={p0[-1]}")
+    if any(v != 1 for v in d) or rng.random() < 0.1:
+        opts.append("dilation=" + (f"({d[0]}, {d[1]})" if nsp == 2 and (d[0] != d[1] or rng.random() < 0.5)
+                                   else str(d[-1])))
+    if groups != 1 or rng.random() < 0.1:
+        opts.append(f"groups={groups}")
+    if flip or rng.random() < 0.05:
+        opts.append(f"flip={'true' if flip else 'false'}")
+    rng.shuffle(opts)
+    stage = f"conv{nsp}d"
+    label = p.fresh("c")
+    call = f"{stage}({x.expr}, {w.expr}{''.join(', ' + o for o in opts)})"
+    if rng.random() < 0.2:
+        call = f"{x.expr} |> {stage}({w.expr}{''.join(', ' + o for o in opts)})"
+    p.cur.lines.append(f"{label} = {call}")
+    ref = ref_conv(x.v, w.v, nsp, b.v if b else None, p0, p1, d, groups, flip)
+    # an operand that is itself computed may be off by its own tolerance
+    xmag = x.mag if x.expr in p.cur.inputs else x.mag + np.abs(x.v)
+    with np.errstate(invalid="ignore"):
+        mag = ref_conv(xmag, w.mag, nsp, b.mag if b else None, p0, p1, d, groups, flip)
+    kg = K // groups
+    p.expect(label, "conv-plane", kg=kg, epilogue=0)
+    p.describe(f"{stage} x{xshape} w{wshape} g={groups} d={d} pad={p0}/{p1} flip={flip} "
+               f"bias={bias} w={wsrc} values={values}" + (f" syms={''.join(syms)}" if syms else "")
+               + " tile " + "/".join(str(plane_tile(kg, vl)) for vl in VLS))
+    return Val(label, ref, mag, x.ieee)
+
+
+# name -> (generator, weight in random pipelines)
+STAGE_KINDS = {
+    "conv-plane": (conv_plane, 1.0),
+}
+
+
+# ---------------------------------------------------------------------------
+# epilogues: elementwise stages after a kernel stage
+# ---------------------------------------------------------------------------
+
+EPILOGUE_OPS = ["relu", "leaky", "leaky_default", "relu6", "clamp", "sigmoid", "tanh", "abs",
+                "mul", "add", "sub", "rsub", "div", "neg", "residual", "exp_tanh"]
+
+
+def apply_op(p, rng, op, v, residual=None):
+    """One elementwise operation on Val v; returns (Val, stages added)."""
+    e = v.expr
+    with np.errstate(all="ignore"):
+        if op == "relu":
+            t = f"relu({e})" if rng.random() < 0.7 else f"({e} |> relu)"
+            return Val(t, np.maximum(v.v, 0), v.mag, False), 1
+        if op in ("leaky", "leaky_default"):
+            a = 0.01 if op == "leaky_default" else float(pick(rng, [0.1, 0.2, 0.5, 2.0]))
+            t = f"leaky_relu({e})" if op == "leaky_default" else f"leaky_relu({e}, {num(a)})"
+            return Val(t, np.where(v.v > 0, v.v, f64(a) * v.v), v.mag * max(1.0, a), False), 1
+        if op == "relu6":
+            return Val(f"clamp({e}, 0, 6)", np.minimum(np.maximum(v.v, 0), 6), v.mag, False), 1
+        if op == "clamp":
+            lo, hi = pick(rng, [(-1.0, 0.5), (-0.25, 0.25), (0.0, 1.0)])
+            return Val(f"clamp({e}, {num(lo)}, {num(hi)})", np.minimum(np.maximum(v.v, lo), hi),
+                       v.mag, False), 1
+        if op == "sigmoid":
+            return Val(f"sigmoid({e})", 1 / (1 + np.exp(-v.v)), v.mag, False), 1
+        if op == "tanh":
+            return Val(f"tanh({e})", np.tanh(v.v), v.mag, False), 1
+        if op == "abs":
+            return Val(f"abs({e})", np.abs(v.v), v.mag, False), 1
+        if op == "exp_tanh":
+            return Val(f"exp(tanh({e}))", np.exp(np.tanh(v.v)), 3 * v.mag, False), 2
+        s = float(pick(rng, [0.5, 2.0, -1.5, 3.0, 0.25]))
+        fs = f64(s)
+        if op == "mul":
+            t = f"({e} * {num(s)})" if rng.random() < 0.5 else f"({num(s)} * {e})"
+            return Val(t, v.v * fs, v.mag * abs(fs), v.ieee), 1
+        if op == "add":
+            return Val(f"({e} + {num(s)})", v.v + fs, v.mag + abs(fs), v.ieee), 1
+        if op == "sub":
+            return Val(f"({e} - {num(s)})", v.v - fs, v.mag + abs(fs), v.ieee), 1
+        if op == "rsub":
+            return Val(f"({num(s)} - {e})", fs - v.v, v.mag + abs(fs), v.ieee), 1
+        if op == "div":
+            s = float(pick(rng, [2.0, 4.0, -8.0, 0.5]))
+            return Val(f"({e} / {num(s)})", v.v / s, v.mag / abs(s), v.ieee), 1
+        if op == "neg":
+            return Val(f"(-{e})", -v.v, v.mag, v.ieee), 1
+        if op == "residual":
+            r = residual
+            if r is None or r.v.shape != v.v.shape:
+                r = p.input(data(rng, v.v.shape), "r")
+            t = f"({e} + {r.expr})" if rng.random() < 0.5 else f"({r.expr} + {e})"
+            return Val(t, v.v + r.v, v.mag + r.mag, v.ieee), 1
+    raise AssertionError(op)
+
+
+def epilogue(p, rng, v, ops=None, residual=None, out=True):
+    """Apply a chain of elementwise ops to kernel stage v (a bound name); the
+    chain is expected to be fused whole (each stage has one reader and is no
+    output but the last).  Returns the final Val (an output if out)."""
+    if ops is None:
+        ops = [pick(rng, EPILOGUE_OPS) for _ in range(int(pick(rng, [1, 1, 2, 3, 4])))]
+    cur, n = v, 0
+    for i, op in enumerate(ops):
+        cur, k = apply_op(p, rng, op, cur, residual)
+        n += k
+        if i + 1 < len(ops) and rng.random() < 0.25:   # a named intermediate: still fused
+            cur = p.bind(cur.expr, cur)
+    p.expect_epilogue(v.expr, n)
+    p.describe("epilogue " + " -> ".join(ops))
+    if out:
+        if re.fullmatch(r"\w+", cur.expr):
+            p.output_val(cur)
+            return cur
+        return p.output(cur.expr, cur)
+    return cur
+
+
+def finish(p, rng, v, p_epilogue=0.5, residual=None):
+    """Make kernel stage v an output, with an epilogue or without."""
+    if rng.random() < p_epilogue:
+        return epilogue(p, rng, v, residual=residual)
+    p.output_val(v)
+    return v
+
+
+# ---------------------------------------------------------------------------
+# groups: deterministic sets of pipelines, each its own ctest
+# ---------------------------------------------------------------------------
+
+BOUNDARIES = ("vl-1", "vl", "vl+1", "t-1", "t", "t+1", "2t+1")
+
+
+def boundary(kg, vl, which):
+    """A plane size at a boundary of the vector (vl lanes) or of the tile t a
+    work item covers, for kg output channels a group."""
+    t = plane_tile(kg, vl)
+    return {"vl-1": vl - 1, "vl": vl, "vl+1": vl + 1, "t-1": t - 1, "t": t, "t+1": t + 1,
+            "2t+1": 2 * t + 1}[which]
+
+
+class Sweep:
+    """Walks through the (target, boundary) pairs in turn, so that a group's
+    stages between them put the plane size at every boundary of both targets."""
+
+    def __init__(self):
+        self.i = 0
+
+    def next(self, kg):
+        vl = VLS[self.i % len(VLS)]
+        which = BOUNDARIES[(self.i // len(VLS)) % len(BOUNDARIES)]
+        self.i += 1
+        return max(1, boundary(kg, vl, which)), f"{which} at {vl} lanes"
+
+
+KG_CYCLE = [1, 3, 4, 5, 8, 9, 2, 7]     # native tiles 128, 128, 96, 64, 48, 48, 128, 48
+
+
+def group_plane(rng, widths, per_width, per_pipeline):
+    """conv2d plane sizes H*W for every width: a small height, heights that
+    put H*W at (or, when W does not divide it, just past) the boundaries of
+    the vector and the tile, and a plane of several tiles with interior rows."""
+    pipes, p = [], None
+    sweep = Sweep()
+    i = 0
+    for wi, W in enumerate(widths):
+        for j in range(per_width):
+            kg = KG_CYCLE[i % len(KG_CYCLE)]
+            i += 1
+            if p is None or len(p.units) >= per_pipeline:
+                p = Pipeline(rng, "plane sizes conv2d")
+                pipes.append(p)
+            p.begin("")
+            k = pick(rng, [[3, 3], [3, 3], [1, 3], [3, 1], [2, 2], [3, 2], [1, 1]])
+            pad = None
+            if j == 0:
+                H, why = 1 + wi % 3, "small"
+            elif j == per_width - 1:
+                H, why = min(400, max(k[0] + 4, -(-3 * plane_tile(kg, 16) // W) + k[0])), "3 tiles"
+            else:
+                b, why = sweep.next(kg)
+                H = max(1, b // W if sweep.i % 4 < 2 else -(-b // W))      # at or just past
+                pad = "same"                                                # so the plane is H*W
+            v = conv_plane(p, rng, nsp=2, C=int(pick(rng, [1, 2, 3])), K=kg, groups=1, k=k,
+                           d=[1, 1], H=H, W=W, pad=pad, batch=[], flip=False)
+            p.describe(f"input plane {H}x{W}: {why}")
+            finish(p, rng, v, 0.3)
+    return pipes
+
+
+def g_plane2d_narrow(rng):
+    """conv2d, widths 1 to 9: planes of many short rows."""
+    return group_plane(rng, [1, 2, 3, 7, 8, 9], 4, 24)
+
+
+def g_plane2d_wide(rng):
+    """conv2d, widths 15 to 129: rows about as long as a vector or a tile."""
+    return group_plane(rng, [15, 16, 17, 31, 33, 48, 56, 129], 3, 12)
+
+
+def g_plane1d(rng):
+    """conv1d: the plane is one row; lengths at every boundary of both targets."""
+    p = Pipeline(rng, "conv1d lengths")
+    sweep = Sweep()
+    for i in range(4 + 2 * len(BOUNDARIES)):
+        p.begin("")
+        kg = KG_CYCLE[i % len(KG_CYCLE)]
+        if i < 4:
+            L, why = [1, 2, 3, 7][i], "short"
+        else:
+            L, why = sweep.next(kg)
+        k = int(pick(rng, [1, 2, 3, 5, 7]))
+        d = int(pick(rng, [1, 1, 2, 3]))
+        v = conv_plane(p, rng, nsp=1, C=int(pick(rng, [1, 2, 3])), K=kg, groups=1, k=[k], d=[d],
+                       W=L, batch=pick(rng, [[], [], [2], [2, 3]]))
+        p.describe(f"length {L}: {why}")
+        finish(p, rng, v, 0.3)
+    return [p]
+
+
+def g_channels(rng):
+    """Output channel counts with and without a remainder block on both
+    targets (8 / 4 channels a block), odd and prime input channel counts."""
+    p = Pipeline(rng, "channels")
+    combos = [(1, 1), (2, 3), (3, 5), (5, 7), (7, 2), (9, 3), (11, 1), (13, 5), (16, 3), (17, 2),
+              (23, 1), (6, 11)]
+    for i, (K, C) in enumerate(combos):
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=1, k=[3, 3], d=[1, 1],
+                       H=int(pick(rng, [3, 5, 9])), W=int(pick(rng, [7, 15, 17, 33])), batch=[])
+        finish(p, rng, v, 0.3)
+    return [p]
+
+
+def g_groups(rng):
+    """Grouped and depthwise convolutions (groups = channels, with and
+    without a channel multiplier)."""
+    p = Pipeline(rng, "groups")
+    cases = [  # (C, K, groups)
+        (4, 4, 2), (6, 9, 3), (6, 6, 6), (5, 5, 5), (7, 14, 7), (8, 16, 8), (9, 27, 3),
+        (10, 10, 5), (3, 51, 3), (13, 13, 13)]
+    for i, (C, K, g) in enumerate(cases):
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2 if i % 4 else 1, C=C, K=K, groups=g,
+                       k=pick(rng, [[3, 3], [5, 5], [3, 3]]) if i % 4 else [int(pick(rng, [3, 5]))],
+                       d=None, H=int(pick(rng, [2, 5, 8])), W=int(pick(rng, [9, 17, 31, 40])))
+        finish(p, rng, v, 0.4)
+    return [p]
+
+
+def g_taps(rng):
+    """Kernel sizes 1..7 (odd and even) with dilation 1..3, pad=same and
+    explicit pads, square and not."""
+    pipes = []
+    shapes = [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [6, 6], [7, 7], [1, 5], [5, 1], [2, 3],
+              [7, 3], [3, 6], [4, 1], [6, 2]]
+    p = None
+    for i, k in enumerate(shapes):
+        if p is None or len(p.units) >= 9:
+            p = Pipeline(rng, "taps")
+            pipes.append(p)
+        p.begin("")
+        d = [int(pick(rng, [1, 2, 3])), int(pick(rng, [1, 2, 3]))]
+        pad = "explicit" if (d[1] * (k[1] - 1)) % 2 == 0 and i % 2 else "same"
+        v = conv_plane(p, rng, nsp=2, C=int(pick(rng, [1, 2])), K=int(pick(rng, [1, 2, 3])),
+                       groups=1, k=k, d=d, pad=pad, H=int(pick(rng, [1, 4, 7, 11, 16])),
+                       W=int(pick(rng, [3, 13, 16, 17, 29])), batch=[])
+        finish(p, rng, v, 0.3)
+    for k in [2, 4, 6, 7]:
+        p.begin("")
+        d = int(pick(rng, [1, 2, 3]))
+        v = conv_plane(p, rng, nsp=1, C=2, K=int(pick(rng, [1, 3])), groups=1, k=[k], d=[d],
+                       W=int(pick(rng, [5, 19, 40])))
+        finish(p, rng, v, 0.3)
+    return pipes
+
+
+def g_batch(rng):
+    """Batch dims: rank 4 and rank 5 inputs to conv2d, rank 3 and 4 to
+    conv1d, batch sizes above 1."""
+    p = Pipeline(rng, "batch dims")
+    for batch, nsp in [([2], 2), ([3], 2), ([2, 3], 2), ([1, 2], 2), ([4], 1), ([2, 2], 1),
+                       ([3, 1], 2)]:
+        p.begin("")
+        v = conv_plane(p, rng, nsp=nsp, batch=batch, K=int(pick(rng, [3, 5, 9])),
+                       k=[3, 3] if nsp == 2 else [5], d=None, H=int(pick(rng, [2, 5, 7])),
+                       W=int(pick(rng, [5, 16, 21])))
+        finish(p, rng, v, 0.4)
+    return [p]
+
+
+def g_symbols(rng):
+    """Size symbols bound at run time: batch, channels, height, width."""
+    p = Pipeline(rng, "size symbols")
+    for syms, nsp, batch in [("NCHW", 2, [2]), ("HW", 2, []), ("W", 2, [2, 2]), ("C", 2, [3]),
+                             ("NCW", 1, [2]), ("NH", 2, [1, 2])]:
+        p.begin("")
+        v = conv_plane(p, rng, nsp=nsp, syms=syms, batch=batch, groups=1,
+                       K=int(pick(rng, [2, 5, 9])), k=[3, 3] if nsp == 2 else [3],
+                       H=int(pick(rng, [3, 6, 10])), W=int(pick(rng, [7, 17, 24])))
+        finish(p, rng, v, 0.4)
+    return [p]
+
+
+def g_bias_flip(rng):
+    """Bias as an input, a loaded constant and a literal; flip=true; weights
+    as inputs (packed by a nest in the call) and as constants (packed when
+    compiling)."""
+    p = Pipeline(rng, "bias and flip")
+    for bias, flip, wsrc, k in [("input", True, "input", [3, 3]), ("load", False, "literal", [2, 3]),
+                                ("literal", True, "load", [3, 1]), (None, True, "literal", [4, 4]),
+                                ("input", False, "load", [1, 1]), ("load", True, "input", [5, 2])]:
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, bias=bias, flip=flip, wsrc=wsrc, k=k,
+                       K=int(pick(rng, [1, 4, 6, 10])), H=int(pick(rng, [3, 5, 8])),
+                       W=int(pick(rng, [6, 17, 20])))
+        finish(p, rng, v, 0.3)
+    return [p]
+
+
+def g_epilogue(rng):
+    """Elementwise stages fused into the kernel's store: every activation,
+    arithmetic with numbers, a residual of the same shape, and chains."""
+    p = Pipeline(rng, "epilogues")
+    chains = [["relu"], ["leaky"], ["leaky_default"], ["relu6"], ["sigmoid"], ["tanh"],
+              ["mul", "add"], ["residual"], ["residual", "relu"], ["div", "rsub", "neg"],
+              ["clamp", "mul", "sub"], ["abs", "exp_tanh"],
+              ["mul", "residual", "relu6", "sigmoid", "add"], ["tanh", "leaky", "residual", "neg"]]
+    for i, ops in enumerate(chains):
+        p.begin("")
+        same = "residual" in ops and i % 3 == 0       # a true `+ x`: K = C, pad=same
+        C = int(pick(rng, [1, 2, 3]))
+        v = conv_plane(p, rng, nsp=2 if i % 5 else 1, C=C,
+                       K=C if same else (9 if i == 6 else int(pick(rng, [1, 1, 2, 3]))),
+                       groups=1, k=[3, 3] if i % 5 else [3], pad="same", H=int(pick(rng, [4, 7])),
+                       W=int(pick(rng, [9, 17, 30])), batch=[])
+        epilogue(p, rng, v, ops=ops, residual=p.last_input if same else None)
+    return [p]
+
+
+def g_fusion(rng):
+    """Where the epilogue chain must stop: a stage read twice, an output in
+    the middle of the chain, a non-elementwise reader, two kernel stages
+    meeting in one elementwise stage, a kernel stage read by a kernel."""
+    p = Pipeline(rng, "fusion boundaries")
+
+    def conv(**kw):
+        base = dict(nsp=2, C=2, K=2, groups=1, k=[3, 3], pad="same", H=5, W=19, batch=[], flip=False)
+        base.update(kw)
+        return conv_plane(p, rng, **base)
+
+    # the activation read twice: fused up to it, not past it
+    p.begin("used twice")
+    c = conv()
+    a = p.bind(f"relu({c.expr})", Val("", np.maximum(c.v, 0), c.mag, False))
+    p.output(f"{a.expr} * 2", Val("", a.v * 2, a.mag * 2, False))
+    p.output(f"{a.expr} + 1", Val("", a.v + 1, a.mag + 1, False))
+    p.expect_epilogue(c.expr, 1)
+
+    # the kernel stage itself read twice: nothing fused
+    p.begin("stage read twice")
+    c = conv(K=3)
+    p.output(f"relu({c.expr})", Val("", np.maximum(c.v, 0), c.mag, False))
+    p.output(f"{c.expr} * 0.5", Val("", c.v * 0.5, c.mag * 0.5))
+    p.expect_epilogue(c.expr, 0)
+
+    # an output in the middle of the chain
+    p.begin("output in the middle")
+    c = conv(K=9)
+    r = p.output(f"leaky_relu({c.expr}, 0.1)", Val("", np.where(c.v > 0, c.v, f64(0.1) * c.v), c.mag, False))
+    p.output(f"{r.expr} * 2 + 1", Val("", r.v * 2 + 1, r.mag * 2 + 1, False))
+    p.expect_epilogue(c.expr, 1)
+
+    # the kernel stage is an output and is read again
+    p.begin("stage is an output")
+    c = conv(K=4)
+    p.output_val(c)
+    p.output(f"tanh({c.expr})", Val("", np.tanh(c.v), c.mag, False))
+    p.expect_epilogue(c.expr, 0)
+
+    # a pool after the activation: the pool is not fused
+    p.begin("pool after the epilogue")
+    c = conv(K=2, H=6, W=18)
+    from_relu = np.maximum(c.v, 0)
+    pooled = from_relu.reshape(2, 3, 2, 9, 2).max(axis=(2, 4))
+    p.output(f"maxpool2d(relu({c.expr}), 2)", Val("", pooled, c.mag.reshape(2, 3, 2, 9, 2).max(axis=(2, 4)), False))
+    p.expect_epilogue(c.expr, 1)
+
+    # kernel -> activation -> kernel: the activation is stored for the second
+    p.begin("kernel reads a fused activation")
+    c1 = conv(K=4)
+    a = p.bind(f"relu({c1.expr})", Val("", np.maximum(c1.v, 0), c1.mag, False))
+    p.output_val(conv(x=a, K=5))
+    p.expect_epilogue(c1.expr, 1)
+
+    # residual from an earlier kernel stage: c1 is read twice, c2 fuses the +
+    p.begin("residual of an earlier kernel stage")
+    c1 = conv(K=2)
+    c2 = conv(x=c1, K=2)
+    p.output(f"relu({c2.expr} + {c1.expr})",
+             Val("", np.maximum(c2.v + c1.v, 0), c2.mag + c1.mag + np.abs(c1.v), False))
+    p.expect_epilogue(c2.expr, 2)
+    p.expect_epilogue(c1.expr, 0)
+
+    # a residual computed by a scalar stage after the kernel stage
+    p.begin("residual from a later scalar stage")
+    c = conv(K=2)
+    xname, xv = p.last_input.expr, p.last_input.v
+    xp = np.pad(xv, [(0, 0), (1, 1), (1, 1)], constant_values=-np.inf)  # [2, 7, 21]
+    mp = np.max([xp[:, i:i + 5, j:j + 19] for i in range(3) for j in range(3)], axis=0)
+    p.output(f"{c.expr} + maxpool2d({xname}, 3, stride=1, pad=1)",
+             Val("", c.v + mp, c.mag + np.abs(mp)))
+    p.expect_epilogue(c.expr, 1)
+
+    # two kernel stages meeting in one elementwise stage
+    for form in ("a + b", "relu(a) + b", "a - tanh(b)"):
+        p.begin("two kernel stages into one: " + form)
+        ca = conv(K=4, W=20)
+        cb = conv(K=4, W=20)
+        with np.errstate(all="ignore"):
+            if form == "a + b":
+                v = Val("", ca.v + cb.v, ca.mag + cb.mag)
+                e = f"{ca.expr} + {cb.expr}"
+            elif form == "relu(a) + b":
+                v = Val("", np.maximum(ca.v, 0) + cb.v, ca.mag + cb.mag, False)
+                e = f"relu({ca.expr}) + {cb.expr}"
+            else:
+                v = Val("", ca.v - np.tanh(cb.v), ca.mag + cb.mag, False)
+                e = f"{ca.expr} - tanh({cb.expr})"
+        p.output(e, v)
+        p.expect_epilogue(ca.expr, None)
+        p.expect_epilogue(cb.expr, None)
+    return [p]
+
+
+def g_values(rng):
+    """Exactness: negative zeros (taps outside the input must be skipped,
+    not added as w*0), magnitudes from 1e-30 to 1e30 and subnormals, NaN and
+    infinities (the same bits from both paths; NaN payloads aside)."""
+    p = Pipeline(rng, "values")
+    for values in ("negzero", "scale", "special"):
+        for i in range(4):
+            p.begin("")
+            nsp = 2 if i < 3 else 1
+            bias = ["load", "literal", None, "input"][i]
+            v = conv_plane(p, rng, nsp=nsp, values=values, bias=bias,
+                           bias_values="negzero" if values != "scale" and i < 2 else None,
+                           K=int(pick(rng, [1, 3, 5, 9])), k=[3, 3] if nsp == 2 else [3],
+                           pad="same" if i % 2 else "explicit", pad_h=int(pick(rng, [1, 2])),
+                           H=int(pick(rng, [1, 2, 5, 8])), W=int(pick(rng, [1, 7, 16, 19])))
+            finish(p, rng, v, 0.5 if values != "negzero" else 0.25)
+    return [p]
+
+
+def random_plane_pair(p, rng, values):
+    """Two conv-plane stages of the same output shape meeting in one
+    elementwise stage (each could take it as its epilogue)."""
+    nsp = 2 if rng.random() < 0.7 else 1
+    fixed = dict(nsp=nsp, C=int(pick(rng, [1, 2, 3])), K=int(pick(rng, [1, 2, 4, 5, 9])), groups=1,
+                 H=int(pick(rng, [1, 3, 5, 8])), W=int(pick(rng, [3, 7, 16, 17, 33])),
+                 batch=pick(rng, [[], [], [2]]), pad="same", values=values)
+    a = conv_plane(p, rng, **fixed)
+    b = conv_plane(p, rng, **fixed)
+    form = pick(rng, ["a + b", "relu(a) * b", "b - tanh(a)", "(a + b) * 0.5 |> relu"])
+    with np.errstate(all="ignore"):
+        if form == "a + b":
+            v = Val("", a.v + b.v, a.mag + b.mag, a.ieee and b.ieee)
+        elif form == "relu(a) * b":
+            v = Val("", np.maximum(a.v, 0) * b.v, (a.mag + np.abs(a.v)) * (b.mag + np.abs(b.v)), False)
+        elif form == "b - tanh(a)":
+            v = Val("", b.v - np.tanh(a.v), a.mag + b.mag, False)
+        else:
+            v = Val("", np.maximum((a.v + b.v) * 0.5, 0), a.mag + b.mag, False)
+    p.output(form.replace("a", a.expr, 1).replace("b", b.expr, 1) if form != "b - tanh(a)"
+             else f"{b.expr} - tanh({a.expr})", v)
+    p.expect_epilogue(a.expr, None)
+    p.expect_epilogue(b.expr, None)
+    p.describe("pair: " + form)
+
+
+def random_plane_chain(p, rng, values):
+    """conv-plane -> elementwise -> conv-plane: the second kernel reads the
+    first one's (fused) result from memory."""
+    nsp = 2 if rng.random() < 0.7 else 1
+    a = conv_plane(p, rng, nsp=nsp, pad="same", values=values, groups=1,
+                   K=int(pick(rng, [1, 2, 3, 5])), W=int(pick(rng, [5, 16, 17, 30])),
+                   H=int(pick(rng, [2, 5, 9])))
+    op = pick(rng, [None, "relu", "leaky", "mul"])
+    mid = a
+    if op:
+        v, _ = apply_op(p, rng, op, a)
+        mid = p.bind(v.expr, v)
+    p.expect_epilogue(a.expr, 1 if op else 0)
+    b = conv_plane(p, rng, nsp=nsp, x=mid, groups=1, bias=None)
+    finish(p, rng, b, 0.5)
+    p.describe(f"chain through {op}")
+
+
+def random_pipeline(rng, units):
+    """Random units: mostly one stage of a random kind with a random
+    epilogue; sometimes two kernel stages meeting or one feeding another."""
+    p = Pipeline(rng, "random")
+    names = list(STAGE_KINDS)
+    wts = np.array([STAGE_KINDS[n][1] for n in names])
+    for _ in range(units):
+        p.begin("")
+        values = pick(rng, ["normal"] * 6 + ["negzero", "scale", "special"])
+        u = rng.random()
+        if u < 0.1:
+            random_plane_pair(p, rng, values)
+        elif u < 0.2:
+            random_plane_chain(p, rng, values if values != "scale" else "normal")
+        else:
+            gen = STAGE_KINDS[names[int(rng.choice(len(names), p=wts / wts.sum()))]][0]
+            v = gen(p, rng, values=values)
+            finish(p, rng, v, 0.5)
+    if rng.random() < 0.3:
+        p.run_opts.append(f"--threads={int(rng.integers(1, 4))}")
+    return p
+
+
+def g_random(rng):
+    """Random units from every stage kind (the --many mode, a few of them)."""
+    return [random_pipeline(rng, 8)]
+
+
+GROUPS = {
+    "plane2d-narrow": g_plane2d_narrow,
+    "plane2d-wide": g_plane2d_wide,
+    "plane1d": g_plane1d,
+    "channels": g_channels,
+    "groups": g_groups,
+    "taps": g_taps,
+    "batch": g_batch,
+    "symbols": g_symbols,
+    "bias-flip": g_bias_flip,
+    "epilogue": g_epilogue,
+    "fusion": g_fusion,
+    "values": g_values,
+    "random": g_random,
+}
+GROUP_ID = {g: i for i, g in enumerate(GROUPS)}
+
+
+# ---------------------------------------------------------------------------
+# running and comparing
+# ---------------------------------------------------------------------------
+
+MODES = [  # (name, extra options, kernels expected)
+    ("native scalar", ["--no-kernels"], False),
+    ("native kernels", ["--dump=schedule"], True),
+    ("x86-64-v3 scalar", [f"--target-cpu={V3}", "--no-kernels"], False),
+    ("x86-64-v3 kernels", [f"--target-cpu={V3}", "--dump=schedule"], True),
+]
+
+
+def run(cmd, cwd):
+    try:
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+        return r.returncode, r.stdout, r.stderr
+    except subprocess.TimeoutExpired:
+        return None, "", "timed out"
+
+
+def write_case(p, units, d):
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "script.conv"), "w") as f:
+        f.write(p.script(units))
+    for u in units:
+        for n, a in u.inputs.items():
+            np.save(os.path.join(d, f"in_{n}.npy"), a)
+        for fn, a in u.files.items():
+            np.save(os.path.join(d, fn), a)
+
+
+def command(convc, p, units, outdir, extra):
+    cmd = [convc, "run", "script.conv"]
+    for u in units:
+        cmd += [f"{n}=in_{n}.npy" for n in u.inputs]
+    for u in units:
+        for o in u.outputs:
+            cmd += ["-o", f"{o}={os.path.join(outdir, o + '.npy')}"]
+    return cmd + p.run_opts + extra
+
+
+def same_bits(a, b):
+    """Bitwise equal, except that any two NaNs are equal."""
+    if a.shape != b.shape:
+        return None
+    eq = a.view(np.uint32) == b.view(np.uint32)
+    return eq | (np.isnan(a) & np.isnan(b))
+
+
+def show(v):
+    v = np.float32(v)
+    return f"{float(v)!r} (0x{int(np.array(v).view(np.uint32)):08x})"
+
+
+def bit_diff(name, a, b, mode_a, mode_b):
+    eq = same_bits(a, b)
+    if eq is None:
+        return f"output {name}: shape {list(a.shape)} ({mode_a}) vs {list(b.shape)} ({mode_b})"
+    if eq.all():
+        return None
+    bad = np.argwhere(~eq)
+    i = tuple(int(t) for t in bad[0])
+    return (f"output {name} {list(a.shape)}: {len(bad)} of {eq.size} elements differ, first at {list(i)}: "
+            f"{mode_a} {show(a[i])}, {mode_b} {show(b[i])}; differing indices (first 8): "
+            f"{[list(map(int, t)) for t in bad[:8]]}")
+
+
+def ref_diff(name, got, val, mode):
+    if got.shape != val.v.shape:
+        return f"output {name}: shape {list(got.shape)} ({mode}), reference {list(val.v.shape)}"
+    g = got.astype(np.float64)
+    ref, mag = val.v, val.mag
+    fin = np.isfinite(ref)
+    with np.errstate(invalid="ignore", over="ignore"):
+        tol = RTOL * (np.abs(np.where(fin, ref, 0)) + np.where(fin, mag, 0)) + 1e-37
+        ok_f = np.isfinite(g) & (np.abs(g - np.where(fin, ref, 0)) <= tol)
+    ok_nf = (np.isnan(ref) & np.isnan(g)) | (ref == g) if val.ieee else np.ones(ref.shape, bool)
+    ok = np.where(fin, ok_f, ok_nf)
+    if ok.all():
+        return None
+    bad = np.argwhere(~ok)
+    i = tuple(int(t) for t in bad[0])
+    return (f"output {name} {list(ref.shape)} ({mode}) vs the float64 reference: {len(bad)} of {ok.size} "
+            f"elements off, first at {list(i)}: got {float(g[i])!r}, expected {float(ref[i])!r} "
+            f"(tolerance {float(tol[i]) if fin[i] else 0!r})")
+
+
+SCHED_LINE = re.compile(
+    r"^  (?P<label>\S+)\s+(?P<desc>.*?)\s+(?:fused into (?P<into>\S+)|(?P<kernel>[a-z][a-z0-9-]*)"
+    r"(?: (?P<nk>\d+)x(?P<nv>\d+))?(?P<flags>(?:, packed weights|, materialised)*)"
+    r"(?:, epilogue (?P<epi>.*))?)$")
+
+
+def parse_schedule(text):
+    """The schedule after the last pass: (lanes, {label: fields})."""
+    parts = re.split(r"^schedule after \S+ \(target \S+, (\d+)-lane vectors\):\n", text, flags=re.M)
+    if len(parts) < 3:
+        return None, {}
+    lanes, body = int(parts[-2]), parts[-1]
+    stages = {}
+    for line in body.splitlines():
+        if not line.startswith("  "):
+            break
+        m = SCHED_LINE.match(line)
+        if m:
+            stages[m.group("label")] = m.groupdict()
+    return lanes, stages
+
+
+def check_schedule(p, units, text, mode):
+    lanes, st = parse_schedule(text)
+    if lanes is None:
+        return [f"{mode}: no schedule in the --dump=schedule output"]
+    errs = []
+    n_epi = sum(len(s["epi"].split(" -> ")) for s in st.values() if s.get("epi"))
+    n_fused = sum(1 for s in st.values() if s.get("into"))
+    if n_epi != n_fused:
+        errs.append(f"{mode}: the epilogues name {n_epi} elementwise stages in all, but {n_fused} "
+                    f"are marked 'fused into' a producer (a stage fused into two producers?)")
+    for u in units:
+        for label, kernel, kg, nepi in u.expect:
+            s = st.get(label)
+            where = f"{mode}: unit {u.uid}, stage {label}"
+            if s is None:
+                errs.append(f"{where}: not in the schedule")
+                continue
+            if s["kernel"] != kernel:
+                errs.append(f"{where}: got {s['into'] and 'fused into ' + s['into'] or s['kernel']}, "
+                            f"expected kernel {kernel} (the test would test nothing)")
+                continue
+            if kg is not None:
+                want = plane_block(kg, lanes)
+                got = (int(s["nk"]), int(s["nv"])) if s["nk"] else None
+                if got != want:
+                    errs.append(f"{where}: register block {got}, the size model expects {want} for "
+                                f"{kg} channels a group at {lanes} lanes (update plane_block() so that "
+                                f"the sizes chosen still hit the tails)")
+            if nepi is not None:
+                got = len(s["epi"].split(" -> ")) if s["epi"] else 0
+                if got != nepi:
+                    errs.append(f"{where}: {got} elementwise stages fused ({s['epi']}), expected {nepi}")
+    return errs
+
+
+def check_units(convc, p, units, tmp):
+    """Run units of p in the four modes; returns a list of failure strings."""
+    d = os.path.join(tmp, "case")
+    shutil.rmtree(d, ignore_errors=True)
+    write_case(p, units, d)
+    results = {}
+    errs = []
+    for name, extra, kernels in MODES:
+        outdir = os.path.join(tmp, "out-" + name.replace(" ", "-"))
+        shutil.rmtree(outdir, ignore_errors=True)
+        os.makedirs(outdir)
+        rc, out, err = run(command(convc, p, units, outdir, extra), d)
+        if rc != 0:
+            errs.append(f"{name}: convc run exit {rc}: {err.strip()[:800]}")
+            continue
+        got = {}
+        for u in units:
+            for o in u.outputs:
+                got[o] = np.load(os.path.join(outdir, o + ".npy"))
+        results[name] = got
+        if kernels:
+            errs += check_schedule(p, units, out, name)
+    for a, b in (("native scalar", "native kernels"), ("x86-64-v3 scalar", "x86-64-v3 kernels")):
+        if a in results and b in results:
+            for u in units:
+                for o in u.outputs:
+                    why = bit_diff(o, results[a][o], results[b][o], a, b)
+                    if why:
+                        errs.append(f"unit {u.uid}: {why}")
+    for a in ("native scalar", "x86-64-v3 scalar"):
+        if a in results:
+            for u in units:
+                for o, val in u.outputs.items():
+                    why = ref_diff(o, results[a][o], val, a)
+                    if why:
+                        errs.append(f"unit {u.uid}: {why}")
+    return errs
+
+
+def failing_units(p, errs):
+    ids = set()
+    for e in errs:
+        m = re.match(r"unit (\d+):", e) or re.search(r": unit (\d+), stage", e)
+        if m:
+            ids.add(int(m.group(1)))
+    return [p.units[i] for i in sorted(ids)]
+
+
+def report(convc, p, errs, tag, tmp, keep):
+    print(f"FAIL {tag}: {p.title}")
+    for e in errs:
+        print("  " + e)
+    units = failing_units(p, errs)
+    if not units:
+        units = p.units
+    for u in units:
+        # the unit alone: the smallest pipeline that still shows it
+        alone = check_units(convc, p, [u], tmp)
+        print(f"  unit {u.uid} alone: {'still fails' if alone else 'passes (fails only with the others)'}")
+        for e in alone:
+            print("    " + e)
+        lines = p.script([u] if alone else p.units)
+        for line in lines.splitlines():
+            print("  | " + line)
+        shown = [u] if alone else p.units
+        cmd = command("convc", p, shown, "out", [])
+        print("  inputs: " + ", ".join(f"{n} {list(a.shape)}" for s in shown for n, a in s.inputs.items()))
+        print("  reproduce: " + " ".join(cmd) + "   vs the same with --no-kernels"
+              + "   (and both with --target-cpu=x86-64-v3)")
+        if keep:
+            dd = os.path.join(keep, f"{tag.replace(' ', '_')}_u{u.uid}")
+            write_case(p, shown, dd)
+            with open(os.path.join(dd, "repro.sh"), "w") as f:
+                f.write("#!/bin/sh\n# " + "\n# ".join(e for e in (alone or errs)) + "\n")
+                f.write('# usage: sh repro.sh [CONVC]   (cmp reports the first differing byte)\n'
+                        'cd "$(dirname "$0")"; convc=${1:-convc}\nmkdir -p out-k out-s\n')
+                base = " ".join(command('"$convc"', p, shown, "OUT", []))
+                for extra in ("", f" --target-cpu={V3}"):
+                    f.write(f"echo '== {extra.strip() or 'native'}'\n")
+                    f.write(f"{base.replace('OUT', 'out-k')}{extra}\n")
+                    f.write(f"{base.replace('OUT', 'out-s')}{extra} --no-kernels\n")
+                    f.write('for f in out-k/*.npy; do cmp "$f" "out-s/${f#out-k/}"; done\n')
+            print(f"  saved to {dd}")
+    sys.stdout.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("convc", nargs="?")
+    ap.add_argument("--group", choices=list(GROUPS) + ["all"])
+    ap.add_argument("--many", type=int)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keep")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("-v", action="store_true")
+    args = ap.parse_args()
+    if args.list:
+        for g, f in GROUPS.items():
+            print(f"{g:16} {f.__doc__.splitlines()[0] if f.__doc__ else ''}")
+        return
+    if not args.convc or (args.group is None) == (args.many is None):
+        ap.error("give CONVC and one of --group or --many")
+    convc = os.path.abspath(args.convc)
+    jobs = []
+    if args.group:
+        for g in (GROUPS if args.group == "all" else [args.group]):
+            rng = np.random.default_rng([args.seed, GROUP_ID[g]])
+            jobs += [(f"{g} seed {args.seed} pipeline {i}", p) for i, p in enumerate(GROUPS[g](rng))]
+    else:
+        for i in range(args.many):
+            rng = np.random.default_rng([args.seed, i, 1000])
+            p = random_pipeline(rng, int(rng.integers(3, 9)))
+            jobs.append((f"random seed {args.seed} pipeline {i}", p))
+    passed = failed = stages = 0
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="convc-kernels-") as tmp:
+        for tag, p in jobs:
+            stages += p.nstages()
+            errs = check_units(convc, p, p.units, tmp)
+            if errs:
+                failed += 1
+                report(convc, p, errs, tag, tmp, args.keep)
+            else:
+                passed += 1
+                if args.v:
+                    print(f"ok   {tag}: {p.title}, {len(p.units)} units")
+                    for u in p.units:
+                        print(f"       unit {u.uid}: {u.desc}")
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"# {time.time() - t0:.1f} s; CPU: convc {ch.ru_utime + ch.ru_stime:.1f} s, "
+          f"this script {me.ru_utime + me.ru_stime:.1f} s")
+    print(f"{len(jobs)} pipelines ({stages} stages): {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
