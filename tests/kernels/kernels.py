@@ -381,7 +381,11 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
     else:
         p0 = p1 = [0] * nsp
     if nsp == 2 and H + p0[0] + p1[0] - tot[0] < 1:       # output height below 1
-        H = tot[0] - p0[0] - p1[0] + 1 + int(rng.integers(0, 3))
+        if x is None:
+            H = tot[0] - p0[0] - p1[0] + 1 + int(rng.integers(0, 3))
+        else:                                              # the height is given: pad more
+            p0 = p1 = [-(-(tot[0] - H + 1) // 2), p0[1]]
+            pad = "explicit"
     if batch is None:
         batch = [int(rng.integers(1, 4)) for _ in range(int(pick(rng, [0, 0, 0, 1, 1, 2])))]
     if flip is None:
@@ -881,7 +885,8 @@ def random_plane_pair(p, rng, values):
                  batch=pick(rng, [[], [], [2]]), pad="same", values=values)
     a = conv_plane(p, rng, **fixed)
     b = conv_plane(p, rng, **fixed)
-    form = pick(rng, ["a + b", "relu(a) * b", "b - tanh(a)", "(a + b) * 0.5 |> relu"])
+    form = pick(rng, ["a + b", "relu(a) * b", "b - tanh(a)", "(a + b) * 0.5 |> relu"]
+                if values != "scale" else ["a + b", "b - tanh(a)"])   # 1e30 * 1e30 overflows
     with np.errstate(all="ignore"):
         if form == "a + b":
             v = Val("", a.v + b.v, a.mag + b.mag, a.ieee and b.ieee)
