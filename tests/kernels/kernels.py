@@ -836,6 +836,24 @@ def g_fusion(rng):
              Val("", c.v + mp, c.mag + np.abs(mp)))
     p.expect_epilogue(c.expr, 1)
 
+    # the kernel's input is an elementwise expression (stored for the kernel)
+    p.begin("kernel input is an expression")
+    xin = p.input(data(rng, [2, 4, 13]))
+    with np.errstate(all="ignore"):
+        e = Val("", np.maximum(xin.v, 0) - f64(0.25), xin.mag + 0.25)
+    e = p.bind(f"relu({xin.expr}) - 0.25", e)
+    p.output_val(conv(x=e, K=3))
+
+    # the epilogue's other operands: an inline expression of an input and a
+    # constant tensor
+    p.begin("epilogue reads an expression and a constant")
+    c = conv(K=2, W=13)
+    xname, xv = p.last_input.expr, p.last_input.v
+    kc = p.const(data(rng, c.v.shape), "k", how=pick(rng, ["load", "literal"]))
+    p.output(f"{c.expr} + {xname} * 0.5 + {kc.expr}",
+             Val("", c.v + xv * 0.5 + kc.v, c.mag + np.abs(xv) + np.abs(kc.v)))
+    p.expect_epilogue(c.expr, 2)          # the two +; x * 0.5 is their operand
+
     # two kernel stages meeting in one elementwise stage
     for form in ("a + b", "relu(a) + b", "a - tanh(b)"):
         p.begin("two kernel stages into one: " + form)
