@@ -493,7 +493,7 @@ def apply_op(p, rng, op, v, residual=None):
             return Val(f"abs({e})", np.abs(v.v), v.mag, False), 1
         if op == "exp_tanh":
             return Val(f"exp(tanh({e}))", np.exp(np.tanh(v.v)), 3 * v.mag, False), 2
-        s = float(pick(rng, [0.5, 2.0, -1.5, 3.0, 0.25]))
+        s = float(pick(rng, [3.0, -1.5, 0.3, -0.7, 0.5, 2.0]))    # mostly inexact products
         fs = f64(s)
         if op == "mul":
             t = f"({e} * {num(s)})" if rng.random() < 0.5 else f"({num(s)} * {e})"
@@ -759,6 +759,25 @@ def g_epilogue(rng):
                        groups=1, k=[3, 3] if i % 5 else [3], pad="same", H=int(pick(rng, [4, 7])),
                        W=int(pick(rng, [9, 17, 30])), batch=[])
         epilogue(p, rng, v, ops=ops, residual=p.last_input if same else None)
+    # one tap and one input channel: the accumulator starts as a constant
+    # (the bias or 0) and takes one masked multiply-add; a multiply-add in
+    # the epilogue (s * c + r, s * c + t) must then round as in the scalar nest
+    for C, groups, bias, form in [(1, 1, "load", "3 * {c} + {r}"), (3, 3, False, "{c} * -0.7 + {r} |> relu"),
+                                  (1, 1, "literal", "0.3 * {c} - 1.5"), (2, 1, False, "3 * {c} + {r}")]:
+        p.begin("")
+        c = conv_plane(p, rng, nsp=2, C=C, K=2 * C if groups > 1 else 2, groups=groups, k=[1, 1],
+                       d=[1, 1], pad="none", bias=bias, wsrc="load", H=3, W=31, batch=[1])
+        r = p.input(data(rng, c.v.shape), "r") if "{r}" in form else None
+        with np.errstate(all="ignore"):
+            if form.startswith("3 *"):
+                v = Val("", 3 * c.v + r.v, 3 * c.mag + r.mag)
+            elif "relu" in form:
+                v = Val("", np.maximum(c.v * f64(-0.7) + r.v, 0), c.mag + r.mag, False)
+            else:
+                v = Val("", f64(0.3) * c.v - 1.5, c.mag + 1.5)
+        p.output(form.format(c=c.expr, r=r.expr if r else ""), v)
+        p.expect_epilogue(c.expr, 3 if "relu" in form else 2)
+        p.describe("epilogue " + form.format(c="c", r="r"))
     return [p]
 
 
