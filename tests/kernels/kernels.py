@@ -1121,8 +1121,8 @@ def check_schedule(p, units, text, mode):
     n_epi = sum(len(s["epi"].split(" -> ")) for s in st.values() if s.get("epi"))
     n_fused = sum(1 for s in st.values() if s.get("into"))
     if n_epi != n_fused:
-        errs.append(f"{mode}: the epilogues name {n_epi} elementwise stages in all, but {n_fused} "
-                    f"are marked 'fused into' a producer (a stage fused into two producers?)")
+        errs.append(f"{mode}: the epilogues name {n_epi} elementwise stages in all, but 'fused into' "
+                    f"appears {n_fused} times (a stage fused into two producers?)")
     for u in units:
         for label, kernel, kg, nepi in u.expect:
             s = st.get(label)
@@ -1197,40 +1197,47 @@ def failing_units(p, errs):
 
 
 def report(convc, p, errs, tag, tmp, keep):
+    """Print a failure; rerun each failing unit alone and print the smallest
+    pipeline that still fails (the unit, or else the whole pipeline) as a
+    script with its command lines; with keep, save it with a repro.sh."""
     print(f"FAIL {tag}: {p.title}")
     for e in errs:
         print("  " + e)
     units = failing_units(p, errs)
-    if not units:
-        units = p.units
+    cases = []
+    whole = not units            # no unit named: show the whole pipeline
     for u in units:
-        # the unit alone: the smallest pipeline that still shows it
         alone = check_units(convc, p, [u], tmp)
         print(f"  unit {u.uid} alone: {'still fails' if alone else 'passes (fails only with the others)'}")
         for e in alone:
             print("    " + e)
-        lines = p.script([u] if alone else p.units)
-        for line in lines.splitlines():
+        if alone:
+            cases.append((f"u{u.uid}", [u], alone))
+        else:
+            whole = True
+    if whole:
+        cases.append(("all", p.units, errs))
+    for name, shown, why in cases:
+        for line in p.script(shown).splitlines():
             print("  | " + line)
-        shown = [u] if alone else p.units
-        cmd = command("convc", p, shown, "out", [])
         print("  inputs: " + ", ".join(f"{n} {list(a.shape)}" for s in shown for n, a in s.inputs.items()))
-        print("  reproduce: " + " ".join(cmd) + "   vs the same with --no-kernels"
-              + "   (and both with --target-cpu=x86-64-v3)")
-        if keep:
-            dd = os.path.join(keep, f"{tag.replace(' ', '_')}_u{u.uid}")
-            write_case(p, shown, dd)
-            with open(os.path.join(dd, "repro.sh"), "w") as f:
-                f.write("#!/bin/sh\n# " + "\n# ".join(e for e in (alone or errs)) + "\n")
-                f.write('# usage: sh repro.sh [CONVC]   (cmp reports the first differing byte)\n'
-                        'cd "$(dirname "$0")"; convc=${1:-convc}\nmkdir -p out-k out-s\n')
-                base = " ".join(command('"$convc"', p, shown, "OUT", []))
-                for extra in ("", f" --target-cpu={V3}"):
-                    f.write(f"echo '== {extra.strip() or 'native'}'\n")
-                    f.write(f"{base.replace('OUT', 'out-k')}{extra}\n")
-                    f.write(f"{base.replace('OUT', 'out-s')}{extra} --no-kernels\n")
-                    f.write('for f in out-k/*.npy; do cmp "$f" "out-s/${f#out-k/}"; done\n')
-            print(f"  saved to {dd}")
+        print("  reproduce: " + " ".join(command("convc", p, shown, "out", [])) +
+              "   vs the same with --no-kernels   (and both with --target-cpu=x86-64-v3)")
+        if not keep:
+            continue
+        dd = os.path.join(keep, f"{tag.replace(' ', '_')}_{name}")
+        write_case(p, shown, dd)
+        with open(os.path.join(dd, "repro.sh"), "w") as f:
+            f.write("#!/bin/sh\n# " + "\n# ".join(why) + "\n")
+            f.write('# usage: sh repro.sh [CONVC]   (cmp reports the first differing byte)\n'
+                    'cd "$(dirname "$0")"; convc=${1:-convc}\nmkdir -p out-k out-s\n')
+            base = " ".join(command('"$convc"', p, shown, "OUT", []))
+            for extra in ("", f" --target-cpu={V3}"):
+                f.write(f"echo '== {extra.strip() or 'native'}'\n")
+                f.write(f"{base.replace('OUT', 'out-k')}{extra}\n")
+                f.write(f"{base.replace('OUT', 'out-s')}{extra} --no-kernels\n")
+                f.write('for f in out-k/*.npy; do cmp "$f" "out-s/${f#out-k/}"; done\n')
+        print(f"  saved to {dd}")
     sys.stdout.flush()
 
 
