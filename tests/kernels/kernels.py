@@ -17,9 +17,13 @@ pipeline built here is run four times:
 and checked three ways:
   * every output of the kernel run has the same bits as the reference run of
     the same target (two NaNs count as equal whatever their payload);
-  * the schedule says each stage meant for a kernel got it, with the register
-    block the size model below expects (else the sizes chosen here would not
-    hit the tails they are meant to hit), and the elementwise stages fused into
+  * the schedule says each stage got the kernel the size model below expects
+    of passes/kernels.c and passes/pool.c for that target (conv-plane;
+    conv-rows on x86-64-v3 for kernels with column taps and known row widths;
+    pool-rows; scalar past the kernels' limits), with its register block,
+    its input in phase planes or not, the pool fused into its tiles and the
+    pooled rows a work item makes (else the sizes chosen here would not hit
+    the tails they are meant to hit), and the elementwise stages fused into
     it that the case expects;
   * both reference runs agree with an independent float64 NumPy computation:
     |got - ref| <= 1e-4 * (|ref| + magnitude), where the magnitude is the same
@@ -51,22 +55,99 @@ RTOL = 1e-4
 V3 = "x86-64-v3"
 
 # ---------------------------------------------------------------------------
-# size model: the register block passes/kernels.c chooses for a conv-plane
-# stage, and so the tile of output pixels one work item covers
+# size model: what passes/kernels.c and passes/pool.c choose for a stage, by
+# the lanes of the target (16: AVX-512, 32 registers and mask registers;
+# 8: AVX2, 16 registers, no masks).  The schedule must show exactly this:
+# the sizes the groups choose are meant to hit the tails of these blocks.
 # ---------------------------------------------------------------------------
+
+MAX_KERNEL_TAPS = 64        # passes/kernels.c: more taps stay with the scalar nest
+MAX_KERNEL_STRIDE = 4       # conv and pool strides the kernels take
+MAX_STRIP_BYTES = 96 << 10  # passes/pool.c: a fused pool's private strip
+
+
+def vregs(vl):
+    return 32 if vl >= 16 else 16
+
+
+def masked(vl):
+    return vl >= 16
 
 
 def plane_block(kg, vl):
-    """(nk, nv) for kg output channels per group on a vl-lane target."""
-    vregs = 32 if vl >= 16 else 16
-    acc, nk = (24, 8) if vregs >= 32 else (12, 4)
+    """conv-plane (nk, nv) for kg output channels per group on a vl-lane
+    target: nk channels x nv vectors of the flattened plane."""
+    acc, nk = (24, 8) if vregs(vl) >= 32 else (12, 4)
     nk = min(nk, kg)
-    return nk, min(8, acc // nk)
+    nv = min(8, acc // nk)
+    if nk <= 2 and nv > 4:          # depthwise-like blocks: 4 vectors
+        nv = 4
+    return nk, nv
 
 
 def plane_tile(kg, vl):
     nk, nv = plane_block(kg, vl)
     return nv * vl
+
+
+def rows_block(kg, ow, vl):
+    """conv-rows (nk, nv) (choose_rows_block): nk channels x chunks of nv
+    vectors of an output row of ow columns, the cheapest by its cycle model."""
+    nvec = -(-ow // vl)
+    best, res = 1e30, None
+    for nk in range(1, min(8, kg) + 1):
+        for nv in range(1, min(4, nvec) + 1):
+            if nk * nv + nv + 2 > vregs(vl):
+                continue
+            cycles = 0.0
+            for v0 in range(0, nvec, nv):
+                m = min(nv, nvec - v0)
+                fma, lat, loads = float(nk * m) / 2.0, 4.0, float(m + nk) / 2.0
+                c = fma if fma > lat else lat
+                cycles += c if c > loads else loads
+            cycles *= float(-(-kg // nk))
+            if cycles < best - 1e-9:
+                best, res = cycles, (nk, nv)
+    return res
+
+
+class ConvGeom:
+    """What the kernel choice of a convolution depends on.  ow/iw: the
+    output and input row widths, None when they are size symbols."""
+
+    def __init__(self, kg, k, stride, p0, ow, iw, oh=None, nsp=2, ow_num=None, iw_num=None):
+        self.kg, self.k, self.stride, self.p0 = kg, list(k), list(stride), list(p0)
+        self.ow, self.iw, self.oh, self.nsp = ow, iw, oh, nsp
+        self.taps = int(np.prod(k))
+        # phase planes: a stride, or output rows longer than the input rows
+        # (the relation holds for every value of a width symbol)
+        self.phases = any(s > 1 for s in stride) or ow_num > iw_num
+
+    def choice(self, vl):
+        """(kernel, (nk, nv) or None)"""
+        if self.taps > MAX_KERNEL_TAPS or any(s > MAX_KERNEL_STRIDE for s in self.stride):
+            return "scalar", None
+        column_taps = self.k[-1] > 1 or self.p0[-1] != 0
+        if not masked(vl) and column_taps and self.ow is not None and self.iw is not None:
+            return "conv-rows", rows_block(self.kg, self.ow, vl)
+        return "conv-plane", plane_block(self.kg, vl)
+
+
+def fused_pool_rows(nk, nv, vl, ohc, owc, ph, k, d, st):
+    """passes/pool.c: pooled rows a work item of the fused conv -> pool
+    makes (0: not fused, the strip would not fit).  k, d, st: the pool's
+    window height, dilation and stride; ph: pooled rows; ohc x owc: the
+    convolution's output plane."""
+    tile, best, best_cost = nv * vl, 0, 1e30
+    for rows in range(1, ph + 1):
+        crows = min((rows - 1) * st + (k - 1) * d + 1, ohc)
+        if nk * crows * owc * 4 > MAX_STRIP_BYTES:
+            break
+        tiles = -(-(crows * owc) // tile)
+        cost = float(tiles * tile) / float(rows * st * owc)
+        if cost < best_cost - 1e-9:
+            best_cost, best = cost, rows
+    return best
 
 
 VLS = (16, 8)          # native (AVX-512) and x86-64-v3 (AVX2) lanes
@@ -77,9 +158,9 @@ VLS = (16, 8)          # native (AVX-512) and x86-64-v3 (AVX2) lanes
 # ---------------------------------------------------------------------------
 
 
-def ref_conv(x, w, nsp, bias, p0, p1, dil, groups, flip):
-    """torch.nn.functional.conv1d/conv2d with zero padding and stride 1 on
-    [.., C, *sp], weight [K, C/groups, *k]."""
+def ref_conv(x, w, nsp, bias, p0, p1, dil, groups, flip, stride=None):
+    """torch.nn.functional.conv1d/conv2d with zero padding on [.., C, *sp],
+    weight [K, C/groups, *k]."""
     if flip:
         w = w[(Ellipsis,) + (slice(None, None, -1),) * nsp]
     lead = x.shape[:-nsp - 1]
@@ -90,6 +171,8 @@ def ref_conv(x, w, nsp, bias, p0, p1, dil, groups, flip):
     xp = np.pad(xb, [(0, 0), (0, 0)] + [(p0[i], p1[i]) for i in range(nsp)])
     o = [sp[i] + p0[i] + p1[i] - dil[i] * (ks[i] - 1) for i in range(nsp)]
     assert all(v >= 1 for v in o), o
+    st = list(stride or [1] * nsp)
+    o = [-(-o[i] // st[i]) for i in range(nsp)]        # every st-th stride-1 output
     K, Cg = w.shape[:2]
     Kg = K // groups
     out = np.zeros((xb.shape[0], K) + tuple(o))
@@ -98,7 +181,8 @@ def ref_conv(x, w, nsp, bias, p0, p1, dil, groups, flip):
             xs = xp[:, g * Cg:(g + 1) * Cg]
             ws = w[g * Kg:(g + 1) * Kg]
             for kidx in np.ndindex(*ks):
-                sl = tuple(slice(kidx[i] * dil[i], kidx[i] * dil[i] + o[i]) for i in range(nsp))
+                sl = tuple(slice(kidx[i] * dil[i], kidx[i] * dil[i] + (o[i] - 1) * st[i] + 1, st[i])
+                           for i in range(nsp))
                 patch = xs[(slice(None), slice(None)) + sl]
                 wk = ws[(slice(None), slice(None)) + kidx]
                 # one product at a time: a NaN or an infinity must reach only
@@ -110,6 +194,50 @@ def ref_conv(x, w, nsp, bias, p0, p1, dil, groups, flip):
     return out.reshape(lead + (K,) + tuple(o))
 
 
+def pool_out(n, k, s, p, d, ceil):
+    """docs/language.md, output size of a window stage (both pads p)."""
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def ref_pool(x, nsp, is_max, k, s, p, d, ceil, count_pad):
+    """F.max_pool1d/2d (padding is never the maximum; NaN propagates) and
+    F.avg_pool1d/2d with count_include_pad=count_pad, on the last nsp dims."""
+    sp = x.shape[-nsp:]
+    outs = [pool_out(sp[i], k[i], s[i], p[i], d[i], ceil) for i in range(nsp)]
+    assert all(o >= 1 for o in outs), outs
+    idx, valid, cnt = [], [], []
+    for i in range(nsp):
+        start = np.arange(outs[i]) * s[i] - p[i]
+        ii = start[:, None] + np.arange(k[i])[None, :] * d[i]          # [o, t]
+        ok = (ii >= 0) & (ii < sp[i])
+        idx.append(np.clip(ii, 0, sp[i] - 1))
+        valid.append(ok)
+        if count_pad:   # the window clipped to the padded input [-p, n + p)
+            cnt.append(np.minimum(start + k[i], sp[i] + p[i]) - np.maximum(start, -p[i]))
+        else:
+            cnt.append(ok.sum(axis=1))
+    acc = np.full(x.shape[:-nsp] + tuple(outs), -np.inf if is_max else 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for taps in np.ndindex(*k):
+            sel, m = x, True
+            for i in range(nsp):
+                ax = x.ndim - nsp + i
+                sel = np.take(sel, idx[i][:, taps[i]], axis=ax)
+                shape = [1] * nsp
+                shape[i] = outs[i]
+                m = m & valid[i][:, taps[i]].reshape(shape)
+            m = np.broadcast_to(m, acc.shape)
+            acc = np.where(m, np.maximum(acc, sel) if is_max else acc + sel, acc)
+        if not is_max:
+            c = cnt[0] if nsp == 1 else cnt[0][:, None] * cnt[1][None, :]
+            acc = acc / c
+    return acc
+
+
 def f64(a):
     return np.asarray(a, dtype=np.float32).astype(np.float64)
 
@@ -118,10 +246,17 @@ class Val:
     """A tensor value of the pipeline: its text, the float64 reference, the
     magnitude of what was summed to make it (for the tolerance), and whether
     IEEE arithmetic decides its non-finite elements (False after operations
-    whose NaN behaviour the language does not promise, e.g. relu)."""
+    whose NaN behaviour the language does not promise, e.g. relu).  symw /
+    symh: its width / height is a size symbol."""
 
-    def __init__(self, expr, v, mag, ieee=True):
+    def __init__(self, expr, v, mag, ieee=True, symw=False, symh=False):
         self.expr, self.v, self.mag, self.ieee = expr, v, mag, ieee
+        self.symw, self.symh = symw, symh
+
+    def like(self, other):
+        """Take other's symbolic dims (an elementwise result of other)."""
+        self.symw, self.symh = other.symw, other.symh
+        return self
 
 
 # ---------------------------------------------------------------------------
@@ -137,7 +272,7 @@ class Unit:
         self.inputs = {}         # name -> float32 array
         self.files = {}          # file name -> array (for load)
         self.outputs = {}        # name -> Val
-        self.expect = []         # (label, kernel, kg or None, epilogue count or None)
+        self.expect = []         # dicts: label, kind (conv, pool), geom, epi, pool (Pipeline.expect_*)
         self.syms = {}
 
 
@@ -182,7 +317,9 @@ class Pipeline:
             dims.append(s if s is not None else str(n))
         self.cur.lines.append(f"input {name}: f32[{', '.join(dims)}]")
         self.cur.inputs[name] = arr
-        return Val(name, f64(arr), np.abs(f64(arr)))
+        sym = [not d.isdigit() for d in dims]
+        return Val(name, f64(arr), np.abs(f64(arr)), symw=bool(sym and sym[-1]),
+                   symh=len(sym) > 1 and sym[-2])
 
     def const(self, arr, base="w", how="load"):
         """A constant: how = 'load' (exact, any float32 including NaN) or
@@ -206,25 +343,46 @@ class Pipeline:
     def bind(self, expr, val, base="t"):
         name = self.fresh(base)
         self.cur.lines.append(f"{name} = {expr}")
-        return Val(name, val.v, val.mag, val.ieee)
+        return Val(name, val.v, val.mag, val.ieee).like(val)
 
     def output(self, expr, val, base="y"):
         name = self.fresh(base)
         self.cur.lines.append(f"output {name} = {expr}")
         self.cur.outputs[name] = val
-        return Val(name, val.v, val.mag, val.ieee)
+        return Val(name, val.v, val.mag, val.ieee).like(val)
 
     def output_val(self, val):
         self.cur.lines.append(f"output {val.expr}")
         self.cur.outputs[val.expr] = val
 
-    def expect(self, label, kernel, kg=None, epilogue=None):
-        self.cur.expect.append([label, kernel, kg, epilogue])
+    def expect_conv(self, label, geom, epilogue=0):
+        """A convolution: its kernel and block by the size model (geom), and
+        epilogue elementwise stages fused into it (None: any number)."""
+        self.cur.expect.append(dict(label=label, kind="conv", geom=geom, epi=epilogue, pool=None))
+
+    def expect_pool(self, label, stride, epilogue=0):
+        """A (not global) pool: pool-rows up to stride 4, else scalar."""
+        self.cur.expect.append(dict(label=label, kind="pool", stride=list(stride), epi=epilogue,
+                                    into=None))
+
+    def expect_scalar(self, label):
+        """A stage the kernels do not take."""
+        self.cur.expect.append(dict(label=label, kind="scalar", epi=0))
 
     def expect_epilogue(self, label, n):
         for e in self.cur.expect:
-            if e[0] == label:
-                e[3] = n
+            if e["label"] == label:
+                e["epi"] = n
+
+    def expect_pool_fusion(self, conv, pool, ph, k, d, st):
+        """Pool `pool` reads conv `conv`'s result (after its epilogue) and
+        nothing else does: passes/pool.c fuses it where conv is a conv-plane
+        stage and the strip fits.  ph: pooled rows; k, d, st: the pool's
+        window height, dilation and stride."""
+        ec = [e for e in self.cur.expect if e["label"] == conv][0]
+        ep = [e for e in self.cur.expect if e["label"] == pool][0]
+        ec["pool"] = dict(label=pool, ph=ph, k=k, d=d, st=st)
+        ep["into"] = conv
 
     # -- text --
     def script(self, units=None):
@@ -318,16 +476,35 @@ WIDTHS = [1, 2, 3, 7, 15, 16, 17, 31, 33, 56]
 KGS = [1, 2, 3, 4, 5, 7, 8, 9, 11, 13, 16, 17]
 
 
+def choices(geom):
+    """The expected kernel and block on both targets, for a unit's text."""
+    out = []
+    for vl in VLS:
+        kern, blk = geom.choice(vl)
+        out.append(f"{kern}{' %dx%d' % blk if blk else ''}@{vl}")
+    return " ".join(out) + (" phases" if geom.phases else "")
+
+
 def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=None, W=None,
                pad=None, pad_h=None, batch=None, syms=(), bias=None, flip=None, wsrc=None,
-               values="normal", bias_values=None, x=None):
-    """conv1d/conv2d with a [K, C/groups, *k] weight, stride 1, zero padding
-    whose width total is d*(k-1) (KERNEL_CONV_PLANE, passes/kernels.c).
-    pad: 'same' | 'explicit' (symmetric, width pad d*(k-1)/2; in 2-D any height
-    pad pad_h) | 'none' (only when the width total is 0).  syms: a subset of
-    'NCHW' to declare as size symbols (N: every batch dim).  x: a Val to
-    convolve (e.g. another stage's result) instead of a new input; its shape
-    gives the batch dims, C, H and W."""
+               values="normal", bias_values=None, x=None, stride=None, pointwise=False):
+    """A convolution the kernels compute (passes/kernels.c): conv1d/conv2d with
+    a [K, C/groups, *k] weight and zero padding, or conv1x1 (pointwise=True;
+    a [K, C] or [K, C, 1, 1] weight, stride only).  The kernel and block it
+    must get follow from the size model (ConvGeom): conv-plane, or conv-rows
+    on x86-64-v3 for column taps and known row widths; through phase planes
+    for strides and output rows longer than the input's.
+    stride: per spatial dim, 1 to 4 (default 1).
+    pad: 'same' (stride 1) | 'explicit' (symmetric, width pad d*(k-1)/2; in
+    2-D any height pad pad_h) | 'none' | 'full' (d*(k-1) each side) | 'wide'
+    (more than the output needs: output rows longer than the input's) | a
+    list of symmetric pads per dim.  syms: a subset of 'NCHW' to declare as
+    size symbols (N: every batch dim).  x: a Val to convolve (e.g. another
+    stage's result) instead of a new input; its shape gives the batch dims,
+    C, H and W."""
+    if pointwise:
+        nsp, groups, k, d, flip = 2, 1, [1, 1], [1, 1], False
+        pad = [0, 0]
     if nsp is None:
         nsp = 2 if rng.random() < 0.7 else 1
     if x is not None:
@@ -358,18 +535,27 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
     if d is None:
         d = [int(pick(rng, [1, 1, 1, 2, 3])) for _ in range(nsp)]
     d = list(d)
+    stride = list(stride or [1] * nsp)
+    strided = any(s > 1 for s in stride)
     if W is None:
         W = int(pick(rng, WIDTHS + [8, 9, 47, 48, 49, 64, 65, 97, 129]))
     if nsp == 2 and H is None:
         H = int(pick(rng, [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 17, 33]))
     tot = [d[i] * (k[i] - 1) for i in range(nsp)]
     if pad is None:
-        pad = "explicit" if tot[-1] % 2 == 0 and rng.random() < 0.35 else "same"
-        if tot[-1] == 0 and rng.random() < 0.3:
-            pad = "none"
+        if strided:
+            pad = [int(rng.integers(0, k[i] + 1)) for i in range(nsp)]
+        else:
+            pad = "explicit" if tot[-1] % 2 == 0 and rng.random() < 0.35 else "same"
+            if tot[-1] == 0 and rng.random() < 0.3:
+                pad = "none"
+            if rng.random() < 0.1:
+                pad = pick(rng, ["full", "wide"])
+    if pad == "same" and strided:
+        pad = "explicit"
     if pad == "explicit" and tot[-1] % 2:
-        pad = "same"
-    if pad == "none" and tot[-1]:
+        pad = "same" if not strided else [t // 2 for t in tot]
+    if pad == "none" and tot[-1] and not strided:
         pad = "same"
     if pad == "same":
         p0 = [t // 2 for t in tot]
@@ -378,14 +564,26 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
         if nsp == 2 and pad_h is None:
             pad_h = int(pick(rng, [0, tot[0] // 2, (tot[0] + 1) // 2, tot[0], tot[0] + 1]))
         p0 = p1 = ([pad_h] if nsp == 2 else []) + [tot[-1] // 2]
-    else:
+    elif pad == "full":
+        p0 = p1 = list(tot)
+    elif pad == "wide":       # at least one more than pad=same on each side
+        p0 = p1 = [t // 2 + 1 + int(rng.integers(0, 3)) for t in tot]
+    elif pad == "none":
         p0 = p1 = [0] * nsp
-    if nsp == 2 and H + p0[0] + p1[0] - tot[0] < 1:       # output height below 1
-        if x is None:
-            H = tot[0] - p0[0] - p1[0] + 1 + int(rng.integers(0, 3))
-        else:                                              # the height is given: pad more
-            p0 = p1 = [-(-(tot[0] - H + 1) // 2), p0[1]]
-            pad = "explicit"
+    else:
+        p0 = p1 = list(pad)
+        pad = "explicit"
+    p0, p1 = list(p0), list(p1)
+    sp = [H, W] if nsp == 2 else [W]
+    for i in range(nsp):                       # every output size at least 1
+        short = tot[i] + 1 - (sp[i] + p0[i] + p1[i])
+        if short > 0:
+            if x is None:
+                sp[i] += short + int(rng.integers(0, 3))
+            else:                              # the size is given: pad more
+                p0[i] = p1[i] = -(-(tot[i] + 1 - sp[i]) // 2)
+                pad = "explicit"
+    H, W = (sp[0], sp[1]) if nsp == 2 else (None, sp[0])
     if batch is None:
         batch = [int(rng.integers(1, 4)) for _ in range(int(pick(rng, [0, 0, 0, 1, 1, 2])))]
     if flip is None:
@@ -394,7 +592,6 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
         bias = pick(rng, ["input", "load", "literal", None, None])
     if wsrc is None:
         wsrc = pick(rng, ["input", "input", "load", "literal"])
-    sp = [H, W] if nsp == 2 else [W]
     xshape = list(batch) + [C] + sp
     xsyms = [("N%d_" % i) if "N" in syms else None for i in range(len(batch))] + \
         ["C" if "C" in syms else None] + ([("H" if "H" in syms else None)] if nsp == 2 else []) + \
@@ -405,8 +602,10 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
         p.last_input = x
     wshape = [K, C // groups] + k
     wv = weights(rng, wshape, values)
+    if pointwise and rng.random() < 0.6:
+        wv = wv.reshape(K, C)
     if wsrc == "input" and "C" in syms and groups == 1:
-        w = p.input(wv, "w", syms=[None, p.sym("C")] + [None] * nsp)
+        w = p.input(wv, "w", syms=[None, p.sym("C")] + [None] * (wv.ndim - 2))
     else:
         w = p.tensor(wv, "w", wsrc if wsrc != "literal" or np.isfinite(wv).all() else "load")
     opts = []
@@ -420,43 +619,215 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
             bv[:] = 0.0
         b = p.tensor(bv, "b", bias)
         opts.append(f"bias={b.expr}")
-    if pad == "same":
+
+    def pair(v):
+        return f"({v[0]}, {v[1]})" if nsp == 2 and (v[0] != v[1] or rng.random() < 0.5) else str(v[-1])
+    if strided or rng.random() < 0.05:
+        opts.append("stride=" + pair(stride))
+    if pointwise:
+        pass
+    elif pad == "same":
         opts.append("pad=same")
-    elif pad == "explicit":
-        if nsp == 2 and (p0[0] != p0[1] or rng.random() < 0.5):
-            opts.append(f"pad=({p0[0]}, {p0[1]})")
-        else:
-            opts.append(f"pad={p0[-1]}")
-    if any(v != 1 for v in d) or rng.random() < 0.1:
-        opts.append("dilation=" + (f"({d[0]}, {d[1]})" if nsp == 2 and (d[0] != d[1] or rng.random() < 0.5)
-                                   else str(d[-1])))
-    if groups != 1 or rng.random() < 0.1:
+    elif pad == "full" and rng.random() < 0.7:
+        opts.append("pad=full")
+    elif pad in ("explicit", "wide", "full"):
+        opts.append("pad=" + pair(p0))
+    elif rng.random() < 0.2:
+        opts.append("pad=valid")
+    if not pointwise and (any(v != 1 for v in d) or rng.random() < 0.1):
+        opts.append("dilation=" + pair(d))
+    if not pointwise and (groups != 1 or rng.random() < 0.1):
         opts.append(f"groups={groups}")
-    if flip or rng.random() < 0.05:
+    if not pointwise and (flip or rng.random() < 0.05):
         opts.append(f"flip={'true' if flip else 'false'}")
     rng.shuffle(opts)
-    stage = f"conv{nsp}d"
+    stage = "conv1x1" if pointwise else f"conv{nsp}d"
     label = p.fresh("c")
     call = f"{stage}({x.expr}, {w.expr}{''.join(', ' + o for o in opts)})"
     if rng.random() < 0.2:
         call = f"{x.expr} |> {stage}({w.expr}{''.join(', ' + o for o in opts)})"
     p.cur.lines.append(f"{label} = {call}")
-    ref = ref_conv(x.v, w.v, nsp, b.v if b else None, p0, p1, d, groups, flip)
+    w4 = w.v.reshape(wshape)
+    ref = ref_conv(x.v, w4, nsp, b.v if b else None, p0, p1, d, groups, flip, stride)
     # an operand that is itself computed may be off by its own tolerance
     xmag = x.mag if x.expr in p.cur.inputs else x.mag + np.abs(x.v)
     with np.errstate(invalid="ignore"):
-        mag = ref_conv(xmag, w.mag, nsp, b.mag if b else None, p0, p1, d, groups, flip)
+        mag = ref_conv(xmag, np.abs(w4), nsp, b.mag if b else None, p0, p1, d, groups, flip, stride)
     kg = K // groups
-    p.expect(label, "conv-plane", kg=kg, epilogue=0)
-    p.describe(f"{stage} x{xshape} w{wshape} g={groups} d={d} pad={p0}/{p1} flip={flip} "
-               f"bias={bias} w={wsrc} values={values}" + (f" syms={''.join(syms)}" if syms else "")
-               + " tile " + "/".join(str(plane_tile(kg, vl)) for vl in VLS))
-    return Val(label, ref, mag, x.ieee)
+    ow, oh = ref.shape[-1], ref.shape[-2] if nsp == 2 else 1
+    geom = ConvGeom(kg, k, stride, p0, None if x.symw else ow, None if x.symw else W,
+                    oh=None if x.symh else oh, nsp=nsp, ow_num=ow, iw_num=W)
+    p.expect_conv(label, geom)
+    p.describe(f"{stage} x{xshape} w{list(wv.shape)} g={groups} s={stride} d={d} pad={p0}/{p1} "
+               f"flip={flip} bias={bias} w={wsrc} values={values}"
+               + (f" syms={''.join(syms)}" if syms else "") + "; " + choices(geom))
+    return Val(label, ref, mag, x.ieee, symw=x.symw, symh=x.symh)
+
+
+def conv_random(p, rng, **kw):
+    """conv_plane with a stride now and then (random pipelines)."""
+    if "stride" not in kw and rng.random() < 0.3:
+        nsp = kw.get("nsp") or (2 if rng.random() < 0.7 else 1)
+        kw.update(nsp=nsp, stride=[int(pick(rng, [1, 2, 2, 3, 4])) for _ in range(nsp)])
+    return conv_plane(p, rng, **kw)
+
+
+def conv1x1(p, rng, **kw):
+    """conv1x1, mostly with a stride (phase planes)."""
+    kw.setdefault("stride", [int(pick(rng, [1, 2, 2, 3, 4])) for _ in range(2)])
+    return conv_plane(p, rng, pointwise=True, **kw)
+
+
+POOL_WIDTHS = [1, 2, 5, 8, 15, 16, 17, 31, 32, 33, 40, 47, 65]
+
+
+def pool(p, rng, nsp=None, is_max=None, C=None, H=None, W=None, k=None, stride=None, pad=None,
+         d=None, ceil=None, count_pad=None, batch=None, syms=(), values="normal", x=None,
+         form=None):
+    """maxpool1d/2d, avgpool1d/2d (KERNEL_POOL_ROWS for strides up to 4).
+    k, stride, pad, d: per spatial dim (pad at most k/2; dilation for max
+    only).  x: a Val to pool instead of a new input; form: the text of x in
+    the call when that is not x.expr (an inline expression)."""
+    if nsp is None:
+        nsp = 2 if rng.random() < 0.7 else 1
+    if is_max is None:
+        is_max = rng.random() < 0.5
+    if k is None:
+        k = [int(pick(rng, [1, 2, 2, 3, 3, 4, 5])) for _ in range(nsp)]
+        if nsp == 2 and rng.random() < 0.6:
+            k[1] = k[0]
+    k = list(k)
+    if stride is None:
+        stride = [int(pick(rng, [1, 2, 2, 3, 4])) for _ in range(nsp)]
+        if rng.random() < 0.3:
+            stride = list(k)
+        if nsp == 2 and rng.random() < 0.5:
+            stride[1] = stride[0]
+    stride = list(stride)
+    if pad is None:
+        pad = [int(rng.integers(0, k[i] // 2 + 1)) if rng.random() < 0.5 else 0 for i in range(nsp)]
+    pad = list(pad)
+    if d is None:
+        d = [int(pick(rng, [1, 1, 1, 2, 3])) if is_max else 1 for _ in range(nsp)]
+    d = list(d)
+    if ceil is None:
+        ceil = rng.random() < 0.3
+    if count_pad is None:
+        count_pad = rng.random() < 0.6
+    if x is not None:
+        shp = x.v.shape
+        batch, C, W = list(shp[:-nsp - 1]), shp[-nsp - 1], shp[-1]
+        H = shp[-2] if nsp == 2 else None
+    else:
+        if C is None:
+            C = int(pick(rng, [1, 2, 3, 5]))
+        if W is None:
+            W = int(pick(rng, POOL_WIDTHS))
+        if nsp == 2 and H is None:
+            H = int(pick(rng, [1, 2, 3, 4, 5, 7, 9, 16]))
+        if batch is None:
+            batch = [int(rng.integers(1, 3)) for _ in range(int(pick(rng, [0, 0, 1, 2])))]
+    sp = [H, W] if nsp == 2 else [W]
+    for i in range(nsp):          # a window at least: enlarge the input, else the pad
+        need = d[i] * (k[i] - 1) + 1 - 2 * pad[i]
+        if sp[i] < need:
+            if x is None:
+                sp[i] = need + int(rng.integers(0, 3))
+            else:
+                k[i], d[i], pad[i] = min(k[i], sp[i]), 1, 0
+    H, W = (sp[0], sp[1]) if nsp == 2 else (None, sp[0])
+    if x is None:
+        xshape = list(batch) + [C] + sp
+        xsyms = [None] * (len(batch) + 1) + ([("H" if "H" in syms else None)] if nsp == 2 else []) + \
+            ["W" if "W" in syms else None]
+        xsyms = [p.sym(s) if s else None for s in xsyms]
+        x = p.input(data(rng, xshape, values), syms=xsyms if any(xsyms) else None)
+        p.last_input = x
+
+    def opt(v, default):
+        if all(t == default[i] for i, t in enumerate(v)) and rng.random() < 0.7:
+            return None
+        return f"({v[0]}, {v[1]})" if nsp == 2 and (v[0] != v[1] or rng.random() < 0.3) else str(v[-1])
+    opts = []
+    for name, v, dflt in (("stride", stride, k), ("pad", pad, [0] * nsp),
+                          ("dilation", d, [1] * nsp) if is_max else (None, None, None)):
+        t = name and opt(v, dflt)
+        if t:
+            opts.append(f"{name}={t}")
+    if ceil or rng.random() < 0.1:
+        opts.append(f"ceil_mode={'true' if ceil else 'false'}")
+    if not is_max and (not count_pad or rng.random() < 0.1):
+        opts.append(f"count_pad={'true' if count_pad else 'false'}")
+    rng.shuffle(opts)
+    size = f"({k[0]}, {k[1]})" if nsp == 2 and (k[0] != k[1] or rng.random() < 0.3) else str(k[-1])
+    stage = f"{'max' if is_max else 'avg'}pool{nsp}d"
+    label = p.fresh("q")
+    xe = form or x.expr
+    call = f"{stage}({xe}, {size}{''.join(', ' + o for o in opts)})"
+    if rng.random() < 0.2 and form is None:
+        call = f"{xe} |> {stage}({size}{''.join(', ' + o for o in opts)})"
+    p.cur.lines.append(f"{label} = {call}")
+    ref = ref_pool(x.v, nsp, is_max, k, stride, pad, d, ceil, count_pad)
+    xmag = x.mag if x.expr in p.cur.inputs else x.mag + np.abs(x.v)
+    with np.errstate(invalid="ignore"):
+        mag = ref_pool(xmag, nsp, is_max, k, stride, pad, d, ceil, count_pad)
+    p.expect_pool(label, stride)
+    p.last_pool = dict(k=k, stride=stride, pad=pad, d=d)
+    p.describe(f"{stage} x{list(x.v.shape)} k={k} s={stride} pad={pad} d={d} ceil={ceil}"
+               + ("" if is_max else f" count_pad={count_pad}") + f" values={values}"
+               + (f" syms={''.join(syms)}" if syms else "")
+               + ("" if max(stride) <= MAX_KERNEL_STRIDE else "; scalar"))
+    return Val(label, ref, mag, x.ieee, symw=x.symw, symh=x.symh)
+
+
+def pool_args_ok(n, k, s, p, d, ceil):
+    return 2 * p <= k and pool_out(n, k, s, p, d, ceil) >= 1
+
+
+def conv_pool(p, rng, values="normal", conv=None, pool_kw=None, act=None, bind=None):
+    """conv2d (+ bias) (+ activation) -> maxpool2d/avgpool2d: the pool reads
+    the convolution's result alone, so passes/pool.c fuses it into the
+    convolution wherever that is a conv-plane stage (both targets for 1x1
+    kernels without left padding, else only with mask registers)."""
+    ckw = dict(nsp=2, groups=1, syms=(), values=values, bias=pick(rng, ["input", "load", None]))
+    ckw.setdefault("H", int(pick(rng, [4, 5, 6, 7, 9, 11, 13, 17, 24, 33])))
+    ckw.setdefault("W", int(pick(rng, [4, 7, 8, 12, 15, 16, 17, 28, 31, 33, 56])))
+    if rng.random() < 0.2:
+        ckw["stride"] = [int(pick(rng, [1, 2])), int(pick(rng, [1, 2, 3]))]
+    ckw.update(conv or {})
+    c = conv_plane(p, rng, **ckw)
+    if act is None:
+        act = pick(rng, ["relu", "relu", None, "leaky"])
+    cur, n = c, 0
+    if act:
+        v, n = apply_op(p, rng, act, c)
+        cur = v
+    if bind is None:
+        bind = rng.random() < 0.4
+    if bind and act:
+        cur = p.bind(cur.expr, cur)
+        form = None
+    else:
+        form = cur.expr
+    p.expect_epilogue(c.expr, n)
+    kw = dict(nsp=2, is_max=rng.random() < 0.75)
+    kw.update(pool_kw or pick(rng, [dict(k=[2, 2], stride=[2, 2], pad=[0, 0]),
+                                    dict(k=[3, 3], stride=[2, 2], pad=[1, 1]),
+                                    dict(k=[3, 3], stride=[1, 1], pad=[1, 1]),
+                                    dict(k=[2, 2], stride=[1, 1], pad=[0, 0])]))
+    q = pool(p, rng, x=cur, form=form, **kw)
+    pp = p.last_pool
+    p.expect_pool_fusion(c.expr, q.expr, q.v.shape[-2], pp["k"][0], pp["d"][0], pp["stride"][0])
+    p.describe(f"then {act or 'nothing'} then the pool")
+    return q
 
 
 # name -> (generator, weight in random pipelines)
 STAGE_KINDS = {
-    "conv-plane": (conv_plane, 1.0),
+    "conv": (conv_random, 1.0),
+    "conv1x1": (conv1x1, 0.15),
+    "pool": (pool, 0.4),
+    "conv-pool": (conv_pool, 0.3),
 }
 
 
@@ -470,6 +841,11 @@ EPILOGUE_OPS = ["relu", "leaky", "leaky_default", "relu6", "clamp", "sigmoid", "
 
 def apply_op(p, rng, op, v, residual=None):
     """One elementwise operation on Val v; returns (Val, stages added)."""
+    r, n = _apply_op(p, rng, op, v, residual)
+    return r.like(v), n
+
+
+def _apply_op(p, rng, op, v, residual):
     e = v.expr
     with np.errstate(all="ignore"):
         if op == "relu":
@@ -569,15 +945,19 @@ class Sweep:
 
     def __init__(self):
         self.i = 0
+        self.vl = None
 
     def next(self, kg):
-        vl = VLS[self.i % len(VLS)]
+        """A plane size for kg channels a group; self.vl is the target it is
+        meant for.  On x86-64-v3 only kernels one column wide (no left pad)
+        take conv-plane, so a stage sized for 8 lanes must be one."""
+        self.vl = vl = VLS[self.i % len(VLS)]
         which = BOUNDARIES[(self.i // len(VLS)) % len(BOUNDARIES)]
         self.i += 1
         return max(1, boundary(kg, vl, which)), f"{which} at {vl} lanes"
 
 
-KG_CYCLE = [1, 3, 4, 5, 8, 9, 2, 7]     # native tiles 128, 128, 96, 64, 48, 48, 128, 48
+KG_CYCLE = [1, 3, 4, 5, 8, 9, 2, 7]     # native tiles 64, 128, 96, 64, 48, 48, 64, 48
 
 
 def group_plane(rng, widths, per_width, per_pipeline):
@@ -603,6 +983,8 @@ def group_plane(rng, widths, per_width, per_pipeline):
                 H, why = min(400, max(k[0] + 4, -(-3 * plane_tile(kg, 16) // W) + k[0])), "3 tiles"
             else:
                 b, why = sweep.next(kg)
+                if not masked(sweep.vl):
+                    k = [k[0], 1]
                 H = max(1, b // W if sweep.i % 4 < 2 else -(-b // W))      # at or just past
                 pad = "same"                                                # so the plane is H*W
             v = conv_plane(p, rng, nsp=2, C=int(pick(rng, [1, 2, 3])), K=kg, groups=1, k=k,
@@ -634,6 +1016,8 @@ def g_plane1d(rng):
         else:
             L, why = sweep.next(kg)
         k = int(pick(rng, [1, 2, 3, 5, 7]))
+        if i >= 4 and not masked(sweep.vl):
+            k = 1
         d = int(pick(rng, [1, 1, 2, 3]))
         v = conv_plane(p, rng, nsp=1, C=int(pick(rng, [1, 2, 3])), K=kg, groups=1, k=[k], d=[d],
                        W=L, batch=pick(rng, [[], [], [2], [2, 3]]))
@@ -821,13 +1205,17 @@ def g_fusion(rng):
     p.output(f"tanh({c.expr})", Val("", np.tanh(c.v), c.mag, False))
     p.expect_epilogue(c.expr, 0)
 
-    # a pool after the activation: the pool is not fused
+    # a pool after the activation: the activation is the convolution's
+    # epilogue, and the pool is fused into the convolution where that is a
+    # conv-plane stage (native; on x86-64-v3 the 3x3 conv is conv-rows)
     p.begin("pool after the epilogue")
     c = conv(K=2, H=6, W=18)
-    from_relu = np.maximum(c.v, 0)
-    pooled = from_relu.reshape(2, 3, 2, 9, 2).max(axis=(2, 4))
-    p.output(f"maxpool2d(relu({c.expr}), 2)", Val("", pooled, c.mag.reshape(2, 3, 2, 9, 2).max(axis=(2, 4)), False))
+    r, _ = apply_op(p, rng, "relu", c)
+    q = pool(p, rng, nsp=2, is_max=True, k=[2, 2], stride=[2, 2], pad=[0, 0], d=[1, 1], ceil=False,
+             x=r, form=f"relu({c.expr})")
+    p.output_val(q)
     p.expect_epilogue(c.expr, 1)
+    p.expect_pool_fusion(c.expr, q.expr, q.v.shape[-2], 2, 1, 2)
 
     # kernel -> activation -> kernel: the activation is stored for the second
     p.begin("kernel reads a fused activation")
@@ -845,15 +1233,15 @@ def g_fusion(rng):
     p.expect_epilogue(c2.expr, 2)
     p.expect_epilogue(c1.expr, 0)
 
-    # a residual computed by a scalar stage after the kernel stage
-    p.begin("residual from a later scalar stage")
+    # a residual computed by a pool kernel after the convolution: the +
+    # joins the first of the two stages' epilogues
+    p.begin("residual from a later pool stage")
     c = conv(K=2)
-    xname, xv = p.last_input.expr, p.last_input.v
-    xp = np.pad(xv, [(0, 0), (1, 1), (1, 1)], constant_values=-np.inf)  # [2, 7, 21]
-    mp = np.max([xp[:, i:i + 5, j:j + 19] for i in range(3) for j in range(3)], axis=0)
-    p.output(f"{c.expr} + maxpool2d({xname}, 3, stride=1, pad=1)",
-             Val("", c.v + mp, c.mag + np.abs(mp)))
+    q = pool(p, rng, nsp=2, is_max=True, k=[3, 3], stride=[1, 1], pad=[1, 1], d=[1, 1], ceil=False,
+             x=p.last_input)
+    p.output(f"{c.expr} + {q.expr}", Val("", c.v + q.v, c.mag + np.abs(q.v)))
     p.expect_epilogue(c.expr, 1)
+    p.expect_epilogue(q.expr, 0)
 
     # the kernel's input is an elementwise expression (stored for the kernel)
     p.begin("kernel input is an expression")
@@ -1092,29 +1480,54 @@ def ref_diff(name, got, val, mode):
 
 
 SCHED_LINE = re.compile(
-    r"^  (?P<label>\S+)\s+(?P<desc>.*?)\s+(?:fused into (?P<into>\S+)|(?P<kernel>[a-z][a-z0-9-]*)"
-    r"(?: (?P<nk>\d+)x(?P<nv>\d+))?(?P<flags>(?:, packed weights|, materialised)*)"
-    r"(?:, epilogue (?P<epi>.*))?)$")
+    r"^  (?P<label>\S+)\s+(?P<desc>.*?)\s+(?:fused into (?P<into>\S+)|"
+    r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|pool-rows)"
+    r"(?: (?P<nk>\d+)x(?P<nv>\d+))?"
+    r"(?P<flags>(?:, input in phase planes|, packed weights|, materialised)*)"
+    r"(?:, epilogue (?P<epi>.*?))?"
+    r"(?:, then (?P<pool>.+) on tiles of (?P<prows>\d+) pooled rows)?)$")
 
 
 def parse_schedule(text):
-    """The schedule after the last pass: (lanes, {label: fields})."""
+    """The schedule after the last pass: (lanes, {label: fields}, lines not understood)."""
     parts = re.split(r"^schedule after \S+ \(target \S+, (\d+)-lane vectors\):\n", text, flags=re.M)
     if len(parts) < 3:
-        return None, {}
+        return None, {}, []
     lanes, body = int(parts[-2]), parts[-1]
-    stages = {}
+    stages, odd = {}, []
     for line in body.splitlines():
         if not line.startswith("  "):
             break
         m = SCHED_LINE.match(line)
         if m:
             stages[m.group("label")] = m.groupdict()
-    return lanes, stages
+        else:
+            odd.append(line)
+    return lanes, stages, odd
+
+
+def expected_fusions(u, lanes):
+    """{pool label: (conv label, pooled rows a work item)} that passes/pool.c
+    makes at this many lanes, by the size model."""
+    out = {}
+    for e in u.expect:
+        f = e["kind"] == "conv" and e["pool"]
+        if not f:
+            continue
+        g = e["geom"]
+        kern, blk = g.choice(lanes)
+        pe = [q for q in u.expect if q["label"] == f["label"]][0]
+        if (kern != "conv-plane" or g.nsp != 2 or g.ow is None or g.oh is None
+                or max(pe["stride"]) > MAX_KERNEL_STRIDE):
+            continue
+        rows = fused_pool_rows(blk[0], blk[1], lanes, g.oh, g.ow, f["ph"], f["k"], f["d"], f["st"])
+        if rows:
+            out[f["label"]] = (e["label"], rows)
+    return out
 
 
 def check_schedule(p, units, text, mode):
-    lanes, st = parse_schedule(text)
+    lanes, st, odd = parse_schedule(text)
     if lanes is None:
         return [f"{mode}: no schedule in the --dump=schedule output"]
     errs = []
@@ -1124,27 +1537,57 @@ def check_schedule(p, units, text, mode):
         errs.append(f"{mode}: the epilogues name {n_epi} elementwise stages in all, but 'fused into' "
                     f"appears {n_fused} times (a stage fused into two producers?)")
     for u in units:
-        for label, kernel, kg, nepi in u.expect:
+        fusions = expected_fusions(u, lanes)
+        fused_conv = {c: (q, rows) for q, (c, rows) in fusions.items()}
+        for e in u.expect:
+            label = e["label"]
             s = st.get(label)
             where = f"{mode}: unit {u.uid}, stage {label}"
             if s is None:
-                errs.append(f"{where}: not in the schedule")
+                errs.append(f"{where}: not in the schedule" +
+                            (f" (lines not understood: {odd})" if odd else ""))
                 continue
+            if e["kind"] == "conv":
+                kernel, blk = e["geom"].choice(lanes)
+            elif e["kind"] == "scalar":
+                kernel, blk = "scalar", None
+            else:
+                kernel, blk = ("pool-rows" if max(e["stride"]) <= MAX_KERNEL_STRIDE else "scalar"), None
             if s["kernel"] != kernel:
                 errs.append(f"{where}: got {s['into'] and 'fused into ' + s['into'] or s['kernel']}, "
-                            f"expected kernel {kernel} (the test would test nothing)")
+                            f"expected kernel {kernel}" +
+                            (" (the test would test nothing)" if kernel != "scalar" else ""))
                 continue
-            if kg is not None:
-                want = plane_block(kg, lanes)
-                got = (int(s["nk"]), int(s["nv"])) if s["nk"] else None
-                if got != want:
-                    errs.append(f"{where}: register block {got}, the size model expects {want} for "
-                                f"{kg} channels a group at {lanes} lanes (update plane_block() so that "
-                                f"the sizes chosen still hit the tails)")
-            if nepi is not None:
+            got = (int(s["nk"]), int(s["nv"])) if s["nk"] else None
+            if got != blk:
+                errs.append(f"{where}: register block {got}, the size model expects {blk} at {lanes} "
+                            f"lanes for {e['geom'].kg} channels a group and rows of "
+                            f"{e['geom'].ow} (update the size model so that the sizes chosen still "
+                            f"hit the tails)")
+            flags = s["flags"] or ""
+            if kernel.startswith("conv-"):
+                if ("phase planes" in flags) != e["geom"].phases:
+                    errs.append(f"{where}: input {'not ' * e['geom'].phases}in phase planes, "
+                                f"expected {'' if e['geom'].phases else 'not '}(stride "
+                                f"{e['geom'].stride}, output rows longer than input rows?)")
+                if "packed weights" not in flags:
+                    errs.append(f"{where}: weights not packed")
+            want_pool = fused_conv.get(label)
+            got_pool = (s["pool"], int(s["prows"])) if s["pool"] else None
+            if (want_pool is None) != (got_pool is None) or want_pool and got_pool[1] != want_pool[1]:
+                errs.append(f"{where}: pool fused {got_pool and '%s on tiles of %d pooled rows' % got_pool}, "
+                            f"the size model expects "
+                            f"{want_pool and '%s on tiles of %d pooled rows' % want_pool}")
+            if e["kind"] == "pool":
+                want = fusions.get(label, (None,))[0]
+                if s["pinto"] != want:
+                    errs.append(f"{where}: fused into {s['pinto']}, expected {want}")
+            want = e["epi"] if kernel != "scalar" or e["epi"] is None else 0   # nothing fuses into a scalar nest
+            if want is not None:
                 got = len(s["epi"].split(" -> ")) if s["epi"] else 0
-                if got != nepi:
-                    errs.append(f"{where}: {got} elementwise stages fused ({s['epi']}), expected {nepi}")
+                if got != want:
+                    errs.append(f"{where}: {got} elementwise stages fused ({s['epi']}), "
+                                f"expected {want}")
     return errs
 
 
@@ -1185,6 +1628,8 @@ def check_units(convc, p, units, tmp):
                     if why:
                         errs.append(f"unit {u.uid}: {why}")
     return errs
+
+
 
 
 def failing_units(p, errs):
