@@ -274,6 +274,7 @@ class Unit:
         self.outputs = {}        # name -> Val
         self.expect = []         # dicts: label, kind (conv, pool), geom, epi, pool (Pipeline.expect_*)
         self.syms = {}
+        self.known = None        # a KNOWN_BUGS key: the mismatch it makes is expected
 
 
 class Pipeline:
@@ -368,6 +369,10 @@ class Pipeline:
     def expect_scalar(self, label):
         """A stage the kernels do not take."""
         self.cur.expect.append(dict(label=label, kind="scalar", epi=0))
+
+    def known_bug(self, key):
+        """The current unit shows compiler bug KNOWN_BUGS[key]."""
+        self.cur.known = key
 
     def expect_epilogue(self, label, n):
         for e in self.cur.expect:
@@ -1042,7 +1047,7 @@ def g_channels(rng):
 
 def g_groups(rng):
     """Grouped and depthwise convolutions (groups = channels, with and
-    without a channel multiplier)."""
+    without a channel multiplier), depthwise with strides."""
     p = Pipeline(rng, "groups")
     cases = [  # (C, K, groups)
         (4, 4, 2), (6, 9, 3), (6, 6, 6), (5, 5, 5), (7, 14, 7), (8, 16, 8), (9, 27, 3),
@@ -1053,6 +1058,11 @@ def g_groups(rng):
                        k=pick(rng, [[3, 3], [5, 5], [3, 3]]) if i % 4 else [int(pick(rng, [3, 5]))],
                        d=None, H=int(pick(rng, [2, 5, 8])), W=int(pick(rng, [9, 17, 31, 40])))
         finish(p, rng, v, 0.4)
+    for C, s, H, W in [(16, [2, 2], 14, 14), (8, [2, 1], 9, 33), (5, [3, 3], 11, 17)]:
+        p.begin("strided depthwise")
+        v = conv_plane(p, rng, nsp=2, C=C, K=C, groups=C, k=[3, 3], d=[1, 1], pad=[1, 1], stride=s,
+                       H=H, W=W, batch=[])
+        finish(p, rng, v, 0.5)
     return [p]
 
 
@@ -1085,7 +1095,7 @@ def g_taps(rng):
 
 def g_batch(rng):
     """Batch dims: rank 4 and rank 5 inputs to conv2d, rank 3 and 4 to
-    conv1d, batch sizes above 1."""
+    conv1d, batch sizes above 1; a pool and a conv1x1 with batch dims."""
     p = Pipeline(rng, "batch dims")
     for batch, nsp in [([2], 2), ([3], 2), ([2, 3], 2), ([1, 2], 2), ([4], 1), ([2, 2], 1),
                        ([3, 1], 2)]:
@@ -1094,11 +1104,16 @@ def g_batch(rng):
                        k=[3, 3] if nsp == 2 else [5], d=None, H=int(pick(rng, [2, 5, 7])),
                        W=int(pick(rng, [5, 16, 21])))
         finish(p, rng, v, 0.4)
+    p.begin("")
+    finish(p, rng, pool(p, rng, nsp=2, batch=[2, 3], W=19, H=6), 0.4)
+    p.begin("")
+    finish(p, rng, conv1x1(p, rng, batch=[2], K=6, C=3, H=7, W=18), 0.4)
     return [p]
 
 
 def g_symbols(rng):
-    """Size symbols bound at run time: batch, channels, height, width."""
+    """Size symbols bound at run time: batch, channels, height, width (a
+    symbolic width takes conv-plane on x86-64-v3 too); pools."""
     p = Pipeline(rng, "size symbols")
     for syms, nsp, batch in [("NCHW", 2, [2]), ("HW", 2, []), ("W", 2, [2, 2]), ("C", 2, [3]),
                              ("NCW", 1, [2]), ("NH", 2, [1, 2])]:
@@ -1107,6 +1122,15 @@ def g_symbols(rng):
                        K=int(pick(rng, [2, 5, 9])), k=[3, 3] if nsp == 2 else [3],
                        H=int(pick(rng, [3, 6, 10])), W=int(pick(rng, [7, 17, 24])))
         finish(p, rng, v, 0.4)
+    # pools with symbolic sizes are kernels; a symbolic plane is not fused
+    # (the strip buffer has a fixed size)
+    for syms, nsp in [("HW", 2), ("W", 1), ("H", 2)]:
+        p.begin("")
+        finish(p, rng, pool(p, rng, nsp=nsp, syms=syms, W=int(pick(rng, [9, 17, 33])), H=7), 0.4)
+    p.begin("conv -> pool, symbolic height")
+    p.output_val(conv_pool(p, rng, conv=dict(syms="H", H=12, W=17, K=4, k=[3, 3], pad="same",
+                                             stride=[1, 1], C=2), pool_kw=dict(k=[2, 2], stride=[2, 2],
+                                             pad=[0, 0], d=[1, 1], is_max=True, ceil=False)))
     return [p]
 
 
@@ -1369,9 +1393,274 @@ def random_pipeline(rng, units):
     return p
 
 
+def g_rows(rng):
+    """conv-rows (x86-64-v3, kernels with column taps and known row widths;
+    native: conv-plane): output rows narrower than a vector, at and around
+    the vector and chunk boundaries, rows whose last chunk is short,
+    channel blocks with a remainder, 1-D rows."""
+    pipes, p = [], None
+    widths = [1, 3, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 33, 40, 41, 63, 64, 65, 100, 161]
+    kgs = [1, 2, 3, 5, 8, 9, 12, 16, 4, 7, 6, 11]
+    for i, W in enumerate(widths):
+        if p is None or len(p.units) >= 10:
+            p = Pipeline(rng, "conv-rows widths")
+            pipes.append(p)
+        p.begin("")
+        kg = kgs[i % len(kgs)]
+        nk, nv = rows_block(kg, W, 8)
+        nvec = -(-W // 8)
+        k = pick(rng, [[3, 3], [1, 3], [3, 2], [2, 5], [5, 3], [3, 7]])
+        pad = pick(rng, ["same", "same", "explicit"])
+        v = conv_plane(p, rng, nsp=2, C=int(pick(rng, [1, 2, 3])), K=kg, groups=1, k=k,
+                       d=[1, int(pick(rng, [1, 1, 2]))], pad=pad, H=int(pick(rng, [1, 2, 3, 5])),
+                       W=W, batch=pick(rng, [[], [], [2]]))
+        p.describe(f"row of {W}: {nvec} vectors in chunks of {nv}, last chunk {(nvec - 1) % nv + 1}, "
+                   f"{kg} channels in blocks of {nk}")
+        finish(p, rng, v, 0.3)
+    p = Pipeline(rng, "conv-rows 1-D and grouped")
+    pipes.append(p)
+    for W, kg, groups in [(5, 3, 1), (17, 8, 1), (40, 9, 1), (33, 1, 4), (24, 2, 3), (9, 5, 2)]:
+        p.begin("")
+        nsp = 1 if groups == 1 else 2
+        v = conv_plane(p, rng, nsp=nsp, C=groups * int(pick(rng, [1, 2])), K=kg * groups,
+                       groups=groups, k=[int(pick(rng, [2, 3, 5]))] * nsp, W=W,
+                       H=int(pick(rng, [2, 4])), pad="same")
+        finish(p, rng, v, 0.3)
+    # rows of more than 64 vectors (512 columns): a known bug, see KNOWN_BUGS
+    p.begin("")
+    v = conv_plane(p, rng, nsp=1, C=1, K=2, groups=1, k=[3], d=[1], pad="same", W=517, batch=[],
+                   bias=None, flip=False)
+    p.describe("row of 517 columns: 65 vectors")
+    p.known_bug("rows-512")
+    finish(p, rng, v, 0)
+    return pipes
+
+
+def g_strided(rng):
+    """Strided convolutions through phase planes: strides 2 to 4 per dim
+    (and 1 in one dim), odd and even input sizes, pads 0 to k, dilation;
+    conv-plane and (x86-64-v3) conv-rows; conv1x1 with strides 1 to 4 per
+    dim and weights [K, C] and [K, C, 1, 1]."""
+    pipes, p = [], None
+    strides = [[2, 2], [3, 3], [4, 4], [2, 3], [1, 2], [2, 1], [4, 3], [3, 1], [2, 4], [4, 1],
+               [2], [3], [4], [2]]
+    for i, s in enumerate(strides):
+        if p is None or len(p.units) >= 7:
+            p = Pipeline(rng, "strides")
+            pipes.append(p)
+        p.begin("")
+        nsp = len(s)
+        k = [int(pick(rng, [1, 2, 3, 3, 4, 5])) for _ in range(nsp)]
+        d = [int(pick(rng, [1, 1, 2, 3])) for _ in range(nsp)]
+        pad = [int(rng.integers(0, k[j] + 1)) for j in range(nsp)]
+        W = int(pick(rng, [5, 8, 9, 16, 17, 31, 32, 33, 47, 64, 65]))
+        H = int(pick(rng, [4, 5, 8, 9, 12, 17]))
+        v = conv_plane(p, rng, nsp=nsp, stride=s, k=k, d=d, pad=pad, W=W, H=H,
+                       K=int(pick(rng, [1, 2, 3, 4, 5, 8, 9])), groups=pick(rng, [1, 1, 1, "depthwise"]))
+        finish(p, rng, v, 0.3)
+    return pipes + conv1x1_cases(rng)
+
+
+def g_wider(rng):
+    """Output rows longer than the input's (padding wider than the kernel
+    needs): phase planes at stride 1; 1x1 kernels with padding, full and
+    wider pads, dilation, 1-D."""
+    p = Pipeline(rng, "output wider than input")
+    for k, pad, d, W in [([1, 1], [1, 1], [1, 1], 7), ([1, 1], [0, 2], [1, 1], 16), ([3, 3], "full", [1, 1], 17),
+                         ([3, 3], "wide", [2, 1], 9), ([2, 2], [2, 2], [1, 1], 31), ([5, 5], "wide", [1, 1], 14),
+                         ([3, 1], [1, 1], [1, 1], 8), ([3], "full", [3], 15), ([1], [2], [1], 5),
+                         ([4], "wide", [2], 33)]:
+        p.begin("")
+        v = conv_plane(p, rng, nsp=len(k), k=k, pad=pad, d=d, W=W, H=int(pick(rng, [1, 3, 6])),
+                       K=int(pick(rng, [1, 2, 4, 9])), stride=[1] * len(k))
+        finish(p, rng, v, 0.3)
+    return [p]
+
+
+def conv1x1_cases(rng):
+    """conv1x1 with strides 1 to 4 per dim (phase planes), weights [K, C] and
+    [K, C, 1, 1], bias; conv-plane on both targets."""
+    p = Pipeline(rng, "conv1x1")
+    for s, K, C, H, W in [([1, 1], 8, 3, 5, 17), ([2, 2], 9, 4, 7, 16), ([3, 3], 3, 2, 8, 33),
+                          ([4, 4], 17, 5, 9, 40), ([2, 1], 4, 3, 6, 15), ([1, 3], 5, 8, 4, 64),
+                          ([4, 2], 1, 2, 13, 9), ([2, 3], 12, 1, 5, 65)]:
+        p.begin("")
+        v = conv1x1(p, rng, stride=s, K=K, C=C, H=H, W=W)
+        finish(p, rng, v, 0.4)
+    return [p]
+
+
+def g_pools(rng):
+    """maxpool and avgpool, 2-D and 1-D (pool-rows): output rows around the
+    vector width of both targets, strides 1 to 4, pads up to k/2, dilation
+    (max), ceil_mode, count_pad, batch dims, size symbols; NaN, infinities,
+    -0.0 and huge and tiny magnitudes; a pool of a pool."""
+    pipes, p = [], None
+    ows = [1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48]
+    i = 0
+    for is_max in (True, False):
+        for ow in ows:
+            if p is None or len(p.units) >= 12:
+                p = Pipeline(rng, "pools")
+                pipes.append(p)
+            p.begin("")
+            nsp = 1 if i % 4 == 3 else 2
+            k = [int(pick(rng, [1, 2, 3, 3, 4, 5])) for _ in range(nsp)]
+            s = [int(pick(rng, [1, 2, 2, 3, 4])) for _ in range(nsp)]
+            pad = [int(rng.integers(0, k[j] // 2 + 1)) for j in range(nsp)]
+            d = [int(pick(rng, [1, 1, 2, 3])) if is_max else 1 for _ in range(nsp)]
+            ceil = bool(i % 3 == 1)
+            # the input width that gives ow outputs
+            W = max(1, (ow - 1) * s[-1] + d[-1] * (k[-1] - 1) + 1 - 2 * pad[-1])
+            while pool_out(W, k[-1], s[-1], pad[-1], d[-1], ceil) < ow:
+                W += 1
+            syms = pick(rng, [(), (), (), "H", "W", "HW"]) if nsp == 2 else pick(rng, [(), "W"])
+            v = pool(p, rng, nsp=nsp, is_max=is_max, k=k, stride=s, pad=pad, d=d, ceil=ceil,
+                     count_pad=bool(i % 2), W=W, H=int(pick(rng, [1, 2, 5, 9])), syms=syms,
+                     batch=pick(rng, [[], [], [2], [2, 3]]), C=int(pick(rng, [1, 3])))
+            p.describe(f"{v.v.shape[-1]} outputs a row")
+            finish(p, rng, v, 0.3)
+            i += 1
+    return pipes + pool_values(rng)
+
+
+def pool_values(rng):
+    """Pools over NaN, infinities, -0.0 and huge and tiny magnitudes (max
+    propagates NaN; any two NaNs compare equal), and pools of pools."""
+    p = Pipeline(rng, "pool values")
+    for values in ("special", "negzero", "scale", "special"):
+        for is_max in (True, False):
+            p.begin("")
+            v = pool(p, rng, is_max=is_max, values=values, nsp=2 if values != "scale" else 1,
+                     pad=None, ceil=None)
+            finish(p, rng, v, 0.3)
+    p.begin("pool of a pool")
+    a = pool(p, rng, nsp=2, is_max=True, values="special", k=[2, 2], stride=[1, 1], pad=[0, 0],
+             d=[1, 1], H=9, W=21)
+    p.output_val(pool(p, rng, nsp=2, is_max=False, x=a, k=[3, 3], stride=[2, 2], pad=[1, 1]))
+    return [p]
+
+
+def g_pool_fusion(rng):
+    """conv (+ bias + relu) -> maxpool 2x2/2 and 3x3/2 pad 1, avgpool, fused
+    into the convolution's tiles (passes/pool.c) where that is conv-plane:
+    heights whose last strip of pooled rows is short, 1x1 convolutions
+    (fused on x86-64-v3 too), strided convolutions, an epilogue after the
+    pool, a strip too wide to fit, and where fusion must not happen."""
+    pipes, p = [], None
+    cases = [  # (H, W, K, k, pool): pooled rows, and rows a strip (16 / 8 lanes)
+        (10, 7, 2, [3, 3], "2x2/2"),       # 5: 4 / -
+        (8, 9, 5, [3, 3], "3x3/2p1"),      # 4: 3 / -
+        (19, 7, 3, [3, 3], "3x3/2p1"),     # 10: 8 / -
+        (6, 9, 8, [3, 3], "2x2/2"),        # 3: 2 / -
+        (14, 7, 16, [3, 3], "3x3/2p1"),    # 7: 6 / -
+        (10, 7, 1, [1, 1], "2x2/2"),       # 5: 4 / 2
+        (18, 28, 1, [1, 1], "2x2/2"),      # 9: 8 / 4
+        (66, 17, 1, [1, 1], "3x3/2p1"),    # 33: 22 / 23
+        (8, 16, 4, [1, 1], "2x2/2"),       # 4: 3 / 3
+        (24, 33, 8, [1, 1], "2x2/2"),      # 12: 8 / 4
+        (9, 17, 5, [3, 3], "3x3/2p1"),     # 5: 5 / -, one strip
+        (33, 16, 2, [5, 5], "2x2/2"),      # 16: 2 / -
+        (6, 65, 8, [3, 3], "2x2/2")]       # 3: 1 / -
+    pools = {"2x2/2": dict(k=[2, 2], stride=[2, 2], pad=[0, 0], d=[1, 1]),
+             "3x3/2p1": dict(k=[3, 3], stride=[2, 2], pad=[1, 1], d=[1, 1])}
+    short = {vl: 0 for vl in VLS}
+    for i, (H, W, K, k, pk) in enumerate(cases):
+        if p is None or len(p.units) >= 6:
+            p = Pipeline(rng, "conv -> pool fusion")
+            pipes.append(p)
+        p.begin("")
+        q = conv_pool(p, rng, conv=dict(H=H, W=W, K=K, k=k, pad="same", stride=[1, 1], C=int(pick(rng, [1, 2, 3])),
+                                        bias=pick(rng, ["input", "load"]), batch=pick(rng, [[], [2]])),
+                      pool_kw=dict(pools[pk], is_max=i % 4 != 3, ceil=False), act="relu",
+                      bind=i % 2 == 1)
+        for vl in VLS:
+            f = expected_fusions(p.cur, vl)
+            if q.expr in f:
+                rows = f[q.expr][1]
+                ph = q.v.shape[-2]
+                short[vl] += ph % rows != 0
+                p.describe(f"{vl} lanes: {ph} pooled rows in strips of {rows}")
+        finish(p, rng, q, 0.3)
+    # the sizes must keep hitting short last strips
+    assert short[16] >= 8 and short[8] >= 4, short
+    p = Pipeline(rng, "conv -> pool fusion, edge cases")
+    pipes.append(p)
+    p.begin("strided conv then pool")
+    q = conv_pool(p, rng, conv=dict(H=19, W=23, K=4, k=[3, 3], stride=[2, 2], pad=[1, 1], C=2),
+                  pool_kw=dict(pools["2x2/2"], is_max=True, ceil=False), act="relu")
+    p.output_val(q)
+    # 8 channels x 3 rows x 1100 columns is past 96 KiB: native does not fuse;
+    # x86-64-v3's blocks of 4 channels fit
+    p.begin("too wide for a strip")
+    q = conv_pool(p, rng, conv=dict(H=4, W=1100, K=8, k=[1, 1], pad="same", stride=[1, 1], C=1, batch=[]),
+                  pool_kw=dict(pools["3x3/2p1"], is_max=True, ceil=False), act="relu")
+    p.output_val(q)
+    p.begin("ceil-mode pool, no activation")
+    q = conv_pool(p, rng, conv=dict(H=10, W=13, K=3, k=[3, 3], pad="same", stride=[1, 1], C=2),
+                  pool_kw=dict(k=[3, 3], stride=[2, 2], pad=[0, 0], d=[1, 1], is_max=True, ceil=True),
+                  act=None)
+    p.output_val(q)
+    p.begin("dilated max pool")
+    q = conv_pool(p, rng, conv=dict(H=14, W=20, K=5, k=[1, 1], pad="same", stride=[1, 1], C=3),
+                  pool_kw=dict(k=[2, 2], stride=[1, 1], pad=[1, 1], d=[2, 2], is_max=True, ceil=False),
+                  act="relu")
+    p.output_val(q)
+    # the convolution's result read again: the pool is not fused
+    p.begin("activation read twice")
+    c = conv_plane(p, rng, nsp=2, C=2, K=4, groups=1, k=[3, 3], pad="same", H=8, W=12, batch=[])
+    r, _ = apply_op(p, rng, "relu", c)
+    r = p.bind(r.expr, r)
+    q = pool(p, rng, nsp=2, is_max=True, x=r, k=[2, 2], stride=[2, 2], pad=[0, 0], d=[1, 1], ceil=False)
+    p.output_val(q)
+    p.output(f"{r.expr} * 2", Val("", r.v * 2, r.mag * 2, False))
+    p.expect_epilogue(c.expr, 1)
+    p.begin("convolution is an output")
+    c = conv_plane(p, rng, nsp=2, C=1, K=3, groups=1, k=[1, 1], pad="same", H=6, W=10, batch=[])
+    q = pool(p, rng, nsp=2, is_max=False, x=c, k=[2, 2], stride=[2, 2], pad=[0, 0], ceil=False)
+    p.output_val(c)
+    p.output_val(q)
+    p.begin("1-D pool after a 2-D conv")
+    c = conv_plane(p, rng, nsp=2, C=2, K=3, groups=1, k=[1, 1], pad="same", H=5, W=16, batch=[])
+    q = pool(p, rng, nsp=1, is_max=True, x=c, k=[2], stride=[2], pad=[0], d=[1], ceil=False)
+    p.output_val(q)
+    return pipes
+
+
+def g_limits(rng):
+    """Where the kernels stop: 64 taps still a kernel, 65 and 81 scalar;
+    conv and pool stride 4 a kernel, 5 scalar; global pools scalar."""
+    p = Pipeline(rng, "kernel limits")
+    for k in ([8, 8], [9, 9], [64], [65], [5, 13]):
+        p.begin("")
+        v = conv_plane(p, rng, nsp=len(k), k=k, d=[1] * len(k), pad="same", C=1, K=2, groups=1,
+                       W=int(pick(rng, [20, 70])), H=10)
+        finish(p, rng, v, 0.3)
+    for s in ([5, 5], [4, 4], [1, 5], [5]):
+        p.begin("")
+        v = conv_plane(p, rng, nsp=len(s), stride=s, k=[3] * len(s), pad=[1] * len(s), C=2, K=3,
+                       groups=1, W=23, H=11)
+        finish(p, rng, v, 0.3)
+        p.begin("")
+        v = pool(p, rng, nsp=len(s), stride=s, k=[3] * len(s), pad=[1] * len(s), W=23, H=11)
+        finish(p, rng, v, 0.3)
+    for g in ("max", "avg"):
+        p.begin(f"global_{g}pool2d")
+        x = p.input(data(rng, [2, 3, 5, 7], "special"))
+        label = p.fresh("q")
+        p.cur.lines.append(f"{label} = global_{g}pool2d({x.expr})")
+        with np.errstate(invalid="ignore"):
+            red = np.max if g == "max" else np.mean
+            v = red(x.v, axis=(-2, -1), keepdims=True)
+            mag = red(np.abs(x.v), axis=(-2, -1), keepdims=True)
+        p.expect_scalar(label)
+        p.output_val(Val(label, v, mag))
+    return [p]
+
+
 def g_random(rng):
     """Random units from every stage kind (the --many mode, a few of them)."""
-    return [random_pipeline(rng, 8)]
+    return [random_pipeline(rng, 8), random_pipeline(rng, 8)]
 
 
 GROUPS = {
@@ -1387,6 +1676,12 @@ GROUPS = {
     "epilogue": g_epilogue,
     "fusion": g_fusion,
     "values": g_values,
+    "rows": g_rows,
+    "strided": g_strided,
+    "wider": g_wider,
+    "pools": g_pools,
+    "pool-fusion": g_pool_fusion,
+    "limits": g_limits,
     "random": g_random,
 }
 GROUP_ID = {g: i for i, g in enumerate(GROUPS)}
@@ -1627,9 +1922,37 @@ def check_units(convc, p, units, tmp):
                     why = ref_diff(o, results[a][o], val, a)
                     if why:
                         errs.append(f"unit {u.uid}: {why}")
-    return errs
+    return known_bugs(units, errs)
 
 
+# Compiler bugs the tests found and that are not fixed yet: the unit marked
+# with the key (Pipeline.known_bug) must show exactly this mismatch (kernel
+# against scalar on the target named), which is then reported on every run
+# but is not a failure; once the bug is fixed the mark must go.
+KNOWN_BUGS = {
+    "rows-512": ("x86-64-v3",
+                 "conv-rows computes at most 64 vectors of an output row (MAX_ROW_VECTORS in "
+                 "kernels/conv_rows.c), and passes/kernels.c chooses it for rows of any width: "
+                 "on x86-64-v3 output columns from 512 on are never written"),
+}
+KNOWN_SEEN = {}
+
+
+def known_bugs(units, errs):
+    out = list(errs)
+    for u in units:
+        if not u.known:
+            continue
+        target, what = KNOWN_BUGS[u.known]
+        mine = [e for e in errs if e.startswith(f"unit {u.uid}: output ")
+                and f"{target} scalar" in e and f"{target} kernels" in e]
+        if mine:
+            out = [e for e in out if e not in mine]
+            KNOWN_SEEN[u.known] = what
+        else:
+            out.append(f"unit {u.uid}: known compiler bug '{u.known}' no longer shows ({what}): "
+                       f"remove its mark from the unit")
+    return out
 
 
 def failing_units(p, errs):
@@ -1728,6 +2051,8 @@ def main():
                     print(f"ok   {tag}: {p.title}, {len(p.units)} units")
                     for u in p.units:
                         print(f"       unit {u.uid}: {u.desc}")
+    for key, what in sorted(KNOWN_SEEN.items()):
+        print(f"KNOWN BUG {key} (still there, not counted as a failure): {what}")
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     me = resource.getrusage(resource.RUSAGE_SELF)
     print(f"# {time.time() - t0:.1f} s; CPU: convc {ch.ru_utime + ch.ru_stime:.1f} s, "
