@@ -790,7 +790,8 @@ def pool_args_ok(n, k, s, p, d, ceil):
 
 
 def conv_pool(p, rng, values="normal", conv=None, pool_kw=None, act=None, bind=None):
-    """conv2d (+ bias) (+ activation) -> maxpool2d/avgpool2d: the pool reads
+    """conv2d (+ bias) (+ activation; drawn if None, none if "") ->
+    maxpool2d/avgpool2d: the pool reads
     the convolution's result alone, so passes/pool.c fuses it into the
     convolution wherever that is a conv-plane stage (both targets for 1x1
     kernels without left padding, else only with mask registers)."""
@@ -1599,8 +1600,24 @@ def g_pool_fusion(rng):
     p.begin("ceil-mode pool, no activation")
     q = conv_pool(p, rng, conv=dict(H=10, W=13, K=3, k=[3, 3], pad="same", stride=[1, 1], C=2),
                   pool_kw=dict(k=[3, 3], stride=[2, 2], pad=[0, 0], d=[1, 1], is_max=True, ceil=True),
-                  act=None)
+                  act="")
     p.output_val(q)
+    p.begin("pool strides (2, 3)")
+    q = conv_pool(p, rng, conv=dict(H=21, W=25, K=7, k=[1, 1], pad="same", stride=[1, 1], C=2),
+                  pool_kw=dict(k=[3, 3], stride=[2, 3], pad=[1, 0], d=[1, 1], is_max=True, ceil=False),
+                  act="relu")
+    p.output_val(q)
+    # epilogue operands are read at the element's place in the full output,
+    # also when the pool keeps the convolution's rows in a strip
+    p.begin("residuals before and after the pool")
+    c = conv_plane(p, rng, nsp=2, C=3, K=3, groups=1, k=[1, 1], pad="same", H=13, W=17, batch=[])
+    r, _ = apply_op(p, rng, "residual", c, residual=p.last_input)
+    r, _ = apply_op(p, rng, "relu", r)
+    q = pool(p, rng, nsp=2, is_max=True, x=r, form=r.expr, k=[3, 3], stride=[2, 2], pad=[1, 1],
+             d=[1, 1], ceil=False)
+    p.expect_epilogue(c.expr, 2)
+    p.expect_pool_fusion(c.expr, q.expr, q.v.shape[-2], 3, 1, 2)
+    epilogue(p, rng, q, ops=["residual", "mul"])
     p.begin("dilated max pool")
     q = conv_pool(p, rng, conv=dict(H=14, W=20, K=5, k=[1, 1], pad="same", stride=[1, 1], C=3),
                   pool_kw=dict(k=[2, 2], stride=[1, 1], pad=[1, 1], d=[2, 2], is_max=True, ceil=False),
