@@ -1793,11 +1793,13 @@ def ref_diff(name, got, val, mode):
 
 SCHED_LINE = re.compile(
     r"^  (?P<label>\S+)\s+(?P<desc>.*?)\s+(?:fused into (?P<into>\S+)|"
-    r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|pool-rows)"
-    r"(?: (?P<nk>\d+)x(?P<nv>\d+))?"
-    r"(?P<flags>(?:, input in phase planes|, packed weights|, materialised)*)"
+    r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|pool-rows|stencil-rows)"
+    r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
+    r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
+    r"|, packed weights|, materialised)*)"
     r"(?:, epilogue (?P<epi>.*?))?"
-    r"(?:, then (?P<pool>.+) on tiles of (?P<prows>\d+) pooled rows)?)$")
+    r"(?:, then (?P<pool>.+) on tiles of (?P<prows>\d+) pooled rows)?"
+    r"(?:, parallel over output dims (?P<par>\d+\.\.\d+))?)$")
 
 
 def parse_schedule(text):
