@@ -777,16 +777,12 @@ def pool(p, rng, nsp=None, is_max=None, C=None, H=None, W=None, k=None, stride=N
     with np.errstate(invalid="ignore"):
         mag = ref_pool(xmag, nsp, is_max, k, stride, pad, d, ceil, count_pad)
     p.expect_pool(label, stride)
-    p.last_pool = dict(k=k, stride=stride, pad=pad, d=d)
+    p.last_pool = dict(k=k, stride=stride, pad=pad, d=d)     # as used (a small x shrinks k)
     p.describe(f"{stage} x{list(x.v.shape)} k={k} s={stride} pad={pad} d={d} ceil={ceil}"
                + ("" if is_max else f" count_pad={count_pad}") + f" values={values}"
                + (f" syms={''.join(syms)}" if syms else "")
                + ("" if max(stride) <= MAX_KERNEL_STRIDE else "; scalar"))
     return Val(label, ref, mag, x.ieee, symw=x.symw, symh=x.symh)
-
-
-def pool_args_ok(n, k, s, p, d, ceil):
-    return 2 * p <= k and pool_out(n, k, s, p, d, ceil) >= 1
 
 
 def conv_pool(p, rng, values="normal", conv=None, pool_kw=None, act=None, bind=None):
