@@ -1,0 +1,2080 @@
+#!/usr/bin/env python3
+"""Kernel tests: stages computed by vector micro-kernels against the scalar loop nests.
+
+usage: kernels.py CONVC --group G [--seed S] [--keep DIR] [-v]
+       kernels.py CONVC --many N [--seed S] [--keep DIR] [-v]
+       kernels.py --list
+
+The contract of a micro-kernel is that its results are bitwise identical to
+the reference scalar nest's on the same target CPU (docs/design.md).  Each
+pipeline built here is run four times:
+
+  convc run ... --no-kernels                          reference, native CPU
+  convc run ... --dump=schedule                       kernels, native CPU
+  convc run ... --target-cpu=x86-64-v3 --no-kernels   reference, AVX2
+  convc run ... --target-cpu=x86-64-v3 --dump=schedule  kernels, AVX2
+
+and checked three ways:
+  * every output of the kernel run has the same bits as the reference run of
+    the same target (two NaNs count as equal whatever their payload);
+  * the schedule says each stage got the kernel the size model below expects
+    of passes/kernels.c and passes/pool.c for that target (conv-plane;
+    conv-rows on x86-64-v3 for kernels with column taps and known row widths;
+    pool-rows; scalar past the kernels' limits), with its register block,
+    its input in phase planes or not, the pool fused into its tiles and the
+    pooled rows a work item makes (else the sizes chosen here would not hit
+    the tails they are meant to hit), and the elementwise stages fused into
+    it that the case expects;
+  * both reference runs agree with an independent float64 NumPy computation:
+    |got - ref| <= 1e-4 * (|ref| + magnitude), where the magnitude is the same
+    computation on absolute values (the sum of |terms|), so the bound is
+    relative to the size of what was summed; a non-finite reference must be
+    matched exactly where IEEE arithmetic decides it.
+
+Pipelines are made of independent units (a stage, its inputs and what follows
+it).  A unit is one call of a stage-kind generator (STAGE_KINDS) plus an
+epilogue; a new kind of stage a kernel handles is added by writing its
+generator and registering it there and in a group.  When an output differs,
+its unit is run again alone and printed as a minimal script with the exact
+command lines; --keep DIR also saves it (script.conv, in_*.npy, repro.sh).
+
+  --group G   one deterministic group of cases (see --list); ctest runs each
+              as kernels.<G>
+  --many N    N random pipelines for seed S (scripts/fuzz-kernels.sh runs this
+              over many seeds); same checks
+  --seed S    seed of the random choices (default 1)
+  -v          print every pipeline and its units
+
+The last line reads `N pipelines (M stages): P passed, F failed`.
+"""
+import argparse, os, re, resource, shutil, subprocess, sys, tempfile, time
+
+import numpy as np
+
+RTOL = 1e-4
+V3 = "x86-64-v3"
+
+# ---------------------------------------------------------------------------
+# size model: what passes/kernels.c and passes/pool.c choose for a stage, by
+# the lanes of the target (16: AVX-512, 32 registers and mask registers;
+# 8: AVX2, 16 registers, no masks).  The schedule must show exactly this:
+# the sizes the groups choose are meant to hit the tails of these blocks.
+# ---------------------------------------------------------------------------
+
+MAX_KERNEL_TAPS = 64        # passes/kernels.c: more taps stay with the scalar nest
+MAX_KERNEL_STRIDE = 4       # conv and pool strides the kernels take
+MAX_STRIP_BYTES = 96 << 10  # passes/pool.c: a fused pool's private strip
+
+
+def vregs(vl):
+    return 32 if vl >= 16 else 16
+
+
+def masked(vl):
+    return vl >= 16
+
+
+def plane_block(kg, vl):
+    """conv-plane (nk, nv) for kg output channels per group on a vl-lane
+    target: nk channels x nv vectors of the flattened plane."""
+    acc, nk = (24, 8) if vregs(vl) >= 32 else (12, 4)
+    nk = min(nk, kg)
+    nv = min(8, acc // nk)
+    if nk <= 2 and nv > 4:          # depthwise-like blocks: 4 vectors
+        nv = 4
+    return nk, nv
+
+
+def plane_tile(kg, vl):
+    nk, nv = plane_block(kg, vl)
+    return nv * vl
+
+
+def rows_block(kg, ow, vl):
+    """conv-rows (nk, nv) (choose_rows_block): nk channels x chunks of nv
+    vectors of an output row of ow columns, the cheapest by its cycle model."""
+    nvec = -(-ow // vl)
+    best, res = 1e30, None
+    for nk in range(1, min(8, kg) + 1):
+        for nv in range(1, min(4, nvec) + 1):
+            if nk * nv + nv + 2 > vregs(vl):
+                continue
+            cycles = 0.0
+            for v0 in range(0, nvec, nv):
+                m = min(nv, nvec - v0)
+                fma, lat, loads = float(nk * m) / 2.0, 4.0, float(m + nk) / 2.0
+                c = fma if fma > lat else lat
+                cycles += c if c > loads else loads
+            cycles *= float(-(-kg // nk))
+            if cycles < best - 1e-9:
+                best, res = cycles, (nk, nv)
+    return res
+
+
+class ConvGeom:
+    """What the kernel choice of a convolution depends on.  ow/iw: the
+    output and input row widths, None when they are size symbols."""
+
+    def __init__(self, kg, k, stride, p0, ow, iw, oh=None, nsp=2, ow_num=None, iw_num=None):
+        self.kg, self.k, self.stride, self.p0 = kg, list(k), list(stride), list(p0)
+        self.ow, self.iw, self.oh, self.nsp = ow, iw, oh, nsp
+        self.taps = int(np.prod(k))
+        # phase planes: a stride, or output rows longer than the input rows
+        # (the relation holds for every value of a width symbol)
+        self.phases = any(s > 1 for s in stride) or ow_num > iw_num
+
+    def choice(self, vl):
+        """(kernel, (nk, nv) or None)"""
+        if self.taps > MAX_KERNEL_TAPS or any(s > MAX_KERNEL_STRIDE for s in self.stride):
+            return "scalar", None
+        column_taps = self.k[-1] > 1 or self.p0[-1] != 0
+        if not masked(vl) and column_taps and self.ow is not None and self.iw is not None:
+            return "conv-rows", rows_block(self.kg, self.ow, vl)
+        return "conv-plane", plane_block(self.kg, vl)
+
+
+def fused_pool_rows(nk, nv, vl, ohc, owc, ph, k, d, st):
+    """passes/pool.c: pooled rows a work item of the fused conv -> pool
+    makes (0: not fused, the strip would not fit).  k, d, st: the pool's
+    window height, dilation and stride; ph: pooled rows; ohc x owc: the
+    convolution's output plane."""
+    tile, best, best_cost = nv * vl, 0, 1e30
+    for rows in range(1, ph + 1):
+        crows = min((rows - 1) * st + (k - 1) * d + 1, ohc)
+        if nk * crows * owc * 4 > MAX_STRIP_BYTES:
+            break
+        tiles = -(-(crows * owc) // tile)
+        cost = float(tiles * tile) / float(rows * st * owc)
+        if cost < best_cost - 1e-9:
+            best_cost, best = cost, rows
+    return best
+
+
+VLS = (16, 8)          # native (AVX-512) and x86-64-v3 (AVX2) lanes
+
+
+# ---------------------------------------------------------------------------
+# float64 references
+# ---------------------------------------------------------------------------
+
+
+def ref_conv(x, w, nsp, bias, p0, p1, dil, groups, flip, stride=None):
+    """torch.nn.functional.conv1d/conv2d with zero padding on [.., C, *sp],
+    weight [K, C/groups, *k]."""
+    if flip:
+        w = w[(Ellipsis,) + (slice(None, None, -1),) * nsp]
+    lead = x.shape[:-nsp - 1]
+    C = x.shape[-nsp - 1]
+    sp = x.shape[-nsp:]
+    ks = w.shape[2:]
+    xb = x.reshape((-1, C) + sp)
+    xp = np.pad(xb, [(0, 0), (0, 0)] + [(p0[i], p1[i]) for i in range(nsp)])
+    o = [sp[i] + p0[i] + p1[i] - dil[i] * (ks[i] - 1) for i in range(nsp)]
+    assert all(v >= 1 for v in o), o
+    st = list(stride or [1] * nsp)
+    o = [-(-o[i] // st[i]) for i in range(nsp)]        # every st-th stride-1 output
+    K, Cg = w.shape[:2]
+    Kg = K // groups
+    out = np.zeros((xb.shape[0], K) + tuple(o))
+    with np.errstate(invalid="ignore", over="ignore"):
+        for g in range(groups):
+            xs = xp[:, g * Cg:(g + 1) * Cg]
+            ws = w[g * Kg:(g + 1) * Kg]
+            for kidx in np.ndindex(*ks):
+                sl = tuple(slice(kidx[i] * dil[i], kidx[i] * dil[i] + (o[i] - 1) * st[i] + 1, st[i])
+                           for i in range(nsp))
+                patch = xs[(slice(None), slice(None)) + sl]
+                wk = ws[(slice(None), slice(None)) + kidx]
+                # one product at a time: a NaN or an infinity must reach only
+                # the outputs whose taps read it (no 0 * inf from einsum)
+                for c in range(Cg):
+                    out[:, g * Kg:(g + 1) * Kg] += patch[:, c:c + 1] * wk[:, c].reshape((1, Kg) + (1,) * nsp)
+        if bias is not None:
+            out += bias.reshape((1, K) + (1,) * nsp)
+    return out.reshape(lead + (K,) + tuple(o))
+
+
+def pool_out(n, k, s, p, d, ceil):
+    """docs/language.md, output size of a window stage (both pads p)."""
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def ref_pool(x, nsp, is_max, k, s, p, d, ceil, count_pad):
+    """F.max_pool1d/2d (padding is never the maximum; NaN propagates) and
+    F.avg_pool1d/2d with count_include_pad=count_pad, on the last nsp dims."""
+    sp = x.shape[-nsp:]
+    outs = [pool_out(sp[i], k[i], s[i], p[i], d[i], ceil) for i in range(nsp)]
+    assert all(o >= 1 for o in outs), outs
+    idx, valid, cnt = [], [], []
+    for i in range(nsp):
+        start = np.arange(outs[i]) * s[i] - p[i]
+        ii = start[:, None] + np.arange(k[i])[None, :] * d[i]          # [o, t]
+        ok = (ii >= 0) & (ii < sp[i])
+        idx.append(np.clip(ii, 0, sp[i] - 1))
+        valid.append(ok)
+        if count_pad:   # the window clipped to the padded input [-p, n + p)
+            cnt.append(np.minimum(start + k[i], sp[i] + p[i]) - np.maximum(start, -p[i]))
+        else:
+            cnt.append(ok.sum(axis=1))
+    acc = np.full(x.shape[:-nsp] + tuple(outs), -np.inf if is_max else 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for taps in np.ndindex(*k):
+            sel, m = x, True
+            for i in range(nsp):
+                ax = x.ndim - nsp + i
+                sel = np.take(sel, idx[i][:, taps[i]], axis=ax)
+                shape = [1] * nsp
+                shape[i] = outs[i]
+                m = m & valid[i][:, taps[i]].reshape(shape)
+            m = np.broadcast_to(m, acc.shape)
+            acc = np.where(m, np.maximum(acc, sel) if is_max else acc + sel, acc)
+        if not is_max:
+            c = cnt[0] if nsp == 1 else cnt[0][:, None] * cnt[1][None, :]
+            acc = acc / c
+    return acc
+
+
+def f64(a):
+    return np.asarray(a, dtype=np.float32).astype(np.float64)
+
+
+class Val:
+    """A tensor value of the pipeline: its text, the float64 reference, the
+    magnitude of what was summed to make it (for the tolerance), and whether
+    IEEE arithmetic decides its non-finite elements (False after operations
+    whose NaN behaviour the language does not promise, e.g. relu).  symw /
+    symh: its width / height is a size symbol."""
+
+    def __init__(self, expr, v, mag, ieee=True, symw=False, symh=False):
+        self.expr, self.v, self.mag, self.ieee = expr, v, mag, ieee
+        self.symw, self.symh = symw, symh
+
+    def like(self, other):
+        """Take other's symbolic dims (an elementwise result of other)."""
+        self.symw, self.symh = other.symw, other.symh
+        return self
+
+
+# ---------------------------------------------------------------------------
+# pipelines and units
+# ---------------------------------------------------------------------------
+
+
+class Unit:
+    def __init__(self, uid, desc):
+        self.uid = uid
+        self.desc = desc
+        self.lines = []
+        self.inputs = {}         # name -> float32 array
+        self.files = {}          # file name -> array (for load)
+        self.outputs = {}        # name -> Val
+        self.expect = []         # dicts: label, kind (conv, pool), geom, epi, pool (Pipeline.expect_*)
+        self.syms = {}
+        self.known = None        # a KNOWN_BUGS key: the mismatch it makes is expected
+
+
+class Pipeline:
+    def __init__(self, rng, title):
+        self.rng = rng
+        self.title = title
+        self.units = []
+        self.cur = None
+        self.names = 0
+        self.run_opts = []
+
+    # -- units --
+    def begin(self, desc):
+        self.cur = Unit(len(self.units), desc)
+        self.units.append(self.cur)
+        return self.cur
+
+    def describe(self, text):
+        self.cur.desc = (self.cur.desc + "; " if self.cur.desc else "") + text
+
+    def fresh(self, base):
+        self.names += 1
+        return f"{base}{self.names}"
+
+    def sym(self, base):
+        """A size symbol private to the current unit."""
+        return f"{base}{self.cur.uid}"
+
+    # -- values --
+    def input(self, arr, base="x", syms=None):
+        name = self.fresh(base)
+        arr = np.asarray(arr, dtype=np.float32)
+        dims = []
+        for i, n in enumerate(arr.shape):
+            s = syms[i] if syms else None
+            if s is not None:
+                if self.cur.syms.get(s, n) != n:
+                    s = None
+                else:
+                    self.cur.syms[s] = n
+            dims.append(s if s is not None else str(n))
+        self.cur.lines.append(f"input {name}: f32[{', '.join(dims)}]")
+        self.cur.inputs[name] = arr
+        sym = [not d.isdigit() for d in dims]
+        return Val(name, f64(arr), np.abs(f64(arr)), symw=bool(sym and sym[-1]),
+                   symh=len(sym) > 1 and sym[-2])
+
+    def const(self, arr, base="w", how="load"):
+        """A constant: how = 'load' (exact, any float32 including NaN) or
+        'literal' (a tensor literal; finite values only, printed exactly)."""
+        arr = np.asarray(arr, dtype=np.float32)
+        name = self.fresh(base)
+        if how == "literal":
+            self.cur.lines.append(f"const {name} = {literal(arr)}")
+        else:
+            fn = f"{name}.npy"
+            self.cur.files[fn] = arr
+            self.cur.lines.append(f'const {name} = load("{fn}")')
+        return Val(name, f64(arr), np.abs(f64(arr)))
+
+    def tensor(self, arr, base, how):
+        """how: 'input' | 'load' | 'literal'"""
+        if how == "input":
+            return self.input(arr, base)
+        return self.const(arr, base, how)
+
+    def bind(self, expr, val, base="t"):
+        name = self.fresh(base)
+        self.cur.lines.append(f"{name} = {expr}")
+        return Val(name, val.v, val.mag, val.ieee).like(val)
+
+    def output(self, expr, val, base="y"):
+        name = self.fresh(base)
+        self.cur.lines.append(f"output {name} = {expr}")
+        self.cur.outputs[name] = val
+        return Val(name, val.v, val.mag, val.ieee).like(val)
+
+    def output_val(self, val):
+        self.cur.lines.append(f"output {val.expr}")
+        self.cur.outputs[val.expr] = val
+
+    def expect_conv(self, label, geom, epilogue=0):
+        """A convolution: its kernel and block by the size model (geom), and
+        epilogue elementwise stages fused into it (None: any number)."""
+        self.cur.expect.append(dict(label=label, kind="conv", geom=geom, epi=epilogue, pool=None))
+
+    def expect_pool(self, label, stride, epilogue=0):
+        """A (not global) pool: pool-rows up to stride 4, else scalar."""
+        self.cur.expect.append(dict(label=label, kind="pool", stride=list(stride), epi=epilogue,
+                                    into=None))
+
+    def expect_scalar(self, label):
+        """A stage the kernels do not take."""
+        self.cur.expect.append(dict(label=label, kind="scalar", epi=0))
+
+    def known_bug(self, key):
+        """The current unit shows compiler bug KNOWN_BUGS[key]."""
+        self.cur.known = key
+
+    def expect_epilogue(self, label, n):
+        for e in self.cur.expect:
+            if e["label"] == label:
+                e["epi"] = n
+
+    def expect_pool_fusion(self, conv, pool, ph, k, d, st):
+        """Pool `pool` reads conv `conv`'s result (after its epilogue) and
+        nothing else does: passes/pool.c fuses it where conv is a conv-plane
+        stage and the strip fits.  ph: pooled rows; k, d, st: the pool's
+        window height, dilation and stride."""
+        ec = [e for e in self.cur.expect if e["label"] == conv][0]
+        ep = [e for e in self.cur.expect if e["label"] == pool][0]
+        ec["pool"] = dict(label=pool, ph=ph, k=k, d=d, st=st)
+        ep["into"] = conv
+
+    # -- text --
+    def script(self, units=None):
+        units = self.units if units is None else units
+        body = []
+        for u in units:
+            body.append(f"  # unit {u.uid}: {u.desc}")
+            body += ["  " + l for l in u.lines]
+        return f"# {self.title}\npipeline p {{\n" + "\n".join(body) + "\n}\n"
+
+    def nstages(self):
+        return sum(len(u.expect) for u in self.units)
+
+
+def num(v):
+    v = float(v)
+    if v == 0:
+        return "-0.0" if np.signbit(v) else "0"
+    if v == int(v) and abs(v) < 1e9:
+        return str(int(v))
+    return repr(v)
+
+
+def literal(a):
+    if a.ndim == 1:
+        return "[" + ", ".join(num(v) for v in a) + "]"
+    return "[" + ", ".join(literal(r) for r in a) + "]"
+
+
+def pick(rng, seq):
+    return seq[int(rng.integers(len(seq)))]
+
+
+# ---------------------------------------------------------------------------
+# values
+# ---------------------------------------------------------------------------
+
+
+def data(rng, shape, values="normal"):
+    """Input data.  values:
+    normal   uniform in [-1, 1)
+    negzero  mostly -0.0 (a sum of -0.0 terms on a -0.0 bias stays -0.0 only
+             if taps outside the input are skipped, not added as w*0)
+    scale    magnitudes from 1e-30 to 1e30, either sign, some subnormal
+    special  normal with a few NaN, +inf, -inf, -0.0 and exact zeros"""
+    shape = tuple(int(s) for s in shape)
+    n = int(np.prod(shape)) if shape else 1
+    if values == "normal":
+        a = rng.uniform(-1, 1, n)
+    elif values == "negzero":
+        a = np.full(n, -0.0)
+        live = rng.random(n) < 0.15
+        a[live] = rng.uniform(-1, 1, int(live.sum()))
+    elif values == "scale":
+        a = rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(-30, 30, n)
+        sub = rng.random(n) < 0.05
+        a[sub] = rng.choice([-1.0, 1.0], int(sub.sum())) * 1e-41
+    elif values == "special":
+        a = rng.uniform(-1, 1, n)
+        for v, p in ((np.nan, 0.02), (np.inf, 0.01), (-np.inf, 0.01), (-0.0, 0.05), (0.0, 0.05)):
+            a[rng.random(n) < p] = v
+    else:
+        raise ValueError(values)
+    return a.reshape(shape).astype(np.float32)
+
+
+def weights(rng, shape, values="normal"):
+    """Weights: finite.  'negzero' makes them positive (so -0.0 * w = -0.0);
+    'special' adds exact and negative zeros (0 * inf is NaN), 'scale' tiny
+    and large ones."""
+    shape = tuple(int(s) for s in shape)
+    a = rng.uniform(-1, 1, shape)
+    if values == "negzero":
+        a = rng.uniform(0.25, 1, shape)
+    elif values == "special":
+        a[rng.random(shape) < 0.1] = 0.0
+        a[rng.random(shape) < 0.1] = -0.0
+    elif values == "scale":
+        a = a * 10.0 ** rng.uniform(-8, 2, shape)
+    return a.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# stage kinds: one generator per kind of stage a micro-kernel computes.
+# gen(p, rng, **fixed) adds the stage (and its inputs) to the current unit,
+# binds its value to a name, declares with p.expect() which kernel it must
+# get, and returns the Val.  Every parameter not fixed by the caller is drawn.
+# ---------------------------------------------------------------------------
+
+WIDTHS = [1, 2, 3, 7, 15, 16, 17, 31, 33, 56]
+KGS = [1, 2, 3, 4, 5, 7, 8, 9, 11, 13, 16, 17]
+
+
+def choices(geom):
+    """The expected kernel and block on both targets, for a unit's text."""
+    out = []
+    for vl in VLS:
+        kern, blk = geom.choice(vl)
+        out.append(f"{kern}{' %dx%d' % blk if blk else ''}@{vl}")
+    return " ".join(out) + (" phases" if geom.phases else "")
+
+
+def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=None, W=None,
+               pad=None, pad_h=None, batch=None, syms=(), bias=None, flip=None, wsrc=None,
+               values="normal", bias_values=None, x=None, stride=None, pointwise=False):
+    """A convolution the kernels compute (passes/kernels.c): conv1d/conv2d with
+    a [K, C/groups, *k] weight and zero padding, or conv1x1 (pointwise=True;
+    a [K, C] or [K, C, 1, 1] weight, stride only).  The kernel and block it
+    must get follow from the size model (ConvGeom): conv-plane, or conv-rows
+    on x86-64-v3 for column taps and known row widths; through phase planes
+    for strides and output rows longer than the input's.
+    stride: per spatial dim, 1 to 4 (default 1).
+    pad: 'same' (stride 1) | 'explicit' (symmetric, width pad d*(k-1)/2; in
+    2-D any height pad pad_h) | 'none' | 'full' (d*(k-1) each side) | 'wide'
+    (more than the output needs: output rows longer than the input's) | a
+    list of symmetric pads per dim.  syms: a subset of 'NCHW' to declare as
+    size symbols (N: every batch dim).  x: a Val to convolve (e.g. another
+    stage's result) instead of a new input; its shape gives the batch dims,
+    C, H and W."""
+    if pointwise:
+        nsp, groups, k, d, flip = 2, 1, [1, 1], [1, 1], False
+        pad = [0, 0]
+    if nsp is None:
+        nsp = 2 if rng.random() < 0.7 else 1
+    if x is not None:
+        shp = x.v.shape
+        batch, C, W = list(shp[:-nsp - 1]), shp[-nsp - 1], shp[-1]
+        H = shp[-2] if nsp == 2 else None
+    if groups is None:
+        ok = [g for g in [1, 1, 1, 1, 2, 3, "depthwise"]
+              if g == "depthwise" and (K is None or C is None or K % C == 0)
+              or g != "depthwise" and (K is None or K % g == 0) and (C is None or C % g == 0)]
+        groups = pick(rng, ok)
+    if groups == "depthwise":
+        if C is None:
+            C = int(pick(rng, [c for c in [1, 2, 3, 5, 7, 8, 13] if K is None or K % c == 0]))
+        groups = C
+        if K is None:
+            K = C * int(pick(rng, [1, 1, 2]))
+    if C is None:
+        C = groups * int(pick(rng, [1, 1, 2, 3, 5, 7]))
+    if K is None:
+        K = groups * int(pick(rng, KGS))
+    assert C % groups == 0 and K % groups == 0, (C, K, groups)
+    if k is None:
+        k = [int(pick(rng, [1, 2, 3, 3, 3, 4, 5, 7])) for _ in range(nsp)]
+        if nsp == 2 and rng.random() < 0.5:
+            k[1] = k[0]
+    k = list(k)
+    if d is None:
+        d = [int(pick(rng, [1, 1, 1, 2, 3])) for _ in range(nsp)]
+    d = list(d)
+    stride = list(stride or [1] * nsp)
+    strided = any(s > 1 for s in stride)
+    if W is None:
+        W = int(pick(rng, WIDTHS + [8, 9, 47, 48, 49, 64, 65, 97, 129]))
+    if nsp == 2 and H is None:
+        H = int(pick(rng, [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 17, 33]))
+    tot = [d[i] * (k[i] - 1) for i in range(nsp)]
+    if pad is None:
+        if strided:
+            pad = [int(rng.integers(0, k[i] + 1)) for i in range(nsp)]
+        else:
+            pad = "explicit" if tot[-1] % 2 == 0 and rng.random() < 0.35 else "same"
+            if tot[-1] == 0 and rng.random() < 0.3:
+                pad = "none"
+            if rng.random() < 0.1:
+                pad = pick(rng, ["full", "wide"])
+    if pad == "same" and strided:
+        pad = "explicit"
+    if pad == "explicit" and tot[-1] % 2:
+        pad = "same" if not strided else [t // 2 for t in tot]
+    if pad == "none" and tot[-1] and not strided:
+        pad = "same"
+    if pad == "same":
+        p0 = [t // 2 for t in tot]
+        p1 = [tot[i] - p0[i] for i in range(nsp)]
+    elif pad == "explicit":
+        if nsp == 2 and pad_h is None:
+            pad_h = int(pick(rng, [0, tot[0] // 2, (tot[0] + 1) // 2, tot[0], tot[0] + 1]))
+        p0 = p1 = ([pad_h] if nsp == 2 else []) + [tot[-1] // 2]
+    elif pad == "full":
+        p0 = p1 = list(tot)
+    elif pad == "wide":       # at least one more than pad=same on each side
+        p0 = p1 = [t // 2 + 1 + int(rng.integers(0, 3)) for t in tot]
+    elif pad == "none":
+        p0 = p1 = [0] * nsp
+    else:
+        p0 = p1 = list(pad)
+        pad = "explicit"
+    p0, p1 = list(p0), list(p1)
+    sp = [H, W] if nsp == 2 else [W]
+    for i in range(nsp):                       # every output size at least 1
+        short = tot[i] + 1 - (sp[i] + p0[i] + p1[i])
+        if short > 0:
+            if x is None:
+                sp[i] += short + int(rng.integers(0, 3))
+            else:                              # the size is given: pad more
+                p0[i] = p1[i] = -(-(tot[i] + 1 - sp[i]) // 2)
+                pad = "explicit"
+    H, W = (sp[0], sp[1]) if nsp == 2 else (None, sp[0])
+    if batch is None:
+        batch = [int(rng.integers(1, 4)) for _ in range(int(pick(rng, [0, 0, 0, 1, 1, 2])))]
+    if flip is None:
+        flip = rng.random() < 0.25
+    if bias is None:
+        bias = pick(rng, ["input", "load", "literal", None, None])
+    if wsrc is None:
+        wsrc = pick(rng, ["input", "input", "load", "literal"])
+    xshape = list(batch) + [C] + sp
+    xsyms = [("N%d_" % i) if "N" in syms else None for i in range(len(batch))] + \
+        ["C" if "C" in syms else None] + ([("H" if "H" in syms else None)] if nsp == 2 else []) + \
+        ["W" if "W" in syms else None]
+    xsyms = [p.sym(s) if s else None for s in xsyms]
+    if x is None:
+        x = p.input(data(rng, xshape, values), syms=xsyms if any(xsyms) else None)
+        p.last_input = x
+    wshape = [K, C // groups] + k
+    wv = weights(rng, wshape, values)
+    if pointwise and rng.random() < 0.6:
+        wv = wv.reshape(K, C)
+    if wsrc == "input" and "C" in syms and groups == 1:
+        w = p.input(wv, "w", syms=[None, p.sym("C")] + [None] * (wv.ndim - 2))
+    else:
+        w = p.tensor(wv, "w", wsrc if wsrc != "literal" or np.isfinite(wv).all() else "load")
+    opts = []
+    b = None
+    if bias:
+        bv = rng.uniform(-1, 1, K).astype(np.float32)
+        bvals = bias_values or ("negzero" if values == "negzero" else None)
+        if bvals == "negzero":
+            bv[:] = -0.0
+        elif bvals == "zero":
+            bv[:] = 0.0
+        b = p.tensor(bv, "b", bias)
+        opts.append(f"bias={b.expr}")
+
+    def pair(v):
+        return f"({v[0]}, {v[1]})" if nsp == 2 and (v[0] != v[1] or rng.random() < 0.5) else str(v[-1])
+    if strided or rng.random() < 0.05:
+        opts.append("stride=" + pair(stride))
+    if pointwise:
+        pass
+    elif pad == "same":
+        opts.append("pad=same")
+    elif pad == "full" and rng.random() < 0.7:
+        opts.append("pad=full")
+    elif pad in ("explicit", "wide", "full"):
+        opts.append("pad=" + pair(p0))
+    elif rng.random() < 0.2:
+        opts.append("pad=valid")
+    if not pointwise and (any(v != 1 for v in d) or rng.random() < 0.1):
+        opts.append("dilation=" + pair(d))
+    if not pointwise and (groups != 1 or rng.random() < 0.1):
+        opts.append(f"groups={groups}")
+    if not pointwise and (flip or rng.random() < 0.05):
+        opts.append(f"flip={'true' if flip else 'false'}")
+    rng.shuffle(opts)
+    stage = "conv1x1" if pointwise else f"conv{nsp}d"
+    label = p.fresh("c")
+    call = f"{stage}({x.expr}, {w.expr}{''.join(', ' + o for o in opts)})"
+    if rng.random() < 0.2:
+        call = f"{x.expr} |> {stage}({w.expr}{''.join(', ' + o for o in opts)})"
+    p.cur.lines.append(f"{label} = {call}")
+    w4 = w.v.reshape(wshape)
+    ref = ref_conv(x.v, w4, nsp, b.v if b else None, p0, p1, d, groups, flip, stride)
+    # an operand that is itself computed may be off by its own tolerance
+    xmag = x.mag if x.expr in p.cur.inputs else x.mag + np.abs(x.v)
+    with np.errstate(invalid="ignore"):
+        mag = ref_conv(xmag, np.abs(w4), nsp, b.mag if b else None, p0, p1, d, groups, flip, stride)
+    kg = K // groups
+    ow, oh = ref.shape[-1], ref.shape[-2] if nsp == 2 else 1
+    geom = ConvGeom(kg, k, stride, p0, None if x.symw else ow, None if x.symw else W,
+                    oh=None if x.symh else oh, nsp=nsp, ow_num=ow, iw_num=W)
+    p.expect_conv(label, geom)
+    p.describe(f"{stage} x{xshape} w{list(wv.shape)} g={groups} s={stride} d={d} pad={p0}/{p1} "
+               f"flip={flip} bias={bias} w={wsrc} values={values}"
+               + (f" syms={''.join(syms)}" if syms else "") + "; " + choices(geom))
+    return Val(label, ref, mag, x.ieee, symw=x.symw, symh=x.symh)
+
+
+def conv_random(p, rng, **kw):
+    """conv_plane with a stride now and then (random pipelines)."""
+    if "stride" not in kw and rng.random() < 0.3:
+        nsp = kw.get("nsp") or (2 if rng.random() < 0.7 else 1)
+        kw.update(nsp=nsp, stride=[int(pick(rng, [1, 2, 2, 3, 4])) for _ in range(nsp)])
+    return conv_plane(p, rng, **kw)
+
+
+def conv1x1(p, rng, **kw):
+    """conv1x1, mostly with a stride (phase planes)."""
+    kw.setdefault("stride", [int(pick(rng, [1, 2, 2, 3, 4])) for _ in range(2)])
+    return conv_plane(p, rng, pointwise=True, **kw)
+
+
+POOL_WIDTHS = [1, 2, 5, 8, 15, 16, 17, 31, 32, 33, 40, 47, 65]
+
+
+def pool(p, rng, nsp=None, is_max=None, C=None, H=None, W=None, k=None, stride=None, pad=None,
+         d=None, ceil=None, count_pad=None, batch=None, syms=(), values="normal", x=None,
+         form=None):
+    """maxpool1d/2d, avgpool1d/2d (KERNEL_POOL_ROWS for strides up to 4).
+    k, stride, pad, d: per spatial dim (pad at most k/2; dilation for max
+    only).  x: a Val to pool instead of a new input; form: the text of x in
+    the call when that is not x.expr (an inline expression)."""
+    if nsp is None:
+        nsp = 2 if rng.random() < 0.7 else 1
+    if is_max is None:
+        is_max = rng.random() < 0.5
+    if k is None:
+        k = [int(pick(rng, [1, 2, 2, 3, 3, 4, 5])) for _ in range(nsp)]
+        if nsp == 2 and rng.random() < 0.6:
+            k[1] = k[0]
+    k = list(k)
+    if stride is None:
+        stride = [int(pick(rng, [1, 2, 2, 3, 4])) for _ in range(nsp)]
+        if rng.random() < 0.3:
+            stride = list(k)
+        if nsp == 2 and rng.random() < 0.5:
+            stride[1] = stride[0]
+    stride = list(stride)
+    if pad is None:
+        pad = [int(rng.integers(0, k[i] // 2 + 1)) if rng.random() < 0.5 else 0 for i in range(nsp)]
+    pad = list(pad)
+    if d is None:
+        d = [int(pick(rng, [1, 1, 1, 2, 3])) if is_max else 1 for _ in range(nsp)]
+    d = list(d)
+    if ceil is None:
+        ceil = rng.random() < 0.3
+    if count_pad is None:
+        count_pad = rng.random() < 0.6
+    if x is not None:
+        shp = x.v.shape
+        batch, C, W = list(shp[:-nsp - 1]), shp[-nsp - 1], shp[-1]
+        H = shp[-2] if nsp == 2 else None
+    else:
+        if C is None:
+            C = int(pick(rng, [1, 2, 3, 5]))
+        if W is None:
+            W = int(pick(rng, POOL_WIDTHS))
+        if nsp == 2 and H is None:
+            H = int(pick(rng, [1, 2, 3, 4, 5, 7, 9, 16]))
+        if batch is None:
+            batch = [int(rng.integers(1, 3)) for _ in range(int(pick(rng, [0, 0, 1, 2])))]
+    sp = [H, W] if nsp == 2 else [W]
+    for i in range(nsp):          # a window at least: enlarge the input, else the pad
+        need = d[i] * (k[i] - 1) + 1 - 2 * pad[i]
+        if sp[i] < need:
+            if x is None:
+                sp[i] = need + int(rng.integers(0, 3))
+            else:
+                k[i], d[i], pad[i] = min(k[i], sp[i]), 1, 0
+    H, W = (sp[0], sp[1]) if nsp == 2 else (None, sp[0])
+    if x is None:
+        xshape = list(batch) + [C] + sp
+        xsyms = [None] * (len(batch) + 1) + ([("H" if "H" in syms else None)] if nsp == 2 else []) + \
+            ["W" if "W" in syms else None]
+        xsyms = [p.sym(s) if s else None for s in xsyms]
+        x = p.input(data(rng, xshape, values), syms=xsyms if any(xsyms) else None)
+        p.last_input = x
+
+    def opt(v, default):
+        if all(t == default[i] for i, t in enumerate(v)) and rng.random() < 0.7:
+            return None
+        return f"({v[0]}, {v[1]})" if nsp == 2 and (v[0] != v[1] or rng.random() < 0.3) else str(v[-1])
+    opts = []
+    for name, v, dflt in (("stride", stride, k), ("pad", pad, [0] * nsp),
+                          ("dilation", d, [1] * nsp) if is_max else (None, None, None)):
+        t = name and opt(v, dflt)
+        if t:
+            opts.append(f"{name}={t}")
+    if ceil or rng.random() < 0.1:
+        opts.append(f"ceil_mode={'true' if ceil else 'false'}")
+    if not is_max and (not count_pad or rng.random() < 0.1):
+        opts.append(f"count_pad={'true' if count_pad else 'false'}")
+    rng.shuffle(opts)
+    size = f"({k[0]}, {k[1]})" if nsp == 2 and (k[0] != k[1] or rng.random() < 0.3) else str(k[-1])
+    stage = f"{'max' if is_max else 'avg'}pool{nsp}d"
+    label = p.fresh("q")
+    xe = form or x.expr
+    call = f"{stage}({xe}, {size}{''.join(', ' + o for o in opts)})"
+    if rng.random() < 0.2 and form is None:
+        call = f"{xe} |> {stage}({size}{''.join(', ' + o for o in opts)})"
+    p.cur.lines.append(f"{label} = {call}")
+    ref = ref_pool(x.v, nsp, is_max, k, stride, pad, d, ceil, count_pad)
+    xmag = x.mag if x.expr in p.cur.inputs else x.mag + np.abs(x.v)
+    with np.errstate(invalid="ignore"):
+        mag = ref_pool(xmag, nsp, is_max, k, stride, pad, d, ceil, count_pad)
+    p.expect_pool(label, stride)
+    p.last_pool = dict(k=k, stride=stride, pad=pad, d=d)     # as used (a small x shrinks k)
+    p.describe(f"{stage} x{list(x.v.shape)} k={k} s={stride} pad={pad} d={d} ceil={ceil}"
+               + ("" if is_max else f" count_pad={count_pad}") + f" values={values}"
+               + (f" syms={''.join(syms)}" if syms else "")
+               + ("" if max(stride) <= MAX_KERNEL_STRIDE else "; scalar"))
+    return Val(label, ref, mag, x.ieee, symw=x.symw, symh=x.symh)
+
+
+def conv_pool(p, rng, values="normal", conv=None, pool_kw=None, act=None, bind=None):
+    """conv2d (+ bias) (+ activation; drawn if None, none if "") ->
+    maxpool2d/avgpool2d: the pool reads
+    the convolution's result alone, so passes/pool.c fuses it into the
+    convolution wherever that is a conv-plane stage (both targets for 1x1
+    kernels without left padding, else only with mask registers)."""
+    ckw = dict(nsp=2, groups=1, syms=(), values=values, bias=pick(rng, ["input", "load", None]))
+    ckw.setdefault("H", int(pick(rng, [4, 5, 6, 7, 9, 11, 13, 17, 24, 33])))
+    ckw.setdefault("W", int(pick(rng, [4, 7, 8, 12, 15, 16, 17, 28, 31, 33, 56])))
+    if rng.random() < 0.2:
+        ckw["stride"] = [int(pick(rng, [1, 2])), int(pick(rng, [1, 2, 3]))]
+    ckw.update(conv or {})
+    c = conv_plane(p, rng, **ckw)
+    if act is None:
+        act = pick(rng, ["relu", "relu", None, "leaky"])
+    cur, n = c, 0
+    if act:
+        v, n = apply_op(p, rng, act, c)
+        cur = v
+    if bind is None:
+        bind = rng.random() < 0.4
+    if bind and act:
+        cur = p.bind(cur.expr, cur)
+        form = None
+    else:
+        form = cur.expr
+    p.expect_epilogue(c.expr, n)
+    kw = dict(nsp=2, is_max=rng.random() < 0.75)
+    kw.update(pool_kw or pick(rng, [dict(k=[2, 2], stride=[2, 2], pad=[0, 0]),
+                                    dict(k=[3, 3], stride=[2, 2], pad=[1, 1]),
+                                    dict(k=[3, 3], stride=[1, 1], pad=[1, 1]),
+                                    dict(k=[2, 2], stride=[1, 1], pad=[0, 0])]))
+    q = pool(p, rng, x=cur, form=form, **kw)
+    pp = p.last_pool
+    p.expect_pool_fusion(c.expr, q.expr, q.v.shape[-2], pp["k"][0], pp["d"][0], pp["stride"][0])
+    p.describe(f"then {act or 'nothing'} then the pool")
+    return q
+
+
+# name -> (generator, weight in random pipelines)
+STAGE_KINDS = {
+    "conv": (conv_random, 1.0),
+    "conv1x1": (conv1x1, 0.15),
+    "pool": (pool, 0.4),
+    "conv-pool": (conv_pool, 0.3),
+}
+
+
+# ---------------------------------------------------------------------------
+# epilogues: elementwise stages after a kernel stage
+# ---------------------------------------------------------------------------
+
+EPILOGUE_OPS = ["relu", "leaky", "leaky_default", "relu6", "clamp", "sigmoid", "tanh", "abs",
+                "mul", "add", "sub", "rsub", "div", "neg", "residual", "exp_tanh"]
+
+
+def apply_op(p, rng, op, v, residual=None):
+    """One elementwise operation on Val v; returns (Val, stages added)."""
+    r, n = _apply_op(p, rng, op, v, residual)
+    return r.like(v), n
+
+
+def _apply_op(p, rng, op, v, residual):
+    e = v.expr
+    with np.errstate(all="ignore"):
+        if op == "relu":
+            t = f"relu({e})" if rng.random() < 0.7 else f"({e} |> relu)"
+            return Val(t, np.maximum(v.v, 0), v.mag, False), 1
+        if op in ("leaky", "leaky_default"):
+            a = 0.01 if op == "leaky_default" else float(pick(rng, [0.1, 0.2, 0.5, 2.0]))
+            t = f"leaky_relu({e})" if op == "leaky_default" else f"leaky_relu({e}, {num(a)})"
+            return Val(t, np.where(v.v > 0, v.v, f64(a) * v.v), v.mag * max(1.0, a), False), 1
+        if op == "relu6":
+            return Val(f"clamp({e}, 0, 6)", np.minimum(np.maximum(v.v, 0), 6), v.mag, False), 1
+        if op == "clamp":
+            lo, hi = pick(rng, [(-1.0, 0.5), (-0.25, 0.25), (0.0, 1.0)])
+            return Val(f"clamp({e}, {num(lo)}, {num(hi)})", np.minimum(np.maximum(v.v, lo), hi),
+                       v.mag, False), 1
+        if op == "sigmoid":
+            return Val(f"sigmoid({e})", 1 / (1 + np.exp(-v.v)), v.mag, False), 1
+        if op == "tanh":
+            return Val(f"tanh({e})", np.tanh(v.v), v.mag, False), 1
+        if op == "abs":
+            return Val(f"abs({e})", np.abs(v.v), v.mag, False), 1
+        if op == "exp_tanh":
+            return Val(f"exp(tanh({e}))", np.exp(np.tanh(v.v)), 3 * v.mag, False), 2
+        s = float(pick(rng, [3.0, -1.5, 0.3, -0.7, 0.5, 2.0]))    # mostly inexact products
+        fs = f64(s)
+        if op == "mul":
+            t = f"({e} * {num(s)})" if rng.random() < 0.5 else f"({num(s)} * {e})"
+            return Val(t, v.v * fs, v.mag * abs(fs), v.ieee), 1
+        if op == "add":
+            return Val(f"({e} + {num(s)})", v.v + fs, v.mag + abs(fs), v.ieee), 1
+        if op == "sub":
+            return Val(f"({e} - {num(s)})", v.v - fs, v.mag + abs(fs), v.ieee), 1
+        if op == "rsub":
+            return Val(f"({num(s)} - {e})", fs - v.v, v.mag + abs(fs), v.ieee), 1
+        if op == "div":
+            s = float(pick(rng, [2.0, 4.0, -8.0, 0.5]))
+            return Val(f"({e} / {num(s)})", v.v / s, v.mag / abs(s), v.ieee), 1
+        if op == "neg":
+            return Val(f"(-{e})", -v.v, v.mag, v.ieee), 1
+        if op == "residual":
+            r = residual
+            if r is None or r.v.shape != v.v.shape:
+                r = p.input(data(rng, v.v.shape), "r")
+            t = f"({e} + {r.expr})" if rng.random() < 0.5 else f"({r.expr} + {e})"
+            return Val(t, v.v + r.v, v.mag + r.mag, v.ieee), 1
+    raise AssertionError(op)
+
+
+def epilogue(p, rng, v, ops=None, residual=None, out=True):
+    """Apply a chain of elementwise ops to kernel stage v (a bound name); the
+    chain is expected to be fused whole (each stage has one reader and is no
+    output but the last).  Returns the final Val (an output if out)."""
+    if ops is None:
+        ops = [pick(rng, EPILOGUE_OPS) for _ in range(int(pick(rng, [1, 1, 2, 3, 4])))]
+    cur, n = v, 0
+    for i, op in enumerate(ops):
+        cur, k = apply_op(p, rng, op, cur, residual)
+        n += k
+        if i + 1 < len(ops) and rng.random() < 0.25:   # a named intermediate: still fused
+            cur = p.bind(cur.expr, cur)
+    p.expect_epilogue(v.expr, n)
+    p.describe("epilogue " + " -> ".join(ops))
+    if out:
+        if re.fullmatch(r"\w+", cur.expr):
+            p.output_val(cur)
+            return cur
+        return p.output(cur.expr, cur)
+    return cur
+
+
+def finish(p, rng, v, p_epilogue=0.5, residual=None):
+    """Make kernel stage v an output, with an epilogue or without."""
+    if rng.random() < p_epilogue:
+        return epilogue(p, rng, v, residual=residual)
+    p.output_val(v)
+    return v
+
+
+# ---------------------------------------------------------------------------
+# groups: deterministic sets of pipelines, each its own ctest
+# ---------------------------------------------------------------------------
+
+BOUNDARIES = ("vl-1", "vl", "vl+1", "t-1", "t", "t+1", "2t+1")
+
+
+def boundary(kg, vl, which):
+    """A plane size at a boundary of the vector (vl lanes) or of the tile t a
+    work item covers, for kg output channels a group."""
+    t = plane_tile(kg, vl)
+    return {"vl-1": vl - 1, "vl": vl, "vl+1": vl + 1, "t-1": t - 1, "t": t, "t+1": t + 1,
+            "2t+1": 2 * t + 1}[which]
+
+
+class Sweep:
+    """Walks through the (target, boundary) pairs in turn, so that a group's
+    stages between them put the plane size at every boundary of both targets."""
+
+    def __init__(self):
+        self.i = 0
+        self.vl = None
+
+    def next(self, kg):
+        """A plane size for kg channels a group; self.vl is the target it is
+        meant for.  On x86-64-v3 only kernels one column wide (no left pad)
+        take conv-plane, so a stage sized for 8 lanes must be one."""
+        self.vl = vl = VLS[self.i % len(VLS)]
+        which = BOUNDARIES[(self.i // len(VLS)) % len(BOUNDARIES)]
+        self.i += 1
+        return max(1, boundary(kg, vl, which)), f"{which} at {vl} lanes"
+
+
+KG_CYCLE = [1, 3, 4, 5, 8, 9, 2, 7]     # native tiles 64, 128, 96, 64, 48, 48, 64, 48
+
+
+def group_plane(rng, widths, per_width, per_pipeline):
+    """conv2d plane sizes H*W for every width: a small height, heights that
+    put H*W at (or, when W does not divide it, just past) the boundaries of
+    the vector and the tile, and a plane of several tiles with interior rows."""
+    pipes, p = [], None
+    sweep = Sweep()
+    i = 0
+    for wi, W in enumerate(widths):
+        for j in range(per_width):
+            kg = KG_CYCLE[i % len(KG_CYCLE)]
+            i += 1
+            if p is None or len(p.units) >= per_pipeline:
+                p = Pipeline(rng, "plane sizes conv2d")
+                pipes.append(p)
+            p.begin("")
+            k = pick(rng, [[3, 3], [3, 3], [1, 3], [3, 1], [2, 2], [3, 2], [1, 1]])
+            pad = None
+            if j == 0:
+                H, why = 1 + wi % 3, "small"
+            elif j == per_width - 1:
+                H, why = min(400, max(k[0] + 4, -(-3 * plane_tile(kg, 16) // W) + k[0])), "3 tiles"
+            else:
+                b, why = sweep.next(kg)
+                if not masked(sweep.vl):
+                    k = [k[0], 1]
+                H = max(1, b // W if sweep.i % 4 < 2 else -(-b // W))      # at or just past
+                pad = "same"                                                # so the plane is H*W
+            v = conv_plane(p, rng, nsp=2, C=int(pick(rng, [1, 2, 3])), K=kg, groups=1, k=k,
+                           d=[1, 1], H=H, W=W, pad=pad, batch=[], flip=False)
+            p.describe(f"input plane {H}x{W}: {why}")
+            finish(p, rng, v, 0.3)
+    return pipes
+
+
+def g_plane2d_narrow(rng):
+    """conv2d, widths 1 to 9: planes of many short rows."""
+    return group_plane(rng, [1, 2, 3, 7, 8, 9], 4, 24)
+
+
+def g_plane2d_wide(rng):
+    """conv2d, widths 15 to 129: rows about as long as a vector or a tile."""
+    return group_plane(rng, [15, 16, 17, 31, 33, 48, 56, 129], 3, 12)
+
+
+def g_plane1d(rng):
+    """conv1d: the plane is one row; lengths at every boundary of both targets."""
+    p = Pipeline(rng, "conv1d lengths")
+    sweep = Sweep()
+    for i in range(4 + 2 * len(BOUNDARIES)):
+        p.begin("")
+        kg = KG_CYCLE[i % len(KG_CYCLE)]
+        if i < 4:
+            L, why = [1, 2, 3, 7][i], "short"
+        else:
+            L, why = sweep.next(kg)
+        k = int(pick(rng, [1, 2, 3, 5, 7]))
+        if i >= 4 and not masked(sweep.vl):
+            k = 1
+        d = int(pick(rng, [1, 1, 2, 3]))
+        v = conv_plane(p, rng, nsp=1, C=int(pick(rng, [1, 2, 3])), K=kg, groups=1, k=[k], d=[d],
+                       W=L, batch=pick(rng, [[], [], [2], [2, 3]]))
+        p.describe(f"length {L}: {why}")
+        finish(p, rng, v, 0.3)
+    return [p]
+
+
+def g_channels(rng):
+    """Output channel counts with and without a remainder block on both
+    targets (8 / 4 channels a block), odd and prime input channel counts."""
+    p = Pipeline(rng, "channels")
+    combos = [(1, 1), (2, 3), (3, 5), (5, 7), (7, 2), (9, 3), (11, 1), (13, 5), (16, 3), (17, 2),
+              (23, 1), (6, 11)]
+    for i, (K, C) in enumerate(combos):
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=1, k=[3, 3], d=[1, 1],
+                       H=int(pick(rng, [3, 5, 9])), W=int(pick(rng, [7, 15, 17, 33])), batch=[])
+        finish(p, rng, v, 0.3)
+    return [p]
+
+
+def g_groups(rng):
+    """Grouped and depthwise convolutions (groups = channels, with and
+    without a channel multiplier), depthwise with strides."""
+    p = Pipeline(rng, "groups")
+    cases = [  # (C, K, groups)
+        (4, 4, 2), (6, 9, 3), (6, 6, 6), (5, 5, 5), (7, 14, 7), (8, 16, 8), (9, 27, 3),
+        (10, 10, 5), (3, 51, 3), (13, 13, 13)]
+    for i, (C, K, g) in enumerate(cases):
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2 if i % 4 else 1, C=C, K=K, groups=g,
+                       k=pick(rng, [[3, 3], [5, 5], [3, 3]]) if i % 4 else [int(pick(rng, [3, 5]))],
+                       d=None, H=int(pick(rng, [2, 5, 8])), W=int(pick(rng, [9, 17, 31, 40])))
+        finish(p, rng, v, 0.4)
+    for C, s, H, W in [(16, [2, 2], 14, 14), (8, [2, 1], 9, 33), (5, [3, 3], 11, 17)]:
+        p.begin("strided depthwise")
+        v = conv_plane(p, rng, nsp=2, C=C, K=C, groups=C, k=[3, 3], d=[1, 1], pad=[1, 1], stride=s,
+                       H=H, W=W, batch=[])
+        finish(p, rng, v, 0.5)
+    return [p]
+
+
+def g_taps(rng):
+    """Kernel sizes 1..7 (odd and even) with dilation 1..3, pad=same and
+    explicit pads, square and not."""
+    pipes = []
+    shapes = [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [6, 6], [7, 7], [1, 5], [5, 1], [2, 3],
+              [7, 3], [3, 6], [4, 1], [6, 2]]
+    p = None
+    for i, k in enumerate(shapes):
+        if p is None or len(p.units) >= 9:
+            p = Pipeline(rng, "taps")
+            pipes.append(p)
+        p.begin("")
+        d = [int(pick(rng, [1, 2, 3])), int(pick(rng, [1, 2, 3]))]
+        pad = "explicit" if (d[1] * (k[1] - 1)) % 2 == 0 and i % 2 else "same"
+        v = conv_plane(p, rng, nsp=2, C=int(pick(rng, [1, 2])), K=int(pick(rng, [1, 2, 3])),
+                       groups=1, k=k, d=d, pad=pad, H=int(pick(rng, [1, 4, 7, 11, 16])),
+                       W=int(pick(rng, [3, 13, 16, 17, 29])), batch=[])
+        finish(p, rng, v, 0.3)
+    for k in [2, 4, 6, 7]:
+        p.begin("")
+        d = int(pick(rng, [1, 2, 3]))
+        v = conv_plane(p, rng, nsp=1, C=2, K=int(pick(rng, [1, 3])), groups=1, k=[k], d=[d],
+                       W=int(pick(rng, [5, 19, 40])))
+        finish(p, rng, v, 0.3)
+    return pipes
+
+
+def g_batch(rng):
+    """Batch dims: rank 4 and rank 5 inputs to conv2d, rank 3 and 4 to
+    conv1d, batch sizes above 1; a pool and a conv1x1 with batch dims."""
+    p = Pipeline(rng, "batch dims")
+    for batch, nsp in [([2], 2), ([3], 2), ([2, 3], 2), ([1, 2], 2), ([4], 1), ([2, 2], 1),
+                       ([3, 1], 2)]:
+        p.begin("")
+        v = conv_plane(p, rng, nsp=nsp, batch=batch, K=int(pick(rng, [3, 5, 9])),
+                       k=[3, 3] if nsp == 2 else [5], d=None, H=int(pick(rng, [2, 5, 7])),
+                       W=int(pick(rng, [5, 16, 21])))
+        finish(p, rng, v, 0.4)
+    p.begin("")
+    finish(p, rng, pool(p, rng, nsp=2, batch=[2, 3], W=19, H=6), 0.4)
+    p.begin("")
+    finish(p, rng, conv1x1(p, rng, batch=[2], K=6, C=3, H=7, W=18), 0.4)
+    return [p]
+
+
+def g_symbols(rng):
+    """Size symbols bound at run time: batch, channels, height, width (a
+    symbolic width takes conv-plane on x86-64-v3 too); pools."""
+    p = Pipeline(rng, "size symbols")
+    for syms, nsp, batch in [("NCHW", 2, [2]), ("HW", 2, []), ("W", 2, [2, 2]), ("C", 2, [3]),
+                             ("NCW", 1, [2]), ("NH", 2, [1, 2])]:
+        p.begin("")
+        v = conv_plane(p, rng, nsp=nsp, syms=syms, batch=batch, groups=1,
+                       K=int(pick(rng, [2, 5, 9])), k=[3, 3] if nsp == 2 else [3],
+                       H=int(pick(rng, [3, 6, 10])), W=int(pick(rng, [7, 17, 24])))
+        finish(p, rng, v, 0.4)
+    # pools with symbolic sizes are kernels; a symbolic plane is not fused
+    # (the strip buffer has a fixed size)
+    for syms, nsp in [("HW", 2), ("W", 1), ("H", 2)]:
+        p.begin("")
+        finish(p, rng, pool(p, rng, nsp=nsp, syms=syms, W=int(pick(rng, [9, 17, 33])), H=7), 0.4)
+    p.begin("conv -> pool, symbolic height")
+    p.output_val(conv_pool(p, rng, conv=dict(syms="H", H=12, W=17, K=4, k=[3, 3], pad="same",
+                                             stride=[1, 1], C=2), pool_kw=dict(k=[2, 2], stride=[2, 2],
+                                             pad=[0, 0], d=[1, 1], is_max=True, ceil=False)))
+    return [p]
+
+
+def g_bias_flip(rng):
+    """Bias as an input, a loaded constant and a literal; flip=true; weights
+    as inputs (packed by a nest in the call) and as constants (packed when
+    compiling)."""
+    p = Pipeline(rng, "bias and flip")
+    for bias, flip, wsrc, k in [("input", True, "input", [3, 3]), ("load", False, "literal", [2, 3]),
+                                ("literal", True, "load", [3, 1]), (None, True, "literal", [4, 4]),
+                                ("input", False, "load", [1, 1]), ("load", True, "input", [5, 2])]:
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, bias=bias, flip=flip, wsrc=wsrc, k=k,
+                       K=int(pick(rng, [1, 4, 6, 10])), H=int(pick(rng, [3, 5, 8])),
+                       W=int(pick(rng, [6, 17, 20])))
+        finish(p, rng, v, 0.3)
+    return [p]
+
+
+def g_epilogue(rng):
+    """Elementwise stages fused into the kernel's store: every activation,
+    arithmetic with numbers, a residual of the same shape, and chains."""
+    p = Pipeline(rng, "epilogues")
+    chains = [["relu"], ["leaky"], ["leaky_default"], ["relu6"], ["sigmoid"], ["tanh"],
+              ["mul", "add"], ["residual"], ["residual", "relu"], ["div", "rsub", "neg"],
+              ["clamp", "mul", "sub"], ["abs", "exp_tanh"],
+              ["mul", "residual", "relu6", "sigmoid", "add"], ["tanh", "leaky", "residual", "neg"]]
+    for i, ops in enumerate(chains):
+        p.begin("")
+        same = "residual" in ops and i % 3 == 0       # a true `+ x`: K = C, pad=same
+        C = int(pick(rng, [1, 2, 3]))
+        v = conv_plane(p, rng, nsp=2 if i % 5 else 1, C=C,
+                       K=C if same else (9 if i == 6 else int(pick(rng, [1, 1, 2, 3]))),
+                       groups=1, k=[3, 3] if i % 5 else [3], pad="same", H=int(pick(rng, [4, 7])),
+                       W=int(pick(rng, [9, 17, 30])), batch=[])
+        epilogue(p, rng, v, ops=ops, residual=p.last_input if same else None)
+    # one tap and one input channel: the accumulator starts as a constant
+    # (the bias or 0) and takes one masked multiply-add; a multiply-add in
+    # the epilogue (s * c + r, s * c + t) must then round as in the scalar nest
+    for C, groups, bias, form in [(1, 1, "load", "3 * {c} + {r}"), (3, 3, False, "{c} * -0.7 + {r} |> relu"),
+                                  (1, 1, "literal", "0.3 * {c} - 1.5"), (2, 1, False, "3 * {c} + {r}")]:
+        p.begin("")
+        c = conv_plane(p, rng, nsp=2, C=C, K=2 * C if groups > 1 else 2, groups=groups, k=[1, 1],
+                       d=[1, 1], pad="none", bias=bias, wsrc="load", H=3, W=31, batch=[1])
+        r = p.input(data(rng, c.v.shape), "r") if "{r}" in form else None
+        with np.errstate(all="ignore"):
+            if form.startswith("3 *"):
+                v = Val("", 3 * c.v + r.v, 3 * c.mag + r.mag)
+            elif "relu" in form:
+                v = Val("", np.maximum(c.v * f64(-0.7) + r.v, 0), c.mag + r.mag, False)
+            else:
+                v = Val("", f64(0.3) * c.v - 1.5, c.mag + 1.5)
+        p.output(form.format(c=c.expr, r=r.expr if r else ""), v)
+        p.expect_epilogue(c.expr, 3 if "relu" in form else 2)
+        p.describe("epilogue " + form.format(c="c", r="r"))
+    return [p]
+
+
+def g_fusion(rng):
+    """Where the epilogue chain must stop: a stage read twice, an output in
+    the middle of the chain, a non-elementwise reader, two kernel stages
+    meeting in one elementwise stage, a kernel stage read by a kernel."""
+    p = Pipeline(rng, "fusion boundaries")
+
+    def conv(**kw):
+        base = dict(nsp=2, C=2, K=2, groups=1, k=[3, 3], pad="same", H=5, W=19, batch=[], flip=False)
+        base.update(kw)
+        return conv_plane(p, rng, **base)
+
+    # the activation read twice: fused up to it, not past it
+    p.begin("used twice")
+    c = conv()
+    a = p.bind(f"relu({c.expr})", Val("", np.maximum(c.v, 0), c.mag, False))
+    p.output(f"{a.expr} * 2", Val("", a.v * 2, a.mag * 2, False))
+    p.output(f"{a.expr} + 1", Val("", a.v + 1, a.mag + 1, False))
+    p.expect_epilogue(c.expr, 1)
+
+    # the kernel stage itself read twice: nothing fused
+    p.begin("stage read twice")
+    c = conv(K=3)
+    p.output(f"relu({c.expr})", Val("", np.maximum(c.v, 0), c.mag, False))
+    p.output(f"{c.expr} * 0.5", Val("", c.v * 0.5, c.mag * 0.5))
+    p.expect_epilogue(c.expr, 0)
+
+    # an output in the middle of the chain
+    p.begin("output in the middle")
+    c = conv(K=9)
+    r = p.output(f"leaky_relu({c.expr}, 0.1)", Val("", np.where(c.v > 0, c.v, f64(0.1) * c.v), c.mag, False))
+    p.output(f"{r.expr} * 2 + 1", Val("", r.v * 2 + 1, r.mag * 2 + 1, False))
+    p.expect_epilogue(c.expr, 1)
+
+    # the kernel stage is an output and is read again
+    p.begin("stage is an output")
+    c = conv(K=4)
+    p.output_val(c)
+    p.output(f"tanh({c.expr})", Val("", np.tanh(c.v), c.mag, False))
+    p.expect_epilogue(c.expr, 0)
+
+    # a pool after the activation: the activation is the convolution's
+    # epilogue, and the pool is fused into the convolution where that is a
+    # conv-plane stage (native; on x86-64-v3 the 3x3 conv is conv-rows)
+    p.begin("pool after the epilogue")
+    c = conv(K=2, H=6, W=18)
+    r, _ = apply_op(p, rng, "relu", c)
+    q = pool(p, rng, nsp=2, is_max=True, k=[2, 2], stride=[2, 2], pad=[0, 0], d=[1, 1], ceil=False,
+             x=r, form=f"relu({c.expr})")
+    p.output_val(q)
+    p.expect_epilogue(c.expr, 1)
+    p.expect_pool_fusion(c.expr, q.expr, q.v.shape[-2], 2, 1, 2)
+
+    # kernel -> activation -> kernel: the activation is stored for the second
+    p.begin("kernel reads a fused activation")
+    c1 = conv(K=4)
+    a = p.bind(f"relu({c1.expr})", Val("", np.maximum(c1.v, 0), c1.mag, False))
+    p.output_val(conv(x=a, K=5))
+    p.expect_epilogue(c1.expr, 1)
+
+    # residual from an earlier kernel stage: c1 is read twice, c2 fuses the +
+    p.begin("residual of an earlier kernel stage")
+    c1 = conv(K=2)
+    c2 = conv(x=c1, K=2)
+    p.output(f"relu({c2.expr} + {c1.expr})",
+             Val("", np.maximum(c2.v + c1.v, 0), c2.mag + c1.mag + np.abs(c1.v), False))
+    p.expect_epilogue(c2.expr, 2)
+    p.expect_epilogue(c1.expr, 0)
+
+    # a residual computed by a pool kernel after the convolution: the +
+    # joins the first of the two stages' epilogues
+    p.begin("residual from a later pool stage")
+    c = conv(K=2)
+    q = pool(p, rng, nsp=2, is_max=True, k=[3, 3], stride=[1, 1], pad=[1, 1], d=[1, 1], ceil=False,
+             x=p.last_input)
+    p.output(f"{c.expr} + {q.expr}", Val("", c.v + q.v, c.mag + np.abs(q.v)))
+    p.expect_epilogue(c.expr, 1)
+    p.expect_epilogue(q.expr, 0)
+
+    # the kernel's input is an elementwise expression (stored for the kernel)
+    p.begin("kernel input is an expression")
+    xin = p.input(data(rng, [2, 4, 13]))
+    with np.errstate(all="ignore"):
+        e = Val("", np.maximum(xin.v, 0) - f64(0.25), xin.mag + 0.25)
+    e = p.bind(f"relu({xin.expr}) - 0.25", e)
+    p.output_val(conv(x=e, K=3))
+
+    # the epilogue's other operands: an inline expression of an input and a
+    # constant tensor
+    p.begin("epilogue reads an expression and a constant")
+    c = conv(K=2, W=13)
+    xname, xv = p.last_input.expr, p.last_input.v
+    kc = p.const(data(rng, c.v.shape), "k", how=pick(rng, ["load", "literal"]))
+    p.output(f"{c.expr} + {xname} * 0.5 + {kc.expr}",
+             Val("", c.v + xv * 0.5 + kc.v, c.mag + np.abs(xv) + np.abs(kc.v)))
+    p.expect_epilogue(c.expr, 2)          # the two +; x * 0.5 is their operand
+
+    # two kernel stages meeting in one elementwise stage
+    for form in ("a + b", "relu(a) + b", "a - tanh(b)"):
+        p.begin("two kernel stages into one: " + form)
+        ca = conv(K=4, W=20)
+        cb = conv(K=4, W=20)
+        with np.errstate(all="ignore"):
+            if form == "a + b":
+                v = Val("", ca.v + cb.v, ca.mag + cb.mag)
+                e = f"{ca.expr} + {cb.expr}"
+            elif form == "relu(a) + b":
+                v = Val("", np.maximum(ca.v, 0) + cb.v, ca.mag + cb.mag, False)
+                e = f"relu({ca.expr}) + {cb.expr}"
+            else:
+                v = Val("", ca.v - np.tanh(cb.v), ca.mag + cb.mag, False)
+                e = f"{ca.expr} - tanh({cb.expr})"
+        p.output(e, v)
+        p.expect_epilogue(ca.expr, None)
+        p.expect_epilogue(cb.expr, None)
+    return [p]
+
+
+def g_values(rng):
+    """Exactness: negative zeros (taps outside the input must be skipped,
+    not added as w*0), magnitudes from 1e-30 to 1e30 and subnormals, NaN and
+    infinities (the same bits from both paths; NaN payloads aside)."""
+    p = Pipeline(rng, "values")
+    for values in ("negzero", "scale", "special"):
+        for i in range(4):
+            p.begin("")
+            nsp = 2 if i < 3 else 1
+            bias = ["load", "literal", None, "input"][i]
+            v = conv_plane(p, rng, nsp=nsp, values=values, bias=bias,
+                           bias_values="negzero" if values != "scale" and i < 2 else None,
+                           K=int(pick(rng, [1, 3, 5, 9])), k=[3, 3] if nsp == 2 else [3],
+                           pad="same" if i % 2 else "explicit", pad_h=int(pick(rng, [1, 2])),
+                           H=int(pick(rng, [1, 2, 5, 8])), W=int(pick(rng, [1, 7, 16, 19])))
+            finish(p, rng, v, 0.5 if values != "negzero" else 0.25)
+    return [p]
+
+
+def random_plane_pair(p, rng, values):
+    """Two conv-plane stages of the same output shape meeting in one
+    elementwise stage (each could take it as its epilogue)."""
+    nsp = 2 if rng.random() < 0.7 else 1
+    fixed = dict(nsp=nsp, C=int(pick(rng, [1, 2, 3])), K=int(pick(rng, [1, 2, 4, 5, 9])), groups=1,
+                 H=int(pick(rng, [1, 3, 5, 8])), W=int(pick(rng, [3, 7, 16, 17, 33])),
+                 batch=pick(rng, [[], [], [2]]), pad="same", values=values)
+    a = conv_plane(p, rng, **fixed)
+    b = conv_plane(p, rng, **fixed)
+    form = pick(rng, ["a + b", "relu(a) * b", "b - tanh(a)", "(a + b) * 0.5 |> relu"]
+                if values != "scale" else ["a + b", "b - tanh(a)"])   # 1e30 * 1e30 overflows
+    with np.errstate(all="ignore"):
+        if form == "a + b":
+            v = Val("", a.v + b.v, a.mag + b.mag, a.ieee and b.ieee)
+        elif form == "relu(a) * b":
+            v = Val("", np.maximum(a.v, 0) * b.v, (a.mag + np.abs(a.v)) * (b.mag + np.abs(b.v)), False)
+        elif form == "b - tanh(a)":
+            v = Val("", b.v - np.tanh(a.v), a.mag + b.mag, False)
+        else:
+            v = Val("", np.maximum((a.v + b.v) * 0.5, 0), a.mag + b.mag, False)
+    p.output(form.replace("a", a.expr, 1).replace("b", b.expr, 1) if form != "b - tanh(a)"
+             else f"{b.expr} - tanh({a.expr})", v)
+    p.expect_epilogue(a.expr, None)
+    p.expect_epilogue(b.expr, None)
+    p.describe("pair: " + form)
+
+
+def random_plane_chain(p, rng, values):
+    """conv-plane -> elementwise -> conv-plane: the second kernel reads the
+    first one's (fused) result from memory."""
+    nsp = 2 if rng.random() < 0.7 else 1
+    a = conv_plane(p, rng, nsp=nsp, pad="same", values=values, groups=1,
+                   K=int(pick(rng, [1, 2, 3, 5])), W=int(pick(rng, [5, 16, 17, 30])),
+                   H=int(pick(rng, [2, 5, 9])))
+    op = pick(rng, [None, "relu", "leaky", "mul"])
+    mid = a
+    if op:
+        v, _ = apply_op(p, rng, op, a)
+        mid = p.bind(v.expr, v)
+    p.expect_epilogue(a.expr, 1 if op else 0)
+    b = conv_plane(p, rng, nsp=nsp, x=mid, groups=1, bias=None)
+    finish(p, rng, b, 0.5)
+    p.describe(f"chain through {op}")
+
+
+def random_pipeline(rng, units):
+    """Random units: mostly one stage of a random kind with a random
+    epilogue; sometimes two kernel stages meeting or one feeding another."""
+    p = Pipeline(rng, "random")
+    names = list(STAGE_KINDS)
+    wts = np.array([STAGE_KINDS[n][1] for n in names])
+    for _ in range(units):
+        p.begin("")
+        values = pick(rng, ["normal"] * 6 + ["negzero", "scale", "special"])
+        u = rng.random()
+        if u < 0.1:
+            random_plane_pair(p, rng, values)
+        elif u < 0.2:
+            random_plane_chain(p, rng, values if values != "scale" else "normal")
+        else:
+            gen = STAGE_KINDS[names[int(rng.choice(len(names), p=wts / wts.sum()))]][0]
+            v = gen(p, rng, values=values)
+            finish(p, rng, v, 0.5)
+    if rng.random() < 0.3:
+        p.run_opts.append(f"--threads={int(rng.integers(1, 4))}")
+    return p
+
+
+def g_rows(rng):
+    """conv-rows (x86-64-v3, kernels with column taps and known row widths;
+    native: conv-plane): output rows narrower than a vector, at and around
+    the vector and chunk boundaries, rows whose last chunk is short,
+    channel blocks with a remainder, 1-D rows."""
+    pipes, p = [], None
+    widths = [1, 3, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 33, 40, 41, 63, 64, 65, 100, 161]
+    kgs = [1, 2, 3, 5, 8, 9, 12, 16, 4, 7, 6, 11]
+    for i, W in enumerate(widths):
+        if p is None or len(p.units) >= 10:
+            p = Pipeline(rng, "conv-rows widths")
+            pipes.append(p)
+        p.begin("")
+        kg = kgs[i % len(kgs)]
+        nk, nv = rows_block(kg, W, 8)
+        nvec = -(-W // 8)
+        k = pick(rng, [[3, 3], [1, 3], [3, 2], [2, 5], [5, 3], [3, 7]])
+        pad = pick(rng, ["same", "same", "explicit"])
+        v = conv_plane(p, rng, nsp=2, C=int(pick(rng, [1, 2, 3])), K=kg, groups=1, k=k,
+                       d=[1, int(pick(rng, [1, 1, 2]))], pad=pad, H=int(pick(rng, [1, 2, 3, 5])),
+                       W=W, batch=pick(rng, [[], [], [2]]))
+        p.describe(f"row of {W}: {nvec} vectors in chunks of {nv}, last chunk {(nvec - 1) % nv + 1}, "
+                   f"{kg} channels in blocks of {nk}")
+        finish(p, rng, v, 0.3)
+    p = Pipeline(rng, "conv-rows 1-D and grouped")
+    pipes.append(p)
+    for W, kg, groups in [(5, 3, 1), (17, 8, 1), (40, 9, 1), (33, 1, 4), (24, 2, 3), (9, 5, 2)]:
+        p.begin("")
+        nsp = 1 if groups == 1 else 2
+        v = conv_plane(p, rng, nsp=nsp, C=groups * int(pick(rng, [1, 2])), K=kg * groups,
+                       groups=groups, k=[int(pick(rng, [2, 3, 5]))] * nsp, W=W,
+                       H=int(pick(rng, [2, 4])), pad="same")
+        finish(p, rng, v, 0.3)
+    # rows of more than 64 vectors (512 columns): a known bug, see KNOWN_BUGS
+    p.begin("")
+    v = conv_plane(p, rng, nsp=1, C=1, K=2, groups=1, k=[3], d=[1], pad="same", W=517, batch=[],
+                   bias=None, flip=False)
+    p.describe("row of 517 columns: 65 vectors")
+    p.known_bug("rows-512")
+    finish(p, rng, v, 0)
+    return pipes
+
+
+def g_strided(rng):
+    """Strided convolutions through phase planes: strides 2 to 4 per dim
+    (and 1 in one dim), odd and even input sizes, pads 0 to k, dilation;
+    conv-plane and (x86-64-v3) conv-rows; conv1x1 with strides 1 to 4 per
+    dim and weights [K, C] and [K, C, 1, 1]."""
+    pipes, p = [], None
+    strides = [[2, 2], [3, 3], [4, 4], [2, 3], [1, 2], [2, 1], [4, 3], [3, 1], [2, 4], [4, 1],
+               [2], [3], [4], [2]]
+    for i, s in enumerate(strides):
+        if p is None or len(p.units) >= 7:
+            p = Pipeline(rng, "strides")
+            pipes.append(p)
+        p.begin("")
+        nsp = len(s)
+        k = [int(pick(rng, [1, 2, 3, 3, 4, 5])) for _ in range(nsp)]
+        d = [int(pick(rng, [1, 1, 2, 3])) for _ in range(nsp)]
+        pad = [int(rng.integers(0, k[j] + 1)) for j in range(nsp)]
+        W = int(pick(rng, [5, 8, 9, 16, 17, 31, 32, 33, 47, 64, 65]))
+        H = int(pick(rng, [4, 5, 8, 9, 12, 17]))
+        v = conv_plane(p, rng, nsp=nsp, stride=s, k=k, d=d, pad=pad, W=W, H=H,
+                       K=int(pick(rng, [1, 2, 3, 4, 5, 8, 9])), groups=pick(rng, [1, 1, 1, "depthwise"]))
+        finish(p, rng, v, 0.3)
+    return pipes + conv1x1_cases(rng)
+
+
+def g_wider(rng):
+    """Output rows longer than the input's (padding wider than the kernel
+    needs): phase planes at stride 1; 1x1 kernels with padding, full and
+    wider pads, dilation, 1-D."""
+    p = Pipeline(rng, "output wider than input")
+    for k, pad, d, W in [([1, 1], [1, 1], [1, 1], 7), ([1, 1], [0, 2], [1, 1], 16), ([3, 3], "full", [1, 1], 17),
+                         ([3, 3], "wide", [2, 1], 9), ([2, 2], [2, 2], [1, 1], 31), ([5, 5], "wide", [1, 1], 14),
+                         ([3, 1], [1, 1], [1, 1], 8), ([3], "full", [3], 15), ([1], [2], [1], 5),
+                         ([4], "wide", [2], 33)]:
+        p.begin("")
+        v = conv_plane(p, rng, nsp=len(k), k=k, pad=pad, d=d, W=W, H=int(pick(rng, [1, 3, 6])),
+                       K=int(pick(rng, [1, 2, 4, 9])), stride=[1] * len(k))
+        finish(p, rng, v, 0.3)
+    return [p]
+
+
+def conv1x1_cases(rng):
+    """conv1x1 with strides 1 to 4 per dim (phase planes), weights [K, C] and
+    [K, C, 1, 1], bias; conv-plane on both targets."""
+    p = Pipeline(rng, "conv1x1")
+    for s, K, C, H, W in [([1, 1], 8, 3, 5, 17), ([2, 2], 9, 4, 7, 16), ([3, 3], 3, 2, 8, 33),
+                          ([4, 4], 17, 5, 9, 40), ([2, 1], 4, 3, 6, 15), ([1, 3], 5, 8, 4, 64),
+                          ([4, 2], 1, 2, 13, 9), ([2, 3], 12, 1, 5, 65)]:
+        p.begin("")
+        v = conv1x1(p, rng, stride=s, K=K, C=C, H=H, W=W)
+        finish(p, rng, v, 0.4)
+    return [p]
+
+
+def g_pools(rng):
+    """maxpool and avgpool, 2-D and 1-D (pool-rows): output rows around the
+    vector width of both targets, strides 1 to 4, pads up to k/2, dilation
+    (max), ceil_mode, count_pad, batch dims, size symbols; NaN, infinities,
+    -0.0 and huge and tiny magnitudes; a pool of a pool."""
+    pipes, p = [], None
+    ows = [1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48]
+    i = 0
+    for is_max in (True, False):
+        for ow in ows:
+            if p is None or len(p.units) >= 12:
+                p = Pipeline(rng, "pools")
+                pipes.append(p)
+            p.begin("")
+            nsp = 1 if i % 4 == 3 else 2
+            k = [int(pick(rng, [1, 2, 3, 3, 4, 5])) for _ in range(nsp)]
+            s = [int(pick(rng, [1, 2, 2, 3, 4])) for _ in range(nsp)]
+            pad = [int(rng.integers(0, k[j] // 2 + 1)) for j in range(nsp)]
+            d = [int(pick(rng, [1, 1, 2, 3])) if is_max else 1 for _ in range(nsp)]
+            ceil = bool(i % 3 == 1)
+            # the input width that gives ow outputs
+            W = max(1, (ow - 1) * s[-1] + d[-1] * (k[-1] - 1) + 1 - 2 * pad[-1])
+            while pool_out(W, k[-1], s[-1], pad[-1], d[-1], ceil) < ow:
+                W += 1
+            syms = pick(rng, [(), (), (), "H", "W", "HW"]) if nsp == 2 else pick(rng, [(), "W"])
+            v = pool(p, rng, nsp=nsp, is_max=is_max, k=k, stride=s, pad=pad, d=d, ceil=ceil,
+                     count_pad=bool(i % 2), W=W, H=int(pick(rng, [1, 2, 5, 9])), syms=syms,
+                     batch=pick(rng, [[], [], [2], [2, 3]]), C=int(pick(rng, [1, 3])))
+            p.describe(f"{v.v.shape[-1]} outputs a row")
+            finish(p, rng, v, 0.3)
+            i += 1
+    return pipes + pool_values(rng)
+
+
+def pool_values(rng):
+    """Pools over NaN, infinities, -0.0 and huge and tiny magnitudes (max
+    propagates NaN; any two NaNs compare equal), and pools of pools."""
+    p = Pipeline(rng, "pool values")
+    for values in ("special", "negzero", "scale", "special"):
+        for is_max in (True, False):
+            p.begin("")
+            v = pool(p, rng, is_max=is_max, values=values, nsp=2 if values != "scale" else 1,
+                     pad=None, ceil=None)
+            finish(p, rng, v, 0.3)
+    p.begin("pool of a pool")
+    a = pool(p, rng, nsp=2, is_max=True, values="special", k=[2, 2], stride=[1, 1], pad=[0, 0],
+             d=[1, 1], H=9, W=21)
+    p.output_val(pool(p, rng, nsp=2, is_max=False, x=a, k=[3, 3], stride=[2, 2], pad=[1, 1]))
+    return [p]
+
+
+def g_pool_fusion(rng):
+    """conv (+ bias + relu) -> maxpool 2x2/2 and 3x3/2 pad 1, avgpool, fused
+    into the convolution's tiles (passes/pool.c) where that is conv-plane:
+    heights whose last strip of pooled rows is short, 1x1 convolutions
+    (fused on x86-64-v3 too), strided convolutions, an epilogue after the
+    pool, a strip too wide to fit, and where fusion must not happen."""
+    pipes, p = [], None
+    cases = [  # (H, W, K, k, pool): pooled rows, and rows a strip (16 / 8 lanes)
+        (10, 7, 2, [3, 3], "2x2/2"),       # 5: 4 / -
+        (8, 9, 5, [3, 3], "3x3/2p1"),      # 4: 3 / -
+        (19, 7, 3, [3, 3], "3x3/2p1"),     # 10: 8 / -
+        (6, 9, 8, [3, 3], "2x2/2"),        # 3: 2 / -
+        (14, 7, 16, [3, 3], "3x3/2p1"),    # 7: 6 / -
+        (10, 7, 1, [1, 1], "2x2/2"),       # 5: 4 / 2
+        (18, 28, 1, [1, 1], "2x2/2"),      # 9: 8 / 4
+        (66, 17, 1, [1, 1], "3x3/2p1"),    # 33: 22 / 23
+        (8, 16, 4, [1, 1], "2x2/2"),       # 4: 3 / 3
+        (24, 33, 8, [1, 1], "2x2/2"),      # 12: 8 / 4
+        (9, 17, 5, [3, 3], "3x3/2p1"),     # 5: 5 / -, one strip
+        (33, 16, 2, [5, 5], "2x2/2"),      # 16: 2 / -
+        (6, 65, 8, [3, 3], "2x2/2")]       # 3: 1 / -
+    pools = {"2x2/2": dict(k=[2, 2], stride=[2, 2], pad=[0, 0], d=[1, 1]),
+             "3x3/2p1": dict(k=[3, 3], stride=[2, 2], pad=[1, 1], d=[1, 1])}
+    short = {vl: 0 for vl in VLS}
+    for i, (H, W, K, k, pk) in enumerate(cases):
+        if p is None or len(p.units) >= 6:
+            p = Pipeline(rng, "conv -> pool fusion")
+            pipes.append(p)
+        p.begin("")
+        q = conv_pool(p, rng, conv=dict(H=H, W=W, K=K, k=k, pad="same", stride=[1, 1], C=int(pick(rng, [1, 2, 3])),
+                                        bias=pick(rng, ["input", "load"]), batch=pick(rng, [[], [2]])),
+                      pool_kw=dict(pools[pk], is_max=i % 4 != 3, ceil=False), act="relu",
+                      bind=i % 2 == 1)
+        for vl in VLS:
+            f = expected_fusions(p.cur, vl)
+            if q.expr in f:
+                rows = f[q.expr][1]
+                ph = q.v.shape[-2]
+                short[vl] += ph % rows != 0
+                p.describe(f"{vl} lanes: {ph} pooled rows in strips of {rows}")
+        finish(p, rng, q, 0.3)
+    # the sizes must keep hitting short last strips
+    assert short[16] >= 8 and short[8] >= 4, short
+    p = Pipeline(rng, "conv -> pool fusion, edge cases")
+    pipes.append(p)
+    p.begin("strided conv then pool")
+    q = conv_pool(p, rng, conv=dict(H=19, W=23, K=4, k=[3, 3], stride=[2, 2], pad=[1, 1], C=2),
+                  pool_kw=dict(pools["2x2/2"], is_max=True, ceil=False), act="relu")
+    p.output_val(q)
+    # 8 channels x 3 rows x 1100 columns is past 96 KiB: native does not fuse;
+    # x86-64-v3's blocks of 4 channels fit
+    p.begin("too wide for a strip")
+    q = conv_pool(p, rng, conv=dict(H=4, W=1100, K=8, k=[1, 1], pad="same", stride=[1, 1], C=1, batch=[]),
+                  pool_kw=dict(pools["3x3/2p1"], is_max=True, ceil=False), act="relu")
+    p.output_val(q)
+    p.begin("ceil-mode pool, no activation")
+    q = conv_pool(p, rng, conv=dict(H=10, W=13, K=3, k=[3, 3], pad="same", stride=[1, 1], C=2),
+                  pool_kw=dict(k=[3, 3], stride=[2, 2], pad=[0, 0], d=[1, 1], is_max=True, ceil=True),
+                  act="")
+    p.output_val(q)
+    p.begin("pool strides (2, 3)")
+    q = conv_pool(p, rng, conv=dict(H=21, W=25, K=7, k=[1, 1], pad="same", stride=[1, 1], C=2),
+                  pool_kw=dict(k=[3, 3], stride=[2, 3], pad=[1, 0], d=[1, 1], is_max=True, ceil=False),
+                  act="relu")
+    p.output_val(q)
+    # epilogue operands are read at the element's place in the full output,
+    # also when the pool keeps the convolution's rows in a strip
+    p.begin("residuals before and after the pool")
+    c = conv_plane(p, rng, nsp=2, C=3, K=3, groups=1, k=[1, 1], pad="same", H=13, W=17, batch=[])
+    r, _ = apply_op(p, rng, "residual", c, residual=p.last_input)
+    r, _ = apply_op(p, rng, "relu", r)
+    q = pool(p, rng, nsp=2, is_max=True, x=r, form=r.expr, k=[3, 3], stride=[2, 2], pad=[1, 1],
+             d=[1, 1], ceil=False)
+    p.expect_epilogue(c.expr, 2)
+    p.expect_pool_fusion(c.expr, q.expr, q.v.shape[-2], 3, 1, 2)
+    epilogue(p, rng, q, ops=["residual", "mul"])
+    p.begin("dilated max pool")
+    q = conv_pool(p, rng, conv=dict(H=14, W=20, K=5, k=[1, 1], pad="same", stride=[1, 1], C=3),
+                  pool_kw=dict(k=[2, 2], stride=[1, 1], pad=[1, 1], d=[2, 2], is_max=True, ceil=False),
+                  act="relu")
+    p.output_val(q)
+    # the convolution's result read again: the pool is not fused
+    p.begin("activation read twice")
+    c = conv_plane(p, rng, nsp=2, C=2, K=4, groups=1, k=[3, 3], pad="same", H=8, W=12, batch=[])
+    r, _ = apply_op(p, rng, "relu", c)
+    r = p.bind(r.expr, r)
+    q = pool(p, rng, nsp=2, is_max=True, x=r, k=[2, 2], stride=[2, 2], pad=[0, 0], d=[1, 1], ceil=False)
+    p.output_val(q)
+    p.output(f"{r.expr} * 2", Val("", r.v * 2, r.mag * 2, False))
+    p.expect_epilogue(c.expr, 1)
+    p.begin("convolution is an output")
+    c = conv_plane(p, rng, nsp=2, C=1, K=3, groups=1, k=[1, 1], pad="same", H=6, W=10, batch=[])
+    q = pool(p, rng, nsp=2, is_max=False, x=c, k=[2, 2], stride=[2, 2], pad=[0, 0], ceil=False)
+    p.output_val(c)
+    p.output_val(q)
+    p.begin("1-D pool after a 2-D conv")
+    c = conv_plane(p, rng, nsp=2, C=2, K=3, groups=1, k=[1, 1], pad="same", H=5, W=16, batch=[])
+    q = pool(p, rng, nsp=1, is_max=True, x=c, k=[2], stride=[2], pad=[0], d=[1], ceil=False)
+    p.output_val(q)
+    return pipes
+
+
+def g_limits(rng):
+    """Where the kernels stop: 64 taps still a kernel, 65 and 81 scalar;
+    conv and pool stride 4 a kernel, 5 scalar; global pools scalar."""
+    p = Pipeline(rng, "kernel limits")
+    for k in ([8, 8], [9, 9], [64], [65], [5, 13]):
+        p.begin("")
+        v = conv_plane(p, rng, nsp=len(k), k=k, d=[1] * len(k), pad="same", C=1, K=2, groups=1,
+                       W=int(pick(rng, [20, 70])), H=10)
+        finish(p, rng, v, 0.3)
+    for s in ([5, 5], [4, 4], [1, 5], [5]):
+        p.begin("")
+        v = conv_plane(p, rng, nsp=len(s), stride=s, k=[3] * len(s), pad=[1] * len(s), C=2, K=3,
+                       groups=1, W=23, H=11)
+        finish(p, rng, v, 0.3)
+        p.begin("")
+        v = pool(p, rng, nsp=len(s), stride=s, k=[3] * len(s), pad=[1] * len(s), W=23, H=11)
+        finish(p, rng, v, 0.3)
+    for g in ("max", "avg"):
+        p.begin(f"global_{g}pool2d")
+        x = p.input(data(rng, [2, 3, 5, 7], "special"))
+        label = p.fresh("q")
+        p.cur.lines.append(f"{label} = global_{g}pool2d({x.expr})")
+        with np.errstate(invalid="ignore"):
+            red = np.max if g == "max" else np.mean
+            v = red(x.v, axis=(-2, -1), keepdims=True)
+            mag = red(np.abs(x.v), axis=(-2, -1), keepdims=True)
+        p.expect_scalar(label)
+        p.output_val(Val(label, v, mag))
+    return [p]
+
+
+def g_random(rng):
+    """Random units from every stage kind (the --many mode, a few of them)."""
+    return [random_pipeline(rng, 8), random_pipeline(rng, 8)]
+
+
+GROUPS = {
+    "plane2d-narrow": g_plane2d_narrow,
+    "plane2d-wide": g_plane2d_wide,
+    "plane1d": g_plane1d,
+    "channels": g_channels,
+    "groups": g_groups,
+    "taps": g_taps,
+    "batch": g_batch,
+    "symbols": g_symbols,
+    "bias-flip": g_bias_flip,
+    "epilogue": g_epilogue,
+    "fusion": g_fusion,
+    "values": g_values,
+    "rows": g_rows,
+    "strided": g_strided,
+    "wider": g_wider,
+    "pools": g_pools,
+    "pool-fusion": g_pool_fusion,
+    "limits": g_limits,
+    "random": g_random,
+}
+GROUP_ID = {g: i for i, g in enumerate(GROUPS)}
+
+
+# ---------------------------------------------------------------------------
+# running and comparing
+# ---------------------------------------------------------------------------
+
+MODES = [  # (name, extra options, kernels expected)
+    ("native scalar", ["--no-kernels"], False),
+    ("native kernels", ["--dump=schedule"], True),
+    ("x86-64-v3 scalar", [f"--target-cpu={V3}", "--no-kernels"], False),
+    ("x86-64-v3 kernels", [f"--target-cpu={V3}", "--dump=schedule"], True),
+]
+
+
+def run(cmd, cwd):
+    try:
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+        return r.returncode, r.stdout, r.stderr
+    except subprocess.TimeoutExpired:
+        return None, "", "timed out"
+
+
+def write_case(p, units, d):
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "script.conv"), "w") as f:
+        f.write(p.script(units))
+    for u in units:
+        for n, a in u.inputs.items():
+            np.save(os.path.join(d, f"in_{n}.npy"), a)
+        for fn, a in u.files.items():
+            np.save(os.path.join(d, fn), a)
+
+
+def command(convc, p, units, outdir, extra):
+    cmd = [convc, "run", "script.conv"]
+    for u in units:
+        cmd += [f"{n}=in_{n}.npy" for n in u.inputs]
+    for u in units:
+        for o in u.outputs:
+            cmd += ["-o", f"{o}={os.path.join(outdir, o + '.npy')}"]
+    return cmd + p.run_opts + extra
+
+
+def same_bits(a, b):
+    """Bitwise equal, except that any two NaNs are equal."""
+    if a.shape != b.shape:
+        return None
+    eq = a.view(np.uint32) == b.view(np.uint32)
+    return eq | (np.isnan(a) & np.isnan(b))
+
+
+def show(v):
+    v = np.float32(v)
+    return f"{float(v)!r} (0x{int(np.array(v).view(np.uint32)):08x})"
+
+
+def bit_diff(name, a, b, mode_a, mode_b):
+    eq = same_bits(a, b)
+    if eq is None:
+        return f"output {name}: shape {list(a.shape)} ({mode_a}) vs {list(b.shape)} ({mode_b})"
+    if eq.all():
+        return None
+    bad = np.argwhere(~eq)
+    i = tuple(int(t) for t in bad[0])
+    return (f"output {name} {list(a.shape)}: {len(bad)} of {eq.size} elements differ, first at {list(i)}: "
+            f"{mode_a} {show(a[i])}, {mode_b} {show(b[i])}; differing indices (first 8): "
+            f"{[list(map(int, t)) for t in bad[:8]]}")
+
+
+def ref_diff(name, got, val, mode):
+    if got.shape != val.v.shape:
+        return f"output {name}: shape {list(got.shape)} ({mode}), reference {list(val.v.shape)}"
+    g = got.astype(np.float64)
+    ref, mag = val.v, val.mag
+    fin = np.isfinite(ref)
+    with np.errstate(invalid="ignore", over="ignore"):
+        tol = RTOL * (np.abs(np.where(fin, ref, 0)) + np.where(fin, mag, 0)) + 1e-37
+        ok_f = np.isfinite(g) & (np.abs(g - np.where(fin, ref, 0)) <= tol)
+    ok_nf = (np.isnan(ref) & np.isnan(g)) | (ref == g) if val.ieee else np.ones(ref.shape, bool)
+    ok = np.where(fin, ok_f, ok_nf)
+    if ok.all():
+        return None
+    bad = np.argwhere(~ok)
+    i = tuple(int(t) for t in bad[0])
+    return (f"output {name} {list(ref.shape)} ({mode}) vs the float64 reference: {len(bad)} of {ok.size} "
+            f"elements off, first at {list(i)}: got {float(g[i])!r}, expected {float(ref[i])!r} "
+            f"(tolerance {float(tol[i]) if fin[i] else 0!r})")
+
+
+SCHED_LINE = re.compile(
+    r"^  (?P<label>\S+)\s+(?P<desc>.*?)\s+(?:fused into (?P<into>\S+)|"
+    r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|pool-rows|stencil-rows)"
+    r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
+    r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
+    r"|, packed weights|, materialised)*)"
+    r"(?:, epilogue (?P<epi>.*?))?"
+    r"(?:, then (?P<pool>.+) on tiles of (?P<prows>\d+) pooled rows)?"
+    r"(?:, parallel over output dims (?P<par>\d+\.\.\d+))?)$")
+
+
+def parse_schedule(text):
+    """The schedule after the last pass: (lanes, {label: fields}, lines not understood)."""
+    parts = re.split(r"^schedule after \S+ \(target \S+, (\d+)-lane vectors\):\n", text, flags=re.M)
+    if len(parts) < 3:
+        return None, {}, []
+    lanes, body = int(parts[-2]), parts[-1]
+    stages, odd = {}, []
+    for line in body.splitlines():
+        if not line.startswith("  "):
+            break
+        m = SCHED_LINE.match(line)
+        if m:
+            stages[m.group("label")] = m.groupdict()
+        else:
+            odd.append(line)
+    return lanes, stages, odd
+
+
+def expected_fusions(u, lanes):
+    """{pool label: (conv label, pooled rows a work item)} that passes/pool.c
+    makes at this many lanes, by the size model."""
+    out = {}
+    for e in u.expect:
+        f = e["kind"] == "conv" and e["pool"]
+        if not f:
+            continue
+        g = e["geom"]
+        kern, blk = g.choice(lanes)
+        pe = [q for q in u.expect if q["label"] == f["label"]][0]
+        if (kern != "conv-plane" or g.nsp != 2 or g.ow is None or g.oh is None
+                or max(pe["stride"]) > MAX_KERNEL_STRIDE):
+            continue
+        rows = fused_pool_rows(blk[0], blk[1], lanes, g.oh, g.ow, f["ph"], f["k"], f["d"], f["st"])
+        if rows:
+            out[f["label"]] = (e["label"], rows)
+    return out
+
+
+def check_schedule(p, units, text, mode):
+    lanes, st, odd = parse_schedule(text)
+    if lanes is None:
+        return [f"{mode}: no schedule in the --dump=schedule output"]
+    errs = []
+    n_epi = sum(len(s["epi"].split(" -> ")) for s in st.values() if s.get("epi"))
+    n_fused = sum(1 for s in st.values() if s.get("into"))
+    if n_epi != n_fused:
+        errs.append(f"{mode}: the epilogues name {n_epi} elementwise stages in all, but 'fused into' "
+                    f"appears {n_fused} times (a stage fused into two producers?)")
+    for u in units:
+        fusions = expected_fusions(u, lanes)
+        fused_conv = {c: (q, rows) for q, (c, rows) in fusions.items()}
+        for e in u.expect:
+            label = e["label"]
+            s = st.get(label)
+            where = f"{mode}: unit {u.uid}, stage {label}"
+            if s is None:
+                errs.append(f"{where}: not in the schedule" +
+                            (f" (lines not understood: {odd})" if odd else ""))
+                continue
+            if e["kind"] == "conv":
+                kernel, blk = e["geom"].choice(lanes)
+            elif e["kind"] == "scalar":
+                kernel, blk = "scalar", None
+            else:
+                kernel, blk = ("pool-rows" if max(e["stride"]) <= MAX_KERNEL_STRIDE else "scalar"), None
+            if s["kernel"] != kernel:
+                errs.append(f"{where}: got {s['into'] and 'fused into ' + s['into'] or s['kernel']}, "
+                            f"expected kernel {kernel}" +
+                            (" (the test would test nothing)" if kernel != "scalar" else ""))
+                continue
+            got = (int(s["nk"]), int(s["nv"])) if s["nk"] else None
+            if got != blk:
+                errs.append(f"{where}: register block {got}, the size model expects {blk} at {lanes} "
+                            f"lanes for {e['geom'].kg} channels a group and rows of "
+                            f"{e['geom'].ow} (update the size model so that the sizes chosen still "
+                            f"hit the tails)")
+            flags = s["flags"] or ""
+            if kernel.startswith("conv-"):
+                if ("phase planes" in flags) != e["geom"].phases:
+                    errs.append(f"{where}: input {'not ' * e['geom'].phases}in phase planes, "
+                                f"expected {'' if e['geom'].phases else 'not '}(stride "
+                                f"{e['geom'].stride}, output rows longer than input rows?)")
+                if "packed weights" not in flags:
+                    errs.append(f"{where}: weights not packed")
+            want_pool = fused_conv.get(label)
+            got_pool = (s["pool"], int(s["prows"])) if s["pool"] else None
+            if (want_pool is None) != (got_pool is None) or want_pool and got_pool[1] != want_pool[1]:
+                errs.append(f"{where}: pool fused {got_pool and '%s on tiles of %d pooled rows' % got_pool}, "
+                            f"the size model expects "
+                            f"{want_pool and '%s on tiles of %d pooled rows' % want_pool}")
+            if e["kind"] == "pool":
+                want = fusions.get(label, (None,))[0]
+                if s["pinto"] != want:
+                    errs.append(f"{where}: fused into {s['pinto']}, expected {want}")
+            want = e["epi"] if kernel != "scalar" or e["epi"] is None else 0   # nothing fuses into a scalar nest
+            if want is not None:
+                got = len(s["epi"].split(" -> ")) if s["epi"] else 0
+                if got != want:
+                    errs.append(f"{where}: {got} elementwise stages fused ({s['epi']}), "
+                                f"expected {want}")
+    return errs
+
+
+def check_units(convc, p, units, tmp):
+    """Run units of p in the four modes; returns a list of failure strings."""
+    d = os.path.join(tmp, "case")
+    shutil.rmtree(d, ignore_errors=True)
+    write_case(p, units, d)
+    results = {}
+    errs = []
+    for name, extra, kernels in MODES:
+        outdir = os.path.join(tmp, "out-" + name.replace(" ", "-"))
+        shutil.rmtree(outdir, ignore_errors=True)
+        os.makedirs(outdir)
+        rc, out, err = run(command(convc, p, units, outdir, extra), d)
+        if rc != 0:
+            errs.append(f"{name}: convc run exit {rc}: {err.strip()[:800]}")
+            continue
+        got = {}
+        for u in units:
+            for o in u.outputs:
+                got[o] = np.load(os.path.join(outdir, o + ".npy"))
+        results[name] = got
+        if kernels:
+            errs += check_schedule(p, units, out, name)
+    for a, b in (("native scalar", "native kernels"), ("x86-64-v3 scalar", "x86-64-v3 kernels")):
+        if a in results and b in results:
+            for u in units:
+                for o in u.outputs:
+                    why = bit_diff(o, results[a][o], results[b][o], a, b)
+                    if why:
+                        errs.append(f"unit {u.uid}: {why}")
+    for a in ("native scalar", "x86-64-v3 scalar"):
+        if a in results:
+            for u in units:
+                for o, val in u.outputs.items():
+                    why = ref_diff(o, results[a][o], val, a)
+                    if why:
+                        errs.append(f"unit {u.uid}: {why}")
+    return known_bugs(units, errs)
+
+
+# Compiler bugs the tests found and that are not fixed yet: the unit marked
+# with the key (Pipeline.known_bug) must show exactly this mismatch (kernel
+# against scalar on the target named), which is then reported on every run
+# but is not a failure; once the bug is fixed the mark must go.
+KNOWN_BUGS = {
+    "rows-512": ("x86-64-v3",
+                 "conv-rows computes at most 64 vectors of an output row (MAX_ROW_VECTORS in "
+                 "kernels/conv_rows.c), and passes/kernels.c chooses it for rows of any width: "
+                 "on x86-64-v3 output columns from 512 on are never written"),
+}
+KNOWN_SEEN = {}
+
+
+def known_bugs(units, errs):
+    out = list(errs)
+    for u in units:
+        if not u.known:
+            continue
+        target, what = KNOWN_BUGS[u.known]
+        mine = [e for e in errs if e.startswith(f"unit {u.uid}: output ")
+                and f"{target} scalar" in e and f"{target} kernels" in e]
+        if mine:
+            out = [e for e in out if e not in mine]
+            KNOWN_SEEN[u.known] = what
+        else:
+            out.append(f"unit {u.uid}: known compiler bug '{u.known}' no longer shows ({what}): "
+                       f"remove its mark from the unit")
+    return out
+
+
+def failing_units(p, errs):
+    ids = set()
+    for e in errs:
+        m = re.match(r"unit (\d+):", e) or re.search(r": unit (\d+), stage", e)
+        if m:
+            ids.add(int(m.group(1)))
+    return [p.units[i] for i in sorted(ids)]
+
+
+def report(convc, p, errs, tag, tmp, keep):
+    """Print a failure; rerun each failing unit alone and print the smallest
+    pipeline that still fails (the unit, or else the whole pipeline) as a
+    script with its command lines; with keep, save it with a repro.sh."""
+    print(f"FAIL {tag}: {p.title}")
+    for e in errs:
+        print("  " + e)
+    units = failing_units(p, errs)
+    cases = []
+    whole = not units            # no unit named: show the whole pipeline
+    for u in units:
+        alone = check_units(convc, p, [u], tmp)
+        print(f"  unit {u.uid} alone: {'still fails' if alone else 'passes (fails only with the others)'}")
+        for e in alone:
+            print("    " + e)
+        if alone:
+            cases.append((f"u{u.uid}", [u], alone))
+        else:
+            whole = True
+    if whole:
+        cases.append(("all", p.units, errs))
+    for name, shown, why in cases:
+        for line in p.script(shown).splitlines():
+            print("  | " + line)
+        print("  inputs: " + ", ".join(f"{n} {list(a.shape)}" for s in shown for n, a in s.inputs.items()))
+        print("  reproduce: " + " ".join(command("convc", p, shown, "out", [])) +
+              "   vs the same with --no-kernels   (and both with --target-cpu=x86-64-v3)")
+        if not keep:
+            continue
+        dd = os.path.join(keep, f"{tag.replace(' ', '_')}_{name}")
+        write_case(p, shown, dd)
+        with open(os.path.join(dd, "repro.sh"), "w") as f:
+            f.write("#!/bin/sh\n# " + "\n# ".join(why) + "\n")
+            f.write('# usage: sh repro.sh [CONVC]   (cmp reports the first differing byte)\n'
+                    'cd "$(dirname "$0")"; convc=${1:-convc}\nmkdir -p out-k out-s\n')
+            base = " ".join(command('"$convc"', p, shown, "OUT", []))
+            for extra in ("", f" --target-cpu={V3}"):
+                f.write(f"echo '== {extra.strip() or 'native'}'\n")
+                f.write(f"{base.replace('OUT', 'out-k')}{extra}\n")
+                f.write(f"{base.replace('OUT', 'out-s')}{extra} --no-kernels\n")
+                f.write('for f in out-k/*.npy; do cmp "$f" "out-s/${f#out-k/}"; done\n')
+        print(f"  saved to {dd}")
+    sys.stdout.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("convc", nargs="?")
+    ap.add_argument("--group", choices=list(GROUPS) + ["all"])
+    ap.add_argument("--many", type=int)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keep")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("-v", action="store_true")
+    args = ap.parse_args()
+    if args.list:
+        for g, f in GROUPS.items():
+            print(f"{g:16} {f.__doc__.splitlines()[0] if f.__doc__ else ''}")
+        return
+    if not args.convc or (args.group is None) == (args.many is None):
+        ap.error("give CONVC and one of --group or --many")
+    convc = os.path.abspath(args.convc)
+    jobs = []
+    if args.group:
+        for g in (GROUPS if args.group == "all" else [args.group]):
+            rng = np.random.default_rng([args.seed, GROUP_ID[g]])
+            jobs += [(f"{g} seed {args.seed} pipeline {i}", p) for i, p in enumerate(GROUPS[g](rng))]
+    else:
+        for i in range(args.many):
+            rng = np.random.default_rng([args.seed, i, 1000])
+            p = random_pipeline(rng, int(rng.integers(3, 9)))
+            jobs.append((f"random seed {args.seed} pipeline {i}", p))
+    passed = failed = stages = 0
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="convc-kernels-") as tmp:
+        for tag, p in jobs:
+            stages += p.nstages()
+            errs = check_units(convc, p, p.units, tmp)
+            if errs:
+                failed += 1
+                report(convc, p, errs, tag, tmp, args.keep)
+            else:
+                passed += 1
+                if args.v:
+                    print(f"ok   {tag}: {p.title}, {len(p.units)} units")
+                    for u in p.units:
+                        print(f"       unit {u.uid}: {u.desc}")
+    for key, what in sorted(KNOWN_SEEN.items()):
+        print(f"KNOWN BUG {key} (still there, not counted as a failure): {what}")
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"# {time.time() - t0:.1f} s; CPU: convc {ch.ru_utime + ch.ru_stime:.1f} s, "
+          f"this script {me.ru_utime + me.ru_stime:.1f} s")
+    print(f"{len(jobs)} pipelines ({stages} stages): {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
