@@ -30,8 +30,6 @@
  * the phase planes of conv_common.c. */
 #include "conv.h"
 
-enum { MAX_ROW_VECTORS = 64 };
-
 typedef struct RowVec {
     int64_t ox0;                /* first output column */
     int64_t lanes;              /* lanes that are outputs (VL but on rows
@@ -65,9 +63,10 @@ static IrExpr *const_mask(Conv *P, uint64_t bits)
     return m ? m : ir_bin(L->a, IR_OP_LT, ir_iota(L->a), I(L, 0));
 }
 
-/* One chunk of the row: vectors rv[0..nv), nk_run channels. */
+/* One chunk of the row: vectors rv[0..nv), nk_run channels, moved right
+ * by `shift` columns (a loop over chunks without masks; 0 otherwise). */
 static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run, IrExpr *oy,
-                          IrExpr *ylo, IrExpr *yhi, int64_t iw)
+                          IrExpr *ylo, IrExpr *yhi, int64_t iw, IrExpr *shift)
 {
     Lower *L = P->L;
     Arena *a = L->a;
@@ -103,7 +102,7 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
                 uint64_t ok = valid_lanes(P, &rv[v], t->ax, iw);
                 uint64_t all = P->vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << P->vl) - 1;
                 mask[v] = ok == all ? NULL : const_mask(P, ok);
-                IrExpr *lin = add(L, add(L, xc, I(L, rv[v].ox0)), off);
+                IrExpr *lin = add(L, add(L, xc, add(L, I(L, rv[v].ox0), shift)), off);
                 ptrvec_push(a, &row, set(P, xv[v], ir_vload(a, P->bx, P->xrank,
                                                             lin_idx(P, P->xrank, lin), mask[v])));
             }
@@ -130,7 +129,7 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
     for (int32_t j = 0; j < nk_run; j++)
         for (int32_t v = 0; v < nv; v++) {
             IrExpr *lin = add(L, add(L, add(L, loc(P, P->l_ybase), mul(L, I(L, j), P->Pout)),
-                                     mul(L, oy, P->OW)), I(L, rv[v].ox0));
+                                     mul(L, oy, P->OW)), add(L, I(L, rv[v].ox0), shift));
             uint64_t all = P->vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << P->vl) - 1;
             uint64_t outl = rv[v].lanes >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << rv[v].lanes) - 1;
             IrExpr *m = outl == all ? NULL : const_mask(P, outl);
@@ -140,24 +139,59 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
     return lower_block(L, &out);
 }
 
+/* Whether every vector of the chunk is whole, starts vl after the one
+ * before, and reads only input columns with every tap: then the chunk
+ * needs no mask and is the one before it moved right. */
+static bool clean_chunk(const Conv *P, const RowVec *rv, int32_t nv, int64_t iw)
+{
+    uint64_t all = P->vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << P->vl) - 1;
+    for (int32_t v = 0; v < nv; v++) {
+        if (rv[v].lanes != P->vl || (v && rv[v].ox0 != rv[v - 1].ox0 + P->vl))
+            return false;
+        for (int64_t t = 0; t < P->ntaps; t++)
+            if (valid_lanes(P, &rv[v], P->taps[t].ax, iw) != all)
+                return false;
+    }
+    return true;
+}
+
+/* A whole output row: chunks of nv vectors.  The chunks at the row's ends
+ * are written out (their masks are constants); a run of clean chunks
+ * between them is one loop over a chunk moved right by nv vectors a step. */
 static IrStmt *row_body(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrExpr *yhi)
 {
     Lower *L = P->L;
     int64_t ow, iw;
     sym_is_const(P->n->shape.dims[P->n->shape.rank - 1], &ow);
     sym_is_const(P->x->shape.dims[P->x->shape.rank - 1], &iw);
-    RowVec rv[MAX_ROW_VECTORS];
-    int32_t nvec = 0;
-    if (ow <= P->vl) {
-        rv[nvec++] = (RowVec){ 0, ow };
-    } else {
-        for (int64_t ox0 = 0; ox0 < ow && nvec < MAX_ROW_VECTORS; ox0 += P->vl)
-            rv[nvec++] = (RowVec){ ox0 + P->vl > ow ? ow - P->vl : ox0, P->vl };
-    }
+    int64_t nvec = ow <= P->vl ? 1 : (ow + P->vl - 1) / P->vl;
+    RowVec *rv = arena_array(L->a, (size_t)nvec, sizeof *rv);
+    if (ow <= P->vl)
+        rv[0] = (RowVec){ 0, ow };
+    else
+        for (int64_t v = 0; v < nvec; v++) {
+            int64_t ox0 = v * P->vl;
+            rv[v] = (RowVec){ ox0 + P->vl > ow ? ow - P->vl : ox0, P->vl };
+        }
     PtrVec chunks = { 0 };
-    for (int32_t v0 = 0; v0 < nvec; v0 += P->nv) {
-        int32_t nv = nvec - v0 < P->nv ? nvec - v0 : P->nv;
-        ptrvec_push(L->a, &chunks, chunk_body(P, &rv[v0], nv, nk_run, oy, ylo, yhi, iw));
+    int64_t step = (int64_t)P->nv * P->vl;
+    for (int64_t v0 = 0; v0 < nvec;) {
+        int32_t nv = nvec - v0 < P->nv ? (int32_t)(nvec - v0) : P->nv;
+        int64_t run = 0;        /* clean chunks from v0 on, each a step further */
+        while (nv == P->nv && v0 + (run + 1) * P->nv <= nvec &&
+               clean_chunk(P, &rv[v0 + run * P->nv], P->nv, iw) &&
+               rv[v0 + run * P->nv].ox0 == rv[v0].ox0 + run * step)
+            run++;
+        if (run >= 2) {
+            int32_t q = lower_var(L, "chunk");
+            IrExpr *shift = mul(L, V(L, q), I(L, step));
+            ptrvec_push(L->a, &chunks, ir_for(L->a, q, I(L, 0), I(L, run),
+                chunk_body(P, &rv[v0], nv, nk_run, oy, ylo, yhi, iw, shift), IR_LOOP_KERNEL));
+            v0 += run * P->nv;
+            continue;
+        }
+        ptrvec_push(L->a, &chunks, chunk_body(P, &rv[v0], nv, nk_run, oy, ylo, yhi, iw, I(L, 0)));
+        v0 += nv;
     }
     return lower_block(L, &chunks);
 }

@@ -1423,12 +1423,11 @@ def g_rows(rng):
                        groups=groups, k=[int(pick(rng, [2, 3, 5]))] * nsp, W=W,
                        H=int(pick(rng, [2, 4])), pad="same")
         finish(p, rng, v, 0.3)
-    # rows of more than 64 vectors (512 columns): a known bug, see KNOWN_BUGS
+    # rows of more than 64 vectors (512 columns): the clean middle chunks run as a loop
     p.begin("")
     v = conv_plane(p, rng, nsp=1, C=1, K=2, groups=1, k=[3], d=[1], pad="same", W=517, batch=[],
                    bias=None, flip=False)
     p.describe("row of 517 columns: 65 vectors")
-    p.known_bug("rows-512")
     finish(p, rng, v, 0)
     return pipes
 
@@ -1944,12 +1943,7 @@ def check_units(convc, p, units, tmp):
 # with the key (Pipeline.known_bug) must show exactly this mismatch (kernel
 # against scalar on the target named), which is then reported on every run
 # but is not a failure; once the bug is fixed the mark must go.
-KNOWN_BUGS = {
-    "rows-512": ("x86-64-v3",
-                 "conv-rows computes at most 64 vectors of an output row (MAX_ROW_VECTORS in "
-                 "kernels/conv_rows.c), and passes/kernels.c chooses it for rows of any width: "
-                 "on x86-64-v3 output columns from 512 on are never written"),
-}
+KNOWN_BUGS = {}
 KNOWN_SEEN = {}
 
 
