@@ -288,24 +288,45 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
     Arena *a = L->a;
     const Node *n = S->n;
     int64_t kh = S->kh, dy = S->dy;
-    int64_t owc;
-    sym_is_const(n->shape.dims[n->shape.rank - 1], &owc);
+    int64_t owc = 0;
+    bool known_width = sym_is_const(n->shape.dims[n->shape.rank - 1], &owc);
     /* strips: tall enough that the rows both neighbours need are a small
-     * share, short enough that the strip stays in L2 */
+     * share, short enough that the strip stays in L2 (for a width known
+     * only when running, as if it were 1024) */
     int64_t rs = 2 * (kh - 1) * dy;
     if (rs < 16)
         rs = 16;
     rs = (rs + 3) / 4 * 4;
-    while (rs > 16 && (rs + (kh - 1) * dy) * owc * 4 > (512 << 10))
+    while (rs > 16 && (rs + (kh - 1) * dy) * (known_width ? owc : 1024) * 4 > (512 << 10))
         rs -= 4;
     int64_t nrows = rs - 1 + (kh - 1) * dy + 1, nrows4 = (nrows + 3) / 4 * 4;
-    Shape ss = shape_make(a, 2);
-    ss.dims[0] = sym_const(&L->sc, nrows4);
-    ss.dims[1] = sym_const(&L->sc, owc);
-    int32_t strip = lower_local_buffer(L, "strip", ss);
 
     int32_t vit = lower_var(L, "item");
     IrExpr *it = V(L, vit);
+    /* the strip: on the work item's stack when the width is known, else
+     * the item's part of a scratch buffer [items, rows, width] */
+    int32_t strip, strip_rank;
+    IrExpr *strip_plane;
+    if (known_width) {
+        Shape ss = shape_make(a, 2);
+        ss.dims[0] = sym_const(&L->sc, nrows4);
+        ss.dims[1] = sym_const(&L->sc, owc);
+        strip = lower_local_buffer(L, "strip", ss);
+        strip_rank = 2;
+        strip_plane = I(L, 0);
+    } else {
+        int32_t orank = n->shape.rank;
+        const SymExpr *items = sym_ceildiv(&L->sc, n->shape.dims[orank - 2], sym_const(&L->sc, rs));
+        for (int32_t i = 0; i < orank - 2; i++)
+            items = sym_mul(&L->sc, items, n->shape.dims[i]);
+        Shape ss = shape_make(a, 3);
+        ss.dims[0] = items;
+        ss.dims[1] = sym_const(&L->sc, nrows4);
+        ss.dims[2] = n->shape.dims[orank - 1];
+        strip = lower_scratch(L, "strips", ss);
+        strip_rank = 3;
+        strip_plane = mul(L, it, mul(L, I(L, nrows4), S->OW));
+    }
     PtrVec body = { 0 };
     S->l_plane = lower_local(L, IR_TYPE_I64);
     S->l_oy0 = lower_local(L, IR_TYPE_I64);
@@ -341,8 +362,8 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
         ptrvec_push(a, &rp, kl_set(L, R.l_row[u], row));
     }
     R.dst_buf = strip;
-    R.dst_rank = 2;
-    R.dst_plane = I(L, 0);
+    R.dst_rank = strip_rank;
+    R.dst_plane = strip_plane;
     R.dst_pitch = S->OW;
     R.dst_rows = I(L, nrows);
     R.dst_row0 = j0;
@@ -375,8 +396,8 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
         ptrvec_push(a, &cp, kl_set(L, C.l_row[u], row));
     }
     C.src_buf = strip;
-    C.src_rank = 2;
-    C.src_plane = I(L, 0);
+    C.src_rank = strip_rank;
+    C.src_plane = strip_plane;
     C.src_pitch = S->OW;
     C.src_cols = S->OW;
     C.dst_row0 = add(L, get(S, S->l_oy0), r0);
