@@ -88,83 +88,90 @@ cmake --build build
 convc=build/convc
 rtdir=build/runtime
 
-# ------------------------------------------------------- workloads, harness
 out=build-bench
-obj=$out/obj
-data=$out/data
-rm -rf "$obj" "$data" "$out"/*.jsonl
-mkdir -p "$obj" "$data"
+mkdir -p "$out"
 CC=${CC:-cc}
-
-# Workload id from a script's name: w10_resnet_... -> W10.
-id_of() { local b; b=$(basename "$1" .conv); b=${b%%_*}; echo "${b^^}"; }
-is_selected() { [[ -z "$only" ]] || [[ ",${only^^}," == *",$1,"* ]]; }
 # Milliseconds since the epoch, with microseconds, from bash itself (no fork
 # in the measured interval).
 now_ms() { local t=${EPOCHREALTIME/[.,]/}; printf '%d.%03d\n' $((t / 1000)) $((t % 1000)); }
 median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+# A comma-separated list contains an id (case-insensitive); an empty list
+# contains every id.
+in_list() { [[ -z "$1" ]] || [[ ",${1^^}," == *",${2^^},"* ]]; }
 
-# The entry point of each object is named after its pipeline, so the
-# x86-64-v3 build of the same script is renamed NAME_v3 to link beside it.
-# Selected scripts are compiled three times per target; the median wall time
-# is their compile time (parse, check, lowering, LLVM -O3 and code
-# generation, plus writing the object and header).
-compile_times=$out/compile.jsonl
-: > "$compile_times"
-scripts=(bench/workloads/*.conv)
-for script in "${scripts[@]}"; do
-  name=$(basename "$script" .conv)
-  id=$(id_of "$script")
-  sed -E 's/^(pipeline +)([A-Za-z_][A-Za-z0-9_]*)/\1\2_v3/' "$script" > "$obj/${name}_v3.conv"
-  reps=1
-  is_selected "$id" && reps=3
-  native_ms=() v3_ms=()
-  for ((r = 0; r < reps; r++)); do
-    t0=$(now_ms)
-    "$convc" compile "$script" -o "$obj/$name.o" --target-cpu=native
-    t1=$(now_ms)
-    "$convc" compile "$obj/${name}_v3.conv" -o "$obj/${name}_v3.o" --target-cpu=x86-64-v3
-    t2=$(now_ms)
-    native_ms+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
-    v3_ms+=("$(awk -v a="$t1" -v b="$t2" 'BEGIN {print b - a}')")
+# ------------------------------------------------- cnn: workloads, harness
+# Workload id from a script's name: w10_resnet_... -> W10.
+id_of() { local b; b=$(basename "$1" .conv); b=${b%%_*}; echo "${b^^}"; }
+cnn_build() {
+  obj=$out/obj
+  data=$out/data
+  rm -rf "$obj" "$data" "$out"/*.jsonl
+  mkdir -p "$obj" "$data"
+
+  # The entry point of each object is named after its pipeline, so the
+  # x86-64-v3 build of the same script is renamed NAME_v3 to link beside it.
+  # Selected scripts are compiled three times per target; the median wall
+  # time is their compile time (parse, check, lowering, LLVM -O3 and code
+  # generation, plus writing the object and header).
+  compile_times=$out/compile.jsonl
+  : > "$compile_times"
+  scripts=(bench/workloads/*.conv)
+  for script in "${scripts[@]}"; do
+    name=$(basename "$script" .conv)
+    id=$(id_of "$script")
+    sed -E 's/^(pipeline +)([A-Za-z_][A-Za-z0-9_]*)/\1\2_v3/' "$script" > "$obj/${name}_v3.conv"
+    reps=1
+    in_list "$only" "$id" && reps=3
+    native_ms=() v3_ms=()
+    for ((r = 0; r < reps; r++)); do
+      t0=$(now_ms)
+      "$convc" compile "$script" -o "$obj/$name.o" --target-cpu=native
+      t1=$(now_ms)
+      "$convc" compile "$obj/${name}_v3.conv" -o "$obj/${name}_v3.o" --target-cpu=x86-64-v3
+      t2=$(now_ms)
+      native_ms+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
+      v3_ms+=("$(awk -v a="$t1" -v b="$t2" 'BEGIN {print b - a}')")
+    done
+    if in_list "$only" "$id"; then
+      printf '{"id": "%s", "compile_ms": %s, "compile_v3_ms": %s' "$id" \
+        "$(median3 "${native_ms[@]}")" "$(median3 "${v3_ms[@]}")" >> "$compile_times"
+      printf ', "script": "%s"}\n' "$script" >> "$compile_times"
+    fi
   done
-  if is_selected "$id"; then
-    printf '{"id": "%s", "compile_ms": %s, "compile_v3_ms": %s' "$id" \
-      "$(median3 "${native_ms[@]}")" "$(median3 "${v3_ms[@]}")" >> "$compile_times"
-    printf ', "script": "%s"}\n' "$script" >> "$compile_times"
-  fi
-done
-native_objs=() v3_objs=()
-for script in "${scripts[@]}"; do
-  name=$(basename "$script" .conv)
-  native_objs+=("$obj/$name.o")
-  v3_objs+=("$obj/${name}_v3.o")
-done
+  native_objs=() v3_objs=()
+  for script in "${scripts[@]}"; do
+    name=$(basename "$script" .conv)
+    native_objs+=("$obj/$name.o")
+    v3_objs+=("$obj/${name}_v3.o")
+  done
 
-"$CC" -O2 -march=native -Wall -Wextra -pthread bench/peak.c -o "$out/peak"
-"$CC" -O2 -march=native -Wall -Wextra -fopenmp -I"$obj" -Iruntime/include bench/bench.c \
-  "${native_objs[@]}" "${v3_objs[@]}" "$rtdir/libconvrt.a" -ldnnl $(pkg-config --libs libpng) \
-  -lz -lm -lpthread -o "$out/bench"
+  "$CC" -O2 -march=native -Wall -Wextra -pthread bench/peak.c -o "$out/peak"
+  "$CC" -O2 -march=native -Wall -Wextra -fopenmp -I"$obj" -Iruntime/include bench/bench.c \
+    "${native_objs[@]}" "${v3_objs[@]}" "$rtdir/libconvrt.a" -ldnnl $(pkg-config --libs libpng) \
+    -lz -lm -lpthread -o "$out/bench"
 
-# A third build of each script takes its weights and biases from load(), as
-# constants of the object, so the cost of handling runtime weights shows.
-# The harness writes the inputs first; the copy of the script sits beside
-# them so that load("w1.npy") finds them, renamed NAME_const.
-"$out/bench" --threads 1 --data "$data" --inputs-only
-const_objs=()
-for script in "${scripts[@]}"; do
-  name=$(basename "$script" .conv)
-  id=$(id_of "$script")
-  sed -E -e 's/^(pipeline +)([A-Za-z_][A-Za-z0-9_]*)/\1\2_const/' \
-    -e 's/^( *)input +([wb][0-9]+) *: *(f32\[[^]]*\])/\1const \2: \3 = load("\2.npy")/' \
-    "$script" > "$data/$id/${name}_const.conv"
-  "$convc" compile "$data/$id/${name}_const.conv" -o "$obj/${name}_const.o" --target-cpu=native
-  const_objs+=("$obj/${name}_const.o")
-done
-# The native objects, with and without runtime weights, in a shared library
-# for the PyTorch process.
-"$CC" -shared -o "$out/libworkloads.so" "${native_objs[@]}" "${const_objs[@]}" -L"$rtdir" \
-  -lconvrt -Wl,-rpath,"$PWD/$rtdir"
+  # A third build of each script takes its weights and biases from load(),
+  # as constants of the object, so the cost of handling runtime weights
+  # shows.  The harness writes the inputs first; the copy of the script sits
+  # beside them so that load("w1.npy") finds them, renamed NAME_const.
+  "$out/bench" --threads 1 --data "$data" --inputs-only
+  const_objs=()
+  for script in "${scripts[@]}"; do
+    name=$(basename "$script" .conv)
+    id=$(id_of "$script")
+    sed -E -e 's/^(pipeline +)([A-Za-z_][A-Za-z0-9_]*)/\1\2_const/' \
+      -e 's/^( *)input +([wb][0-9]+) *: *(f32\[[^]]*\])/\1const \2: \3 = load("\2.npy")/' \
+      "$script" > "$data/$id/${name}_const.conv"
+    "$convc" compile "$data/$id/${name}_const.conv" -o "$obj/${name}_const.o" --target-cpu=native
+    const_objs+=("$obj/${name}_const.o")
+  done
+  # The native objects, with and without runtime weights, in a shared
+  # library for the PyTorch process.
+  "$CC" -shared -o "$out/libworkloads.so" "${native_objs[@]}" "${const_objs[@]}" -L"$rtdir" \
+    -lconvrt -Wl,-rpath,"$PWD/$rtdir"
+}
+
+cnn_build
 
 # ------------------------------------------------------------------- run
 report="$out/latest.txt"
@@ -180,106 +187,117 @@ for f in avx512f avx512vl avx512_bf16 amx_tile avx2 fma; do
 done
 hyper=$(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -1)
 threads_per_core=$(lscpu | sed -n 's/^Thread(s) per core: *//p' | head -1)
-dnnl_version=$(dpkg-query -W -f='${Version}' libdnnl-dev 2>/dev/null || echo '?')
-torch_version=$(dpkg-query -W -f='${Version}' python3-torch 2>/dev/null || echo '?')
-native_cpu=$(sed -n 's/.*for the CPU \([^.]*\)\..*/\1/p' "$obj/$(basename "${scripts[0]}" .conv).h")
+llc=$(lscpu | sed -n 's/^L3 cache: *//p' | head -1)
 
 say "convc benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-say "machine: $cpu_model, $ncpu online CPUs ($threads_per_core thread(s) per core${hyper:+, $hyper guest}), cpu MHz ${cpu_mhz:-unknown}"
+say "machine: $cpu_model, $ncpu online CPUs ($threads_per_core thread(s) per core${hyper:+, $hyper guest}), cpu MHz ${cpu_mhz:-unknown}${llc:+, L3 $llc}"
 say "SIMD flags: ${simd:-none of avx2/fma/avx512}"
-say "convc: $($convc --version | head -1), objects for --target-cpu=native ($native_cpu) and x86-64-v3"
-say "peers: oneDNN (libdnnl-dev) $dnnl_version, C API; PyTorch (python3-torch) $torch_version, $($python --version)"
-say "harness: $("$CC" --version | head -1); ~$seconds s of interleaved samples per workload, thread count and process"
 # Other work on the machine shows in the times; say how busy it was.
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 say "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
-
-# Peak: best of 3 runs of 0.3 s per width and thread count, measured here
-# and again after the workloads; the report uses the better of the two, as a
-# busy machine can only make a measured peak lower.
-"$out/peak" 0.3 > "$out/peak-before.txt"
-
-# Each thread count and each process on its own: the environment gives
-# OpenMP (oneDNN, PyTorch) and convrt their thread count from the start.
 status=0
-results=()
-only_args=()
-[[ -n "$only" ]] && only_args=(--only "$only")
-for t in "${thread_counts[@]}"; do
-  if ! OMP_NUM_THREADS=$t CONVRT_NUM_THREADS=$t "$out/bench" --threads "$t" --seconds "$seconds" \
-        --data "$data" "${only_args[@]}" > "$out/dnnl-t$t.jsonl"; then
-    status=1
-  fi
-  if ! OMP_NUM_THREADS=$t CONVRT_NUM_THREADS=$t "$python" bench/torch_peer.py --threads "$t" \
-        --seconds "$seconds" --lib "$out/libworkloads.so" --data "$data" "${only_args[@]}" \
-        > "$out/torch-t$t.jsonl"; then
-    status=1
-  fi
-  results+=("$out/dnnl-t$t.jsonl" "$out/torch-t$t.jsonl")
-done
 
-# `convc run` end to end on the inputs just used, with 1 thread: process
-# start, reading the .npy files, JIT compilation and one call.  The report
-# subtracts the call (the 1-thread time of the native object, which is the
-# same code) to estimate what `convc run` spends before computing.
-run_times=$out/compile-run.jsonl
-: > "$run_times"
-while IFS= read -r line; do
-  id=$(sed -n 's/.*"id": "\([^"]*\)".*/\1/p' <<<"$line")
-  script=$(sed -n 's/.*"script": "\([^"]*\)".*/\1/p' <<<"$line")
-  run_args=()
-  for a in $(cat "$data/$id/args"); do
-    run_args+=("$a=$data/$id/$a.npy")
-  done
-  run_ms=()
-  for r in 1 2 3; do
-    t0=$(now_ms)
-    if ! "$convc" run "$script" --threads=1 "${run_args[@]}" 2> "$out/run.err"; then
-      cat "$out/run.err" >&2
+cnn_run() {
+  local dnnl_version torch_version native_cpu
+  dnnl_version=$(dpkg-query -W -f='${Version}' libdnnl-dev 2>/dev/null || echo '?')
+  torch_version=$(dpkg-query -W -f='${Version}' python3-torch 2>/dev/null || echo '?')
+  native_cpu=$(sed -n 's/.*for the CPU \([^.]*\)\..*/\1/p' "$obj/$(basename "${scripts[0]}" .conv).h")
+  say ""
+  say "=== cnn: CNN layers (bench/workloads/) against oneDNN and PyTorch"
+  say "convc: $($convc --version | head -1), objects for --target-cpu=native ($native_cpu) and x86-64-v3"
+  say "peers: oneDNN (libdnnl-dev) $dnnl_version, C API; PyTorch (python3-torch) $torch_version, $($python --version)"
+  say "harness: $("$CC" --version | head -1); ~$seconds s of interleaved samples per workload, thread count and process"
+
+  # Peak: best of 3 runs of 0.3 s per width and thread count, measured here
+  # and again after the workloads; the report uses the better of the two, as
+  # a busy machine can only make a measured peak lower.
+  "$out/peak" 0.3 > "$out/peak-before.txt"
+
+  # Each thread count and each process on its own: the environment gives
+  # OpenMP (oneDNN, PyTorch) and convrt their thread count from the start.
+  results=()
+  only_args=()
+  [[ -n "$only" ]] && only_args=(--only "$only")
+  for t in "${thread_counts[@]}"; do
+    if ! OMP_NUM_THREADS=$t CONVRT_NUM_THREADS=$t "$out/bench" --threads "$t" --seconds "$seconds" \
+          --data "$data" "${only_args[@]}" > "$out/dnnl-t$t.jsonl"; then
       status=1
     fi
-    t1=$(now_ms)
-    run_ms+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
+    if ! OMP_NUM_THREADS=$t CONVRT_NUM_THREADS=$t "$python" bench/torch_peer.py --threads "$t" \
+          --seconds "$seconds" --lib "$out/libworkloads.so" --data "$data" "${only_args[@]}" \
+          > "$out/torch-t$t.jsonl"; then
+      status=1
+    fi
+    results+=("$out/dnnl-t$t.jsonl" "$out/torch-t$t.jsonl")
   done
-  printf '%s, "run_ms": %s}\n' "${line%\}}" "$(median3 "${run_ms[@]}")" >> "$run_times"
-done < "$compile_times"
 
-"$out/peak" 0.3 > "$out/peak-after.txt"
-peak_file="$out/peak.txt"
-awk '$1 == "peak" {k = $2 " " $3; if (!(k in best) || $4 > best[k]) best[k] = $4}
-     END {for (k in best) print "peak", k, best[k]}' "$out/peak-before.txt" "$out/peak-after.txt" \
-  | sort -k2,2nr -k3,3n > "$peak_file"
-peak_of() { awk -v b="$1" -v t="$2" '$1 == "peak" && $2 == b && $3 == t {print $4}' "$3"; }
-widest=$(awk '$1 == "peak" {print $2; exit}' "$peak_file")
-lanes=$((widest / 32))
-say ""
-say "measured FMA peak (bench/peak.c, 16 independent accumulators, GFLOP/s), before / after the"
-say "workloads; % of peak below uses the better of the two:"
-for t in 1 "$ncpu"; do
-  line="  $t thread(s):"
-  for b in $(awk '$1 == "peak" {print $2}' "$peak_file" | sort -rnu); do
-    line+="  ${b}-bit $(peak_of "$b" "$t" "$out/peak-before.txt") / $(peak_of "$b" "$t" "$out/peak-after.txt")"
+  # `convc run` end to end on the inputs just used, with 1 thread: process
+  # start, reading the .npy files, JIT compilation and one call.  The report
+  # subtracts the call (the 1-thread time of the native object, which is the
+  # same code) to estimate what `convc run` spends before computing.
+  run_times=$out/compile-run.jsonl
+  : > "$run_times"
+  while IFS= read -r line; do
+    id=$(sed -n 's/.*"id": "\([^"]*\)".*/\1/p' <<<"$line")
+    script=$(sed -n 's/.*"script": "\([^"]*\)".*/\1/p' <<<"$line")
+    run_args=()
+    for a in $(cat "$data/$id/args"); do
+      run_args+=("$a=$data/$id/$a.npy")
+    done
+    run_ms=()
+    for r in 1 2 3; do
+      t0=$(now_ms)
+      if ! "$convc" run "$script" --threads=1 "${run_args[@]}" 2> "$out/run.err"; then
+        cat "$out/run.err" >&2
+        status=1
+      fi
+      t1=$(now_ms)
+      run_ms+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
+    done
+    printf '%s, "run_ms": %s}\n' "${line%\}}" "$(median3 "${run_ms[@]}")" >> "$run_times"
+  done < "$compile_times"
+
+  "$out/peak" 0.3 > "$out/peak-after.txt"
+  peak_file="$out/peak.txt"
+  awk '$1 == "peak" {k = $2 " " $3; if (!(k in best) || $4 > best[k]) best[k] = $4}
+       END {for (k in best) print "peak", k, best[k]}' "$out/peak-before.txt" "$out/peak-after.txt" \
+    | sort -k2,2nr -k3,3n > "$peak_file"
+  peak_of() { awk -v b="$1" -v t="$2" '$1 == "peak" && $2 == b && $3 == t {print $4}' "$3"; }
+  widest=$(awk '$1 == "peak" {print $2; exit}' "$peak_file")
+  lanes=$((widest / 32))
+  say ""
+  say "measured FMA peak (bench/peak.c, 16 independent accumulators, GFLOP/s), before / after the"
+  say "workloads; % of peak below uses the better of the two:"
+  for t in 1 "$ncpu"; do
+    line="  $t thread(s):"
+    for b in $(awk '$1 == "peak" {print $2}' "$peak_file" | sort -rnu); do
+      line+="  ${b}-bit $(peak_of "$b" "$t" "$out/peak-before.txt") / $(peak_of "$b" "$t" "$out/peak-after.txt")"
+    done
+    say "$line"
+    [[ "$ncpu" == 1 ]] && break
   done
-  say "$line"
-  [[ "$ncpu" == 1 ]] && break
-done
-p1=$(peak_of "$widest" 1 "$peak_file")
-if [[ -n "$cpu_mhz" ]]; then
-  # FMA units per core are not in /proc/cpuinfo: infer them from the measured
-  # one-thread figure at the reported clock (turbo can only raise it, so floor).
-  units=$(awk -v p="$p1" -v l="$lanes" -v f="$cpu_mhz" 'BEGIN {u = int(p * 1000 / (l * 2 * f)); print (u < 1 ? 1 : u)}')
-  nominal=$(awk -v c="$ncpu" -v u="$units" -v l="$lanes" -v f="$cpu_mhz" 'BEGIN {printf "%.1f", c * u * l * 2 * f / 1000}')
-  eff_ghz=$(awk -v p="$p1" -v u="$units" -v l="$lanes" 'BEGIN {printf "%.2f", p / (u * l * 2)}')
-  say "  nominal: $ncpu cores x $units FMA units (inferred) x $lanes lanes x 2 x $cpu_mhz MHz = $nominal GFLOP/s"
-  say "  (the measured 1-thread figure implies ${eff_ghz} GHz with $units units; % of peak below uses the measured figures)"
-fi
-say ""
+  p1=$(peak_of "$widest" 1 "$peak_file")
+  if [[ -n "$cpu_mhz" ]]; then
+    # FMA units per core are not in /proc/cpuinfo: infer them from the
+    # measured one-thread figure at the reported clock (turbo can only raise
+    # it, so floor).
+    units=$(awk -v p="$p1" -v l="$lanes" -v f="$cpu_mhz" 'BEGIN {u = int(p * 1000 / (l * 2 * f)); print (u < 1 ? 1 : u)}')
+    nominal=$(awk -v c="$ncpu" -v u="$units" -v l="$lanes" -v f="$cpu_mhz" 'BEGIN {printf "%.1f", c * u * l * 2 * f / 1000}')
+    eff_ghz=$(awk -v p="$p1" -v u="$units" -v l="$lanes" 'BEGIN {printf "%.2f", p / (u * l * 2)}')
+    say "  nominal: $ncpu cores x $units FMA units (inferred) x $lanes lanes x 2 x $cpu_mhz MHz = $nominal GFLOP/s"
+    say "  (the measured 1-thread figure implies ${eff_ghz} GHz with $units units; % of peak below uses the measured figures)"
+  fi
+  say ""
 
-compile_arg=()
-[[ -n "$(cat "$run_times")" ]] && compile_arg=(--compile "$run_times")
-if ! "$python" bench/report.py --peak "$peak_file" "${compile_arg[@]}" "${results[@]}" | tee -a "$report"; then
-  status=1
-fi
+  compile_arg=()
+  [[ -n "$(cat "$run_times")" ]] && compile_arg=(--compile "$run_times")
+  if ! "$python" bench/report.py --peak "$peak_file" "${compile_arg[@]}" "${results[@]}" | tee -a "$report"; then
+    status=1
+  fi
+}
+
+cnn_run
+
 say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 if awk -v l="$load_start" -v n="$ncpu" 'BEGIN {exit !(l >= n)}'; then
   # OpenMP's static schedule waits for its slowest thread, so a busy core
