@@ -1,37 +1,55 @@
 #!/usr/bin/env bash
-# Benchmark convc's generated code on the workloads in bench/workloads/ against
-# oneDNN and PyTorch, with 1 thread and with every online CPU, as ratios, as
-# GFLOP/s and as % of this machine's measured FMA peak; also objects built for
-# x86-64-v3, builds with the weights as load() constants, and the compile time
-# of every script.  Not part of the tests: run it on its own.
+# Benchmark convc's generated code against established implementations of
+# the same work, with 1 thread and with every online CPU, in two suites:
 #
-#   scripts/bench.sh [--seconds S] [--only W1,W2,...] [--threads N[,M...]]
+#   cnn      the CNN layers of bench/workloads/ against oneDNN and PyTorch, as
+#            ratios, as GFLOP/s and as % of this machine's measured FMA peak;
+#            also objects built for x86-64-v3, builds with the weights as
+#            load() constants, and the compile time of every script
+#   filters  the image and signal filters of bench/filters/ against SciPy,
+#            OpenCV, Halide and plain C loops, as ratios and, for the 5x5
+#            filters, as multiples of the memory floor; every method= variant
+#            of a workload, and the compile time of each script
 #
+# Not part of the tests: run it on its own.
+#
+#   scripts/bench.sh [--suite cnn|filters|all] [--seconds S] [--only W1,W8,...] [--threads N[,M...]]
+#
+#   --suite S     the suite to run: cnn, filters or all (default: all, cnn first)
 #   --seconds S   timing budget per workload, thread count and process (default 1.5);
-#                 every implementation gets at least 3 interleaved samples however slow
-#   --only LIST   run only these workloads (ids as in bench/README.md)
+#                 every implementation gets at least 3 interleaved samples however
+#                 slow, except in filters a call longer than 2 s, which is made once
+#   --only LIST   run only these workloads (ids as in bench/README.md; W9 is both W9 rows)
 #   --threads L   thread counts to run (default: 1 and the number of online CPUs)
 #
 # Installs what is missing (scripts/setup.sh, then libdnnl-dev and
-# python3-torch), builds convc in build/ if needed, builds the harness in
-# build-bench/, runs it and prints the report, also written to
+# python3-torch for cnn, python3-opencv, python3-halide and libomp-19-dev for
+# filters), builds convc in build/ if needed, builds the harnesses in
+# build-bench/, runs them and prints the report, also written to
 # build-bench/latest.txt.  Exits 1 if a convc result differs from a peer's by
-# more than 1e-3 relative to the peer's largest magnitude.
+# more than 1e-3 relative to the peer's largest magnitude (cnn), or any
+# result from the float64 reference by more than 1e-4 (filters).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage="usage: scripts/bench.sh [--seconds S] [--only W1,W2,...] [--threads N[,M...]]"
+usage="usage: scripts/bench.sh [--suite cnn|filters|all] [--seconds S] [--only W1,W8,...] [--threads N[,M...]]"
+suite=all
 seconds=1.5
 only=""
 thread_list=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --suite) suite="${2:?$usage}"; shift 2 ;;
     --seconds) seconds="${2:?$usage}"; shift 2 ;;
     --only) only="${2:?$usage}"; shift 2 ;;
     --threads) thread_list="${2:?$usage}"; shift 2 ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
+case "$suite" in
+  cnn|filters|all) ;;
+  *) echo "bench: unknown suite '$suite' (cnn, filters or all)" >&2; exit 2 ;;
+esac
 ncpu=$(nproc)
 if [[ -z "$thread_list" ]]; then
   thread_list=1
@@ -41,21 +59,47 @@ IFS=, read -r -a thread_counts <<<"$thread_list"
 for t in "${thread_counts[@]}"; do
   [[ "$t" =~ ^[1-9][0-9]*$ ]] || { echo "bench: bad thread count '$t'" >&2; exit 2; }
 done
+# The Python peers are used through Debian's own Python, which has their
+# packages even when another python3 comes first on PATH.
+python=/usr/bin/python3
+
+# The suites to run, and each one's share of --only.  A suite none of whose
+# workloads is wanted does not run.
+run_cnn=0 run_filters=0
+[[ "$suite" != filters ]] && run_cnn=1
+[[ "$suite" != cnn ]] && run_filters=1
+cnn_only="" filters_only=""
 if [[ -n "$only" ]]; then
-  known=$(for f in bench/workloads/*.conv; do b=$(basename "$f"); b=${b%%_*}; echo "${b^^}"; done)
+  cnn_ids=$(for f in bench/workloads/*.conv; do b=$(basename "$f"); b=${b%%_*}; echo "${b^^}"; done)
+  filters_ids=$("$python" bench/filters.py --list)
+  # W9-15 is also selected by its stem, W9
+  filters_known=$(for w in $filters_ids; do echo "${w^^}"; w=${w%%-*}; echo "${w^^}"; done | sort -u)
+  known=""
+  [[ $run_cnn == 1 ]] && known+=" "$cnn_ids
+  [[ $run_filters == 1 ]] && known+=" $filters_ids"
   IFS=, read -r -a wanted <<<"$only"
   for w in "${wanted[@]}"; do
-    grep -qx "${w^^}" <<<"$known" || { echo "bench: no workload '$w' (one of" $known")" >&2; exit 2; }
+    found=0
+    if [[ $run_cnn == 1 ]] && grep -qx "${w^^}" <<<"$cnn_ids"; then
+      cnn_only+="${cnn_only:+,}$w" found=1
+    fi
+    if [[ $run_filters == 1 ]] && grep -qx "${w^^}" <<<"$filters_known"; then
+      filters_only+="${filters_only:+,}$w" found=1
+    fi
+    [[ $found == 1 ]] || { echo "bench: no workload '$w' (one of"$known")" >&2; exit 2; }
   done
+  [[ -n "$cnn_only" ]] || run_cnn=0
+  [[ -n "$filters_only" ]] || run_filters=0
 fi
 
 # ---------------------------------------------------------------- packages
 scripts/setup.sh
 
-# The peers; PyTorch is used through Debian's own Python, which has its
-# packages even when another python3 comes first on PATH.
-bench_packages=(libdnnl-dev python3-torch)
-python=/usr/bin/python3
+# The peers: oneDNN and PyTorch for cnn; OpenCV, Halide and LLVM's OpenMP
+# runtime (the C loops are built with clang-19) for filters.
+bench_packages=()
+[[ $run_cnn == 1 ]] && bench_packages+=(libdnnl-dev python3-torch)
+[[ $run_filters == 1 ]] && bench_packages+=(python3-opencv python3-halide libomp-19-dev)
 missing=()
 for p in "${bench_packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -121,7 +165,7 @@ cnn_build() {
     id=$(id_of "$script")
     sed -E 's/^(pipeline +)([A-Za-z_][A-Za-z0-9_]*)/\1\2_v3/' "$script" > "$obj/${name}_v3.conv"
     reps=1
-    in_list "$only" "$id" && reps=3
+    in_list "$cnn_only" "$id" && reps=3
     native_ms=() v3_ms=()
     for ((r = 0; r < reps; r++)); do
       t0=$(now_ms)
@@ -132,7 +176,7 @@ cnn_build() {
       native_ms+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
       v3_ms+=("$(awk -v a="$t1" -v b="$t2" 'BEGIN {print b - a}')")
     done
-    if in_list "$only" "$id"; then
+    if in_list "$cnn_only" "$id"; then
       printf '{"id": "%s", "compile_ms": %s, "compile_v3_ms": %s' "$id" \
         "$(median3 "${native_ms[@]}")" "$(median3 "${v3_ms[@]}")" >> "$compile_times"
       printf ', "script": "%s"}\n' "$script" >> "$compile_times"
@@ -171,7 +215,86 @@ cnn_build() {
     -lconvrt -Wl,-rpath,"$PWD/$rtdir"
 }
 
-cnn_build
+# --------------------------------------------- filters: scripts, harness
+fout=$out/filters
+filters_build() {
+  local fobj=$fout/obj
+  rm -rf "$fobj" "$fout/data" "$fout"/*.jsonl "$fout"/*.txt
+  mkdir -p "$fobj" "$fout/data"
+
+  # Inputs of one element per dim, for timing the JIT below.
+  "$python" -c 'import sys, numpy as np
+for r in range(1, 5):
+    np.save(f"{sys.argv[1]}/one{r}.npy", np.zeros([1] * r, np.float32))' "$fobj"
+
+  # Every script, whether its workload is selected or not, goes into the
+  # library (the harness finds a workload's scripts by the id on their
+  # first line).  The manifest records what the harness and the report need:
+  # the id, the pipeline, the schedule convc chose for its stage (the last
+  # block of --dump=schedule, without the stage's name) and, for the
+  # selected workloads, the median of 3 wall times of
+  #  - `convc compile --target-cpu=native` (parse, check, lowering, LLVM -O3,
+  #    code generation, writing the object and header), and
+  #  - `convc run` on inputs of one element per dim: convc compiles the
+  #    script in memory, then the entry point's argument check rejects the
+  #    inputs before computing anything, so the time is the process start,
+  #    reading the inputs and the whole JIT compilation, without a call that
+  #    would take up to a minute for the direct scripts of long kernels.
+  filters_manifest=$fout/scripts.jsonl
+  : > "$filters_manifest"
+  filters_objs=()
+  local script id name schedule reps run_args compile_ms jit_ms
+  for script in bench/filters/*.conv; do
+    id=$(sed -n '1s/^# *\([A-Za-z0-9-]*\):.*/\1/p' "$script")
+    name=$(sed -n 's/^pipeline \+\([A-Za-z_][A-Za-z0-9_]*\).*/\1/p' "$script")
+    schedule=$("$convc" check "$script" --dump=schedule | awk '
+      /^schedule after/ {blk = ""; n = 0; inblk = 1; next}
+      inblk && /^  / {sub(/^ +[^ ]+ +/, ""); gsub(/ +/, " "); blk = blk (n++ ? "; " : "") $0; next}
+      {inblk = 0}
+      END {print blk}')
+    run_args=()
+    while read -r input rank; do
+      run_args+=("$input=$fobj/one$rank.npy")
+    done < <(sed -n 's/^ *input \+\([A-Za-z_][A-Za-z0-9_]*\) *: *f32\[\([^]]*\)\].*/\1 \2/p' "$script" |
+             awk '{print $1, split($0, d, ",")}')
+    reps=0
+    in_list "$filters_only" "$id" && reps=3
+    compile_ms=() jit_ms=()
+    "$convc" compile "$script" -o "$fobj/$name.o" --target-cpu=native
+    for ((r = 0; r < reps; r++)); do
+      t0=$(now_ms)
+      "$convc" compile "$script" -o "$fobj/$name.o" --target-cpu=native
+      t1=$(now_ms)
+      if "$convc" run "$script" --threads=1 "${run_args[@]}" 2> "$fout/run.err" ||
+         ! grep -q "but the pipeline declares" "$fout/run.err"; then
+        echo "bench: convc run $script did not stop at the argument check:" >&2
+        cat "$fout/run.err" >&2
+        exit 1
+      fi
+      t2=$(now_ms)
+      compile_ms+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
+      jit_ms+=("$(awk -v a="$t1" -v b="$t2" 'BEGIN {print b - a}')")
+    done
+    filters_objs+=("$fobj/$name.o")
+    printf '{"id": "%s", "script": "%s", "name": "%s", "schedule": "%s"' \
+      "$id" "$script" "$name" "${schedule//\"/}" >> "$filters_manifest"
+    if ((reps > 0)); then
+      printf ', "compile_ms": %s, "jit_ms": %s' \
+        "$(median3 "${compile_ms[@]}")" "$(median3 "${jit_ms[@]}")" >> "$filters_manifest"
+    fi
+    printf '}\n' >> "$filters_manifest"
+  done
+  "$CC" -shared -o "$fout/libfilters.so" "${filters_objs[@]}" -L"$rtdir" -lconvrt \
+    -Wl,-rpath,"$PWD/$rtdir"
+  # The plain C loops: clang-19 with its own OpenMP runtime (libomp-19-dev).
+  clang-19 -O3 -march=native -fopenmp -fPIC -shared -Wall -Wextra bench/filters_loops.c \
+    -o "$fout/libloops.so" -Wl,-rpath,/usr/lib/llvm-19/lib
+  # -O3: the copy loop must be vectorised
+  "$CC" -O3 -march=native -Wall -Wextra -pthread bench/copybw.c -o "$fout/copybw"
+}
+
+[[ $run_cnn == 1 ]] && cnn_build
+[[ $run_filters == 1 ]] && filters_build
 
 # ------------------------------------------------------------------- run
 report="$out/latest.txt"
@@ -217,7 +340,7 @@ cnn_run() {
   # OpenMP (oneDNN, PyTorch) and convrt their thread count from the start.
   results=()
   only_args=()
-  [[ -n "$only" ]] && only_args=(--only "$only")
+  [[ -n "$cnn_only" ]] && only_args=(--only "$cnn_only")
   for t in "${thread_counts[@]}"; do
     if ! OMP_NUM_THREADS=$t CONVRT_NUM_THREADS=$t "$out/bench" --threads "$t" --seconds "$seconds" \
           --data "$data" "${only_args[@]}" > "$out/dnnl-t$t.jsonl"; then
@@ -296,14 +419,65 @@ cnn_run() {
   fi
 }
 
-cnn_run
+filters_run() {
+  local native_cpu headers=("$fout"/obj/*.h) t
+  native_cpu=$(sed -n 's/.*for the CPU \([^.]*\)\..*/\1/p' "${headers[0]}")
+  say ""
+  say "=== filters: image and signal filters (bench/filters/) against SciPy, OpenCV, Halide and C loops"
+  say "convc: $($convc --version | head -1), objects for --target-cpu=native ($native_cpu), called through ctypes"
+  say "harness: bench/filters.py, $($python --version); ~$seconds s of interleaved samples per workload,"
+  say "         thread count and process; C loops: $(clang-19 --version | head -1)"
+
+  # Copy bandwidth for the memory floor, like the peak: best of 3 runs of
+  # 0.3 s per thread count, before and after the workloads.
+  "$fout/copybw" 0.3 > "$fout/copy-before.txt"
+
+  # One process per thread count; the environment gives convrt, OpenMP (the
+  # C loops) and Halide their thread count from the start, and the harness
+  # sets OpenCV's.
+  local results=() only_args=()
+  [[ -n "$filters_only" ]] && only_args=(--only "$filters_only")
+  for t in "${thread_counts[@]}"; do
+    if ! CONVRT_NUM_THREADS=$t OMP_NUM_THREADS=$t HL_NUM_THREADS=$t "$python" bench/filters.py \
+          --threads "$t" --seconds "$seconds" --lib "$fout/libfilters.so" \
+          --loops "$fout/libloops.so" --manifest "$filters_manifest" --data "$fout/data" \
+          "${only_args[@]}" > "$fout/filters-t$t.jsonl"; then
+      status=1
+    fi
+    results+=("$fout/filters-t$t.jsonl")
+  done
+
+  "$fout/copybw" 0.3 > "$fout/copy-after.txt"
+  awk '$1 == "copy" {if (!($2 in best) || $3 > best[$2]) {best[$2] = $3; mib[$2] = $4}}
+       END {for (t in best) print "copy", t, best[t], mib[t]}' \
+    "$fout/copy-before.txt" "$fout/copy-after.txt" | sort -k2,2n > "$fout/copy.txt"
+  say ""
+  say "copy bandwidth (bench/copybw.c: dst = s * src, read + written, GB/s), before / after the"
+  say "workloads; the memory floor below uses the better of the two:"
+  for t in $(awk '{print $2}' "$fout/copy.txt"); do
+    say "  $t thread(s): $(awk -v t="$t" '$2 == t {print $3}' "$fout/copy-before.txt") / $(awk -v t="$t" '$2 == t {print $3}' "$fout/copy-after.txt")"
+  done
+  say ""
+  if ! "$python" bench/filters_report.py --copy "$fout/copy.txt" --compile "$filters_manifest" \
+        "${results[@]}" | tee -a "$report"; then
+    status=1
+  fi
+}
+
+[[ $run_cnn == 1 ]] && cnn_run
+[[ $run_filters == 1 ]] && filters_run
 
 say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 if awk -v l="$load_start" -v n="$ncpu" 'BEGIN {exit !(l >= n)}'; then
-  # OpenMP's static schedule waits for its slowest thread, so a busy core
-  # slows the peers' multi-thread runs far more than convrt's.
+  # A parallel region (OpenMP's static schedule, TBB, Halide's pool) waits
+  # for its slowest thread, so a busy core slows the peers' multi-thread
+  # runs far more than convrt's.
+  measured=()
+  [[ $run_cnn == 1 ]] && measured+=("the FMA peak")
+  [[ $run_filters == 1 ]] && measured+=("the copy bandwidth")
   say "warning: the machine was busy (load average $load_start at the start on $ncpu CPUs): times are"
-  say "         inflated, the peak deflated, and multi-thread ratios against the OpenMP peers flatter convc"
+  say "         inflated, $(printf '%s' "${measured[0]}"; [[ ${#measured[@]} -gt 1 ]] && printf ' and %s' "${measured[1]}") deflated, and multi-thread"
+  say "         ratios against the peers' parallel loops flatter convc"
 fi
 [[ $status -ne 0 ]] && say "bench: FAILED (see the messages above)"
 say "written to $report"
