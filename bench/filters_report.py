@@ -67,8 +67,9 @@ def main():
     ok = True
 
     m = meta[thread_counts[0]]
+    target = m["halide_target"].replace("x86-64-linux-", "").replace("-jit", "")
     print(f"peers: SciPy {m['scipy']} (NumPy {m['numpy']}), OpenCV {m['opencv']} (IPP: "
-          f"{m['opencv_ipp']}), Halide 14 JIT for {m['halide_target'].split('-jit')[0]}, "
+          f"{m['opencv_ipp']}), Halide 14 JIT for the host ({target}), "
           "C loops from clang-19 -O3 -march=native with OpenMP")
     print()
 
@@ -92,9 +93,9 @@ def main():
         head2 = f"  {'implementation':{width}}"
         for t in thread_counts:
             group = f" {plural(t)} "
-            cols = 24 + (9 if floor else 0)
+            cols = 25 + (9 if floor else 0)
             head1 += "  " + group.center(cols, "-")
-            head2 += f"  {'ms':>10} {'ratio':>6} {'n':>6}" + (f" {'x floor':>8}" if floor else "")
+            head2 += f"  {'ms':>10} {'ratio':>7} {'n':>6}" + (f" {'x floor':>8}" if floor else "")
         head2 += f"  {'max err':>8}"
         print(head1)
         print(head2)
@@ -103,7 +104,7 @@ def main():
             peers = [r for r in rows.get((t, w), []) if r["kind"] == "peer"]
             if peers:
                 best[t] = min(peers, key=lambda r: r["ms"])
-        blank = " " * (2 + 10 + 1 + 6 + 1 + 6 + (9 if floor else 0))
+        blank = " " * (2 + 10 + 1 + 7 + 1 + 6 + (9 if floor else 0))
         for name in names:
             line = f"  {name:{width}}"
             errs, same = [], False
@@ -119,17 +120,18 @@ def main():
                     continue
                 errs.append(r["err"])
                 if r["kind"] == "convc" and t in best:
-                    ratio = f"{best[t]['ms'] / r['ms']:6.3g}"
+                    q = best[t]["ms"] / r["ms"]
+                    ratio = f"{q:7.3f}" if q >= 0.01 else f"{q:7.2g}"
                 elif t in best and r is best[t]:
-                    ratio = f"{'best':>6}"
+                    ratio = f"{'best':>7}"
                 else:
-                    ratio = f"{'':6}"
+                    ratio = f"{'':7}"
                 ms = fmt_ms(r["ms"]) + ("*" if r["single_thread"] and t > 1 else " ")
                 line += f"  {ms:>10} {ratio} {r['samples']:>6}"
                 if floor:
                     line += f" {r['ms'] / floor[t]:8.2f}" if t in floor else f" {'-':>8}"
             if same:
-                line = line.rstrip() + "   not timed: the same code as convc direct"
+                line = f"  {name:{width}}  not timed: the same code as convc direct"
             else:
                 worst = max(errs) if errs else float("inf")
                 bad = not worst <= TOLERANCE
@@ -148,7 +150,8 @@ def main():
     if opt.compile:
         with open(opt.compile) as f:
             comp = [json.loads(line) for line in f if line.strip()]
-        comp = [c for c in comp if c["id"] in ids and "compile_ms" in c]
+        comp = sorted((c for c in comp if c["id"] in ids and "compile_ms" in c),
+                      key=lambda c: (IDS.index(c["id"]), c["script"]))
         if comp:
             print("compile time, ms (median of 3 runs of each command):")
             print(f"  {'script':26} {'convc compile':>13} {'convc run (JIT)':>15}")
