@@ -10,7 +10,6 @@ load on the machine hits them alike and the ratios between them hold.
 
     filters.py --lib LIB --loops LIB --manifest FILE --threads N
                [--seconds S] [--only W8,W9,...] [--data DIR]
-    filters.py --list
 
 LIB is the convc objects with libconvrt; --loops is bench/filters_loops.c
 built as a shared library; FILE has one JSON line per script (id, script,
@@ -37,7 +36,7 @@ import time
 import zlib
 
 # NumPy, SciPy, OpenCV and Halide, imported by import_peers() once main()
-# knows the thread count; --list needs none of them.
+# knows the thread count.
 np = ndimage = signal = cv2 = hl = None
 
 TOLERANCE = 1e-4
@@ -506,7 +505,6 @@ def import_peers(threads):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--list", action="store_true", help="print the workload ids and stop")
     ap.add_argument("--lib")
     ap.add_argument("--loops")
     ap.add_argument("--manifest")
@@ -515,9 +513,6 @@ def main():
     ap.add_argument("--only")
     ap.add_argument("--data")
     opt = ap.parse_args()
-    if opt.list:
-        print(" ".join(IDS))
-        return 0
     if not (opt.lib and opt.loops and opt.manifest and opt.threads):
         ap.error("--lib, --loops, --manifest and --threads are required")
 

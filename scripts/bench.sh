@@ -71,7 +71,8 @@ run_cnn=0 run_filters=0
 cnn_only="" filters_only=""
 if [[ -n "$only" ]]; then
   cnn_ids=$(for f in bench/workloads/*.conv; do b=$(basename "$f"); b=${b%%_*}; echo "${b^^}"; done)
-  filters_ids=$("$python" bench/filters.py --list)
+  filters_ids=$(head -q -n 1 bench/filters/*.conv | sed -n 's/^# *\([A-Za-z0-9-]*\):.*/\1/p' |
+                awk '!seen[$0]++' | xargs)
   # W9-15 is also selected by its stem, W9
   filters_known=$(for w in $filters_ids; do echo "${w^^}"; w=${w%%-*}; echo "${w^^}"; done | sort -u)
   known=""
