@@ -505,16 +505,14 @@ def import_peers(threads):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--lib")
-    ap.add_argument("--loops")
-    ap.add_argument("--manifest")
-    ap.add_argument("--threads", type=int)
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--loops", required=True)
+    ap.add_argument("--manifest", required=True)
+    ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--seconds", type=float, default=1.5)
     ap.add_argument("--only")
     ap.add_argument("--data")
     opt = ap.parse_args()
-    if not (opt.lib and opt.loops and opt.manifest and opt.threads):
-        ap.error("--lib, --loops, --manifest and --threads are required")
 
     scipy_version = import_peers(opt.threads)
 
@@ -550,7 +548,6 @@ def main():
         print(f"filters: {wid}, {opt.threads} thread{'s' if opt.threads > 1 else ''}: setting up",
               file=sys.stderr, flush=True)
         w = make_workload(wid, loops, scripts)
-        ref = None
         cache = os.path.join(opt.data, wid + "-ref.npy") if opt.data else None
         if cache and os.path.exists(cache):
             ref = np.load(cache)
