@@ -18,8 +18,10 @@
  * vectoriser sees canonical loops without needing loop-rotate first. */
 #include "codegen.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -29,11 +31,13 @@
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
+#include <llvm-c/ErrorHandling.h>
 #include <llvm-c/Orc.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
+#include "arena.h"
 #include "convrt_abi.h"
 
 struct CgModule {
@@ -51,10 +55,8 @@ struct CgModule {
 static char *xstrdup(const char *s)
 {
     char *d = strdup(s ? s : "");
-    if (!d) {
-        fputs("convc: out of memory\n", stderr);
-        abort();
-    }
+    if (!d)
+        arena_out_of_memory(strlen(s ? s : "") + 1);
     return d;
 }
 
@@ -80,10 +82,88 @@ static void set_err(char **err, char *msg)
 
 /* ---- targets --------------------------------------------------------------- */
 
+/* ---- LLVM failing hard -------------------------------------------------------
+ *
+ * LLVM is C++: a failed operator new throws std::bad_alloc, which nothing
+ * catches, its own allocation failures write "LLVM ERROR: out of memory"
+ * and abort(), and report_fatal_error() exits after printing.  Any of these
+ * would end convc with SIGABRT (status 134) or a bare LLVM message.  While
+ * LLVM runs, a C++ new-handler, LLVM's fatal-error handler and a SIGABRT
+ * handler turn each into one diagnostic and exit status 1.  No output file
+ * is open meanwhile (the driver writes files only from finished bytes), so
+ * none is left behind. */
+
+static void exit_msg(const char *msg, size_t n)
+{
+    (void)!write(STDERR_FILENO, msg, n);
+    _exit(1);
+}
+
+#define OOM_MSG "convc: error: out of memory while compiling\n"
+
+static void oom_new_handler(void)
+{
+    exit_msg(OOM_MSG, sizeof OOM_MSG - 1);
+}
+
+static void abort_handler(int sig)
+{
+    (void)sig;
+    static const char msg[] = "convc: error: out of memory while compiling (the code generator aborted)\n";
+    exit_msg(msg, sizeof msg - 1);
+}
+
+static void fatal_handler(const char *reason)
+{
+    if (strstr(reason, "out of memory") || strstr(reason, "Allocation failed"))
+        exit_msg(OOM_MSG, sizeof OOM_MSG - 1);
+    char msg[1024];
+    int n = snprintf(msg, sizeof msg, "convc: error: the code generator failed: %s\n", reason);
+    exit_msg(msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+}
+
+/* std::set_new_handler, looked up at run time so that convc stays a C
+ * program; libstdc++ is loaded with libLLVM.  NULL if it is not found. */
+typedef void (*NewHandler)(void);
+static NewHandler (*set_new_handler_fn)(NewHandler);
+
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+static int guard_depth;
+static struct sigaction saved_abrt;
+static NewHandler saved_new;
+
+void cg_llvm_enter(void)
+{
+    pthread_mutex_lock(&guard_lock);
+    if (guard_depth++ == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = abort_handler;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGABRT, &sa, &saved_abrt);
+        if (set_new_handler_fn)
+            saved_new = set_new_handler_fn(oom_new_handler);
+    }
+    pthread_mutex_unlock(&guard_lock);
+}
+
+void cg_llvm_leave(void)
+{
+    pthread_mutex_lock(&guard_lock);
+    if (--guard_depth == 0) {
+        sigaction(SIGABRT, &saved_abrt, NULL);
+        if (set_new_handler_fn)
+            set_new_handler_fn(saved_new);
+    }
+    pthread_mutex_unlock(&guard_lock);
+}
+
 static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
 
 static void llvm_init(void)
 {
+    LLVMInstallFatalErrorHandler(fatal_handler);
+    *(void **)&set_new_handler_fn = dlsym(RTLD_DEFAULT, "_ZSt15set_new_handlerPFvvE");
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
     LLVMInitializeNativeAsmParser();
@@ -281,10 +361,8 @@ static void cg_fail(Cg *cg, char *msg)
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fputs("convc: out of memory\n", stderr);
-        abort();
-    }
+    if (!p)
+        arena_out_of_memory(n * size);
     return p;
 }
 
@@ -1321,11 +1399,8 @@ static LLVMErrorRef optimise(CgModule *m, int opt)
     return e;
 }
 
-CgModule *cg_compile(const IrProgram *p, const CgTarget *t, char **err)
+static CgModule *compile(const IrProgram *p, const CgTarget *t, char **err)
 {
-    if (err)
-        *err = NULL;
-    pthread_once(&llvm_once, llvm_init);
     if (!p || !is_c_identifier(p->name) || strlen(p->name) > 200) {
         set_err(err, fmt_err("pipeline name '%s' is not a C identifier",
                              p && p->name ? p->name : "(null)"));
@@ -1374,11 +1449,24 @@ CgModule *cg_compile(const IrProgram *p, const CgTarget *t, char **err)
     return m;
 }
 
+CgModule *cg_compile(const IrProgram *p, const CgTarget *t, char **err)
+{
+    if (err)
+        *err = NULL;
+    pthread_once(&llvm_once, llvm_init);
+    cg_llvm_enter();
+    CgModule *m = compile(p, t, err);
+    cg_llvm_leave();
+    return m;
+}
+
 int cg_print_llvm(CgModule *m, FILE *out)
 {
     if (!m || !m->mod)
         return -1;
+    cg_llvm_enter();
     char *s = LLVMPrintModuleToString(m->mod);
+    cg_llvm_leave();
     int rc = fputs(s, out) < 0 ? -1 : 0;
     LLVMDisposeMessage(s);
     return rc;
@@ -1388,6 +1476,7 @@ int cg_print_asm(CgModule *m, FILE *out)
 {
     if (!m || !m->mod)
         return -1;
+    cg_llvm_enter();
     LLVMModuleRef clone = LLVMCloneModule(m->mod);
     LLVMMemoryBufferRef buf = NULL;
     char *msg = NULL;
@@ -1404,6 +1493,7 @@ int cg_print_asm(CgModule *m, FILE *out)
     }
     LLVMDisposeMessage(msg);
     LLVMDisposeModule(clone);
+    cg_llvm_leave();
     return rc;
 }
 
@@ -1427,6 +1517,7 @@ int cg_write_object(CgModule *m, const char *path, char **err)
     }
     fchmod(fd, 0644);
     close(fd);
+    cg_llvm_enter();
     LLVMModuleRef clone = LLVMCloneModule(m->mod);
     char *msg = NULL;
     int rc = 0;
@@ -1441,6 +1532,7 @@ int cg_write_object(CgModule *m, const char *path, char **err)
     }
     LLVMDisposeMessage(msg);
     LLVMDisposeModule(clone);
+    cg_llvm_leave();
     free(tmp);
     return rc;
 }

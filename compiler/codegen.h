@@ -46,6 +46,13 @@ void cg_free(CgModule *m);
  * "native". */
 const char *const *cg_known_cpus(void);
 
+/* Bracket every call into LLVM (cg_* do it themselves; jit.c uses these):
+ * meanwhile, running out of memory or a fatal LLVM error prints one
+ * "convc: error: ..." line and exits with status 1 instead of aborting.
+ * Calls nest. */
+void cg_llvm_enter(void);
+void cg_llvm_leave(void);
+
 /* ---- for jit.c ------------------------------------------------------------
  * Declared with LLVM's own incomplete struct names so that no llvm-c header
  * is needed here. */

@@ -154,6 +154,38 @@ def test_long_scripts_stay_fast_and_shallow(tmp):
     assert max(v for v, _ in sizes) == 0 and max(l for _, l in sizes) <= 1, sizes[:5]
 
 
+def test_running_out_of_memory_while_compiling_exits_1(tmp):
+    if os.environ.get("CONVC_SANITIZED"):
+        print("     (skipped: the sanitizers cannot run under an address-space limit)")
+        return
+    import resource
+    lines = ["pipeline big {", "  input x: f32[H, W]", "  a0 = conv2d(x, sobel_x, pad=same)"]
+    lines += [f"  a{i} = conv2d(a{i - 1}, box2d(3), pad=same) * a{i - 1}" for i in range(1, 80)]
+    lines += ["  output y = a79", "}"]
+    with open(os.path.join(tmp, "big.conv"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+    def run(limit_mb, *args):
+        def lim():
+            resource.setrlimit(resource.RLIMIT_AS, (limit_mb << 20, limit_mb << 20))
+        return subprocess.run([CONVC, *args], cwd=tmp, capture_output=True, text=True, timeout=120,
+                              preexec_fn=lim)
+    # Below some limit convc cannot even be loaded, or LLVM's own static
+    # initialisation fails before main(): start where --version works.
+    start = next((mb for mb in range(64, 1024, 2) if run(mb, "--version").returncode == 0), None)
+    assert start is not None, "convc --version fails under every limit up to 1 GB"
+    hits = 0
+    for mb in range(start, start + 200, 4):
+        p = run(mb, "compile", "big.conv", "-o", "big.o")
+        assert p.returncode in (0, 1), (mb, p.returncode, p.stderr[-300:])
+        if p.returncode == 0:
+            break
+        assert "convc: error: out of memory while compiling" in p.stderr, (mb, p.stderr[-300:])
+        hits += 1
+    assert hits > 0, f"no limit from {start} MB up made the compiler run out of memory"
+    assert p.returncode == 0, "no limit up to 200 MB above the start was enough to compile"
+
+
 def main():
     tests = {n: f for n, f in globals().items() if n.startswith("test_")}
     names = sys.argv[2:] or sorted(tests)
