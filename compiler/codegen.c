@@ -1472,69 +1472,53 @@ int cg_print_llvm(CgModule *m, FILE *out)
     return rc;
 }
 
-int cg_print_asm(CgModule *m, FILE *out)
+/* Assembly or an object file into a memory buffer, then into out. */
+static int emit(CgModule *m, LLVMCodeGenFileType type, FILE *out, char **err)
 {
-    if (!m || !m->mod)
+    if (err)
+        *err = NULL;
+    if (!m || !m->mod) {
+        set_err(err, fmt_err("no module to emit"));
         return -1;
+    }
     cg_llvm_enter();
     LLVMModuleRef clone = LLVMCloneModule(m->mod);
     LLVMMemoryBufferRef buf = NULL;
     char *msg = NULL;
     int rc = 0;
-    if (LLVMTargetMachineEmitToMemoryBuffer(m->tm, clone, LLVMAssemblyFile,
-                                            &msg, &buf)) {
-        fprintf(stderr, "convc: cannot emit assembly: %s\n", msg ? msg : "?");
+    if (LLVMTargetMachineEmitToMemoryBuffer(m->tm, clone, type, &msg, &buf)) {
+        set_err(err, fmt_err("cannot emit %s: %s", type == LLVMObjectFile ? "the object" : "assembly",
+                             msg ? msg : "?"));
         rc = -1;
-    } else {
-        size_t n = LLVMGetBufferSize(buf);
-        if (fwrite(LLVMGetBufferStart(buf), 1, n, out) != n)
-            rc = -1;
-        LLVMDisposeMemoryBuffer(buf);
     }
     LLVMDisposeMessage(msg);
     LLVMDisposeModule(clone);
     cg_llvm_leave();
+    if (rc == 0) {
+        size_t n = LLVMGetBufferSize(buf);
+        if (fwrite(LLVMGetBufferStart(buf), 1, n, out) != n) {
+            set_err(err, fmt_err("cannot write the %s: %s", type == LLVMObjectFile ? "object" : "assembly",
+                                 strerror(errno)));
+            rc = -1;
+        }
+        LLVMDisposeMemoryBuffer(buf);
+    }
     return rc;
 }
 
-int cg_write_object(CgModule *m, const char *path, char **err)
+int cg_print_asm(CgModule *m, FILE *out)
 {
-    if (err)
-        *err = NULL;
-    if (!m || !m->mod) {
-        set_err(err, fmt_err("no module to write"));
-        return -1;
-    }
-    size_t len = strlen(path);
-    char *tmp = xcalloc(1, len + 16);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmpXXXXXX", 11);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        set_err(err, fmt_err("%s: %s", path, strerror(errno)));
-        free(tmp);
-        return -1;
-    }
-    fchmod(fd, 0644);
-    close(fd);
-    cg_llvm_enter();
-    LLVMModuleRef clone = LLVMCloneModule(m->mod);
-    char *msg = NULL;
-    int rc = 0;
-    if (LLVMTargetMachineEmitToFile(m->tm, clone, tmp, LLVMObjectFile, &msg)) {
-        set_err(err, fmt_err("%s: %s", path, msg ? msg : "cannot emit object"));
-        unlink(tmp);
-        rc = -1;
-    } else if (rename(tmp, path) != 0) {
-        set_err(err, fmt_err("%s: %s", path, strerror(errno)));
-        unlink(tmp);
-        rc = -1;
-    }
-    LLVMDisposeMessage(msg);
-    LLVMDisposeModule(clone);
-    cg_llvm_leave();
-    free(tmp);
+    char *err = NULL;
+    int rc = emit(m, LLVMAssemblyFile, out, &err);
+    if (rc != 0)
+        fprintf(stderr, "convc: error: %s\n", err);
+    free(err);
     return rc;
+}
+
+int cg_emit_object(CgModule *m, FILE *out, char **err)
+{
+    return emit(m, LLVMObjectFile, out, err);
 }
 
 int64_t cg_cpu_features(CgModule *m) { return m ? m->cpu_features : 0; }

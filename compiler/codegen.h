@@ -31,10 +31,10 @@ typedef struct CgModule CgModule;
 CgModule *cg_compile(const IrProgram *p, const CgTarget *t, char **err);
 
 int  cg_print_llvm(CgModule *m, FILE *out);     /* 0 or -1 */
-int  cg_print_asm(CgModule *m, FILE *out);      /* 0 or -1 */
-/* A relocatable PIC object, written to a temporary file beside path and
- * renamed, so path is either the old file or the complete new one. */
-int  cg_write_object(CgModule *m, const char *path, char **err);
+int  cg_print_asm(CgModule *m, FILE *out);      /* 0 or -1, after a message */
+/* A relocatable PIC object, made in memory and then written to out.  0, or
+ * -1 with *err set to a malloc'ed message. */
+int  cg_emit_object(CgModule *m, FILE *out, char **err);
 /* CONVRT_CPU_* bits that the chosen CPU and features imply. */
 int64_t cg_cpu_features(CgModule *m);
 /* The resolved CPU name ("native" becomes the host's, e.g. "znver4"). */
