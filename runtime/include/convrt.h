@@ -126,8 +126,9 @@ CONVRT_API int convrt_tensor_numel(const convrt_tensor *t, int64_t *out);
 
 /* Reading: every loader refuses, before reading a byte, anything but a
  * regular file: a directory, a FIFO (which would block), a device or a
- * socket is CONVRT_E_IO with a message that says what the path is.  Every
- * CONVRT_E_IO message ends with the system's reason (strerror). */
+ * socket is CONVRT_E_IO with a message that says what the path is, and an
+ * empty file name is CONVRT_E_INVALID.  When the system reports an error,
+ * the message ends with its reason (strerror). */
 
 /* Load a NumPy .npy file (format versions 1.0, 2.0 and 3.0) holding
  * little-endian float32 ('<f4') or float64 ('<f8', converted to float) in
