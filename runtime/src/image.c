@@ -195,8 +195,11 @@ static int png_load(const char *path, convrt_tensor *out)
     }
     png_set_read_fn(png, &src, png_read_fn);
     png_set_sig_bytes(png, 8);
-    /* Ancillary chunks (text, ICC profiles) are decompressed in memory:
-     * bound what one may take. */
+    /* Only IHDR, PLTE, tRNS, IDAT and IEND matter here.  libpng reads a
+     * text or ICC chunk whole, allocating what its length field says (up
+     * to 2 GB, before the data is known to exist); skipped, a chunk is
+     * read and discarded in small pieces. */
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     png_set_chunk_malloc_max(png, 8 << 20);
     png_read_info(png, info);
 

@@ -439,6 +439,28 @@ def test_an_image_header_larger_than_the_file_is_refused_before_allocating(tmp):
     assert p.returncode == 1, p.stderr
     assert ("cannot load 'huge.pgm': pixel data: truncated: the header says 100000 x 100000 pixels, which "
             "need 10000000000 bytes, but the file has 18 after the header") in p.stderr, p.stderr
+    # a PNG whose IHDR claims 1000000 x 1000000 pixels, and one with a text
+    # chunk whose length field says 2 GB (libpng allocates that much for a
+    # text chunk before reading it)
+    import struct, zlib
+
+    def chunk(kind, data, length=None):
+        return (struct.pack(">I", len(data) if length is None else length) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    ihdr = lambda w, h: chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+    sig = b"\x89PNG\r\n\x1a\n"
+    pngs = {
+        "ihdr.png": (sig + ihdr(1000000, 1000000) + chunk(b"IDAT", zlib.compress(bytes(8))) + chunk(b"IEND", b""),
+                     "cannot load 'ihdr.png': truncated: the header says 1000000 x 1000000 pixels"),
+        "text.png": (sig + ihdr(1, 1) + chunk(b"zTXt", b"Big\0\0" + zlib.compress(b"x"), length=0x7ffffff0),
+                     "cannot load 'text.png': truncated: the file ends after"),
+    }
+    for name, (data, msg) in pngs.items():
+        with open(os.path.join(tmp, name), "wb") as f:
+            f.write(data)
+        p = subprocess.run([CONVC, "run", "gray.conv", f"img={name}", "-o", "y=y.npy"], cwd=tmp,
+                           capture_output=True, text=True, timeout=60, preexec_fn=limit)
+        assert p.returncode == 1 and msg in p.stderr, (name, p.stderr)
     # the pixel ceiling, lowered for the test
     with open(os.path.join(tmp, "small.pgm"), "wb") as f:
         f.write(b"P5\n20 10\n255\n" + bytes(200))

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <png.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -334,6 +335,8 @@ Test(image, a_header_larger_than_the_file_is_truncated_before_allocating)
     FILE *f = fopen(scratch_path("one.png"), "rb");
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
+    unsigned char one[256];
+    memcpy(one, buf, n);
     /* width and height at bytes 16..23, then the IHDR's CRC over bytes 12..28 */
     const unsigned char big[8] = {0, 0x0f, 0x42, 0x40, 0, 0x0f, 0x42, 0x40};
     memcpy(buf + 16, big, 8);
@@ -344,6 +347,53 @@ Test(image, a_header_larger_than_the_file_is_truncated_before_allocating)
     cr_expect_eq(convrt_image_load(scratch_path("huge.png"), &t), CONVRT_E_FORMAT);
     expect_report(CONVRT_E_FORMAT, "huge.png", "truncated", "1000000 x 1000000");
     cr_expect_null(t.data);
+
+    /* a text chunk whose length says 2 GB, after the 1 x 1 image's IHDR:
+     * skipped in small pieces, not read into a 2 GB buffer */
+    capture_reset();
+    const unsigned char ztxt[12] = {0x7f, 0xff, 0xff, 0xf0, 'z', 'T', 'X', 't', 'B', 'i', 'g', 0};
+    memcpy(one + 33, ztxt, sizeof ztxt);
+    write_bytes(scratch_path("text.png"), one, 33 + sizeof ztxt);
+    cr_expect_eq(convrt_image_load(scratch_path("text.png"), &t), CONVRT_E_FORMAT);
+    expect_report(CONVRT_E_FORMAT, "text.png", "truncated: the file ends after 45 bytes");
+}
+
+Test(image, a_large_text_chunk_is_skipped_not_held_in_memory)
+{
+    /* A 1 x 1 PNG with a 32 MB zTXt chunk before its pixels.  libpng reads
+     * such a chunk whole into a buffer of the length its header states
+     * (a fuzzer found 100 bytes that asked for 591 MB); it is skipped. */
+    unsigned char px[1] = {7};
+    write_png(scratch_path("one.png"), 1, 1, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_NONE, px, 1, NULL, 0);
+    unsigned char png[256];
+    FILE *f = fopen(scratch_path("one.png"), "rb");
+    size_t n = fread(png, 1, sizeof png, f);
+    fclose(f);
+    enum { LEN = 32 << 20, PIECE = 1 << 16 };
+    static unsigned char zeros[PIECE];
+    f = fopen(scratch_path("text.png"), "wb");
+    fwrite(png, 1, 33, f);                          /* signature and IHDR */
+    const unsigned char head[8] = {LEN >> 24, (LEN >> 16) & 0xff, 0, 0, 'z', 'T', 'X', 't'};
+    fwrite(head, 1, 8, f);
+    uLong crc = crc32(0, head + 4, 4);
+    for (int i = 0; i < LEN / PIECE; i++) {
+        fwrite(zeros, 1, PIECE, f);
+        crc = crc32(crc, zeros, PIECE);
+    }
+    const unsigned char c[4] = {crc >> 24, (crc >> 16) & 0xff, (crc >> 8) & 0xff, crc & 0xff};
+    fwrite(c, 1, 4, f);
+    fwrite(png + 33, 1, n - 33, f);                 /* IDAT, IEND */
+    fclose(f);
+
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    convrt_tensor t;
+    cr_assert_eq(convrt_image_load(scratch_path("text.png"), &t), 0, "%s", cap.message);
+    getrusage(RUSAGE_SELF, &after);
+    cr_expect_float_eq(t.data[0], 7 / 255.0f, eps);
+    convrt_tensor_free(&t);
+    cr_expect_lt(after.ru_maxrss - before.ru_maxrss, 8 << 10, "peak memory grew by %ld KB",
+                 after.ru_maxrss - before.ru_maxrss);
 }
 
 Test(image, the_pixel_ceiling_can_be_set_in_the_environment)
