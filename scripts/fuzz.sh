@@ -70,7 +70,7 @@ echo "fuzz: $nnew new input(s) adding coverage in $run/new"
 echo "fuzz: $ncrash crash/leak/timeout reproducer(s) in $run/artifacts"
 if [[ $ncrash -gt 0 ]]; then
   ls -l "$run/artifacts"
-  echo "fuzz: reproduce with $fuzzer FILE; keep it in tests/fuzz/crashes/" >&2
+  echo "fuzz: reproduce with $fuzzer FILE; keep it in ${corpus/corpus/crashes}/" >&2
   exit 1
 fi
 exit "$status"
