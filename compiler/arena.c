@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct ArenaBlock {
     ArenaBlock *next;
@@ -13,13 +14,18 @@ struct ArenaBlock {
 
 enum { ARENA_BLOCK = 64 * 1024 };
 
+void arena_out_of_memory(size_t n)
+{
+    fflush(stdout);
+    fprintf(stderr, "convc: error: out of memory while compiling (%zu more bytes were needed)\n", n);
+    _exit(1);
+}
+
 static void *xmalloc(size_t n)
 {
     void *p = malloc(n);
-    if (!p) {
-        fprintf(stderr, "convc: out of memory (%zu bytes)\n", n);
-        abort();
-    }
+    if (!p)
+        arena_out_of_memory(n);
     return p;
 }
 

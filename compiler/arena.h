@@ -2,8 +2,9 @@
  *
  * The AST, the stage graph and the loop IR all live in arenas.  Nothing in
  * them is freed individually; the owner frees the arena when the phase that
- * needs them is over.  Allocation failure aborts with a message: a compiler
- * that cannot get a few MB has nothing sensible left to do. */
+ * needs them is over.  Allocation failure ends convc with a message and
+ * exit status 1: a compiler that cannot get a few MB has nothing sensible
+ * left to do, and no output file is open while it compiles. */
 #ifndef CONVC_ARENA_H
 #define CONVC_ARENA_H
 
@@ -16,6 +17,10 @@ typedef struct Arena {
     ArenaBlock *head;
     size_t      used_total;
 } Arena;
+
+/* "convc: error: out of memory while compiling" and exit status 1; for
+ * every allocation of the compiler that cannot fail gracefully. */
+void  arena_out_of_memory(size_t n) __attribute__((noreturn));
 
 void  arena_init(Arena *a);
 void  arena_free(Arena *a);

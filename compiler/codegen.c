@@ -25,8 +25,10 @@
  * vectoriser sees canonical loops without needing loop-rotate first. */
 #include "codegen.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -37,11 +39,13 @@
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
 #include <llvm-c/DebugInfo.h>
+#include <llvm-c/ErrorHandling.h>
 #include <llvm-c/Orc.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
+#include "arena.h"
 #include "convrt_abi.h"
 #include "stage_share.h"
 
@@ -60,10 +64,8 @@ struct CgModule {
 static char *xstrdup(const char *s)
 {
     char *d = strdup(s ? s : "");
-    if (!d) {
-        fputs("convc: out of memory\n", stderr);
-        abort();
-    }
+    if (!d)
+        arena_out_of_memory(strlen(s ? s : "") + 1);
     return d;
 }
 
@@ -89,13 +91,93 @@ static void set_err(char **err, char *msg)
 
 /* ---- targets --------------------------------------------------------------- */
 
+/* ---- LLVM failing hard -------------------------------------------------------
+ *
+ * LLVM is C++: a failed operator new throws std::bad_alloc, which nothing
+ * catches, its own allocation failures write "LLVM ERROR: out of memory"
+ * and abort(), and report_fatal_error() exits after printing.  Any of these
+ * would end convc with SIGABRT (status 134) or a bare LLVM message.  While
+ * LLVM runs, a C++ new-handler, LLVM's fatal-error handler and a SIGABRT
+ * handler turn each into one diagnostic and exit status 1.  No output file
+ * is open meanwhile (the driver writes files only from finished bytes), so
+ * none is left behind. */
+
+static void exit_msg(const char *msg, size_t n)
+{
+    (void)!write(STDERR_FILENO, msg, n);
+    _exit(1);
+}
+
+#define OOM_MSG "convc: error: out of memory while compiling\n"
+
+static void oom_new_handler(void)
+{
+    exit_msg(OOM_MSG, sizeof OOM_MSG - 1);
+}
+
+static void abort_handler(int sig)
+{
+    (void)sig;
+    static const char msg[] = "convc: error: out of memory while compiling (the code generator aborted)\n";
+    exit_msg(msg, sizeof msg - 1);
+}
+
+static void fatal_handler(const char *reason)
+{
+    if (strstr(reason, "out of memory") || strstr(reason, "Allocation failed"))
+        exit_msg(OOM_MSG, sizeof OOM_MSG - 1);
+    char msg[1024];
+    int n = snprintf(msg, sizeof msg, "convc: error: the code generator failed: %s\n", reason);
+    exit_msg(msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+}
+
+/* std::set_new_handler, looked up at run time so that convc stays a C
+ * program; libstdc++ is loaded with libLLVM.  NULL if it is not found. */
+typedef void (*NewHandler)(void);
+static NewHandler (*set_new_handler_fn)(NewHandler);
+
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+static int guard_depth;
+static struct sigaction saved_abrt;
+static NewHandler saved_new;
+
+void cg_llvm_enter(void)
+{
+    pthread_mutex_lock(&guard_lock);
+    if (guard_depth++ == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = abort_handler;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGABRT, &sa, &saved_abrt);
+        if (set_new_handler_fn)
+            saved_new = set_new_handler_fn(oom_new_handler);
+    }
+    pthread_mutex_unlock(&guard_lock);
+}
+
+void cg_llvm_leave(void)
+{
+    pthread_mutex_lock(&guard_lock);
+    if (--guard_depth == 0) {
+        sigaction(SIGABRT, &saved_abrt, NULL);
+        if (set_new_handler_fn)
+            set_new_handler_fn(saved_new);
+    }
+    pthread_mutex_unlock(&guard_lock);
+}
+
 static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
 
 static void llvm_init(void)
 {
+    LLVMInstallFatalErrorHandler(fatal_handler);
+    *(void **)&set_new_handler_fn = dlsym(RTLD_DEFAULT, "_ZSt15set_new_handlerPFvvE");
+    cg_llvm_enter();    /* registering the passes allocates too */
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
     LLVMInitializeNativeAsmParser();
+    cg_llvm_leave();
 }
 
 #define F_V2 (CONVRT_CPU_SSE42)
@@ -257,7 +339,9 @@ bool cg_target_info(const char *cpu, Target *out, char **err)
     CgModule m;
     memset(&m, 0, sizeof m);
     CgTarget t = { cpu, 3 };
+    cg_llvm_enter();
     bool ok = choose_target(&m, &t, err);
+    cg_llvm_leave();
     if (ok) {
         static char name[64];   /* one resolved name per process is enough:
                                    the driver compiles for one target */
@@ -336,10 +420,8 @@ static void cg_fail(Cg *cg, char *msg)
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fputs("convc: out of memory\n", stderr);
-        abort();
-    }
+    if (!p)
+        arena_out_of_memory(n * size);
     return p;
 }
 
@@ -2240,11 +2322,8 @@ static LLVMErrorRef optimise(CgModule *m, int opt, LLVMValueRef *kernel_fns, int
     return e;
 }
 
-CgModule *cg_compile(const IrProgram *p, const CgTarget *t, char **err)
+static CgModule *compile(const IrProgram *p, const CgTarget *t, char **err)
 {
-    if (err)
-        *err = NULL;
-    pthread_once(&llvm_once, llvm_init);
     if (!p || !is_c_identifier(p->name) || strlen(p->name) > 200) {
         set_err(err, fmt_err("pipeline name '%s' is not a C identifier",
                              p && p->name ? p->name : "(null)"));
@@ -2296,36 +2375,26 @@ CgModule *cg_compile(const IrProgram *p, const CgTarget *t, char **err)
     return m;
 }
 
+CgModule *cg_compile(const IrProgram *p, const CgTarget *t, char **err)
+{
+    if (err)
+        *err = NULL;
+    pthread_once(&llvm_once, llvm_init);
+    cg_llvm_enter();
+    CgModule *m = compile(p, t, err);
+    cg_llvm_leave();
+    return m;
+}
+
 int cg_print_llvm(CgModule *m, FILE *out)
 {
     if (!m || !m->mod)
         return -1;
+    cg_llvm_enter();
     char *s = LLVMPrintModuleToString(m->mod);
+    cg_llvm_leave();
     int rc = fputs(s, out) < 0 ? -1 : 0;
     LLVMDisposeMessage(s);
-    return rc;
-}
-
-int cg_print_asm(CgModule *m, FILE *out)
-{
-    if (!m || !m->mod)
-        return -1;
-    LLVMModuleRef clone = LLVMCloneModule(m->mod);
-    LLVMMemoryBufferRef buf = NULL;
-    char *msg = NULL;
-    int rc = 0;
-    if (LLVMTargetMachineEmitToMemoryBuffer(m->tm, clone, LLVMAssemblyFile,
-                                            &msg, &buf)) {
-        fprintf(stderr, "convc: cannot emit assembly: %s\n", msg ? msg : "?");
-        rc = -1;
-    } else {
-        size_t n = LLVMGetBufferSize(buf);
-        if (fwrite(LLVMGetBufferStart(buf), 1, n, out) != n)
-            rc = -1;
-        LLVMDisposeMemoryBuffer(buf);
-    }
-    LLVMDisposeMessage(msg);
-    LLVMDisposeModule(clone);
     return rc;
 }
 
@@ -2341,41 +2410,27 @@ static void release_module(CgModule *m)
     m->ctx = NULL;
 }
 
-/* Emission runs the code generator's IR passes on the module it is given,
+/* Assembly or an object file into a memory buffer, then into out.
+ * Emission runs the code generator's IR passes on the module it is given,
  * so a module that is used afterwards is emitted from a copy; a consumed
- * one is emitted itself and then released. */
-static int write_object(CgModule *m, const char *path, bool consume, char **err)
+ * one (a long pipeline's copy would double the memory) is emitted itself
+ * and then released, whether the emission succeeded or not. */
+static int emit(CgModule *m, LLVMCodeGenFileType type, bool consume, FILE *out, char **err)
 {
     if (err)
         *err = NULL;
     if (!m || !m->mod) {
-        set_err(err, fmt_err("no module to write"));
+        set_err(err, fmt_err("no module to emit"));
         return -1;
     }
-    size_t len = strlen(path);
-    char *tmp = xcalloc(1, len + 16);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmpXXXXXX", 11);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        set_err(err, fmt_err("%s: %s", path, strerror(errno)));
-        free(tmp);
-        if (consume)
-            release_module(m);
-        return -1;
-    }
-    fchmod(fd, 0644);
-    close(fd);
+    cg_llvm_enter();
     LLVMModuleRef mod = consume ? m->mod : LLVMCloneModule(m->mod);
+    LLVMMemoryBufferRef buf = NULL;
     char *msg = NULL;
     int rc = 0;
-    if (LLVMTargetMachineEmitToFile(m->tm, mod, tmp, LLVMObjectFile, &msg)) {
-        set_err(err, fmt_err("%s: %s", path, msg ? msg : "cannot emit object"));
-        unlink(tmp);
-        rc = -1;
-    } else if (rename(tmp, path) != 0) {
-        set_err(err, fmt_err("%s: %s", path, strerror(errno)));
-        unlink(tmp);
+    if (LLVMTargetMachineEmitToMemoryBuffer(m->tm, mod, type, &msg, &buf)) {
+        set_err(err, fmt_err("cannot emit %s: %s", type == LLVMObjectFile ? "the object" : "assembly",
+                             msg ? msg : "?"));
         rc = -1;
     }
     LLVMDisposeMessage(msg);
@@ -2383,18 +2438,37 @@ static int write_object(CgModule *m, const char *path, bool consume, char **err)
         release_module(m);
     else
         LLVMDisposeModule(mod);
-    free(tmp);
+    cg_llvm_leave();
+    if (rc == 0) {
+        size_t n = LLVMGetBufferSize(buf);
+        if (fwrite(LLVMGetBufferStart(buf), 1, n, out) != n) {
+            set_err(err, fmt_err("cannot write the %s: %s", type == LLVMObjectFile ? "object" : "assembly",
+                                 strerror(errno)));
+            rc = -1;
+        }
+        LLVMDisposeMemoryBuffer(buf);
+    }
     return rc;
 }
 
-int cg_write_object(CgModule *m, const char *path, char **err)
+int cg_print_asm(CgModule *m, FILE *out)
 {
-    return write_object(m, path, false, err);
+    char *err = NULL;
+    int rc = emit(m, LLVMAssemblyFile, false, out, &err);
+    if (rc != 0)
+        fprintf(stderr, "convc: error: %s\n", err);
+    free(err);
+    return rc;
 }
 
-int cg_write_object_consume(CgModule *m, const char *path, char **err)
+int cg_emit_object(CgModule *m, FILE *out, char **err)
 {
-    return write_object(m, path, true, err);
+    return emit(m, LLVMObjectFile, false, out, err);
+}
+
+int cg_emit_object_consume(CgModule *m, FILE *out, char **err)
+{
+    return emit(m, LLVMObjectFile, true, out, err);
 }
 
 int64_t cg_cpu_features(CgModule *m) { return m ? m->cpu_features : 0; }

@@ -32,16 +32,16 @@ typedef struct CgModule CgModule;
 CgModule *cg_compile(const IrProgram *p, const CgTarget *t, char **err);
 
 int  cg_print_llvm(CgModule *m, FILE *out);     /* 0 or -1 */
-int  cg_print_asm(CgModule *m, FILE *out);      /* 0 or -1 */
-/* A relocatable PIC object, written to a temporary file beside path and
- * renamed, so path is either the old file or the complete new one. */
-int  cg_write_object(CgModule *m, const char *path, char **err);
-/* The same object, written from the module itself rather than a copy (the
+int  cg_print_asm(CgModule *m, FILE *out);      /* 0 or -1, after a message */
+/* A relocatable PIC object, made in memory and then written to out.  0, or
+ * -1 with *err set to a malloc'ed message. */
+int  cg_emit_object(CgModule *m, FILE *out, char **err);
+/* The same object, emitted from the module itself rather than a copy (the
  * copy doubles the memory a long pipeline needs), which is then released,
- * whether the write succeeded or not: afterwards m serves
+ * whether the emission succeeded or not: afterwards m serves
  * cg_cpu_features/cg_cpu_name/cg_pipeline_name and cg_free only.  For a
  * module not used again. */
-int  cg_write_object_consume(CgModule *m, const char *path, char **err);
+int  cg_emit_object_consume(CgModule *m, FILE *out, char **err);
 /* CONVRT_CPU_* bits that the chosen CPU and features imply. */
 int64_t cg_cpu_features(CgModule *m);
 /* The resolved CPU name ("native" becomes the host's, e.g. "znver4"). */
@@ -57,6 +57,13 @@ bool cg_target_info(const char *cpu, Target *out, char **err);
 /* NULL-terminated list of the CPU names cg_compile accepts besides
  * "native". */
 const char *const *cg_known_cpus(void);
+
+/* Bracket every call into LLVM (cg_* do it themselves; jit.c uses these):
+ * meanwhile, running out of memory or a fatal LLVM error prints one
+ * "convc: error: ..." line and exits with status 1 instead of aborting.
+ * Calls nest. */
+void cg_llvm_enter(void);
+void cg_llvm_leave(void);
 
 /* ---- for jit.c ------------------------------------------------------------
  * Declared with LLVM's own incomplete struct names so that no llvm-c header

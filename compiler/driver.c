@@ -5,13 +5,15 @@
  *          -> pass_fuse_pools
  *          -> pass_plan_layouts -> pass_schedule_parallel -> pass_pack_weights
  *          -> lower_graph -> cg_compile
- *          -> jit_create (run) | cg_write_object_consume + header_write (compile)
+ *          -> jit_create (run) | cg_emit_object_consume + header_write (compile)
  *
  * with a --dump hook after each step (front_and_middle below is the list).
  * Diagnostics go to stderr; tables and dumps to stdout. */
 #include "driver.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,18 +226,45 @@ static int parse_args(Arena *a, int argc, char **argv, Options *o)
     return 0;
 }
 
+static const char *file_kind(mode_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFDIR:  return "a directory";
+    case S_IFIFO:  return "a FIFO";
+    case S_IFCHR:  return "a character device";
+    case S_IFBLK:  return "a block device";
+    case S_IFSOCK: return "a socket";
+    default:       return "not a regular file";
+    }
+}
+
 /* Read the whole script with a NUL sentinel after it. */
 static bool read_script(Arena *a, const char *path, Source *src)
 {
     struct stat st;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* O_NONBLOCK: a FIFO would otherwise block the open until a writer
+     * comes; it is refused below like anything else that is not a file. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         fprintf(stderr, "%s: error: cannot open the script: %s\n", path, strerror(errno));
         return false;
     }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "%s: error: not a regular file\n", path);
-        fclose(f);
+    if (fstat(fd, &st) != 0) {
+        fprintf(stderr, "%s: error: cannot open the script: %s\n", path, strerror(errno));
+        close(fd);
+        return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr, "%s: error: the script is %s, not a regular file\n", path,
+                file_kind(st.st_mode));
+        close(fd);
+        return false;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        fprintf(stderr, "%s: error: cannot open the script: %s\n", path, strerror(errno));
+        close(fd);
         return false;
     }
     if (st.st_size > MAX_SCRIPT_BYTES) {
@@ -257,7 +286,7 @@ static bool read_script(Arena *a, const char *path, Source *src)
     bool err = ferror(f);
     fclose(f);
     if (err) {
-        fprintf(stderr, "%s: error: cannot read the script\n", path);
+        fprintf(stderr, "%s: error: cannot read the script: %s\n", path, strerror(errno ? errno : EIO));
         return false;
     }
     text[len] = '\0';
@@ -399,44 +428,153 @@ static int cmd_check(Arena *a, const Options *o)
     return 0;
 }
 
-/* ---- convc run ----------------------------------------------------------------- */
+/* ---- output files -------------------------------------------------------------
+ *
+ * Everything convc writes is checked before anything is compiled or run,
+ * made completely (the run's output tensors; the object, assembly and
+ * header in memory), and only then written: each into a temporary file
+ * beside its target, and all of them renamed into place together
+ * (convrt_outfile_commit), so a failure at any point leaves every existing
+ * file as it was. */
 
+/* The runtime's messages as convc's, after the context given as user
+ * ("output 'y'"), if any. */
 static void report_to_stderr(void *user, int code, const char *message)
 {
-    const char *prefix = user;
-    fprintf(stderr, "%s: error: %s\n", prefix, message);
+    const char *context = user;
+    fprintf(stderr, "convc: error: %s%s%s\n", context ? context : "", context ? ": " : "", message);
 }
 
-typedef struct SaveMsg {
-    const char *staged;
-    char        text[1024];
-} SaveMsg;
-
-static void capture_save_error(void *user, int code, const char *message)
+static void warn_to_stderr(void *user, int code, const char *message)
 {
-    SaveMsg *m = user;
-    snprintf(m->text, sizeof m->text, "%s", message);
+    fprintf(stderr, "convc: warning: %s\n", message);
 }
 
-/* message with every occurrence of from replaced by to */
-static const char *replace_path(Arena *a, const char *message, const char *from, const char *to)
+/* A file convc reads or writes, with where it leads: the directory entry
+ * (its directory's device and inode, and its last component) and, when
+ * something is there, the file itself (through symbolic links).  Two
+ * paths are the same file when either matches, whatever their spelling:
+ * "a.npy", "./a.npy", "d/../a.npy", a link to it, or another hard link. */
+typedef struct FileRef {
+    const char *what;       /* for messages: "output 'y' ('y.npy')" */
+    const char *path;
+    const char *base;
+    bool        has_dir, has_file;
+    dev_t       dir_dev, file_dev;
+    ino_t       dir_ino, file_ino;
+} FileRef;
+
+static FileRef file_ref(Arena *a, const char *what, const char *path)
 {
-    const char *out = "";
-    size_t n = strlen(from);
-    for (const char *p = message; *p;) {
-        const char *hit = strstr(p, from);
-        if (!hit)
-            return arena_printf(a, "%s%s", out, p);
-        out = arena_printf(a, "%s%.*s%s", out, (int)(hit - p), p, to);
-        p = hit + n;
+    FileRef t = { .what = what, .path = path };
+    const char *slash = strrchr(path, '/');
+    t.base = slash ? slash + 1 : path;
+    struct stat st;
+    if (stat(dir_of(a, path), &st) == 0) {
+        t.has_dir = true;
+        t.dir_dev = st.st_dev;
+        t.dir_ino = st.st_ino;
     }
-    return out;
+    if (stat(path, &st) == 0) {
+        t.has_file = true;
+        t.file_dev = st.st_dev;
+        t.file_ino = st.st_ino;
+    }
+    return t;
 }
 
-static const char *ir_output_name(const IrProgram *ir, int32_t i)
+static bool same_file(const FileRef *x, const FileRef *y)
+{
+    if (x->has_dir && y->has_dir && x->dir_dev == y->dir_dev && x->dir_ino == y->dir_ino &&
+        !strcmp(x->base, y->base))
+        return true;
+    return x->has_file && y->has_file && x->file_dev == y->file_dev && x->file_ino == y->file_ino;
+}
+
+/* Outputs must be distinct files, and none of them a file convc reads. */
+static int check_targets(const FileRef *out, int nout, const FileRef *in, int nin)
+{
+    int errors = 0;
+    for (int i = 0; i < nout; i++) {
+        for (int j = 0; j < i; j++)
+            if (same_file(&out[j], &out[i]))
+                errors += fail("%s and %s are the same file; each output needs a file of its own",
+                               out[j].what, out[i].what);
+        for (int k = 0; k < nin; k++)
+            if (same_file(&out[i], &in[k]))
+                errors += fail("%s would overwrite %s", out[i].what, in[k].what);
+    }
+    return errors;
+}
+
+/* The script and the files it load()s: convc never writes over them. */
+static int read_files(Arena *a, const Options *o, const Graph *g, FileRef *in)
+{
+    int n = 0;
+    in[n++] = file_ref(a, arena_printf(a, "the script '%s'", o->script), o->script);
+    for (int32_t i = 0; i < g->nodes.len; i++) {
+        const Node *node = g->nodes.items[i];
+        const char *d = node->desc;
+        size_t len = d ? strlen(d) : 0;
+        if (node->op != NODE_CONST || len < 7 || strncmp(d, "load \"", 6) || d[len - 1] != '"')
+            continue;
+        /* the checker's description, load "PATH", and its resolution */
+        const char *file = arena_strndup(a, d + 6, len - 7);
+        const char *path = file;
+        const char *dir = dir_of(a, o->script);
+        if (file[0] != '/' && dir[0])
+            path = arena_printf(a, "%s/%s", dir, file);
+        in[n++] = file_ref(a, arena_printf(a, "'%s', which the script loads", path), path);
+    }
+    return n;
+}
+
+/* While temporary files exist, Ctrl-C and the like wait: the files are
+ * finished and renamed (or removed) first, then the signal ends convc. */
+static void hold_signals(bool hold, sigset_t *saved)
+{
+    if (!hold) {
+        sigprocmask(SIG_SETMASK, saved, NULL);
+        return;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &set, saved);
+}
+
+/* Write each bytes[i] to paths[i], all or nothing. */
+static int write_files(const char *const *paths, char *const *bytes, const size_t *lens, int n)
+{
+    convrt_outfile *files[2] = { NULL, NULL };
+    sigset_t saved;
+    hold_signals(true, &saved);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        rc = convrt_outfile_open(paths[i], &files[i]);
+        if (rc == 0 && fwrite(bytes[i], 1, lens[i], convrt_outfile_stream(files[i])) != lens[i])
+            rc = fail("cannot save '%s': %s", paths[i], strerror(errno ? errno : EIO));
+    }
+    if (rc != 0) {
+        for (int i = 0; i < n; i++)
+            convrt_outfile_discard(files[i]);
+    } else {
+        rc = convrt_outfile_commit(files, n);
+    }
+    hold_signals(false, &saved);
+    return rc != 0;
+}
+
+/* ---- convc run ----------------------------------------------------------------- */
+
+/* The script name of argument abi (inputs, then outputs). */
+static const char *ir_arg_name(const IrProgram *ir, int32_t abi)
 {
     for (int32_t b = 0; b < ir->nbuffers; b++)
-        if (ir->buffers[b].kind == IR_BUF_OUTPUT && ir->buffers[b].abi_index == ir->ninputs + i)
+        if (ir->buffers[b].kind != IR_BUF_CONST && ir->buffers[b].abi_index == abi)
             return ir->buffers[b].name;
     return "?";
 }
@@ -516,6 +654,25 @@ static int run_step(Arena *a, Compiled *c, const char **in_file, const convrt_te
     return rc;
 }
 
+/* Output i's shape as far as it is known before anything runs: literal
+ * dims as they are, dims with size symbols as 1 (checked again once the
+ * inputs have bound them).  No data. */
+static convrt_tensor known_shape(const IrProgram *ir, int32_t i)
+{
+    convrt_tensor t = { 0 };
+    for (int32_t b = 0; b < ir->nbuffers; b++) {
+        const IrBuffer *buf = &ir->buffers[b];
+        if (buf->kind != IR_BUF_OUTPUT || buf->abi_index != ir->ninputs + i)
+            continue;
+        t.rank = buf->rank;
+        for (int32_t j = 0; j < buf->rank && j < CONVRT_MAX_RANK; j++) {
+            const IrSlot *sl = &ir->slots[buf->dim_slots[j]];
+            t.dims[j] = sl->is_const ? sl->const_value : 1;
+        }
+    }
+    return t;
+}
+
 static int cmd_run(Arena *a, const Options *o)
 {
     Compiled c;
@@ -561,15 +718,51 @@ static int cmd_run(Arena *a, const Options *o)
     if (errors)
         return 1;
 
-    convrt_set_error_handler(report_to_stderr, "convc");
+    /* Every output target, before anything is compiled, loaded or run: a
+     * file of its own, not one that is read, a known extension, a shape the
+     * format can hold as far as it is known, and a place it can be made. */
+    FileRef *outs = arena_array(a, (size_t)no + 1, sizeof(FileRef));
+    const char **context = arena_array(a, (size_t)no + 1, sizeof(char *));
+    int nouts = 0;
+    for (int32_t i = 0; i < no; i++) {
+        if (!out_file[i])
+            continue;
+        context[i] = arena_printf(a, "output '%s'", ir_arg_name(ir, ni + i));
+        outs[nouts++] = file_ref(a, arena_printf(a, "%s ('%s')", context[i], out_file[i]), out_file[i]);
+    }
+    FileRef *reads = arena_array(a, (size_t)(ni + c.graph->nodes.len) + 1, sizeof(FileRef));
+    int nreads = read_files(a, o, c.graph, reads);
+    for (int32_t i = 0; i < ni; i++)
+        reads[nreads++] = file_ref(a, arena_printf(a, "input '%s' ('%s')", ir_arg_name(ir, i), in_file[i]),
+                                 in_file[i]);
+    errors = check_targets(outs, nouts, reads, nreads);
+    convrt_set_warning_handler(warn_to_stderr, NULL);
+    for (int32_t i = 0; i < no; i++) {
+        if (!out_file[i])
+            continue;
+        convrt_tensor shape = known_shape(ir, i);
+        convrt_set_error_handler(report_to_stderr, (void *)context[i]);
+        errors += convrt_save_check(out_file[i], &shape) != 0;
+    }
+    if (errors) {
+        convrt_set_error_handler(NULL, NULL);
+        convrt_set_warning_handler(NULL, NULL);
+        return 1;
+    }
+
+    convrt_set_error_handler(report_to_stderr, NULL);
     if (o->threads)
         convrt_set_num_threads(o->threads);
     int rc = 1;
     convrt_tensor *tensors = calloc((size_t)(ni + no) + 1, sizeof *tensors);
     convrt_tensor **args = calloc((size_t)(ni + no) + 1, sizeof *args);
+    convrt_outfile **files = calloc((size_t)no + 1, sizeof *files);
     CgModule *m = NULL;
     Jit *jit = NULL;
-    if (!tensors || !args) {
+    int nfiles = 0;
+    sigset_t saved_signals;
+    bool holding = false;
+    if (!tensors || !args || !files) {
         fail("out of memory");
         goto out;
     }
@@ -599,6 +792,18 @@ static int cmd_run(Arena *a, const Options *o)
     }
     if (run_step(a, &c, in_file, tensors, p, args, convrt_pipeline_output_shapes) != 0)
         goto out;
+    /* Now that the sizes are known, once more: can each format hold its
+     * output?  Still before the body runs. */
+    errors = 0;
+    for (int32_t i = 0; i < no; i++) {
+        if (!out_file[i])
+            continue;
+        convrt_set_error_handler(report_to_stderr, (void *)context[i]);
+        errors += convrt_save_check(out_file[i], &tensors[ni + i]) != 0;
+    }
+    convrt_set_error_handler(report_to_stderr, NULL);
+    if (errors)
+        goto out;
     for (int32_t i = 0; i < no; i++) {
         convrt_tensor *t = &tensors[ni + i];
         int64_t dims[CONVRT_MAX_RANK];
@@ -608,43 +813,30 @@ static int cmd_run(Arena *a, const Options *o)
     }
     if (run_step(a, &c, in_file, tensors, p, args, convrt_pipeline_run) != 0)
         goto out;
-    /* Write only now that the whole run has succeeded: every output goes to
-     * a temporary file beside its target (same extension, so the format is
-     * the same), and only when all are written are they renamed into place,
-     * so a failure leaves no output file at all. */
-    const char **staged = arena_array(a, (size_t)no + 1, sizeof(char *));
-    rc = 0;
-    for (int32_t i = 0; i < no && rc == 0; i++) {
+    /* Write only now that the whole run has succeeded, and all outputs or
+     * none (see "output files" above). */
+    hold_signals(true, &saved_signals);
+    holding = true;
+    for (int32_t i = 0; i < no; i++) {
         if (!out_file[i])
             continue;
-        const char *slash = strrchr(out_file[i], '/');
-        const char *base = slash ? slash + 1 : out_file[i];
-        const char *dot = strrchr(base, '.');
-        staged[i] = arena_printf(a, "%.*s.%s.partial%ld%s", (int)(base - out_file[i]), out_file[i],
-                                 base, (long)getpid(), dot ? dot : "");
-        SaveMsg msg = { .staged = staged[i] };
-        convrt_set_error_handler(capture_save_error, &msg);
-        int src = convrt_save(staged[i], &tensors[ni + i]);
-        convrt_set_error_handler(report_to_stderr, "convc");
-        if (src != 0) {
-            /* the runtime names the staged file; the user knows the target */
-            fail("output '%s': %s", ir_output_name(ir, i),
-                 replace_path(a, msg.text, staged[i], out_file[i]));
-            staged[i] = NULL;
-            rc = 1;
-        }
+        convrt_set_error_handler(report_to_stderr, (void *)context[i]);
+        if (convrt_outfile_open(out_file[i], &files[nfiles]) != 0)
+            goto out;
+        nfiles++;
+        if (convrt_save_to(files[nfiles - 1], &tensors[ni + i]) != 0)
+            goto out;
     }
-    for (int32_t i = 0; i < no && rc == 0; i++)
-        if (staged[i] && rename(staged[i], out_file[i]) != 0) {
-            rc = fail("cannot write '%s': %s", out_file[i], strerror(errno));
-            /* outputs renamed before this one stay: rename is the last step */
-        }
-    for (int32_t i = 0; i < no; i++)
-        if (staged[i] && rc != 0)
-            remove(staged[i]);
-    if (o->noutputs == 0)
+    convrt_set_error_handler(report_to_stderr, NULL);
+    rc = convrt_outfile_commit(files, nfiles) != 0;
+    nfiles = 0;     /* released by the commit */
+    if (rc == 0 && o->noutputs == 0)
         fprintf(stderr, "convc: note: no -o NAME=FILE given; the results were computed and not written\n");
 out:
+    for (int i = 0; i < nfiles; i++)
+        convrt_outfile_discard(files[i]);
+    if (holding)
+        hold_signals(false, &saved_signals);
     jit_free(jit);
     if (m)
         cg_free(m);
@@ -652,7 +844,9 @@ out:
         convrt_tensor_free(&tensors[i]);
     free(tensors);
     free(args);
+    free(files);
     convrt_set_error_handler(NULL, NULL);
+    convrt_set_warning_handler(NULL, NULL);
     return rc;
 }
 
@@ -669,6 +863,7 @@ static const char *default_header(Arena *a, const char *object)
 static int cmd_compile(Arena *a, const Options *o)
 {
     const char *emit = o->emit ? o->emit : "obj";
+    bool obj = !strcmp(emit, "obj");
     if (!o->object)
         return fail("compile needs -o FILE");
     Compiled c;
@@ -681,35 +876,59 @@ static int cmd_compile(Arena *a, const Options *o)
         free(name_err);
         return 1;
     }
+
+    /* Both targets before anything is compiled (see "output files"). */
+    const char *paths[2] = { o->object, obj ? (o->header ? o->header : default_header(a, o->object)) : NULL };
+    int n = obj ? 2 : 1;
+    FileRef outs[2];
+    outs[0] = file_ref(a, arena_printf(a, "-o '%s'", paths[0]), paths[0]);
+    if (obj)
+        outs[1] = file_ref(a, arena_printf(a, "the header '%s'", paths[1]), paths[1]);
+    FileRef *reads = arena_array(a, (size_t)c.graph->nodes.len + 1, sizeof(FileRef));
+    int nreads = read_files(a, o, c.graph, reads);
+    int errors = check_targets(outs, n, reads, nreads);
+    convrt_set_error_handler(report_to_stderr, NULL);
+    for (int i = 0; i < n; i++)
+        errors += convrt_outfile_check(paths[i]) != 0;
+    size_t len = strlen(o->object);
+    if (!errors && obj && (len < 2 || strcmp(o->object + len - 2, ".o")))
+        fprintf(stderr, "convc: warning: -o '%s' does not end in '.o', but an object file is written there\n",
+                o->object);
+
     /* Objects default to a portable x86-64 level, not the build machine's
      * CPU, so they run wherever x86-64-v3 (AVX2 + FMA) does. */
-    CgModule *m = back_end(o, c.ir, "x86-64-v3");
-    if (!m)
+    CgModule *m = errors ? NULL : back_end(o, c.ir, "x86-64-v3");
+    if (!m) {
+        convrt_set_error_handler(NULL, NULL);
         return 1;
+    }
+    /* The bytes first, in memory: no file is open while LLVM runs. */
+    char *bytes[2] = { NULL, NULL };
+    size_t lens[2] = { 0, 0 };
     int rc = 0;
-    if (!strcmp(emit, "obj")) {
-        char *err = NULL;
-        const char *header = o->header ? o->header : default_header(a, o->object);
-        if (header_write(header, c.ir, cg_cpu_name(m), &err) != 0) {
-            rc = fail("%s", err ? err : "cannot write the header");
+    for (int i = 0; i < n && rc == 0; i++) {
+        FILE *mem = open_memstream(&bytes[i], &lens[i]);
+        if (!mem)
+            arena_out_of_memory(0);
+        if (i == 1) {
+            header_write(mem, c.ir, cg_cpu_name(m));
+        } else if (obj) {
+            char *err = NULL;
+            if (cg_emit_object_consume(m, mem, &err) != 0)
+                rc = fail("%s", err ? err : "cannot emit the object");
             free(err);
-        } else if (cg_write_object_consume(m, o->object, &err) != 0) {
-            rc = fail("%s", err ? err : "cannot write the object");
-            free(err);
-            remove(header);
+        } else {
+            rc = (!strcmp(emit, "asm") ? cg_print_asm(m, mem) : cg_print_llvm(m, mem)) != 0;
         }
-    } else {
-        const char *tmp = arena_printf(a, "%s.tmp%ld", o->object, (long)getpid());
-        FILE *f = fopen(tmp, "w");
-        if (!f)
-            return fail("cannot write '%s': %s", o->object, strerror(errno));
-        int r = !strcmp(emit, "asm") ? cg_print_asm(m, f) : cg_print_llvm(m, f);
-        if (fclose(f) != 0 || r != 0 || rename(tmp, o->object) != 0) {
-            remove(tmp);
-            rc = fail("cannot write '%s'", o->object);
-        }
+        if (fclose(mem) != 0)
+            arena_out_of_memory(lens[i]);
     }
     cg_free(m);
+    if (rc == 0)
+        rc = write_files(paths, bytes, lens, n);
+    free(bytes[0]);
+    free(bytes[1]);
+    convrt_set_error_handler(NULL, NULL);
     return rc;
 }
 

@@ -1,10 +1,8 @@
 #include "header.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "arena.h"
 
@@ -208,17 +206,10 @@ int header_check_names(const IrProgram *p, char **err)
     return msg ? -1 : 0;
 }
 
-int header_write(const char *path, const IrProgram *p, const char *cpu, char **err)
+int header_write(FILE *f, const IrProgram *p, const char *cpu)
 {
     Arena a;
     arena_init(&a);
-    const char *tmp = arena_printf(&a, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        *err = strdup(arena_printf(&a, "cannot write the header '%s': %s", path, strerror(errno)));
-        arena_free(&a);
-        return -1;
-    }
     char *guard = arena_printf(&a, "CONVC_PIPELINE_%s_H", p->name);
     for (char *c = guard; *c; c++)
         if (*c >= 'a' && *c <= 'z')
@@ -256,14 +247,6 @@ int header_write(const char *path, const IrProgram *p, const char *cpu, char **e
     fprintf(f, ");\nint %s_output_shapes(", p->name);
     params(f, &a, p);
     fprintf(f, ");\n\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
-    bool bad = ferror(f) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        *err = strdup(arena_printf(&a, "cannot write the header '%s'", path));
-        arena_free(&a);
-        return -1;
-    }
     arena_free(&a);
-    return 0;
+    return ferror(f) ? -1 : 0;
 }

@@ -6,6 +6,8 @@
 #ifndef CONVC_HEADER_H
 #define CONVC_HEADER_H
 
+#include <stdio.h>
+
 #include "ir.h"
 
 /* Names become C symbols (the pipeline) and C parameter names (its
@@ -14,8 +16,8 @@
  * malloc'ed message naming the offending name. */
 int header_check_names(const IrProgram *p, char **err);
 
-/* Writes atomically (temporary file + rename).  0, or -1 with *err set to a
- * malloc'ed message. */
-int header_write(const char *path, const IrProgram *p, const char *cpu, char **err);
+/* Writes the header's text to f (the driver puts it in place atomically).
+ * 0, or -1 when writing failed (errno says why). */
+int header_write(FILE *f, const IrProgram *p, const char *cpu);
 
 #endif

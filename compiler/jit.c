@@ -72,10 +72,8 @@ static LLVMErrorRef define_runtime(LLVMOrcLLJITRef J, LLVMOrcJITDylibRef jd)
     return e;
 }
 
-Jit *jit_create(CgModule *m, char **err)
+static Jit *create(CgModule *m, char **err)
 {
-    if (err)
-        *err = NULL;
     if (!m) {
         set_err(err, "no module", NULL);
         return NULL;
@@ -153,6 +151,16 @@ Jit *jit_create(CgModule *m, char **err)
     return j;
 }
 
+Jit *jit_create(CgModule *m, char **err)
+{
+    if (err)
+        *err = NULL;
+    cg_llvm_enter();    /* machine code is generated here, by the lookup */
+    Jit *j = create(m, err);
+    cg_llvm_leave();
+    return j;
+}
+
 const convrt_pipeline *jit_pipeline(Jit *j)
 {
     return j ? j->pipeline : NULL;
@@ -163,7 +171,9 @@ void *jit_lookup(Jit *j, const char *symbol)
     if (!j || !j->lljit)
         return NULL;
     LLVMOrcExecutorAddress addr = 0;
+    cg_llvm_enter();
     LLVMErrorRef e = LLVMOrcLLJITLookup(j->lljit, &addr, symbol);
+    cg_llvm_leave();
     if (e) {
         LLVMConsumeError(e);
         return NULL;

@@ -3,7 +3,7 @@
  * The JIT compiles the module cg_compile already optimised, with a target
  * machine configured exactly like cg_compile's (same CPU, features,
  * relocation model and codegen level) and runs no IR passes of its own, so
- * its machine code is the code cg_write_object writes for the same target.
+ * its machine code is the code cg_emit_object writes for the same target.
  * The runtime functions the generated code calls are defined in the JIT
  * with their addresses in this process; anything else resolves through the
  * process's own symbol table. */

@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
-# Fuzz the front and middle of the compiler (parse, check, lower, IR dump)
-# with libFuzzer + ASan + UBSan for SECONDS (default 600).
-#   scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]
+# Fuzz with libFuzzer + ASan + UBSan for SECONDS (default 600) one of
+#   check  the front and middle of the compiler (parse, check, lower, IR dump)
+#   npy    the runtime's .npy reader
+#   image  the runtime's PNG and PGM/PPM readers
+# chosen by FUZZ_TARGET (default check).
+#   [FUZZ_TARGET=check|npy|image] scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]
 #
 # Builds build-fuzz/ with clang-19 and -DCONVC_FUZZ=ON, then fuzzes a copy of
-# tests/fuzz/corpus in build-fuzz/fuzz-run/ (the checked-in corpus is never
-# written).  Afterwards:
-#   - new inputs:  build-fuzz/fuzz-run/new/      (only those that add coverage,
-#                  merged against the checked-in corpus)
-#   - crashes:     build-fuzz/fuzz-run/artifacts/ (crash-*, leak-*, timeout-*, oom-*)
-# To keep new inputs, copy them into tests/fuzz/corpus/; put a crash's
-# reproducer into tests/fuzz/crashes/ so fuzz.replay runs it from then on.
+# the target's corpus (tests/fuzz/corpus, corpus-npy or corpus-image) in
+# build-fuzz/fuzz-run-TARGET/ (the checked-in corpus is never written).
+# Afterwards:
+#   - new inputs:  build-fuzz/fuzz-run-TARGET/new/      (only those that add
+#                  coverage, merged against the checked-in corpus)
+#   - crashes:     build-fuzz/fuzz-run-TARGET/artifacts/ (crash-*, leak-*,
+#                  timeout-*, oom-*)
+# To keep new inputs, copy them into the corpus directory; put a crash's
+# reproducer into tests/fuzz/crashes (crashes-npy, crashes-image) so the
+# replay test runs it from then on.
 # FUZZ_JOBS=N runs N fuzzing processes in parallel (default 1).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+target=${FUZZ_TARGET:-check}
+case "$target" in
+  check) corpus=tests/fuzz/corpus; flags=(-dict="$PWD/tests/fuzz/convc.dict" -max_len=4096) ;;
+  npy)   corpus=tests/fuzz/corpus-npy; flags=(-max_len=1024) ;;
+  image) corpus=tests/fuzz/corpus-image; flags=(-max_len=8192) ;;
+  *) echo "FUZZ_TARGET must be check, npy or image, not '$target'" >&2; exit 2 ;;
+esac
 
 seconds=${1:-600}
 shift || true
@@ -26,29 +40,28 @@ jobs=${FUZZ_JOBS:-1}
 scripts/setup.sh
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DCMAKE_C_COMPILER=clang-19 -DCONVC_FUZZ=ON
-cmake --build build-fuzz --target fuzz_check
+cmake --build build-fuzz --target "fuzz_$target"
 
 root=$PWD
-fuzzer=$root/build-fuzz/tests/fuzz/fuzz_check
-run=$root/build-fuzz/fuzz-run
+fuzzer=$root/build-fuzz/tests/fuzz/fuzz_$target
+run=$root/build-fuzz/fuzz-run-$target
 rm -rf "$run"
 mkdir -p "$run/work" "$run/merged" "$run/new" "$run/artifacts"
-cp tests/fuzz/corpus/* "$run/work/"
+cp "$corpus"/* "$run/work/"
 
-echo "fuzz: ${seconds}s, ${jobs} job(s), corpus copy in $run/work"
+echo "fuzz: $target, ${seconds}s, ${jobs} job(s), corpus copy in $run/work"
 status=0
 (cd "$run" && "$fuzzer" -max_total_time="$seconds" -jobs="$jobs" -workers="$jobs" \
-    -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
-    -dict="$root/tests/fuzz/convc.dict" -artifact_prefix="$run/artifacts/" \
-    "$@" "$run/work") || status=$?
+    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${flags[@]}" \
+    -artifact_prefix="$run/artifacts/" "$@" "$run/work") || status=$?
 
 # Keep only what adds coverage beyond the checked-in corpus: merge the run's
 # corpus into a copy of it (by edges only, as the corpus was minimised);
 # whatever is added there is new.
-cp tests/fuzz/corpus/* "$run/merged/"
-"$fuzzer" -merge=1 -use_counters=0 -max_len=4096 "$run/merged" "$run/work" > "$run/merge.log" 2>&1 || true
+cp "$corpus"/* "$run/merged/"
+"$fuzzer" -merge=1 -use_counters=0 "${flags[@]}" "$run/merged" "$run/work" > "$run/merge.log" 2>&1 || true
 for f in "$run/merged"/*; do
-  [[ -e "tests/fuzz/corpus/$(basename "$f")" ]] || mv "$f" "$run/new/"
+  [[ -e "$corpus/$(basename "$f")" ]] || mv "$f" "$run/new/"
 done
 
 nnew=$(find "$run/new" -type f | wc -l)
@@ -57,7 +70,7 @@ echo "fuzz: $nnew new input(s) adding coverage in $run/new"
 echo "fuzz: $ncrash crash/leak/timeout reproducer(s) in $run/artifacts"
 if [[ $ncrash -gt 0 ]]; then
   ls -l "$run/artifacts"
-  echo "fuzz: reproduce with $fuzzer FILE; keep it in tests/fuzz/crashes/" >&2
+  echo "fuzz: reproduce with $fuzzer FILE; keep it in ${corpus/corpus/crashes}/" >&2
   exit 1
 fi
 exit "$status"

@@ -13,6 +13,7 @@
 #define CONVRT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -89,6 +90,20 @@ CONVRT_API void convrt_set_error_handler(convrt_error_handler h, void *user);
  * fails in one step.  Used by generated code and the runtime itself. */
 CONVRT_API int convrt_report(int code, const char *fmt, ...) CONVRT_PRINTF(2, 3);
 
+/* Warnings: the call succeeded, but the result lacks something the file
+ * had (an image's transparency), or replacing a file had a side effect the
+ * caller may not expect (other hard links keep the old contents).  They go
+ * to their own handler, so an error handler never sees a success. */
+enum {
+    CONVRT_W_ALPHA     = 1,  /* an image's transparency was dropped */
+    CONVRT_W_HARD_LINK = 2   /* a replaced file had other hard links */
+};
+
+/* Install h for warnings (code is a CONVRT_W_* value), process-wide and
+ * with the same rules as the error handler.  NULL restores the default,
+ * which prints "convrt: warning: MESSAGE\n" on stderr. */
+CONVRT_API void convrt_set_warning_handler(convrt_error_handler h, void *user);
+
 /* ------------------------------------------------------ tensor allocation */
 
 /* Fill *t with a new zeroed tensor of the given rank (0..CONVRT_MAX_RANK)
@@ -110,6 +125,12 @@ CONVRT_API int convrt_tensor_numel(const convrt_tensor *t, int64_t *out);
 
 /* ----------------------------------------------------------------- files */
 
+/* Reading: every loader refuses, before reading a byte, anything but a
+ * regular file: a directory, a FIFO (which would block), a device or a
+ * socket is CONVRT_E_IO with a message that says what the path is, and an
+ * empty file name is CONVRT_E_INVALID.  When the system reports an error,
+ * the message ends with its reason (strerror). */
+
 /* Load a NumPy .npy file (format versions 1.0, 2.0 and 3.0) holding
  * little-endian float32 ('<f4') or float64 ('<f8', converted to float) in
  * C order with rank <= 8 into a newly allocated *out.  Every header field
@@ -119,10 +140,9 @@ CONVRT_API int convrt_tensor_numel(const convrt_tensor *t, int64_t *out);
  * NULL_ARG, IO, FORMAT, NOMEM.  On failure *out is left empty. */
 CONVRT_API int convrt_npy_load(const char *path, convrt_tensor *out);
 
-/* Save t as a version 1.0 '<f4' .npy file.  The data goes to a temporary
- * file PATH.tmpXXXXXX in the same directory which is then renamed over
- * PATH, so a failure never leaves a partial PATH behind.  Errors:
- * NULL_ARG, NULL_DATA, RANK, INVALID, OVERFLOW, IO. */
+/* Save t as a version 1.0 '<f4' .npy file, through a temporary file
+ * renamed over PATH (see "output files" below), so a failure leaves PATH
+ * as it was.  Errors: NULL_ARG, NULL_DATA, RANK, INVALID, OVERFLOW, IO. */
 CONVRT_API int convrt_npy_save(const char *path, const convrt_tensor *t);
 
 /* Load an image chosen by extension (case-insensitive): .png via libpng,
@@ -130,8 +150,19 @@ CONVRT_API int convrt_npy_save(const char *path, const convrt_tensor *t);
  * Grayscale becomes [H, W], colour [3, H, W] (channels first, as
  * convolutions want them); samples are divided by the maximum value so
  * they lie in [0, 1].  PNG palettes are expanded to RGB, gray below 8 bits
- * expanded, 16-bit samples scaled by 65535 and alpha dropped.  Errors:
- * NULL_ARG, INVALID (unknown extension), IO, FORMAT, OVERFLOW, NOMEM. */
+ * expanded, 16-bit samples scaled by 65535, and transparency (an alpha
+ * channel or a tRNS chunk) dropped; when some pixel was not opaque a
+ * CONVRT_W_ALPHA warning says so.
+ *
+ * The header's size is checked against the file before any pixel memory is
+ * allocated: a PGM/PPM must hold every byte its header promises, a PNG at
+ * least the compressed size its pixels need at deflate's best ratio, else
+ * the load fails as "truncated" with both numbers.  Images above
+ * CONVRT_MAX_IMAGE_PIXELS pixels (width x height; the environment variable
+ * of that name when it is an integer >= 1, else 100,000,000: a 10000 x
+ * 10000 RGB image is 1.2 GB of floats) are refused.  Errors: NULL_ARG,
+ * INVALID (unknown extension), IO, FORMAT (also: above the pixel limit),
+ * OVERFLOW, NOMEM. */
 CONVRT_API int convrt_image_load(const char *path, convrt_tensor *out);
 
 /* Save t as an 8-bit image chosen by extension (.png, .pgm, .ppm/.pnm):
@@ -147,6 +178,69 @@ CONVRT_API int convrt_image_save(const char *path, const convrt_tensor *t);
  * CONVRT_E_INVALID. */
 CONVRT_API int convrt_load(const char *path, convrt_tensor *out);
 CONVRT_API int convrt_save(const char *path, const convrt_tensor *t);
+
+/* Check, without creating anything, that convrt_save(path, t) can
+ * succeed: a known extension, a tensor the format can hold (rank, channels
+ * and size; t->data is not looked at, and t may be NULL to check only the
+ * path), and a target convrt_outfile_open accepts.  Errors: NULL_ARG,
+ * INVALID, RANK, OVERFLOW, IO. */
+CONVRT_API int convrt_save_check(const char *path, const convrt_tensor *t);
+
+/* ----------------------------------------------------------- output files
+ *
+ * Every file this library writes (and every file convc writes) is made
+ * the same way, so that a failure, a crash or a hostile directory cannot
+ * destroy or expose anything:
+ *
+ *  - The bytes go to a new temporary file named .convrt-XXXXXXXX (eight
+ *    random letters and digits) in the target's directory, created with
+ *    O_EXCL and mode 0600: never an existing file, never through a
+ *    symbolic link someone planted, and short enough to sit beside any
+ *    valid target name.
+ *  - When complete it is given its final mode, flushed to disk (fsync) and
+ *    renamed over the target in one step, so readers see either the old
+ *    file or the whole new one.
+ *  - An existing regular file keeps its permission bits, and its owner and
+ *    group where the process may set them (always as root).  A new file
+ *    gets 0666 minus the umask, as fopen would give it.
+ *  - A target that is a symbolic link is replaced by the new file; the file
+ *    the link points to is not touched.  A target with other hard links is
+ *    replaced by a new file, so the other names keep the old contents; a
+ *    CONVRT_W_HARD_LINK warning says so.  (Rewriting the file in place
+ *    would keep the links but lose the guarantee that a failure leaves the
+ *    old contents.)
+ *  - A target that is a directory, FIFO, device or socket is refused
+ *    before anything is written. */
+typedef struct convrt_outfile convrt_outfile;
+
+/* Check path as a target without creating anything: a non-empty name that
+ * does not end in '/', a directory that exists and that this process may
+ * create files in, and nothing at path but a regular file or a symbolic
+ * link.  Errors: NULL_ARG, INVALID (empty name), IO (with the reason). */
+CONVRT_API int convrt_outfile_check(const char *path);
+
+/* Check path as above and create its temporary file; *out receives the
+ * handle (NULL on failure).  Errors: NULL_ARG, INVALID, IO, NOMEM. */
+CONVRT_API int convrt_outfile_open(const char *path, convrt_outfile **out);
+
+/* The temporary file's stream, for writing with stdio. */
+CONVRT_API FILE *convrt_outfile_stream(convrt_outfile *f);
+
+/* Write t into f in the format of f's target's extension, as convrt_save
+ * would; f is neither committed nor released.  Errors: as convrt_save. */
+CONVRT_API int convrt_save_to(convrt_outfile *f, const convrt_tensor *t);
+
+/* Finish the n files (flush, fsync, close: a full disk is reported here)
+ * and rename each over its target.  All or nothing: when any step fails,
+ * the targets already replaced get their old files back (the old file is
+ * kept under the temporary name by an atomic exchange, on filesystems that
+ * support it: ext4, xfs, btrfs, tmpfs, ...), every temporary file is
+ * removed and the error is reported.  The handles are released in every
+ * case.  Errors: IO. */
+CONVRT_API int convrt_outfile_commit(convrt_outfile *const *files, int n);
+
+/* Remove the temporary file and release f.  NULL-safe. */
+CONVRT_API void convrt_outfile_discard(convrt_outfile *f);
 
 /* ----------------------------------------------------------- thread pool */
 

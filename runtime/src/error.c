@@ -1,4 +1,5 @@
-/* error.c - result codes, the process-wide error handler and reporting. */
+/* error.c - result codes, the process-wide error and warning handlers and
+ * reporting. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,4 +83,36 @@ int convrt_report(int code, const char *fmt, ...)
     h(user, code, msg);
     free(heap);
     return code;
+}
+
+static void default_warning_handler(void *user, int code, const char *message)
+{
+    (void)user;
+    (void)code;
+    fprintf(stderr, "convrt: warning: %s\n", message);
+}
+
+static convrt_error_handler warning_handler = default_warning_handler;
+static void *warning_user;
+
+void convrt_set_warning_handler(convrt_error_handler h, void *user)
+{
+    pthread_mutex_lock(&handler_lock);
+    warning_handler = h ? h : default_warning_handler;
+    warning_user = h ? user : NULL;
+    pthread_mutex_unlock(&handler_lock);
+}
+
+void convrt__warn(int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&handler_lock);
+    convrt_error_handler h = warning_handler;
+    void *user = warning_user;
+    pthread_mutex_unlock(&handler_lock);
+    h(user, code, msg);
 }

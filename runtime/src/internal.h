@@ -25,22 +25,26 @@ int convrt__numel(int64_t rank, const int64_t *dims, int64_t *out);
  * (without the dot) into buf; "" when there is none. */
 void convrt__extension(const char *path, char *buf, size_t size);
 
-/* A file written under a temporary name in the destination directory and
- * renamed over the destination on success, so readers never see a partial
- * file. */
-typedef struct convrt__atomic_file {
-    FILE *fp;
-    char *tmp_path;
-    const char *path;
-} convrt__atomic_file;
+/* Pass a warning (a CONVRT_W_* code) to the warning handler. */
+void convrt__warn(int code, const char *fmt, ...) CONVRT_PRINTF(2, 3);
 
-/* Create the temporary file; reports CONVRT_E_IO / NOMEM on failure. */
-int convrt__atomic_open(convrt__atomic_file *af, const char *path);
-/* Flush, close and rename; on any error the temporary file is removed and
- * the error reported.  Always releases af. */
-int convrt__atomic_commit(convrt__atomic_file *af);
-/* Close and remove the temporary file without reporting. */
-void convrt__atomic_abort(convrt__atomic_file *af);
+/* "a directory", "a FIFO", ... for a stat mode, to say what a path is. */
+const char *convrt__file_kind(unsigned mode);
+
+/* Open path for reading and return its size, refusing anything but a
+ * regular file without blocking on it (a FIFO without a writer would hang
+ * fopen).  Reports CONVRT_E_IO / INVALID with the reason on failure. */
+int convrt__open_input(const char *path, FILE **fp, int64_t *size);
+
+/* The target path of an output file, for messages. */
+const char *convrt__outfile_path(const convrt_outfile *f);
+
+/* What the savers write into an open output file, after the same checks
+ * convrt_save_check makes of the tensor. */
+int convrt__npy_write(convrt_outfile *f, const convrt_tensor *t);
+int convrt__npy_check(const char *path, const convrt_tensor *t);
+int convrt__image_write(convrt_outfile *f, const convrt_tensor *t);
+int convrt__image_check(const char *path, const convrt_tensor *t);
 
 /* A runtime function called by a pipeline's body failed with rc (already
  * reported): convrt_pipeline_run, if one is running on this thread,

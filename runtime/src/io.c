@@ -1,4 +1,4 @@
-/* io.c - extension dispatch and atomic replacement of output files. */
+/* io.c - extension dispatch, and opening input files safely. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,90 +23,44 @@ void convrt__extension(const char *path, char *buf, size_t size)
     buf[i] = '\0';
 }
 
-/* The process umask, read without the set-and-restore race of umask(2). */
-static mode_t current_umask(void)
+int convrt__open_input(const char *path, FILE **fp, int64_t *size)
 {
-    mode_t mask = 022;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return mask;
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        unsigned m;
-        if (sscanf(line, "Umask: %o", &m) == 1) {
-            mask = (mode_t)m;
-            break;
-        }
-    }
-    fclose(f);
-    return mask;
-}
-
-int convrt__atomic_open(convrt__atomic_file *af, const char *path)
-{
-    af->fp = NULL;
-    af->path = path;
-    size_t len = strlen(path);
-    af->tmp_path = malloc(len + sizeof ".tmpXXXXXX");
-    if (!af->tmp_path)
-        return convrt_report(CONVRT_E_NOMEM, "cannot save '%s': out of memory", path);
-    memcpy(af->tmp_path, path, len);
-    memcpy(af->tmp_path + len, ".tmpXXXXXX", sizeof ".tmpXXXXXX");
-    int fd = mkstemp(af->tmp_path);
-    if (fd < 0) {
-        int e = errno;
-        free(af->tmp_path);
-        af->tmp_path = NULL;
-        return convrt_report(CONVRT_E_IO, "cannot save '%s': %s", path, strerror(e));
-    }
-    /* mkstemp creates the file 0600; give the result the permissions a
-     * plain fopen would have. */
-    (void)fchmod(fd, 0666 & ~current_umask());
-    af->fp = fdopen(fd, "wb");
-    if (!af->fp) {
+    *fp = NULL;
+    if (!path[0])
+        return convrt_report(CONVRT_E_INVALID, "cannot load '': the file name is empty");
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+     * writer.  The type is checked on the descriptor, so it is the type of
+     * the file that is then read. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return convrt_report(CONVRT_E_IO, "cannot load '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        unlink(af->tmp_path);
-        free(af->tmp_path);
-        af->tmp_path = NULL;
-        return convrt_report(CONVRT_E_IO, "cannot save '%s': %s", path, strerror(e));
+        return convrt_report(CONVRT_E_IO, "cannot load '%s': %s", path, strerror(e));
     }
-    return CONVRT_OK;
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return convrt_report(CONVRT_E_IO, "cannot load '%s': it is %s, not a regular file", path,
+                             convrt__file_kind(st.st_mode));
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    *fp = fdopen(fd, "rb");
+    if (!*fp) {
+        int e = errno;
+        close(fd);
+        return convrt_report(CONVRT_E_IO, "cannot load '%s': %s", path, strerror(e));
+    }
+    *size = (int64_t)st.st_size;
+    return 0;
 }
 
-void convrt__atomic_abort(convrt__atomic_file *af)
+static int is_image_ext(const char *ext)
 {
-    if (af->fp)
-        fclose(af->fp);
-    if (af->tmp_path) {
-        unlink(af->tmp_path);
-        free(af->tmp_path);
-    }
-    af->fp = NULL;
-    af->tmp_path = NULL;
-}
-
-int convrt__atomic_commit(convrt__atomic_file *af)
-{
-    int e = 0;
-    if (fflush(af->fp) != 0 || ferror(af->fp))
-        e = errno ? errno : EIO;
-    if (!e && fsync(fileno(af->fp)) != 0 && errno != EINVAL && errno != EROFS)
-        e = errno;
-    if (fclose(af->fp) != 0 && !e)
-        e = errno ? errno : EIO;
-    af->fp = NULL;
-    if (!e && rename(af->tmp_path, af->path) != 0)
-        e = errno;
-    if (e) {
-        unlink(af->tmp_path);
-        free(af->tmp_path);
-        af->tmp_path = NULL;
-        return convrt_report(CONVRT_E_IO, "cannot save '%s': %s", af->path, strerror(e));
-    }
-    free(af->tmp_path);
-    af->tmp_path = NULL;
-    return CONVRT_OK;
+    return !strcmp(ext, "png") || !strcmp(ext, "pgm") || !strcmp(ext, "ppm") || !strcmp(ext, "pnm");
 }
 
 int convrt_load(const char *path, convrt_tensor *out)
@@ -117,13 +71,50 @@ int convrt_load(const char *path, convrt_tensor *out)
     convrt__extension(path, ext, sizeof ext);
     if (strcmp(ext, "npy") == 0)
         return convrt_npy_load(path, out);
-    if (!strcmp(ext, "png") || !strcmp(ext, "pgm") || !strcmp(ext, "ppm") || !strcmp(ext, "pnm"))
+    if (is_image_ext(ext))
         return convrt_image_load(path, out);
     if (out)
         memset(out, 0, sizeof *out);
     return convrt_report(CONVRT_E_INVALID,
                          "cannot load '%s': unknown extension (expected .npy, .png, .pgm or .ppm)",
                          path);
+}
+
+static int unknown_save_ext(const char *path)
+{
+    return convrt_report(CONVRT_E_INVALID,
+                         "cannot save '%s': unknown extension (expected .npy, .png, .pgm or .ppm)",
+                         path);
+}
+
+int convrt_save_check(const char *path, const convrt_tensor *t)
+{
+    if (!path)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_save_check: path is NULL");
+    char ext[8];
+    convrt__extension(path, ext, sizeof ext);
+    int rc;
+    if (strcmp(ext, "npy") == 0)
+        rc = t ? convrt__npy_check(path, t) : 0;
+    else if (is_image_ext(ext))
+        rc = t ? convrt__image_check(path, t) : 0;
+    else
+        rc = unknown_save_ext(path);
+    return rc != 0 ? rc : convrt_outfile_check(path);
+}
+
+int convrt_save_to(convrt_outfile *f, const convrt_tensor *t)
+{
+    if (!f)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_save_to: the file is NULL");
+    const char *path = convrt__outfile_path(f);
+    char ext[8];
+    convrt__extension(path, ext, sizeof ext);
+    if (strcmp(ext, "npy") == 0)
+        return convrt__npy_write(f, t);
+    if (is_image_ext(ext))
+        return convrt__image_write(f, t);
+    return unknown_save_ext(path);
 }
 
 int convrt_save(const char *path, const convrt_tensor *t)
@@ -134,9 +125,7 @@ int convrt_save(const char *path, const convrt_tensor *t)
     convrt__extension(path, ext, sizeof ext);
     if (strcmp(ext, "npy") == 0)
         return convrt_npy_save(path, t);
-    if (!strcmp(ext, "png") || !strcmp(ext, "pgm") || !strcmp(ext, "ppm") || !strcmp(ext, "pnm"))
+    if (is_image_ext(ext))
         return convrt_image_save(path, t);
-    return convrt_report(CONVRT_E_INVALID,
-                         "cannot save '%s': unknown extension (expected .npy, .png, .pgm or .ppm)",
-                         path);
+    return unknown_save_ext(path);
 }

@@ -40,6 +40,12 @@ static int fmt_err(const parser *p, const char *field, const char *what)
     return convrt_report(CONVRT_E_FORMAT, "cannot load '%s': header: %s", p->path, what);
 }
 
+static int read_err(const char *path)
+{
+    return convrt_report(CONVRT_E_IO, "cannot load '%s': read error: %s", path,
+                         strerror(errno ? errno : EIO));
+}
+
 static void skip_ws(parser *p)
 {
     while (p->s < p->end && (*p->s == ' ' || *p->s == '\t' || *p->s == '\n' || *p->s == '\r'))
@@ -205,11 +211,11 @@ int convrt_npy_load(const char *path, convrt_tensor *out)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_load: %s is NULL",
                              !path ? "path" : "output tensor");
 
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return convrt_report(CONVRT_E_IO, "cannot load '%s': %s", path, strerror(errno));
-
-    int rc = 0;
+    FILE *f;
+    int64_t fsize;
+    int rc = convrt__open_input(path, &f, &fsize);
+    if (rc != 0)
+        return rc;
     char *hbuf = NULL;
     float *data = NULL;
     double *chunk = NULL;
@@ -217,8 +223,7 @@ int convrt_npy_load(const char *path, convrt_tensor *out)
     unsigned char pre[12];
 
     if (fread(pre, 1, 8, f) != 8 || memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0) {
-        rc = ferror(f) ? convrt_report(CONVRT_E_IO, "cannot load '%s': read error", path)
-                       : fmt_err(&p, "magic", "bad magic (not a .npy file)");
+        rc = ferror(f) ? read_err(path) : fmt_err(&p, "magic", "bad magic (not a .npy file)");
         goto done;
     }
     int major = pre[6], minor = pre[7];
@@ -230,7 +235,7 @@ int convrt_npy_load(const char *path, convrt_tensor *out)
     }
     size_t lensize = major == 1 ? 2 : 4;
     if (fread(pre + 8, 1, lensize, f) != lensize) {
-        rc = fmt_err(&p, "header_len", "truncated header length");
+        rc = ferror(f) ? read_err(path) : fmt_err(&p, "header_len", "truncated header length");
         goto done;
     }
     uint32_t hlen = major == 1 ? (uint32_t)(pre[8] | pre[9] << 8)
@@ -246,7 +251,7 @@ int convrt_npy_load(const char *path, convrt_tensor *out)
         goto done;
     }
     if (fread(hbuf, 1, hlen, f) != hlen) {
-        rc = fmt_err(&p, NULL, "truncated header");
+        rc = ferror(f) ? read_err(path) : fmt_err(&p, NULL, "truncated header");
         goto done;
     }
     if (hbuf[hlen - 1] != '\n') {
@@ -270,22 +275,18 @@ int convrt_npy_load(const char *path, convrt_tensor *out)
     }
     /* Compare with the file size before allocating so that an absurd
      * shape in a small file is a format error, not an out-of-memory. */
-    struct stat st;
-    int64_t offset = (int64_t)(8 + lensize + hlen);
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
-        int64_t have = (int64_t)st.st_size - offset;
-        if (have < nbytes) {
-            rc = convrt_report(CONVRT_E_FORMAT,
-                               "cannot load '%s': data: truncated, the shape needs %lld bytes but the file has %lld",
-                               path, (long long)nbytes, (long long)have);
-            goto done;
-        }
-        if (have > nbytes) {
-            rc = convrt_report(CONVRT_E_FORMAT,
-                               "cannot load '%s': data: %lld unexpected bytes after the array",
-                               path, (long long)(have - nbytes));
-            goto done;
-        }
+    int64_t have = fsize - (int64_t)(8 + lensize + hlen);
+    if (have < nbytes) {
+        rc = convrt_report(CONVRT_E_FORMAT,
+                           "cannot load '%s': data: truncated, the shape needs %lld bytes but the file has %lld",
+                           path, (long long)nbytes, (long long)have);
+        goto done;
+    }
+    if (have > nbytes) {
+        rc = convrt_report(CONVRT_E_FORMAT,
+                           "cannot load '%s': data: %lld unexpected bytes after the array",
+                           path, (long long)(have - nbytes));
+        goto done;
     }
 
     data = convrt__aligned_alloc((size_t)n * sizeof(float), 0);
@@ -316,8 +317,9 @@ int convrt_npy_load(const char *path, convrt_tensor *out)
         }
     }
     if (got != (size_t)n) {
-        rc = ferror(f) ? convrt_report(CONVRT_E_IO, "cannot load '%s': read error", path)
-                       : convrt_report(CONVRT_E_FORMAT, "cannot load '%s': data: truncated", path);
+        rc = ferror(f) ? read_err(path)
+                       : convrt_report(CONVRT_E_FORMAT, "cannot load '%s': data: truncated (the file shrank while reading)",
+                                       path);
         goto done;
     }
     if (fgetc(f) != EOF) {
@@ -340,11 +342,8 @@ done:
     return rc;
 }
 
-int convrt_npy_save(const char *path, const convrt_tensor *t)
+int convrt__npy_check(const char *path, const convrt_tensor *t)
 {
-    if (!path || !t)
-        return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_save: %s is NULL",
-                             !path ? "path" : "tensor");
     if (t->rank < 0 || t->rank > CONVRT_MAX_RANK)
         return convrt_report(CONVRT_E_RANK, "cannot save '%s': rank %d is outside 0..%d",
                              path, (int)t->rank, CONVRT_MAX_RANK);
@@ -355,6 +354,19 @@ int convrt_npy_save(const char *path, const convrt_tensor *t)
     int64_t n;
     if (convrt__numel(t->rank, t->dims, &n) != 0)
         return convrt_report(CONVRT_E_OVERFLOW, "cannot save '%s': element count overflows", path);
+    return 0;
+}
+
+int convrt__npy_write(convrt_outfile *f, const convrt_tensor *t)
+{
+    const char *path = convrt__outfile_path(f);
+    if (!t)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_save: tensor is NULL");
+    int rc = convrt__npy_check(path, t);
+    if (rc != 0)
+        return rc;
+    int64_t n;
+    convrt__numel(t->rank, t->dims, &n);
     if (n > 0 && !t->data)
         return convrt_report(CONVRT_E_NULL_DATA, "cannot save '%s': tensor data is NULL", path);
 
@@ -379,15 +391,32 @@ int convrt_npy_save(const char *path, const convrt_tensor *t)
     memset(header + 10 + len, ' ', hlen - (size_t)len - 1);
     header[padded - 1] = '\n';
 
-    convrt__atomic_file af;
-    int rc = convrt__atomic_open(&af, path);
+    FILE *fp = convrt_outfile_stream(f);
+    if (fwrite(header, 1, padded, fp) != padded ||
+        (n > 0 && fwrite(t->data, sizeof(float), (size_t)n, fp) != (size_t)n))
+        return convrt_report(CONVRT_E_IO, "cannot save '%s': %s", path, strerror(errno ? errno : EIO));
+    return 0;
+}
+
+int convrt_npy_save(const char *path, const convrt_tensor *t)
+{
+    if (!path || !t)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_save: %s is NULL",
+                             !path ? "path" : "tensor");
+    /* the tensor first: a bad tensor creates no file at all */
+    int rc = convrt__npy_check(path, t);
     if (rc != 0)
         return rc;
-    if (fwrite(header, 1, padded, af.fp) != padded ||
-        (n > 0 && fwrite(t->data, sizeof(float), (size_t)n, af.fp) != (size_t)n)) {
-        int e = errno;
-        convrt__atomic_abort(&af);
-        return convrt_report(CONVRT_E_IO, "cannot save '%s': %s", path, strerror(e));
+    int64_t n;
+    convrt__numel(t->rank, t->dims, &n);
+    if (n > 0 && !t->data)
+        return convrt_report(CONVRT_E_NULL_DATA, "cannot save '%s': tensor data is NULL", path);
+    convrt_outfile *f;
+    if ((rc = convrt_outfile_open(path, &f)) != 0)
+        return rc;
+    if ((rc = convrt__npy_write(f, t)) != 0) {
+        convrt_outfile_discard(f);
+        return rc;
     }
-    return convrt__atomic_commit(&af);
+    return convrt_outfile_commit(&f, 1);
 }

@@ -242,6 +242,361 @@ def test_threads_option_and_environment_give_the_same_bits(tmp):
         assert p.returncode != 0 and "--threads needs a number from 1 to 1024" in p.stderr, (bad, p.stderr)
 
 
+# ---- files: what convc writes, and what it refuses to write or read ---------
+
+def listing(tmp):
+    return sorted(os.listdir(tmp))
+
+
+def no_temporary_files(tmp):
+    left = [f for f in os.listdir(tmp) if f.startswith(".convrt-") or ".tmp" in f or ".partial" in f]
+    assert not left, f"temporary files left: {left}"
+
+
+def run_with_known_pid(args, cwd, before):
+    """Start convc, call before(pid) once its pid is known but before it runs,
+    and return its exit status and stderr."""
+    r, w = os.pipe()
+    err = tempfile.TemporaryFile()
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        os.read(r, 1)
+        os.chdir(cwd)
+        os.dup2(err.fileno(), 2)
+        os.execv(CONVC, [CONVC, *args])
+    os.close(r)
+    try:
+        before(pid)
+    finally:
+        os.write(w, b"go")
+        os.close(w)
+    _, status = os.waitpid(pid, 0)
+    err.seek(0)
+    return os.waitstatus_to_exitcode(status), err.read().decode()
+
+
+def test_a_planted_symlink_at_a_temporary_name_is_not_followed(tmp):
+    # Temporary names were once the target's name plus the pid: a link
+    # planted there made convc overwrite the file it pointed to, and left the
+    # header as a link to it.
+    victim = os.path.join(tmp, "victim")
+    with open(victim, "w") as f:
+        f.write("precious")
+    planted = []
+
+    def plant(names):
+        def before(pid):
+            for n in names(pid):
+                os.symlink(victim, os.path.join(tmp, n))
+                planted.append(n)
+        return before
+
+    cases = [
+        (["compile", "alias.conv", "-o", "alias.o"], lambda pid: [f"alias.h.tmp{pid}"], ["alias.h", "alias.o"]),
+        (["compile", "alias.conv", "-o", "alias.s", "--emit=asm"], lambda pid: [f"alias.s.tmp{pid}"], ["alias.s"]),
+        (["compile", "alias.conv", "-o", "alias.ll", "--emit=llvm"], lambda pid: [f"alias.ll.tmp{pid}"],
+         ["alias.ll"]),
+        (["run", "alias.conv", "x=x.npy", "-o", "a=a.npy"], lambda pid: [f".a.npy.partial{pid}.npy"], ["a.npy"]),
+    ]
+    for args, names, made in cases:
+        rc, err = run_with_known_pid(args, tmp, plant(names))
+        assert rc == 0, (args, rc, err)
+        assert open(victim).read() == "precious", (args, "the file behind the planted link was overwritten")
+        for m in made:
+            assert not os.path.islink(os.path.join(tmp, m)), (args, m, "is a link")
+    for n in planted:
+        assert os.path.islink(os.path.join(tmp, n)), n
+        os.unlink(os.path.join(tmp, n))
+    no_temporary_files(tmp)
+
+
+def test_two_outputs_naming_the_same_file_are_refused(tmp):
+    with open(os.path.join(tmp, "same.npy"), "w") as f:
+        f.write("old")
+    os.link(os.path.join(tmp, "same.npy"), os.path.join(tmp, "hard.npy"))
+    os.symlink("same.npy", os.path.join(tmp, "soft.npy"))
+    os.mkdir(os.path.join(tmp, "d"))
+    for other in ["same.npy", "./same.npy", "d/../same.npy", "hard.npy", "soft.npy"]:
+        p = convc("run", "alias.conv", "x=x.npy", "-o", "a=same.npy", "-o", f"b={other}", cwd=tmp)
+        assert p.returncode == 1, (other, p.stderr)
+        assert (f"convc: error: output 'a' ('same.npy') and output 'b' ('{other}') are the same file"
+                in p.stderr), (other, p.stderr)
+        assert open(os.path.join(tmp, "same.npy")).read() == "old", other
+    # two new files are compared by where they would be made
+    p = convc("run", "alias.conv", "x=x.npy", "-o", "a=new.npy", "-o", "b=d/../new.npy", cwd=tmp)
+    assert p.returncode == 1 and "are the same file" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(tmp, "new.npy"))
+    no_temporary_files(tmp)
+
+
+def test_a_failing_later_output_leaves_earlier_outputs_untouched(tmp):
+    def keep():
+        with open(os.path.join(tmp, "a1.npy"), "w") as f:
+            f.write("keep")
+    os.mkdir(os.path.join(tmp, "dir.npy"))
+    bad = [
+        ("b=dir.npy", "output 'b': cannot save 'dir.npy': it is a directory"),
+        ("b=missing/b.npy", "output 'b': cannot save 'missing/b.npy': directory 'missing': No such file or directory"),
+        ("b=b.txt", "output 'b': cannot save 'b.txt': unknown extension"),
+        ("b=b.png/", "output 'b': cannot save 'b.png/'"),
+        ("b=x.npy", "output 'b' ('x.npy') would overwrite input 'x' ('x.npy')"),
+        ("b=alias.conv.npy", None),     # a fine name: the run succeeds
+        ("b=alias.conv", "output 'b' ('alias.conv') would overwrite the script 'alias.conv'"),
+    ]
+    for arg, msg in bad:
+        keep()
+        p = convc("run", "alias.conv", "x=x.npy", "-o", "a=a1.npy", "-o", arg, cwd=tmp)
+        if msg is None:
+            assert p.returncode == 0, p.stderr
+            os.unlink(os.path.join(tmp, "alias.conv.npy"))
+            continue
+        assert p.returncode == 1, (arg, p.stderr)
+        assert msg in p.stderr, (arg, p.stderr)
+        assert open(os.path.join(tmp, "a1.npy")).read() == "keep", (arg, "a1.npy was replaced")
+    # shapes an image cannot hold are refused before anything runs: kk is
+    # [2, 3], fine; a rank-3 output with 2 channels is not
+    with open(os.path.join(tmp, "c2.conv"), "w") as f:
+        f.write("pipeline c2 {\n  input x: f32[2, H, W]\n  output y = relu(x)\n  output z = x\n}\n")
+    np.save(os.path.join(tmp, "x3.npy"), np.zeros((2, 4, 4), np.float32))
+    keep()
+    p = convc("run", "c2.conv", "x=x3.npy", "-o", "z=a1.npy", "-o", "y=y.png", cwd=tmp)
+    assert p.returncode == 1 and "output 'y': cannot save 'y.png': an image needs 1 or 3 channels" in p.stderr, \
+        p.stderr
+    assert open(os.path.join(tmp, "a1.npy")).read() == "keep"
+    # and when the number of channels is only known from the input
+    with open(os.path.join(tmp, "c3.conv"), "w") as f:
+        f.write("pipeline c3 {\n  input x: f32[C, H, W]\n  output y = relu(x)\n  output z = x\n}\n")
+    p = convc("run", "c3.conv", "x=x3.npy", "-o", "z=a1.npy", "-o", "y=y.png", cwd=tmp)
+    assert p.returncode == 1 and "output 'y': cannot save 'y.png': an image needs 1 or 3 channels" in p.stderr, \
+        p.stderr
+    assert open(os.path.join(tmp, "a1.npy")).read() == "keep"
+    assert not os.path.exists(os.path.join(tmp, "y.png"))
+    no_temporary_files(tmp)
+
+
+def test_compile_never_destroys_files(tmp):
+    keep_h = os.path.join(tmp, "keep.h")
+    with open(keep_h, "w") as f:
+        f.write("keep")
+    script = open(os.path.join(tmp, "alias.conv")).read()
+    cases = [
+        (["--header", "keep.h", "-o", "/nonexistent/x.o"],
+         "cannot save '/nonexistent/x.o': directory '/nonexistent': No such file or directory"),
+        (["-o", "alias.conv"], "-o 'alias.conv' would overwrite the script 'alias.conv'"),
+        (["-o", "alias.conv", "--emit=asm"], "-o 'alias.conv' would overwrite the script 'alias.conv'"),
+        (["-o", "a.o", "--header", "alias.conv"], "the header 'alias.conv' would overwrite the script 'alias.conv'"),
+        (["-o", "./alias.conv.o", "--header", "alias.conv.o"], "are the same file"),
+        (["-o", "x.npy.o", "--header", "keep.h/"], "cannot save 'keep.h/'"),
+    ]
+    for args, msg in cases:
+        p = convc("compile", "alias.conv", *args, cwd=tmp)
+        assert p.returncode == 1, (args, p.stderr)
+        assert msg in p.stderr, (args, p.stderr)
+        assert open(keep_h).read() == "keep", (args, "keep.h changed")
+        assert open(os.path.join(tmp, "alias.conv")).read() == script, (args, "the script changed")
+        assert listing(tmp) == ["alias.conv", "keep.h", "x.npy"], (args, listing(tmp))
+    # a load()ed file is read, so it is not written either
+    with open(os.path.join(tmp, "w.conv"), "w") as f:
+        f.write('pipeline w {\n  input x: f32[2, 3]\n  const k = load("x.npy")\n  output y = x * k\n}\n')
+    p = convc("compile", "w.conv", "-o", "x.npy", cwd=tmp)
+    assert p.returncode == 1 and "-o 'x.npy' would overwrite './x.npy', which the script loads" in p.stderr, p.stderr
+    assert np.array_equal(np.load(os.path.join(tmp, "x.npy")), X)
+    # -o that does not end in .o works, with a warning
+    p = convc("compile", "alias.conv", "-o", "alias.obj", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert "convc: warning: -o 'alias.obj' does not end in '.o'" in p.stderr, p.stderr
+    assert os.path.exists(os.path.join(tmp, "alias.obj")) and os.path.exists(os.path.join(tmp, "alias.obj.h"))
+    no_temporary_files(tmp)
+
+
+def test_replacing_a_file_keeps_its_mode_and_owner(tmp):
+    secret = os.path.join(tmp, "secret.npy")
+    for args in (["run", "alias.conv", "x=x.npy", "-o", "a=secret.npy"],
+                 ["compile", "alias.conv", "-o", "secret.o", "--header", "secret.npy"]):
+        with open(secret, "w") as f:
+            f.write("old")
+        os.chmod(secret, 0o600)
+        if os.geteuid() == 0:
+            os.chown(secret, 4321, 4322)
+        p = convc(*args, cwd=tmp)
+        assert p.returncode == 0, (args, p.stderr)
+        st = os.stat(secret)
+        assert st.st_mode & 0o7777 == 0o600, (args, oct(st.st_mode))
+        if os.geteuid() == 0:
+            assert (st.st_uid, st.st_gid) == (4321, 4322), (args, st.st_uid, st.st_gid)
+    # a new file gets the umask's permissions, as with any program
+    p = convc("run", "alias.conv", "x=x.npy", "-o", "a=fresh.npy", cwd=tmp)
+    assert p.returncode == 0 and os.stat(os.path.join(tmp, "fresh.npy")).st_mode & 0o777 == 0o644
+    # another hard link keeps the old contents, and a warning says so
+    with open(secret, "w") as f:
+        f.write("old")
+    os.link(secret, os.path.join(tmp, "other.npy"))
+    p = convc("run", "alias.conv", "x=x.npy", "-o", "a=secret.npy", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert ("convc: warning: 'secret.npy' had 1 other hard link; it was replaced by a new file, "
+            "and the other names keep the old contents") in p.stderr, p.stderr
+    assert open(os.path.join(tmp, "other.npy")).read() == "old"
+    no_temporary_files(tmp)
+
+
+def test_an_output_name_of_255_bytes_works(tmp):
+    # the temporary name was the target's plus a prefix and a suffix
+    name = "y" * 251 + ".npy"
+    p = convc("run", "alias.conv", "x=x.npy", "-o", f"a={name}", cwd=tmp)
+    assert p.returncode == 0, p.stderr[:300]
+    assert np.array_equal(np.load(os.path.join(tmp, name)), np.maximum(X, 0))
+    obj = "o" * 253 + ".o"
+    p = convc("compile", "alias.conv", "-o", obj, cwd=tmp)
+    assert p.returncode == 0, p.stderr[:300]
+    assert os.path.exists(os.path.join(tmp, obj)) and os.path.exists(os.path.join(tmp, obj[:-2] + ".h"))
+    p = convc("compile", "alias.conv", "-o", "s" * 253 + ".s", "--emit=asm", cwd=tmp)
+    assert p.returncode == 0, p.stderr[:300]
+    no_temporary_files(tmp)
+
+
+def test_a_fifo_a_directory_or_an_empty_name_as_input_is_refused_without_blocking(tmp):
+    os.mkfifo(os.path.join(tmp, "fifo.npy"))
+    os.mkfifo(os.path.join(tmp, "fifo.conv"))
+    os.mkdir(os.path.join(tmp, "sub"))
+    os.mkdir(os.path.join(tmp, "d.npy"))
+
+    def load_script(path):
+        def make():
+            with open(os.path.join(tmp, "l.conv"), "w") as f:
+                f.write(f'pipeline l {{\n  input x: f32[2, 3]\n  const w = load("{path}")\n  output y = x\n}}\n')
+            return ["check", "l.conv"]
+        return make
+
+    cases = [
+        (load_script("fifo.npy"), "l.conv:3:18: error: load: cannot load './fifo.npy': it is a FIFO, not a regular file"),
+        (load_script("sub"), "l.conv:3:18: error: load: cannot load './sub': it is a directory, not a regular file"),
+        (load_script(""), "l.conv:3:18: error: load: cannot load './': it is a directory, not a regular file"),
+        (load_script("."), "l.conv:3:18: error: load: cannot load './.': it is a directory, not a regular file"),
+        (["run", "alias.conv", "x=fifo.npy"], "convc: error: cannot load 'fifo.npy': it is a FIFO, not a regular file"),
+        (["run", "alias.conv", "x=d.npy"], "convc: error: cannot load 'd.npy': it is a directory, not a regular file"),
+        (["run", "alias.conv", "x=gone.npy"], "convc: error: cannot load 'gone.npy': No such file or directory"),
+        (["check", "fifo.conv"], "fifo.conv: error: the script is a FIFO, not a regular file"),
+        (["check", "sub"], "sub: error: the script is a directory, not a regular file"),
+    ]
+    for args, msg in cases:
+        if callable(args):
+            args = args()
+        try:
+            p = subprocess.run([CONVC, *args], cwd=tmp, capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{args}: blocked for 10 s")
+        assert p.returncode == 1, (args, p.stderr)
+        assert msg in p.stderr, (args, p.stderr)
+
+
+def test_a_palette_png_with_transparency_loads_with_a_warning(tmp):
+    import struct, zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 3, 8, 3, 0, 0, 0))
+           + chunk(b"PLTE", bytes([255, 0, 0, 0, 0, 255])) + chunk(b"tRNS", bytes([0]))
+           + chunk(b"IDAT", zlib.compress(b"\0\0\1" * 3)) + chunk(b"IEND", b""))
+    with open(os.path.join(tmp, "pal.png"), "wb") as f:
+        f.write(png)
+    with open(os.path.join(tmp, "rgb.conv"), "w") as f:
+        f.write("pipeline rgb {\n  input img: f32[3, H, W]\n  output y = img\n}\n")
+    p = convc("run", "rgb.conv", "img=pal.png", "-o", "y=y.npy", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert "convc: warning: 'pal.png': transparency dropped" in p.stderr, p.stderr
+    want = np.zeros((3, 3, 2), np.float32)
+    want[0, :, 0] = 1
+    want[2, :, 1] = 1
+    assert np.array_equal(np.load(os.path.join(tmp, "y.npy")), want)
+
+
+def test_an_image_header_larger_than_the_file_is_refused_before_allocating(tmp):
+    with open(os.path.join(tmp, "huge.pgm"), "wb") as f:
+        f.write(b"P5\n100000 100000\n255\n" + bytes(18))     # 39 bytes
+    with open(os.path.join(tmp, "gray.conv"), "w") as f:
+        f.write("pipeline gray {\n  input img: f32[H, W]\n  output y = img\n}\n")
+    import resource
+
+    def limit():   # 1 GB: a 10 GB allocation, even one never touched, fails
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    if os.environ.get("CONVC_SANITIZED"):
+        limit = None    # the sanitizers reserve terabytes of address space
+    p = subprocess.run([CONVC, "run", "gray.conv", "img=huge.pgm", "-o", "y=y.npy"], cwd=tmp,
+                       capture_output=True, text=True, timeout=60, preexec_fn=limit)
+    assert p.returncode == 1, p.stderr
+    assert ("cannot load 'huge.pgm': pixel data: truncated: the header says 100000 x 100000 pixels, which "
+            "need 10000000000 bytes, but the file has 18 after the header") in p.stderr, p.stderr
+    # a PNG whose IHDR claims 1000000 x 1000000 pixels, and one with a text
+    # chunk whose length field says 2 GB (libpng allocates that much for a
+    # text chunk before reading it)
+    import struct, zlib
+
+    def chunk(kind, data, length=None):
+        return (struct.pack(">I", len(data) if length is None else length) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    ihdr = lambda w, h: chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+    sig = b"\x89PNG\r\n\x1a\n"
+    pngs = {
+        "ihdr.png": (sig + ihdr(1000000, 1000000) + chunk(b"IDAT", zlib.compress(bytes(8))) + chunk(b"IEND", b""),
+                     "cannot load 'ihdr.png': truncated: the header says 1000000 x 1000000 pixels"),
+        "text.png": (sig + ihdr(1, 1) + chunk(b"zTXt", b"Big\0\0" + zlib.compress(b"x"), length=0x7ffffff0),
+                     "cannot load 'text.png': truncated: the file ends after"),
+    }
+    for name, (data, msg) in pngs.items():
+        with open(os.path.join(tmp, name), "wb") as f:
+            f.write(data)
+        p = subprocess.run([CONVC, "run", "gray.conv", f"img={name}", "-o", "y=y.npy"], cwd=tmp,
+                           capture_output=True, text=True, timeout=60, preexec_fn=limit)
+        assert p.returncode == 1 and msg in p.stderr, (name, p.stderr)
+    # the pixel ceiling, lowered for the test
+    with open(os.path.join(tmp, "small.pgm"), "wb") as f:
+        f.write(b"P5\n20 10\n255\n" + bytes(200))
+    env = dict(os.environ, CONVRT_MAX_IMAGE_PIXELS="199")
+    p = subprocess.run([CONVC, "run", "gray.conv", "img=small.pgm", "-o", "y=y.npy"], cwd=tmp,
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 1, p.stderr
+    assert ("cannot load 'small.pgm': the image is 20 x 10 pixels, above the limit of 199 pixels "
+            "(set CONVRT_MAX_IMAGE_PIXELS to raise it)") in p.stderr, p.stderr
+    env["CONVRT_MAX_IMAGE_PIXELS"] = "200"
+    p = subprocess.run([CONVC, "run", "gray.conv", "img=small.pgm", "-o", "y=y.npy"], cwd=tmp,
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0, p.stderr
+
+
+def test_running_out_of_memory_while_compiling_exits_1_and_leaves_no_file(tmp):
+    if os.environ.get("CONVC_SANITIZED"):
+        print("     (skipped: the sanitizers cannot run under an address-space limit)")
+        return
+    import resource
+    lines = ["pipeline big {", "  input x: f32[H, W]", "  a0 = conv2d(x, sobel_x, pad=same)"]
+    lines += [f"  a{i} = conv2d(a{i - 1}, box2d(3), pad=same) * a{i - 1}" for i in range(1, 80)]
+    lines += ["  output y = a79", "}"]
+    with open(os.path.join(tmp, "big.conv"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+    def run(limit_mb, *args):
+        def lim():
+            resource.setrlimit(resource.RLIMIT_AS, (limit_mb << 20, limit_mb << 20))
+        return subprocess.run([CONVC, *args], cwd=tmp, capture_output=True, text=True, timeout=120,
+                              preexec_fn=lim)
+    # Below some limit convc cannot even be loaded, or LLVM's own static
+    # initialisation fails before main(): start where --version works.
+    start = next((mb for mb in range(64, 1024, 2) if run(mb, "--version").returncode == 0), None)
+    assert start is not None, "convc --version fails under every limit up to 1 GB"
+    hits = 0
+    for mb in range(start, start + 200, 4):
+        p = run(mb, "compile", "big.conv", "-o", "big.o")
+        assert p.returncode in (0, 1), (mb, p.returncode, p.stderr[-300:])
+        if p.returncode == 0:
+            break
+        assert "convc: error: out of memory while compiling" in p.stderr, (mb, p.stderr[-300:])
+        assert listing(tmp) == ["alias.conv", "big.conv", "x.npy"], (mb, listing(tmp))
+        hits += 1
+    assert hits > 0, f"no limit from {start} MB up made the compiler run out of memory"
+    assert p.returncode == 0, "no limit up to 200 MB above the start was enough to compile"
+
+
 def main():
     tests = {n: f for n, f in globals().items() if n.startswith("test_")}
     names = sys.argv[2:] or sorted(tests)

@@ -1,11 +1,13 @@
-/* replay.c - run every file of the fuzz corpus (and the saved crash
- * reproducers) through the same code as the fuzzer, without libFuzzer.
+/* replay.c - run every file of a fuzz corpus (and the saved crash
+ * reproducers) through the same code as its fuzzer, without libFuzzer.
  *
- *   fuzz_replay DIR|FILE ...
+ *   fuzz_replay [--target=check|npy|image] DIR|FILE ...
  *
- * Part of the normal test suite (fuzz.replay): a regression in the parser,
- * checker or lowering shows up as a crash here, or as a sanitizer report in
- * a sanitized build.  Files are run in name order; dot files (.gitkeep) are
+ * check (the default) is the parser, checker and lowering (fuzz_one.h);
+ * npy and image are the runtime's file readers (fuzz_io_one.h).  Part of
+ * the normal test suite (fuzz.replay, fuzz.replay_npy, fuzz.replay_image):
+ * a regression shows up as a crash here, or as a sanitizer report in a
+ * sanitized build.  Files are run in name order; dot files (.gitkeep) are
  * skipped, and so is a missing directory.  The exit status is non-zero when
  * a file cannot be read or nothing at all was replayed.  Set
  * FUZZ_REPLAY_VERBOSE=1 to print each file name before running it. */
@@ -14,7 +16,10 @@
 #include <errno.h>
 #include <sys/stat.h>
 
+#include "fuzz_io_one.h"
 #include "fuzz_one.h"
+
+static int (*fuzz_target)(const uint8_t *, size_t) = convc_fuzz_one;
 
 static int read_file(const char *path, uint8_t **data, size_t *size)
 {
@@ -54,7 +59,7 @@ static int run_file(const char *path)
         fprintf(stderr, "fuzz_replay: cannot read %s: %s\n", path, strerror(errno));
         return -1;
     }
-    convc_fuzz_one(data, size);
+    fuzz_target(data, size);
     free(data);
     return 0;
 }
@@ -66,13 +71,27 @@ static int by_name(const struct dirent **x, const struct dirent **y)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: fuzz_replay DIR|FILE ...\n");
+    static const char usage[] = "usage: fuzz_replay [--target=check|npy|image] DIR|FILE ...\n";
+    int first = 1;
+    if (argc > 1 && !strncmp(argv[1], "--target=", 9)) {
+        const char *t = argv[1] + 9;
+        if (!strcmp(t, "npy"))
+            fuzz_target = convc_fuzz_npy;
+        else if (!strcmp(t, "image"))
+            fuzz_target = convc_fuzz_image;
+        else if (strcmp(t, "check")) {
+            fputs(usage, stderr);
+            return 2;
+        }
+        first = 2;
+    }
+    if (argc <= first) {
+        fputs(usage, stderr);
         return 2;
     }
     int verbose = getenv("FUZZ_REPLAY_VERBOSE") != NULL;
     long ran = 0, failed = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = first; i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {
             fprintf(stderr, "fuzz_replay: skipping %s: %s\n", argv[i], strerror(errno));

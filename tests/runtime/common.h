@@ -29,15 +29,21 @@ static inline void capture_handler(void *user, int code, const char *message)
     snprintf(c->message, sizeof c->message, "%s", message);
 }
 
+/* Warnings, recorded the same way. */
+static captured warned;
+
 static inline void capture_start(void)
 {
     memset(&cap, 0, sizeof cap);
+    memset(&warned, 0, sizeof warned);
     convrt_set_error_handler(capture_handler, &cap);
+    convrt_set_warning_handler(capture_handler, &warned);
 }
 
 static inline void capture_reset(void)
 {
     memset(&cap, 0, sizeof cap);
+    memset(&warned, 0, sizeof warned);
 }
 
 /* Assert that exactly one error with `code` was reported and that its
@@ -92,7 +98,8 @@ static inline void scratch_remove(void)
     while ((e = readdir(d)))
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
             snprintf(p, sizeof p, "%s/%s", scratch_dir, e->d_name);
-            unlink(p);
+            if (unlink(p) != 0)
+                rmdir(p);       /* an empty directory a test made */
         }
     closedir(d);
     rmdir(scratch_dir);
@@ -116,6 +123,7 @@ static inline void teardown_all(void)
 {
     scratch_remove();
     convrt_set_error_handler(NULL, NULL);
+    convrt_set_warning_handler(NULL, NULL);
 }
 
 #endif

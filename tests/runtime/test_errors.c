@@ -82,6 +82,51 @@ Test(errors, default_handler_prints_to_stderr, .init = cr_redirect_stderr)
     cr_expect_stderr_eq_str("convrt: error: cannot load 'a.png'\n");
 }
 
+/* A save over a file with another hard link warns (and succeeds). */
+static void save_over_hard_link(char *dir, size_t size)
+{
+    snprintf(dir, size, "/tmp/convrt-warn-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    char a[300], b[300];
+    snprintf(a, sizeof a, "%s/a.npy", dir);
+    snprintf(b, sizeof b, "%s/b.npy", dir);
+    FILE *f = fopen(a, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    cr_assert_eq(link(a, b), 0);
+    float v = 1;
+    convrt_tensor t = {.data = &v, .rank = 0};
+    cr_expect_eq(convrt_npy_save(a, &t), 0);
+    unlink(a);
+    unlink(b);
+    rmdir(dir);
+}
+
+Test(errors, warnings_go_to_their_own_handler)
+{
+    capture_start();
+    char dir[64];
+    save_over_hard_link(dir, sizeof dir);
+    cr_expect_eq(cap.count, 0, "the error handler saw: %s", cap.message);
+    cr_expect_eq(warned.count, 1);
+    cr_expect_eq(warned.code, CONVRT_W_HARD_LINK);
+    convrt_set_error_handler(NULL, NULL);
+    convrt_set_warning_handler(NULL, NULL);
+}
+
+Test(errors, default_warning_handler_prints_to_stderr, .init = cr_redirect_stderr)
+{
+    convrt_set_warning_handler(NULL, NULL);
+    char dir[64];
+    save_over_hard_link(dir, sizeof dir);
+    fflush(stderr);
+    char want[400];
+    snprintf(want, sizeof want,
+             "convrt: warning: '%s/a.npy' had 1 other hard link; it was replaced by a new file, "
+             "and the other names keep the old contents\n", dir);
+    cr_expect_stderr_eq_str(want);
+}
+
 static int concurrent_count;
 static pthread_mutex_t concurrent_lock = PTHREAD_MUTEX_INITIALIZER;
 static void counting_handler(void *user, int code, const char *message)

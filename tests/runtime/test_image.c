@@ -2,6 +2,9 @@
 #include <math.h>
 #include <png.h>
 #include <stdint.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <zlib.h>
 
 #include "common.h"
 
@@ -256,6 +259,181 @@ Test(image, png_palette_lowbit_alpha_interlace)
         cr_expect_float_eq(t.data[18 + i], (255 - i) / 255.0f, eps, "B %d", i);
     }
     convrt_tensor_free(&t);
+}
+
+Test(image, a_palette_with_transparency_becomes_rgb_and_says_so)
+{
+    /* index 0 = (255, 0, 0) fully transparent, 1 = (0, 0, 255) opaque */
+    png_color pal[2] = {{255, 0, 0}, {0, 0, 255}};
+    const unsigned char idx[2] = {0, 1};
+    const char *p = scratch_path("trns.png");
+    FILE *f = fopen(p, "wb");
+    cr_assert_not_null(f);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    cr_assert(!setjmp(png_jmpbuf(png)));
+    png_init_io(png, f);
+    png_set_IHDR(png, info, 2, 1, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_set_PLTE(png, info, pal, 2);
+    png_byte alpha[1] = {0};
+    png_set_tRNS(png, info, alpha, 1, NULL);
+    png_bytep rows[1] = {(png_bytep)idx};
+    png_set_rows(png, info, rows);
+    png_write_png(png, info, PNG_TRANSFORM_IDENTITY, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+
+    convrt_tensor t;
+    cr_assert_eq(convrt_image_load(p, &t), 0, "%s", cap.message);
+    cr_expect_eq(t.rank, 3);
+    cr_expect_eq(t.dims[0], 3);
+    const float want[6] = {1, 0, 0, 0, 0, 1};
+    for (int i = 0; i < 6; i++)
+        cr_expect_float_eq(t.data[i], want[i], eps, "element %d", i);
+    convrt_tensor_free(&t);
+    cr_expect_eq(warned.count, 1);
+    cr_expect_eq(warned.code, CONVRT_W_ALPHA);
+    cr_expect(strstr(warned.message, "trns.png") && strstr(warned.message, "transparency dropped"), "%s",
+              warned.message);
+
+    /* opaque alpha loses nothing and says nothing */
+    capture_reset();
+    const unsigned char rgba[4] = {1, 2, 3, 255};
+    write_png(scratch_path("opaque.png"), 1, 1, PNG_COLOR_TYPE_RGB_ALPHA, 8, PNG_INTERLACE_NONE, rgba, 4, NULL, 0);
+    cr_assert_eq(convrt_image_load(scratch_path("opaque.png"), &t), 0, "%s", cap.message);
+    convrt_tensor_free(&t);
+    cr_expect_eq(warned.count, 0, "%s", warned.message);
+}
+
+Test(image, a_header_larger_than_the_file_is_truncated_before_allocating)
+{
+    /* 39 bytes that promise 100000 x 100000 pixels: "truncated", with the
+     * numbers, and no 40 GB allocation first (that would be NOMEM) */
+    const char pgm[] = "P5\n100000 100000\n255\n\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+    cr_assert_eq(sizeof pgm - 1 + 1, 39);
+    const char *p = scratch_path("huge.pgm");
+    write_bytes(p, pgm, 39);
+    convrt_tensor t;
+    cr_expect_eq(convrt_image_load(p, &t), CONVRT_E_FORMAT);
+    expect_report(CONVRT_E_FORMAT, "huge.pgm", "truncated", "100000 x 100000", "10000000000 bytes",
+                  "has 18 after the header");
+    cr_expect_null(t.data);
+
+    /* plain text needs at least a digit and a separator per sample */
+    capture_reset();
+    const char plain[] = "P2\n1000 1000\n255\n0 0 0\n";
+    write_bytes(scratch_path("plain.pgm"), plain, sizeof plain - 1);
+    cr_expect_eq(convrt_image_load(scratch_path("plain.pgm"), &t), CONVRT_E_FORMAT);
+    expect_report(CONVRT_E_FORMAT, "truncated", "at least 1999999 bytes");
+
+    /* a PNG whose IHDR claims 1000000 x 1000000 pixels in a few bytes */
+    capture_reset();
+    unsigned char px[1] = {0};
+    write_png(scratch_path("one.png"), 1, 1, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_NONE, px, 1, NULL, 0);
+    unsigned char buf[256];
+    FILE *f = fopen(scratch_path("one.png"), "rb");
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    unsigned char one[256];
+    memcpy(one, buf, n);
+    /* width and height at bytes 16..23, then the IHDR's CRC over bytes 12..28 */
+    const unsigned char big[8] = {0, 0x0f, 0x42, 0x40, 0, 0x0f, 0x42, 0x40};
+    memcpy(buf + 16, big, 8);
+    uLong crc = crc32(0, buf + 12, 17);
+    buf[29] = (unsigned char)(crc >> 24), buf[30] = (unsigned char)(crc >> 16);
+    buf[31] = (unsigned char)(crc >> 8), buf[32] = (unsigned char)crc;
+    write_bytes(scratch_path("huge.png"), buf, n);
+    cr_expect_eq(convrt_image_load(scratch_path("huge.png"), &t), CONVRT_E_FORMAT);
+    expect_report(CONVRT_E_FORMAT, "huge.png", "truncated", "1000000 x 1000000");
+    cr_expect_null(t.data);
+
+    /* a text chunk whose length says 2 GB, after the 1 x 1 image's IHDR:
+     * skipped in small pieces, not read into a 2 GB buffer */
+    capture_reset();
+    const unsigned char ztxt[12] = {0x7f, 0xff, 0xff, 0xf0, 'z', 'T', 'X', 't', 'B', 'i', 'g', 0};
+    memcpy(one + 33, ztxt, sizeof ztxt);
+    write_bytes(scratch_path("text.png"), one, 33 + sizeof ztxt);
+    cr_expect_eq(convrt_image_load(scratch_path("text.png"), &t), CONVRT_E_FORMAT);
+    expect_report(CONVRT_E_FORMAT, "text.png", "truncated: the file ends after 45 bytes");
+}
+
+Test(image, a_large_text_chunk_is_skipped_not_held_in_memory)
+{
+    /* A 1 x 1 PNG with a 32 MB zTXt chunk before its pixels.  libpng reads
+     * such a chunk whole into a buffer of the length its header states
+     * (a fuzzer found 100 bytes that asked for 591 MB); it is skipped. */
+    unsigned char px[1] = {7};
+    write_png(scratch_path("one.png"), 1, 1, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_NONE, px, 1, NULL, 0);
+    unsigned char png[256];
+    FILE *f = fopen(scratch_path("one.png"), "rb");
+    size_t n = fread(png, 1, sizeof png, f);
+    fclose(f);
+    enum { LEN = 32 << 20, PIECE = 1 << 16 };
+    static unsigned char zeros[PIECE];
+    f = fopen(scratch_path("text.png"), "wb");
+    fwrite(png, 1, 33, f);                          /* signature and IHDR */
+    const unsigned char head[8] = {LEN >> 24, (LEN >> 16) & 0xff, 0, 0, 'z', 'T', 'X', 't'};
+    fwrite(head, 1, 8, f);
+    uLong crc = crc32(0, head + 4, 4);
+    for (int i = 0; i < LEN / PIECE; i++) {
+        fwrite(zeros, 1, PIECE, f);
+        crc = crc32(crc, zeros, PIECE);
+    }
+    const unsigned char c[4] = {crc >> 24, (crc >> 16) & 0xff, (crc >> 8) & 0xff, crc & 0xff};
+    fwrite(c, 1, 4, f);
+    fwrite(png + 33, 1, n - 33, f);                 /* IDAT, IEND */
+    fclose(f);
+
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    convrt_tensor t;
+    cr_assert_eq(convrt_image_load(scratch_path("text.png"), &t), 0, "%s", cap.message);
+    getrusage(RUSAGE_SELF, &after);
+    cr_expect_float_eq(t.data[0], 7 / 255.0f, eps);
+    convrt_tensor_free(&t);
+    cr_expect_lt(after.ru_maxrss - before.ru_maxrss, 8 << 10, "peak memory grew by %ld KB",
+                 after.ru_maxrss - before.ru_maxrss);
+}
+
+Test(image, the_pixel_ceiling_can_be_set_in_the_environment)
+{
+    unsigned char px[20 * 10] = {0};
+    write_png(scratch_path("g.png"), 20, 10, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_NONE, px, 20, NULL, 0);
+    write_bytes(scratch_path("g.pgm"), "P5\n20 10\n255\n", 13);
+    FILE *f = fopen(scratch_path("g.pgm"), "ab");
+    fwrite(px, 1, sizeof px, f);
+    fclose(f);
+    convrt_tensor t;
+    setenv("CONVRT_MAX_IMAGE_PIXELS", "199", 1);
+    cr_expect_eq(convrt_image_load(scratch_path("g.png"), &t), CONVRT_E_FORMAT);
+    expect_report(CONVRT_E_FORMAT, "g.png", "20 x 10 pixels", "limit of 199", "CONVRT_MAX_IMAGE_PIXELS");
+    capture_reset();
+    cr_expect_eq(convrt_image_load(scratch_path("g.pgm"), &t), CONVRT_E_FORMAT);
+    expect_report(CONVRT_E_FORMAT, "g.pgm", "limit of 199");
+    setenv("CONVRT_MAX_IMAGE_PIXELS", "200", 1);
+    capture_reset();
+    cr_expect_eq(convrt_image_load(scratch_path("g.png"), &t), 0, "%s", cap.message);
+    convrt_tensor_free(&t);
+    setenv("CONVRT_MAX_IMAGE_PIXELS", "nonsense", 1);   /* ignored: the default */
+    cr_expect_eq(convrt_image_load(scratch_path("g.pgm"), &t), 0, "%s", cap.message);
+    convrt_tensor_free(&t);
+    unsetenv("CONVRT_MAX_IMAGE_PIXELS");
+}
+
+Test(image, a_fifo_or_a_directory_is_refused_without_blocking, .timeout = 10)
+{
+    cr_assert_eq(mkfifo(scratch_path("fifo.png"), 0644), 0);
+    cr_assert_eq(mkdir(scratch_path("dir.pgm"), 0755), 0);
+    convrt_tensor t;
+    cr_expect_eq(convrt_image_load(scratch_path("fifo.png"), &t), CONVRT_E_IO);
+    expect_report(CONVRT_E_IO, "fifo.png", "it is a FIFO, not a regular file");
+    capture_reset();
+    cr_expect_eq(convrt_load(scratch_path("dir.pgm"), &t), CONVRT_E_IO);
+    expect_report(CONVRT_E_IO, "dir.pgm", "it is a directory, not a regular file");
+    capture_reset();
+    cr_expect_eq(convrt_image_load(scratch_path("none.ppm"), &t), CONVRT_E_IO);
+    expect_report(CONVRT_E_IO, "none.ppm", "No such file or directory");
 }
 
 static void expect_bad_pnm(const char *content, size_t n, const char *frag)

@@ -228,6 +228,23 @@ Test(npy, missing_file_is_io)
     expect_report(CONVRT_E_IO, p);
 }
 
+Test(npy, a_fifo_a_directory_or_an_empty_name_is_refused_without_blocking, .timeout = 10)
+{
+    cr_assert_eq(mkfifo(scratch_path("fifo.npy"), 0644), 0);
+    convrt_tensor t;
+    cr_expect_eq(convrt_npy_load(scratch_path("fifo.npy"), &t), CONVRT_E_IO);
+    expect_report(CONVRT_E_IO, "fifo.npy", "it is a FIFO, not a regular file");
+    capture_reset();
+    cr_expect_eq(convrt_npy_load(scratch_dir, &t), CONVRT_E_IO);
+    expect_report(CONVRT_E_IO, scratch_dir, "it is a directory, not a regular file");
+    capture_reset();
+    cr_expect_eq(convrt_npy_load("", &t), CONVRT_E_INVALID);
+    expect_report(CONVRT_E_INVALID, "the file name is empty");
+    capture_reset();
+    cr_expect_eq(convrt_npy_load("/dev/null", &t), CONVRT_E_IO);
+    expect_report(CONVRT_E_IO, "/dev/null", "it is a character device");
+}
+
 Test(npy, save_unwritable_leaves_nothing)
 {
     convrt_tensor t;
@@ -259,7 +276,7 @@ Test(npy, save_unwritable_leaves_nothing)
     snprintf(dirpath, sizeof dirpath, "%s/isdir.npy", scratch_dir);
     cr_assert_eq(mkdir(dirpath, 0755), 0);
     cr_expect_eq(convrt_npy_save(dirpath, &t), CONVRT_E_IO);
-    expect_report(CONVRT_E_IO, dirpath);
+    expect_report(CONVRT_E_IO, dirpath, "it is a directory");
     cr_expect_eq(scratch_count(), 1, "only the directory remains");
     rmdir(dirpath);
     convrt_tensor_free(&t);
