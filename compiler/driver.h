@@ -1,8 +1,59 @@
-/* driver.h - the convc command line (check, run, compile). */
+/* driver.h - the compiler in two calls: the one list of passes, from a
+ * script to a checked stage graph, its schedule and the loop IR
+ * (driver_front), and from the IR to an LLVM module (driver_back).  The
+ * convc command (cli/) is built on these. */
 #ifndef CONVC_DRIVER_H
 #define CONVC_DRIVER_H
 
-/* Exit status: 0 success, 1 diagnostics or a failed run, 2 usage. */
-int driver_main(int argc, char **argv);
+#include <stdbool.h>
+
+#include "arena.h"
+#include "codegen.h"
+#include "diag.h"
+#include "graph.h"
+#include "ir.h"
+#include "schedule.h"
+
+#define CONVC_VERSION "0.1.0"
+
+/* What --dump prints, as a bit set. */
+typedef enum Dump {
+    DUMP_NONE = 0, DUMP_AST = 1, DUMP_IR = 2, DUMP_LLVM = 4, DUMP_ASM = 8, DUMP_SCHEDULE = 16,
+} Dump;
+
+typedef struct CompileOptions {
+    const char       *script;       /* path of the .conv file */
+    unsigned          dump;         /* Dump bits: printed to stdout */
+    const char       *cpu;          /* --target-cpu, or NULL for the caller's default */
+    int               opt_level;    /* 0..3 */
+    const SymBinding *syms;         /* size symbols bound by the caller */
+    int               nsyms;
+    bool              no_kernels;   /* reference scalar nests only */
+    MethodPolicy      method;       /* --method */
+} CompileOptions;
+
+/* Everything the front and middle made; it lives in the caller's arena. */
+typedef struct Compiled {
+    Source     src;
+    Diag       diag;
+    Graph     *graph;
+    Schedule  *sched;
+    IrProgram *ir;      /* NULL unless asked for (want_ir) or dumped */
+} Compiled;
+
+/* Read, parse and check the script, run the passes and, when want_ir (or a
+ * dump needs it), lower it.  Diagnostics go to stderr; false after an
+ * error. */
+bool driver_front(Arena *a, const CompileOptions *o, Compiled *c, bool want_ir,
+                  const char *default_cpu);
+/* The LLVM module of ir, or NULL after a message on stderr. */
+CgModule *driver_back(const CompileOptions *o, const IrProgram *ir, const char *default_cpu);
+
+/* "convc: error: ..." on stderr; returns 1. */
+int driver_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The directory part of path ("." when there is none), in a. */
+const char *driver_dir_of(Arena *a, const char *path);
+/* What a file of this st_mode is, for messages: "a directory", "a FIFO" ... */
+const char *driver_file_kind(unsigned mode);
 
 #endif
