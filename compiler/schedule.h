@@ -31,6 +31,11 @@ typedef enum StageKernel {
                            (set by passes/algorithm.c with ALGO_FFT) */
 } StageKernel;
 
+/* The most taps a vector kernel unrolls along one dim (and, but for the
+ * separable passes, in all): passes/kernels.c leaves larger kernels to the
+ * scalar nest, and the emitters size their tables by it. */
+enum { KERNEL_MAX_TAPS = 64 };
+
 /* How a stage reads its main input (passes/layout.c).  Every tensor the
  * pipeline hands in or out, and every intermediate, is NCHW; a stage may
  * read its input through a private copy in another layout. */

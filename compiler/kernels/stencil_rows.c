@@ -33,7 +33,7 @@
 
 #include "kernels.h"
 
-enum { MAX_R = 8, MAX_NV = 8, MAX_K = 16 };
+enum { MAX_R = 8, MAX_NV = 8, MAX_K = KERNEL_MAX_TAPS };
 
 typedef struct Stencil {
     Lower      *L;
@@ -96,9 +96,13 @@ static IrExpr *remap(Stencil *S, IrExpr *i, IrExpr *n)
     case PAD_REPLICATE:
         return ir_bin(a, IR_OP_MIN, ir_bin(a, IR_OP_MAX, i, I(L, 0)), last);
     case PAD_REFLECT: {
+        /* one reflection reaches every index an output reads (the padding
+         * is smaller than n); rows and lanes computed but never stored may
+         * lie further out, so the result is also clamped into [0, n) */
         IrExpr *lo = ir_select(a, ir_bin(a, IR_OP_LT, i, I(L, 0)), ir_bin(a, IR_OP_SUB, I(L, 0), i), i);
-        return ir_select(a, ir_bin(a, IR_OP_GT, lo, last),
-                         ir_bin(a, IR_OP_SUB, ir_bin(a, IR_OP_MUL, I(L, 2), last), lo), lo);
+        IrExpr *r = ir_select(a, ir_bin(a, IR_OP_GT, lo, last),
+                              ir_bin(a, IR_OP_SUB, ir_bin(a, IR_OP_MUL, I(L, 2), last), lo), lo);
+        return ir_bin(a, IR_OP_MAX, ir_bin(a, IR_OP_MIN, r, last), I(L, 0));
     }
     case PAD_CIRCULAR:
         return ir_bin(a, IR_OP_MOD, i, n);

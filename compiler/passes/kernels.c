@@ -17,9 +17,8 @@
 
 #include "factor.h"
 
-/* Kernels unroll their taps: beyond this many the code grows past what is
- * worth compiling, and the scalar nest takes the stage. */
-enum { MAX_KERNEL_TAPS = 64 };
+/* Kernels unroll their taps: beyond KERNEL_MAX_TAPS (schedule.h) the code
+ * grows past what is worth compiling, and the scalar nest takes the stage. */
 
 static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e, v); }
 
@@ -44,7 +43,7 @@ static bool plane_kernel_applies(const Node *n)
         taps *= k;
     }
     /* the kernel unrolls its taps: long kernels stay with the scalar nest */
-    return taps <= MAX_KERNEL_TAPS;
+    return taps <= KERNEL_MAX_TAPS;
 }
 
 /* Pools (not the global ones) with constant windows: the row kernel
@@ -108,12 +107,12 @@ static bool stencil_kernel_applies(const Schedule *s, const Node *n)
     int64_t v, k, kk[2] = { 1, 1 }, taps = 1;
     for (int32_t i = 0; i < w->nsp; i++) {
         if (w->stride[i] > 4 || !dim_const(w->k[i], &k) || !dim_const(w->pad0[i], &v) ||
-            !dim_const(w->pad1[i], &v) || k > MAX_KERNEL_TAPS)
+            !dim_const(w->pad1[i], &v) || k > KERNEL_MAX_TAPS)
             return false;
         kk[i] = k;
         taps *= k;
     }
-    if (taps <= MAX_KERNEL_TAPS)
+    if (taps <= KERNEL_MAX_TAPS)
         return true;
     /* a large kernel only as a row pass and a column pass (unrolled: kh
      * and kw taps), when the stage may be and can be separable */
@@ -143,7 +142,7 @@ static bool signal_kernel_applies(Arena *a, Schedule *s, const Node *n)
     }
     if (!dim_const(sym_sub(&sc, n->shape.dims[r - 1], n->in[0]->shape.dims[r - 1]), &v))
         return false;
-    return taps <= MAX_KERNEL_TAPS;
+    return taps <= KERNEL_MAX_TAPS;
 }
 
 void pass_choose_kernels(Arena *a, Schedule *s)
