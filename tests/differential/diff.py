@@ -379,9 +379,23 @@ def gen_conv_stage(c, x, nsp, xshape_sp, C, allow_same=True, want_K=None, per_ch
             opts.append(("bias", bias.expr))
     ref = ref_conv(x.v, w.v, nsp, bias=bias.v if bias else None, stride=stride, p0=p0, p1=p1,
                    dil=dil, groups=groups, pad_mode=pad_mode, flip=flip)
+    # the algorithms other than the direct sum, where they apply (their
+    # rounding differs, within the tolerance)
+    method = None
+    unit = stride == [1] * nsp and dil == [1] * nsp
+    one_channel = per_channel or w.v.shape[1] == 1
+    if unit and one_channel and c.chance(0.15):
+        method = "fft"
+    elif unit and per_channel and nsp == 2 and builtin in ("box2d", "gaussian2d", "sobel_x", "sobel_y") \
+            and c.chance(0.3):
+        method = "separable"
+    elif c.chance(0.1):
+        method = "auto"
+    if method:
+        opts.append(("method", method))
     stage = "conv2d" if nsp == 2 else "conv1d"
     c.desc.append(f"{stage} k={k} s={stride} d={dil} p={p0}/{p1} {pad_mode} g={groups} "
-                  f"flip={flip} pc={per_channel}")
+                  f"flip={flip} pc={per_channel} method={method}")
     return call(c, stage, x.expr, [w.expr], opts), ref
 
 
@@ -544,7 +558,10 @@ def gen_signal_family(c):
     fn = scipy.signal.correlate if correlate else scipy.signal.convolve
     ref = fn(a.v, b.v, mode=eff, method="direct")
     opts = [("mode", mode)] if mode else []
-    c.desc.append(f"{stage} {list(a.v.shape)} {list(b.v.shape)} mode={eff}")
+    method = c.choice([None, None, None, "fft", "auto"])
+    if method:
+        opts.append(("method", method))
+    c.desc.append(f"{stage} {list(a.v.shape)} {list(b.v.shape)} mode={eff} method={method}")
     expr = call(c, stage, a.expr, [b.expr], opts)
     if c.chance(0.2):
         t = c.bind(expr, ref)
