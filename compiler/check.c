@@ -500,6 +500,12 @@ static bool bool_value(Checker *c, const AstExpr *e, const char *stage,
 static int word_value(Checker *c, const AstExpr *e, const char *stage, const char *opt,
                       const char *const *words, int nwords)
 {
+    /* a mode word is the word as an option value, even where a binding of
+     * the same name exists (`output same = ...` then `mode=same`) */
+    if (e->kind == AST_IDENT)
+        for (int k = 0; k < nwords; k++)
+            if (strcmp(e->ident.name, words[k]) == 0)
+                return k;
     Value v = eval(c, e);
     if (v.kind == VAL_ERROR)
         return -1;
@@ -734,7 +740,10 @@ static bool parse_pad(Checker *c, const AstExpr *e, const char *stage, int nsp,
         w->pad0[i] = w->pad1[i] = sym_const(&c->sc, 0);
     if (!e)
         return true;
-    if (e->kind == AST_IDENT && !lookup(c, e->ident.name)) {
+    bool pad_word = e->kind == AST_IDENT &&
+                    (!strcmp(e->ident.name, "same") || !strcmp(e->ident.name, "valid") ||
+                     !strcmp(e->ident.name, "full"));
+    if (e->kind == AST_IDENT && (pad_word || !lookup(c, e->ident.name))) {
         const char *word = e->ident.name;
         if (!allow_words) {
             diag_error(c->d, e->loc, "%s: pad must be an integer or a pair", stage);

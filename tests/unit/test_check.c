@@ -344,3 +344,24 @@ Test(check, separable_methods_that_apply_check_and_unknown_methods_are_named)
               "%s", r.text);
     free(r.text);
 }
+
+/* The mode words are words as option values, even where a binding of the
+ * same name exists. */
+Test(check, mode_words_win_over_bindings_of_the_same_name)
+{
+    Result g = check("pipeline p {\n  input s: f32[100]\n  input h: f32[9]\n  input x: f32[20, 20]\n"
+                     "  output same = correlate(s, h, mode=same)\n"
+                     "  output valid = convolve(s, h, mode=valid)\n"
+                     "  output full = conv2d(x, box2d(3), pad=same, pad_mode=replicate)\n"
+                     "  output v2 = conv2d(x, box2d(3), pad=valid)\n"
+                     "  output f2 = conv2d(x, box2d(3), pad=full, method=direct)\n}\n");
+    cr_assert_not_null(g.graph, "%s", g.text);
+    cr_expect_eq(g.errors, 0, "%s", g.text);
+    int64_t want[5] = {100, 92, 20, 18, 22};
+    for (int i = 0; i < 5; i++) {
+        int64_t v = -1;
+        cr_expect(sym_is_const(g.graph->outputs[i].node->shape.dims[0], &v) && v == want[i],
+                  "output %d: dim 0 is %lld, want %lld", i, (long long)v, (long long)want[i]);
+    }
+    free(g.text);
+}
