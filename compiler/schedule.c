@@ -88,7 +88,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
         if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS)
             fprintf(out, " %dx%d", (int)p->nk, (int)p->nv);
         if (p->kernel == KERNEL_STENCIL_ROWS)
-            fprintf(out, " %d rows x %d vectors", (int)p->nk, (int)p->nv);
+            fprintf(out, " %d rows x %d vectors%s", (int)p->nk, (int)p->nv,
+                    p->tap_loop ? ", taps in loops" : "");
         if (p->algorithm == ALGO_SEPARABLE)
             fputs(", separable (row pass, then column pass, in strips)", out);
         if (p->algorithm == ALGO_FFT)

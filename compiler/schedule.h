@@ -69,6 +69,9 @@ typedef struct StagePlan {
     double       auto_cost;
     int32_t      nk, nv;        /* register block: output channels x pixel
                                    vectors (vector kernels) */
+    bool         tap_loop;      /* stencil: the taps in loops rather than
+                                   unrolled (kernels larger than
+                                   KERNEL_MAX_TAPS), one output row a block */
     bool         pack_weights;  /* weights in kernel order: at compile time
                                    for constants, by a packing nest at the
                                    start of the call otherwise */

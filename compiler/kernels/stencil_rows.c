@@ -62,6 +62,8 @@ typedef struct Stencil {
     bool        epilogue;           /* apply the stage's epilogue on store */
     const float *wconst;            /* taps [kh][kw] known here, else read
                                        from the weight */
+    bool        tap_loop;           /* taps in loops, not unrolled (one
+                                       output row a block: long kernels) */
 } Stencil;
 
 static IrExpr *get(Stencil *S, int32_t l) { return kl_get(S->L, l); }
@@ -111,10 +113,168 @@ static IrExpr *remap(Stencil *S, IrExpr *i, IrExpr *n)
     }
 }
 
+/* The weight of kernel row ky, column kx given as IR values (flip applied,
+ * as weight() does for known ones). */
+static IrExpr *weight_at(Stencil *S, IrExpr *ky, IrExpr *kx)
+{
+    Lower *L = S->L;
+    if (S->flip && S->n->op == NODE_CONV) {
+        ky = sub(L, I(L, S->kh - 1), ky);
+        kx = sub(L, I(L, S->kw - 1), kx);
+    }
+    IrExpr *wi[2] = { ky, kx };
+    return lower_value(L, S->w, S->wrank == 2 ? wi : &wi[1]);
+}
+
+/* ceil(a / b) and floor(a / b) for b != 0 known here (IR division rounds
+ * toward minus infinity). */
+static IrExpr *div_floor(Lower *L, IrExpr *a, int64_t b)
+{
+    return b > 0 ? idiv(L, a, I(L, b)) : idiv(L, sub(L, I(L, 0), a), I(L, -b));
+}
+
+static IrExpr *div_ceil(Lower *L, IrExpr *a, int64_t b)
+{
+    return sub(L, I(L, 0), div_floor(L, sub(L, I(L, 0), a), b));
+}
+
+/* One chunk with the taps in loops (tap_loop): one output row, kernel rows
+ * then kernel columns in increasing order as the scalar nest takes them.
+ *
+ * A middle chunk reads every tap with plain loads.  A border vector splits
+ * its kernel columns into three loops, still in increasing order: the
+ * columns where every lane that is an output reads inside the row take
+ * plain loads; before and after them the lanes read through a gather of
+ * their columns -- skipped lane by lane where outside the row with zeros
+ * padding (and columns where no lane is inside are not visited at all, as
+ * the scalar nest's bounds skip them), remapped in the other modes. */
+static IrStmt *chunk_loop(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
+{
+    Lower *L = S->L;
+    Arena *a = L->a;
+    int32_t vl = S->vl;
+    bool zeros = S->mode == PAD_ZEROS;
+    PtrVec out = { 0 };
+    int32_t acc[MAX_NV], lanes_l[MAX_NV], lo_l[MAX_NV];
+    for (int32_t v = 0; v < nv; v++) {
+        acc[v] = lower_local(L, IR_TYPE_VF32);
+        ptrvec_push(a, &out, kl_set(L, acc[v], ir_broadcast(a, ir_float(a, 0.0f))));
+        if (border) {
+            lo_l[v] = lower_local(L, IR_TYPE_VI64);
+            ptrvec_push(a, &out, kl_set(L, lo_l[v], ir_bin(a, IR_OP_ADD, ir_broadcast(a, ox0[v]),
+                                                            ir_iota(a))));
+            lanes_l[v] = lower_local(L, IR_TYPE_VBOOL);
+            ptrvec_push(a, &out, kl_set(L, lanes_l[v], ir_bin(a, IR_OP_LT, kl_get(L, lo_l[v]),
+                                                               S->dst_pitch)));
+        }
+    }
+    int32_t vky = lower_var(L, "ky");
+    IrExpr *ky = V(L, vky);
+    IrExpr *iy = add(L, sub(L, mul(L, S->dst_row0, I(L, S->sy)), I(L, S->pt)), mul(L, ky, I(L, S->dy)));
+    int32_t l_rowbase = lower_local(L, IR_TYPE_I64);
+    PtrVec rowb = { 0 };
+    ptrvec_push(a, &rowb, kl_set(L, l_rowbase, add(L, S->src_plane,
+                                                    mul(L, zeros ? iy : remap(S, iy, S->IH),
+                                                        S->src_pitch))));
+    IrExpr *rowbase = kl_get(L, l_rowbase);
+    if (!border) {
+        /* every lane of every vector inside the row for every tap: one
+         * loop over the kernel columns, the weight broadcast once for all */
+        int32_t vkx = lower_var(L, "kx");
+        IrExpr *kx = V(L, vkx);
+        int32_t l_w = lower_local(L, IR_TYPE_VF32);
+        PtrVec taps = { 0 };
+        ptrvec_push(a, &taps, kl_set(L, l_w, ir_broadcast(a, weight_at(S, ky, kx))));
+        for (int32_t v = 0; v < nv; v++) {
+            IrExpr *col = add(L, sub(L, mul(L, ox0[v], I(L, S->sx)), I(L, S->pl)), mul(L, kx, I(L, S->dx)));
+            IrExpr *x = ir_vload_strided(a, S->src_buf, S->src_rank,
+                                         kl_lin(L, S->src_rank, add(L, rowbase, col)), NULL,
+                                         (int32_t)S->sx);
+            ptrvec_push(a, &taps, kl_set(L, acc[v], ir_fma(a, x, kl_get(L, l_w), kl_get(L, acc[v]))));
+        }
+        ptrvec_push(a, &rowb, ir_for(a, vkx, I(L, 0), I(L, S->kw), lower_block(L, &taps), IR_LOOP_KERNEL));
+    }
+    for (int32_t v = 0; border && v < nv; v++) {
+        /* the first column this vector's lane 0 reads at kernel column 0 */
+        IrExpr *c0 = sub(L, mul(L, ox0[v], I(L, S->sx)), I(L, S->pl));
+        int32_t vkx = lower_var(L, "kx");
+        IrExpr *kx = V(L, vkx);
+        IrExpr *wv = ir_broadcast(a, weight_at(S, ky, kx));
+        IrExpr *col0 = add(L, c0, mul(L, kx, I(L, S->dx)));
+        /* lanes past the output's end are not read */
+        IrExpr *plain = ir_vload_strided(a, S->src_buf, S->src_rank,
+                                         kl_lin(L, S->src_rank, add(L, rowbase, col0)),
+                                         kl_get(L, lanes_l[v]), (int32_t)S->sx);
+        IrStmt *fast = kl_set(L, acc[v], ir_fma(a, plain, wv, kl_get(L, acc[v])));
+        /* lanes that are outputs: nl; lane l reads column c0 + l*sx + kx*dx */
+        IrExpr *nl = imin(L, I(L, vl), sub(L, S->dst_pitch, ox0[v]));
+        IrExpr *last = mul(L, sub(L, nl, I(L, 1)), I(L, S->sx));
+        IrExpr *W = S->src_cols;
+        /* every output lane inside [0, W): c0 + kx*dx >= 0 and c0 + last + kx*dx <= W - 1 */
+        IrExpr *all_lo, *all_hi, *any_lo, *any_hi;     /* hi: exclusive */
+        if (S->dx > 0) {
+            all_lo = div_ceil(L, sub(L, I(L, 0), c0), S->dx);
+            all_hi = add(L, div_floor(L, sub(L, sub(L, W, I(L, 1)), add(L, c0, last)), S->dx), I(L, 1));
+            any_lo = div_ceil(L, sub(L, I(L, 0), add(L, c0, last)), S->dx);
+            any_hi = add(L, div_floor(L, sub(L, sub(L, W, I(L, 1)), c0), S->dx), I(L, 1));
+        } else {
+            all_lo = div_ceil(L, sub(L, sub(L, W, I(L, 1)), add(L, c0, last)), S->dx);
+            all_hi = add(L, div_floor(L, sub(L, I(L, 0), c0), S->dx), I(L, 1));
+            any_lo = div_ceil(L, sub(L, sub(L, W, I(L, 1)), c0), S->dx);
+            any_hi = add(L, div_floor(L, sub(L, I(L, 0), add(L, c0, last)), S->dx), I(L, 1));
+        }
+        IrExpr *A = zeros ? imax(L, any_lo, I(L, 0)) : I(L, 0);
+        IrExpr *B = zeros ? imax(L, imin(L, any_hi, I(L, S->kw)), A) : I(L, S->kw);
+        int32_t lA = lower_local(L, IR_TYPE_I64), lB = lower_local(L, IR_TYPE_I64),
+                lP0 = lower_local(L, IR_TYPE_I64), lP1 = lower_local(L, IR_TYPE_I64);
+        ptrvec_push(a, &rowb, kl_set(L, lA, A));
+        ptrvec_push(a, &rowb, kl_set(L, lB, B));
+        ptrvec_push(a, &rowb, kl_set(L, lP0, imin(L, imax(L, all_lo, kl_get(L, lA)), kl_get(L, lB))));
+        ptrvec_push(a, &rowb, kl_set(L, lP1, imin(L, imax(L, all_hi, kl_get(L, lP0)), kl_get(L, lB))));
+        /* the gathered taps */
+        IrExpr *col = ir_bin(a, IR_OP_ADD, ir_bin(a, IR_OP_MUL, kl_get(L, lo_l[v]), I(L, S->sx)),
+                             sub(L, mul(L, kx, I(L, S->dx)), I(L, S->pl)));
+        IrExpr *ok, *cols;
+        if (zeros) {
+            ok = kl_and(L, kl_in_range(L, col, W), kl_get(L, lanes_l[v]));
+            cols = col;
+        } else {
+            ok = kl_get(L, lanes_l[v]);
+            cols = remap(S, col, W);
+        }
+        int32_t l_ok = lower_local(L, IR_TYPE_VBOOL);
+        IrExpr *g = ir_vgather(a, S->src_buf, S->src_rank, kl_lin(L, S->src_rank, rowbase), cols,
+                               kl_get(L, l_ok));
+        IrExpr *f = ir_fma(a, g, wv, kl_get(L, acc[v]));
+        if (zeros)
+            f = ir_select(a, kl_get(L, l_ok), f, kl_get(L, acc[v]));
+        IrStmt *slow = ir_block(a, (IrStmt *const[]){ kl_set(L, l_ok, ok), kl_set(L, acc[v], f) }, 2);
+        ptrvec_push(a, &rowb, ir_for(a, vkx, kl_get(L, lA), kl_get(L, lP0), slow, IR_LOOP_KERNEL));
+        ptrvec_push(a, &rowb, ir_for(a, vkx, kl_get(L, lP0), kl_get(L, lP1), fast, IR_LOOP_KERNEL));
+        ptrvec_push(a, &rowb, ir_for(a, vkx, kl_get(L, lP1), kl_get(L, lB), slow, IR_LOOP_KERNEL));
+    }
+    IrStmt *rows = lower_block(L, &rowb);
+    if (zeros)      /* a row outside the input: skipped */
+        rows = ir_if(a, kl_in_range(L, iy, S->IH), rows, NULL);
+    ptrvec_push(a, &out, ir_for(a, vky, I(L, 0), I(L, S->kh), rows, IR_LOOP_KERNEL));
+    /* the store (rows past the output's last are never given: R is 1) */
+    for (int32_t v = 0; v < nv; v++) {
+        IrExpr *lin = add(L, add(L, S->dst_plane, mul(L, S->dst_row0, S->dst_pitch)), ox0[v]);
+        IrExpr *m = border ? kl_get(L, lanes_l[v]) : NULL;
+        IrExpr *val = kl_get(L, acc[v]);
+        if (S->epilogue)
+            val = kl_epilogue(L, S->n, val, lin, m);
+        ptrvec_push(a, &out, ir_vstore(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val, m));
+    }
+    return lower_block(L, &out);
+}
+
 /* One chunk: the block's R rows x vectors starting at columns ox0[v] (IR
  * values), nv of them; border: lanes may leave the row (or the output). */
 static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
 {
+    if (S->tap_loop)
+        return chunk_loop(S, ox0, nv, border);
     Lower *L = S->L;
     Arena *a = L->a;
     int32_t R = S->R, vl = S->vl;
@@ -424,6 +584,7 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
     S->store = schedule_store_node(L->sched, n);
     S->vl = L->sched->target.vlen;
     S->R = plan->nk;            /* rows of the block */
+    S->tap_loop = plan->tap_loop && plan->algorithm != ALGO_SEPARABLE;
     S->nv = plan->nv;
     int32_t xr = S->x->shape.rank, orank = n->shape.rank, nsp;
     int64_t k[2] = { 1, 1 }, p0[2] = { 0, 0 }, p1[2] = { 0, 0 }, st[2] = { 1, 1 }, dl[2] = { 1, 1 };
@@ -504,7 +665,7 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
      * backwards (convolve's flipped taps). */
     S->ymin = S->dy > 0 ? 0 : (S->kh - 1) * S->dy;
     int64_t span = (S->R - 1) * S->sy + (S->kh - 1) * (S->dy > 0 ? S->dy : -S->dy);
-    S->nu = span + 1;
+    S->nu = S->tap_loop ? 0 : span + 1;     /* a tap loop finds its rows itself */
     S->u_off = arena_array(a, (size_t)S->nu, sizeof *S->u_off);
     for (int64_t u = 0; u < S->nu; u++)
         S->u_off[u] = S->dy > 0 ? S->ymin + u : S->ymin + span - u;

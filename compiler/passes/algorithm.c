@@ -156,7 +156,8 @@ static bool separable_factors(Arena *a, const Node *n, const StagePlan *p, float
         return false;
     const Node *w = n->in[1];
     int64_t kh, kw;
-    if (!known(w->shape.dims[0], &kh) || !known(w->shape.dims[1], &kw))
+    if (!known(w->shape.dims[0], &kh) || !known(w->shape.dims[1], &kw) ||
+        kh > KERNEL_MAX_TAPS || kw > KERNEL_MAX_TAPS)     /* each pass unrolls its taps */
         return false;
     float *u = arena_array(a, (size_t)kh, sizeof *u);
     float *v = arena_array(a, (size_t)kw, sizeof *v);
@@ -190,27 +191,28 @@ void pass_choose_algorithms(Arena *a, Schedule *s)
 
         /* what auto would pick */
         float *u = NULL, *v = NULL;
-        double sep = 0, fft = 0;
+        double sep = 0, sep_per_out = 0, fft = 0;
         if (separable_factors(a, n, p, &u, &v)) {
             int64_t kh, kw;
             known(n->in[1]->shape.dims[0], &kh);
             known(n->in[1]->shape.dims[1], &kw);
-            sep = out * (double)(kh + kw);
+            sep_per_out = (double)(kh + kw);
+            sep = out * sep_per_out;
         }
         if (fft_shape_ok(n))
             fft = stage_fft_cost(n);
         p->auto_algorithm = ALGO_DIRECT;
         p->auto_cost = p->cost_direct;
-        if (p->cost_direct > 0) {
-            /* separable only where it clearly gains (5x5 and up: kh*kw > 2*(kh + kw)) */
-            if (sep > 0 && 2 * sep < macs) {
-                p->auto_algorithm = ALGO_SEPARABLE;
-                p->auto_cost = sep;
-            }
-            if (fft > 0 && fft < p->auto_cost) {
-                p->auto_algorithm = ALGO_FFT;
-                p->auto_cost = fft;
-            }
+        /* separable where it clearly gains (5x5 and up: kh*kw > 2*(kh + kw)),
+         * a saving per output whatever the sizes */
+        bool sep_gains = u && 2 * sep_per_out < taps;
+        if (sep_gains) {
+            p->auto_algorithm = ALGO_SEPARABLE;
+            p->auto_cost = sep;
+        }
+        if (p->cost_direct > 0 && fft > 0 && fft < p->auto_cost) {
+            p->auto_algorithm = ALGO_FFT;
+            p->auto_cost = fft;
         }
 
         Method m = n->op == NODE_CONV ? n->conv.method : n->signal.method;
@@ -227,10 +229,18 @@ void pass_choose_algorithms(Arena *a, Schedule *s)
             alg = ALGO_FFT;
         if (alg == ALGO_SEPARABLE) {
             p->algorithm = ALGO_SEPARABLE;
+            p->tap_loop = false;        /* the two passes unroll their taps */
             p->sep_u = u;
             p->sep_v = v;
             p->cost = sep;
-        } else if (alg == ALGO_FFT) {
+        } else if (alg == ALGO_DIRECT && p->kernel == KERNEL_STENCIL_ROWS &&
+                   taps > KERNEL_MAX_TAPS && !p->tap_loop) {
+            /* a large kernel the stencil kernel took for its row and column
+             * passes, but direct after all: its taps in loops */
+            p->tap_loop = true;
+            p->nk = 1;
+        }
+        if (alg == ALGO_FFT) {
             p->algorithm = ALGO_FFT;
             p->kernel = KERNEL_FFT;
             p->cost = fft;

@@ -96,53 +96,62 @@ static void choose_rows_block(const Target *t, int64_t kg, int64_t ow, StagePlan
         }
 }
 
+/* How the stencil kernel takes a stage: not at all, with its taps unrolled
+ * over a block of rows, or with its taps in loops (long kernels). */
+typedef enum StencilFit { STENCIL_NO = 0, STENCIL_UNROLLED, STENCIL_TAP_LOOP } StencilFit;
+
 /* One filter over every plane ([FH, FW] or [F] weights): the stencil
- * kernel handles every padding mode and unknown sizes; it unrolls the
- * taps of a block of rows. */
-static bool stencil_kernel_applies(const Schedule *s, const Node *n)
+ * kernel handles every padding mode and unknown sizes.  Up to
+ * KERNEL_MAX_TAPS taps it unrolls them over a block of rows; a larger
+ * kernel that may be and can be separable is unrolled as a row pass and a
+ * column pass (passes/algorithm.c), any other one has its taps in loops. */
+static StencilFit stencil_kernel_applies(const Schedule *s, const Node *n)
 {
     if (n->op != NODE_CONV || !n->conv.per_channel)
-        return false;
+        return STENCIL_NO;
     const WindowParams *w = &n->conv.win;
     int64_t v, k, kk[2] = { 1, 1 }, taps = 1;
+    bool big = false;
     for (int32_t i = 0; i < w->nsp; i++) {
         if (w->stride[i] > 4 || !dim_const(w->k[i], &k) || !dim_const(w->pad0[i], &v) ||
-            !dim_const(w->pad1[i], &v) || k > KERNEL_MAX_TAPS)
-            return false;
+            !dim_const(w->pad1[i], &v))
+            return STENCIL_NO;
         kk[i] = k;
         taps *= k;
+        big |= k > KERNEL_MAX_TAPS;
     }
     if (taps <= KERNEL_MAX_TAPS)
-        return true;
-    /* a large kernel only as a row pass and a column pass (unrolled: kh
-     * and kw taps), when the stage may be and can be separable */
+        return STENCIL_UNROLLED;
     Method m = s->policy == POLICY_DIRECT ? METHOD_DIRECT
              : s->policy == POLICY_AUTO   ? METHOD_AUTO : n->conv.method;
     const Node *wt = n->in[1];
-    return m != METHOD_DIRECT && w->nsp == 2 && wt->op == NODE_CONST && w->stride[0] == 1 &&
-           w->stride[1] == 1 && kernel_separable(wt->cst.data, kk[0], kk[1]);
+    if (!big && m != METHOD_DIRECT && w->nsp == 2 && wt->op == NODE_CONST && w->stride[0] == 1 &&
+        w->stride[1] == 1 && kernel_separable(wt->cst.data, kk[0], kk[1]))
+        return STENCIL_UNROLLED;
+    return STENCIL_TAP_LOOP;
 }
 
-/* convolve/correlate with a short kernel known in size: the stencil
- * kernel with the taps walking backwards (convolve) or forwards; how much
- * wider the output is than the first operand must be known. */
-static bool signal_kernel_applies(Arena *a, Schedule *s, const Node *n)
+/* convolve/correlate with a kernel known in size: the stencil kernel with
+ * the taps walking backwards (convolve) or forwards, unrolled when short;
+ * how much wider the output is than the first operand must be known. */
+static StencilFit signal_kernel_applies(Arena *a, Schedule *s, const Node *n)
 {
     if (n->op != NODE_SIGNAL)
-        return false;
+        return STENCIL_NO;
     const Graph *g = s->graph;
     ShapeCtx sc = g->sc ? *g->sc : (ShapeCtx){ .arena = a };
     int32_t r = n->shape.rank;
     int64_t v, k, taps = 1;
+    bool big = false;
     for (int32_t i = 0; i < r; i++) {
-        if (!dim_const(n->in[1]->shape.dims[i], &k) || !dim_const(n->signal.start[i], &v) ||
-            (k > 16 && r == 2))
-            return false;
+        if (!dim_const(n->in[1]->shape.dims[i], &k) || !dim_const(n->signal.start[i], &v))
+            return STENCIL_NO;
+        big |= k > 16 && r == 2;
         taps *= k;
     }
     if (!dim_const(sym_sub(&sc, n->shape.dims[r - 1], n->in[0]->shape.dims[r - 1]), &v))
-        return false;
-    return taps <= KERNEL_MAX_TAPS;
+        return STENCIL_NO;
+    return big || taps > KERNEL_MAX_TAPS ? STENCIL_TAP_LOOP : STENCIL_UNROLLED;
 }
 
 void pass_choose_kernels(Arena *a, Schedule *s)
@@ -159,14 +168,19 @@ void pass_choose_kernels(Arena *a, Schedule *s)
             schedule_plan(s, n->in[0])->materialise = true;
             continue;
         }
-        if (stencil_kernel_applies(s, n) || signal_kernel_applies(a, s, n)) {
+        StencilFit fit = stencil_kernel_applies(s, n);
+        if (!fit)
+            fit = signal_kernel_applies(a, s, n);
+        if (fit) {
             StagePlan *p = schedule_plan(s, n);
             p->kernel = KERNEL_STENCIL_ROWS;
             /* rows x vectors: accumulators, plus a register per vector
-             * loaded (and the broadcast weight and a blend's temporary) */
+             * loaded (and the broadcast weight and a blend's temporary);
+             * with the taps in loops one row of vectors */
             int32_t nsp = n->op == NODE_CONV ? n->conv.win.nsp : n->shape.rank;
-            p->nk = nsp == 2 ? 4 : 1;       /* a signal has one row */
-            p->nv = t->vregs >= 32 ? (nsp == 2 ? 4 : 8) : (nsp == 2 ? 2 : 4);
+            p->tap_loop = fit == STENCIL_TAP_LOOP;
+            p->nk = nsp == 2 && !p->tap_loop ? 4 : 1;       /* a signal has one row */
+            p->nv = t->vregs >= 32 ? (nsp == 2 && !p->tap_loop ? 4 : 8) : (nsp == 2 ? 2 : 4);
             schedule_plan(s, n->in[0])->materialise = true;
             continue;
         }

@@ -108,6 +108,61 @@ def rel_err(got, ref):
     return np.abs(got - ref).max() / np.abs(ref).max()
 
 
+def bits_equal(a, b):
+    return a.shape == b.shape and np.array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def case_direct_long_kernels(tmp):
+    """kernels of more than 64 taps run by the vector kernel with the taps
+    in loops: the same bits as the scalar nest (--no-kernels) on both
+    targets, in every signal mode, padding mode, stride, dilation and flip,
+    with widths below, at and past a vector, and near float64 SciPy"""
+    rng = np.random.default_rng(8)
+    cases = []
+    for n, k in ((3000, 200), (70, 300), (9, 65), (1, 100), (257, 129)):
+        a = rng.standard_normal(n).astype(np.float32)
+        b = rng.standard_normal(k).astype(np.float32)
+        lines = [f"  input a: f32[{n}]", f"  input b: f32[{k}]"]
+        refs = {}
+        for fn in ("convolve", "correlate"):
+            for mode in ("full", "same", "valid"):
+                name = f"{fn}_{mode}"
+                lines.append(f"  output {name} = {fn}(a, b, mode={mode})")
+                refs[name] = getattr(signal, fn)(a.astype(np.float64), b.astype(np.float64), mode=mode,
+                                                  method="direct")
+        cases.append(("\n".join(lines), {"a": a, "b": b}, refs))
+    for mode, nd in MODES.items():
+        for stride, dil, pad, flip in ((1, 1, "same", "false"), (2, 1, "3", "true"), (1, 2, "7", "false"),
+                                       (3, 1, "0", "false")):
+            if mode == "reflect" and pad == "same" and dil > 1:
+                continue
+            x = rng.standard_normal((2, 3, 300)).astype(np.float32)
+            w = rng.standard_normal(97).astype(np.float32)
+            body = (f"  input x: f32[2, 3, 300]\n  input w: f32[97]\n"
+                    f"  output y = conv1d(x, w, stride={stride}, dilation={dil}, pad={pad}, pad_mode={mode}, "
+                    f"flip={flip}) |> relu")
+            cases.append((body, {"x": x, "w": w}, None))
+    x = rng.standard_normal((2, 70, 131)).astype(np.float32)
+    big = rng.standard_normal((9, 11)).astype(np.float32)
+    for mode in MODES:
+        cases.append((f"  input x: f32[C, H, W]\n  input k: f32[9, 11]\n"
+                       f"  output y = conv2d(x, k, pad=same, pad_mode={mode}, method=direct) * 2 + 1",
+                       {"x": x, "k": big}, None))
+    for body, inputs, refs in cases:
+        script = "pipeline t {\n" + body + "\n}\n"
+        outs = [l.split()[1] for l in body.splitlines() if l.strip().startswith("output")]
+        for target in ("native", "x86-64-v3"):
+            assert "taps in loops" in schedule(tmp, script, f"--target-cpu={target}"), script
+            fast = run(tmp, script, inputs, outs, f"--target-cpu={target}")
+            exact = run(tmp, script, inputs, outs, f"--target-cpu={target}", "--no-kernels")
+            for name in outs:
+                assert bits_equal(fast[name], exact[name]), f"{target} {name}: bits differ\n{script}"
+        if refs:
+            for name, ref in refs.items():
+                err = rel_err(fast[name], ref)
+                assert err < TOL, f"{name}: relative error {err:.3g}\n{script}"
+
+
 def case_fft_signals(tmp):
     """convolve/correlate through FFTs in every mode, 1-D and 2-D, long
     kernels and kernels longer than the signal, against float64 SciPy"""
