@@ -261,7 +261,14 @@ CONVRT_API void convrt_parallel_for(int64_t n, convrt_task_fn fn, void *ctx);
  * report) for n < 0. */
 CONVRT_API int convrt_set_num_threads(int n);
 
-/* The current count.  The default is the environment variable
+/* The count for convrt_parallel_for calls made by the calling thread
+ * only (so for the pipelines it runs), whatever the process-wide count;
+ * 0 returns the thread to the process-wide count.  Counts above 1024 are
+ * taken as 1024.  Returns the thread's previous setting (0 for none), or
+ * CONVRT_E_INVALID (after a report) for n < 0. */
+CONVRT_API int convrt_set_thread_num_threads(int n);
+
+/* The current process-wide count.  The default is the environment variable
  * CONVRT_NUM_THREADS when it is a valid integer >= 1, else the number of
  * online CPUs. */
 CONVRT_API int convrt_get_num_threads(void);
