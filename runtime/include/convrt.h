@@ -85,6 +85,13 @@ typedef void (*convrt_error_handler)(void *user, int code, const char *message);
  * default handler, which prints "convrt: error: MESSAGE\n" on stderr. */
 CONVRT_API void convrt_set_error_handler(convrt_error_handler h, void *user);
 
+/* Install h for the errors reported on the calling thread only, ahead of
+ * the process-wide handler, which then sees none of them; NULL removes
+ * it.  For a library that calls the runtime and wants its messages (the
+ * compiler's load(), for one) without replacing the application's
+ * handler or racing with other threads. */
+CONVRT_API void convrt_set_thread_error_handler(convrt_error_handler h, void *user);
+
 /* Format a message, pass it with code to the current handler and return
  * code, so that `return convrt_report(CONVRT_E_IO, "...")` reports and
  * fails in one step.  Used by generated code and the runtime itself. */
