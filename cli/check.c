@@ -3,29 +3,7 @@
 
 #include <string.h>
 
-#include "factor.h"
-
 /* ---- convc check ------------------------------------------------------------ */
-
-/* The table's method column: how a filtering stage computes its sums and
- * what that costs, with what auto would save where it would change it. */
-static const char *method_note(void *ctx, Arena *a, const Node *n)
-{
-    const Schedule *s = ctx;
-    if (n->op != NODE_CONV && n->op != NODE_SIGNAL)
-        return NULL;
-    const StagePlan *p = schedule_plan(s, n);
-    static const char *const names[] = { "direct", "separable", "fft" };
-    const char *what = names[p->algorithm];
-    if (p->algorithm != ALGO_DIRECT)
-        return p->cost > 0 && p->cost_direct > 0
-             ? arena_printf(a, "%s, %.1fx less work", what, p->cost_direct / p->cost)
-             : what;
-    if (p->auto_algorithm == ALGO_DIRECT || !(p->auto_cost > 0))
-        return "direct";
-    return arena_printf(a, "direct (method=auto: %s, %.1fx less work)", names[p->auto_algorithm],
-                        p->cost_direct / p->auto_cost);
-}
 
 int cmd_check(Arena *a, const Options *o)
 {
@@ -39,7 +17,7 @@ int cmd_check(Arena *a, const Options *o)
             return 1;
         cg_free(m);
     }
-    graph_print_table(stdout, a, c.graph, method_note, c.sched);
+    graph_print_table(stdout, a, c.graph, schedule_method_note, c.sched);
     if (c.diag.warnings)
         fprintf(stdout, "  %d warning%s\n", c.diag.warnings, c.diag.warnings == 1 ? "" : "s");
     return 0;

@@ -1677,10 +1677,10 @@ static Value check_load(Checker *c, const AstExpr *e)
     if (path[0] != '/' && c->opt && c->opt->script_dir && c->opt->script_dir[0])
         path = arena_printf(c->a, "%s/%s", c->opt->script_dir, p.text);
     LoadMsg msg = { "" };
-    convrt_set_error_handler(capture_error, &msg);
+    convrt_set_thread_error_handler(capture_error, &msg);
     convrt_tensor t = { 0 };
     int rc = convrt_npy_load(path, &t);
-    convrt_set_error_handler(NULL, NULL);
+    convrt_set_thread_error_handler(NULL, NULL);
     if (rc != 0) {
         diag_error(c->d, p.loc, "load: %s", msg.text[0] ? msg.text : convrt_strerror(rc));
         return val_error(e->loc);

@@ -29,15 +29,29 @@
  * few lines; the limit only keeps a mistaken argument from eating memory). */
 enum { MAX_SCRIPT_BYTES = 64 << 20 };
 
+static void verror(FILE *out, const char *fmt, va_list ap)
+{
+    fputs("convc: error: ", out);
+    vfprintf(out, fmt, ap);
+    fputc('\n', out);
+}
+
 int driver_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("convc: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    verror(stderr, fmt, ap);
     va_end(ap);
     return 1;
+}
+
+/* driver_error, to where the caller wants the compiler's messages. */
+__attribute__((format(printf, 2, 3))) static void error_to(const CompileOptions *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verror(o->messages ? o->messages : stderr, fmt, ap);
+    va_end(ap);
 }
 
 const char *driver_file_kind(unsigned mode)
@@ -53,23 +67,23 @@ const char *driver_file_kind(unsigned mode)
 }
 
 /* Read the whole script with a NUL sentinel after it. */
-static bool read_script(Arena *a, const char *path, Source *src)
+static bool read_script(Arena *a, const char *path, Source *src, FILE *out)
 {
     struct stat st;
     /* O_NONBLOCK: a FIFO would otherwise block the open until a writer
      * comes; it is refused below like anything else that is not a file. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        fprintf(stderr, "%s: error: cannot open the script: %s\n", path, strerror(errno));
+        fprintf(out, "%s: error: cannot open the script: %s\n", path, strerror(errno));
         return false;
     }
     if (fstat(fd, &st) != 0) {
-        fprintf(stderr, "%s: error: cannot open the script: %s\n", path, strerror(errno));
+        fprintf(out, "%s: error: cannot open the script: %s\n", path, strerror(errno));
         close(fd);
         return false;
     }
     if (!S_ISREG(st.st_mode)) {
-        fprintf(stderr, "%s: error: the script is %s, not a regular file\n", path,
+        fprintf(out, "%s: error: the script is %s, not a regular file\n", path,
                 driver_file_kind(st.st_mode));
         close(fd);
         return false;
@@ -77,12 +91,12 @@ static bool read_script(Arena *a, const char *path, Source *src)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     FILE *f = fdopen(fd, "rb");
     if (!f) {
-        fprintf(stderr, "%s: error: cannot open the script: %s\n", path, strerror(errno));
+        fprintf(out, "%s: error: cannot open the script: %s\n", path, strerror(errno));
         close(fd);
         return false;
     }
     if (st.st_size > MAX_SCRIPT_BYTES) {
-        fprintf(stderr, "%s: error: the script is %lld bytes; scripts are limited to %d MB\n", path,
+        fprintf(out, "%s: error: the script is %lld bytes; scripts are limited to %d MB\n", path,
                 (long long)st.st_size, MAX_SCRIPT_BYTES >> 20);
         fclose(f);
         return false;
@@ -100,7 +114,7 @@ static bool read_script(Arena *a, const char *path, Source *src)
     bool err = ferror(f);
     fclose(f);
     if (err) {
-        fprintf(stderr, "%s: error: cannot read the script: %s\n", path, strerror(errno ? errno : EIO));
+        fprintf(out, "%s: error: cannot read the script: %s\n", path, strerror(errno ? errno : EIO));
         return false;
     }
     text[len] = '\0';
@@ -129,9 +143,10 @@ static void dump_schedule(const CompileOptions *o, const Schedule *s, const char
 bool driver_front(Arena *a, const CompileOptions *o, Compiled *c, bool want_ir,
                   const char *default_cpu)
 {
-    if (!read_script(a, o->script, &c->src))
+    FILE *out = o->messages ? o->messages : stderr;
+    if (!read_script(a, o->script, &c->src, out))
         return false;
-    diag_init(&c->diag, &c->src, stderr);
+    diag_init(&c->diag, &c->src, out);
     AstPipeline *ast = ast_parse(a, &c->diag, &c->src);
     if (!ast)
         return false;
@@ -144,7 +159,7 @@ bool driver_front(Arena *a, const CompileOptions *o, Compiled *c, bool want_ir,
     Target target = target_scalar();
     char *err = NULL;
     if (!cg_target_info(o->cpu ? o->cpu : default_cpu, &target, &err)) {
-        driver_error("%s", err ? err : "unknown target");
+        error_to(o, "%s", err ? err : "unknown target");
         free(err);
         return false;
     }
@@ -182,7 +197,7 @@ CgModule *driver_back(const CompileOptions *o, const IrProgram *ir, const char *
     char *err = NULL;
     CgModule *m = cg_compile(ir, &t, &err);
     if (!m) {
-        driver_error("%s", err ? err : "code generation failed");
+        error_to(o, "%s", err ? err : "code generation failed");
         free(err);
         return NULL;
     }

@@ -6,6 +6,7 @@
 #define CONVC_DRIVER_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "arena.h"
 #include "codegen.h"
@@ -30,6 +31,7 @@ typedef struct CompileOptions {
     int               nsyms;
     bool              no_kernels;   /* reference scalar nests only */
     MethodPolicy      method;       /* --method */
+    FILE             *messages;     /* diagnostics and errors; NULL: stderr */
 } CompileOptions;
 
 /* Everything the front and middle made; it lives in the caller's arena. */
@@ -42,11 +44,11 @@ typedef struct Compiled {
 } Compiled;
 
 /* Read, parse and check the script, run the passes and, when want_ir (or a
- * dump needs it), lower it.  Diagnostics go to stderr; false after an
- * error. */
+ * dump needs it), lower it.  Diagnostics go to o->messages (stderr when
+ * NULL); false after an error. */
 bool driver_front(Arena *a, const CompileOptions *o, Compiled *c, bool want_ir,
                   const char *default_cpu);
-/* The LLVM module of ir, or NULL after a message on stderr. */
+/* The LLVM module of ir, or NULL after a message on o->messages. */
 CgModule *driver_back(const CompileOptions *o, const IrProgram *ir, const char *default_cpu);
 
 /* "convc: error: ..." on stderr; returns 1. */

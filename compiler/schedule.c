@@ -113,3 +113,23 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
         fputc('\n', out);
     }
 }
+
+/* The table's method column: how a filtering stage computes its sums and
+ * what that costs, with what auto would save where it would change it. */
+const char *schedule_method_note(void *ctx, Arena *a, const Node *n)
+{
+    const Schedule *s = ctx;
+    if (n->op != NODE_CONV && n->op != NODE_SIGNAL)
+        return NULL;
+    const StagePlan *p = schedule_plan(s, n);
+    static const char *const names[] = { "direct", "separable", "fft" };
+    const char *what = names[p->algorithm];
+    if (p->algorithm != ALGO_DIRECT)
+        return p->cost > 0 && p->cost_direct > 0
+             ? arena_printf(a, "%s, %.1fx less work", what, p->cost_direct / p->cost)
+             : what;
+    if (p->auto_algorithm == ALGO_DIRECT || !(p->auto_cost > 0))
+        return "direct";
+    return arena_printf(a, "direct (method=auto: %s, %.1fx less work)", names[p->auto_algorithm],
+                        p->cost_direct / p->auto_cost);
+}

@@ -123,6 +123,11 @@ const Node *schedule_store_node(const Schedule *s, const Node *n);
 /* The stage whose nest computes n: n itself, or the one it is fused into. */
 const Node *schedule_root(const Schedule *s, const Node *n);
 
+/* The method column of `convc check`'s table (a GraphStageNote; ctx is
+ * the Schedule): how a filtering stage computes its sums and what that
+ * costs, with what method=auto would save where it would change it. */
+const char *schedule_method_note(void *ctx, Arena *a, const Node *n);
+
 /* `--dump=schedule`: one line per stage that has a decision. */
 void schedule_dump(FILE *out, const Schedule *s, const char *after_pass);
 

@@ -85,6 +85,13 @@ typedef void (*convrt_error_handler)(void *user, int code, const char *message);
  * default handler, which prints "convrt: error: MESSAGE\n" on stderr. */
 CONVRT_API void convrt_set_error_handler(convrt_error_handler h, void *user);
 
+/* Install h for the errors reported on the calling thread only, ahead of
+ * the process-wide handler, which then sees none of them; NULL removes
+ * it.  For a library that calls the runtime and wants its messages (the
+ * compiler's load(), for one) without replacing the application's
+ * handler or racing with other threads. */
+CONVRT_API void convrt_set_thread_error_handler(convrt_error_handler h, void *user);
+
 /* Format a message, pass it with code to the current handler and return
  * code, so that `return convrt_report(CONVRT_E_IO, "...")` reports and
  * fails in one step.  Used by generated code and the runtime itself. */
@@ -261,7 +268,14 @@ CONVRT_API void convrt_parallel_for(int64_t n, convrt_task_fn fn, void *ctx);
  * report) for n < 0. */
 CONVRT_API int convrt_set_num_threads(int n);
 
-/* The current count.  The default is the environment variable
+/* The count for convrt_parallel_for calls made by the calling thread
+ * only (so for the pipelines it runs), whatever the process-wide count;
+ * 0 returns the thread to the process-wide count.  Counts above 1024 are
+ * taken as 1024.  Returns the thread's previous setting (0 for none), or
+ * CONVRT_E_INVALID (after a report) for n < 0. */
+CONVRT_API int convrt_set_thread_num_threads(int n);
+
+/* The current process-wide count.  The default is the environment variable
  * CONVRT_NUM_THREADS when it is a valid integer >= 1, else the number of
  * online CPUs. */
 CONVRT_API int convrt_get_num_threads(void);

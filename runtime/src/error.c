@@ -1,5 +1,5 @@
-/* error.c - result codes, the process-wide error and warning handlers and
- * reporting. */
+/* error.c - result codes, the error handlers (process-wide, and per
+ * thread ahead of it), the warning handler and reporting. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +44,17 @@ static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
 static convrt_error_handler handler = default_handler;
 static void *handler_user;
 
+/* A thread's own handler (convrt_set_thread_error_handler), ahead of the
+ * process-wide one. */
+static _Thread_local convrt_error_handler thread_handler;
+static _Thread_local void *thread_user;
+
+void convrt_set_thread_error_handler(convrt_error_handler h, void *user)
+{
+    thread_handler = h;
+    thread_user = h ? user : NULL;
+}
+
 void convrt_set_error_handler(convrt_error_handler h, void *user)
 {
     pthread_mutex_lock(&handler_lock);
@@ -76,10 +87,14 @@ int convrt_report(int code, const char *fmt, ...)
         } /* else: the truncated message in small is still useful */
     }
 
-    pthread_mutex_lock(&handler_lock);
-    convrt_error_handler h = handler;
-    void *user = handler_user;
-    pthread_mutex_unlock(&handler_lock);
+    convrt_error_handler h = thread_handler;
+    void *user = thread_user;
+    if (!h) {
+        pthread_mutex_lock(&handler_lock);
+        h = handler;
+        user = handler_user;
+        pthread_mutex_unlock(&handler_lock);
+    }
     h(user, code, msg);
     free(heap);
     return code;

@@ -44,6 +44,9 @@ static _Thread_local int in_task;
 
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 static int num_threads;   /* 0 = not yet determined */
+/* The calling thread's own count (convrt_set_thread_num_threads); 0 =
+ * the process-wide one. */
+static _Thread_local int thread_num_threads;
 
 static int default_threads(void)
 {
@@ -79,6 +82,16 @@ int convrt_set_num_threads(int n)
     int prev = num_threads ? num_threads : default_threads();
     num_threads = n == 0 ? default_threads() : (n > MAX_THREADS ? MAX_THREADS : n);
     pthread_mutex_unlock(&count_lock);
+    return prev;
+}
+
+int convrt_set_thread_num_threads(int n)
+{
+    if (n < 0)
+        return convrt_report(CONVRT_E_INVALID,
+                             "convrt_set_thread_num_threads: thread count %d is negative", n);
+    int prev = thread_num_threads;
+    thread_num_threads = n > MAX_THREADS ? MAX_THREADS : n;
     return prev;
 }
 
@@ -196,7 +209,7 @@ void convrt_parallel_for(int64_t n, convrt_task_fn fn, void *ctx)
 {
     if (n <= 0 || !fn)
         return;
-    int threads = convrt_get_num_threads();
+    int threads = thread_num_threads ? thread_num_threads : convrt_get_num_threads();
     int64_t chunks64 = n < threads ? n : threads;
     if (chunks64 <= 1 || in_task) {
         run_serial(n, fn, ctx);

@@ -156,3 +156,32 @@ Test(errors, reports_from_many_threads)
     cr_expect_eq(concurrent_count, 4000);
     convrt_set_error_handler(NULL, NULL);
 }
+
+/* A thread's own handler takes that thread's errors; other threads' still
+ * go to the process-wide handler, which it never replaces. */
+static void *report_elsewhere(void *arg)
+{
+    (void)arg;
+    convrt_report(CONVRT_E_DIM, "from another thread");
+    return NULL;
+}
+
+Test(errors, thread_handler_takes_only_its_threads_errors)
+{
+    capture_start();
+    captured mine = { 0 };
+    convrt_set_thread_error_handler(capture_handler, &mine);
+    cr_expect_eq(convrt_report(CONVRT_E_IO, "here %d", 1), CONVRT_E_IO);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, report_elsewhere, NULL), 0);
+    pthread_join(t, NULL);
+    cr_expect_eq(mine.count, 1);
+    cr_expect_str_eq(mine.message, "here 1");
+    expect_report(CONVRT_E_DIM, "from another thread");
+    convrt_set_thread_error_handler(NULL, NULL);
+    convrt_report(CONVRT_E_RANK, "back");
+    cr_expect_eq(mine.count, 1, "removed");
+    cr_expect_eq(cap.count, 2);
+    cr_expect_str_eq(cap.message, "back");
+    convrt_set_error_handler(NULL, NULL);
+}

@@ -217,3 +217,39 @@ Test(pool, usable_after_fork, .timeout = 20)
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child could not use the pool");
     check_run(4, 1000);
 }
+
+/* A thread's own count: its calls use it, other threads keep the
+ * process-wide count, and 0 returns to that count. */
+static void *count_chunks_elsewhere(void *arg)
+{
+    bounds_ctx *c = arg;
+    convrt_parallel_for(100, record, c);
+    return NULL;
+}
+
+static int chunks_here(void)
+{
+    bounds_ctx c = {.next = 0};
+    convrt_parallel_for(100, record, &c);
+    return c.next;
+}
+
+Test(pool, thread_count_of_one_thread)
+{
+    convrt_set_num_threads(4);
+    cr_expect_eq(convrt_set_thread_num_threads(1), 0);
+    cr_expect_eq(chunks_here(), 1);
+    bounds_ctx other = {.next = 0};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, count_chunks_elsewhere, &other), 0);
+    pthread_join(t, NULL);
+    cr_expect_eq(other.next, 4, "another thread keeps the process-wide count");
+    cr_expect_eq(convrt_get_num_threads(), 4);
+    cr_expect_eq(convrt_set_thread_num_threads(3), 1);
+    convrt_set_num_threads(1);
+    cr_expect_eq(chunks_here(), 3, "the thread's own count wins over the process-wide one");
+    cr_expect_eq(convrt_set_thread_num_threads(-2), CONVRT_E_INVALID);
+    expect_report(CONVRT_E_INVALID, "-2");
+    cr_expect_eq(convrt_set_thread_num_threads(0), 3, "unchanged by a rejected call");
+    cr_expect_eq(chunks_here(), 1, "0 returns to the process-wide count");
+}
