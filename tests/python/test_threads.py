@@ -12,7 +12,7 @@ from harness import EXAMPLES, main
 
 BIG = """pipeline big {
   input x: f32[H, W]
-  output y = conv2d(x, box2d(15), pad=same)
+  output y = conv2d(x, box2d(41), pad=same)
 }
 """
 
@@ -27,7 +27,7 @@ def compile_big(tmp, **options):
 def test_python_threads_run_while_a_pipeline_runs(tmp):
     # one thread for the pipeline, so the ticker has a core of its own
     p = compile_big(tmp, threads=1)
-    x = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
+    x = np.random.default_rng(0).random((1536, 1536), dtype=np.float32)
     p(x=x)
     ticks, stop = [], threading.Event()
 
