@@ -31,6 +31,8 @@ typedef struct Options {
     const char *emit;        /* compile --emit */
     bool        no_kernels;  /* --no-kernels: reference scalar nests only */
     MethodPolicy method;     /* --method=direct|auto|script */
+    bool        no_cache;    /* --no-cache: neither read nor fill the compile cache */
+    bool        verbose;     /* --verbose: say what the cache did */
 } Options;
 
 /* options.c */
@@ -72,5 +74,12 @@ int  write_files(const char *const *paths, char *const *bytes, const size_t *len
 int cmd_check(Arena *a, const Options *o);
 int cmd_run(Arena *a, const Options *o);
 int cmd_compile(Arena *a, const Options *o);
+
+/* cache.c: the compiled pipeline for run, from the compile cache when it
+ * holds it (parse, checks and lowering still run: only LLVM is skipped),
+ * else compiled and stored there.  NULL after a message. */
+struct Jit *cli_jit(const Options *o, const Compiled *c, const char *default_cpu);
+/* convc cache [clear] */
+int cmd_cache(int argc, char **argv);
 
 #endif

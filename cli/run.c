@@ -203,7 +203,6 @@ int cmd_run(Arena *a, const Options *o)
     convrt_tensor *tensors = calloc((size_t)(ni + no) + 1, sizeof *tensors);
     convrt_tensor **args = calloc((size_t)(ni + no) + 1, sizeof *args);
     convrt_outfile **files = calloc((size_t)no + 1, sizeof *files);
-    CgModule *m = NULL;
     Jit *jit = NULL;
     int nfiles = 0;
     sigset_t saved_signals;
@@ -220,17 +219,9 @@ int cmd_run(Arena *a, const Options *o)
     for (int32_t i = 0; i < no; i++)
         args[ni + i] = &tensors[ni + i];
 
-    m = cli_back(o, ir, "native");
-    if (!m)
+    jit = cli_jit(o, &c, "native");
+    if (!jit)
         goto out;
-    char *err = NULL;
-    jit = jit_create(m, &err);
-    m = NULL;   /* owned by the JIT now */
-    if (!jit) {
-        fail("%s", err ? err : "cannot create the JIT");
-        free(err);
-        goto out;
-    }
     const convrt_pipeline *p = jit_pipeline(jit);
     if (!p) {
         fail("the compiled module has no pipeline descriptor");
@@ -284,8 +275,6 @@ out:
     if (holding)
         hold_signals(false, &saved_signals);
     jit_free(jit);
-    if (m)
-        cg_free(m);
     for (int32_t i = 0; tensors && i < ni + no; i++)
         convrt_tensor_free(&tensors[i]);
     free(tensors);
