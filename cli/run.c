@@ -56,8 +56,8 @@ static const char *read_as(Arena *a, const char *file, const convrt_tensor *t)
  * files: a failed check on the script is said as the checker would say it,
  * at the stage's line, and a failure that concerns the inputs' shapes is
  * followed by what each file was read as and how it is declared. */
-static void report_run_failure(Arena *a, Compiled *c, const char **in_file, const convrt_tensor *tensors,
-                               int code, const char *msg)
+void report_run_failure(Arena *a, Compiled *c, const char **in_file, const convrt_tensor *tensors,
+                        int code, const char *msg)
 {
     const IrProgram *ir = c->ir;
     const Graph *g = c->graph;
@@ -103,7 +103,7 @@ static int run_step(Arena *a, Compiled *c, const char **in_file, const convrt_te
 /* Output i's shape as far as it is known before anything runs: literal
  * dims as they are, dims with size symbols as 1 (checked again once the
  * inputs have bound them).  No data. */
-static convrt_tensor known_shape(const IrProgram *ir, int32_t i)
+convrt_tensor known_shape(const IrProgram *ir, int32_t i)
 {
     convrt_tensor t = { 0 };
     for (int32_t b = 0; b < ir->nbuffers; b++) {
@@ -121,6 +121,8 @@ static convrt_tensor known_shape(const IrProgram *ir, int32_t i)
 
 int cmd_run(Arena *a, const Options *o)
 {
+    if (batch_requested(o))
+        return cmd_run_batch(a, o);
     Compiled c;
     memset(&c, 0, sizeof c);
     if (!cli_front(a, o, &c, true, "native"))
