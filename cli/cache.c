@@ -466,16 +466,16 @@ static void capture_error(void *user, int code, const char *message)
 }
 
 /* Store the object under e, all or nothing; a failure is a warning: the
- * run goes on without the cache. */
-static void store_entry(const Entry *e, const void *obj, size_t len, uint64_t limit)
+ * run goes on without the cache.  true when stored. */
+static bool store_entry(const Entry *e, const void *obj, size_t len, uint64_t limit)
 {
     if ((uint64_t)len > MAX_OBJECT)
-        return;
+        return false;
     const char *why;
     int dirfd = open_dir(e->dir, true, &why);
     if (dirfd < 0) {
         fprintf(stderr, "convc: warning: not using the compile cache: %s\n", why);
-        return;
+        return false;
     }
     unsigned char h[HEADER_SIZE] = { 0 };
     memcpy(h, ENTRY_MAGIC, 8);
@@ -512,6 +512,7 @@ static void store_entry(const Entry *e, const void *obj, size_t len, uint64_t li
         evict(dirfd, e->name, limit);
     free(msg);
     close(dirfd);
+    return rc == 0;
 }
 
 /* ---- convc run's JIT ---------------------------------------------------------- */
@@ -594,7 +595,7 @@ Jit *cli_jit(const Options *o, const Compiled *c, const char *default_cpu)
         return NULL;
     }
     double t_compiled = now_ms();
-    store_entry(&e, obj, len, limit);
+    bool stored = store_entry(&e, obj, len, limit);
     Jit *j = jit_create_from_object(name, obj, len, &err);
     free(obj);
     if (!j) {
@@ -602,8 +603,8 @@ Jit *cli_jit(const Options *o, const Compiled *c, const char *default_cpu)
         free(err);
         return NULL;
     }
-    say(o, "cache miss: compiled in %.1f ms, stored %s/%s (pipeline ready %.1f ms after start)",
-        t_compiled - t0, e.dir, e.name, now_ms() - start_ms);
+    say(o, "cache miss: compiled in %.1f ms, %s %s/%s (pipeline ready %.1f ms after start)", t_compiled - t0,
+        stored ? "stored" : "not stored as", e.dir, e.name, now_ms() - start_ms);
     return j;
 }
 
