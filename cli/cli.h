@@ -31,6 +31,8 @@ typedef struct Options {
     const char *emit;        /* compile --emit */
     bool        no_kernels;  /* --no-kernels: reference scalar nests only */
     MethodPolicy method;     /* --method=direct|auto|script */
+    bool        no_cache;    /* --no-cache: neither read nor fill the compile cache */
+    bool        verbose;     /* --verbose: say what the cache did, batch details */
 } Options;
 
 /* options.c */
@@ -72,5 +74,22 @@ int  write_files(const char *const *paths, char *const *bytes, const size_t *len
 int cmd_check(Arena *a, const Options *o);
 int cmd_run(Arena *a, const Options *o);
 int cmd_compile(Arena *a, const Options *o);
+
+/* run.c, for batch.c */
+void report_run_failure(Arena *a, Compiled *c, const char **in_file, const convrt_tensor *tensors,
+                        int code, const char *msg);
+convrt_tensor known_shape(const IrProgram *ir, int32_t i);
+
+/* cache.c: the compiled pipeline for run, from the compile cache when it
+ * holds it (parse, checks and lowering still run: only LLVM is skipped),
+ * else compiled and stored there.  NULL after a message. */
+struct Jit *cli_jit(const Options *o, const Compiled *c, const char *default_cpu);
+/* convc cache [clear] */
+int cmd_cache(int argc, char **argv);
+
+/* batch.c: convc run with a pattern as an input: the pipeline compiled
+ * once and run on every file it matches. */
+bool batch_requested(const Options *o);
+int  cmd_run_batch(Arena *a, const Options *o);
 
 #endif

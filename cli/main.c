@@ -1,4 +1,4 @@
-/* main.c - convc COMMAND ...: check, run or compile (cli.h).
+/* main.c - convc COMMAND ...: check, run, compile or cache (cli.h).
  * Exit status: 0 success, 1 diagnostics or a failed run, 2 usage. */
 #include "cli.h"
 
@@ -15,8 +15,10 @@ int main(int argc, char **argv)
         return 0;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "cache"))
+        return cmd_cache(argc, argv);
     if (strcmp(cmd, "check") && strcmp(cmd, "run") && strcmp(cmd, "compile")) {
-        fail("unknown command '%s' (check, run or compile)", cmd);
+        fail("unknown command '%s' (check, run, compile or cache)", cmd);
         usage(stderr);
         return 2;
     }

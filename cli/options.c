@@ -17,12 +17,16 @@ void usage(FILE *out)
             "usage: convc check SCRIPT [SYM=N ...] [--dump=ast|ir]\n"
             "       convc run SCRIPT NAME=FILE ... -o NAME=FILE ... [options]\n"
             "       convc compile SCRIPT -o FILE.o [--header FILE.h] [--emit=obj|asm|llvm] [options]\n"
+            "       convc cache [clear]\n"
             "\n"
             "  check    parse and shape-check; print every stage with its output shape,\n"
             "           MACs and receptive field (SYM=N binds a size symbol)\n"
             "  run      compile in memory and run; inputs and outputs by name, as .npy,\n"
-            "           .png, .pgm or .ppm (images: gray -> [H, W], RGB -> [3, H, W], in [0, 1])\n"
+            "           .png, .pgm or .ppm (images: gray -> [H, W], RGB -> [3, H, W], in [0, 1]);\n"
+            "           NAME='dir/*.png' runs every matching file, -o NAME='out/{stem}.png'\n"
+            "           names each output ({stem} {name} {ext} {dir} {i})\n"
             "  compile  write a relocatable object and a C header for the runtime library\n"
+            "  cache    where run keeps compiled pipelines and how large it is; clear empties it\n"
             "\n"
             "options:\n"
             "  --dump=ast|schedule|ir|llvm|asm\n"
@@ -38,6 +42,8 @@ void usage(FILE *out)
             "  -O0 .. -O3               optimisation level (default -O3)\n"
             "  --threads N              worker threads for run (default: all cores, or\n"
             "                           CONVRT_NUM_THREADS)\n"
+            "  --no-cache               run: compile afresh; neither read nor fill the compile cache\n"
+            "  --verbose                run: say whether the cache was hit, and how long it took\n"
             "  --version, --help\n");
 }
 
@@ -93,6 +99,10 @@ int parse_args(Arena *a, int argc, char **argv, Options *o)
                 return fail("unknown --dump '%s' (ast, schedule, ir, llvm or asm)", arg + 7);
         } else if (!strcmp(arg, "--no-kernels")) {
             o->no_kernels = true;
+        } else if (!strcmp(arg, "--no-cache")) {
+            o->no_cache = true;
+        } else if (!strcmp(arg, "--verbose") || !strcmp(arg, "-v")) {
+            o->verbose = true;
         } else if (!strncmp(arg, "--method=", 9)) {
             if (!strcmp(arg + 9, "direct"))
                 o->method = POLICY_DIRECT;

@@ -56,8 +56,8 @@ static const char *read_as(Arena *a, const char *file, const convrt_tensor *t)
  * files: a failed check on the script is said as the checker would say it,
  * at the stage's line, and a failure that concerns the inputs' shapes is
  * followed by what each file was read as and how it is declared. */
-static void report_run_failure(Arena *a, Compiled *c, const char **in_file, const convrt_tensor *tensors,
-                               int code, const char *msg)
+void report_run_failure(Arena *a, Compiled *c, const char **in_file, const convrt_tensor *tensors,
+                        int code, const char *msg)
 {
     const IrProgram *ir = c->ir;
     const Graph *g = c->graph;
@@ -103,7 +103,7 @@ static int run_step(Arena *a, Compiled *c, const char **in_file, const convrt_te
 /* Output i's shape as far as it is known before anything runs: literal
  * dims as they are, dims with size symbols as 1 (checked again once the
  * inputs have bound them).  No data. */
-static convrt_tensor known_shape(const IrProgram *ir, int32_t i)
+convrt_tensor known_shape(const IrProgram *ir, int32_t i)
 {
     convrt_tensor t = { 0 };
     for (int32_t b = 0; b < ir->nbuffers; b++) {
@@ -121,6 +121,8 @@ static convrt_tensor known_shape(const IrProgram *ir, int32_t i)
 
 int cmd_run(Arena *a, const Options *o)
 {
+    if (batch_requested(o))
+        return cmd_run_batch(a, o);
     Compiled c;
     memset(&c, 0, sizeof c);
     if (!cli_front(a, o, &c, true, "native"))
@@ -203,7 +205,6 @@ int cmd_run(Arena *a, const Options *o)
     convrt_tensor *tensors = calloc((size_t)(ni + no) + 1, sizeof *tensors);
     convrt_tensor **args = calloc((size_t)(ni + no) + 1, sizeof *args);
     convrt_outfile **files = calloc((size_t)no + 1, sizeof *files);
-    CgModule *m = NULL;
     Jit *jit = NULL;
     int nfiles = 0;
     sigset_t saved_signals;
@@ -220,17 +221,9 @@ int cmd_run(Arena *a, const Options *o)
     for (int32_t i = 0; i < no; i++)
         args[ni + i] = &tensors[ni + i];
 
-    m = cli_back(o, ir, "native");
-    if (!m)
+    jit = cli_jit(o, &c, "native");
+    if (!jit)
         goto out;
-    char *err = NULL;
-    jit = jit_create(m, &err);
-    m = NULL;   /* owned by the JIT now */
-    if (!jit) {
-        fail("%s", err ? err : "cannot create the JIT");
-        free(err);
-        goto out;
-    }
     const convrt_pipeline *p = jit_pipeline(jit);
     if (!p) {
         fail("the compiled module has no pipeline descriptor");
@@ -284,8 +277,6 @@ out:
     if (holding)
         hold_signals(false, &saved_signals);
     jit_free(jit);
-    if (m)
-        cg_free(m);
     for (int32_t i = 0; tensors && i < ni + no; i++)
         convrt_tensor_free(&tensors[i]);
     free(tensors);

@@ -365,6 +365,35 @@ bool cg_target_info(const char *cpu, Target *out, char **err)
     return ok;
 }
 
+char *cg_target_id(const char *cpu, int opt_level, char **err)
+{
+    if (err)
+        *err = NULL;
+    pthread_once(&llvm_once, llvm_init);
+    CgModule m;
+    memset(&m, 0, sizeof m);
+    CgTarget t = { cpu, opt_level };
+    cg_llvm_enter();
+    bool ok = choose_target(&m, &t, err);
+    cg_llvm_leave();
+    char *id = NULL;
+    if (ok) {
+        unsigned major, minor, patch;
+        LLVMGetVersion(&major, &minor, &patch);
+        id = fmt_err("%s %s %s -O%d LLVM-%u.%u.%u", m.triple, m.cpu, m.features, opt_level, major, minor,
+                     patch);
+    }
+    free(m.triple);
+    free(m.cpu);
+    free(m.features);
+    return id;
+}
+
+void cg_llvm_init(void)
+{
+    pthread_once(&llvm_once, llvm_init);
+}
+
 /* ---- lowering state -------------------------------------------------------- */
 
 typedef struct Cg {

@@ -58,6 +58,17 @@ bool cg_target_info(const char *cpu, Target *out, char **err);
  * "native". */
 const char *const *cg_known_cpus(void);
 
+/* Everything about the target that changes the machine code cg_compile
+ * would make for cpu at opt_level, as one malloc'ed line: the triple, the
+ * resolved CPU name and its feature string ("native" resolved to the host),
+ * the level and LLVM's version.  NULL with *err set for a rejected name.
+ * For keys of compiled code (the compile cache). */
+char *cg_target_id(const char *cpu, int opt_level, char **err);
+
+/* Initialise LLVM's native target once per process (cg_* do it
+ * themselves; jit.c calls it before loading an object). */
+void cg_llvm_init(void);
+
 /* Bracket every call into LLVM (cg_* do it themselves; jit.c uses these):
  * meanwhile, running out of memory or a fatal LLVM error prints one
  * "convc: error: ..." line and exits with status 1 instead of aborting.

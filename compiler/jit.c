@@ -1,4 +1,5 @@
-/* jit.c - ORC LLJIT over a CgModule (see jit.h). */
+/* jit.c - ORC LLJIT over a CgModule, or over an object made earlier (see
+ * jit.h). */
 #include "jit.h"
 
 #include <math.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llvm-c/Core.h>
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
@@ -72,36 +74,19 @@ static LLVMErrorRef define_runtime(LLVMOrcLLJITRef J, LLVMOrcJITDylibRef jd)
     return e;
 }
 
-static Jit *create(CgModule *m, char **err)
+/* An LLJIT on jtmb (consumed) whose main dylib holds the runtime symbols
+ * and falls back to the process's; NULL after set_err. */
+static Jit *new_jit(LLVMOrcJITTargetMachineBuilderRef jtmb, char **err)
 {
-    if (!m) {
-        set_err(err, "no module", NULL);
-        return NULL;
-    }
-    char *tm_err = NULL;
-    LLVMTargetMachineRef tm = cg_new_target_machine(m, &tm_err);
-    if (!tm) {
-        if (err)
-            *err = tm_err;
-        else
-            free(tm_err);
-        cg_free(m);
-        return NULL;
-    }
     Jit *j = calloc(1, sizeof *j);
     if (!j) {
-        LLVMDisposeTargetMachine(tm);
-        cg_free(m);
+        LLVMOrcDisposeJITTargetMachineBuilder(jtmb);
         set_err(err, "out of memory", NULL);
         return NULL;
     }
-    j->cg = m;
-
-    /* The builder takes the TM and gives the JIT an identical one; LLJIT's
-     * compile layer runs codegen only, no IR optimisation. */
+    /* LLJIT's compile layer runs codegen only, no IR optimisation. */
     LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
-    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
-        builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb);
     LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->lljit, builder);
     if (e) {
         set_err(err, "cannot create LLJIT", e);
@@ -122,6 +107,48 @@ static Jit *create(CgModule *m, char **err)
         LLVMConsumeError(e);    /* only a fallback */
     else
         LLVMOrcJITDylibAddGenerator(jd, gen);
+    return j;
+}
+
+/* Materialise NAME_pipeline: this is when machine code is made (or an
+ * object linked).  false after set_err. */
+static bool find_pipeline(Jit *j, const char *name, char **err)
+{
+    char sym[256];
+    snprintf(sym, sizeof sym, "%s_pipeline", name);
+    LLVMOrcExecutorAddress addr = 0;
+    LLVMErrorRef e = LLVMOrcLLJITLookup(j->lljit, &addr, sym);
+    if (e) {
+        set_err(err, "cannot materialise the pipeline", e);
+        return false;
+    }
+    j->pipeline = (const convrt_pipeline *)(uintptr_t)addr;
+    return true;
+}
+
+static Jit *create(CgModule *m, char **err)
+{
+    if (!m) {
+        set_err(err, "no module", NULL);
+        return NULL;
+    }
+    char *tm_err = NULL;
+    LLVMTargetMachineRef tm = cg_new_target_machine(m, &tm_err);
+    if (!tm) {
+        if (err)
+            *err = tm_err;
+        else
+            free(tm_err);
+        cg_free(m);
+        return NULL;
+    }
+    /* The builder takes the TM and gives the JIT an identical one. */
+    Jit *j = new_jit(LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm), err);
+    if (!j) {
+        cg_free(m);
+        return NULL;
+    }
+    j->cg = m;
 
     LLVMOrcThreadSafeContextRef tsc = NULL;
     LLVMModuleRef mod = cg_take_module(m, &tsc);
@@ -132,22 +159,56 @@ static Jit *create(CgModule *m, char **err)
     }
     LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
     LLVMOrcDisposeThreadSafeContext(tsc);
-    if ((e = LLVMOrcLLJITAddLLVMIRModule(j->lljit, jd, tsm))) {
+    LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->lljit);
+    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(j->lljit, jd, tsm);
+    if (e) {
         LLVMOrcDisposeThreadSafeModule(tsm);
         set_err(err, "cannot add the module", e);
         jit_free(j);
         return NULL;
     }
-
-    char sym[256];
-    snprintf(sym, sizeof sym, "%s_pipeline", cg_pipeline_name(m));
-    LLVMOrcExecutorAddress addr = 0;
-    if ((e = LLVMOrcLLJITLookup(j->lljit, &addr, sym))) {
-        set_err(err, "cannot materialise the pipeline", e);
+    if (!find_pipeline(j, cg_pipeline_name(m), err)) {
         jit_free(j);
         return NULL;
     }
-    j->pipeline = (const convrt_pipeline *)(uintptr_t)addr;
+    return j;
+}
+
+/* The object needs no code generation, so the JIT's own target machine
+ * (the host's) is never used to compile anything: it only has to exist. */
+static Jit *create_from_object(const char *name, const void *obj, size_t len, char **err)
+{
+    LLVMOrcJITTargetMachineBuilderRef jtmb = NULL;
+    LLVMErrorRef e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
+    if (e) {
+        set_err(err, "cannot describe the host", e);
+        return NULL;
+    }
+    Jit *j = new_jit(jtmb, err);
+    if (!j)
+        return NULL;
+    LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, len, name);
+    LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->lljit);
+    if ((e = LLVMOrcLLJITAddObjectFile(j->lljit, jd, buf))) {   /* takes buf */
+        set_err(err, "cannot add the object", e);
+        jit_free(j);
+        return NULL;
+    }
+    if (!find_pipeline(j, name, err)) {
+        jit_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+Jit *jit_create_from_object(const char *name, const void *obj, size_t len, char **err)
+{
+    if (err)
+        *err = NULL;
+    cg_llvm_init();
+    cg_llvm_enter();
+    Jit *j = create_from_object(name, obj, len, err);
+    cg_llvm_leave();
     return j;
 }
 

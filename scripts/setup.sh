@@ -9,6 +9,7 @@ packages=(
   llvm-19-dev clang-19 lld-19 libclang-rt-19-dev llvm-19-tools
   libpng-dev pkg-config python3-numpy python3-scipy valgrind libkissfft-dev
   python3-dev python3-dask
+  libxxhash-dev
 )
 
 missing=()

@@ -17,6 +17,9 @@ for arg in "$@"; do
 done
 
 scripts/setup.sh
+# The pipelines the tests run are cached in the build tree, not in the
+# user's ~/.cache (tests/cli/test_cache.py uses caches of its own).
+export XDG_CACHE_HOME="$PWD/$build/test-cache"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${cmake_args[@]}"
 cmake --build "$build"
 ctest --test-dir "$build" --output-on-failure -j2 "${ctest_args[@]}"
