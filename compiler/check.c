@@ -16,6 +16,7 @@
 #include "factor.h"
 #include "graph.h"
 #include "ir.h"
+#include "suggest.h"
 
 typedef enum ValKind {
     VAL_ERROR,      /* already reported */
@@ -157,24 +158,6 @@ static const char *val_kind_name(ValKind k)
     }
 }
 
-/* Levenshtein distance for "did you mean" hints (short names only). */
-static int edit_distance(const char *s, const char *t)
-{
-    size_t n = strlen(s), m = strlen(t);
-    if (n > 30 || m > 30)
-        return 99;
-    int d[32][32];
-    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
-    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
-    for (size_t i = 1; i <= n; i++)
-        for (size_t j = 1; j <= m; j++) {
-            int sub = d[i - 1][j - 1] + (s[i - 1] != t[j - 1]);
-            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
-            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-    return d[n][m];
-}
-
 static const char *const STAGES[] = {
     "conv1d", "conv2d", "conv1x1", "maxpool1d", "maxpool2d", "avgpool1d",
     "avgpool2d", "global_avgpool2d", "global_maxpool2d", "convolve",
@@ -183,33 +166,19 @@ static const char *const STAGES[] = {
     "gaussian2d", "savgol", "load",
 };
 
-static const char *suggest(const char *name, const char *const *names, size_t n)
-{
-    const char *best = NULL;
-    int bestd = 3;
-    for (size_t i = 0; i < n; i++) {
-        int dist = edit_distance(name, names[i]);
-        if (dist < bestd) {
-            bestd = dist;
-            best = names[i];
-        }
-    }
-    return best;
-}
+static bool builtin_kernel_name(const char *name);
+static const char *const BUILTIN_KERNELS[] = { "sobel_x", "sobel_y", "laplacian" };
 
+/* The closest name defined so far, or builtin kernel, to an undefined one. */
 static const char *suggest_name(Checker *c, const char *name)
 {
-    const char *best = NULL;
-    int bestd = 3;
-    for (int32_t i = 0; i < c->bindings.len; i++) {
-        Binding *b = c->bindings.items[i];
-        int dist = edit_distance(name, b->name);
-        if (dist < bestd) {
-            bestd = dist;
-            best = b->name;
-        }
-    }
-    return best;
+    Suggest s;
+    suggest_init(&s, name);
+    for (int32_t i = 0; i < c->bindings.len; i++)
+        suggest_offer(&s, ((Binding *)c->bindings.items[i])->name);
+    for (size_t i = 0; i < sizeof BUILTIN_KERNELS / sizeof *BUILTIN_KERNELS; i++)
+        suggest_offer(&s, BUILTIN_KERNELS[i]);
+    return suggest_result(&s);
 }
 
 /* ---- constants ---------------------------------------------------------- */
@@ -333,7 +302,6 @@ static bool savgol_coeffs(int64_t window, int64_t order, int64_t deriv, double *
 /* ---- evaluation ---------------------------------------------------------- */
 
 static Value eval(Checker *c, const AstExpr *e);
-static bool builtin_kernel_name(const char *name);
 
 static Value tensor_val(Node *n, SrcLoc loc)
 {
@@ -399,7 +367,7 @@ static bool bind_args(Checker *c, const AstExpr *call, const char *const *names,
                 if (strcmp(names[k], arg->name) == 0)
                     slot = k;
             if (slot < 0) {
-                const char *hint = suggest(arg->name, names, (size_t)nnames);
+                const char *hint = suggest_closest(arg->name, names, (size_t)nnames);
                 const char *list = "";
                 for (int k = npos; k < nnames; k++)
                     list = arena_printf(c->a, "%s%s%s", list, k > npos ? ", " : "", names[k]);
@@ -513,7 +481,11 @@ static int word_value(Checker *c, const AstExpr *e, const char *stage, const cha
     for (int k = 0; k < nwords; k++)
         if (strcmp(v.text, words[k]) == 0)
             return k;
-    diag_error(c->d, v.loc, "%s: unknown %s '%s' (one of %s)", stage, opt, v.text, list);
+    const char *hint = suggest_closest(v.text, words, (size_t)nwords);
+    if (hint)
+        diag_error(c->d, v.loc, "%s: unknown %s '%s'; did you mean '%s'?", stage, opt, v.text, hint);
+    else
+        diag_error(c->d, v.loc, "%s: unknown %s '%s' (one of %s)", stage, opt, v.text, list);
     return -1;
 }
 
@@ -752,9 +724,14 @@ static bool parse_pad(Checker *c, const AstExpr *e, const char *stage, int nsp,
             } else if (strcmp(word, "full") == 0) {
                 w->pad0[i] = w->pad1[i] = total;
             } else {
-                diag_error(c->d, e->loc,
-                           "%s: unknown pad '%s' (an integer, a pair, or one of same, valid, full)",
-                           stage, word);
+                static const char *const words[] = { "same", "valid", "full" };
+                const char *hint = suggest_closest(word, words, 3);
+                if (hint)
+                    diag_error(c->d, e->loc, "%s: unknown pad '%s'; did you mean '%s'?", stage, word, hint);
+                else
+                    diag_error(c->d, e->loc,
+                               "%s: unknown pad '%s' (an integer, a pair, or one of same, valid, full)",
+                               stage, word);
                 return false;
             }
         }
@@ -1728,7 +1705,7 @@ static Value check_call(Checker *c, const AstExpr *e)
     if (lookup(c, f) || builtin_kernel_name(f))
         diag_error(c->d, e->call.callee_loc, "'%s' is a value, not a stage; it cannot be called", f);
     else {
-        const char *hint = suggest(f, STAGES, sizeof STAGES / sizeof *STAGES);
+        const char *hint = suggest_closest(f, STAGES, sizeof STAGES / sizeof *STAGES);
         if (hint)
             diag_error(c->d, e->call.callee_loc, "unknown stage '%s'; did you mean '%s'?", f, hint);
         else
@@ -1831,7 +1808,10 @@ static Value tensor_literal(Checker *c, const AstExpr *e)
 
 static bool builtin_kernel_name(const char *name)
 {
-    return !strcmp(name, "sobel_x") || !strcmp(name, "sobel_y") || !strcmp(name, "laplacian");
+    for (size_t i = 0; i < sizeof BUILTIN_KERNELS / sizeof *BUILTIN_KERNELS; i++)
+        if (!strcmp(name, BUILTIN_KERNELS[i]))
+            return true;
+    return false;
 }
 
 static Value eval(Checker *c, const AstExpr *e)
