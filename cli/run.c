@@ -70,7 +70,8 @@ static void report_run_failure(Arena *a, Compiled *c, const char **in_file, cons
             hit = k;
     }
     const char *at = hit ? arena_printf(a, "%s:%d:%d: ", g->source_name, hit->loc.first_line,
-                                        hit->loc.first_column) : NULL;
+                                        diag_column(&c->diag, hit->loc.first_line, hit->loc.first_column))
+                 : NULL;
     if (hit && !strncmp(rest, at, strlen(at)))
         diag_error(&c->diag, hit->loc, "%s", rest + strlen(at));
     else

@@ -141,8 +141,8 @@ static void add_check(Checker *c, int kind, const SymExpr *x, const SymExpr *y,
 
 static const char *where(Checker *c, SrcLoc loc)
 {
-    return arena_printf(c->a, "%s:%d:%d", c->g->source_name, loc.first_line,
-                        loc.first_column);
+    int32_t col = diag_column(c->d, loc.first_line, loc.first_column);
+    return arena_printf(c->a, "%s:%d:%d", c->g->source_name, loc.first_line, col);
 }
 
 static const char *val_kind_name(ValKind k)
