@@ -745,35 +745,49 @@ static bool parse_pad(Checker *c, const AstExpr *e, const char *stage, int nsp,
     return true;
 }
 
+/* " s2", " s(1,2)" (height, width), or "" when every dim is 1. */
+static const char *pair_desc(Checker *c, const char *letter, const int64_t *v, int nsp)
+{
+    bool all_one = true;
+    for (int i = 0; i < nsp; i++)
+        all_one &= v[i] == 1;
+    if (all_one)
+        return "";
+    if (nsp == 1 || v[0] == v[1])
+        return arena_printf(c->a, " %s%lld", letter, (long long)v[0]);
+    return arena_printf(c->a, " %s(%lld,%lld)", letter, (long long)v[0], (long long)v[1]);
+}
+
+/* One dim's padding: "1", or "1/2" for 1 before and 2 after. */
+static const char *pad_desc(Checker *c, const SymExpr *p0, const SymExpr *p1)
+{
+    if (sym_equal(p0, p1))
+        return sym_str(c->a, p0);
+    return arena_printf(c->a, "%s/%s", sym_str(c->a, p0), sym_str(c->a, p1));
+}
+
+/* The table's stage column: "conv2d 3x3 s(1,2) p1/2 d(2,1)", every dim's
+ * stride, padding (before/after where they differ, as pad=same makes them
+ * for an even kernel) and dilation as they are. */
 static const char *window_desc(Checker *c, const char *stage, const WindowParams *w)
 {
     const char *k = sym_str(c->a, w->k[0]);
     if (w->nsp == 2)
         k = arena_printf(c->a, "%sx%s", k, sym_str(c->a, w->k[1]));
-    const char *s = arena_printf(c->a, "%s %s", stage, k);
-    bool st = false, dl = false, pd = false;
+    const char *s = arena_printf(c->a, "%s %s%s", stage, k, pair_desc(c, "s", w->stride, w->nsp));
+    bool pd = false;
     for (int i = 0; i < w->nsp; i++) {
-        st |= w->stride[i] != 1;
-        dl |= w->dilation[i] != 1;
         int64_t v;
-        pd |= !(sym_is_const(w->pad0[i], &v) && v == 0) ||
-              !(sym_is_const(w->pad1[i], &v) && v == 0);
+        pd |= !(sym_is_const(w->pad0[i], &v) && v == 0) || !(sym_is_const(w->pad1[i], &v) && v == 0);
     }
-    if (st)
-        s = w->nsp == 2 && w->stride[0] != w->stride[1]
-                ? arena_printf(c->a, "%s s(%lld,%lld)", s, (long long)w->stride[0], (long long)w->stride[1])
-                : arena_printf(c->a, "%s s%lld", s, (long long)w->stride[0]);
     if (pd) {
-        if (w->nsp == 2 && !(sym_equal(w->pad0[0], w->pad0[1]) && sym_equal(w->pad1[0], w->pad1[1])))
-            s = arena_printf(c->a, "%s p(%s,%s)", s, sym_str(c->a, w->pad0[0]), sym_str(c->a, w->pad0[1]));
-        else if (!sym_equal(w->pad0[0], w->pad1[0]))
-            s = arena_printf(c->a, "%s p%s/%s", s, sym_str(c->a, w->pad0[0]), sym_str(c->a, w->pad1[0]));
+        const char *h = pad_desc(c, w->pad0[0], w->pad1[0]);
+        if (w->nsp == 1 || (sym_equal(w->pad0[0], w->pad0[1]) && sym_equal(w->pad1[0], w->pad1[1])))
+            s = arena_printf(c->a, "%s p%s", s, h);
         else
-            s = arena_printf(c->a, "%s p%s", s, sym_str(c->a, w->pad0[0]));
+            s = arena_printf(c->a, "%s p(%s,%s)", s, h, pad_desc(c, w->pad0[1], w->pad1[1]));
     }
-    if (dl)
-        s = arena_printf(c->a, "%s d%lld", s, (long long)w->dilation[0]);
-    return s;
+    return arena_printf(c->a, "%s%s", s, pair_desc(c, "d", w->dilation, w->nsp));
 }
 
 /* ---- stages ---------------------------------------------------------------- */
@@ -1075,8 +1089,7 @@ static Value check_conv(Checker *c, const AstExpr *e, int nsp, bool pointwise)
         kprod = sym_mul(&c->sc, kprod, win.k[i]);
     n->macs = macs_of(c, out, 1, kprod);
     window_rf(n, x, &win);
-    n->desc = pointwise ? (win.stride[0] != 1 ? arena_printf(c->a, "conv1x1 s%lld", (long long)win.stride[0])
-                                              : "conv1x1")
+    n->desc = pointwise ? arena_printf(c->a, "conv1x1%s", pair_desc(c, "s", win.stride, nsp))
                         : window_desc(c, stage, &win);
     if (groups > 1)
         n->desc = arena_printf(c->a, "%s g%lld", n->desc, (long long)groups);
