@@ -1,6 +1,6 @@
 /* cli.h - the convc command: what its parts share.  The compiler itself
- * is compiler/driver.h; this is arguments, files, and the three commands
- * (check.c, run.c, compile.c), dispatched by main.c. */
+ * is compiler/driver.h; this is arguments, files, and the commands
+ * (check.c, run.c, compile.c), found in options.c's table by main.c. */
 #ifndef CONVC_CLI_H
 #define CONVC_CLI_H
 
@@ -30,12 +30,21 @@ typedef struct Options {
     const char *header;      /* compile --header */
     const char *emit;        /* compile --emit */
     bool        no_kernels;  /* --no-kernels: reference scalar nests only */
+    bool        quiet;       /* -q: run prints nothing about what it wrote */
+    bool        help;        /* --help after the command: print its help */
     MethodPolicy method;     /* --method=direct|auto|script */
 } Options;
 
-/* options.c */
+/* options.c: the tables of commands and options */
 void usage(FILE *out);
+/* `convc NAME --help`; 1 when there is no such command. */
+int  command_help(FILE *out, const char *name);
+bool known_command(const char *name);
+/* "unknown command ..." with the closest command; returns 1. */
+int  unknown_command(const char *name);
 int  parse_args(Arena *a, int argc, char **argv, Options *o);
+/* The command's function on the parsed options. */
+int  run_command(Arena *a, const Options *o);
 /* "convc: error: ..." on stderr; returns 1 */
 #define fail driver_error
 /* driver_front / driver_back with the command line's options */

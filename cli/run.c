@@ -13,6 +13,7 @@
 
 #include "convrt_abi.h"
 #include "jit.h"
+#include "suggest.h"
 
 /* ---- convc run ----------------------------------------------------------------- */
 
@@ -23,6 +24,20 @@ static const char *ir_arg_name(const IrProgram *ir, int32_t abi)
         if (ir->buffers[b].kind != IR_BUF_CONST && ir->buffers[b].abi_index == abi)
             return ir->buffers[b].name;
     return "?";
+}
+
+/* "pipeline 'p' has no input 'imgg'; did you mean 'img'?" */
+static int no_such_arg(const IrProgram *ir, IrBufferKind kind, const char *name)
+{
+    Suggest s;
+    suggest_init(&s, name);
+    for (int32_t b = 0; b < ir->nbuffers; b++)
+        if (ir->buffers[b].kind == kind)
+            suggest_offer(&s, ir->buffers[b].name);
+    const char *what = kind == IR_BUF_INPUT ? "input" : "output";
+    if (suggest_result(&s))
+        return fail("pipeline '%s' has no %s '%s'; did you mean '%s'?", ir->name, what, name, suggest_result(&s));
+    return fail("pipeline '%s' has no %s '%s'", ir->name, what, name);
 }
 
 /* ---- run-time failures, with what the script and the files said ---------- */
@@ -140,7 +155,7 @@ int cmd_run(Arena *a, const Options *o)
             if (ir->buffers[b].kind == IR_BUF_INPUT && !strcmp(ir->buffers[b].name, o->inputs[i].name))
                 k = ir->buffers[b].abi_index;
         if (k < 0)
-            errors += fail("pipeline '%s' has no input '%s'", ir->name, o->inputs[i].name);
+            errors += no_such_arg(ir, IR_BUF_INPUT, o->inputs[i].name);
         else if (in_file[k])
             errors += fail("input '%s' is given twice", o->inputs[i].name);
         else
@@ -152,7 +167,7 @@ int cmd_run(Arena *a, const Options *o)
             if (ir->buffers[b].kind == IR_BUF_OUTPUT && !strcmp(ir->buffers[b].name, o->outputs[i].name))
                 k = ir->buffers[b].abi_index - ni;
         if (k < 0)
-            errors += fail("pipeline '%s' has no output '%s'", ir->name, o->outputs[i].name);
+            errors += no_such_arg(ir, IR_BUF_OUTPUT, o->outputs[i].name);
         else if (out_file[k])
             errors += fail("output '%s' is given twice", o->outputs[i].name);
         else

@@ -147,6 +147,94 @@ def test_total_macs_are_simplified_and_right(tmp):
         assert f"  total MACs: {want:,}\n" in p.stdout, (c, h, w, want, p.stdout)
 
 
+# ------------------------------------------------------------ help
+
+SOBEL = """pipeline sobel {
+  input img: f32[H, W]
+  gx = conv2d(img, sobel_x, pad=same, pad_mode=replicate)
+  gy = conv2d(img, sobel_y, pad=same, pad_mode=replicate)
+  output mag = sqrt(gx * gx + gy * gy)
+}
+"""
+
+# each command's own options, and some it must not list
+OWN = {"check": (["--dump=", "--target-cpu=", "--method="], ["--threads", "-o ", "--header", "--emit"]),
+       "run": (["-o OUTPUT=FILE", "--threads N", "-q, --quiet", "--no-kernels"], ["--header", "--emit"]),
+       "compile": (["-o FILE.o", "--header FILE.h", "--emit=obj|asm|llvm", "-O0"], ["--threads", "--quiet"])}
+
+
+def test_each_command_has_its_own_help(tmp):
+    write(tmp, "s.conv", SOBEL)
+    for cmd, (has, lacks) in OWN.items():
+        texts = []
+        for args in ([cmd, "--help"], [cmd, "-h"], ["help", cmd], [cmd, "s.conv", "--help"],
+                     [cmd, "s.conv", "img=x.npy", "-h"]):
+            p = convc(*args, cwd=tmp)
+            assert p.returncode == 0 and p.stderr == "", (args, p.returncode, p.stderr)
+            texts.append(p.stdout)
+        assert all(t == texts[0] for t in texts), cmd
+        text = texts[0]
+        assert text.startswith(f"usage: convc {cmd} SCRIPT"), text
+        options = text[text.index("\noptions:\n"):]
+        for h in has:
+            assert h in options, (cmd, h, text)
+        for h in lacks:
+            assert h not in options, (cmd, h, text)
+        assert all(len(line) < 80 for line in text.splitlines()), text
+    p = convc("--help", cwd=tmp)
+    assert p.returncode == 0 and all(f"convc {c} SCRIPT" in p.stdout for c in OWN), p.stdout
+    assert "convc COMMAND --help" in p.stdout
+    p = convc("help", "frobnicate", cwd=tmp)
+    assert p.returncode == 2 and "unknown command 'frobnicate'" in p.stderr, p.stderr
+
+
+def test_an_option_of_another_command_is_refused_by_name(tmp):
+    write(tmp, "s.conv", SOBEL)
+    cases = [
+        (["compile", "s.conv", "-o", "s.o", "--threads", "2"],
+         "compile has no option '--threads': a compiled pipeline takes its thread count from the program "
+         "that runs it (convrt_set_num_threads() or CONVRT_NUM_THREADS)"),
+        (["check", "s.conv", "--threads=2"], "check has no option '--threads'"),
+        (["check", "s.conv", "-o", "y.npy"], "check has no option '-o' (see convc check --help)"),
+        (["run", "s.conv", "img=x.npy", "--header", "x.h"], "run has no option '--header'"),
+        (["check", "s.conv", "-q"], "check has no option '-q'"),
+    ]
+    for args, msg in cases:
+        p = convc(*args, cwd=tmp)
+        assert p.returncode == 1 and p.stderr.startswith("convc: error: ") and msg in p.stderr, (args, p.stderr)
+    assert sorted(os.listdir(tmp)) == ["s.conv"], os.listdir(tmp)
+
+
+def test_did_you_mean_on_the_command_line(tmp):
+    write(tmp, "s.conv", SOBEL)
+    np.save(os.path.join(tmp, "x.npy"), np.ones((6, 7), np.float32))
+    cases = [
+        (["chek", "s.conv"], 2, "unknown command 'chek'; did you mean 'check'?"),
+        (["Run", "s.conv"], 2, "unknown command 'Run'; did you mean 'run'?"),
+        (["mean", "s.conv"], 2, "unknown command 'mean' (check, run or compile; see convc --help)"),
+        (["s.conv"], 2, "unknown command 's.conv': the command comes first, e.g. convc check s.conv"),
+        (["run", "s.conv", "img=x.npy", "--thread", "2"], 1,
+         "unknown option '--thread'; did you mean '--threads'? (see convc run --help)"),
+        (["check", "s.conv", "--dump=asts"], 1, "unknown --dump 'asts'; did you mean 'ast'?"),
+        (["check", "s.conv", "--dump=tree"], 1, "unknown --dump 'tree' (ast, schedule, ir, llvm or asm)"),
+        (["check", "s.conv", "--methd=auto"], 1, "unknown option '--methd'; did you mean '--method'?"),
+        (["check", "s.conv", "--method=autp"], 1, "unknown --method 'autp'; did you mean 'auto'?"),
+        (["compile", "s.conv", "-o", "s.o", "--emit=ob"], 1, "unknown --emit 'ob'; did you mean 'obj'?"),
+        (["check", "s.conv", "--frobnicate"], 1, "unknown option '--frobnicate' (see convc check --help)"),
+        (["run", "s.conv", "imgg=x.npy"], 1, "pipeline 'sobel' has no input 'imgg'; did you mean 'img'?"),
+        (["run", "s.conv", "img=x.npy", "-o", "mg=y.npy"], 1,
+         "pipeline 'sobel' has no output 'mg'; did you mean 'mag'?"),
+        (["run", "s.conv", "image=x.npy"], 1, "pipeline 'sobel' has no input 'image'; did you mean 'img'?"),
+        (["run", "s.conv", "w=x.npy"], 1, "pipeline 'sobel' has no input 'w'\n"),
+    ]
+    for args, rc, msg in cases:
+        p = convc(*args, cwd=tmp)
+        assert p.returncode == rc and msg in p.stderr, (args, p.returncode, p.stderr)
+        assert p.stderr.startswith("convc: error: "), (args, p.stderr)
+        assert "did you mean" not in msg or p.stderr.count("did you mean") == 1, p.stderr
+    assert sorted(os.listdir(tmp)) == ["s.conv", "x.npy"], os.listdir(tmp)
+
+
 def main():
     tests = {n: f for n, f in globals().items() if n.startswith("test_")}
     names = sys.argv[2:] or sorted(tests)
