@@ -26,6 +26,7 @@ typedef struct Options {
     Pair       *inputs;  int ninputs;
     Pair       *outputs; int noutputs;
     SymBinding *syms;    int nsyms;
+    const InputShape *shapes; int nshapes;  /* check INPUT=FILE: the files' shapes */
     const char *object;      /* compile -o */
     const char *header;      /* compile --header */
     const char *emit;        /* compile --emit */
@@ -76,6 +77,21 @@ int  read_files(Arena *a, const Options *o, const Graph *g, FileRef *in);
  * temporary files exist. */
 void hold_signals(bool hold, sigset_t *saved);
 int  write_files(const char *const *paths, char *const *bytes, const size_t *lens, int n);
+
+/* stdio.c: '-' for standard input and output, and what run wrote */
+bool is_stdio(const char *file);
+/* Standard input read by one argument at most, standard output written by
+ * one output at most and not with --dump; else 1 after the error. */
+int  check_stdio_use(const Options *o);
+/* Input NAME's .npy from standard input (errors name "<stdin>"). */
+int  load_stdin_npy(const char *input, convrt_tensor *t);
+int  write_stdout_npy(const char *output, const convrt_tensor *t);
+/* "convc: wrote gx=gx.npy f32[6, 7], mag=mag.png f32[6, 7]" */
+void print_written(FILE *out, Arena *a, const char *const *names, const char *const *files,
+                   const convrt_tensor *const *tensors, int n);
+
+/* input_shapes.c: check's INPUT=FILE, as shapes; 1 after any error */
+int  load_input_shapes(Arena *a, const Options *o, InputShape **out, int *n);
 
 /* the commands */
 int cmd_check(Arena *a, const Options *o);

@@ -408,7 +408,7 @@ int parse_args(Arena *a, int argc, char **argv, Options *o)
     }
     if (!o->script)
         return fail("no script given (see convc %s --help)", o->command);
-    return 0;
+    return check_stdio_use(o);
 }
 
 /* driver_front / driver_back with the command line's options. */
@@ -416,6 +416,7 @@ static CompileOptions compile_options(const Options *o)
 {
     return (CompileOptions){ .script = o->script, .dump = o->dump, .cpu = o->cpu,
                              .opt_level = o->opt_level, .syms = o->syms, .nsyms = o->nsyms,
+                             .input_shapes = o->shapes, .ninput_shapes = o->nshapes,
                              .no_kernels = o->no_kernels, .method = o->method };
 }
 

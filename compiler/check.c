@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "convrt.h"
+#include "bind.h"
 #include "factor.h"
 #include "graph.h"
 #include "ir.h"
@@ -2075,16 +2076,17 @@ Graph *graph_check(Arena *a, Diag *d, const AstPipeline *ast, const CheckOptions
 {
     Checker c = { .a = a, .d = d, .opt = opt };
     c.sc.arena = a;
+    int errors_before = diag_errors(d);
     if (opt) {
-        c.sc.bindings = opt->bindings;
-        c.sc.nbindings = opt->nbindings;
+        c.sc.bindings = bind_command_line(a, d, ast, opt, &c.sc.nbindings);
+        if (diag_errors(d) != errors_before)
+            return NULL;
     }
     Graph *g = arena_alloc(a, sizeof *g);
     g->name = ast->name;
     g->source_name = d->src ? d->src->filename : "<input>";
     g->outputs = arena_array(a, (size_t)(ast->nstmts + 1), sizeof(GraphOutput));
     c.g = g;
-    int errors_before = diag_errors(d);
     for (int32_t i = 0; i < ast->nstmts; i++) {
         const AstStmt *s = &ast->stmts[i];
         switch (s->kind) {

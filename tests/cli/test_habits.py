@@ -235,6 +235,179 @@ def test_did_you_mean_on_the_command_line(tmp):
     assert sorted(os.listdir(tmp)) == ["s.conv", "x.npy"], os.listdir(tmp)
 
 
+# ------------------------------------------------------------ sizes from files
+
+def sobel_ref(x):
+    """SOBEL's mag in float64: pad=same with replicate, cross-correlation."""
+    kx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float64)
+    xp = np.pad(x.astype(np.float64), 1, mode="edge")
+    gx = ref_conv2d(xp, kx, (1, 1), ((0, 0), (0, 0)), (1, 1))
+    gy = ref_conv2d(xp, kx.T, (1, 1), ((0, 0), (0, 0)), (1, 1))
+    return np.sqrt(gx * gx + gy * gy)
+
+
+def total_macs(stdout):
+    m = re.search(r"^  total MACs: ([\d,]+)$", stdout, re.M)
+    assert m, stdout
+    return int(m.group(1).replace(",", ""))
+
+
+def test_check_binds_size_symbols_from_a_files_shape(tmp):
+    from PIL import Image
+    write(tmp, "t.conv", TABLE)
+    rng = np.random.default_rng(3)
+    np.save(os.path.join(tmp, "x.npy"), rng.random((13, 17), np.float32))
+    Image.fromarray((rng.random((13, 17)) * 255).astype(np.uint8), "L").save(os.path.join(tmp, "x.png"))
+    np.save(os.path.join(tmp, "x3.npy"), rng.random((1, 13, 17), np.float32))
+    by_syms = convc("check", "t.conv", "H=13", "W=17", cwd=tmp)
+    assert by_syms.returncode == 0, by_syms.stderr
+    for x in ("x.npy", "x.png"):
+        p = convc("check", "t.conv", f"x={x}", cwd=tmp)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == by_syms.stdout, (x, p.stdout)
+    p = convc("check", "t.conv", "x3=x3.npy", "x=x.png", "H=13", cwd=tmp)
+    assert p.returncode == 0 and p.stdout == by_syms.stdout, p.stderr
+    # the numbers are those of the run: every output's shape and the MACs
+    p = convc("run", "t.conv", "x=x.npy", "x3=x3.npy", *[a for o in "abcdef" for a in ("-o", f"y{o}=y{o}.npy")],
+              cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    for o in "abcdef":
+        shape = list(np.load(os.path.join(tmp, f"y{o}.npy")).shape)
+        assert f"  output y{o}: {shape}\n" in by_syms.stdout, (o, shape, by_syms.stdout)
+    # a [1, H, W] only: H and W come from x3.npy, which x must then match
+    np.save(os.path.join(tmp, "other.npy"), rng.random((1, 12, 17), np.float32))
+    cases = [
+        (["x=x3.npy"], "t.conv:2:12: error: input 'x' has 2 dims but 'x3.npy' has 3: [1, 13, 17]"),
+        (["x=x.npy", "W=16"], "t.conv:2:19: error: 'x.npy' makes W 17 (dim 1 of [13, 17]) but W=16 on the "
+                              "command line"),
+        (["x=x.npy", "x3=other.npy"], "t.conv:5:20: error: 'other.npy' makes H 12 (dim 1 of [1, 12, 17]) but "
+                                       "H=13 from 'x.npy'"),
+        (["x3=x.npy"], "input 'x3' has 3 dims but 'x.npy' has 2: [13, 17]"),
+        (["xx=x.npy"], "t.conv: error: pipeline 't' has no input 'xx'; did you mean 'x'?"),
+        (["x=x.npy", "x=x.png"], "t.conv: error: input 'x' is given twice"),
+        (["x=nothere.png"], "convc: error: input 'x': cannot load 'nothere.png': No such file or directory"),
+        (["x=t.conv"], "convc: error: input 'x': cannot load 't.conv': unknown extension"),
+    ]
+    for args, msg in cases:
+        p = convc("check", "t.conv", *args, cwd=tmp)
+        assert p.returncode == 1 and msg in p.stderr and p.stdout == "", (args, p.stderr)
+    lit = "pipeline l {\n  input x: f32[3, H, W]\n  output y = relu(x)\n}\n"
+    write(tmp, "l.conv", lit)
+    p = convc("check", "l.conv", "x=x3.npy", cwd=tmp)
+    assert p.returncode == 1 and "l.conv:2:16: error: dim 0 of input 'x' is 3 but 'x3.npy' has 1 there: " \
+        "[1, 13, 17]" in p.stderr, p.stderr
+
+
+def test_a_size_symbol_the_script_lacks_is_an_error(tmp):
+    write(tmp, "s.conv", SOBEL)
+    cases = [
+        (["h=5"], "s.conv: error: size symbol 'h' is not in pipeline 'sobel' (its size symbols: H, W); "
+                  "did you mean 'H'?"),
+        (["H=5", "W=5", "Width=5"], "size symbol 'Width' is not in pipeline 'sobel' (its size symbols: H, W)\n"),
+        (["N=5"], "size symbol 'N' is not in pipeline 'sobel' (its size symbols: H, W)\n"),
+        (["H=5", "H=6"], "size symbol 'H' is given twice, as 5 and 6"),
+    ]
+    for args, msg in cases:
+        p = convc("check", "s.conv", *args, cwd=tmp)
+        assert p.returncode == 1 and msg in p.stderr and p.stdout == "", (args, p.stderr)
+    write(tmp, "f.conv", "pipeline f {\n  input x: f32[4, 4]\n  output y = relu(x)\n}\n")
+    p = convc("check", "f.conv", "H=4", cwd=tmp)
+    assert p.returncode == 1 and "size symbol 'H' is not in pipeline 'f' (it has no size symbols)" in p.stderr
+
+
+# ------------------------------------------------------------ '-' and what run wrote
+
+def npy_bytes(a):
+    import io
+    b = io.BytesIO()
+    np.save(b, a)
+    return b.getvalue()
+
+
+def npy_from(b):
+    import io
+    return np.load(io.BytesIO(b))
+
+
+def test_dash_reads_stdin_and_writes_stdout(tmp):
+    write(tmp, "s.conv", SOBEL)
+    rng = np.random.default_rng(5)
+    x = rng.random((9, 11), np.float32)
+    np.save(os.path.join(tmp, "x.npy"), x)
+    ref = sobel_ref(x)
+    # data in and out through pipes
+    p = convc("run", "s.conv", "img=-", "-o", "mag=-", cwd=tmp, stdin=npy_bytes(x), text=False)
+    assert p.returncode == 0, p.stderr
+    got = npy_from(p.stdout)
+    assert got.dtype == np.float32 and got.shape == ref.shape and np.allclose(got, ref, rtol=1e-5, atol=1e-5)
+    assert p.stderr == b"convc: wrote mag=<stdout> f32[9, 11]\n", p.stderr
+    # the same bytes as the file run writes
+    p2 = convc("run", "s.conv", "img=x.npy", "-o", "mag=m.npy", cwd=tmp)
+    assert p2.returncode == 0, p2.stderr
+    with open(os.path.join(tmp, "m.npy"), "rb") as f:
+        assert f.read() == p.stdout
+    # the script from standard input, for every command
+    with open(os.path.join(tmp, "s.conv"), "rb") as f:
+        script = f.read()
+    p = convc("run", "-", "img=x.npy", "-o", "mag=m2.npy", "-q", cwd=tmp, stdin=script, text=False)
+    assert p.returncode == 0 and p.stdout == b"", p.stderr
+    assert np.array_equal(np.load(os.path.join(tmp, "m2.npy")), np.load(os.path.join(tmp, "m.npy")))
+    p = convc("check", "-", "img=x.npy", cwd=tmp, stdin=script, text=False)
+    assert p.returncode == 0 and b"pipeline sobel (<stdin>)" in p.stdout and b"[9, 11]" in p.stdout, p.stderr
+    p = convc("check", "s.conv", "img=-", cwd=tmp, stdin=npy_bytes(x), text=False)
+    assert p.returncode == 0 and b"[9, 11]" in p.stdout, p.stderr
+    p = convc("compile", "-", "-o", "s.o", cwd=tmp, stdin=script, text=False)
+    assert p.returncode == 0 and os.path.getsize(os.path.join(tmp, "s.o")) > 0, p.stderr
+    p = convc("check", "-", cwd=tmp, stdin=b"pipeline p {\n  input x: f32[4]\n  output y = relu(q)\n}\n",
+              text=False)
+    assert p.returncode == 1 and p.stderr.startswith(b"<stdin>:3:19: error: "), p.stderr
+
+
+def test_dash_errors_leave_no_file(tmp):
+    write(tmp, "s.conv", SOBEL)
+    np.save(os.path.join(tmp, "x.npy"), np.ones((5, 5), np.float32))
+    before = sorted(os.listdir(tmp))
+    x = npy_bytes(np.ones((5, 5), np.float32))
+    cases = [
+        (["run", "s.conv", "img=-", "-o", "mag=y.npy"], b"P5\n5 5\n255\n" + bytes(25),
+         "input 'img': cannot load '<stdin>': header field 'magic'"),
+        (["run", "s.conv", "img=-", "-o", "mag=y.npy"], x[:-3], "cannot load '<stdin>'"),
+        (["run", "s.conv", "img=-", "-o", "mag=y.npy"], b"", "cannot load '<stdin>'"),
+        (["run", "-", "img=-", "-o", "mag=y.npy"], x,
+         "standard input can be read once, but the script and input 'img' are both '-'"),
+        (["run", "s.conv", "img=x.npy", "-o", "mag=-", "--dump=ir"], b"",
+         "--dump prints to standard output, where output 'mag' goes ('-')"),
+        (["run", "s.conv", "img=-", "-o", "mag=-"], npy_bytes(np.ones((2, 5, 5), np.float32)),
+         "input 'img' has rank 3"),
+    ]
+    for args, stdin, msg in cases:
+        p = convc(*args, cwd=tmp, stdin=stdin, text=False)
+        err = p.stderr.decode()
+        assert p.returncode == 1 and msg in err and p.stdout == b"", (args, err)
+    write(tmp, "two.conv", "pipeline t {\n  input x: f32[N]\n  input y: f32[N]\n  output a = x + y\n"
+                           "  output b = x - y\n}\n")
+    for args, msg in [(["x=-", "y=-"], "standard input can be read once, but inputs 'x' and 'y' are both '-'"),
+                      (["x=x.npy", "y=x.npy", "-o", "a=-", "-o", "b=-"],
+                       "only one output can go to standard output, but 'a' and 'b' are both '-'")]:
+        p = convc("run", "two.conv", *args, cwd=tmp, stdin=x, text=False)
+        assert p.returncode == 1 and msg in p.stderr.decode(), (args, p.stderr)
+    assert sorted(os.listdir(tmp)) == sorted(before + ["two.conv"]), os.listdir(tmp)
+
+
+def test_run_says_what_it_wrote(tmp):
+    write(tmp, "s.conv", SOBEL.replace("  output mag", "  output h = gx\n  output mag"))
+    np.save(os.path.join(tmp, "x.npy"), np.ones((6, 8), np.float32))
+    p = convc("run", "s.conv", "img=x.npy", "-o", "mag=m.png", "-o", "h=g.npy", cwd=tmp)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    assert p.stdout == "convc: wrote h=g.npy f32[6, 8], mag=m.png f32[6, 8]\n", p.stdout
+    for q in ("-q", "--quiet"):
+        p = convc("run", "s.conv", "img=x.npy", "-o", "mag=m.png", q, cwd=tmp)
+        assert p.returncode == 0 and p.stdout == "" and p.stderr == "", (p.stdout, p.stderr)
+    p = convc("run", "s.conv", "img=x.npy", "-o", "h=-", "-o", "mag=m.npy", cwd=tmp, text=False)
+    assert p.returncode == 0 and p.stderr == b"convc: wrote h=<stdout> f32[6, 8], mag=m.npy f32[6, 8]\n"
+    assert np.array_equal(npy_from(p.stdout), np.zeros((6, 8), np.float32))
+
+
 def main():
     tests = {n: f for n, f in globals().items() if n.startswith("test_")}
     names = sys.argv[2:] or sorted(tests)
