@@ -5,8 +5,14 @@
 
 /* ---- convc check ------------------------------------------------------------ */
 
-int cmd_check(Arena *a, const Options *o)
+int cmd_check(Arena *a, const Options *given)
 {
+    Options with_shapes = *given;
+    const Options *o = &with_shapes;
+    InputShape *shapes;
+    if (load_input_shapes(a, given, &shapes, &with_shapes.nshapes) != 0)
+        return 1;
+    with_shapes.shapes = shapes;
     Compiled c;
     memset(&c, 0, sizeof c);
     if (!cli_front(a, o, &c, false, "native"))

@@ -1,6 +1,6 @@
 /* cli.h - the convc command: what its parts share.  The compiler itself
- * is compiler/driver.h; this is arguments, files, and the three commands
- * (check.c, run.c, compile.c), dispatched by main.c. */
+ * is compiler/driver.h; this is arguments, files, and the commands
+ * (check.c, run.c, compile.c), found in options.c's table by main.c. */
 #ifndef CONVC_CLI_H
 #define CONVC_CLI_H
 
@@ -26,18 +26,28 @@ typedef struct Options {
     Pair       *inputs;  int ninputs;
     Pair       *outputs; int noutputs;
     SymBinding *syms;    int nsyms;
+    const InputShape *shapes; int nshapes;  /* check INPUT=FILE: the files' shapes */
     const char *object;      /* compile -o */
     const char *header;      /* compile --header */
     const char *emit;        /* compile --emit */
     bool        no_kernels;  /* --no-kernels: reference scalar nests only */
+    bool        quiet;       /* -q: run prints nothing about what it wrote */
+    bool        help;        /* --help after the command: print its help */
     MethodPolicy method;     /* --method=direct|auto|script */
     bool        no_cache;    /* --no-cache: neither read nor fill the compile cache */
     bool        verbose;     /* --verbose: say what the cache did, batch details */
 } Options;
 
-/* options.c */
+/* options.c: the tables of commands and options */
 void usage(FILE *out);
+/* `convc NAME --help`; 1 when there is no such command. */
+int  command_help(FILE *out, const char *name);
+bool known_command(const char *name);
+/* "unknown command ..." with the closest command; returns 1. */
+int  unknown_command(const char *name);
 int  parse_args(Arena *a, int argc, char **argv, Options *o);
+/* The command's function on the parsed options. */
+int  run_command(Arena *a, const Options *o);
 /* "convc: error: ..." on stderr; returns 1 */
 #define fail driver_error
 /* driver_front / driver_back with the command line's options */
@@ -69,6 +79,21 @@ int  read_files(Arena *a, const Options *o, const Graph *g, FileRef *in);
  * temporary files exist. */
 void hold_signals(bool hold, sigset_t *saved);
 int  write_files(const char *const *paths, char *const *bytes, const size_t *lens, int n);
+
+/* stdio.c: '-' for standard input and output, and what run wrote */
+bool is_stdio(const char *file);
+/* Standard input read by one argument at most, standard output written by
+ * one output at most and not with --dump; else 1 after the error. */
+int  check_stdio_use(const Options *o);
+/* Input NAME's .npy from standard input (errors name "<stdin>"). */
+int  load_stdin_npy(const char *input, convrt_tensor *t);
+int  write_stdout_npy(const char *output, const convrt_tensor *t);
+/* "convc: wrote gx=gx.npy f32[6, 7], mag=mag.png f32[6, 7]" */
+void print_written(FILE *out, Arena *a, const char *const *names, const char *const *files,
+                   const convrt_tensor *const *tensors, int n);
+
+/* input_shapes.c: check's INPUT=FILE, as shapes; 1 after any error */
+int  load_input_shapes(Arena *a, const Options *o, InputShape **out, int *n);
 
 /* the commands */
 int cmd_check(Arena *a, const Options *o);

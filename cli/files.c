@@ -84,7 +84,8 @@ int check_targets(const FileRef *out, int nout, const FileRef *in, int nin)
 int read_files(Arena *a, const Options *o, const Graph *g, FileRef *in)
 {
     int n = 0;
-    in[n++] = file_ref(a, arena_printf(a, "the script '%s'", o->script), o->script);
+    if (!is_stdio(o->script))
+        in[n++] = file_ref(a, arena_printf(a, "the script '%s'", o->script), o->script);
     for (int32_t i = 0; i < g->nodes.len; i++) {
         const Node *node = g->nodes.items[i];
         const char *d = node->desc;

@@ -1,12 +1,14 @@
-/* main.c - convc COMMAND ...: check, run, compile or cache (cli.h).
+/* main.c - convc COMMAND ...: the commands of options.c's table (cli.h).
  * Exit status: 0 success, 1 diagnostics or a failed run, 2 usage. */
 #include "cli.h"
 
 #include <string.h>
 
+static bool is_help(const char *arg) { return !strcmp(arg, "--help") || !strcmp(arg, "-h"); }
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc < 2 || is_help(argv[1])) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
@@ -14,26 +16,37 @@ int main(int argc, char **argv)
         printf("convc %s\n", CONVC_VERSION);
         return 0;
     }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "cache"))
+    /* convc help [COMMAND] */
+    if (!strcmp(argv[1], "help")) {
+        if (argc < 3) {
+            usage(stdout);
+            return 0;
+        }
+        if (command_help(stdout, argv[2]) == 0)
+            return 0;
+        unknown_command(argv[2]);
+        return 2;
+    }
+    /* convc cache [clear]: its own arguments */
+    if (!strcmp(argv[1], "cache")) {
+        if (argc > 2 && is_help(argv[2])) {
+            command_help(stdout, "cache");
+            return 0;
+        }
         return cmd_cache(argc, argv);
-    if (strcmp(cmd, "check") && strcmp(cmd, "run") && strcmp(cmd, "compile")) {
-        fail("unknown command '%s' (check, run, compile or cache)", cmd);
-        usage(stderr);
+    }
+    if (!known_command(argv[1])) {
+        unknown_command(argv[1]);
         return 2;
     }
     Arena a;
     arena_init(&a);
     Options o;
     int rc = parse_args(&a, argc, argv, &o);
-    if (rc == 0) {
-        if (!strcmp(cmd, "check"))
-            rc = cmd_check(&a, &o);
-        else if (!strcmp(cmd, "run"))
-            rc = cmd_run(&a, &o);
-        else
-            rc = cmd_compile(&a, &o);
-    }
+    if (rc == 0 && o.help)
+        command_help(stdout, o.command);
+    else if (rc == 0)
+        rc = run_command(&a, &o);
     arena_free(&a);
     return rc;
 }

@@ -13,6 +13,7 @@
 
 #include "convrt_abi.h"
 #include "jit.h"
+#include "suggest.h"
 
 /* ---- convc run ----------------------------------------------------------------- */
 
@@ -23,6 +24,20 @@ static const char *ir_arg_name(const IrProgram *ir, int32_t abi)
         if (ir->buffers[b].kind != IR_BUF_CONST && ir->buffers[b].abi_index == abi)
             return ir->buffers[b].name;
     return "?";
+}
+
+/* "pipeline 'p' has no input 'imgg'; did you mean 'img'?" */
+static int no_such_arg(const IrProgram *ir, IrBufferKind kind, const char *name)
+{
+    Suggest s;
+    suggest_init(&s, name);
+    for (int32_t b = 0; b < ir->nbuffers; b++)
+        if (ir->buffers[b].kind == kind)
+            suggest_offer(&s, ir->buffers[b].name);
+    const char *what = kind == IR_BUF_INPUT ? "input" : "output";
+    if (suggest_result(&s))
+        return fail("pipeline '%s' has no %s '%s'; did you mean '%s'?", ir->name, what, name, suggest_result(&s));
+    return fail("pipeline '%s' has no %s '%s'", ir->name, what, name);
 }
 
 /* ---- run-time failures, with what the script and the files said ---------- */
@@ -70,7 +85,8 @@ void report_run_failure(Arena *a, Compiled *c, const char **in_file, const convr
             hit = k;
     }
     const char *at = hit ? arena_printf(a, "%s:%d:%d: ", g->source_name, hit->loc.first_line,
-                                        hit->loc.first_column) : NULL;
+                                        diag_column(&c->diag, hit->loc.first_line, hit->loc.first_column))
+                 : NULL;
     if (hit && !strncmp(rest, at, strlen(at)))
         diag_error(&c->diag, hit->loc, "%s", rest + strlen(at));
     else
@@ -119,6 +135,40 @@ convrt_tensor known_shape(const IrProgram *ir, int32_t i)
     return t;
 }
 
+/* The output that goes to standard output, if any (write_now: written
+ * before the files are committed, so that a closed pipe leaves no file), or
+ * after the commit the line saying what was written (on stderr when stdout
+ * carries data). */
+static int finish_outputs(Arena *a, const Options *o, const IrProgram *ir, const char **out_file,
+                          convrt_tensor *tensors, bool write_now)
+{
+    int32_t ni = ir->ninputs, n = 0;
+    bool to_stdout = false;
+    const char **names = arena_array(a, (size_t)ir->noutputs + 1, sizeof(char *));
+    const char **files = arena_array(a, (size_t)ir->noutputs + 1, sizeof(char *));
+    const convrt_tensor **written = arena_array(a, (size_t)ir->noutputs + 1, sizeof(convrt_tensor *));
+    for (int32_t i = 0; i < ir->noutputs; i++) {
+        if (!out_file[i])
+            continue;
+        names[n] = ir_arg_name(ir, ni + i);
+        files[n] = out_file[i];
+        written[n++] = &tensors[ni + i];
+        if (!is_stdio(out_file[i]))
+            continue;
+        to_stdout = true;
+        if (!write_now)
+            continue;
+        convrt_set_error_handler(report_to_stderr, (void *)arena_printf(a, "output '%s'", names[n - 1]));
+        int rc = write_stdout_npy(names[n - 1], &tensors[ni + i]);
+        convrt_set_error_handler(report_to_stderr, NULL);
+        if (rc != 0)
+            return 1;
+    }
+    if (!write_now && n > 0 && !o->quiet)
+        print_written(to_stdout ? stderr : stdout, a, names, files, written, n);
+    return 0;
+}
+
 int cmd_run(Arena *a, const Options *o)
 {
     if (batch_requested(o))
@@ -141,7 +191,7 @@ int cmd_run(Arena *a, const Options *o)
             if (ir->buffers[b].kind == IR_BUF_INPUT && !strcmp(ir->buffers[b].name, o->inputs[i].name))
                 k = ir->buffers[b].abi_index;
         if (k < 0)
-            errors += fail("pipeline '%s' has no input '%s'", ir->name, o->inputs[i].name);
+            errors += no_such_arg(ir, IR_BUF_INPUT, o->inputs[i].name);
         else if (in_file[k])
             errors += fail("input '%s' is given twice", o->inputs[i].name);
         else
@@ -153,7 +203,7 @@ int cmd_run(Arena *a, const Options *o)
             if (ir->buffers[b].kind == IR_BUF_OUTPUT && !strcmp(ir->buffers[b].name, o->outputs[i].name))
                 k = ir->buffers[b].abi_index - ni;
         if (k < 0)
-            errors += fail("pipeline '%s' has no output '%s'", ir->name, o->outputs[i].name);
+            errors += no_such_arg(ir, IR_BUF_OUTPUT, o->outputs[i].name);
         else if (out_file[k])
             errors += fail("output '%s' is given twice", o->outputs[i].name);
         else
@@ -176,17 +226,20 @@ int cmd_run(Arena *a, const Options *o)
         if (!out_file[i])
             continue;
         context[i] = arena_printf(a, "output '%s'", ir_arg_name(ir, ni + i));
+        if (is_stdio(out_file[i]))
+            continue;   /* standard output: checked as it is written */
         outs[nouts++] = file_ref(a, arena_printf(a, "%s ('%s')", context[i], out_file[i]), out_file[i]);
     }
     FileRef *reads = arena_array(a, (size_t)(ni + c.graph->nodes.len) + 1, sizeof(FileRef));
     int nreads = read_files(a, o, c.graph, reads);
     for (int32_t i = 0; i < ni; i++)
-        reads[nreads++] = file_ref(a, arena_printf(a, "input '%s' ('%s')", ir_arg_name(ir, i), in_file[i]),
+        if (!is_stdio(in_file[i]))
+            reads[nreads++] = file_ref(a, arena_printf(a, "input '%s' ('%s')", ir_arg_name(ir, i), in_file[i]),
                                  in_file[i]);
     errors = check_targets(outs, nouts, reads, nreads);
     convrt_set_warning_handler(warn_to_stderr, NULL);
     for (int32_t i = 0; i < no; i++) {
-        if (!out_file[i])
+        if (!out_file[i] || is_stdio(out_file[i]))
             continue;
         convrt_tensor shape = known_shape(ir, i);
         convrt_set_error_handler(report_to_stderr, (void *)context[i]);
@@ -214,7 +267,8 @@ int cmd_run(Arena *a, const Options *o)
         goto out;
     }
     for (int32_t i = 0; i < ni; i++) {
-        if (convrt_load(in_file[i], &tensors[i]) != 0)
+        if ((is_stdio(in_file[i]) ? load_stdin_npy(ir_arg_name(ir, i), &tensors[i])
+                                  : convrt_load(in_file[i], &tensors[i])) != 0)
             goto out;
         args[i] = &tensors[i];
     }
@@ -235,7 +289,7 @@ int cmd_run(Arena *a, const Options *o)
      * output?  Still before the body runs. */
     errors = 0;
     for (int32_t i = 0; i < no; i++) {
-        if (!out_file[i])
+        if (!out_file[i] || is_stdio(out_file[i]))
             continue;
         convrt_set_error_handler(report_to_stderr, (void *)context[i]);
         errors += convrt_save_check(out_file[i], &tensors[ni + i]) != 0;
@@ -257,7 +311,7 @@ int cmd_run(Arena *a, const Options *o)
     hold_signals(true, &saved_signals);
     holding = true;
     for (int32_t i = 0; i < no; i++) {
-        if (!out_file[i])
+        if (!out_file[i] || is_stdio(out_file[i]))
             continue;
         convrt_set_error_handler(report_to_stderr, (void *)context[i]);
         if (convrt_outfile_open(out_file[i], &files[nfiles]) != 0)
@@ -267,8 +321,12 @@ int cmd_run(Arena *a, const Options *o)
             goto out;
     }
     convrt_set_error_handler(report_to_stderr, NULL);
+    if (finish_outputs(a, o, ir, out_file, tensors, true) != 0)
+        goto out;
     rc = convrt_outfile_commit(files, nfiles) != 0;
     nfiles = 0;     /* released by the commit */
+    if (rc == 0)
+        finish_outputs(a, o, ir, out_file, tensors, false);
     if (rc == 0 && o->noutputs == 0)
         fprintf(stderr, "convc: note: no -o NAME=FILE given; the results were computed and not written\n");
 out:

@@ -13,9 +13,11 @@
 #include <string.h>
 
 #include "convrt.h"
+#include "bind.h"
 #include "factor.h"
 #include "graph.h"
 #include "ir.h"
+#include "suggest.h"
 
 typedef enum ValKind {
     VAL_ERROR,      /* already reported */
@@ -140,8 +142,8 @@ static void add_check(Checker *c, int kind, const SymExpr *x, const SymExpr *y,
 
 static const char *where(Checker *c, SrcLoc loc)
 {
-    return arena_printf(c->a, "%s:%d:%d", c->g->source_name, loc.first_line,
-                        loc.first_column);
+    int32_t col = diag_column(c->d, loc.first_line, loc.first_column);
+    return arena_printf(c->a, "%s:%d:%d", c->g->source_name, loc.first_line, col);
 }
 
 static const char *val_kind_name(ValKind k)
@@ -157,24 +159,6 @@ static const char *val_kind_name(ValKind k)
     }
 }
 
-/* Levenshtein distance for "did you mean" hints (short names only). */
-static int edit_distance(const char *s, const char *t)
-{
-    size_t n = strlen(s), m = strlen(t);
-    if (n > 30 || m > 30)
-        return 99;
-    int d[32][32];
-    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
-    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
-    for (size_t i = 1; i <= n; i++)
-        for (size_t j = 1; j <= m; j++) {
-            int sub = d[i - 1][j - 1] + (s[i - 1] != t[j - 1]);
-            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
-            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-    return d[n][m];
-}
-
 static const char *const STAGES[] = {
     "conv1d", "conv2d", "conv1x1", "maxpool1d", "maxpool2d", "avgpool1d",
     "avgpool2d", "global_avgpool2d", "global_maxpool2d", "convolve",
@@ -183,33 +167,19 @@ static const char *const STAGES[] = {
     "gaussian2d", "savgol", "load",
 };
 
-static const char *suggest(const char *name, const char *const *names, size_t n)
-{
-    const char *best = NULL;
-    int bestd = 3;
-    for (size_t i = 0; i < n; i++) {
-        int dist = edit_distance(name, names[i]);
-        if (dist < bestd) {
-            bestd = dist;
-            best = names[i];
-        }
-    }
-    return best;
-}
+static bool builtin_kernel_name(const char *name);
+static const char *const BUILTIN_KERNELS[] = { "sobel_x", "sobel_y", "laplacian" };
 
+/* The closest name defined so far, or builtin kernel, to an undefined one. */
 static const char *suggest_name(Checker *c, const char *name)
 {
-    const char *best = NULL;
-    int bestd = 3;
-    for (int32_t i = 0; i < c->bindings.len; i++) {
-        Binding *b = c->bindings.items[i];
-        int dist = edit_distance(name, b->name);
-        if (dist < bestd) {
-            bestd = dist;
-            best = b->name;
-        }
-    }
-    return best;
+    Suggest s;
+    suggest_init(&s, name);
+    for (int32_t i = 0; i < c->bindings.len; i++)
+        suggest_offer(&s, ((Binding *)c->bindings.items[i])->name);
+    for (size_t i = 0; i < sizeof BUILTIN_KERNELS / sizeof *BUILTIN_KERNELS; i++)
+        suggest_offer(&s, BUILTIN_KERNELS[i]);
+    return suggest_result(&s);
 }
 
 /* ---- constants ---------------------------------------------------------- */
@@ -333,7 +303,6 @@ static bool savgol_coeffs(int64_t window, int64_t order, int64_t deriv, double *
 /* ---- evaluation ---------------------------------------------------------- */
 
 static Value eval(Checker *c, const AstExpr *e);
-static bool builtin_kernel_name(const char *name);
 
 static Value tensor_val(Node *n, SrcLoc loc)
 {
@@ -399,7 +368,7 @@ static bool bind_args(Checker *c, const AstExpr *call, const char *const *names,
                 if (strcmp(names[k], arg->name) == 0)
                     slot = k;
             if (slot < 0) {
-                const char *hint = suggest(arg->name, names, (size_t)nnames);
+                const char *hint = suggest_closest(arg->name, names, (size_t)nnames);
                 const char *list = "";
                 for (int k = npos; k < nnames; k++)
                     list = arena_printf(c->a, "%s%s%s", list, k > npos ? ", " : "", names[k]);
@@ -519,7 +488,11 @@ static int word_value(Checker *c, const AstExpr *e, const char *stage, const cha
     for (int k = 0; k < nwords; k++)
         if (strcmp(v.text, words[k]) == 0)
             return k;
-    diag_error(c->d, v.loc, "%s: unknown %s '%s' (one of %s)", stage, opt, v.text, list);
+    const char *hint = suggest_closest(v.text, words, (size_t)nwords);
+    if (hint)
+        diag_error(c->d, v.loc, "%s: unknown %s '%s'; did you mean '%s'?", stage, opt, v.text, hint);
+    else
+        diag_error(c->d, v.loc, "%s: unknown %s '%s' (one of %s)", stage, opt, v.text, list);
     return -1;
 }
 
@@ -761,9 +734,14 @@ static bool parse_pad(Checker *c, const AstExpr *e, const char *stage, int nsp,
             } else if (strcmp(word, "full") == 0) {
                 w->pad0[i] = w->pad1[i] = total;
             } else {
-                diag_error(c->d, e->loc,
-                           "%s: unknown pad '%s' (an integer, a pair, or one of same, valid, full)",
-                           stage, word);
+                static const char *const words[] = { "same", "valid", "full" };
+                const char *hint = suggest_closest(word, words, 3);
+                if (hint)
+                    diag_error(c->d, e->loc, "%s: unknown pad '%s'; did you mean '%s'?", stage, word, hint);
+                else
+                    diag_error(c->d, e->loc,
+                               "%s: unknown pad '%s' (an integer, a pair, or one of same, valid, full)",
+                               stage, word);
                 return false;
             }
         }
@@ -777,35 +755,49 @@ static bool parse_pad(Checker *c, const AstExpr *e, const char *stage, int nsp,
     return true;
 }
 
+/* " s2", " s(1,2)" (height, width), or "" when every dim is 1. */
+static const char *pair_desc(Checker *c, const char *letter, const int64_t *v, int nsp)
+{
+    bool all_one = true;
+    for (int i = 0; i < nsp; i++)
+        all_one &= v[i] == 1;
+    if (all_one)
+        return "";
+    if (nsp == 1 || v[0] == v[1])
+        return arena_printf(c->a, " %s%lld", letter, (long long)v[0]);
+    return arena_printf(c->a, " %s(%lld,%lld)", letter, (long long)v[0], (long long)v[1]);
+}
+
+/* One dim's padding: "1", or "1/2" for 1 before and 2 after. */
+static const char *pad_desc(Checker *c, const SymExpr *p0, const SymExpr *p1)
+{
+    if (sym_equal(p0, p1))
+        return sym_str(c->a, p0);
+    return arena_printf(c->a, "%s/%s", sym_str(c->a, p0), sym_str(c->a, p1));
+}
+
+/* The table's stage column: "conv2d 3x3 s(1,2) p1/2 d(2,1)", every dim's
+ * stride, padding (before/after where they differ, as pad=same makes them
+ * for an even kernel) and dilation as they are. */
 static const char *window_desc(Checker *c, const char *stage, const WindowParams *w)
 {
     const char *k = sym_str(c->a, w->k[0]);
     if (w->nsp == 2)
         k = arena_printf(c->a, "%sx%s", k, sym_str(c->a, w->k[1]));
-    const char *s = arena_printf(c->a, "%s %s", stage, k);
-    bool st = false, dl = false, pd = false;
+    const char *s = arena_printf(c->a, "%s %s%s", stage, k, pair_desc(c, "s", w->stride, w->nsp));
+    bool pd = false;
     for (int i = 0; i < w->nsp; i++) {
-        st |= w->stride[i] != 1;
-        dl |= w->dilation[i] != 1;
         int64_t v;
-        pd |= !(sym_is_const(w->pad0[i], &v) && v == 0) ||
-              !(sym_is_const(w->pad1[i], &v) && v == 0);
+        pd |= !(sym_is_const(w->pad0[i], &v) && v == 0) || !(sym_is_const(w->pad1[i], &v) && v == 0);
     }
-    if (st)
-        s = w->nsp == 2 && w->stride[0] != w->stride[1]
-                ? arena_printf(c->a, "%s s(%lld,%lld)", s, (long long)w->stride[0], (long long)w->stride[1])
-                : arena_printf(c->a, "%s s%lld", s, (long long)w->stride[0]);
     if (pd) {
-        if (w->nsp == 2 && !(sym_equal(w->pad0[0], w->pad0[1]) && sym_equal(w->pad1[0], w->pad1[1])))
-            s = arena_printf(c->a, "%s p(%s,%s)", s, sym_str(c->a, w->pad0[0]), sym_str(c->a, w->pad0[1]));
-        else if (!sym_equal(w->pad0[0], w->pad1[0]))
-            s = arena_printf(c->a, "%s p%s/%s", s, sym_str(c->a, w->pad0[0]), sym_str(c->a, w->pad1[0]));
+        const char *h = pad_desc(c, w->pad0[0], w->pad1[0]);
+        if (w->nsp == 1 || (sym_equal(w->pad0[0], w->pad0[1]) && sym_equal(w->pad1[0], w->pad1[1])))
+            s = arena_printf(c->a, "%s p%s", s, h);
         else
-            s = arena_printf(c->a, "%s p%s", s, sym_str(c->a, w->pad0[0]));
+            s = arena_printf(c->a, "%s p(%s,%s)", s, h, pad_desc(c, w->pad0[1], w->pad1[1]));
     }
-    if (dl)
-        s = arena_printf(c->a, "%s d%lld", s, (long long)w->dilation[0]);
-    return s;
+    return arena_printf(c->a, "%s%s", s, pair_desc(c, "d", w->dilation, w->nsp));
 }
 
 /* ---- stages ---------------------------------------------------------------- */
@@ -1107,8 +1099,7 @@ static Value check_conv(Checker *c, const AstExpr *e, int nsp, bool pointwise)
         kprod = sym_mul(&c->sc, kprod, win.k[i]);
     n->macs = macs_of(c, out, 1, kprod);
     window_rf(n, x, &win);
-    n->desc = pointwise ? (win.stride[0] != 1 ? arena_printf(c->a, "conv1x1 s%lld", (long long)win.stride[0])
-                                              : "conv1x1")
+    n->desc = pointwise ? arena_printf(c->a, "conv1x1%s", pair_desc(c, "s", win.stride, nsp))
                         : window_desc(c, stage, &win);
     if (groups > 1)
         n->desc = arena_printf(c->a, "%s g%lld", n->desc, (long long)groups);
@@ -1737,7 +1728,7 @@ static Value check_call(Checker *c, const AstExpr *e)
     if (lookup(c, f) || builtin_kernel_name(f))
         diag_error(c->d, e->call.callee_loc, "'%s' is a value, not a stage; it cannot be called", f);
     else {
-        const char *hint = suggest(f, STAGES, sizeof STAGES / sizeof *STAGES);
+        const char *hint = suggest_closest(f, STAGES, sizeof STAGES / sizeof *STAGES);
         if (hint)
             diag_error(c->d, e->call.callee_loc, "unknown stage '%s'; did you mean '%s'?", f, hint);
         else
@@ -1840,7 +1831,10 @@ static Value tensor_literal(Checker *c, const AstExpr *e)
 
 static bool builtin_kernel_name(const char *name)
 {
-    return !strcmp(name, "sobel_x") || !strcmp(name, "sobel_y") || !strcmp(name, "laplacian");
+    for (size_t i = 0; i < sizeof BUILTIN_KERNELS / sizeof *BUILTIN_KERNELS; i++)
+        if (!strcmp(name, BUILTIN_KERNELS[i]))
+            return true;
+    return false;
 }
 
 static Value eval(Checker *c, const AstExpr *e)
@@ -2091,16 +2085,17 @@ Graph *graph_check(Arena *a, Diag *d, const AstPipeline *ast, const CheckOptions
 {
     Checker c = { .a = a, .d = d, .opt = opt };
     c.sc.arena = a;
+    int errors_before = diag_errors(d);
     if (opt) {
-        c.sc.bindings = opt->bindings;
-        c.sc.nbindings = opt->nbindings;
+        c.sc.bindings = bind_command_line(a, d, ast, opt, &c.sc.nbindings);
+        if (diag_errors(d) != errors_before)
+            return NULL;
     }
     Graph *g = arena_alloc(a, sizeof *g);
     g->name = ast->name;
     g->source_name = d->src ? d->src->filename : "<input>";
     g->outputs = arena_array(a, (size_t)(ast->nstmts + 1), sizeof(GraphOutput));
     c.g = g;
-    int errors_before = diag_errors(d);
     for (int32_t i = 0; i < ast->nstmts; i++) {
         const AstStmt *s = &ast->stmts[i];
         switch (s->kind) {

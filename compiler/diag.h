@@ -32,6 +32,8 @@ typedef struct Diag {
     FILE         *out;       /* stderr, or a memory stream in tests */
     int           errors, warnings;
     int           max_errors; /* stop printing (not counting) beyond this */
+    int32_t       seen_line;  /* the last line diag_column found, and */
+    size_t        seen_start; /* where it starts */
 } Diag;
 
 void diag_init(Diag *d, const Source *src, FILE *out);
@@ -47,6 +49,14 @@ void diag_error_noloc(Diag *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static inline int diag_errors(const Diag *d) { return d->errors; }
+
+/* The column of a location as diagnostics print it: 1 + the characters
+ * (UTF-8 code points; a byte that is not UTF-8 counts as one) before the
+ * 1-based byte column `column` of line `line` of d's source.  Locations
+ * themselves count bytes. */
+int32_t diag_column(Diag *d, int32_t line, int32_t column);
+/* Bytes of the valid UTF-8 sequence at s (1 for ASCII), or 0. */
+size_t diag_utf8_len(const unsigned char *s, size_t avail);
 
 /* The smallest range covering a and b. */
 SrcLoc srcloc_span(SrcLoc a, SrcLoc b);

@@ -66,9 +66,56 @@ const char *driver_file_kind(unsigned mode)
     }
 }
 
-/* Read the whole script with a NUL sentinel after it. */
+/* The script from standard input (`convc check -`), named "<stdin>". */
+static bool read_script_stdin(Arena *a, Source *src, FILE *out)
+{
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap + 1);
+    while (text) {
+        if (len == cap) {
+            if (cap > MAX_SCRIPT_BYTES)
+                break;
+            char *t = realloc(text, cap * 2 + 1);
+            if (!t) {
+                free(text);
+                text = NULL;
+                break;
+            }
+            text = t;
+            cap *= 2;
+        }
+        size_t got = fread(text + len, 1, cap - len, stdin);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    bool err = !text || ferror(stdin);
+    if (err || len > MAX_SCRIPT_BYTES) {
+        if (err)
+            fprintf(out, "<stdin>: error: cannot read the script: %s\n", text ? strerror(errno ? errno : EIO)
+                                                                             : "out of memory");
+        else
+            fprintf(out, "<stdin>: error: the script is more than %d MB; scripts are limited to %d MB\n",
+                    MAX_SCRIPT_BYTES >> 20, MAX_SCRIPT_BYTES >> 20);
+        free(text);
+        return false;
+    }
+    char *copy = arena_alloc(a, len + 1);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    free(text);
+    src->filename = "<stdin>";
+    src->text = copy;
+    src->len = len;
+    return true;
+}
+
+/* Read the whole script with a NUL sentinel after it; "-" is standard
+ * input. */
 static bool read_script(Arena *a, const char *path, Source *src, FILE *out)
 {
+    if (strcmp(path, "-") == 0)
+        return read_script_stdin(a, src, out);
     struct stat st;
     /* O_NONBLOCK: a FIFO would otherwise block the open until a writer
      * comes; it is refused below like anything else that is not a file. */
@@ -152,7 +199,8 @@ bool driver_front(Arena *a, const CompileOptions *o, Compiled *c, bool want_ir,
         return false;
     if (o->dump & DUMP_AST)
         ast_dump(stdout, ast);
-    CheckOptions copt = { o->syms, o->nsyms, driver_dir_of(a, o->script) };
+    CheckOptions copt = { o->syms, o->nsyms, driver_dir_of(a, o->script), o->input_shapes,
+                          o->ninput_shapes };
     c->graph = graph_check(a, &c->diag, ast, &copt);
     if (!c->graph)
         return false;

@@ -29,6 +29,8 @@ typedef struct CompileOptions {
     int               opt_level;    /* 0..3 */
     const SymBinding *syms;         /* size symbols bound by the caller */
     int               nsyms;
+    const InputShape *input_shapes; /* files whose shapes bind symbols */
+    int               ninput_shapes;
     bool              no_kernels;   /* reference scalar nests only */
     MethodPolicy      method;       /* --method */
     FILE             *messages;     /* diagnostics and errors; NULL: stderr */

@@ -21,7 +21,7 @@ static const char *with_commas(Arena *a, int64_t v)
     return arena_strdup(a, out);
 }
 
-static const char *macs_str(Arena *a, const Node *n)
+static const char *macs_str(ShapeCtx *sc, Arena *a, const Node *n)
 {
     int64_t v;
     if (n->op == NODE_INPUT || n->op == NODE_CONST)
@@ -30,7 +30,7 @@ static const char *macs_str(Arena *a, const Node *n)
         return "overflow";
     if (sym_is_const(n->macs, &v))
         return v ? with_commas(a, v) : "-";
-    const char *s = sym_str(a, n->macs);
+    const char *s = sym_str(a, sym_factored(sc, n->macs));
     return strlen(s) <= 28 ? s : "symbolic";
 }
 
@@ -86,7 +86,7 @@ void graph_print_table(FILE *out, Arena *a, const Graph *g, GraphStageNote metho
         r->cell[1] = name;
         r->cell[2] = n->op == NODE_INPUT ? "input" : n->op == NODE_CONST ? arena_printf(a, "const %s", n->desc) : n->desc;
         r->cell[3] = shape_str(a, n->shape);
-        r->cell[4] = macs_str(a, n);
+        r->cell[4] = macs_str(&sc, a, n);
         r->cell[5] = rf_str(a, n);
         const char *m = method && n->op != NODE_INPUT && n->op != NODE_CONST ? method(ctx, a, n) : NULL;
         r->cell[6] = m ? m : "-";
@@ -132,7 +132,7 @@ void graph_print_table(FILE *out, Arena *a, const Graph *g, GraphStageNote metho
         fprintf(out, "  total MACs: %s\n", with_commas(a, tv));
     else
         fprintf(out, "  total MACs: %s\n  (bind the size symbols for numbers, e.g. `convc check %s H=512`)\n",
-                sym_str(a, total), g->source_name);
+                sym_str(a, sym_factored(&sc, total)), g->source_name);
     for (int32_t o = 0; o < g->noutputs; o++)
         fprintf(out, "  output %s: %s\n", g->outputs[o].name, shape_str(a, g->outputs[o].node->shape));
 }

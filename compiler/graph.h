@@ -144,10 +144,21 @@ typedef struct Graph {
                                    later passes make their dims with it */
 } Graph;
 
+/* The shape of the file given for an input (`convc check s.conv img=a.png`):
+ * it binds the size symbols of the input's declaration (bind.h). */
+typedef struct InputShape {
+    const char *name;               /* the input */
+    const char *file;               /* for messages */
+    int32_t     rank;
+    int64_t     dims[8];
+} InputShape;
+
 typedef struct CheckOptions {
     const SymBinding *bindings;     /* symbols fixed on the command line */
     int32_t           nbindings;
     const char       *script_dir;   /* for load("...") paths */
+    const InputShape *input_shapes; /* files whose shapes bind symbols */
+    int32_t           ninput_shapes;
 } CheckOptions;
 
 /* Resolve names, evaluate constants, compute and check every shape.

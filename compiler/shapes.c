@@ -892,6 +892,64 @@ const SymExpr *sym_expand(ShapeCtx *c, const SymExpr *e)
     return lin_finish(c, &l);
 }
 
+/* ---- products as they are best read ----------------------------------------- */
+
+/* e (a sum) divided by the gcd of its coefficients and constant, which
+ * goes to *g; e itself with *g = 1 when that is 1. */
+static const SymExpr *primitive(ShapeCtx *c, const SymExpr *e, int64_t *g)
+{
+    int64_t d = e->value;
+    for (int32_t i = 0; i < e->n; i++)
+        d = gcd64(d, e->coef[i]);
+    *g = d > 1 ? d : 1;
+    if (*g == 1)
+        return e;
+    Lin l = { .value = e->value / d };
+    for (int32_t i = 0; i < e->n; i++)
+        lin_push(&l, e->coef[i] / d, e->terms[i]);
+    return lin_finish(c, &l);
+}
+
+const SymExpr *sym_factored(ShapeCtx *c, const SymExpr *e)
+{
+    if (e->kind == SYM_ADD) {
+        Lin l = { .value = e->value };
+        for (int32_t i = 0; i < e->n; i++)
+            lin_add(&l, e->coef[i], sym_factored(c, e->terms[i]));
+        bool before = c->overflow;
+        const SymExpr *r = lin_finish(c, &l);
+        if (c->overflow && !before) {
+            c->overflow = false;
+            return e;
+        }
+        return r;
+    }
+    if (e->kind != SYM_MUL)
+        return e;
+    const SymExpr *p = sym_const(c, 1);
+    int64_t k = 1;
+    for (int32_t i = 0; i < e->n; i++) {
+        const SymExpr *f = sym_factored(c, e->terms[i]);
+        int64_t g = 1;
+        if (f->kind == SYM_ADD && f->n == 1 && f->value == 0) {
+            g = f->coef[0];
+            f = f->terms[0];
+        } else if (f->kind == SYM_ADD) {
+            f = primitive(c, f, &g);
+        }
+        if (__builtin_mul_overflow(k, g, &k))
+            return e;
+        p = sym_mul(c, p, f);
+    }
+    bool before = c->overflow;
+    const SymExpr *r = sym_mul(c, p, sym_const(c, k));
+    if (c->overflow && !before) {
+        c->overflow = false;
+        return e;
+    }
+    return r;
+}
+
 /* ---- comparing and evaluating -------------------------------------------------- */
 
 bool sym_equal(const SymExpr *a, const SymExpr *b)

@@ -106,6 +106,13 @@ const SymExpr *sym_sum_get(SymSum *s);
  * when that would overflow or grow past a few dozen terms. */
 const SymExpr *sym_expand(ShapeCtx *c, const SymExpr *e);
 
+/* e as it is best read: the common factor of the terms of each sum that
+ * is a factor of a product taken out of it, (H*8 - 32)*W as (H - 4)*W*8.
+ * Equal in value, but not the canonical form (which multiplies a constant
+ * into a sum): for printing only, never for comparing or building shapes.
+ * e itself when that would overflow. */
+const SymExpr *sym_factored(ShapeCtx *c, const SymExpr *e);
+
 bool sym_is_const(const SymExpr *e, int64_t *value);
 bool sym_equal(const SymExpr *a, const SymExpr *b);
 /* Bounds of e over every input the runtime accepts. */

@@ -96,6 +96,33 @@ static void bad_char(Lexer *lx, Diag *diag, const unsigned char *at,
                quote_byte(*at, q));
 }
 
+/* A run of bytes above 0x7f: a character quoted as written with its code
+ * point when it is UTF-8, else the first byte. */
+static void bad_high_bytes(Lexer *lx, Diag *diag, const unsigned char *at,
+                           const unsigned char *end)
+{
+    size_t n = diag_utf8_len(at, (size_t)(end - at));
+    if (n < 2) {
+        bad_char(lx, diag, at, end);
+        return;
+    }
+    uint32_t cp = at[0] & (0x7f >> n);
+    for (size_t i = 1; i < n; i++)
+        cp = cp << 6 | (at[i] & 0x3f);
+    diag_error(diag, loc_of(lx, at, end), "unexpected character '%.*s' (U+%04X)", (int)n,
+               (const char *)at, (unsigned)cp);
+}
+
+/* 'text' in single quotes: a string written as in Python or the shell. */
+static void single_quoted(Lexer *lx, Diag *diag)
+{
+    char q[64];
+    size_t n = (size_t)(lx->cur - lx->tok);
+    quote_text(lx->tok + 1, n - 2, q, sizeof q);
+    diag_error(diag, loc_of(lx, lx->tok, lx->cur),
+               "strings are written in double quotes: \"%s\", not '%s'", q, q);
+}
+
 static int64_t lex_int(Lexer *lx, Diag *diag)
 {
     int64_t v = 0;
@@ -254,7 +281,25 @@ static int lex_token(Lexer *lx, YYSTYPE *lval, SrcLoc *lloc, Arena *arena,
             "/"         { t = TOK_SLASH; break; }
             "|>"        { t = TOK_PIPE; break; }
 
-            [\x80-\xff]+ { bad_char(lx, diag, lx->tok, lx->cur); continue; }
+            "'" [^'\n\x00]* "'" {
+                single_quoted(lx, diag);
+                size_t n = (size_t)(lx->cur - lx->tok);
+                lval->str = arena_strndup(arena, (const char *)lx->tok + 1, n - 2);
+                t = TOK_STRING;
+                break;
+            }
+            "'" [^'\n\x00]* {
+                /* unterminated: the rest of the line, as for '"' */
+                char q[64];
+                size_t n = (size_t)(lx->cur - lx->tok);
+                quote_text(lx->tok + 1, n - 1, q, sizeof q);
+                diag_error(diag, loc_of(lx, lx->tok, lx->cur),
+                           "unterminated string in single quotes; strings are written in double quotes: \"%s\"", q);
+                lval->str = arena_strndup(arena, (const char *)lx->tok + 1, n - 1);
+                t = TOK_STRING;
+                break;
+            }
+            [\x80-\xff]+ { bad_high_bytes(lx, diag, lx->tok, lx->cur); continue; }
             *           { bad_char(lx, diag, lx->tok, lx->cur); continue; }
         */
     }

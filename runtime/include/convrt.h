@@ -186,6 +186,23 @@ CONVRT_API int convrt_image_save(const char *path, const convrt_tensor *t);
 CONVRT_API int convrt_load(const char *path, convrt_tensor *out);
 CONVRT_API int convrt_save(const char *path, const convrt_tensor *t);
 
+/* The rank and dims convrt_load(path) would give, from the file's header
+ * alone (an image's pixels and an array's data are not read; out->data is
+ * NULL): what a tool needs to check shapes or bind sizes without loading.
+ * The header gets the same checks as when loading, including its size
+ * against the file's.  Errors: NULL_ARG, INVALID, IO, FORMAT. */
+CONVRT_API int convrt_load_shape(const char *path, convrt_tensor *out);
+
+/* An .npy held in memory (len bytes at bytes, e.g. read from a pipe), loaded
+ * as convrt_npy_load would load a file of those bytes; name stands for the
+ * file in messages ("<stdin>").  Errors: as convrt_npy_load. */
+CONVRT_API int convrt_npy_load_memory(const void *bytes, size_t len, const char *name, convrt_tensor *out);
+
+/* Write t as a version 1.0 '<f4' .npy to the open stream f (e.g. stdout),
+ * after the checks convrt_npy_save makes; name stands for the stream in
+ * messages.  Nothing is flushed or closed.  Errors: as convrt_npy_save. */
+CONVRT_API int convrt_npy_write_stream(FILE *f, const char *name, const convrt_tensor *t);
+
 /* Check, without creating anything, that convrt_save(path, t) can
  * succeed: a known extension, a tensor the format can hold (rank, channels
  * and size; t->data is not looked at, and t may be NULL to check only the

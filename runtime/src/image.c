@@ -46,6 +46,18 @@ static int check_pixels(const char *path, int64_t w, int64_t h)
     return 0;
 }
 
+/* The shape of an image, gray [H, W] or colour [C, H, W], without data. */
+static void set_image_shape(convrt_tensor *out, int channels, int64_t h, int64_t w)
+{
+    out->data = NULL;
+    out->rank = channels == 1 ? 2 : 3;
+    int64_t *d = out->dims;
+    if (channels != 1)
+        *d++ = channels;
+    d[0] = h;
+    d[1] = w;
+}
+
 static int alloc_image(const char *path, convrt_tensor *out, int channels, int64_t h, int64_t w)
 {
     int64_t dims[3];
@@ -159,7 +171,7 @@ static unsigned png_sample(const unsigned char *r, size_t k, int depth)
     return depth == 16 ? (unsigned)(r[2 * k] << 8 | r[2 * k + 1]) : r[k];
 }
 
-static int png_load(const char *path, convrt_tensor *out)
+static int png_load(const char *path, convrt_tensor *out, int header_only)
 {
     FILE *f;
     int64_t fsize;
@@ -244,6 +256,10 @@ static int png_load(const char *path, convrt_tensor *out)
     int channels = in_ch >= 3 ? 3 : 1;
     int alpha = in_ch == 2 || in_ch == 4;
     size_t rowbytes = png_get_rowbytes(png, info);
+    if (header_only) {
+        set_image_shape(out, channels, h, w);
+        goto done;
+    }
     if ((rc = alloc_image(path, out, channels, h, w)) != 0)
         goto done;
     /* Rows are converted as they are decoded; only an interlaced image,
@@ -399,7 +415,7 @@ static int pnm_read_err(const char *path)
     return convrt_report(CONVRT_E_IO, "cannot load '%s': read error: %s", path, strerror(errno ? errno : EIO));
 }
 
-static int pnm_load(const char *path, convrt_tensor *out)
+static int pnm_load(const char *path, convrt_tensor *out, int header_only)
 {
     FILE *f;
     int64_t fsize;
@@ -469,7 +485,10 @@ static int pnm_load(const char *path, convrt_tensor *out)
                              path, (long long)w, (long long)h, plain ? "at least " : "", (long long)need,
                              (long long)have);
     }
-    if ((rc = check_pixels(path, w, h)) != 0 || (rc = alloc_image(path, out, channels, h, w)) != 0) {
+    if ((rc = check_pixels(path, w, h)) != 0 || header_only ||
+        (rc = alloc_image(path, out, channels, h, w)) != 0) {
+        if (rc == 0)
+            set_image_shape(out, channels, h, w);
         fclose(f);
         return rc;
     }
@@ -532,7 +551,7 @@ static int pnm_write(FILE *fp, const char *path, const convrt_tensor *t, int ch,
 
 /* ------------------------------------------------------------ dispatch */
 
-int convrt_image_load(const char *path, convrt_tensor *out)
+static int image_load(const char *path, convrt_tensor *out, int header_only)
 {
     if (out)
         memset(out, 0, sizeof *out);
@@ -542,12 +561,16 @@ int convrt_image_load(const char *path, convrt_tensor *out)
     char ext[8];
     convrt__extension(path, ext, sizeof ext);
     if (strcmp(ext, "png") == 0)
-        return png_load(path, out);
+        return png_load(path, out, header_only);
     if (!strcmp(ext, "pgm") || !strcmp(ext, "ppm") || !strcmp(ext, "pnm"))
-        return pnm_load(path, out);
+        return pnm_load(path, out, header_only);
     return convrt_report(CONVRT_E_INVALID,
                          "cannot load '%s': unknown image extension (expected .png, .pgm or .ppm)", path);
 }
+
+int convrt_image_load(const char *path, convrt_tensor *out) { return image_load(path, out, 0); }
+
+int convrt__image_load_shape(const char *path, convrt_tensor *out) { return image_load(path, out, 1); }
 
 typedef enum image_kind { IMG_NONE, IMG_PNG, IMG_PGM, IMG_PPM, IMG_PNM } image_kind;
 

@@ -36,6 +36,10 @@ const char *convrt__file_kind(unsigned mode);
  * fopen).  Reports CONVRT_E_IO / INVALID with the reason on failure. */
 int convrt__open_input(const char *path, FILE **fp, int64_t *size);
 
+/* What convrt_load_shape reads: the shape in a file's header, data NULL. */
+int convrt__npy_load_shape(const char *path, convrt_tensor *out);
+int convrt__image_load_shape(const char *path, convrt_tensor *out);
+
 /* The target path of an output file, for messages. */
 const char *convrt__outfile_path(const convrt_outfile *f);
 

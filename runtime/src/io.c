@@ -80,6 +80,23 @@ int convrt_load(const char *path, convrt_tensor *out)
                          path);
 }
 
+int convrt_load_shape(const char *path, convrt_tensor *out)
+{
+    if (!path)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_load_shape: path is NULL");
+    char ext[8];
+    convrt__extension(path, ext, sizeof ext);
+    if (strcmp(ext, "npy") == 0)
+        return convrt__npy_load_shape(path, out);
+    if (is_image_ext(ext))
+        return convrt__image_load_shape(path, out);
+    if (out)
+        memset(out, 0, sizeof *out);
+    return convrt_report(CONVRT_E_INVALID,
+                         "cannot load '%s': unknown extension (expected .npy, .png, .pgm or .ppm)",
+                         path);
+}
+
 static int unknown_save_ext(const char *path)
 {
     return convrt_report(CONVRT_E_INVALID,

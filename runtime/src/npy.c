@@ -203,19 +203,11 @@ static int parse_header(parser *p, npy_header *h)
     return 0;
 }
 
-int convrt_npy_load(const char *path, convrt_tensor *out)
+/* The .npy in f (fsize bytes; path for messages) into *out, or with
+ * header_only its shape alone (data NULL).  Closes nothing. */
+static int npy_read(FILE *f, int64_t fsize, const char *path, convrt_tensor *out, int header_only)
 {
-    if (out)
-        memset(out, 0, sizeof *out);
-    if (!path || !out)
-        return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_load: %s is NULL",
-                             !path ? "path" : "output tensor");
-
-    FILE *f;
-    int64_t fsize;
-    int rc = convrt__open_input(path, &f, &fsize);
-    if (rc != 0)
-        return rc;
+    int rc = 0;
     char *hbuf = NULL;
     float *data = NULL;
     double *chunk = NULL;
@@ -288,6 +280,12 @@ int convrt_npy_load(const char *path, convrt_tensor *out)
                            path, (long long)(have - nbytes));
         goto done;
     }
+    if (header_only) {
+        out->rank = h.rank;
+        for (int i = 0; i < h.rank; i++)
+            out->dims[i] = h.dims[i];
+        goto done;
+    }
 
     data = convrt__aligned_alloc((size_t)n * sizeof(float), 0);
     if (!data) {
@@ -338,6 +336,44 @@ done:
     free(chunk);
     free(data);
     free(hbuf);
+    return rc;
+}
+
+static int npy_load(const char *path, convrt_tensor *out, int header_only)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!path || !out)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_load: %s is NULL",
+                             !path ? "path" : "output tensor");
+    FILE *f;
+    int64_t fsize;
+    int rc = convrt__open_input(path, &f, &fsize);
+    if (rc != 0)
+        return rc;
+    rc = npy_read(f, fsize, path, out, header_only);
+    fclose(f);
+    return rc;
+}
+
+int convrt_npy_load(const char *path, convrt_tensor *out) { return npy_load(path, out, 0); }
+
+int convrt__npy_load_shape(const char *path, convrt_tensor *out) { return npy_load(path, out, 1); }
+
+int convrt_npy_load_memory(const void *bytes, size_t len, const char *name, convrt_tensor *out)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!bytes || !name || !out)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_load_memory: %s is NULL",
+                             !bytes ? "bytes" : !name ? "name" : "output tensor");
+    if (len == 0)
+        return convrt_report(CONVRT_E_FORMAT, "cannot load '%s': header field 'magic': empty (not a .npy file)",
+                             name);
+    FILE *f = fmemopen((void *)bytes, len, "rb");
+    if (!f)
+        return convrt_report(CONVRT_E_NOMEM, "cannot load '%s': %s", name, strerror(errno));
+    int rc = npy_read(f, (int64_t)len, name, out, 0);
     fclose(f);
     return rc;
 }
@@ -359,7 +395,13 @@ int convrt__npy_check(const char *path, const convrt_tensor *t)
 
 int convrt__npy_write(convrt_outfile *f, const convrt_tensor *t)
 {
-    const char *path = convrt__outfile_path(f);
+    return convrt_npy_write_stream(convrt_outfile_stream(f), convrt__outfile_path(f), t);
+}
+
+int convrt_npy_write_stream(FILE *fp, const char *path, const convrt_tensor *t)
+{
+    if (!fp || !path)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_write_stream: %s is NULL", !fp ? "stream" : "name");
     if (!t)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_save: tensor is NULL");
     int rc = convrt__npy_check(path, t);
@@ -391,7 +433,6 @@ int convrt__npy_write(convrt_outfile *f, const convrt_tensor *t)
     memset(header + 10 + len, ' ', hlen - (size_t)len - 1);
     header[padded - 1] = '\n';
 
-    FILE *fp = convrt_outfile_stream(f);
     if (fwrite(header, 1, padded, fp) != padded ||
         (n > 0 && fwrite(t->data, sizeof(float), (size_t)n, fp) != (size_t)n))
         return convrt_report(CONVRT_E_IO, "cannot save '%s': %s", path, strerror(errno ? errno : EIO));

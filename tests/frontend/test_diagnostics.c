@@ -398,3 +398,89 @@ Test(diagnostics, stops_after_too_many_errors)
     run_end(&r);
     free(bytes);
 }
+
+/* Non-ASCII text is shown as the UTF-8 it is, and columns and carets count
+ * characters, not bytes: the caret stands under the character at fault. */
+Test(diagnostics, utf8_source_keeps_carets_aligned)
+{
+    check_errors(
+        "pipeline p {  # caf\xc3\xa9\n"
+        "  input x: f32[8]\n"
+        "  output y = relu(\"\xc3\xa9\xe6\x97\xa5\") @ \xf0\x9f\x98\x80\n"
+        "}\n",
+        "t.conv:3:25: error: unexpected character '@'\n"
+        "  output y = relu(\"\xc3\xa9\xe6\x97\xa5\") @ \xf0\x9f\x98\x80\n"
+        "                        ^\n"
+        "t.conv:3:27: error: unexpected character '\xf0\x9f\x98\x80' (U+1F600)\n"
+        "  output y = relu(\"\xc3\xa9\xe6\x97\xa5\") @ \xf0\x9f\x98\x80\n"
+        "                          ^\n");
+}
+
+/* A range of characters gets one '~' per character; bytes that are not
+ * UTF-8 (a stray continuation byte, an overlong form) are shown as '?'
+ * and count as one character each. */
+Test(diagnostics, utf8_ranges_and_invalid_bytes)
+{
+    check_errors(
+        "pipeline p {\n"
+        "  output y = \"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\" \"\xc0\xaf\x80\"\n"
+        "}\n",
+        "t.conv:2:20: error: expected a statement or '}' but found string \"\\xc0\\xaf\\x80\"\n"
+        "  output y = \"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\" \"???\"\n"
+        "                   ^~~~~\n");
+}
+
+/* load('x.npy') as in Python: the string is taken, and the message says
+ * how to write it. */
+Test(diagnostics, single_quoted_string_gets_a_hint)
+{
+    check_errors(
+        "pipeline p {\n"
+        "  const k = load('k.npy')\n"
+        "  output y = k\n"
+        "}\n",
+        "t.conv:2:18: error: strings are written in double quotes: \"k.npy\", not 'k.npy'\n"
+        "  const k = load('k.npy')\n"
+        "                 ^~~~~~~\n");
+    check_errors(
+        "pipeline p {\n"
+        "  const k = load('k.npy\n"
+        "}\n",
+        "t.conv:2:18: error: unterminated string in single quotes; strings are written in double quotes: \"k.npy\"\n"
+        "  const k = load('k.npy\n"
+        "                 ^~~~~~\n"
+        "t.conv:3:1: error: expected ')' or ',' but found '}'\n"
+        "}\n"
+        "^\n");
+}
+
+/* A long line is windowed around the column without cutting a character
+ * in two. */
+Test(diagnostics, long_utf8_line_is_windowed_on_character_boundaries)
+{
+    char *text = repeat_expr("pipeline p {\n  # ", "\xc3\xa9", 400, "", "", 0, "\n  output y = relu(@)\n}\n");
+    Run r;
+    cr_assert_null(run_parse(&r, text));
+    cr_assert_str_eq(run_errors(&r), "t.conv:3:19: error: unexpected character '@'\n"
+                                     "  output y = relu(@)\n"
+                                     "                  ^\n");
+    run_end(&r);
+    free(text);
+    text = repeat_expr("pipeline p {\n  output y = \"", "\xc3\xa9", 400, "", "", 0, "\" @\n}\n");
+    cr_assert_null(run_parse(&r, text));
+    const char *e = run_errors(&r);
+    const char *head = "t.conv:2:417: error: unexpected character '@'\n...";
+    cr_assert(strncmp(e, head, strlen(head)) == 0, "%s", e);
+    /* every shown byte is part of a whole UTF-8 character */
+    const char *line = strchr(e, '\n') + 4;
+    for (const char *q = line; *q != '"'; q += 2)
+        cr_assert(q[0] == '\xc3' && q[1] == '\xa9', "cut at %d", (int)(q - line));
+    const char *caret = strchr(strchr(line, '\n') + 1, '^');
+    const char *caret_line = strchr(line, '\n') + 1;
+    size_t chars_before = 0;
+    for (const char *q = line; q < strchr(line, '@'); chars_before++)
+        q += (unsigned char)*q >= 0x80 ? 2 : 1;
+    cr_assert_eq((size_t)(caret - caret_line), chars_before + 3, "caret under the '@'");
+    run_end(&r);
+    free(text);
+}

@@ -105,6 +105,36 @@ Test(check, unknown_option_and_unknown_stage)
                    "             ^~~~~~~~\n");
 }
 
+Test(check, builtins_option_words_and_option_names_get_the_same_hints)
+{
+    Result r = check("pipeline p {\n  input img: f32[8, 8]\n"
+                     "  a = conv2d(img, sobelx)\n"
+                     "  b = conv2d(img, sobel_y, pad_mode=reflct)\n"
+                     "  c = conv2d(img, sobel_y, padding=1)\n"
+                     "  d = conv2d(img, sobel_y, pad=sme)\n"
+                     "  e = mean(img, img)\n"
+                     "  output y = conv2d(img, sobel_y, pad_mode=mirror)\n}\n");
+    cr_expect_eq(r.errors, 6);
+    EXPECT_TEXT(r, "t.conv:3:19: error: undefined name 'sobelx'; did you mean 'sobel_x'?\n"
+                   "  a = conv2d(img, sobelx)\n"
+                   "                  ^~~~~~\n"
+                   "t.conv:4:37: error: conv2d: unknown pad_mode 'reflct'; did you mean 'reflect'?\n"
+                   "  b = conv2d(img, sobel_y, pad_mode=reflct)\n"
+                   "                                    ^~~~~~\n"
+                   "t.conv:5:28: error: conv2d has no option 'padding'; did you mean 'pad'?\n"
+                   "  c = conv2d(img, sobel_y, padding=1)\n"
+                   "                           ^~~~~~~\n"
+                   "t.conv:6:32: error: conv2d: unknown pad 'sme'; did you mean 'same'?\n"
+                   "  d = conv2d(img, sobel_y, pad=sme)\n"
+                   "                               ^~~\n"
+                   "t.conv:7:7: error: unknown stage 'mean'\n"
+                   "  e = mean(img, img)\n"
+                   "      ^~~~\n"
+                   "t.conv:8:44: error: conv2d: unknown pad_mode 'mirror' (one of zeros, reflect, replicate, circular)\n"
+                   "  output y = conv2d(img, sobel_y, pad_mode=mirror)\n"
+                   "                                           ^~~~~~\n");
+}
+
 Test(check, stride_that_leaves_input_unread_warns)
 {
     Result r = check("pipeline p {\n  input x: f32[1, 8, 8]\n  input w: f32[1, 1, 3, 3]\n"

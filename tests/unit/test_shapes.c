@@ -366,6 +366,40 @@ Test(shapes, products_of_sums_multiply_out_for_totals)
     cr_expect_str_eq(str(sym_sum_get(s)), "H*W*9000");
 }
 
+/* MACs as the table prints them: 8*(H - 4) is kept as H*8 - 32 by the
+ * canonical form, and shown with the 8 taken out again. */
+Test(shapes, factored_takes_common_factors_out_of_sums_in_products)
+{
+    const SymExpr *half = sym_floordiv(&sc, sym_sub(&sc, W(), K(1)), K(2));
+    const SymExpr *m = sym_mul(&sc, sym_mul(&sc, sym_mul(&sc, K(8), sym_sub(&sc, H(), K(4))), half), K(9));
+    cr_expect_str_eq(str(m), "(H*8 - 32)*((W - 1)/2)*9");
+    cr_expect_str_eq(str(sym_factored(&sc, m)), "(H - 4)*((W - 1)/2)*72");
+    /* a sum of such products: each term, with like ones collected */
+    const SymExpr *t = sym_add(&sc, m, sym_mul(&sc, sym_mul(&sc, sym_sub(&sc, sym_mul(&sc, H(), K(6)), K(24)),
+                                                          half), K(2)));
+    cr_expect_str_eq(str(sym_factored(&sc, t)), "(H - 4)*((W - 1)/2)*84");
+    /* nothing to take out: unchanged */
+    const SymExpr *p = sym_mul(&sc, sym_sub(&sc, H(), K(2)), sym_sub(&sc, sym_mul(&sc, W(), K(2)), K(3)));
+    cr_expect_eq(sym_factored(&sc, p), p);
+    cr_expect_eq(sym_factored(&sc, H()), H());
+    cr_expect_eq(sym_factored(&sc, K(7)), K(7));
+    /* the value is the same for every binding */
+    for (int64_t h = 5; h < 9; h++)
+        for (int64_t w = 1; w < 6; w++) {
+            SymBinding b[2] = { { "H", h }, { "W", w } };
+            int64_t x, y;
+            cr_assert(sym_eval(t, b, 2, &x) && sym_eval(sym_factored(&sc, t), b, 2, &y));
+            cr_expect_eq(x, y);
+            cr_expect_eq(x, 84 * (h - 4) * ((w - 1) / 2));
+        }
+    /* a common factor too large to take out whole stays in the sum */
+    const SymExpr *big = sym_mul(&sc, sym_mul(&sc, K(INT64_MAX / 4), sym_sub(&sc, H(), K(1))),
+                                 sym_mul(&sc, K(8), sym_sub(&sc, W(), K(1))));
+    cr_expect_not(sc.overflow);
+    cr_expect_eq(sym_factored(&sc, big), big);
+    cr_expect_not(sc.overflow);
+}
+
 /* 100,000 chained 3x3 convolutions and 2,000 halvings: memory for the
  * sizes stays proportional to the number of stages. */
 Test(shapes, sizes_of_a_long_chain_stay_linear)
