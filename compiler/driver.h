@@ -30,6 +30,7 @@ typedef struct CompileOptions {
     int               nsyms;
     bool              no_kernels;   /* reference scalar nests only */
     MethodPolicy      method;       /* --method */
+    bool              profile;      /* time each stage (CgTarget.profile) */
 } CompileOptions;
 
 /* Everything the front and middle made; it lives in the caller's arena. */
