@@ -136,3 +136,8 @@ void graph_print_table(FILE *out, Arena *a, const Graph *g, GraphStageNote metho
     for (int32_t o = 0; o < g->noutputs; o++)
         fprintf(out, "  output %s: %s\n", g->outputs[o].name, shape_str(a, g->outputs[o].node->shape));
 }
+
+const char *graph_macs_text(Arena *a, const Node *n)
+{
+    return macs_str(a, n);
+}
