@@ -31,6 +31,7 @@ typedef struct Options {
     const char *emit;        /* compile --emit */
     bool        no_kernels;  /* --no-kernels: reference scalar nests only */
     MethodPolicy method;     /* --method=direct|auto|script */
+    bool        profile;     /* run --profile */
 } Options;
 
 /* options.c */
@@ -72,5 +73,21 @@ int  write_files(const char *const *paths, char *const *bytes, const size_t *len
 int cmd_check(Arena *a, const Options *o);
 int cmd_run(Arena *a, const Options *o);
 int cmd_compile(Arena *a, const Options *o);
+
+/* profile.c: run --profile.  Each call does nothing when p is NULL (no
+ * --profile).  The clock charges time to one phase after another. */
+typedef enum ProfilePhase {
+    PHASE_COMPILE, PHASE_LOAD, PHASE_PEAK, PHASE_RUN, PHASE_SAVE, PHASE_OTHER, PHASE_COUNT
+} ProfilePhase;
+typedef struct RunProfile RunProfile;
+RunProfile *profile_begin(Arena *a, const Options *o);     /* in PHASE_COMPILE */
+void profile_phase(RunProfile *p, ProfilePhase phase);
+/* Measure the FMA peak, then record the stages of ir from here on (in
+ * PHASE_RUN) until profile_stages_stop.  0, or 1 after a message. */
+int  profile_stages_start(RunProfile *p, Arena *a, const IrProgram *ir);
+void profile_stages_stop(RunProfile *p);
+/* The table, on stdout; inputs bind the size symbols. */
+void profile_report(RunProfile *p, Arena *a, const Compiled *c, const convrt_tensor *inputs,
+                    int ninputs_read, int noutputs_written);
 
 #endif

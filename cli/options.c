@@ -38,6 +38,8 @@ void usage(FILE *out)
             "  -O0 .. -O3               optimisation level (default -O3)\n"
             "  --threads N              worker threads for run (default: all cores, or\n"
             "                           CONVRT_NUM_THREADS)\n"
+            "  --profile                run: print each stage's time, share, GFLOP/s and %% of\n"
+            "                           the FMA peak (measured), and compile and I/O times\n"
             "  --version, --help\n");
 }
 
@@ -91,6 +93,10 @@ int parse_args(Arena *a, int argc, char **argv, Options *o)
         if (!strncmp(arg, "--dump=", 7)) {
             if (!parse_dump(arg + 7, &o->dump))
                 return fail("unknown --dump '%s' (ast, schedule, ir, llvm or asm)", arg + 7);
+        } else if (!strcmp(arg, "--profile")) {
+            if (strcmp(o->command, "run"))
+                return fail("--profile is an option of run");
+            o->profile = true;
         } else if (!strcmp(arg, "--no-kernels")) {
             o->no_kernels = true;
         } else if (!strncmp(arg, "--method=", 9)) {
@@ -166,7 +172,8 @@ static CompileOptions compile_options(const Options *o)
 {
     return (CompileOptions){ .script = o->script, .dump = o->dump, .cpu = o->cpu,
                              .opt_level = o->opt_level, .syms = o->syms, .nsyms = o->nsyms,
-                             .no_kernels = o->no_kernels, .method = o->method };
+                             .no_kernels = o->no_kernels, .method = o->method,
+                             .profile = o->profile };
 }
 
 bool cli_front(Arena *a, const Options *o, Compiled *c, bool want_ir, const char *default_cpu)

@@ -123,6 +123,7 @@ int cmd_run(Arena *a, const Options *o)
 {
     Compiled c;
     memset(&c, 0, sizeof c);
+    RunProfile *prof = profile_begin(a, o);
     if (!cli_front(a, o, &c, true, "native"))
         return 1;
     const IrProgram *ir = c.ir;
@@ -212,6 +213,7 @@ int cmd_run(Arena *a, const Options *o)
         fail("out of memory");
         goto out;
     }
+    profile_phase(prof, PHASE_LOAD);
     for (int32_t i = 0; i < ni; i++) {
         if (convrt_load(in_file[i], &tensors[i]) != 0)
             goto out;
@@ -220,6 +222,7 @@ int cmd_run(Arena *a, const Options *o)
     for (int32_t i = 0; i < no; i++)
         args[ni + i] = &tensors[ni + i];
 
+    profile_phase(prof, PHASE_COMPILE);
     m = cli_back(o, ir, "native");
     if (!m)
         goto out;
@@ -236,6 +239,7 @@ int cmd_run(Arena *a, const Options *o)
         fail("the compiled module has no pipeline descriptor");
         goto out;
     }
+    profile_phase(prof, PHASE_OTHER);
     if (run_step(a, &c, in_file, tensors, p, args, convrt_pipeline_output_shapes) != 0)
         goto out;
     /* Now that the sizes are known, once more: can each format hold its
@@ -257,10 +261,15 @@ int cmd_run(Arena *a, const Options *o)
         if (convrt_tensor_alloc(t, t->rank, dims) != 0)
             goto out;
     }
-    if (run_step(a, &c, in_file, tensors, p, args, convrt_pipeline_run) != 0)
+    if (profile_stages_start(prof, a, ir) != 0)
+        goto out;
+    int ran = run_step(a, &c, in_file, tensors, p, args, convrt_pipeline_run);
+    profile_stages_stop(prof);
+    if (ran != 0)
         goto out;
     /* Write only now that the whole run has succeeded, and all outputs or
      * none (see "output files" above). */
+    profile_phase(prof, PHASE_SAVE);
     hold_signals(true, &saved_signals);
     holding = true;
     for (int32_t i = 0; i < no; i++) {
@@ -278,6 +287,8 @@ int cmd_run(Arena *a, const Options *o)
     nfiles = 0;     /* released by the commit */
     if (rc == 0 && o->noutputs == 0)
         fprintf(stderr, "convc: note: no -o NAME=FILE given; the results were computed and not written\n");
+    if (rc == 0)
+        profile_report(prof, a, &c, tensors, ni, nouts);
 out:
     for (int i = 0; i < nfiles; i++)
         convrt_outfile_discard(files[i]);
