@@ -1,6 +1,6 @@
 /* cli.h - the convc command: what its parts share.  The compiler itself
- * is compiler/driver.h; this is arguments, files, and the three commands
- * (check.c, run.c, compile.c), dispatched by main.c. */
+ * is compiler/driver.h; this is arguments, files, and the commands
+ * (check.c, run.c, compile.c, graph.c), dispatched by main.c. */
 #ifndef CONVC_CLI_H
 #define CONVC_CLI_H
 
@@ -32,6 +32,7 @@ typedef struct Options {
     bool        no_kernels;  /* --no-kernels: reference scalar nests only */
     MethodPolicy method;     /* --method=direct|auto|script */
     bool        profile;     /* run --profile */
+    const char *picture;     /* graph -o */
 } Options;
 
 /* options.c */
@@ -73,6 +74,7 @@ int  write_files(const char *const *paths, char *const *bytes, const size_t *len
 int cmd_check(Arena *a, const Options *o);
 int cmd_run(Arena *a, const Options *o);
 int cmd_compile(Arena *a, const Options *o);
+int cmd_graph(Arena *a, const Options *o);
 
 /* profile.c: run --profile.  Each call does nothing when p is NULL (no
  * --profile).  The clock charges time to one phase after another. */

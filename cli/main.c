@@ -1,4 +1,4 @@
-/* main.c - convc COMMAND ...: check, run or compile (cli.h).
+/* main.c - convc COMMAND ...: check, run, compile or graph (cli.h).
  * Exit status: 0 success, 1 diagnostics or a failed run, 2 usage. */
 #include "cli.h"
 
@@ -15,8 +15,8 @@ int main(int argc, char **argv)
         return 0;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "check") && strcmp(cmd, "run") && strcmp(cmd, "compile")) {
-        fail("unknown command '%s' (check, run or compile)", cmd);
+    if (strcmp(cmd, "check") && strcmp(cmd, "run") && strcmp(cmd, "compile") && strcmp(cmd, "graph")) {
+        fail("unknown command '%s' (check, run, compile or graph)", cmd);
         usage(stderr);
         return 2;
     }
@@ -29,6 +29,8 @@ int main(int argc, char **argv)
             rc = cmd_check(&a, &o);
         else if (!strcmp(cmd, "run"))
             rc = cmd_run(&a, &o);
+        else if (!strcmp(cmd, "graph"))
+            rc = cmd_graph(&a, &o);
         else
             rc = cmd_compile(&a, &o);
     }

@@ -17,12 +17,15 @@ void usage(FILE *out)
             "usage: convc check SCRIPT [SYM=N ...] [--dump=ast|ir]\n"
             "       convc run SCRIPT NAME=FILE ... -o NAME=FILE ... [options]\n"
             "       convc compile SCRIPT -o FILE.o [--header FILE.h] [--emit=obj|asm|llvm] [options]\n"
+            "       convc graph SCRIPT [SYM=N ...] -o FILE.svg|FILE.png|FILE.dot [options]\n"
             "\n"
             "  check    parse and shape-check; print every stage with its output shape,\n"
             "           MACs and receptive field (SYM=N binds a size symbol)\n"
             "  run      compile in memory and run; inputs and outputs by name, as .npy,\n"
             "           .png, .pgm or .ppm (images: gray -> [H, W], RGB -> [3, H, W], in [0, 1])\n"
             "  compile  write a relocatable object and a C header for the runtime library\n"
+            "  graph    draw the stage graph (Graphviz): each stage with its shape, MACs and\n"
+            "           algorithm, the stages the optimiser fused boxed together\n"
             "\n"
             "options:\n"
             "  --dump=ast|schedule|ir|llvm|asm\n"
@@ -134,10 +137,11 @@ int parse_args(Arena *a, int argc, char **argv, Options *o)
             if (i + 1 >= argc)
                 return fail("-o needs %s", !strcmp(o->command, "run") ? "NAME=FILE" : "a file name");
             const char *v = argv[++i];
-            if (!strcmp(o->command, "compile")) {
-                if (o->object)
+            if (!strcmp(o->command, "compile") || !strcmp(o->command, "graph")) {
+                const char **target = !strcmp(o->command, "graph") ? &o->picture : &o->object;
+                if (*target)
                     return fail("-o is given twice");
-                o->object = v;
+                *target = v;
             } else if (!split_pair(a, v, &o->outputs[o->noutputs++])) {
                 return fail("-o needs NAME=FILE, got '%s'", v);
             }
@@ -145,7 +149,7 @@ int parse_args(Arena *a, int argc, char **argv, Options *o)
             return fail("unknown option '%s' (see convc --help)", arg);
         } else if (!o->script) {
             o->script = arg;
-        } else if (!strcmp(o->command, "check")) {
+        } else if (!strcmp(o->command, "check") || !strcmp(o->command, "graph")) {
             Pair p;
             char *end;
             if (!split_pair(a, arg, &p))
