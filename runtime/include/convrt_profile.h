@@ -34,7 +34,8 @@ CONVRT_API void convrt_profile_stop(double *seconds, int64_t *calls, int64_t n);
 /* The machine's single-precision fused multiply-add peak, measured now:
  * every thread of the pool (convrt_get_num_threads) runs a loop of
  * independent vector FMAs of the widest kind the CPU has (AVX-512, else
- * AVX2 + FMA), for about 10 ms, best of three. */
+ * AVX2 + FMA), about 2 ms a run, best of seven; and one thread alone the
+ * same way. */
 typedef struct convrt_fma_peak {
     double gflops;          /* all threads together (at least one
                                thread's), 2 flops per FMA lane */
