@@ -239,7 +239,8 @@ static void hash_int(XXH3_state_t *st, int64_t v)
  *   - convc itself: its version and build ID;
  *   - the target: triple, resolved CPU name and feature string (for
  *     "native", this machine's), optimisation level, LLVM's version;
- *   - the options the passes read: --no-kernels, --method, bound symbols;
+ *   - the options the passes and the code generator read: --no-kernels,
+ *     --method, --profile, bound symbols;
  *   - the script's name as given (checks that fail at run time quote it)
  *     and its text, as the front end read it;
  *   - every constant's data as the checker made it, which for load() is
@@ -268,6 +269,7 @@ static bool cache_key(const Options *o, const Compiled *c, const char *default_c
     free(target);
     hash_int(st, o->no_kernels);
     hash_int(st, o->method);
+    hash_int(st, o->profile);       /* timing hooks in the code */
     hash_int(st, o->nsyms);
     for (int i = 0; i < o->nsyms; i++) {
         hash_str(st, o->syms[i].name);

@@ -1,6 +1,6 @@
 /* cli.h - the convc command: what its parts share.  The compiler itself
  * is compiler/driver.h; this is arguments, files, and the commands
- * (check.c, run.c, compile.c), found in options.c's table by main.c. */
+ * (check.c, run.c, compile.c, graph.c), found in options.c's table by main.c. */
 #ifndef CONVC_CLI_H
 #define CONVC_CLI_H
 
@@ -36,6 +36,8 @@ typedef struct Options {
     MethodPolicy method;     /* --method=direct|auto|script */
     bool        no_cache;    /* --no-cache: neither read nor fill the compile cache */
     bool        verbose;     /* --verbose: say what the cache did, batch details */
+    bool        profile;     /* run --profile */
+    const char *picture;     /* graph -o */
 } Options;
 
 /* options.c: the tables of commands and options */
@@ -99,6 +101,23 @@ int  load_input_shapes(Arena *a, const Options *o, InputShape **out, int *n);
 int cmd_check(Arena *a, const Options *o);
 int cmd_run(Arena *a, const Options *o);
 int cmd_compile(Arena *a, const Options *o);
+int cmd_graph(Arena *a, const Options *o);
+
+/* profile.c: run --profile.  Each call does nothing when p is NULL (no
+ * --profile).  The clock charges time to one phase after another. */
+typedef enum ProfilePhase {
+    PHASE_COMPILE, PHASE_LOAD, PHASE_PEAK, PHASE_RUN, PHASE_SAVE, PHASE_OTHER, PHASE_COUNT
+} ProfilePhase;
+typedef struct RunProfile RunProfile;
+RunProfile *profile_begin(Arena *a, const Options *o);     /* in PHASE_COMPILE */
+void profile_phase(RunProfile *p, ProfilePhase phase);
+/* Measure the FMA peak, then record the stages of ir from here on (in
+ * PHASE_RUN) until profile_stages_stop.  0, or 1 after a message. */
+int  profile_stages_start(RunProfile *p, Arena *a, const IrProgram *ir);
+void profile_stages_stop(RunProfile *p);
+/* The table, on stdout; inputs bind the size symbols. */
+void profile_report(RunProfile *p, Arena *a, const Compiled *c, const convrt_tensor *inputs,
+                    int ninputs_read, int noutputs_written);
 
 /* run.c, for batch.c */
 void report_run_failure(Arena *a, Compiled *c, const char **in_file, const convrt_tensor *tensors,

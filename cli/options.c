@@ -23,7 +23,7 @@
  * OPTIONS (which commands take it, its line in their help) and a branch in
  * parse_args that reads its value. */
 
-enum { CMD_CHECK = 1, CMD_RUN = 2, CMD_COMPILE = 4, CMD_ALL = 7, CMD_CACHE = 8 };
+enum { CMD_CHECK = 1, CMD_RUN = 2, CMD_COMPILE = 4, CMD_GRAPH = 8, CMD_ALL = 15, CMD_CACHE = 16 };
 
 typedef struct CommandHelp {
     const char *name;
@@ -70,6 +70,16 @@ static const CommandHelp COMMANDS[] = {
       "library convrt (see README.md, \"Embedding a pipeline in a C program\").\n"
       "Objects are built for x86-64-v3 (AVX2 + FMA) unless --target-cpu says\n"
       "otherwise.  SCRIPT '-' reads the script from standard input.\n" },
+    { "graph", CMD_GRAPH, cmd_graph, "SCRIPT [SYM=N ...] -o FILE.svg|FILE.png|FILE.dot [options]",
+      "draw the stage graph (Graphviz) with shapes, MACs\n"
+      "and the stages the optimiser fused",
+      "Draw the stage graph of SCRIPT through Graphviz: each stage with its\n"
+      "operation, output shape, MACs and algorithm, the stages the optimiser\n"
+      "fused boxed together.  The format follows the extension of -o: .svg, .png\n"
+      "or .dot (the Graphviz text, for any size).\n"
+      "\n"
+      "  SYM=N       bind the size symbol SYM to N (a positive integer)\n"
+      "  INPUT=FILE  bind the size symbols of input INPUT from the shape of FILE\n" },
     { "cache", CMD_CACHE, NULL, "[clear]",
       "where run keeps compiled pipelines and how large\n"
       "the cache is; clear empties it",
@@ -93,6 +103,9 @@ static const OptionHelp OPTIONS[] = {
       "'-': standard output, as .npy)", NULL },
     { "-o", CMD_COMPILE, "-o FILE.o", "the object file (required)", NULL },
     { "--header", CMD_COMPILE, "--header FILE.h", "where to write the header (default: FILE.h)", NULL },
+    { "-o", CMD_GRAPH, "-o FILE", "the picture: .svg, .png or .dot (required)", NULL },
+    { "--profile", CMD_RUN, "--profile", "print each stage's time, share, GFLOP/s and % of\n"
+      "the FMA peak (measured), and compile and I/O times", NULL },
     { "--emit", CMD_COMPILE, "--emit=obj|asm|llvm", "write the object (default), assembly or LLVM IR", NULL },
     { "--threads", CMD_RUN, "--threads N",
       "worker threads, 1 to 1024 (also --threads=N;\n"
@@ -356,6 +369,8 @@ int parse_args(Arena *a, int argc, char **argv, Options *o)
                 return rc;
         } else if (!strcmp(arg, "-q") || !strcmp(arg, "--quiet")) {
             o->quiet = true;
+        } else if (!strcmp(arg, "--profile")) {
+            o->profile = true;
         } else if (!strcmp(arg, "--no-kernels")) {
             o->no_kernels = true;
         } else if (!strcmp(arg, "--no-cache")) {
@@ -397,10 +412,11 @@ int parse_args(Arena *a, int argc, char **argv, Options *o)
             if (i + 1 >= argc)
                 return fail("-o needs %s", !strcmp(o->command, "run") ? "NAME=FILE" : "a file name");
             const char *v = argv[++i];
-            if (!strcmp(o->command, "compile")) {
-                if (o->object)
+            if (!strcmp(o->command, "compile") || !strcmp(o->command, "graph")) {
+                const char **target = !strcmp(o->command, "graph") ? &o->picture : &o->object;
+                if (*target)
                     return fail("-o is given twice");
-                o->object = v;
+                *target = v;
             } else if (!split_pair(a, v, &o->outputs[o->noutputs++])) {
                 return fail("-o needs NAME=FILE, got '%s'", v);
             }
@@ -408,7 +424,7 @@ int parse_args(Arena *a, int argc, char **argv, Options *o)
             return bad_option(arg, command->bit, o->command);
         } else if (!o->script) {
             o->script = arg;
-        } else if (!strcmp(o->command, "check")) {
+        } else if (!strcmp(o->command, "check") || !strcmp(o->command, "graph")) {
             Pair p;
             char *end;
             if (!split_pair(a, arg, &p))
@@ -440,7 +456,8 @@ static CompileOptions compile_options(const Options *o)
     return (CompileOptions){ .script = o->script, .dump = o->dump, .cpu = o->cpu,
                              .opt_level = o->opt_level, .syms = o->syms, .nsyms = o->nsyms,
                              .input_shapes = o->shapes, .ninput_shapes = o->nshapes,
-                             .no_kernels = o->no_kernels, .method = o->method };
+                             .no_kernels = o->no_kernels, .method = o->method,
+                             .profile = o->profile };
 }
 
 bool cli_front(Arena *a, const Options *o, Compiled *c, bool want_ir, const char *default_cpu)

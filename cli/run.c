@@ -175,6 +175,7 @@ int cmd_run(Arena *a, const Options *o)
         return cmd_run_batch(a, o);
     Compiled c;
     memset(&c, 0, sizeof c);
+    RunProfile *prof = profile_begin(a, o);
     if (!cli_front(a, o, &c, true, "native"))
         return 1;
     const IrProgram *ir = c.ir;
@@ -266,6 +267,7 @@ int cmd_run(Arena *a, const Options *o)
         fail("out of memory");
         goto out;
     }
+    profile_phase(prof, PHASE_LOAD);
     for (int32_t i = 0; i < ni; i++) {
         if ((is_stdio(in_file[i]) ? load_stdin_npy(ir_arg_name(ir, i), &tensors[i])
                                   : convrt_load(in_file[i], &tensors[i])) != 0)
@@ -275,6 +277,7 @@ int cmd_run(Arena *a, const Options *o)
     for (int32_t i = 0; i < no; i++)
         args[ni + i] = &tensors[ni + i];
 
+    profile_phase(prof, PHASE_COMPILE);
     jit = cli_jit(o, &c, "native");
     if (!jit)
         goto out;
@@ -283,6 +286,7 @@ int cmd_run(Arena *a, const Options *o)
         fail("the compiled module has no pipeline descriptor");
         goto out;
     }
+    profile_phase(prof, PHASE_OTHER);
     if (run_step(a, &c, in_file, tensors, p, args, convrt_pipeline_output_shapes) != 0)
         goto out;
     /* Now that the sizes are known, once more: can each format hold its
@@ -304,10 +308,15 @@ int cmd_run(Arena *a, const Options *o)
         if (convrt_tensor_alloc(t, t->rank, dims) != 0)
             goto out;
     }
-    if (run_step(a, &c, in_file, tensors, p, args, convrt_pipeline_run) != 0)
+    if (profile_stages_start(prof, a, ir) != 0)
+        goto out;
+    int ran = run_step(a, &c, in_file, tensors, p, args, convrt_pipeline_run);
+    profile_stages_stop(prof);
+    if (ran != 0)
         goto out;
     /* Write only now that the whole run has succeeded, and all outputs or
      * none (see "output files" above). */
+    profile_phase(prof, PHASE_SAVE);
     hold_signals(true, &saved_signals);
     holding = true;
     for (int32_t i = 0; i < no; i++) {
@@ -329,6 +338,8 @@ int cmd_run(Arena *a, const Options *o)
         finish_outputs(a, o, ir, out_file, tensors, false);
     if (rc == 0 && o->noutputs == 0)
         fprintf(stderr, "convc: note: no -o NAME=FILE given; the results were computed and not written\n");
+    if (rc == 0)
+        profile_report(prof, a, &c, tensors, ni, nouts);
 out:
     for (int i = 0; i < nfiles; i++)
         convrt_outfile_discard(files[i]);

@@ -407,6 +407,9 @@ typedef struct Cg {
     LLVMValueRef    *const_globals;     /* per buffer; CONST only */
     LLVMValueRef     fn_par_for, fn_tanhf;
     LLVMTypeRef      ty_par_for, ty_tanhf, ty_par_task;
+    bool             profile;           /* CgTarget.profile */
+    LLVMValueRef     fn_prof_enter, fn_prof_leave;  /* void (i64 stage) */
+    LLVMTypeRef      ty_prof;
     int              npar;
     /* While a stage function is emitted (emit_stage_fn): where the
      * buffers and slots of its group's first stage come from.  NULL while
@@ -1986,6 +1989,14 @@ static void stage_arrays(Fn *f, const Stages *st, bool always,
                                    (uint64_t)(st->max_slots ? st->max_slots : 1)), "dimvals");
 }
 
+/* With profiling, the hook hook(k) for stage k (an i64 value). */
+static void emit_profile_hook(Fn *f, LLVMValueRef hook, LLVMValueRef k)
+{
+    Cg *cg = f->cg;
+    if (cg->profile)
+        LLVMBuildCall2(f->b, cg->ty_prof, hook, &k, 1, "");
+}
+
 /* A few stages: fill the arrays and call, stage after stage. */
 static void emit_stage_calls(Fn *f, Stages *st)
 {
@@ -2010,7 +2021,9 @@ static void emit_stage_calls(Fn *f, Stages *st)
                            LLVMBuildInBoundsGEP2(f->b, cg->t_i64, dimvals, &idx, 1, ""));
         }
         LLVMValueRef args[2] = {ptrs, dimvals};
+        emit_profile_hook(f, cg->fn_prof_enter, i64c(cg, k));
         LLVMBuildCall2(f->b, st->fn_ty, st->fn[g], args, 2, "");
+        emit_profile_hook(f, cg->fn_prof_leave, i64c(cg, k));
     }
 }
 
@@ -2115,9 +2128,10 @@ static void emit_stage_table(Fn *f, Stages *st)
     LLVMBasicBlockRef sdone = BLOCK("call"), exit = BLOCK("done");
     LLVMBuildBr(b, loop);
 
-    /* stage: pc at the entry of one stage */
+    /* stage: pc at the entry of one stage, which is stage number sk */
     LLVMPositionBuilderAtEnd(b, loop);
     LLVMValueRef pc = LLVMBuildPhi(b, i64, "pc");
+    LLVMValueRef sk = cg->profile ? LLVMBuildPhi(b, i64, "k") : NULL;
     LLVMValueRef g = WORD(pc);
     LLVMValueRef ent = LLVMBuildInBoundsGEP2(b, ety, fns, (LLVMValueRef[]){g}, 1, "");
     LLVMValueRef fp = LLVMBuildLoad2(b, cg->t_ptr, LLVMBuildStructGEP2(b, ety, ent, 0, ""), "fn");
@@ -2172,11 +2186,16 @@ static void emit_stage_table(Fn *f, Stages *st)
 
     /* call, then the next stage */
     LLVMPositionBuilderAtEnd(b, sdone);
+    emit_profile_hook(f, cg->fn_prof_enter, sk);
     LLVMBuildCall2(b, st->fn_ty, fp, (LLVMValueRef[]){ptrs, dimvals}, 2, "");
+    emit_profile_hook(f, cg->fn_prof_leave, sk);
     LLVMValueRef next = LLVMBuildNSWAdd(b, s0, ns, "");
+    LLVMValueRef sk1 = sk ? LLVMBuildNSWAdd(b, sk, one, "") : NULL;
     LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, next, i64c(cg, (int64_t)nwords), ""),
                     loop, exit);
     LLVMAddIncoming(pc, (LLVMValueRef[]){zero, next}, (LLVMBasicBlockRef[]){pre, sdone}, 2);
+    if (sk)
+        LLVMAddIncoming(sk, (LLVMValueRef[]){zero, sk1}, (LLVMBasicBlockRef[]){pre, sdone}, 2);
     LLVMPositionBuilderAtEnd(b, exit);
 #undef BLOCK
 #undef WORD
@@ -2220,6 +2239,12 @@ static void build_module(Cg *cg)
         unsigned kind = LLVMGetEnumAttributeKindForName("memory", 6);
         LLVMAddAttributeAtIndex(cg->fn_tanhf, LLVMAttributeFunctionIndex,
                                 LLVMCreateEnumAttribute(c, kind, 0));
+    }
+
+    if (cg->profile) {
+        cg->ty_prof = LLVMFunctionType(cg->t_void, &cg->t_i64, 1, 0);
+        cg->fn_prof_enter = LLVMAddFunction(cg->mod, "convrt_profile_enter", cg->ty_prof);
+        cg->fn_prof_leave = LLVMAddFunction(cg->mod, "convrt_profile_leave", cg->ty_prof);
     }
 
     /* constant buffers */
@@ -2372,7 +2397,7 @@ static CgModule *compile(const IrProgram *p, const CgTarget *t, char **err)
     LLVMSetModuleDataLayout(m->mod, dl);
     LLVMDisposeTargetData(dl);
 
-    Cg cg = {.p = p, .m = m, .c = m->ctx, .mod = m->mod};
+    Cg cg = {.p = p, .m = m, .c = m->ctx, .mod = m->mod, .profile = t && t->profile};
     build_module(&cg);
     if (cg.err) {
         set_err(err, fmt_err("%s: %s", p->name, cg.err));

@@ -11,6 +11,7 @@
 #ifndef CONVC_CODEGEN_H
 #define CONVC_CODEGEN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -23,6 +24,10 @@ typedef struct CgTarget {
      * "skylake-avx512", "znver3", "znver4", ... (cg_known_cpus()) */
     const char *cpu;
     int         opt_level;  /* 0..3: IR pipeline default<On> and codegen level */
+    bool        profile;    /* the body calls convrt_profile_enter(k) and
+                               convrt_profile_leave(k) around stage k
+                               (convrt_profile.h); the stages' own code is
+                               the same */
 } CgTarget;
 
 typedef struct CgModule CgModule;

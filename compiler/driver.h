@@ -34,6 +34,7 @@ typedef struct CompileOptions {
     bool              no_kernels;   /* reference scalar nests only */
     MethodPolicy      method;       /* --method */
     FILE             *messages;     /* diagnostics and errors; NULL: stderr */
+    bool              profile;      /* time each stage (CgTarget.profile) */
 } CompileOptions;
 
 /* Everything the front and middle made; it lives in the caller's arena. */

@@ -136,3 +136,9 @@ void graph_print_table(FILE *out, Arena *a, const Graph *g, GraphStageNote metho
     for (int32_t o = 0; o < g->noutputs; o++)
         fprintf(out, "  output %s: %s\n", g->outputs[o].name, shape_str(a, g->outputs[o].node->shape));
 }
+
+const char *graph_macs_text(Arena *a, const Graph *g, const Node *n)
+{
+    ShapeCtx sc = g->sc ? *g->sc : (ShapeCtx){ .arena = a };
+    return macs_str(&sc, a, n);
+}

@@ -172,5 +172,7 @@ Graph *graph_check(Arena *a, Diag *d, const AstPipeline *ast,
 typedef const char *(*GraphStageNote)(void *ctx, Arena *a, const Node *n);
 void graph_print_table(FILE *out, Arena *scratch, const Graph *g, GraphStageNote method,
                        void *ctx);
+/* The table's MACs cell of n: "1,179,648", "H*W*9", "-" (none), ... */
+const char *graph_macs_text(Arena *a, const Graph *g, const Node *n);
 
 #endif

@@ -256,6 +256,12 @@ typedef struct IrProgram {
     int32_t    vlen;            /* lanes of the vector types (0: none used) */
 
     IrStmt    *body;
+    /* Per stage (statement of the body's top block): the id of the graph
+     * node whose loop nest, weight packing or copy into an output it is
+     * (lower.c), for mapping a stage back to the script; NULL for IR built
+     * by hand. */
+    const int32_t *stage_node;
+    int32_t    nstage_nodes;
 } IrProgram;
 
 /* ---- building (all nodes live in the arena) ---------------------------- */

@@ -15,6 +15,7 @@
 #include <llvm-c/TargetMachine.h>
 
 #include "convrt.h"
+#include "convrt_profile.h"
 
 struct Jit {
     LLVMOrcLLJITRef lljit;
@@ -48,6 +49,8 @@ static LLVMErrorRef define_runtime(LLVMOrcLLJITRef J, LLVMOrcJITDylibRef jd)
         {"convrt_parallel_for", (void (*)(void))convrt_parallel_for},
         {"convrt_fft_conv1d", (void (*)(void))convrt_fft_conv1d},
         {"convrt_fft_conv2d", (void (*)(void))convrt_fft_conv2d},
+        {"convrt_profile_enter", (void (*)(void))convrt_profile_enter},
+        {"convrt_profile_leave", (void (*)(void))convrt_profile_leave},
         {"tanhf", (void (*)(void))tanhf},
         {"expf", (void (*)(void))expf},
         {"exp2f", (void (*)(void))exp2f},

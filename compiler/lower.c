@@ -891,9 +891,16 @@ IrProgram *lower_graph(Arena *a, const Graph *g, const Schedule *sched,
         L->node_buf[n->id] = add_buffer(L, n->name ? n->name : arena_printf(a, "t%d", n->id),
                                         IR_BUF_SCRATCH, n->shape, L->next_scratch++);
     }
+    /* whose stages are whose: node i's are stmts up to stmt_end[i] and
+     * prologue nests up to pro_end[i]; then one copy per copied output */
+    int32_t *stmt_end = arena_array(a, (size_t)nnodes + 1, sizeof(int32_t));
+    int32_t *pro_end = arena_array(a, (size_t)nnodes + 1, sizeof(int32_t));
     StageForms *forms = stage_forms_new();
-    for (int32_t i = 0; i < nnodes; i++)
+    for (int32_t i = 0; i < nnodes; i++) {
         lower_stage(L, forms, g->nodes.items[i]);
+        stmt_end[i] = L->stmts.len;
+        pro_end[i] = L->prologue.len;
+    }
     stage_forms_free(forms);
     for (int32_t o = 0; o < no; o++)
         if (copy[o]) {
@@ -937,5 +944,21 @@ IrProgram *lower_graph(Arena *a, const Graph *g, const Schedule *sched,
         ptrvec_push(a, &L->prologue, s);
     }
     p->body = block(L, &L->prologue);
+    /* each stage's node (ir.h): the weight packing, the nests in node
+     * order, the copies into outputs */
+    int32_t *owner = arena_array(a, (size_t)L->prologue.len + 1, sizeof(int32_t));
+    int32_t at_pro = 0, at_nest = npro, at_copy = npro + (nnodes ? stmt_end[nnodes - 1] : 0);
+    for (int32_t i = 0; i < nnodes; i++) {
+        int32_t id = ((const Node *)g->nodes.items[i])->id;
+        for (; at_pro < pro_end[i]; at_pro++)
+            owner[at_pro] = id;
+        for (; at_nest < npro + stmt_end[i]; at_nest++)
+            owner[at_nest] = id;
+    }
+    for (int32_t o = 0; o < no; o++)
+        if (copy[o])
+            owner[at_copy++] = g->outputs[o].node->id;
+    p->stage_node = owner;
+    p->nstage_nodes = L->prologue.len;
     return p;
 }

@@ -9,7 +9,6 @@
  * loop variables and locals they use. */
 #include "stage_share.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,13 +27,10 @@ enum {
 static void *xrealloc(void *p, size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size)
-        p = NULL;
-    else
-        p = realloc(p, n && size ? n * size : 1);
-    if (!p) {
-        fputs("convc: out of memory\n", stderr);
-        abort();
-    }
+        arena_out_of_memory(SIZE_MAX);
+    p = realloc(p, n && size ? n * size : 1);
+    if (!p)
+        arena_out_of_memory(n * size);
     return p;
 }
 

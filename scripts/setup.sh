@@ -10,6 +10,7 @@ packages=(
   libpng-dev pkg-config python3-numpy python3-scipy valgrind libkissfft-dev
   python3-dev python3-dask
   libxxhash-dev
+  libgraphviz-dev graphviz
 )
 
 missing=()

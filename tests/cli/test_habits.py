@@ -211,7 +211,7 @@ def test_did_you_mean_on_the_command_line(tmp):
     cases = [
         (["chek", "s.conv"], 2, "unknown command 'chek'; did you mean 'check'?"),
         (["Run", "s.conv"], 2, "unknown command 'Run'; did you mean 'run'?"),
-        (["mean", "s.conv"], 2, "unknown command 'mean' (check, run, compile or cache; see convc --help)"),
+        (["mean", "s.conv"], 2, "unknown command 'mean' (check, run, compile, graph or cache; see convc --help)"),
         (["s.conv"], 2, "unknown command 's.conv': the command comes first, e.g. convc check s.conv"),
         (["run", "s.conv", "img=x.npy", "--thread", "2"], 1,
          "unknown option '--thread'; did you mean '--threads'? (see convc run --help)"),
