@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build re2c bison libcriterion-dev
   llvm-19-dev clang-19 lld-19 libclang-rt-19-dev llvm-19-tools
   libpng-dev pkg-config python3-numpy python3-scipy valgrind libkissfft-dev
+  libsndfile1-dev libzip-dev python3-soundfile python3-pil sox
 )
 
 missing=()
