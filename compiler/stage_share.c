@@ -25,16 +25,15 @@ enum {
     W_LOCAL_NEW,        /* first use: its type */
 };
 
+/* Running out of memory ends convc as everywhere else in the compiler:
+ * one diagnostic and exit status 1 (arena_out_of_memory). */
 static void *xrealloc(void *p, size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size)
-        p = NULL;
-    else
-        p = realloc(p, n && size ? n * size : 1);
-    if (!p) {
-        fputs("convc: out of memory\n", stderr);
-        abort();
-    }
+        arena_out_of_memory(SIZE_MAX);
+    p = realloc(p, n && size ? n * size : 1);
+    if (!p)
+        arena_out_of_memory(n * size);
     return p;
 }
 
