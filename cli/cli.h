@@ -31,6 +31,8 @@ typedef struct Options {
     const char *emit;        /* compile --emit */
     bool        no_kernels;  /* --no-kernels: reference scalar nests only */
     MethodPolicy method;     /* --method=direct|auto|script */
+    int32_t     rate;        /* --rate N: sample rate of sound outputs, or 0 */
+    int32_t     out_bits;    /* --out-dtype=f32|f64: 32 or 64 for .npy outputs, or 0 */
 } Options;
 
 /* options.c */
@@ -67,6 +69,33 @@ int  read_files(Arena *a, const Options *o, const Graph *g, FileRef *in);
  * temporary files exist. */
 void hold_signals(bool hold, sigset_t *saved);
 int  write_files(const char *const *paths, char *const *bytes, const size_t *lens, int n);
+
+/* inputs.c: FILE, or FILE.npz:KEY for one array of an archive */
+typedef struct InputFile {
+    const char *path;
+    const char *key;        /* the .npz array, or NULL */
+} InputFile;
+InputFile input_file(Arena *a, const char *arg);
+/* Load it; *rate is the sample rate of a sound file, else 0. */
+int input_load(const InputFile *in, convrt_tensor *t, int32_t *rate);
+
+/* outputs.c: -o NAME=FILE[:OPTIONS], several files per output allowed */
+typedef struct OutputFile {
+    const char *name;       /* the pipeline's output */
+    int32_t     index;      /* its index among the pipeline's outputs */
+    const char *path;       /* the file, without the options */
+    const char *context;    /* "output 'y'" */
+    const char *what;       /* "output 'y' ('y.png')" */
+    convrt_save_options opt;
+    bool        audio;
+} OutputFile;
+int outputs_parse(Arena *a, const Options *o, const IrProgram *ir, OutputFile **out, int *n);
+/* Each sound output's rate: --rate, else that of the audio inputs it is
+ * computed from (input_rate by argument index, 0 for other files). */
+int outputs_set_rates(Arena *a, const Options *o, const Graph *g, const int32_t *input_rate, OutputFile *out,
+                      int n);
+/* Write t into file as f says, its warnings and errors named after f. */
+int output_write(convrt_outfile *file, const OutputFile *f, const convrt_tensor *t);
 
 /* the commands */
 int cmd_check(Arena *a, const Options *o);

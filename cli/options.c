@@ -21,7 +21,9 @@ void usage(FILE *out)
             "  check    parse and shape-check; print every stage with its output shape,\n"
             "           MACs and receptive field (SYM=N binds a size symbol)\n"
             "  run      compile in memory and run; inputs and outputs by name, as .npy,\n"
-            "           .png, .pgm or .ppm (images: gray -> [H, W], RGB -> [3, H, W], in [0, 1])\n"
+            "           .npz:KEY, .png, .pgm or .ppm (images: gray -> [H, W], RGB -> [3, H, W],\n"
+            "           in [0, 1]), .wav, .flac or .ogg (sound: [L] mono, [C, L]); an output\n"
+            "           may go to several files, each FILE[:auto|:16|...] (see docs/language.md)\n"
             "  compile  write a relocatable object and a C header for the runtime library\n"
             "\n"
             "options:\n"
@@ -38,6 +40,9 @@ void usage(FILE *out)
             "  -O0 .. -O3               optimisation level (default -O3)\n"
             "  --threads N              worker threads for run (default: all cores, or\n"
             "                           CONVRT_NUM_THREADS)\n"
+            "  --rate N                 run: sample rate (Hz) of sound outputs (default: that of\n"
+            "                           the audio inputs they are computed from)\n"
+            "  --out-dtype=f32|f64      run: float type of .npy outputs (default f32)\n"
             "  --version, --help\n");
 }
 
@@ -111,6 +116,17 @@ int parse_args(Arena *a, int argc, char **argv, Options *o)
             if (!*v || *end || n < 1 || n > 1024)
                 return fail("--threads needs a number from 1 to 1024, got '%s'", v);
             o->threads = (int)n;
+        } else if (!strncmp(arg, "--rate=", 7) || !strcmp(arg, "--rate")) {
+            const char *v = arg[6] == '=' ? arg + 7 : (i + 1 < argc ? argv[++i] : "");
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 1 || n > 768000)
+                return fail("--rate needs a sample rate in Hz from 1 to 768000, got '%s'", v);
+            o->rate = (int32_t)n;
+        } else if (!strncmp(arg, "--out-dtype=", 12)) {
+            if (strcmp(arg + 12, "f32") && strcmp(arg + 12, "f64"))
+                return fail("unknown --out-dtype '%s' (f32 or f64)", arg + 12);
+            o->out_bits = arg[13] == '6' ? 64 : 32;
         } else if (arg[0] == '-' && arg[1] == 'O' && arg[2] >= '0' && arg[2] <= '3' && !arg[3]) {
             o->opt_level = arg[2] - '0';
         } else if (!strncmp(arg, "--emit=", 7)) {

@@ -46,6 +46,8 @@ static const char *read_as(Arena *a, const char *file, const convrt_tensor *t)
     const char *kind = "";
     if (!strcasecmp(ext, "ppm") || !strcasecmp(ext, "pgm") || !strcasecmp(ext, "pnm") || !strcasecmp(ext, "png"))
         kind = t->rank == 3 ? "an RGB image " : "a grayscale image ";
+    else if (!strcasecmp(ext, "wav") || !strcasecmp(ext, "flac") || !strcasecmp(ext, "ogg"))
+        kind = t->rank == 1 ? "mono sound " : "sound with several channels ";
     const char *dims = "";
     for (int32_t j = 0; j < t->rank; j++)
         dims = arena_printf(a, "%s%s%lld", dims, j ? ", " : "", (long long)t->dims[j]);
@@ -132,7 +134,8 @@ int cmd_run(Arena *a, const Options *o)
      * must be given, before anything is compiled or read. */
     int errors = 0;
     const char **in_file = arena_array(a, (size_t)ni + 1, sizeof(char *));
-    const char **out_file = arena_array(a, (size_t)no + 1, sizeof(char *));
+    InputFile *inputs = arena_array(a, (size_t)ni + 1, sizeof(InputFile));
+    int32_t *in_rate = arena_array(a, (size_t)ni + 1, sizeof(int32_t));
     for (int i = 0; i < o->ninputs; i++) {
         int32_t k = -1;
         for (int32_t b = 0; b < ir->nbuffers; b++)
@@ -145,18 +148,10 @@ int cmd_run(Arena *a, const Options *o)
         else
             in_file[k] = o->inputs[i].file;
     }
-    for (int i = 0; i < o->noutputs; i++) {
-        int32_t k = -1;
-        for (int32_t b = 0; b < ir->nbuffers; b++)
-            if (ir->buffers[b].kind == IR_BUF_OUTPUT && !strcmp(ir->buffers[b].name, o->outputs[i].name))
-                k = ir->buffers[b].abi_index - ni;
-        if (k < 0)
-            errors += fail("pipeline '%s' has no output '%s'", ir->name, o->outputs[i].name);
-        else if (out_file[k])
-            errors += fail("output '%s' is given twice", o->outputs[i].name);
-        else
-            out_file[k] = o->outputs[i].file;
-    }
+    /* One output may go to several files (outputs.c). */
+    OutputFile *outf;
+    int nout;
+    errors += outputs_parse(a, o, ir, &outf, &nout);
     for (int32_t b = 0; b < ir->nbuffers; b++)
         if (ir->buffers[b].kind == IR_BUF_INPUT && !in_file[ir->buffers[b].abi_index])
             errors += fail("input '%s' is not given (add %s=FILE)", ir->buffers[b].name,
@@ -167,28 +162,22 @@ int cmd_run(Arena *a, const Options *o)
     /* Every output target, before anything is compiled, loaded or run: a
      * file of its own, not one that is read, a known extension, a shape the
      * format can hold as far as it is known, and a place it can be made. */
-    FileRef *outs = arena_array(a, (size_t)no + 1, sizeof(FileRef));
-    const char **context = arena_array(a, (size_t)no + 1, sizeof(char *));
-    int nouts = 0;
-    for (int32_t i = 0; i < no; i++) {
-        if (!out_file[i])
-            continue;
-        context[i] = arena_printf(a, "output '%s'", ir_arg_name(ir, ni + i));
-        outs[nouts++] = file_ref(a, arena_printf(a, "%s ('%s')", context[i], out_file[i]), out_file[i]);
-    }
+    FileRef *outs = arena_array(a, (size_t)nout + 1, sizeof(FileRef));
+    for (int i = 0; i < nout; i++)
+        outs[i] = file_ref(a, outf[i].what, outf[i].path);
     FileRef *reads = arena_array(a, (size_t)(ni + c.graph->nodes.len) + 1, sizeof(FileRef));
     int nreads = read_files(a, o, c.graph, reads);
-    for (int32_t i = 0; i < ni; i++)
-        reads[nreads++] = file_ref(a, arena_printf(a, "input '%s' ('%s')", ir_arg_name(ir, i), in_file[i]),
-                                 in_file[i]);
-    errors = check_targets(outs, nouts, reads, nreads);
+    for (int32_t i = 0; i < ni; i++) {
+        inputs[i] = input_file(a, in_file[i]);
+        reads[nreads++] = file_ref(a, arena_printf(a, "input '%s' ('%s')", ir_arg_name(ir, i), inputs[i].path),
+                                   inputs[i].path);
+    }
+    errors = check_targets(outs, nout, reads, nreads);
     convrt_set_warning_handler(warn_to_stderr, NULL);
-    for (int32_t i = 0; i < no; i++) {
-        if (!out_file[i])
-            continue;
-        convrt_tensor shape = known_shape(ir, i);
-        convrt_set_error_handler(report_to_stderr, (void *)context[i]);
-        errors += convrt_save_check(out_file[i], &shape) != 0;
+    for (int i = 0; i < nout; i++) {
+        convrt_tensor shape = known_shape(ir, outf[i].index);
+        convrt_set_error_handler(report_to_stderr, (void *)outf[i].context);
+        errors += convrt_save_check_with(outf[i].path, &shape, &outf[i].opt) != 0;
     }
     if (errors) {
         convrt_set_error_handler(NULL, NULL);
@@ -202,7 +191,7 @@ int cmd_run(Arena *a, const Options *o)
     int rc = 1;
     convrt_tensor *tensors = calloc((size_t)(ni + no) + 1, sizeof *tensors);
     convrt_tensor **args = calloc((size_t)(ni + no) + 1, sizeof *args);
-    convrt_outfile **files = calloc((size_t)no + 1, sizeof *files);
+    convrt_outfile **files = calloc((size_t)nout + 1, sizeof *files);
     CgModule *m = NULL;
     Jit *jit = NULL;
     int nfiles = 0;
@@ -213,10 +202,13 @@ int cmd_run(Arena *a, const Options *o)
         goto out;
     }
     for (int32_t i = 0; i < ni; i++) {
-        if (convrt_load(in_file[i], &tensors[i]) != 0)
+        if (input_load(&inputs[i], &tensors[i], &in_rate[i]) != 0)
             goto out;
         args[i] = &tensors[i];
     }
+    /* Sound outputs keep the rate of the sound they come from. */
+    if (outputs_set_rates(a, o, c.graph, in_rate, outf, nout) != 0)
+        goto out;
     for (int32_t i = 0; i < no; i++)
         args[ni + i] = &tensors[ni + i];
 
@@ -241,11 +233,9 @@ int cmd_run(Arena *a, const Options *o)
     /* Now that the sizes are known, once more: can each format hold its
      * output?  Still before the body runs. */
     errors = 0;
-    for (int32_t i = 0; i < no; i++) {
-        if (!out_file[i])
-            continue;
-        convrt_set_error_handler(report_to_stderr, (void *)context[i]);
-        errors += convrt_save_check(out_file[i], &tensors[ni + i]) != 0;
+    for (int i = 0; i < nout; i++) {
+        convrt_set_error_handler(report_to_stderr, (void *)outf[i].context);
+        errors += convrt_save_check_with(outf[i].path, &tensors[ni + outf[i].index], &outf[i].opt) != 0;
     }
     convrt_set_error_handler(report_to_stderr, NULL);
     if (errors)
@@ -263,14 +253,12 @@ int cmd_run(Arena *a, const Options *o)
      * none (see "output files" above). */
     hold_signals(true, &saved_signals);
     holding = true;
-    for (int32_t i = 0; i < no; i++) {
-        if (!out_file[i])
-            continue;
-        convrt_set_error_handler(report_to_stderr, (void *)context[i]);
-        if (convrt_outfile_open(out_file[i], &files[nfiles]) != 0)
+    for (int i = 0; i < nout; i++) {
+        convrt_set_error_handler(report_to_stderr, (void *)outf[i].context);
+        if (convrt_outfile_open(outf[i].path, &files[nfiles]) != 0)
             goto out;
         nfiles++;
-        if (convrt_save_to(files[nfiles - 1], &tensors[ni + i]) != 0)
+        if (output_write(files[nfiles - 1], &outf[i], &tensors[ni + outf[i].index]) != 0)
             goto out;
     }
     convrt_set_error_handler(report_to_stderr, NULL);

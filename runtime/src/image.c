@@ -81,7 +81,7 @@ typedef struct levels {
 } levels;
 
 /* Clamped (the default): value * maxv clamped to [0, maxv], rounded to
- * nearest with halves up; NaN (which fails every comparison) becomes 0.
+ * nearest with halves up (in double, so exactly); NaN (which fails every comparison) becomes 0.
  * A value is counted as clipped when rounding alone would have left the
  * range: more than half a step below 0 or above 1, or NaN. */
 static unsigned level(levels *L, float v)
@@ -91,18 +91,18 @@ static unsigned level(levels *L, float v)
         double x = y * L->maxv + 0.5;
         return x <= 0 ? 0 : x >= L->maxv ? L->maxv : (unsigned)x;
     }
-    float x = v * (float)L->maxv;
-    if (!(x > 0.0f)) {
-        if (!(x >= -0.5f))
+    double x = (double)v * L->maxv;     /* exact: 24 + 16 bits */
+    if (!(x > 0.0)) {
+        if (!(x >= -0.5))
             L->clipped++;
         return 0;
     }
-    if (x >= (float)L->maxv) {
-        if (x >= (float)L->maxv + 0.5f)
+    if (x >= L->maxv) {
+        if (x >= L->maxv + 0.5)
             L->clipped++;
         return L->maxv;
     }
-    return (unsigned)(x + 0.5f);
+    return (unsigned)(x + 0.5);
 }
 
 /* The levels for t under opt: for rescaling, the range of its finite

@@ -164,8 +164,8 @@ int convrt_npz_load(const char *path, const char *key, convrt_tensor *out)
         if (zip_get_num_entries(z, 0) != 1) {
             list_keys(z, keys, sizeof keys);
             rc = convrt_report(CONVRT_E_INVALID,
-                               "cannot load '%s': the archive holds %lld arrays, so the key must be given "
-                               "(FILE.npz:KEY); its arrays: %s",
+                               "cannot load '%s': the archive holds %lld arrays, so one must be named by its "
+                               "key; its arrays: %s",
                                path, (long long)zip_get_num_entries(z, 0), keys);
             goto done;
         }

@@ -147,9 +147,10 @@ def compile_case(o, script, outdir, cpu=CPU):
 
 
 def png_libs():
-    """libpng, and kissfft for the FFT convolutions in libconvrt.a"""
-    p = sh(["pkg-config", "--libs", "libpng"], check=False)
-    return (p.stdout.split() if p.returncode == 0 else ["-lpng"]) + ["-lkissfft-float"]
+    """what libconvrt.a needs: libpng, libsndfile and libzip for the file
+    formats, kissfft for the FFT convolutions"""
+    p = sh(["pkg-config", "--libs", "libpng", "sndfile", "libzip"], check=False)
+    return (p.stdout.split() if p.returncode == 0 else ["-lpng", "-lsndfile", "-lzip"]) + ["-lkissfft-float"]
 
 
 def build(o, sources, exe, hdr_dir):

@@ -145,7 +145,7 @@ def check_npz(d):
             failures += 1
             print(f"FAIL: missing npz key: rc {r.returncode}, stderr {r.stderr.strip()!r}")
         r, _ = convert(d, p)     # several arrays and no key
-        if r.returncode == 0 or "key must be given" not in r.stderr or "'mask'" not in r.stderr:
+        if r.returncode == 0 or "must be named" not in r.stderr or "'mask'" not in r.stderr:
             failures += 1
             print(f"FAIL: npz without a key: rc {r.returncode}, stderr {r.stderr.strip()!r}")
     # one array: no key needed; positional arrays are arr_0, ...
