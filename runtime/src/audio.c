@@ -136,9 +136,10 @@ int convrt_audio_load(const char *path, convrt_tensor *out, int32_t *rate)
             break;
     }
     if (sf_error(s) != SF_ERR_NO_ERROR || got < info.frames) {
+        int err = sf_error(s) != SF_ERR_NO_ERROR;
         rc = convrt_report(CONVRT_E_FORMAT, "cannot load '%s': truncated or damaged: the header says %lld frames, "
-                           "%lld could be read (%s)", path, (long long)info.frames, (long long)got,
-                           sf_strerror(s));
+                           "%lld could be read%s%s%s", path, (long long)info.frames, (long long)got,
+                           err ? " (" : "", err ? sf_strerror(s) : "", err ? ")" : "");
         goto done;
     }
     int64_t dims[2] = { ch, got };

@@ -202,6 +202,19 @@ def check_errors(d, rng):
             fail(f"{name}: loaded {None if got is None else got.shape}, stderr {err.strip()!r}")
         else:
             print(f"ok: {name}: {err.strip()}")
+    # a FLAC whose STREAMINFO claims 2^36 - 1 frames decodes cleanly and
+    # then ends: the message says how many frames there were, and names no
+    # libsndfile error (it has none to name)
+    si = bytearray(good["flac"])
+    si[8 + 13] |= 0x0F
+    si[8 + 14:8 + 18] = b"\xff\xff\xff\xff"
+    p = os.path.join(d, "claims-more.flac")
+    with open(p, "wb") as f:
+        f.write(si)
+    got, _, err = load(d, p)
+    if got is not None or "says 68719476735 frames, 4000 could be read" not in err or \
+            "(" in err.split("could be read")[1]:
+        fail(f"claims-more.flac: loaded {None if got is None else got.shape}, stderr {err.strip()!r}")
     r = run("load", d, os.path.join(d, "x.npy"))
     if r.returncode == 0 or "directory" not in r.stderr:
         fail(f"a directory as audio: {r.stderr.strip()!r}")
