@@ -83,7 +83,7 @@ static void fuzz_io_use(const convrt_tensor *t)
     (void)sink;
 }
 
-static int convc_fuzz_npy(const uint8_t *data, size_t size)
+static inline int convc_fuzz_npy(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_io_write(data, size, "in.npy");
     convrt_tensor t;
@@ -95,7 +95,7 @@ static int convc_fuzz_npy(const uint8_t *data, size_t size)
     return 0;
 }
 
-static int convc_fuzz_image(const uint8_t *data, size_t size)
+static inline int convc_fuzz_image(const uint8_t *data, size_t size)
 {
     int png = size >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8);
     const char *path = fuzz_io_write(data, size, png ? "in.png" : "in.pgm");
@@ -112,7 +112,7 @@ static int convc_fuzz_image(const uint8_t *data, size_t size)
 }
 
 /* Sound: libsndfile decides by content; the extension only follows it. */
-static int convc_fuzz_audio(const uint8_t *data, size_t size)
+static inline int convc_fuzz_audio(const uint8_t *data, size_t size)
 {
     const char *name = size >= 4 && !memcmp(data, "fLaC", 4) ? "in.flac"
                      : size >= 4 && !memcmp(data, "OggS", 4) ? "in.ogg" : "in.wav";
@@ -131,7 +131,7 @@ static int convc_fuzz_audio(const uint8_t *data, size_t size)
 }
 
 /* An archive: the array "x" (the seeds' key), then the only one. */
-static int convc_fuzz_npz(const uint8_t *data, size_t size)
+static inline int convc_fuzz_npz(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_io_write(data, size, "in.npz");
     for (int k = 0; k < 2; k++) {
