@@ -69,9 +69,13 @@ static int read_entry(zip_t *z, zip_uint64_t i, const char *what, unsigned char 
                              "or deflated entries)", what, (unsigned)st.comp_method);
     if ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE)
         return convrt_report(CONVRT_E_FORMAT, "cannot load '%s': the entry is encrypted", what);
+    if (st.comp_method == ZIP_CM_STORE && st.size != st.comp_size)
+        return convrt_report(CONVRT_E_FORMAT,
+                             "cannot load '%s': the entry is stored uncompressed, yet the archive gives it two "
+                             "sizes, %llu and %llu bytes", what, (unsigned long long)st.size,
+                             (unsigned long long)st.comp_size);
     uint64_t limit = st.comp_method == ZIP_CM_STORE ? st.comp_size : st.comp_size * DEFLATE_MAX_RATIO;
-    if (st.comp_size > (uint64_t)file_size || st.size > limit ||
-        (st.comp_method == ZIP_CM_STORE && st.size != st.comp_size))
+    if (st.comp_size > (uint64_t)file_size || st.size > limit)
         return convrt_report(CONVRT_E_FORMAT,
                              "cannot load '%s': the archive says the entry is %llu bytes, %llu compressed, "
                              "which a %lld-byte file cannot hold", what, (unsigned long long)st.size,
