@@ -9,6 +9,9 @@ packages=(
   llvm-19-dev clang-19 lld-19 libclang-rt-19-dev llvm-19-tools
   libpng-dev pkg-config python3-numpy python3-scipy valgrind libkissfft-dev
   libsndfile1-dev libzip-dev python3-soundfile python3-pil sox
+  # sndfile.pc names -lmp3lame for static links, which libsndfile1-dev
+  # does not pull in
+  libmp3lame-dev
 )
 
 missing=()
