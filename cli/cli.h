@@ -38,6 +38,8 @@ typedef struct Options {
     bool        verbose;     /* --verbose: say what the cache did, batch details */
     bool        profile;     /* run --profile */
     const char *picture;     /* graph -o */
+    int32_t     rate;        /* --rate N: sample rate of sound outputs, or 0 */
+    int32_t     out_bits;    /* --out-dtype=f32|f64: 32 or 64 for .npy outputs, or 0 */
 } Options;
 
 /* options.c: the tables of commands and options */
@@ -97,6 +99,33 @@ void print_written(FILE *out, Arena *a, const char *const *names, const char *co
 /* input_shapes.c: check's INPUT=FILE, as shapes; 1 after any error */
 int  load_input_shapes(Arena *a, const Options *o, InputShape **out, int *n);
 
+/* inputs.c: FILE, or FILE.npz:KEY for one array of an archive */
+typedef struct InputFile {
+    const char *path;
+    const char *key;        /* the .npz array, or NULL */
+} InputFile;
+InputFile input_file(Arena *a, const char *arg);
+/* Load it; *rate is the sample rate of a sound file, else 0. */
+int input_load(const InputFile *in, convrt_tensor *t, int32_t *rate);
+
+/* outputs.c: -o NAME=FILE[:OPTIONS], several files per output allowed */
+typedef struct OutputFile {
+    const char *name;       /* the pipeline's output */
+    int32_t     index;      /* its index among the pipeline's outputs */
+    const char *path;       /* the file, without the options */
+    const char *context;    /* "output 'y'" */
+    const char *what;       /* "output 'y' ('y.png')" */
+    convrt_save_options opt;
+    bool        audio;
+} OutputFile;
+int outputs_parse(Arena *a, const Options *o, const IrProgram *ir, OutputFile **out, int *n);
+/* Each sound output's rate: --rate, else that of the audio inputs it is
+ * computed from (input_rate by argument index, 0 for other files). */
+int outputs_set_rates(Arena *a, const Options *o, const Graph *g, const int32_t *input_rate, OutputFile *out,
+                      int n);
+/* Write t into file as f says, its warnings and errors named after f. */
+int output_write(convrt_outfile *file, const OutputFile *f, const convrt_tensor *t);
+
 /* the commands */
 int cmd_check(Arena *a, const Options *o);
 int cmd_run(Arena *a, const Options *o);
@@ -119,7 +148,9 @@ void profile_stages_stop(RunProfile *p);
 void profile_report(RunProfile *p, Arena *a, const Compiled *c, const convrt_tensor *inputs,
                     int ninputs_read, int noutputs_written);
 
-/* run.c, for batch.c */
+/* run.c, for batch.c and outputs.c */
+/* "pipeline 'p' has no output 'mg'; did you mean 'mag'?"; returns 1 */
+int no_such_arg(const IrProgram *ir, IrBufferKind kind, const char *name);
 void report_run_failure(Arena *a, Compiled *c, const char **in_file, const convrt_tensor *tensors,
                         int code, const char *msg);
 convrt_tensor known_shape(const IrProgram *ir, int32_t i);

@@ -52,8 +52,11 @@ static const CommandHelp COMMANDS[] = {
       ".npy, .png, .pgm or .ppm",
       "Compile SCRIPT in memory for this machine, read the inputs, run the\n"
       "pipeline and write the outputs named with -o: all of them, or none when\n"
-      "anything fails.  The format follows the extension: .npy, or an image\n"
-      "(.png, .pgm, .ppm; gray -> [H, W], RGB -> [3, H, W], samples in [0, 1]).\n"
+      "anything fails.  The format follows the extension: .npy (.npz:KEY for an\n"
+      "input), an image (.png, .pgm, .ppm; gray -> [H, W], RGB -> [3, H, W],\n"
+      "samples in [0, 1]) or a sound (.wav, .flac, .ogg; [L] mono, [C, L]).  An\n"
+      "output may go to several files, each FILE[:auto|:16|:f64...] (see\n"
+      "docs/language.md).\n"
       "A line on stdout says what was written.  An input given as a pattern\n"
       "(img='photos/*.png') runs every matching file after one compile, each\n"
       "output named by a template (-o mag='edges/{stem}.png'; fields {stem}\n"
@@ -104,6 +107,9 @@ static const OptionHelp OPTIONS[] = {
     { "-o", CMD_COMPILE, "-o FILE.o", "the object file (required)", NULL },
     { "--header", CMD_COMPILE, "--header FILE.h", "where to write the header (default: FILE.h)", NULL },
     { "-o", CMD_GRAPH, "-o FILE", "the picture: .svg, .png or .dot (required)", NULL },
+    { "--rate", CMD_RUN, "--rate N", "sample rate (Hz) of sound outputs (default: that\n"
+      "of the audio inputs they are computed from)", NULL },
+    { "--out-dtype", CMD_RUN, "--out-dtype=f32|f64", "float type of .npy outputs (default f32)", NULL },
     { "--profile", CMD_RUN, "--profile", "print each stage's time, share, GFLOP/s and % of\n"
       "the FMA peak (measured), and compile and I/O times", NULL },
     { "--emit", CMD_COMPILE, "--emit=obj|asm|llvm", "write the object (default), assembly or LLVM IR", NULL },
@@ -349,7 +355,8 @@ int parse_args(Arena *a, int argc, char **argv, Options *o)
         return unknown_command(o->command);
     /* --help anywhere (but as the value of an option) wins over the rest */
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--header") || !strcmp(argv[i], "--threads"))
+        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--header") || !strcmp(argv[i], "--threads") ||
+            !strcmp(argv[i], "--rate"))
             i++;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             o->help = true;
@@ -395,6 +402,17 @@ int parse_args(Arena *a, int argc, char **argv, Options *o)
             if (!*v || *end || n < 1 || n > 1024)
                 return fail("--threads needs a number from 1 to 1024, got '%s'", v);
             o->threads = (int)n;
+        } else if (!strncmp(arg, "--rate=", 7) || !strcmp(arg, "--rate")) {
+            const char *v = arg[6] == '=' ? arg + 7 : (i + 1 < argc ? argv[++i] : "");
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 1 || n > 768000)
+                return fail("--rate needs a sample rate in Hz from 1 to 768000, got '%s'", v);
+            o->rate = (int32_t)n;
+        } else if (!strncmp(arg, "--out-dtype=", 12)) {
+            if (strcmp(arg + 12, "f32") && strcmp(arg + 12, "f64"))
+                return fail("unknown --out-dtype '%s' (f32 or f64)", arg + 12);
+            o->out_bits = arg[13] == '6' ? 64 : 32;
         } else if (arg[0] == '-' && arg[1] == 'O' && arg[2] >= '0' && arg[2] <= '3' && !arg[3]) {
             o->opt_level = arg[2] - '0';
         } else if (!strncmp(arg, "--emit=", 7)) {

@@ -27,7 +27,7 @@ static const char *ir_arg_name(const IrProgram *ir, int32_t abi)
 }
 
 /* "pipeline 'p' has no input 'imgg'; did you mean 'img'?" */
-static int no_such_arg(const IrProgram *ir, IrBufferKind kind, const char *name)
+int no_such_arg(const IrProgram *ir, IrBufferKind kind, const char *name)
 {
     Suggest s;
     suggest_init(&s, name);
@@ -61,6 +61,8 @@ static const char *read_as(Arena *a, const char *file, const convrt_tensor *t)
     const char *kind = "";
     if (!strcasecmp(ext, "ppm") || !strcasecmp(ext, "pgm") || !strcasecmp(ext, "pnm") || !strcasecmp(ext, "png"))
         kind = t->rank == 3 ? "an RGB image " : "a grayscale image ";
+    else if (!strcasecmp(ext, "wav") || !strcasecmp(ext, "flac") || !strcasecmp(ext, "ogg"))
+        kind = t->rank == 1 ? "mono sound " : "sound with several channels ";
     const char *dims = "";
     for (int32_t j = 0; j < t->rank; j++)
         dims = arena_printf(a, "%s%s%lld", dims, j ? ", " : "", (long long)t->dims[j]);
@@ -139,27 +141,29 @@ convrt_tensor known_shape(const IrProgram *ir, int32_t i)
  * before the files are committed, so that a closed pipe leaves no file), or
  * after the commit the line saying what was written (on stderr when stdout
  * carries data). */
-static int finish_outputs(Arena *a, const Options *o, const IrProgram *ir, const char **out_file,
+static int finish_outputs(Arena *a, const Options *o, const IrProgram *ir, const OutputFile *outf, int nout,
                           convrt_tensor *tensors, bool write_now)
 {
-    int32_t ni = ir->ninputs, n = 0;
+    int32_t ni = ir->ninputs;
+    int n = 0;
     bool to_stdout = false;
-    const char **names = arena_array(a, (size_t)ir->noutputs + 1, sizeof(char *));
-    const char **files = arena_array(a, (size_t)ir->noutputs + 1, sizeof(char *));
-    const convrt_tensor **written = arena_array(a, (size_t)ir->noutputs + 1, sizeof(convrt_tensor *));
-    for (int32_t i = 0; i < ir->noutputs; i++) {
-        if (!out_file[i])
+    const char **names = arena_array(a, (size_t)nout + 1, sizeof(char *));
+    const char **files = arena_array(a, (size_t)nout + 1, sizeof(char *));
+    const convrt_tensor **written = arena_array(a, (size_t)nout + 1, sizeof(convrt_tensor *));
+    /* in the pipeline's order of outputs, then the command line's */
+    for (int k = 0, i; k < ir->noutputs * nout; k++) {
+        if (outf[i = k % nout].index != k / nout)
             continue;
-        names[n] = ir_arg_name(ir, ni + i);
-        files[n] = out_file[i];
-        written[n++] = &tensors[ni + i];
-        if (!is_stdio(out_file[i]))
+        names[n] = outf[i].name;
+        files[n] = outf[i].path;
+        written[n++] = &tensors[ni + outf[i].index];
+        if (!is_stdio(outf[i].path))
             continue;
         to_stdout = true;
         if (!write_now)
             continue;
-        convrt_set_error_handler(report_to_stderr, (void *)arena_printf(a, "output '%s'", names[n - 1]));
-        int rc = write_stdout_npy(names[n - 1], &tensors[ni + i]);
+        convrt_set_error_handler(report_to_stderr, (void *)outf[i].context);
+        int rc = write_stdout_npy(outf[i].name, &tensors[ni + outf[i].index]);
         convrt_set_error_handler(report_to_stderr, NULL);
         if (rc != 0)
             return 1;
@@ -185,7 +189,8 @@ int cmd_run(Arena *a, const Options *o)
      * must be given, before anything is compiled or read. */
     int errors = 0;
     const char **in_file = arena_array(a, (size_t)ni + 1, sizeof(char *));
-    const char **out_file = arena_array(a, (size_t)no + 1, sizeof(char *));
+    InputFile *inputs = arena_array(a, (size_t)ni + 1, sizeof(InputFile));
+    int32_t *in_rate = arena_array(a, (size_t)ni + 1, sizeof(int32_t));
     for (int i = 0; i < o->ninputs; i++) {
         int32_t k = -1;
         for (int32_t b = 0; b < ir->nbuffers; b++)
@@ -198,18 +203,10 @@ int cmd_run(Arena *a, const Options *o)
         else
             in_file[k] = o->inputs[i].file;
     }
-    for (int i = 0; i < o->noutputs; i++) {
-        int32_t k = -1;
-        for (int32_t b = 0; b < ir->nbuffers; b++)
-            if (ir->buffers[b].kind == IR_BUF_OUTPUT && !strcmp(ir->buffers[b].name, o->outputs[i].name))
-                k = ir->buffers[b].abi_index - ni;
-        if (k < 0)
-            errors += no_such_arg(ir, IR_BUF_OUTPUT, o->outputs[i].name);
-        else if (out_file[k])
-            errors += fail("output '%s' is given twice", o->outputs[i].name);
-        else
-            out_file[k] = o->outputs[i].file;
-    }
+    /* One output may go to several files (outputs.c). */
+    OutputFile *outf;
+    int nout;
+    errors += outputs_parse(a, o, ir, &outf, &nout);
     for (int32_t b = 0; b < ir->nbuffers; b++)
         if (ir->buffers[b].kind == IR_BUF_INPUT && !in_file[ir->buffers[b].abi_index])
             errors += fail("input '%s' is not given (add %s=FILE)", ir->buffers[b].name,
@@ -220,31 +217,27 @@ int cmd_run(Arena *a, const Options *o)
     /* Every output target, before anything is compiled, loaded or run: a
      * file of its own, not one that is read, a known extension, a shape the
      * format can hold as far as it is known, and a place it can be made. */
-    FileRef *outs = arena_array(a, (size_t)no + 1, sizeof(FileRef));
-    const char **context = arena_array(a, (size_t)no + 1, sizeof(char *));
+    FileRef *outs = arena_array(a, (size_t)nout + 1, sizeof(FileRef));
     int nouts = 0;
-    for (int32_t i = 0; i < no; i++) {
-        if (!out_file[i])
-            continue;
-        context[i] = arena_printf(a, "output '%s'", ir_arg_name(ir, ni + i));
-        if (is_stdio(out_file[i]))
-            continue;   /* standard output: checked as it is written */
-        outs[nouts++] = file_ref(a, arena_printf(a, "%s ('%s')", context[i], out_file[i]), out_file[i]);
-    }
+    for (int i = 0; i < nout; i++)
+        if (!is_stdio(outf[i].path))    /* standard output: checked as it is written */
+            outs[nouts++] = file_ref(a, outf[i].what, outf[i].path);
     FileRef *reads = arena_array(a, (size_t)(ni + c.graph->nodes.len) + 1, sizeof(FileRef));
     int nreads = read_files(a, o, c.graph, reads);
-    for (int32_t i = 0; i < ni; i++)
+    for (int32_t i = 0; i < ni; i++) {
+        inputs[i] = input_file(a, in_file[i]);
         if (!is_stdio(in_file[i]))
-            reads[nreads++] = file_ref(a, arena_printf(a, "input '%s' ('%s')", ir_arg_name(ir, i), in_file[i]),
-                                 in_file[i]);
+            reads[nreads++] = file_ref(a, arena_printf(a, "input '%s' ('%s')", ir_arg_name(ir, i), inputs[i].path),
+                                       inputs[i].path);
+    }
     errors = check_targets(outs, nouts, reads, nreads);
     convrt_set_warning_handler(warn_to_stderr, NULL);
-    for (int32_t i = 0; i < no; i++) {
-        if (!out_file[i] || is_stdio(out_file[i]))
+    for (int i = 0; i < nout; i++) {
+        if (is_stdio(outf[i].path))
             continue;
-        convrt_tensor shape = known_shape(ir, i);
-        convrt_set_error_handler(report_to_stderr, (void *)context[i]);
-        errors += convrt_save_check(out_file[i], &shape) != 0;
+        convrt_tensor shape = known_shape(ir, outf[i].index);
+        convrt_set_error_handler(report_to_stderr, (void *)outf[i].context);
+        errors += convrt_save_check_with(outf[i].path, &shape, &outf[i].opt) != 0;
     }
     if (errors) {
         convrt_set_error_handler(NULL, NULL);
@@ -258,7 +251,7 @@ int cmd_run(Arena *a, const Options *o)
     int rc = 1;
     convrt_tensor *tensors = calloc((size_t)(ni + no) + 1, sizeof *tensors);
     convrt_tensor **args = calloc((size_t)(ni + no) + 1, sizeof *args);
-    convrt_outfile **files = calloc((size_t)no + 1, sizeof *files);
+    convrt_outfile **files = calloc((size_t)nout + 1, sizeof *files);
     Jit *jit = NULL;
     int nfiles = 0;
     sigset_t saved_signals;
@@ -270,10 +263,13 @@ int cmd_run(Arena *a, const Options *o)
     profile_phase(prof, PHASE_LOAD);
     for (int32_t i = 0; i < ni; i++) {
         if ((is_stdio(in_file[i]) ? load_stdin_npy(ir_arg_name(ir, i), &tensors[i])
-                                  : convrt_load(in_file[i], &tensors[i])) != 0)
+                                  : input_load(&inputs[i], &tensors[i], &in_rate[i])) != 0)
             goto out;
         args[i] = &tensors[i];
     }
+    /* Sound outputs keep the rate of the sound they come from. */
+    if (outputs_set_rates(a, o, c.graph, in_rate, outf, nout) != 0)
+        goto out;
     for (int32_t i = 0; i < no; i++)
         args[ni + i] = &tensors[ni + i];
 
@@ -292,11 +288,11 @@ int cmd_run(Arena *a, const Options *o)
     /* Now that the sizes are known, once more: can each format hold its
      * output?  Still before the body runs. */
     errors = 0;
-    for (int32_t i = 0; i < no; i++) {
-        if (!out_file[i] || is_stdio(out_file[i]))
+    for (int i = 0; i < nout; i++) {
+        if (is_stdio(outf[i].path))
             continue;
-        convrt_set_error_handler(report_to_stderr, (void *)context[i]);
-        errors += convrt_save_check(out_file[i], &tensors[ni + i]) != 0;
+        convrt_set_error_handler(report_to_stderr, (void *)outf[i].context);
+        errors += convrt_save_check_with(outf[i].path, &tensors[ni + outf[i].index], &outf[i].opt) != 0;
     }
     convrt_set_error_handler(report_to_stderr, NULL);
     if (errors)
@@ -319,23 +315,23 @@ int cmd_run(Arena *a, const Options *o)
     profile_phase(prof, PHASE_SAVE);
     hold_signals(true, &saved_signals);
     holding = true;
-    for (int32_t i = 0; i < no; i++) {
-        if (!out_file[i] || is_stdio(out_file[i]))
+    for (int i = 0; i < nout; i++) {
+        if (is_stdio(outf[i].path))
             continue;
-        convrt_set_error_handler(report_to_stderr, (void *)context[i]);
-        if (convrt_outfile_open(out_file[i], &files[nfiles]) != 0)
+        convrt_set_error_handler(report_to_stderr, (void *)outf[i].context);
+        if (convrt_outfile_open(outf[i].path, &files[nfiles]) != 0)
             goto out;
         nfiles++;
-        if (convrt_save_to(files[nfiles - 1], &tensors[ni + i]) != 0)
+        if (output_write(files[nfiles - 1], &outf[i], &tensors[ni + outf[i].index]) != 0)
             goto out;
     }
     convrt_set_error_handler(report_to_stderr, NULL);
-    if (finish_outputs(a, o, ir, out_file, tensors, true) != 0)
+    if (finish_outputs(a, o, ir, outf, nout, tensors, true) != 0)
         goto out;
     rc = convrt_outfile_commit(files, nfiles) != 0;
     nfiles = 0;     /* released by the commit */
     if (rc == 0)
-        finish_outputs(a, o, ir, out_file, tensors, false);
+        finish_outputs(a, o, ir, outf, nout, tensors, false);
     if (rc == 0 && o->noutputs == 0)
         fprintf(stderr, "convc: note: no -o NAME=FILE given; the results were computed and not written\n");
     if (rc == 0)

@@ -24,6 +24,8 @@ enum {
     W_LOCAL_NEW,        /* first use: its type */
 };
 
+/* Running out of memory ends convc as everywhere else in the compiler:
+ * one diagnostic and exit status 1 (arena_out_of_memory). */
 static void *xrealloc(void *p, size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size)

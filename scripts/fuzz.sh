@@ -3,11 +3,13 @@
 #   check  the front and middle of the compiler (parse, check, lower, IR dump)
 #   npy    the runtime's .npy reader
 #   image  the runtime's PNG and PGM/PPM readers
+#   audio  the runtime's sound reader (libsndfile: WAV, FLAC, Ogg Vorbis)
+#   npz    the runtime's .npz reader (libzip)
 # chosen by FUZZ_TARGET (default check).
-#   [FUZZ_TARGET=check|npy|image] scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]
+#   [FUZZ_TARGET=check|npy|image|audio|npz] scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]
 #
 # Builds build-fuzz/ with clang-19 and -DCONVC_FUZZ=ON, then fuzzes a copy of
-# the target's corpus (tests/fuzz/corpus, corpus-npy or corpus-image) in
+# the target's corpus (tests/fuzz/corpus or corpus-TARGET) in
 # build-fuzz/fuzz-run-TARGET/ (the checked-in corpus is never written).
 # Afterwards:
 #   - new inputs:  build-fuzz/fuzz-run-TARGET/new/      (only those that add
@@ -15,7 +17,7 @@
 #   - crashes:     build-fuzz/fuzz-run-TARGET/artifacts/ (crash-*, leak-*,
 #                  timeout-*, oom-*)
 # To keep new inputs, copy them into the corpus directory; put a crash's
-# reproducer into tests/fuzz/crashes (crashes-npy, crashes-image) so the
+# reproducer into tests/fuzz/crashes (crashes-TARGET for the readers) so the
 # replay test runs it from then on.
 # FUZZ_JOBS=N runs N fuzzing processes in parallel (default 1).
 set -euo pipefail
@@ -26,7 +28,9 @@ case "$target" in
   check) corpus=tests/fuzz/corpus; flags=(-dict="$PWD/tests/fuzz/convc.dict" -max_len=4096) ;;
   npy)   corpus=tests/fuzz/corpus-npy; flags=(-max_len=1024) ;;
   image) corpus=tests/fuzz/corpus-image; flags=(-max_len=8192) ;;
-  *) echo "FUZZ_TARGET must be check, npy or image, not '$target'" >&2; exit 2 ;;
+  audio) corpus=tests/fuzz/corpus-audio; flags=(-max_len=8192) ;;
+  npz)   corpus=tests/fuzz/corpus-npz; flags=(-max_len=2048) ;;
+  *) echo "FUZZ_TARGET must be check, npy, image, audio or npz, not '$target'" >&2; exit 2 ;;
 esac
 
 seconds=${1:-600}

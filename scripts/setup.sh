@@ -11,6 +11,10 @@ packages=(
   python3-dev python3-dask
   libxxhash-dev
   libgraphviz-dev graphviz
+  libsndfile1-dev libzip-dev python3-soundfile python3-pil sox
+  # sndfile.pc names -lmp3lame for static links, which libsndfile1-dev
+  # does not pull in
+  libmp3lame-dev
 )
 
 missing=()

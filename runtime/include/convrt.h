@@ -103,7 +103,9 @@ CONVRT_API int convrt_report(int code, const char *fmt, ...) CONVRT_PRINTF(2, 3)
  * to their own handler, so an error handler never sees a success. */
 enum {
     CONVRT_W_ALPHA     = 1,  /* an image's transparency was dropped */
-    CONVRT_W_HARD_LINK = 2   /* a replaced file had other hard links */
+    CONVRT_W_HARD_LINK = 2,  /* a replaced file had other hard links */
+    CONVRT_W_PRECISION = 3,  /* values read were rounded to float32 */
+    CONVRT_W_CLIPPED   = 4   /* values written were clipped to the format's range */
 };
 
 /* Install h for warnings (code is a CONVRT_W_* value), process-wide and
@@ -138,14 +140,31 @@ CONVRT_API int convrt_tensor_numel(const convrt_tensor *t, int64_t *out);
  * empty file name is CONVRT_E_INVALID.  When the system reports an error,
  * the message ends with its reason (strerror). */
 
-/* Load a NumPy .npy file (format versions 1.0, 2.0 and 3.0) holding
- * little-endian float32 ('<f4') or float64 ('<f8', converted to float) in
- * C order with rank <= 8 into a newly allocated *out.  Every header field
- * is validated; anything unexpected (bad magic, malformed dict, fortran
- * order, other dtypes, truncated or trailing data, overflowing shape) is
+/* Load a NumPy .npy file (format versions 1.0, 2.0 and 3.0) holding real
+ * numbers of any of NumPy's basic dtypes: bool ('b1'), signed and unsigned
+ * integers of 1, 2, 4 and 8 bytes ('i1'..'i8', 'u1'..'u8') and floats of 2,
+ * 4 and 8 bytes ('f2', 'f4', 'f8'), in either byte order ('<', '>', '|',
+ * '='), in C or Fortran order, with rank <= 8, into a newly allocated *out
+ * of float32 in C order.  The conversion is NumPy's astype(float32): bool
+ * as 0 or 1, integers and float64 rounded to nearest (float64 beyond the
+ * float32 range becomes an infinity).  When some value changed on the way
+ * (an integer beyond 2^24 that float32 cannot hold exactly, or a float64
+ * with more precision), one CONVRT_W_PRECISION warning says how many and by
+ * how much.  Every header field is validated; anything unexpected (bad
+ * magic, malformed dict, other dtypes such as complex, strings or
+ * structured records, truncated or trailing data, overflowing shape) is
  * CONVRT_E_FORMAT with a message naming the file and the field.  Errors:
  * NULL_ARG, IO, FORMAT, NOMEM.  On failure *out is left empty. */
 CONVRT_API int convrt_npy_load(const char *path, convrt_tensor *out);
+
+/* Load array key of a NumPy .npz archive (numpy.savez or
+ * numpy.savez_compressed: entries KEY.npy, stored or deflated), as
+ * convrt_npy_load would load it.  key NULL takes the archive's only array.
+ * A missing key (or NULL with several arrays) is CONVRT_E_INVALID with a
+ * message listing the archive's keys.  An entry's size is checked against
+ * its compressed size before it is decompressed, and its checksum after.
+ * Errors: NULL_ARG, INVALID, IO, FORMAT, NOMEM. */
+CONVRT_API int convrt_npz_load(const char *path, const char *key, convrt_tensor *out);
 
 /* Save t as a version 1.0 '<f4' .npy file, through a temporary file
  * renamed over PATH (see "output files" below), so a failure leaves PATH
@@ -175,20 +194,70 @@ CONVRT_API int convrt_image_load(const char *path, convrt_tensor *out);
 /* Save t as an 8-bit image chosen by extension (.png, .pgm, .ppm/.pnm):
  * [H, W] or [1, H, W] as grayscale, [3, H, W] as RGB.  Each value is
  * multiplied by 255, clamped to [0, 255] and rounded to nearest (halves
- * up); NaN becomes 0.  A .pgm needs a grayscale tensor, a .ppm takes
- * either (gray is replicated).  Atomic like convrt_npy_save.  Errors:
+ * up); NaN becomes 0.  When some value was outside [0, 1] (or NaN), one
+ * CONVRT_W_CLIPPED warning gives their number and share (convrt_save_with
+ * can rescale instead, or write 16 bits).  A .pgm needs a grayscale
+ * tensor, a .ppm takes either (gray is replicated).  Atomic like
+ * convrt_npy_save.  Errors:
  * NULL_ARG, NULL_DATA, RANK/INVALID (shape not an image), IO, NOMEM. */
 CONVRT_API int convrt_image_save(const char *path, const convrt_tensor *t);
 
-/* Dispatch on the extension (.npy, .png, .pgm, .ppm, .pnm;
- * case-insensitive) to the functions above; other extensions are
- * CONVRT_E_INVALID. */
+/* Load a sound with libsndfile: .wav (PCM of 8 to 32 bits, float, ...),
+ * .flac and .ogg (Vorbis), whatever the extension says, as the file's
+ * content decides.  One channel becomes [L] (L frames), C channels
+ * [C, L]; samples are floats as libsndfile reads them (and Python's
+ * soundfile package gives them): integer PCM divided by 2^(bits-1), so in
+ * [-1, 1); float files as stored.  *rate (when rate is not NULL) receives
+ * the sample rate in Hz.  A file shorter than its header says (a WAV whose
+ * data chunk is cut short, a FLAC stream that ends early) is
+ * CONVRT_E_FORMAT "truncated", as is anything libsndfile cannot read.
+ * Errors: NULL_ARG, IO, FORMAT, NOMEM. */
+CONVRT_API int convrt_audio_load(const char *path, convrt_tensor *out, int32_t *rate);
+
+/* Save t ([L] mono or [C, L], 1 <= C <= 64) as sound at rate Hz (1 to
+ * 768000) in the format of the extension: .wav as 32-bit float by
+ * default, or 16- or 24-bit PCM when bits is 16 or 24; .flac as 16-bit PCM
+ * (bits 0 or 16) or 24-bit; .ogg as Vorbis (bits 0).  A 32-bit float WAV
+ * keeps every value exactly, also outside [-1, 1].  The other formats hold
+ * only [-1, 1]: values beyond are clipped to it (NaN becomes 0), and one
+ * CONVRT_W_CLIPPED warning says how many.  Integer PCM is libsndfile's
+ * conversion: value × 2^(bits-1) rounded (WAV: toward -inf; FLAC: to
+ * nearest) and limited to the integer range, so 1.0 becomes 2^(bits-1)-1.
+ * Atomic like convrt_npy_save.  Errors: NULL_ARG, NULL_DATA, RANK, INVALID
+ * (shape, rate or bits the format cannot take), IO, NOMEM. */
+CONVRT_API int convrt_audio_save(const char *path, const convrt_tensor *t, int32_t rate, int32_t bits);
+
+/* How a file is written, for the formats that have choices; a zeroed
+ * struct (or NULL) means every default. */
+typedef struct convrt_save_options {
+    /* Bits per sample.  0: the format's default.  .npy: 32 (float32,
+     * default) or 64 (float64, exact).  Images: 8 (default) or 16 (PNG
+     * 16-bit, PGM/PPM with maxval 65535).  Audio: see convrt_audio_save. */
+    int32_t bits;
+    /* Images: 0 clamps every value to [0, 1] (the default; values outside,
+     * and NaN, are counted and one CONVRT_W_CLIPPED warning gives their
+     * share); 1 maps the smallest finite value to 0 and the largest to 1
+     * first (a constant image becomes 0; +inf becomes 1, -inf and NaN 0). */
+    int32_t rescale;
+    /* Audio: the sample rate in Hz; required. */
+    int32_t rate;
+} convrt_save_options;
+
+/* Dispatch on the extension (.npy, .png, .pgm, .ppm, .pnm, .wav, .flac,
+ * .ogg; .npz for loading; case-insensitive) to the functions above; other
+ * extensions are CONVRT_E_INVALID.  convrt_load of .npz takes the
+ * archive's only array, and of audio drops the sample rate (use
+ * convrt_audio_load to have it).  convrt_save of audio needs a rate, so
+ * only convrt_save_with (or convrt_audio_save) can write it. */
 CONVRT_API int convrt_load(const char *path, convrt_tensor *out);
 CONVRT_API int convrt_save(const char *path, const convrt_tensor *t);
+CONVRT_API int convrt_save_with(const char *path, const convrt_tensor *t, const convrt_save_options *opt);
 
 /* The rank and dims convrt_load(path) would give, from the file's header
- * alone (an image's pixels and an array's data are not read; out->data is
- * NULL): what a tool needs to check shapes or bind sizes without loading.
+ * alone for .npy and images (an image's pixels and an array's data are not
+ * read; .npz and sound files are loaded and their data dropped); out->data
+ * is NULL: what a tool needs to check shapes or bind sizes without keeping
+ * the data.
  * The header gets the same checks as when loading, including its size
  * against the file's.  Errors: NULL_ARG, INVALID, IO, FORMAT. */
 CONVRT_API int convrt_load_shape(const char *path, convrt_tensor *out);
@@ -203,12 +272,15 @@ CONVRT_API int convrt_npy_load_memory(const void *bytes, size_t len, const char 
  * messages.  Nothing is flushed or closed.  Errors: as convrt_npy_save. */
 CONVRT_API int convrt_npy_write_stream(FILE *f, const char *name, const convrt_tensor *t);
 
-/* Check, without creating anything, that convrt_save(path, t) can
- * succeed: a known extension, a tensor the format can hold (rank, channels
- * and size; t->data is not looked at, and t may be NULL to check only the
- * path), and a target convrt_outfile_open accepts.  Errors: NULL_ARG,
- * INVALID, RANK, OVERFLOW, IO. */
+/* Check, without creating anything, that convrt_save_with(path, t, opt)
+ * can succeed: a known extension, options the format takes, a tensor the
+ * format can hold (rank, channels and size; t->data is not looked at, and
+ * t may be NULL to check only the path and options), and a target
+ * convrt_outfile_open accepts.  convrt_save_check(path, t) is the same with
+ * the default options (and no rate, which audio then lacks).  Errors:
+ * NULL_ARG, INVALID, RANK, OVERFLOW, IO. */
 CONVRT_API int convrt_save_check(const char *path, const convrt_tensor *t);
+CONVRT_API int convrt_save_check_with(const char *path, const convrt_tensor *t, const convrt_save_options *opt);
 
 /* ----------------------------------------------------------- output files
  *
@@ -251,8 +323,10 @@ CONVRT_API int convrt_outfile_open(const char *path, convrt_outfile **out);
 CONVRT_API FILE *convrt_outfile_stream(convrt_outfile *f);
 
 /* Write t into f in the format of f's target's extension, as convrt_save
- * would; f is neither committed nor released.  Errors: as convrt_save. */
+ * (convrt_save_with) would; f is neither committed nor released.  Errors:
+ * as convrt_save. */
 CONVRT_API int convrt_save_to(convrt_outfile *f, const convrt_tensor *t);
+CONVRT_API int convrt_save_to_with(convrt_outfile *f, const convrt_tensor *t, const convrt_save_options *opt);
 
 /* Finish the n files (flush, fsync, close: a full disk is reported here)
  * and rename each over its target.  All or nothing: when any step fails,

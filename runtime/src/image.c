@@ -1,7 +1,9 @@
 /* image.c - PNG (libpng) and netpbm PGM/PPM images as float tensors.
  *
  * Images become [H, W] (gray) or [3, H, W] (RGB, channels first) with
- * samples scaled into [0, 1]; saving goes the other way with 8 bits. */
+ * samples scaled into [0, 1]; saving goes the other way with 8 or 16 bits,
+ * clamping to [0, 1] (and saying how much was clipped) or rescaling the
+ * tensor's range to it. */
 #include <errno.h>
 #include <math.h>
 #include <png.h>
@@ -82,16 +84,72 @@ static int alloc_image(const char *path, convrt_tensor *out, int channels, int64
     return 0;
 }
 
-/* value * 255 clamped to [0, 255], rounded to nearest with halves up;
- * NaN (which fails every comparison) becomes 0. */
-static unsigned char to_u8(float v)
+/* How values become samples of maxv + 1 levels. */
+typedef struct levels {
+    unsigned maxv;          /* 255 or 65535 */
+    int      rescale;       /* map [lo, lo + span] to [0, 1] first */
+    double   lo, span;
+    int64_t  clipped;       /* values clamping changed the sample of */
+} levels;
+
+/* Clamped (the default): value * maxv clamped to [0, maxv], rounded to
+ * nearest with halves up (in double, so exactly); NaN (which fails every comparison) becomes 0.
+ * A value is counted as clipped when rounding alone would have left the
+ * range: more than half a step below 0 or above 1, or NaN. */
+static unsigned level(levels *L, float v)
 {
-    float x = v * 255.0f;
-    if (!(x > 0.0f))
+    if (L->rescale) {
+        double y = isfinite(v) ? (L->span > 0 ? ((double)v - L->lo) / L->span : 0.0) : v > 0 ? 1.0 : 0.0;
+        double x = y * L->maxv + 0.5;
+        return x <= 0 ? 0 : x >= L->maxv ? L->maxv : (unsigned)x;
+    }
+    double x = (double)v * L->maxv;     /* exact: 24 + 16 bits */
+    if (!(x > 0.0)) {
+        if (!(x >= -0.5))
+            L->clipped++;
         return 0;
-    if (x >= 255.0f)
-        return 255;
-    return (unsigned char)(x + 0.5f);
+    }
+    if (x >= L->maxv) {
+        if (x >= L->maxv + 0.5)
+            L->clipped++;
+        return L->maxv;
+    }
+    return (unsigned)(x + 0.5);
+}
+
+/* The levels for t under opt: for rescaling, the range of its finite
+ * values. */
+static levels levels_for(const convrt_tensor *t, const convrt_save_options *opt)
+{
+    levels L = { opt->bits == 16 ? 65535u : 255u, opt->rescale, 0.0, 0.0, 0 };
+    if (!L.rescale)
+        return L;
+    int64_t n = 0;
+    convrt__numel(t->rank, t->dims, &n);
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        float v = t->data[i];
+        if (isfinite(v)) {
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+    }
+    if (lo <= hi) {
+        L.lo = lo;
+        L.span = hi - lo;
+    }
+    return L;
+}
+
+/* One sample into a row: a byte, or two bytes big-endian (PNG and PNM). */
+static void put_sample(unsigned char *row, size_t k, unsigned v, unsigned maxv)
+{
+    if (maxv > 255) {
+        row[2 * k] = (unsigned char)(v >> 8);
+        row[2 * k + 1] = (unsigned char)v;
+    } else {
+        row[k] = (unsigned char)v;
+    }
 }
 
 /* Shape of a tensor to save as an image: channels 1 or 3, height, width.
@@ -331,12 +389,13 @@ static void png_flush_fn(png_structp png)
     (void)png;      /* the output file is flushed when it is committed */
 }
 
-static int png_write(FILE *fp, const char *path, const convrt_tensor *t, int ch, int64_t h, int64_t w)
+static int png_write(FILE *fp, const char *path, const convrt_tensor *t, int ch, int64_t h, int64_t w, levels *L)
 {
     png_err err = {{0}, CONVRT_E_IO};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, png_error_fn, png_warning_fn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
-    unsigned char *volatile row = malloc((size_t)w * (size_t)ch);
+    int bytes = L->maxv > 255 ? 2 : 1;
+    unsigned char *volatile row = malloc((size_t)w * (size_t)ch * (size_t)bytes);
     if (!info || !row) {
         png_destroy_write_struct(&png, &info);
         free(row);
@@ -348,7 +407,7 @@ static int png_write(FILE *fp, const char *path, const convrt_tensor *t, int ch,
         return convrt_report(CONVRT_E_IO, "cannot save '%s': %s", path, err.msg);
     }
     png_set_write_fn(png, fp, png_write_fn, png_flush_fn);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8,
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8 * bytes,
                  ch == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
@@ -356,7 +415,7 @@ static int png_write(FILE *fp, const char *path, const convrt_tensor *t, int ch,
     for (int64_t y = 0; y < h; y++) {
         for (int64_t x = 0; x < w; x++)
             for (int c = 0; c < ch; c++)
-                row[x * ch + c] = to_u8(t->data[c * plane + (size_t)(y * w + x)]);
+                put_sample(row, (size_t)(x * ch + c), level(L, t->data[c * plane + (size_t)(y * w + x)]), L->maxv);
         png_write_row(png, row);
     }
     png_write_end(png, NULL);
@@ -530,18 +589,26 @@ static int pnm_load(const char *path, convrt_tensor *out, int header_only)
     return rc;
 }
 
-static int pnm_write(FILE *fp, const char *path, const convrt_tensor *t, int ch, int64_t h, int64_t w, int out_ch)
+static int pnm_write(FILE *fp, const char *path, const convrt_tensor *t, int ch, int64_t h, int64_t w, int out_ch,
+                     levels *L)
 {
-    unsigned char *row = malloc((size_t)w * (size_t)out_ch);
+    size_t rowbytes = (size_t)w * (size_t)out_ch * (L->maxv > 255 ? 2 : 1);
+    unsigned char *row = malloc(rowbytes);
     if (!row)
         return convrt_report(CONVRT_E_NOMEM, "cannot save '%s': out of memory", path);
-    int ok = fprintf(fp, "P%c\n%lld %lld\n255\n", out_ch == 1 ? '5' : '6', (long long)w, (long long)h) > 0;
+    int ok = fprintf(fp, "P%c\n%lld %lld\n%u\n", out_ch == 1 ? '5' : '6', (long long)w, (long long)h, L->maxv) > 0;
     size_t plane = (size_t)h * (size_t)w;
     for (int64_t y = 0; ok && y < h; y++) {
         for (int64_t x = 0; x < w; x++)
-            for (int c = 0; c < out_ch; c++)
-                row[x * out_ch + c] = to_u8(t->data[(size_t)(ch == 1 ? 0 : c) * plane + (size_t)(y * w + x)]);
-        ok = fwrite(row, 1, (size_t)w * (size_t)out_ch, fp) == (size_t)w * (size_t)out_ch;
+            for (int c = 0; c < out_ch; c++) {
+                /* gray replicated into a .ppm is counted once */
+                float v = t->data[(size_t)(ch == 1 ? 0 : c) * plane + (size_t)(y * w + x)];
+                int64_t before = L->clipped;
+                put_sample(row, (size_t)(x * out_ch + c), level(L, v), L->maxv);
+                if (ch == 1 && c > 0)
+                    L->clipped = before;
+            }
+        ok = fwrite(row, 1, rowbytes, fp) == rowbytes;
     }
     free(row);
     if (!ok)
@@ -585,11 +652,18 @@ static image_kind kind_of(const char *path)
     return IMG_NONE;
 }
 
-int convrt__image_check(const char *path, const convrt_tensor *t)
+int convrt__image_check(const char *path, const convrt_tensor *t, const convrt_save_options *opt)
 {
     if (kind_of(path) == IMG_NONE)
         return convrt_report(CONVRT_E_INVALID,
                              "cannot save '%s': unknown image extension (expected .png, .pgm or .ppm)", path);
+    if (opt->bits != 0 && opt->bits != 8 && opt->bits != 16)
+        return convrt_report(CONVRT_E_INVALID, "cannot save '%s': an image is written with 8 or 16 bits, not %d",
+                             path, (int)opt->bits);
+    if (opt->rate)
+        return convrt_report(CONVRT_E_INVALID, "cannot save '%s': a sample rate is for sound, not images", path);
+    if (!t)
+        return 0;
     int ch = 0;
     int64_t h = 0, w = 0;
     int rc = image_shape(path, t, &ch, &h, &w);
@@ -603,20 +677,20 @@ int convrt__image_check(const char *path, const convrt_tensor *t)
 }
 
 /* The checks of convrt__image_check plus the data pointer. */
-static int image_ready(const char *path, const convrt_tensor *t)
+static int image_ready(const char *path, const convrt_tensor *t, const convrt_save_options *opt)
 {
     if (!t)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_image_save: tensor is NULL");
-    int rc = convrt__image_check(path, t);
+    int rc = convrt__image_check(path, t, opt);
     if (rc == 0 && !t->data)
         rc = convrt_report(CONVRT_E_NULL_DATA, "cannot save '%s': tensor data is NULL", path);
     return rc;
 }
 
-int convrt__image_write(convrt_outfile *f, const convrt_tensor *t)
+int convrt__image_write(convrt_outfile *f, const convrt_tensor *t, const convrt_save_options *opt)
 {
     const char *path = convrt__outfile_path(f);
-    int rc = image_ready(path, t);
+    int rc = image_ready(path, t, opt);
     if (rc != 0)
         return rc;
     int ch = 0;
@@ -624,9 +698,18 @@ int convrt__image_write(convrt_outfile *f, const convrt_tensor *t)
     image_shape(path, t, &ch, &h, &w);
     FILE *fp = convrt_outfile_stream(f);
     image_kind k = kind_of(path);
+    levels L = levels_for(t, opt);
     if (k == IMG_PNG)
-        return png_write(fp, path, t, ch, h, w);
-    return pnm_write(fp, path, t, ch, h, w, k == IMG_PGM ? 1 : k == IMG_PNM ? ch : 3);
+        rc = png_write(fp, path, t, ch, h, w, &L);
+    else
+        rc = pnm_write(fp, path, t, ch, h, w, k == IMG_PGM ? 1 : k == IMG_PNM ? ch : 3, &L);
+    if (rc == 0 && L.clipped) {
+        int64_t n = (int64_t)ch * h * w;
+        convrt__warn(CONVRT_W_CLIPPED,
+                     "'%s': %lld of %lld values (%.3g%%) were outside [0, 1] (or NaN) and were clipped to it",
+                     path, (long long)L.clipped, (long long)n, 100.0 * (double)L.clipped / (double)n);
+    }
+    return rc;
 }
 
 int convrt_image_save(const char *path, const convrt_tensor *t)
@@ -634,13 +717,14 @@ int convrt_image_save(const char *path, const convrt_tensor *t)
     if (!path || !t)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_image_save: %s is NULL", !path ? "path" : "tensor");
     /* the tensor first: a tensor that is not an image creates no file */
-    int rc = image_ready(path, t);
+    convrt_save_options opt = {0};
+    int rc = image_ready(path, t, &opt);
     if (rc != 0)
         return rc;
     convrt_outfile *f;
     if ((rc = convrt_outfile_open(path, &f)) != 0)
         return rc;
-    if ((rc = convrt__image_write(f, t)) != 0) {
+    if ((rc = convrt__image_write(f, t, &opt)) != 0) {
         convrt_outfile_discard(f);
         return rc;
     }

@@ -44,11 +44,41 @@ int convrt__image_load_shape(const char *path, convrt_tensor *out);
 const char *convrt__outfile_path(const convrt_outfile *f);
 
 /* What the savers write into an open output file, after the same checks
- * convrt_save_check makes of the tensor. */
-int convrt__npy_write(convrt_outfile *f, const convrt_tensor *t);
-int convrt__npy_check(const char *path, const convrt_tensor *t);
-int convrt__image_write(convrt_outfile *f, const convrt_tensor *t);
-int convrt__image_check(const char *path, const convrt_tensor *t);
+ * convrt_save_check_with makes of the options and the tensor (t may be
+ * NULL there: the options only).  opt is never NULL. */
+int convrt__npy_write(convrt_outfile *f, const convrt_tensor *t, const convrt_save_options *opt);
+int convrt__npy_check(const char *path, const convrt_tensor *t, const convrt_save_options *opt);
+int convrt__image_write(convrt_outfile *f, const convrt_tensor *t, const convrt_save_options *opt);
+int convrt__image_check(const char *path, const convrt_tensor *t, const convrt_save_options *opt);
+int convrt__audio_write(convrt_outfile *f, const convrt_tensor *t, const convrt_save_options *opt);
+int convrt__audio_check(const char *path, const convrt_tensor *t, const convrt_save_options *opt);
+
+/* ---- .npy data (npy.c, npy_convert.c) */
+
+/* A NumPy dtype the reader takes: kind 'b' (bool), 'i', 'u' or 'f', size
+ * in bytes, and whether its byte order is the host's opposite. */
+typedef struct convrt__npy_dtype {
+    char kind;
+    int  size;
+    int  swap;
+} convrt__npy_dtype;
+
+/* Values that changed on their way to float32. */
+typedef struct convrt__npy_loss {
+    int64_t count;
+    double  max_change;
+} convrt__npy_loss;
+
+/* Read a whole .npy stream of size bytes from f (at its start) into *out;
+ * name is what messages call it ("w.npy", "w.npz:k").  f is not closed. */
+int convrt__npy_read(FILE *f, int64_t size, const char *name, convrt_tensor *out);
+/* n items of dt at raw (file order) to floats, counting the losses. */
+void convrt__npy_convert(const unsigned char *raw, size_t n, convrt__npy_dtype dt, float *dst,
+                         convrt__npy_loss *loss);
+/* A Fortran-order array of dims (n floats in src) into C order in out. */
+void convrt__npy_fortran_to_c(const float *src, float *out, int rank, const int64_t *dims);
+/* One CONVRT_W_PRECISION warning, if any value changed. */
+void convrt__npy_report_loss(const char *name, const char *descr, const convrt__npy_loss *loss, int64_t n);
 
 /* A runtime function called by a pipeline's body failed with rc (already
  * reported): convrt_pipeline_run, if one is running on this thread,

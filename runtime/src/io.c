@@ -58,91 +58,147 @@ int convrt__open_input(const char *path, FILE **fp, int64_t *size)
     return 0;
 }
 
-static int is_image_ext(const char *ext)
+/* The formats, by extension. */
+typedef enum file_kind { FK_NONE, FK_NPY, FK_NPZ, FK_IMAGE, FK_AUDIO } file_kind;
+
+static file_kind kind_of(const char *path)
 {
-    return !strcmp(ext, "png") || !strcmp(ext, "pgm") || !strcmp(ext, "ppm") || !strcmp(ext, "pnm");
+    char ext[8];
+    convrt__extension(path, ext, sizeof ext);
+    if (!strcmp(ext, "npy"))
+        return FK_NPY;
+    if (!strcmp(ext, "npz"))
+        return FK_NPZ;
+    if (!strcmp(ext, "png") || !strcmp(ext, "pgm") || !strcmp(ext, "ppm") || !strcmp(ext, "pnm"))
+        return FK_IMAGE;
+    if (!strcmp(ext, "wav") || !strcmp(ext, "flac") || !strcmp(ext, "ogg"))
+        return FK_AUDIO;
+    return FK_NONE;
 }
 
 int convrt_load(const char *path, convrt_tensor *out)
 {
     if (!path)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_load: path is NULL");
-    char ext[8];
-    convrt__extension(path, ext, sizeof ext);
-    if (strcmp(ext, "npy") == 0)
-        return convrt_npy_load(path, out);
-    if (is_image_ext(ext))
-        return convrt_image_load(path, out);
+    switch (kind_of(path)) {
+    case FK_NPY: return convrt_npy_load(path, out);
+    case FK_NPZ: return convrt_npz_load(path, NULL, out);
+    case FK_IMAGE: return convrt_image_load(path, out);
+    case FK_AUDIO: return convrt_audio_load(path, out, NULL);
+    default: break;
+    }
     if (out)
         memset(out, 0, sizeof *out);
     return convrt_report(CONVRT_E_INVALID,
-                         "cannot load '%s': unknown extension (expected .npy, .png, .pgm or .ppm)",
-                         path);
+                         "cannot load '%s': unknown extension (expected .npy, .npz, .png, .pgm, .ppm, .wav, "
+                         ".flac or .ogg)", path);
 }
 
 int convrt_load_shape(const char *path, convrt_tensor *out)
 {
     if (!path)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_load_shape: path is NULL");
-    char ext[8];
-    convrt__extension(path, ext, sizeof ext);
-    if (strcmp(ext, "npy") == 0)
-        return convrt__npy_load_shape(path, out);
-    if (is_image_ext(ext))
-        return convrt__image_load_shape(path, out);
+    switch (kind_of(path)) {
+    case FK_NPY: return convrt__npy_load_shape(path, out);
+    case FK_IMAGE: return convrt__image_load_shape(path, out);
+    case FK_NPZ:
+    case FK_AUDIO: {
+        /* no header-only reader: load, keep the shape */
+        int rc = convrt_load(path, out);
+        if (rc == 0) {
+            free(out->data);
+            out->data = NULL;
+        }
+        return rc;
+    }
+    default: break;
+    }
     if (out)
         memset(out, 0, sizeof *out);
     return convrt_report(CONVRT_E_INVALID,
-                         "cannot load '%s': unknown extension (expected .npy, .png, .pgm or .ppm)",
-                         path);
+                         "cannot load '%s': unknown extension (expected .npy, .npz, .png, .pgm, .ppm, .wav, "
+                         ".flac or .ogg)", path);
 }
 
 static int unknown_save_ext(const char *path)
 {
     return convrt_report(CONVRT_E_INVALID,
-                         "cannot save '%s': unknown extension (expected .npy, .png, .pgm or .ppm)",
-                         path);
+                         "cannot save '%s': unknown extension (expected .npy, .png, .pgm, .ppm, .wav, .flac "
+                         "or .ogg)", path);
+}
+
+static const convrt_save_options no_options = {0};
+
+/* The format's own checks of the options and (when t is not NULL) the
+ * tensor. */
+static int check_format(const char *path, const convrt_tensor *t, const convrt_save_options *opt)
+{
+    switch (kind_of(path)) {
+    case FK_NPY: return convrt__npy_check(path, t, opt);
+    case FK_IMAGE: return convrt__image_check(path, t, opt);
+    case FK_AUDIO: return convrt__audio_check(path, t, opt);
+    default: return unknown_save_ext(path);
+    }
+}
+
+int convrt_save_check_with(const char *path, const convrt_tensor *t, const convrt_save_options *opt)
+{
+    if (!path)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_save_check: path is NULL");
+    int rc = check_format(path, t, opt ? opt : &no_options);
+    return rc != 0 ? rc : convrt_outfile_check(path);
 }
 
 int convrt_save_check(const char *path, const convrt_tensor *t)
 {
-    if (!path)
-        return convrt_report(CONVRT_E_NULL_ARG, "convrt_save_check: path is NULL");
-    char ext[8];
-    convrt__extension(path, ext, sizeof ext);
-    int rc;
-    if (strcmp(ext, "npy") == 0)
-        rc = t ? convrt__npy_check(path, t) : 0;
-    else if (is_image_ext(ext))
-        rc = t ? convrt__image_check(path, t) : 0;
-    else
-        rc = unknown_save_ext(path);
-    return rc != 0 ? rc : convrt_outfile_check(path);
+    return convrt_save_check_with(path, t, NULL);
 }
 
-int convrt_save_to(convrt_outfile *f, const convrt_tensor *t)
+int convrt_save_to_with(convrt_outfile *f, const convrt_tensor *t, const convrt_save_options *opt)
 {
     if (!f)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_save_to: the file is NULL");
     const char *path = convrt__outfile_path(f);
-    char ext[8];
-    convrt__extension(path, ext, sizeof ext);
-    if (strcmp(ext, "npy") == 0)
-        return convrt__npy_write(f, t);
-    if (is_image_ext(ext))
-        return convrt__image_write(f, t);
-    return unknown_save_ext(path);
+    if (!opt)
+        opt = &no_options;
+    switch (kind_of(path)) {
+    case FK_NPY: return convrt__npy_write(f, t, opt);
+    case FK_IMAGE: return convrt__image_write(f, t, opt);
+    case FK_AUDIO: return convrt__audio_write(f, t, opt);
+    default: return unknown_save_ext(path);
+    }
+}
+
+int convrt_save_to(convrt_outfile *f, const convrt_tensor *t)
+{
+    return convrt_save_to_with(f, t, NULL);
+}
+
+int convrt_save_with(const char *path, const convrt_tensor *t, const convrt_save_options *opt)
+{
+    if (!path || !t)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_save: %s is NULL", !path ? "path" : "tensor");
+    if (!opt)
+        opt = &no_options;
+    /* the tensor and options first: a bad one creates no file at all */
+    int rc = check_format(path, t, opt);
+    if (rc == 0 && kind_of(path) == FK_AUDIO && opt->rate < 1)
+        rc = convrt_report(CONVRT_E_INVALID,
+                           "cannot save '%s': sound needs a sample rate (convrt_audio_save, or convrt_save_with "
+                           "and a rate)", path);
+    if (rc != 0)
+        return rc;
+    convrt_outfile *f;
+    if ((rc = convrt_outfile_open(path, &f)) != 0)
+        return rc;
+    if ((rc = convrt_save_to_with(f, t, opt)) != 0) {
+        convrt_outfile_discard(f);
+        return rc;
+    }
+    return convrt_outfile_commit(&f, 1);
 }
 
 int convrt_save(const char *path, const convrt_tensor *t)
 {
-    if (!path)
-        return convrt_report(CONVRT_E_NULL_ARG, "convrt_save: path is NULL");
-    char ext[8];
-    convrt__extension(path, ext, sizeof ext);
-    if (strcmp(ext, "npy") == 0)
-        return convrt_npy_save(path, t);
-    if (is_image_ext(ext))
-        return convrt_image_save(path, t);
-    return unknown_save_ext(path);
+    return convrt_save_with(path, t, NULL);
 }

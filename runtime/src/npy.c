@@ -1,9 +1,10 @@
-/* npy.c - NumPy .npy reader (v1/v2/v3, <f4 and <f8) and writer (v1, <f4).
+/* npy.c - NumPy .npy reader (v1/v2/v3; bool, integer and float dtypes in
+ * either byte order, C or Fortran order) and writer (v1, <f4 or <f8).
  *
  * The header is a Python dict literal; it is parsed strictly rather than
  * scanned for substrings so that files numpy would not read the same way
- * (Fortran order, other dtypes, odd shapes) are rejected with the field at
- * fault instead of being misread. */
+ * (other dtypes, odd shapes) are rejected with the field at fault instead
+ * of being misread.  The data is converted to float32 by npy_convert.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@
 
 typedef struct npy_header {
     int has_descr, has_fortran, has_shape;
-    int itemsize;          /* 4 or 8 */
+    convrt__npy_dtype dt;
+    char descr[32];        /* as written, for messages */
     int fortran;
     int rank;
     int64_t dims[CONVRT_MAX_RANK];
@@ -132,6 +134,25 @@ static int parse_shape(parser *p, npy_header *h)
     return 0;
 }
 
+/* "<f4", ">i2", "|b1", "=u8": byte order, kind, size. */
+static int parse_dtype(const char *d, convrt__npy_dtype *dt)
+{
+    char order = d[0];
+    if (order != '<' && order != '>' && order != '|' && order != '=')
+        return -1;
+    dt->kind = d[1];
+    if (!d[1] || !strchr("biuf", dt->kind) || d[2] < '1' || d[2] > '8' || d[3])
+        return -1;
+    dt->size = d[2] - '0';
+    int ok = dt->kind == 'b' ? dt->size == 1
+           : dt->kind == 'f' ? dt->size == 2 || dt->size == 4 || dt->size == 8
+                             : dt->size == 1 || dt->size == 2 || dt->size == 4 || dt->size == 8;
+    if (!ok)
+        return -1;
+    dt->swap = order == '>' && dt->size > 1;   /* the host is little-endian */
+    return 0;
+}
+
 static int parse_header(parser *p, npy_header *h)
 {
     memset(h, 0, sizeof *h);
@@ -150,16 +171,12 @@ static int parse_header(parser *p, npy_header *h)
             if (h->has_descr)
                 return fmt_err(p, "descr", "given twice");
             h->has_descr = 1;
-            char d[32];
-            if (parse_string(p, d, sizeof d) != 0)
+            if (parse_string(p, h->descr, sizeof h->descr) != 0)
                 return fmt_err(p, "descr", "expected a dtype string such as '<f4'");
-            if (strcmp(d, "<f4") == 0)
-                h->itemsize = 4;
-            else if (strcmp(d, "<f8") == 0)
-                h->itemsize = 8;
-            else {
-                char msg[96];
-                snprintf(msg, sizeof msg, "dtype '%s' is not supported (only '<f4' and '<f8')", d);
+            if (parse_dtype(h->descr, &h->dt) != 0) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "dtype '%s' is not supported (only real numbers: bool 'b1', "
+                         "integers 'i1'..'i8' and 'u1'..'u8', floats 'f2', 'f4', 'f8')", h->descr);
                 return fmt_err(p, "descr", msg);
             }
         } else if (strcmp(key, "fortran_order") == 0) {
@@ -198,21 +215,64 @@ static int parse_header(parser *p, npy_header *h)
         return fmt_err(p, "fortran_order", "missing");
     if (!h->has_shape)
         return fmt_err(p, "shape", "missing");
-    if (h->fortran)
-        return fmt_err(p, "fortran_order", "Fortran (column-major) order is not supported");
     return 0;
+}
+
+/* Read the data of h (n items) from f, converted and in C order. */
+static int read_data(FILE *f, const char *path, const npy_header *h, int64_t n, float *out)
+{
+    enum { CHUNK = 1 << 16 };   /* bytes read at a time */
+    float *conv = out;
+    if (h->fortran && h->rank > 1) {
+        conv = convrt__aligned_alloc((size_t)n * sizeof(float), 0);
+        if (!conv)
+            return convrt_report(CONVRT_E_NOMEM, "cannot load '%s': cannot allocate %lld floats",
+                                 path, (long long)n);
+    }
+    unsigned char *raw = malloc(CHUNK);
+    if (!raw) {
+        if (conv != out)
+            free(conv);
+        return convrt_report(CONVRT_E_NOMEM, "cannot load '%s': out of memory", path);
+    }
+    convrt__npy_loss loss = {0, 0.0};
+    size_t per = CHUNK / (size_t)h->dt.size;
+    int64_t got = 0;
+    int rc = 0;
+    while (got < n) {
+        size_t want = (size_t)(n - got) < per ? (size_t)(n - got) : per;
+        size_t r = fread(raw, (size_t)h->dt.size, want, f);
+        convrt__npy_convert(raw, r, h->dt, conv + got, &loss);
+        got += (int64_t)r;
+        if (r != want) {
+            rc = ferror(f) ? read_err(path)
+                           : convrt_report(CONVRT_E_FORMAT,
+                                           "cannot load '%s': data: truncated (the file shrank while reading)",
+                                           path);
+            break;
+        }
+    }
+    free(raw);
+    if (rc == 0 && fgetc(f) != EOF)
+        rc = convrt_report(CONVRT_E_FORMAT, "cannot load '%s': data: unexpected bytes after the array", path);
+    if (rc == 0 && conv != out)
+        convrt__npy_fortran_to_c(conv, out, h->rank, h->dims);
+    if (conv != out)
+        free(conv);
+    if (rc == 0)
+        convrt__npy_report_loss(path, h->descr, &loss, n);
+    return rc;
 }
 
 /* The .npy in f (fsize bytes; path for messages) into *out, or with
  * header_only its shape alone (data NULL).  Closes nothing. */
 static int npy_read(FILE *f, int64_t fsize, const char *path, convrt_tensor *out, int header_only)
 {
-    int rc = 0;
     char *hbuf = NULL;
     float *data = NULL;
-    double *chunk = NULL;
     parser p = {.path = path};
     unsigned char pre[12];
+    int rc = 0;
 
     if (fread(pre, 1, 8, f) != 8 || memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0) {
         rc = ferror(f) ? read_err(path) : fmt_err(&p, "magic", "bad magic (not a .npy file)");
@@ -261,7 +321,7 @@ static int npy_read(FILE *f, int64_t fsize, const char *path, convrt_tensor *out
         goto done;
 
     int64_t n, nbytes;
-    if (convrt__numel(h.rank, h.dims, &n) != 0 || __builtin_mul_overflow(n, (int64_t)h.itemsize, &nbytes)) {
+    if (convrt__numel(h.rank, h.dims, &n) != 0 || __builtin_mul_overflow(n, (int64_t)h.dt.size, &nbytes)) {
         rc = fmt_err(&p, "shape", "element count overflows");
         goto done;
     }
@@ -293,38 +353,8 @@ static int npy_read(FILE *f, int64_t fsize, const char *path, convrt_tensor *out
                            path, (long long)n);
         goto done;
     }
-    size_t got;
-    if (h.itemsize == 4) {
-        got = fread(data, sizeof(float), (size_t)n, f);
-    } else {
-        enum { CHUNK = 4096 };
-        chunk = malloc(CHUNK * sizeof(double));
-        if (!chunk) {
-            rc = convrt_report(CONVRT_E_NOMEM, "cannot load '%s': out of memory", path);
-            goto done;
-        }
-        got = 0;
-        while (got < (size_t)n) {
-            size_t want = (size_t)n - got < CHUNK ? (size_t)n - got : CHUNK;
-            size_t r = fread(chunk, sizeof(double), want, f);
-            for (size_t i = 0; i < r; i++)
-                data[got + i] = (float)chunk[i];
-            got += r;
-            if (r != want)
-                break;
-        }
-    }
-    if (got != (size_t)n) {
-        rc = ferror(f) ? read_err(path)
-                       : convrt_report(CONVRT_E_FORMAT, "cannot load '%s': data: truncated (the file shrank while reading)",
-                                       path);
+    if ((rc = read_data(f, path, &h, n, data)) != 0)
         goto done;
-    }
-    if (fgetc(f) != EOF) {
-        rc = convrt_report(CONVRT_E_FORMAT, "cannot load '%s': data: unexpected bytes after the array",
-                           path);
-        goto done;
-    }
 
     out->data = data;
     out->rank = h.rank;
@@ -333,10 +363,14 @@ static int npy_read(FILE *f, int64_t fsize, const char *path, convrt_tensor *out
     data = NULL;
 
 done:
-    free(chunk);
     free(data);
     free(hbuf);
     return rc;
+}
+
+int convrt__npy_read(FILE *f, int64_t fsize, const char *path, convrt_tensor *out)
+{
+    return npy_read(f, fsize, path, out, 0);
 }
 
 static int npy_load(const char *path, convrt_tensor *out, int header_only)
@@ -378,8 +412,16 @@ int convrt_npy_load_memory(const void *bytes, size_t len, const char *name, conv
     return rc;
 }
 
-int convrt__npy_check(const char *path, const convrt_tensor *t)
+int convrt__npy_check(const char *path, const convrt_tensor *t, const convrt_save_options *opt)
 {
+    if (opt->bits != 0 && opt->bits != 32 && opt->bits != 64)
+        return convrt_report(CONVRT_E_INVALID, "cannot save '%s': a .npy holds 32-bit or 64-bit floats, not %d bits",
+                             path, (int)opt->bits);
+    if (opt->rescale)
+        return convrt_report(CONVRT_E_INVALID, "cannot save '%s': rescaling is for images; a .npy keeps the values",
+                             path);
+    if (!t)
+        return 0;
     if (t->rank < 0 || t->rank > CONVRT_MAX_RANK)
         return convrt_report(CONVRT_E_RANK, "cannot save '%s': rank %d is outside 0..%d",
                              path, (int)t->rank, CONVRT_MAX_RANK);
@@ -393,18 +435,12 @@ int convrt__npy_check(const char *path, const convrt_tensor *t)
     return 0;
 }
 
-int convrt__npy_write(convrt_outfile *f, const convrt_tensor *t)
+/* t as an .npy to the open stream fp (path names it in messages). */
+static int npy_write_fp(FILE *fp, const char *path, const convrt_tensor *t, const convrt_save_options *opt)
 {
-    return convrt_npy_write_stream(convrt_outfile_stream(f), convrt__outfile_path(f), t);
-}
-
-int convrt_npy_write_stream(FILE *fp, const char *path, const convrt_tensor *t)
-{
-    if (!fp || !path)
-        return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_write_stream: %s is NULL", !fp ? "stream" : "name");
     if (!t)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_save: tensor is NULL");
-    int rc = convrt__npy_check(path, t);
+    int rc = convrt__npy_check(path, t, opt);
     if (rc != 0)
         return rc;
     int64_t n;
@@ -415,7 +451,9 @@ int convrt_npy_write_stream(FILE *fp, const char *path, const convrt_tensor *t)
     /* Header: dict, padded with spaces so that the data starts at a
      * multiple of 64 bytes, terminated by '\n' (as numpy writes it). */
     char dict[320];
-    int len = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    int f64 = opt->bits == 64;
+    int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
+                       f64 ? "<f8" : "<f4");
     for (int i = 0; i < t->rank; i++)
         len += snprintf(dict + len, sizeof dict - (size_t)len, "%lld,%s", (long long)t->dims[i],
                         i + 1 < t->rank ? " " : "");
@@ -433,10 +471,34 @@ int convrt_npy_write_stream(FILE *fp, const char *path, const convrt_tensor *t)
     memset(header + 10 + len, ' ', hlen - (size_t)len - 1);
     header[padded - 1] = '\n';
 
-    if (fwrite(header, 1, padded, fp) != padded ||
-        (n > 0 && fwrite(t->data, sizeof(float), (size_t)n, fp) != (size_t)n))
+    int ok = fwrite(header, 1, padded, fp) == padded;
+    if (!f64) {
+        ok = ok && (n == 0 || fwrite(t->data, sizeof(float), (size_t)n, fp) == (size_t)n);
+    } else {
+        double buf[1024];   /* widened exactly, a block at a time */
+        for (int64_t i = 0; ok && i < n; i += 1024) {
+            size_t m = n - i < 1024 ? (size_t)(n - i) : 1024;
+            for (size_t j = 0; j < m; j++)
+                buf[j] = t->data[i + (int64_t)j];
+            ok = fwrite(buf, sizeof(double), m, fp) == m;
+        }
+    }
+    if (!ok)
         return convrt_report(CONVRT_E_IO, "cannot save '%s': %s", path, strerror(errno ? errno : EIO));
     return 0;
+}
+
+int convrt__npy_write(convrt_outfile *f, const convrt_tensor *t, const convrt_save_options *opt)
+{
+    return npy_write_fp(convrt_outfile_stream(f), convrt__outfile_path(f), t, opt);
+}
+
+int convrt_npy_write_stream(FILE *fp, const char *name, const convrt_tensor *t)
+{
+    if (!fp || !name)
+        return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_write_stream: %s is NULL", !fp ? "stream" : "name");
+    convrt_save_options opt = {0};
+    return npy_write_fp(fp, name, t, &opt);
 }
 
 int convrt_npy_save(const char *path, const convrt_tensor *t)
@@ -445,7 +507,8 @@ int convrt_npy_save(const char *path, const convrt_tensor *t)
         return convrt_report(CONVRT_E_NULL_ARG, "convrt_npy_save: %s is NULL",
                              !path ? "path" : "tensor");
     /* the tensor first: a bad tensor creates no file at all */
-    int rc = convrt__npy_check(path, t);
+    convrt_save_options opt = {0};
+    int rc = convrt__npy_check(path, t, &opt);
     if (rc != 0)
         return rc;
     int64_t n;
@@ -455,7 +518,7 @@ int convrt_npy_save(const char *path, const convrt_tensor *t)
     convrt_outfile *f;
     if ((rc = convrt_outfile_open(path, &f)) != 0)
         return rc;
-    if ((rc = convrt__npy_write(f, t)) != 0) {
+    if ((rc = convrt__npy_write(f, t, &opt)) != 0) {
         convrt_outfile_discard(f);
         return rc;
     }

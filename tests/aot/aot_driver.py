@@ -147,9 +147,10 @@ def compile_case(o, script, outdir, cpu=CPU):
 
 
 def png_libs():
-    """libpng, and kissfft for the FFT convolutions in libconvrt.a"""
-    p = sh(["pkg-config", "--libs", "libpng"], check=False)
-    return (p.stdout.split() if p.returncode == 0 else ["-lpng"]) + ["-lkissfft-float"]
+    """what libconvrt.a needs: libpng, libsndfile and libzip for the file
+    formats, kissfft for the FFT convolutions"""
+    p = sh(["pkg-config", "--libs", "libpng", "sndfile", "libzip"], check=False)
+    return (p.stdout.split() if p.returncode == 0 else ["-lpng", "-lsndfile", "-lzip"]) + ["-lkissfft-float"]
 
 
 def build(o, sources, exe, hdr_dir):
@@ -447,8 +448,15 @@ def cmd_install(o):
     env.pop("PKG_CONFIG_LIBDIR", None)
     pc = sh(["pkg-config", "--cflags", "--libs", "convrt"], env=env).stdout.split()
     pc_static = sh(["pkg-config", "--static", "--cflags", "--libs", "convrt"], env=env).stdout.split()
+    # pkg-config adds the cflags of convrt's own dependencies (its
+    # Requires.private: libpng, sndfile, libzip); those are theirs to point
+    # anywhere, every other directory must be inside the prefix
+    with open(os.path.join(pcdir, "convrt.pc")) as f:
+        deps = [line.split(":", 1)[1].split() for line in f if line.startswith("Requires.private:")]
+    deps = [d for ds in deps for d in ds]
+    theirs = set(sh(["pkg-config", "--cflags", "--libs", *deps]).stdout.split()) if deps else set()
     for flag in pc:
-        if flag.startswith(("-I", "-L")) and "libpng" not in flag:
+        if flag.startswith(("-I", "-L")) and flag not in theirs:
             real = os.path.realpath(flag[2:])
             if not real.startswith(os.path.realpath(prefix)):
                 problems.append(f"pkg-config flag {flag} points outside the prefix {prefix}")

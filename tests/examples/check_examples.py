@@ -10,7 +10,10 @@ For EXAMPLE (the name of examples/EXAMPLE.conv) this
      example's data and compares every output, in shape and value, with a
      reference computed here with NumPy/SciPy in float64;
   3. for examples with image outputs, runs again with `-o NAME=OUT.png` and
-     compares the decoded 8-bit PNG with round(clip(reference, 0, 1) * 255).
+     compares the decoded 8-bit PNG with round(clip(reference, 0, 1) * 255);
+  4. for examples with sound outputs, runs again with `-o NAME=OUT.wav` and
+     reads it with soundfile: the .npy values exactly (32-bit float WAV),
+     at the sample rate of the sound input.
 Every example in examples/ must have an entry in EXAMPLES below.
 """
 import os
@@ -122,6 +125,11 @@ def read_png(path):
 def load_input(path):
     if path.endswith(".npy"):
         return np.load(path).astype(np.float64)
+    if path.endswith((".wav", ".flac")):
+        import soundfile
+        data, _ = soundfile.read(path, dtype="float32", always_2d=True)
+        data = data[:, 0] if data.shape[1] == 1 else data.T
+        return data.astype(np.float64)
     return read_pnm(path)
 
 
@@ -222,6 +230,27 @@ def ref_face_blur(i):
     return {"out": np.stack([ndi.correlate(c, k, mode="mirror") for c in i["img"]])}
 
 
+def ref_reverb(i):
+    # SciPy's FFT convolution in float64 (pocketfft; the example uses kissfft)
+    return {"wet": sig.fftconvolve(i["speech"], i["room"], mode="full")}
+
+
+def ref_echo(i):
+    x, d = i["x"], 6615
+    y = np.zeros(len(x) + 2 * d)
+    y[:len(x)] += x
+    y[d:d + len(x)] += 0.6 * x
+    y[2 * d:] += 0.36 * x
+    return {"y": 0.6 * y}
+
+
+def within_unit(name):
+    def check(outs):
+        peak = float(np.max(np.abs(outs[name])))
+        return None if peak <= 1.0 else f"output {name} peaks at {peak}, so a 16-bit file would clip"
+    return check
+
+
 def sums_to_one(outs):
     total = float(np.sum(outs["p"], dtype=np.float64))
     if abs(total - 1.0) > 1e-5:
@@ -256,6 +285,11 @@ EXAMPLES = {
                       ref=ref_cnn_block, shapes={"y": (4, 16, 16)}),
     "face_blur": dict(inputs={"img": "data/face.ppm"}, ref=ref_face_blur,
                       shapes={"out": (3, 768, 1024)}, images=["out"]),
+    "reverb": dict(inputs={"speech": "data/speech.wav", "room": "data/room_ir.flac"}, ref=ref_reverb,
+                   shapes={"wet": (200490 + 26461 - 1,)}, sounds={"wet": 22050}, extra=within_unit("wet"),
+                   check_args=["L=200490", "M=26461"]),
+    "echo": dict(inputs={"x": "data/speech.wav"}, ref=ref_echo, shapes={"y": (200490 + 13230,)},
+                 sounds={"y": 22050}, extra=within_unit("y"), check_args=["L=200490"]),
 }
 
 
@@ -369,6 +403,22 @@ def check_example(convc, exdir, name):
                 problems.append(f"output {o}.png: {int((diff > 1).sum())} pixels differ by more "
                                 f"than 1 from round(clip(ref, 0, 1) * 255); first at "
                                 f"{list(map(int, idx))}: got {int(img[idx])}, expected {int(want[idx])}")
+        # 4. sound outputs: 32-bit float WAV at the input's rate, the same values
+        for o, rate in spec.get("sounds", {}).items():
+            import soundfile
+            wav = os.path.join(tmp, f"{o}.wav")
+            cmd = [convc, "run", script] + in_args + ["-o", f"{o}={wav}"]
+            rc, _, err, _ = run(cmd, exdir)
+            if rc != 0:
+                problems.append("convc run with a WAV output failed:\n" + describe(cmd, rc, err))
+                continue
+            info = soundfile.info(wav)
+            data, _ = soundfile.read(wav, dtype="float32", always_2d=True)
+            data = data[:, 0] if data.shape[1] == 1 else data.T
+            if info.samplerate != rate or info.subtype != "FLOAT":
+                problems.append(f"output {o}.wav: {info.samplerate} Hz {info.subtype}, expected {rate} Hz FLOAT")
+            elif o in got and not np.array_equal(data, got[o]):
+                problems.append(f"output {o}.wav: samples differ from the .npy output")
     return problems
 
 

@@ -2,9 +2,11 @@
  *
  *   bytes -> a file -> convrt_npy_load         (convc_fuzz_npy)
  *   bytes -> a file -> convrt_image_load       (convc_fuzz_image)
+ *   bytes -> a file -> convrt_audio_load       (convc_fuzz_audio)
+ *   bytes -> a file -> convrt_npz_load         (convc_fuzz_npz)
  *
- * Shared by the libFuzzer targets (fuzz_npy.c, fuzz_image.c) and the corpus
- * replayer (replay.c).  The readers take a path, and what they do with the
+ * Shared by the libFuzzer targets (fuzz_npy.c, fuzz_image.c, fuzz_audio.c,
+ * fuzz_npz.c) and the corpus replayer (replay.c).  The readers take a path, and what they do with the
  * file's size and type is part of what is tested, so each input is written
  * to a file (in /dev/shm when it exists: no disk traffic).  An image input
  * starting with the PNG signature is read as .png, anything else as .pgm
@@ -81,7 +83,7 @@ static void fuzz_io_use(const convrt_tensor *t)
     (void)sink;
 }
 
-static int convc_fuzz_npy(const uint8_t *data, size_t size)
+static inline int convc_fuzz_npy(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_io_write(data, size, "in.npy");
     convrt_tensor t;
@@ -93,7 +95,7 @@ static int convc_fuzz_npy(const uint8_t *data, size_t size)
     return 0;
 }
 
-static int convc_fuzz_image(const uint8_t *data, size_t size)
+static inline int convc_fuzz_image(const uint8_t *data, size_t size)
 {
     int png = size >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8);
     const char *path = fuzz_io_write(data, size, png ? "in.png" : "in.pgm");
@@ -106,6 +108,40 @@ static int convc_fuzz_image(const uint8_t *data, size_t size)
         abort();
     }
     convrt_tensor_free(&t);
+    return 0;
+}
+
+/* Sound: libsndfile decides by content; the extension only follows it. */
+static inline int convc_fuzz_audio(const uint8_t *data, size_t size)
+{
+    const char *name = size >= 4 && !memcmp(data, "fLaC", 4) ? "in.flac"
+                     : size >= 4 && !memcmp(data, "OggS", 4) ? "in.ogg" : "in.wav";
+    const char *path = fuzz_io_write(data, size, name);
+    convrt_tensor t;
+    int32_t rate;
+    if (convrt_audio_load(path, &t, &rate) == 0) {
+        if ((t.rank != 1 && t.rank != 2) || rate < 1)
+            abort();
+        fuzz_io_use(&t);
+    } else if (t.data || t.rank) {
+        abort();
+    }
+    convrt_tensor_free(&t);
+    return 0;
+}
+
+/* An archive: the array "x" (the seeds' key), then the only one. */
+static inline int convc_fuzz_npz(const uint8_t *data, size_t size)
+{
+    const char *path = fuzz_io_write(data, size, "in.npz");
+    for (int k = 0; k < 2; k++) {
+        convrt_tensor t;
+        if (convrt_npz_load(path, k ? NULL : "x", &t) == 0)
+            fuzz_io_use(&t);
+        else if (t.data || t.rank)
+            abort();
+        convrt_tensor_free(&t);
+    }
     return 0;
 }
 

@@ -1,11 +1,12 @@
 /* replay.c - run every file of a fuzz corpus (and the saved crash
  * reproducers) through the same code as its fuzzer, without libFuzzer.
  *
- *   fuzz_replay [--target=check|npy|image] DIR|FILE ...
+ *   fuzz_replay [--target=check|npy|image|audio|npz] DIR|FILE ...
  *
  * check (the default) is the parser, checker and lowering (fuzz_one.h);
- * npy and image are the runtime's file readers (fuzz_io_one.h).  Part of
- * the normal test suite (fuzz.replay, fuzz.replay_npy, fuzz.replay_image):
+ * npy, image, audio and npz are the runtime's file readers
+ * (fuzz_io_one.h).  Part of the normal test suite (fuzz.replay,
+ * fuzz.replay_npy, fuzz.replay_image, fuzz.replay_audio, fuzz.replay_npz):
  * a regression shows up as a crash here, or as a sanitizer report in a
  * sanitized build.  Files are run in name order; dot files (.gitkeep) are
  * skipped, and so is a missing directory.  The exit status is non-zero when
@@ -71,7 +72,7 @@ static int by_name(const struct dirent **x, const struct dirent **y)
 
 int main(int argc, char **argv)
 {
-    static const char usage[] = "usage: fuzz_replay [--target=check|npy|image] DIR|FILE ...\n";
+    static const char usage[] = "usage: fuzz_replay [--target=check|npy|image|audio|npz] DIR|FILE ...\n";
     int first = 1;
     if (argc > 1 && !strncmp(argv[1], "--target=", 9)) {
         const char *t = argv[1] + 9;
@@ -79,6 +80,10 @@ int main(int argc, char **argv)
             fuzz_target = convc_fuzz_npy;
         else if (!strcmp(t, "image"))
             fuzz_target = convc_fuzz_image;
+        else if (!strcmp(t, "audio"))
+            fuzz_target = convc_fuzz_audio;
+        else if (!strcmp(t, "npz"))
+            fuzz_target = convc_fuzz_npz;
         else if (strcmp(t, "check")) {
             fputs(usage, stderr);
             return 2;

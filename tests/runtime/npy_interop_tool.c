@@ -6,6 +6,10 @@
  *                                            ...) and element i == i*0.25-1
  *   npy_interop_tool reject PATH            expect CONVRT_E_FORMAT
  *   npy_interop_tool write PATH D0 D1 ...   save that tensor
+ *   npy_interop_tool write64 PATH D0 D1 ... save it as float64
+ *   npy_interop_tool convert IN OUT [KEY]   load IN (.npy, or .npz with
+ *                                            KEY or without), save OUT as
+ *                                            float32 .npy; warnings on stderr
  * Exit status 0 on success. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,15 +41,23 @@ int main(int argc, char **argv)
         }
         return 0;
     }
+    if (strcmp(cmd, "convert") == 0 && argc >= 4) {
+        int rc = argc > 4 ? convrt_npz_load(path, argv[4], &t) : convrt_load(path, &t);
+        if (rc == 0)
+            rc = convrt_npy_save(argv[3], &t);
+        convrt_tensor_free(&t);
+        return rc != 0;
+    }
     int rank = parse_dims(argc - 3, argv + 3, dims);
-    if (strcmp(cmd, "write") == 0) {
+    if (strcmp(cmd, "write") == 0 || strcmp(cmd, "write64") == 0) {
         if (convrt_tensor_alloc(&t, rank, dims) != 0)
             return 1;
         int64_t n;
         convrt_tensor_numel(&t, &n);
         for (int64_t i = 0; i < n; i++)
             t.data[i] = (float)i * 0.25f - 1.0f;
-        int rc = convrt_npy_save(path, &t);
+        convrt_save_options opt = { .bits = strcmp(cmd, "write64") == 0 ? 64 : 0 };
+        int rc = convrt_save_with(path, &t, &opt);
         convrt_tensor_free(&t);
         return rc != 0;
     }

@@ -181,15 +181,38 @@ Test(npy, truncated_data)
     expect_bad_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", four, 16, "unexpected bytes");
 }
 
+/* Fortran order: the file holds column after column; the tensor is in C
+ * order.  (Every dtype, order and byte order against NumPy itself: the
+ * runtime.npy_interop test.) */
 Test(npy, fortran_order_true)
 {
-    expect_bad_dict("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", four, 16, "fortran_order");
+    /* [[1, 2, 3], [4, 5, 6]] stored column-major: 1 4 2 5 3 6 */
+    static const float colmajor[6] = {1, 4, 2, 5, 3, 6};
+    unsigned char buf[256];
+    size_t n = make_npy(buf, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", colmajor, 24);
+    const char *p = scratch_path("f.npy");
+    write_bytes(p, buf, n);
+    convrt_tensor t;
+    cr_assert_eq(convrt_npy_load(p, &t), 0, "%s", cap.message);
+    cr_expect_eq(t.rank, 2);
+    cr_expect_eq(t.dims[0], 2);
+    cr_expect_eq(t.dims[1], 3);
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(t.data[i], (float)(i + 1), "element %d is %g", i, t.data[i]);
+    convrt_tensor_free(&t);
 }
 
 Test(npy, other_dtypes)
 {
-    expect_bad_dict("{'descr': '<i4', 'fortran_order': False, 'shape': (4,), }", four, 16, "'<i4'");
-    expect_bad_dict("{'descr': '>f4', 'fortran_order': False, 'shape': (4,), }", four, 16, "descr");
+    /* complex, strings, objects, records, sizes NumPy has no such type of */
+    expect_bad_dict("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", four, 16, "'<c8'");
+    expect_bad_dict("{'descr': '<U1', 'fortran_order': False, 'shape': (4,), }", four, 16, "'<U1'");
+    expect_bad_dict("{'descr': '|O', 'fortran_order': False, 'shape': (4,), }", four, 16, "descr");
+    expect_bad_dict("{'descr': '<i3', 'fortran_order': False, 'shape': (4,), }", four, 16, "descr");
+    expect_bad_dict("{'descr': '|b2', 'fortran_order': False, 'shape': (4,), }", four, 16, "descr");
+    expect_bad_dict("{'descr': '<f1', 'fortran_order': False, 'shape': (4,), }", four, 16, "descr");
+    expect_bad_dict("{'descr': 'f4', 'fortran_order': False, 'shape': (4,), }", four, 16, "descr");
+    expect_bad_dict("{'descr': '<f4 ', 'fortran_order': False, 'shape': (4,), }", four, 16, "descr");
     expect_bad_dict("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (4,), }", four, 16, "descr");
 }
 
