@@ -339,15 +339,18 @@ cnn_run() {
 
   # Each thread count and each process on its own: the environment gives
   # OpenMP (oneDNN, PyTorch) and convrt their thread count from the start.
+  # OMP_WAIT_POLICY=passive, as for the filters below: samples alternate in
+  # one process, and OpenMP threads spinning after a oneDNN call would take
+  # the cores from the convc call that follows.
   results=()
   only_args=()
   [[ -n "$cnn_only" ]] && only_args=(--only "$cnn_only")
   for t in "${thread_counts[@]}"; do
-    if ! OMP_NUM_THREADS=$t CONVRT_NUM_THREADS=$t "$out/bench" --threads "$t" --seconds "$seconds" \
+    if ! OMP_NUM_THREADS=$t OMP_WAIT_POLICY=passive CONVRT_NUM_THREADS=$t "$out/bench" --threads "$t" --seconds "$seconds" \
           --data "$data" "${only_args[@]}" > "$out/dnnl-t$t.jsonl"; then
       status=1
     fi
-    if ! OMP_NUM_THREADS=$t CONVRT_NUM_THREADS=$t "$python" bench/torch_peer.py --threads "$t" \
+    if ! OMP_NUM_THREADS=$t OMP_WAIT_POLICY=passive CONVRT_NUM_THREADS=$t "$python" bench/torch_peer.py --threads "$t" \
           --seconds "$seconds" --lib "$out/libworkloads.so" --data "$data" "${only_args[@]}" \
           > "$out/torch-t$t.jsonl"; then
       status=1
@@ -435,11 +438,15 @@ filters_run() {
 
   # One process per thread count; the environment gives convrt, OpenMP (the
   # C loops) and Halide their thread count from the start, and the harness
-  # sets OpenCV's.
+  # sets OpenCV's.  OMP_WAIT_POLICY=passive: the implementations share one
+  # process and are sampled in turn, and OpenMP's threads otherwise spin for
+  # a while after each C loop, taking the cores from whichever implementation
+  # runs next (on two cores that made convc's W8 at 2 threads 7.7 ms instead
+  # of 5.3).
   local results=() only_args=()
   [[ -n "$filters_only" ]] && only_args=(--only "$filters_only")
   for t in "${thread_counts[@]}"; do
-    if ! CONVRT_NUM_THREADS=$t OMP_NUM_THREADS=$t HL_NUM_THREADS=$t "$python" bench/filters.py \
+    if ! CONVRT_NUM_THREADS=$t OMP_NUM_THREADS=$t OMP_WAIT_POLICY=passive HL_NUM_THREADS=$t "$python" bench/filters.py \
           --threads "$t" --seconds "$seconds" --lib "$fout/libfilters.so" \
           --loops "$fout/libloops.so" --manifest "$filters_manifest" --data "$fout/data" \
           "${only_args[@]}" > "$fout/filters-t$t.jsonl"; then
