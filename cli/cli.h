@@ -107,6 +107,8 @@ typedef struct InputFile {
 InputFile input_file(Arena *a, const char *arg);
 /* Load it; *rate is the sample rate of a sound file, else 0. */
 int input_load(const InputFile *in, convrt_tensor *t, int32_t *rate);
+/* Whether it is read as sound (and so has a sample rate). */
+bool input_is_sound(const InputFile *in);
 
 /* outputs.c: -o NAME=FILE[:OPTIONS], several files per output allowed */
 typedef struct OutputFile {
@@ -119,12 +121,20 @@ typedef struct OutputFile {
     bool        audio;
 } OutputFile;
 int outputs_parse(Arena *a, const Options *o, const IrProgram *ir, OutputFile **out, int *n);
-/* Each sound output's rate: --rate, else that of the audio inputs it is
- * computed from (input_rate by argument index, 0 for other files). */
+/* Sound output f's rate: --rate, else the one rate of the audio inputs it
+ * is computed from (input_rate by argument index, 0 for other files); 0
+ * with *why saying what is wrong when there is none. */
+int32_t output_rate(Arena *a, const Options *o, const Graph *g, const int32_t *input_rate, const OutputFile *f,
+                    const char **why);
+/* output_rate for each sound output, into its options; errors name f->what. */
 int outputs_set_rates(Arena *a, const Options *o, const Graph *g, const int32_t *input_rate, OutputFile *out,
                       int n);
+/* "--rate N is not used" when no output is sound. */
+void outputs_warn_unused_rate(const Options *o, const OutputFile *out, int n);
 /* Write t into file as f says, its warnings and errors named after f. */
 int output_write(convrt_outfile *file, const OutputFile *f, const convrt_tensor *t);
+/* What convc adds to a runtime warning of code while f is written. */
+const char *output_warning_hint(const OutputFile *f, int code);
 
 /* the commands */
 int cmd_check(Arena *a, const Options *o);

@@ -26,12 +26,17 @@ static bool is_audio(const char *path)
     return dot && (!strcasecmp(dot, ".wav") || !strcasecmp(dot, ".flac") || !strcasecmp(dot, ".ogg"));
 }
 
+bool input_is_sound(const InputFile *in)
+{
+    return !in->key && is_audio(in->path);
+}
+
 int input_load(const InputFile *in, convrt_tensor *t, int32_t *rate)
 {
     *rate = 0;
     if (in->key)
         return convrt_npz_load(in->path, in->key, t);
-    if (is_audio(in->path))
+    if (input_is_sound(in))
         return convrt_audio_load(in->path, t, rate);
     return convrt_load(in->path, t);
 }

@@ -99,56 +99,65 @@ static void inputs_of(const Node *n, bool *visited, bool *seen)
             inputs_of(ins[k], visited, seen);
 }
 
-int outputs_set_rates(Arena *a, const Options *o, const Graph *g, const int32_t *input_rate, OutputFile *out,
-                      int n)
+int32_t output_rate(Arena *a, const Options *o, const Graph *g, const int32_t *input_rate, const OutputFile *f,
+                    const char **why)
 {
-    int errors = 0, audio = 0;
+    if (o->rate)
+        return o->rate;
     int32_t maxid = 0;
     for (int32_t i = 0; i < g->nodes.len; i++) {
         const Node *node = g->nodes.items[i];
         maxid = node->id > maxid ? node->id : maxid;
     }
-    for (int i = 0; i < n; i++) {
-        if (!out[i].audio)
+    const Node *node = NULL;
+    for (int32_t k = 0; k < g->noutputs; k++)
+        if (!strcmp(g->outputs[k].name, f->name))
+            node = g->outputs[k].node;
+    bool *visited = arena_array(a, (size_t)maxid + 1, sizeof(bool));
+    bool *seen = arena_array(a, (size_t)g->inputs.len + 1, sizeof(bool));
+    if (node)
+        inputs_of(node, visited, seen);
+    int32_t rate = 0;
+    const char *rates = "";
+    bool differ = false;
+    for (int32_t k = 0; k < g->inputs.len; k++) {
+        const Node *in = g->inputs.items[k];
+        int32_t r = input_rate[in->input.arg];
+        if (!seen[in->input.arg] || r == 0)
             continue;
-        audio++;
-        if (o->rate) {
-            out[i].opt.rate = o->rate;
-            continue;
-        }
-        const Node *node = NULL;
-        for (int32_t k = 0; k < g->noutputs; k++)
-            if (!strcmp(g->outputs[k].name, out[i].name))
-                node = g->outputs[k].node;
-        bool *visited = arena_array(a, (size_t)maxid + 1, sizeof(bool));
-        bool *seen = arena_array(a, (size_t)g->inputs.len + 1, sizeof(bool));
-        if (node)
-            inputs_of(node, visited, seen);
-        int32_t rate = 0;
-        const char *rates = "";
-        bool differ = false;
-        for (int32_t k = 0; k < g->inputs.len; k++) {
-            const Node *in = g->inputs.items[k];
-            int32_t r = input_rate[in->input.arg];
-            if (!seen[in->input.arg] || r == 0)
-                continue;
-            rates = arena_printf(a, "%s%s'%s' (%d Hz)", rates, *rates ? ", " : "", in->name, (int)r);
-            if (rate && r != rate)
-                differ = true;
-            if (!rate)
-                rate = r;
-        }
-        if (differ)
-            errors += fail("%s: the audio inputs it is computed from have different sample rates: %s; "
-                           "give the output's rate with --rate N", out[i].what, rates);
-        else if (!rate)
-            errors += fail("%s: no audio input leads to it, so its sample rate is not known; give it with "
-                           "--rate N", out[i].what);
-        else
-            out[i].opt.rate = rate;
+        rates = arena_printf(a, "%s%s'%s' (%d Hz)", rates, *rates ? ", " : "", in->name, (int)r);
+        if (rate && r != rate)
+            differ = true;
+        if (!rate)
+            rate = r;
     }
-    if (o->rate && !audio)
+    if (differ)
+        *why = arena_printf(a, "the audio inputs it is computed from have different sample rates: %s; give the "
+                            "output's rate with --rate N", rates);
+    else if (!rate)
+        *why = "no audio input leads to it, so its sample rate is not known; give it with --rate N";
+    return differ ? 0 : rate;
+}
+
+void outputs_warn_unused_rate(const Options *o, const OutputFile *out, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (out[i].audio)
+            return;
+    if (o->rate)
         fprintf(stderr, "convc: warning: --rate %d is not used: no output is a sound file\n", (int)o->rate);
+}
+
+int outputs_set_rates(Arena *a, const Options *o, const Graph *g, const int32_t *input_rate, OutputFile *out,
+                      int n)
+{
+    int errors = 0;
+    for (int i = 0; i < n; i++) {
+        const char *why = NULL;
+        if (out[i].audio && (out[i].opt.rate = output_rate(a, o, g, input_rate, &out[i], &why)) == 0)
+            errors += fail("%s: %s", out[i].what, why);
+    }
+    outputs_warn_unused_rate(o, out, n);
     return errors;
 }
 
@@ -156,13 +165,17 @@ int outputs_set_rates(Arena *a, const Options *o, const Graph *g, const int32_t 
 
 /* The runtime's warnings while writing an output, with what convc can do
  * about clipping. */
+const char *output_warning_hint(const OutputFile *f, int code)
+{
+    if (code == CONVRT_W_CLIPPED && !f->audio && !f->opt.rescale)
+        return "; -o NAME=FILE:auto rescales min..max to the full range instead";
+    return "";
+}
+
 static void output_warning(void *user, int code, const char *message)
 {
     const OutputFile *f = user;
-    const char *hint = "";
-    if (code == CONVRT_W_CLIPPED && !f->audio && !f->opt.rescale)
-        hint = "; -o NAME=FILE:auto rescales min..max to the full range instead";
-    fprintf(stderr, "convc: warning: %s: %s%s\n", f->context, message, hint);
+    fprintf(stderr, "convc: warning: %s: %s%s\n", f->context, message, output_warning_hint(f, code));
 }
 
 int output_write(convrt_outfile *file, const OutputFile *f, const convrt_tensor *t)
