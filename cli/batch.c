@@ -1,8 +1,11 @@
 /* batch.c - convc run over many files.  An input given as a pattern
  * (img='*.png') makes run compile the pipeline once and run it on
  * every file the pattern matches, in sorted order; each output is named by
- * a template (-o mag='edges/{stem}.png').  See docs/language.md, "Many
- * files".
+ * a template (-o mag='edges/{stem}.png').  Files are read and written as
+ * by a single run (inputs.c, outputs.c): FILE.npz:KEY inputs (also as a
+ * pattern, 'runs/r*.npz:x'), options per output file, several files per
+ * output, sound outputs at the rate of the item's sound inputs.  See
+ * docs/language.md, "Many files".
  *
  *   - Several patterns are paired in sorted order and must match as many
  *     files each; an input given as a plain file is the same for every
@@ -39,14 +42,16 @@ typedef struct Batch {
     Compiled        *c;
     const IrProgram *ir;
     int32_t          ni, no;
-    const char     **fixed;     /* [ni] a plain file, or NULL for a pattern */
+    InputFile       *in;        /* [ni] a plain file or a pattern, each with its .npz key */
+    const char     **given;     /* [ni] the argument as given */
     const char    ***matches;   /* [ni] a pattern's files, sorted, or NULL */
     convrt_tensor   *shared;    /* [ni] the plain files, read once */
-    const char     **out_name;  /* [no] -o template, or NULL */
-    const char     **out_ctx;   /* [no] "output 'y'" */
+    int32_t         *shared_rate;   /* [ni] and their sample rates */
+    OutputFile      *outf;      /* [nout] -o: its path is a template */
+    int              nout;
     int32_t          lead;      /* the pattern input templates refer to */
     int64_t          n;         /* items */
-    const char     **out_path;  /* [n * no] */
+    const char     **out_path;  /* [n * nout] */
     const convrt_pipeline *p;
     bool             concurrent;
 
@@ -60,12 +65,22 @@ typedef struct Batch {
 
 /* ---- patterns and templates ------------------------------------------------------ */
 
+static bool is_pattern(const InputFile *in)
+{
+    return strpbrk(in->path, "*?[") != NULL;
+}
+
 bool batch_requested(const Options *o)
 {
-    for (int i = 0; i < o->ninputs; i++)
-        if (strpbrk(o->inputs[i].file, "*?["))
-            return true;
-    return false;
+    Arena a;
+    arena_init(&a);
+    bool any = false;
+    for (int i = 0; i < o->ninputs && !any; i++) {
+        InputFile in = input_file(&a, o->inputs[i].file);
+        any = is_pattern(&in);
+    }
+    arena_free(&a);
+    return any;
 }
 
 static int cmp_str(const void *x, const void *y)
@@ -240,17 +255,15 @@ static int report_collisions(Ref *refs, size_t n, int (*cmp)(const void *, const
 static int check_batch_targets(Batch *b)
 {
     Arena *a = b->a;
-    size_t cap = (size_t)(b->n * b->no + b->n * b->ni + b->c->graph->nodes.len + 1);
+    size_t cap = (size_t)(b->n * b->nout + b->n * b->ni + b->c->graph->nodes.len + 1);
     FileRef *refs = arena_array(a, cap, sizeof(FileRef));
     Ref *list = arena_array(a, cap, sizeof(Ref));
     size_t n = 0;
     for (int64_t i = 0; i < b->n; i++)
-        for (int32_t k = 0; k < b->no; k++) {
-            const char *path = b->out_path[i * b->no + k];
-            if (!path)
-                continue;
+        for (int k = 0; k < b->nout; k++) {
+            const char *path = b->out_path[i * b->nout + k];
             const char *lead = b->matches[b->lead][i];
-            refs[n] = file_ref(a, arena_printf(a, "%s ('%s') for %s", b->out_ctx[k], path, lead), path);
+            refs[n] = file_ref(a, arena_printf(a, "%s ('%s') for %s", b->outf[k].context, path, lead), path);
             list[n] = (Ref){ &refs[n], true };
             n++;
         }
@@ -260,7 +273,7 @@ static int check_batch_targets(Batch *b)
     for (int32_t k = 0; k < b->ni; k++) {
         const char *name = arg_name(b->ir, k);
         for (int64_t i = 0; i < (b->matches[k] ? b->n : 1); i++) {
-            const char *path = b->matches[k] ? b->matches[k][i] : b->fixed[k];
+            const char *path = b->matches[k] ? b->matches[k][i] : b->in[k].path;
             refs[n] = file_ref(a, arena_printf(a, "input '%s' ('%s')", name, path), path);
             list[n] = (Ref){ &refs[n], false };
             n++;
@@ -338,6 +351,7 @@ static void clear_bar(Batch *b)
 
 typedef struct ItemState {
     const char *context;    /* "output 'y'", or NULL */
+    const OutputFile *out;  /* the file being written, or NULL */
     bool        capture;    /* keep the message for report_run_failure */
     char       *captured;
 } ItemState;
@@ -369,11 +383,24 @@ static void batch_error(void *user, int code, const char *message)
 
 static void batch_warning(void *user, int code, const char *message)
 {
-    (void)code;
     Batch *b = user;
+    ItemState *s = item_state();
+    const OutputFile *f = s ? s->out : NULL;
     pthread_mutex_lock(&b->lock);
     clear_bar(b);
-    fprintf(stderr, "convc: warning: %s\n", message);
+    if (f)
+        fprintf(stderr, "convc: warning: %s: %s%s\n", f->context, message, output_warning_hint(f, code));
+    else
+        fprintf(stderr, "convc: warning: %s\n", message);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* An item's own error (not the runtime's), from any thread. */
+static void item_error(Batch *b, const char *message)
+{
+    pthread_mutex_lock(&b->lock);
+    clear_bar(b);
+    fprintf(stderr, "convc: error: %s\n", message);
     pthread_mutex_unlock(&b->lock);
 }
 
@@ -408,6 +435,7 @@ static int step(Batch *b, ItemState *s, Arena *a, const char **in_file, convrt_t
 static int run_item(Batch *b, int64_t i)
 {
     int32_t ni = b->ni, no = b->no;
+    int nout = b->nout;
     ItemState s = { 0 };
     this_item = &s;
     if (!b->concurrent)
@@ -415,28 +443,47 @@ static int run_item(Batch *b, int64_t i)
     Arena a;
     arena_init(&a);
     const char **in_file = arena_array(&a, (size_t)ni + 1, sizeof(char *));
+    int32_t *rate = arena_array(&a, (size_t)ni + 1, sizeof(int32_t));
     convrt_tensor *t = arena_array(&a, (size_t)(ni + no) + 1, sizeof(convrt_tensor));
     convrt_tensor **args = arena_array(&a, (size_t)(ni + no) + 1, sizeof(convrt_tensor *));
-    convrt_outfile **files = arena_array(&a, (size_t)no + 1, sizeof(convrt_outfile *));
+    convrt_outfile **files = arena_array(&a, (size_t)nout + 1, sizeof(convrt_outfile *));
+    /* this item's files: the templates' options, its paths and rates */
+    OutputFile *out = arena_array(&a, (size_t)nout + 1, sizeof(OutputFile));
     int nfiles = 0, rc = 1;
     for (int32_t k = 0; k < ni; k++) {
         args[k] = &t[k];
-        in_file[k] = b->matches[k] ? b->matches[k][i] : b->fixed[k];
-        if (!b->matches[k])
+        if (!b->matches[k]) {
+            in_file[k] = b->given[k];
             t[k] = b->shared[k];
-        else if (convrt_load(in_file[k], &t[k]) != 0)
+            rate[k] = b->shared_rate[k];
+            continue;
+        }
+        InputFile in = { b->matches[k][i], b->in[k].key };
+        in_file[k] = in.key ? arena_printf(&a, "%s:%s", in.path, in.key) : in.path;
+        if (input_load(&in, &t[k], &rate[k]) != 0)
             goto out;
+    }
+    for (int k = 0; k < nout; k++) {
+        out[k] = b->outf[k];
+        out[k].path = b->out_path[i * nout + k];
+        const char *why = NULL;
+        if (out[k].audio && (out[k].opt.rate = output_rate(&a, b->o, b->c->graph, rate, &out[k], &why)) == 0) {
+            item_error(b, arena_printf(&a, "%s ('%s') for %s: %s", out[k].context, out[k].path,
+                                       b->matches[b->lead][i], why));
+            goto out;
+        }
     }
     for (int32_t k = 0; k < no; k++)
         args[ni + k] = &t[ni + k];
     if (step(b, &s, &a, in_file, t, args, convrt_pipeline_output_shapes) != 0)
         goto out;
-    const char **out = &b->out_path[i * no];
-    for (int32_t k = 0; k < no; k++) {
-        s.context = b->out_ctx[k];
-        if (out[k] && convrt_save_check(out[k], &t[ni + k]) != 0)
+    for (int k = 0; k < nout; k++) {
+        s.context = out[k].context;
+        if (convrt_save_check_with(out[k].path, &t[ni + out[k].index], &out[k].opt) != 0)
             goto out;
-        s.context = NULL;
+    }
+    s.context = NULL;
+    for (int32_t k = 0; k < no; k++) {
         int64_t dims[CONVRT_MAX_RANK];
         memcpy(dims, t[ni + k].dims, sizeof dims);
         if (convrt_tensor_alloc(&t[ni + k], t[ni + k].rank, dims) != 0)
@@ -444,16 +491,16 @@ static int run_item(Batch *b, int64_t i)
     }
     if (step(b, &s, &a, in_file, t, args, convrt_pipeline_run) != 0)
         goto out;
-    for (int32_t k = 0; k < no; k++) {
-        if (!out[k])
-            continue;
-        s.context = b->out_ctx[k];
-        if (convrt_outfile_open(out[k], &files[nfiles]) != 0)
+    for (int k = 0; k < nout; k++) {
+        s.context = out[k].context;
+        s.out = &out[k];
+        if (convrt_outfile_open(out[k].path, &files[nfiles]) != 0)
             goto out;
-        if (convrt_save_to(files[nfiles++], &t[ni + k]) != 0)
+        if (convrt_save_to_with(files[nfiles++], &t[ni + out[k].index], &out[k].opt) != 0)
             goto out;
     }
     s.context = NULL;
+    s.out = NULL;
     rc = convrt_outfile_commit(files, nfiles) != 0;
     nfiles = 0;
 out:
@@ -497,14 +544,13 @@ static void worker(void *ctx, int64_t begin, int64_t end)
 
 /* ---- convc run with patterns ------------------------------------------------------ */
 
-/* Which file or pattern each input gets, and which template each output:
+/* Which file or pattern each input gets, and which templates each output:
  * every name must mean something and every input be given. */
 static int bind_names(Batch *b)
 {
     const Options *o = b->o;
     const IrProgram *ir = b->ir;
     int errors = 0;
-    bool *given = arena_array(b->a, (size_t)b->ni + 1, sizeof(bool));
     b->lead = -1;
     for (int i = 0; i < o->ninputs; i++) {
         int32_t k = -1;
@@ -512,21 +558,25 @@ static int bind_names(Batch *b)
             if (ir->buffers[j].kind == IR_BUF_INPUT && !strcmp(ir->buffers[j].name, o->inputs[i].name))
                 k = ir->buffers[j].abi_index;
         if (k < 0) {
-            errors += fail("pipeline '%s' has no input '%s'", ir->name, o->inputs[i].name);
+            errors += no_such_arg(ir, IR_BUF_INPUT, o->inputs[i].name);
             continue;
         }
-        if (given[k]) {
+        if (b->given[k]) {
             errors += fail("input '%s' is given twice", o->inputs[i].name);
             continue;
         }
-        given[k] = true;
-        const char *v = o->inputs[i].file;
-        if (!strpbrk(v, "*?[")) {
-            b->fixed[k] = v;
+        const char *v = b->given[k] = o->inputs[i].file;
+        if (is_stdio(v)) {
+            errors += fail("input '%s' is '-', but standard input is not read in a run over many files; "
+                           "give a file", o->inputs[i].name);
             continue;
         }
+        b->in[k] = input_file(b->a, v);
+        if (!is_pattern(&b->in[k]))
+            continue;
         int64_t count = 0;
-        b->matches[k] = expand_pattern(b->a, arena_printf(b->a, "input '%s'", o->inputs[i].name), v, &count);
+        b->matches[k] = expand_pattern(b->a, arena_printf(b->a, "input '%s'", o->inputs[i].name), b->in[k].path,
+                                       &count);
         if (!b->matches[k]) {
             errors++;
         } else if (b->lead < 0) {
@@ -539,20 +589,13 @@ static int bind_names(Batch *b)
         }
     }
     for (int32_t k = 0; k < b->ni; k++)
-        if (!given[k])
+        if (!b->given[k])
             errors += fail("input '%s' is not given (add %s=FILE)", arg_name(ir, k), arg_name(ir, k));
-    for (int i = 0; i < o->noutputs; i++) {
-        int32_t k = -1;
-        for (int32_t j = 0; j < ir->nbuffers; j++)
-            if (ir->buffers[j].kind == IR_BUF_OUTPUT && !strcmp(ir->buffers[j].name, o->outputs[i].name))
-                k = ir->buffers[j].abi_index - b->ni;
-        if (k < 0)
-            errors += fail("pipeline '%s' has no output '%s'", ir->name, o->outputs[i].name);
-        else if (b->out_name[k])
-            errors += fail("output '%s' is given twice", o->outputs[i].name);
-        else
-            b->out_name[k] = o->outputs[i].file;
-    }
+    errors += outputs_parse(b->a, o, ir, &b->outf, &b->nout);
+    for (int k = 0; k < b->nout; k++)
+        if (is_stdio(b->outf[k].path))
+            errors += fail("%s is '-', but standard output cannot take one result per file; name the files "
+                           "with a template such as -o %s='out/{stem}.npy'", b->outf[k].context, b->outf[k].name);
     return errors;
 }
 
@@ -565,32 +608,53 @@ static bool has_field(const char *t)
     return false;
 }
 
+/* Whether sound output f has a rate for item i as far as the file names
+ * tell: some sound input leads to it (their rates are compared once read). */
+static int check_rate_known(Batch *b, const OutputFile *f, int64_t i)
+{
+    if (!f->audio || b->o->rate)
+        return 0;
+    int32_t *sound = arena_array(b->a, (size_t)b->ni + 1, sizeof(int32_t));
+    for (int32_t k = 0; k < b->ni; k++) {
+        InputFile in = { b->matches[k] ? b->matches[k][i] : b->in[k].path, b->in[k].key };
+        sound[k] = input_is_sound(&in);     /* one made-up rate for all */
+    }
+    const char *why = NULL;
+    if (output_rate(b->a, b->o, b->c->graph, sound, f, &why))
+        return 0;
+    return fail("%s ('%s') for %s: %s", f->context, b->out_path[i * b->nout + (f - b->outf)],
+                b->matches[b->lead][i], why);
+}
+
 /* Every output name of every item, checked as far as the script fixes
- * the shapes. */
+ * the shapes and the file names the rates. */
 static int make_output_names(Batch *b)
 {
     int errors = 0;
-    b->out_path = arena_array(b->a, (size_t)(b->n * b->no) + 1, sizeof(char *));
-    for (int32_t k = 0; k < b->no; k++) {
-        if (!b->out_name[k])
-            continue;
-        if (b->n > 1 && !has_field(b->out_name[k])) {
+    b->out_path = arena_array(b->a, (size_t)(b->n * b->nout) + 1, sizeof(char *));
+    for (int k = 0; k < b->nout; k++) {
+        const OutputFile *f = &b->outf[k];
+        if (b->n > 1 && !has_field(f->path)) {
             errors += fail("%s: -o '%s' names one file for all %lld files; put {stem}, {name} or {i} in it",
-                           b->out_ctx[k], b->out_name[k], (long long)b->n);
+                           f->context, f->path, (long long)b->n);
             continue;
         }
-        convrt_tensor shape = known_shape(b->ir, k);
-        convrt_set_error_handler(report_to_stderr, (void *)b->out_ctx[k]);
+        convrt_tensor shape = known_shape(b->ir, f->index);
+        convrt_set_error_handler(report_to_stderr, (void *)f->context);
         for (int64_t i = 0; i < b->n; i++) {
             const char *bad = NULL;
-            const char *path = expand_template(b->a, b->out_name[k], b->matches[b->lead][i], i, b->n, &bad);
+            const char *path = expand_template(b->a, f->path, b->matches[b->lead][i], i, b->n, &bad);
             if (!path) {
-                errors += fail("%s: -o '%s': %s", b->out_ctx[k], b->out_name[k], bad);
+                errors += fail("%s: -o '%s': %s", f->context, f->path, bad);
                 break;
             }
-            b->out_path[i * b->no + k] = path;
-            if (convrt_save_check(path, &shape) != 0 && ++errors >= MAX_COLLISIONS_SHOWN)
+            b->out_path[i * b->nout + k] = path;
+            if (convrt_save_check_with(path, &shape, &f->opt) != 0 && ++errors >= MAX_COLLISIONS_SHOWN)
                 break;
+            if (check_rate_known(b, f, i) != 0) {
+                errors++;
+                break;      /* the same for the next items, most likely */
+            }
         }
     }
     convrt_set_error_handler(NULL, NULL);
@@ -630,22 +694,21 @@ int cmd_run_batch(Arena *a, const Options *o)
     b->ir = c.ir;
     b->ni = c.ir->ninputs;
     b->no = c.ir->noutputs;
-    b->fixed = arena_array(a, (size_t)b->ni + 1, sizeof(char *));
+    b->in = arena_array(a, (size_t)b->ni + 1, sizeof(InputFile));
+    b->given = arena_array(a, (size_t)b->ni + 1, sizeof(char *));
     b->matches = arena_array(a, (size_t)b->ni + 1, sizeof(char **));
     b->shared = arena_array(a, (size_t)b->ni + 1, sizeof(convrt_tensor));
-    b->out_name = arena_array(a, (size_t)b->no + 1, sizeof(char *));
-    b->out_ctx = arena_array(a, (size_t)b->no + 1, sizeof(char *));
-    for (int32_t k = 0; k < b->no; k++)
-        b->out_ctx[k] = arena_printf(a, "output '%s'", arg_name(c.ir, b->ni + k));
+    b->shared_rate = arena_array(a, (size_t)b->ni + 1, sizeof(int32_t));
     if (bind_names(b) || b->lead < 0 || make_output_names(b) || check_batch_targets(b))
         return 1;
+    outputs_warn_unused_rate(o, b->outf, b->nout);
 
     int rc = 1;
     Jit *jit = NULL;
     convrt_set_error_handler(report_to_stderr, NULL);
     convrt_set_warning_handler(warn_to_stderr, NULL);
     for (int32_t k = 0; k < b->ni; k++)
-        if (b->fixed[k] && convrt_load(b->fixed[k], &b->shared[k]) != 0)
+        if (!b->matches[k] && input_load(&b->in[k], &b->shared[k], &b->shared_rate[k]) != 0)
             goto out;
     jit = cli_jit(o, &c, "native");
     if (!jit)

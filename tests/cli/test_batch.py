@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """convc run over many files: an input given as a pattern runs the pipeline
 on every file it matches, outputs named by templates; a bad file is
-reported and the rest go on.  usage: test_batch.py CONVC [TEST ...]"""
+reported and the rest go on; files are read and written as by a single run
+(sound at each file's rate, .npz:KEY, options, several files per output).
+usage: test_batch.py CONVC [TEST ...]"""
 import os, pty, select, signal, subprocess, sys, tempfile, time
 
 import numpy as np
 import scipy.ndimage as ndi
+import scipy.signal
+import soundfile as sf
+from PIL import Image
 
 CONVC = os.path.abspath(sys.argv[1])
 SOBEL = """pipeline sobel {
@@ -320,6 +325,186 @@ def test_an_interrupt_stops_after_the_files_in_progress(tmp):
     for f in done:
         assert np.array_equal(np.load(os.path.join(tmp, "edges", f)), ref), f
     no_temporary_files(tmp)
+
+
+# ---- the formats of a single run ------------------------------------------------
+
+FIR = """pipeline fir {
+  input x: f32[L]
+  input taps: f32[K]
+  output y = convolve(x, taps, mode=full)
+}
+"""
+MIX = """pipeline mix {
+  input a: f32[L]
+  input b: f32[L]
+  output y = a + b
+}
+"""
+
+
+def write_tone(path, n, rate, seed):
+    """a PCM_16 WAV; returns the samples as convc reads them"""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / rate
+    x = 0.4 * np.sin(2 * np.pi * 440 * t) + rng.uniform(-0.1, 0.1, n)
+    sf.write(path, x, rate, subtype="PCM_16")
+    return sf.read(path, dtype="float32")[0]
+
+
+def test_sound_files_keep_each_files_rate(tmp):
+    with open(os.path.join(tmp, "fir.conv"), "w") as f:
+        f.write(FIR)
+    os.mkdir(os.path.join(tmp, "snd"))
+    taps = scipy.signal.firwin(9, 0.3).astype(np.float32)
+    np.savez(os.path.join(tmp, "taps.npz"), lowpass=taps, other=np.ones(4, np.float32))
+    rates = {"a": 8000, "b": 22050, "c": 44100, "d": 16000}
+    xs = {s: write_tone(os.path.join(tmp, "snd", s + ".wav"), 500 + 37 * i, r, i)
+          for i, (s, r) in enumerate(rates.items())}
+    for threads in ("1", "2"):      # one at a time, and one per thread
+        out = os.path.join(tmp, "edges", threads)
+        os.mkdir(out)
+        p = convc(tmp, "run", "--threads", threads, "fir.conv", "x=snd/*.wav", "taps=taps.npz:lowpass",
+                  "-o", f"y=edges/{threads}/{{stem}}.wav", "-o", f"y=edges/{threads}/{{stem}}_16.wav:16")
+        assert p.returncode == 0, p.stderr
+        assert summary(p.stderr).startswith("convc: 4 of 4 files done"), p.stderr
+        for s, r in rates.items():
+            ref = scipy.signal.lfilter(taps.astype(np.float64), 1.0, np.concatenate([xs[s], np.zeros(8)]))
+            assert np.allclose(ref, np.convolve(xs[s].astype(np.float64), taps.astype(np.float64)), atol=1e-12)
+            y, rate = sf.read(os.path.join(out, s + ".wav"), dtype="float64")
+            assert rate == r and sf.info(os.path.join(out, s + ".wav")).subtype == "FLOAT", (s, rate)
+            assert y.shape == ref.shape and np.allclose(y, ref, atol=2e-6), (s, np.abs(y - ref).max())
+            y16, rate16 = sf.read(os.path.join(out, s + "_16.wav"), dtype="float64")
+            assert rate16 == r and sf.info(os.path.join(out, s + "_16.wav")).subtype == "PCM_16"
+            assert np.abs(y16 - ref).max() <= 1.01 / 32768, (s, np.abs(y16 - ref).max())
+    # --rate overrides every file's rate
+    p = convc(tmp, "run", "fir.conv", "x=snd/*.wav", "taps=taps.npz:lowpass", "-o", "y=edges/{stem}.wav",
+              "--rate", "12000")
+    assert p.returncode == 0, p.stderr
+    assert all(sf.info(os.path.join(tmp, "edges", s + ".wav")).samplerate == 12000 for s in rates)
+    # a wrong key of the archive read once: nothing runs
+    p = convc(tmp, "run", "fir.conv", "x=snd/*.wav", "taps=taps.npz:lowpas", "-o", "y=edges/k{stem}.wav")
+    assert p.returncode == 1 and "no array 'lowpas'" in p.stderr and "'lowpass'" in p.stderr, p.stderr
+    assert " done in " not in p.stderr and not any(f.startswith("k") for f in os.listdir(os.path.join(tmp, "edges")))
+
+
+def test_sound_rates_are_found_per_file(tmp):
+    with open(os.path.join(tmp, "mix.conv"), "w") as f:
+        f.write(MIX)
+    for d in ("a", "b"):
+        os.mkdir(os.path.join(tmp, d))
+    pairs = {"s1": (8000, 8000), "s2": (8000, 16000), "s3": (22050, 22050)}
+    want = {}
+    for i, (s, (ra, rb)) in enumerate(pairs.items()):
+        a = write_tone(os.path.join(tmp, "a", s + ".wav"), 300, ra, 2 * i)
+        b = write_tone(os.path.join(tmp, "b", s + ".wav"), 300, rb, 2 * i + 1)
+        want[s] = a.astype(np.float64) + b
+    # s2's inputs differ: it fails, the others are written at their rate
+    p = convc(tmp, "run", "mix.conv", "a=a/*.wav", "b=b/*.wav", "-o", "y=edges/{stem}.wav")
+    assert p.returncode == 1
+    assert ("convc: error: output 'y' ('edges/s2.wav') for a/s2.wav: the audio inputs it is computed from have "
+            "different sample rates: 'a' (8000 Hz), 'b' (16000 Hz); give the output's rate with --rate N") \
+        in p.stderr, p.stderr
+    assert summary(p.stderr).endswith("; 1 failed: a/s2.wav"), p.stderr
+    assert sorted(os.listdir(os.path.join(tmp, "edges"))) == ["s1.wav", "s3.wav"]
+    for s in ("s1", "s3"):
+        y, rate = sf.read(os.path.join(tmp, "edges", s + ".wav"), dtype="float64")
+        assert rate == pairs[s][0] and np.allclose(y, want[s], atol=1e-6), s
+    # no sound leads to a sound output: refused before anything runs
+    os.mkdir(os.path.join(tmp, "n"))
+    for s in pairs:
+        np.save(os.path.join(tmp, "n", s + ".npy"), np.zeros(300, np.float32))
+    p = convc(tmp, "run", "mix.conv", "a=n/*.npy", "b=n/s1.npy", "-o", "y=edges/n_{stem}.wav")
+    assert p.returncode == 1 and " done in " not in p.stderr, p.stderr
+    assert ("output 'y' ('edges/n_s1.wav') for n/s1.npy: no audio input leads to it, so its sample rate is not "
+            "known; give it with --rate N") in p.stderr, p.stderr
+    assert not any(f.startswith("n_") for f in os.listdir(os.path.join(tmp, "edges")))
+    p = convc(tmp, "run", "mix.conv", "a=n/*.npy", "b=n/s1.npy", "-o", "y=edges/n_{stem}.wav", "--rate=1000")
+    assert p.returncode == 0, p.stderr
+    assert all(sf.info(os.path.join(tmp, "edges", f"n_{s}.wav")).samplerate == 1000 for s in pairs)
+
+
+GX = """pipeline gx {
+  input img: f32[H, W]
+  output gx = conv2d(img, sobel_x, pad=same, pad_mode=replicate)
+}
+"""
+
+
+def test_one_output_to_several_files_with_options(tmp):
+    with open(os.path.join(tmp, "gx.conv"), "w") as f:
+        f.write(GX)
+    imgs = make_photos(tmp, 5)
+    p = convc(tmp, "run", "gx.conv", "img=photos/*.pgm", "-o", "gx=edges/{stem}.png:auto",
+              "-o", "gx=edges/{stem}.npy")
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(os.path.join(tmp, "edges"))) == sorted(f"p{i}.{e}" for i in range(5)
+                                                                    for e in ("png", "npy"))
+    for path, img in imgs.items():
+        stem = os.path.basename(path)[:-4]
+        g = np.load(os.path.join(tmp, "edges", stem + ".npy")).astype(np.float64)
+        assert np.allclose(g, ndi.correlate(img, SOBEL_X, mode="nearest"), atol=1e-5), stem
+        im = Image.open(os.path.join(tmp, "edges", stem + ".png"))
+        unit = (g - g.min()) / (g.max() - g.min())
+        assert im.mode == "L" and np.array_equal(np.array(im).astype(int), np.floor(unit * 255 + 0.5)), stem
+    # without :auto a signed result is clamped, with a warning naming the output and the hint
+    p = convc(tmp, "run", "gx.conv", "img=photos/p[01].pgm", "-o", "gx=edges/clamp_{stem}.png")
+    assert p.returncode == 0, p.stderr
+    assert "convc: warning: output 'gx': 'edges/clamp_p0.png': " in p.stderr, p.stderr
+    assert p.stderr.count(":auto rescales") == 2, p.stderr
+    # two templates that make the same file, and an option the format lacks: refused before anything runs
+    p = convc(tmp, "run", "gx.conv", "img=photos/*.pgm", "-o", "gx=edges/s_{stem}.npy", "-o", "gx=edges/s_{stem}.npy:f64")
+    assert p.returncode == 1 and "are the same file" in p.stderr and " done in " not in p.stderr, p.stderr
+    p = convc(tmp, "run", "gx.conv", "img=photos/*.pgm", "-o", "gx=edges/o_{stem}.npy", "-o", "gx=edges/o_{stem}.png:24")
+    assert p.returncode == 1 and "output 'gx'" in p.stderr and " done in " not in p.stderr, p.stderr
+    assert not any(f.startswith(("s_", "o_")) for f in os.listdir(os.path.join(tmp, "edges")))
+
+
+def test_out_dtype_f64(tmp):
+    imgs = make_photos(tmp, 3)
+    p = convc(tmp, "run", "--out-dtype=f64", "sobel.conv", "img=photos/*.pgm", "-o", "mag=edges/{stem}.npy",
+              "-o", "mag=edges/{stem}_32.npy:f32")
+    assert p.returncode == 0, p.stderr
+    for path, img in imgs.items():
+        stem = os.path.basename(path)[:-4]
+        y = np.load(os.path.join(tmp, "edges", stem + ".npy"))
+        y32 = np.load(os.path.join(tmp, "edges", stem + "_32.npy"))
+        assert y.dtype == np.float64 and y32.dtype == np.float32, (y.dtype, y32.dtype)
+        assert np.array_equal(y, y32.astype(np.float64)), "the float32 results widened exactly"
+        assert np.allclose(y, sobel_ref(img), rtol=1e-5, atol=1e-5), stem
+
+
+def test_npz_archives_by_key(tmp):
+    os.mkdir(os.path.join(tmp, "runs"))
+    rng = np.random.default_rng(5)
+    xs = {}
+    for i in range(4):
+        xs[i] = rng.standard_normal((6, 7)).astype(np.float32)
+        arrays = {"x": xs[i], "y": np.zeros(2)} if i != 2 else {"z": xs[i]}
+        np.savez_compressed(os.path.join(tmp, "runs", f"r{i}.npz"), **arrays)
+    p = convc(tmp, "run", "sobel.conv", "img=runs/*.npz:x", "-o", "mag=edges/{stem}.npy")
+    assert p.returncode == 1, p.stderr
+    assert "runs/r2.npz" in p.stderr and "no array 'x'" in p.stderr and "'z'" in p.stderr, p.stderr
+    assert summary(p.stderr).endswith("; 1 failed: runs/r2.npz"), p.stderr
+    assert sorted(os.listdir(os.path.join(tmp, "edges"))) == ["r0.npy", "r1.npy", "r3.npy"]
+    for i in (0, 1, 3):
+        y = np.load(os.path.join(tmp, "edges", f"r{i}.npy"))
+        assert np.allclose(y, sobel_ref(xs[i].astype(np.float64)), rtol=1e-5, atol=1e-5), i
+
+
+def test_standard_streams_are_refused(tmp):
+    with open(os.path.join(tmp, "add.conv"), "w") as f:
+        f.write(ADD)
+    make_photos(tmp, 2)
+    p = subprocess.run([CONVC, "run", "add.conv", "a=photos/*.pgm", "b=-", "-o", "y=edges/{stem}.npy"], cwd=tmp,
+                       input=b"", capture_output=True, timeout=60, env=env_for(tmp))
+    err = p.stderr.decode()
+    assert p.returncode == 1 and "input 'b' is '-', but standard input is not read in a run over many files" in err, err
+    p = convc(tmp, "run", "sobel.conv", "img=photos/*.pgm", "-o", "mag=-")
+    assert p.returncode == 1 and p.stdout == "", p.stdout
+    assert ("output 'mag' is '-', but standard output cannot take one result per file; name the files with a "
+            "template such as -o mag='out/{stem}.npy'") in p.stderr, p.stderr
+    assert " done in " not in p.stderr and os.listdir(os.path.join(tmp, "edges")) == []
 
 
 def main():
