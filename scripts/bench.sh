@@ -192,7 +192,7 @@ cnn_build() {
 
   "$CC" -O2 -march=native -Wall -Wextra -pthread bench/peak.c -o "$out/peak"
   "$CC" -O2 -march=native -Wall -Wextra -fopenmp -I"$obj" -Iruntime/include bench/bench.c \
-    "${native_objs[@]}" "${v3_objs[@]}" "$rtdir/libconvrt.a" -ldnnl $(pkg-config --libs libpng) \
+    "${native_objs[@]}" "${v3_objs[@]}" "$rtdir/libconvrt.a" -ldnnl $(pkg-config --libs libpng sndfile libzip) -lkissfft-float \
     -lz -lm -lpthread -o "$out/bench"
 
   # A third build of each script takes its weights and biases from load(),
