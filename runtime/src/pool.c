@@ -2,11 +2,19 @@
  *
  * Workers are started lazily on the first parallel call that needs them
  * and then stay parked on a condition variable between jobs, so the cost
- * of a parallel loop is one broadcast and one join-wait.  Only one job runs
- * at a time: a call that finds the pool busy (another application thread,
- * or a task calling back in) runs serially instead of waiting, which rules
- * out deadlock.  The workers are joined by a destructor at exit. */
+ * of a parallel loop is one broadcast and one join-wait.  The items of a
+ * job are claimed in blocks from a shared counter by the caller and by
+ * every worker that wakes while some are left: a worker that wakes late,
+ * or a core that the machine gives to something else for a while, costs
+ * only its own share instead of holding up a fixed half of the job.  Each
+ * item is still run exactly once by one thread (the generated code never
+ * splits a reduction across items), so results do not depend on who ran
+ * what.  Only one job runs at a time: a call that finds the pool busy
+ * (another application thread, or a task calling back in) runs serially
+ * instead of waiting, which rules out deadlock.  The workers are joined by
+ * a destructor at exit. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,7 +26,7 @@
 typedef struct pool {
     pthread_mutex_t lock;
     pthread_cond_t  wake;       /* workers wait for a new generation */
-    pthread_cond_t  done;       /* the caller waits for pending == 0 */
+    pthread_cond_t  done;       /* the caller waits for active == 0 */
     pthread_mutex_t run_lock;   /* held by the thread whose job is running */
     pthread_t      *threads;
     int             n_workers;  /* started so far */
@@ -28,8 +36,11 @@ typedef struct pool {
     convrt_task_fn  fn;
     void           *ctx;
     int64_t         n;
-    int             n_chunks;
-    int             pending;
+    int64_t         grain;      /* items claimed at a time */
+    int             open;       /* workers may still join the job */
+    int             slots;      /* how many more may join (the thread count) */
+    int             active;     /* workers inside the job */
+    _Atomic int64_t next;       /* the first item not yet claimed */
 } pool;
 
 static pool the_pool = {
@@ -95,17 +106,20 @@ int convrt_set_thread_num_threads(int n)
     return prev;
 }
 
-/* Chunk k of n split into `chunks` nearly equal contiguous pieces; no
- * product k*n is formed, so any int64 n works. */
-static void chunk_range(int64_t n, int chunks, int k, int64_t *begin, int64_t *end)
+/* Claim blocks of the job's items and run them until none are left. */
+static void run_claims(pool *p, convrt_task_fn fn, void *ctx, int64_t n, int64_t grain)
 {
-    int64_t base = n / chunks, rem = n % chunks;
-    *begin = (int64_t)k * base + (k < rem ? k : rem);
-    *end = *begin + base + (k < rem ? 1 : 0);
+    in_task = 1;
+    for (;;) {
+        int64_t b = atomic_fetch_add_explicit(&p->next, grain, memory_order_relaxed);
+        if (b >= n)
+            break;
+        fn(ctx, b, n - b < grain ? n : b + grain);
+    }
+    in_task = 0;
 }
 
 typedef struct worker_start {
-    int      id;    /* 1..n_workers; chunk 0 is the caller's */
     uint64_t gen;   /* generation when started: jobs after it are ours */
 } worker_start;
 
@@ -114,7 +128,6 @@ static void *worker_main(void *arg)
     pool *p = &the_pool;
     worker_start start = *(worker_start *)arg;
     free(arg);
-    int id = start.id;
     /* Not p->generation read here: the job that caused this worker to be
      * started may already have been published. */
     uint64_t seen = start.gen;
@@ -125,18 +138,18 @@ static void *worker_main(void *arg)
         if (p->shutdown)
             break;
         seen = p->generation;
-        if (id >= p->n_chunks)
-            continue;
+        if (!p->open || p->slots == 0)
+            continue;       /* woke after the job's items were all claimed,
+                               or the job has the threads it asked for */
+        p->slots--;
+        p->active++;
         convrt_task_fn fn = p->fn;
         void *ctx = p->ctx;
-        int64_t b, e;
-        chunk_range(p->n, p->n_chunks, id, &b, &e);
+        int64_t n = p->n, grain = p->grain;
         pthread_mutex_unlock(&p->lock);
-        in_task = 1;
-        fn(ctx, b, e);
-        in_task = 0;
+        run_claims(p, fn, ctx, n, grain);
         pthread_mutex_lock(&p->lock);
-        if (--p->pending == 0)
+        if (--p->active == 0)
             pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->lock);
@@ -155,7 +168,9 @@ static void pool_atfork_child(void)
     pthread_cond_init(&p->done, NULL);
     pthread_mutex_init(&count_lock, NULL);
     p->n_workers = 0;
-    p->pending = 0;
+    p->open = 0;
+    p->slots = 0;
+    p->active = 0;
     p->shutdown = 0;
 }
 
@@ -184,7 +199,6 @@ static int grow(pool *p, int want)
         worker_start *ws = malloc(sizeof *ws);
         if (!ws)
             break;   /* run with fewer threads rather than fail */
-        ws->id = p->n_workers + 1;
         ws->gen = p->generation;   /* stable: only changed under run_lock */
         if (pthread_create(&t, NULL, worker_main, ws) != 0) {
             free(ws);
@@ -227,24 +241,30 @@ void convrt_parallel_for(int64_t n, convrt_task_fn fn, void *ctx)
         run_serial(n, fn, ctx);
         return;
     }
+    /* blocks of items: several per thread, so that the shares even out */
+    int64_t grain = n / ((int64_t)chunks * 8);
+    if (grain < 1)
+        grain = 1;
     pthread_mutex_lock(&p->lock);
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
-    p->n_chunks = chunks;
-    p->pending = chunks - 1;
+    p->grain = grain;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    p->open = 1;
+    p->slots = chunks - 1;
+    p->active = 0;
     p->generation++;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
 
-    int64_t b, e;
-    chunk_range(n, chunks, 0, &b, &e);
-    in_task = 1;
-    fn(ctx, b, e);
-    in_task = 0;
+    run_claims(p, fn, ctx, n, grain);
 
+    /* Every item is claimed: no worker joins any more; wait for those
+     * still running theirs. */
     pthread_mutex_lock(&p->lock);
-    while (p->pending > 0)
+    p->open = 0;
+    while (p->active > 0)
         pthread_cond_wait(&p->done, &p->lock);
     pthread_mutex_unlock(&p->lock);
     pthread_mutex_unlock(&p->run_lock);

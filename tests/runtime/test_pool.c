@@ -30,6 +30,21 @@ static void visit(void *p, int64_t b, int64_t e)
     atomic_fetch_add(&c->chunks, 1);
 }
 
+/* How many blocks convrt_parallel_for hands out (convrt.h): one call when
+ * it runs serially, else blocks of max(1, n / (8 T)). */
+static int64_t blocks_for(int threads, int64_t n)
+{
+    if (n <= 0)
+        return 0;
+    int64_t t = n < threads ? n : threads;
+    if (t <= 1)
+        return 1;
+    int64_t grain = n / (8 * t);
+    if (grain < 1)
+        grain = 1;
+    return (n + grain - 1) / grain;
+}
+
 static void check_run(int threads, int64_t n)
 {
     convrt_set_num_threads(threads);
@@ -44,8 +59,9 @@ static void check_run(int threads, int64_t n)
     for (int64_t i = 0; i < n; i++)
         cr_expect_eq(c.hits[i], 1, "threads=%d n=%lld: index %lld visited %d times", threads,
                      (long long)n, (long long)i, c.hits[i]);
-    int64_t want_chunks = n <= 0 ? 0 : (n < threads ? n : threads);
-    cr_expect_eq(c.chunks, want_chunks, "threads=%d n=%lld: %d chunks", threads, (long long)n, c.chunks);
+    int64_t want_chunks = blocks_for(threads, n);
+    cr_expect_eq(c.chunks, want_chunks, "threads=%d n=%lld: %d blocks, want %lld", threads, (long long)n,
+                 c.chunks, (long long)want_chunks);
     free(c.hits);
 }
 
@@ -73,9 +89,11 @@ Test(pool, shrinking_and_growing_thread_count)
     check_run(3, 3);
 }
 
-/* Chunks are contiguous and ordered: chunk k starts where k-1 ended. */
+/* Blocks are contiguous, as long as the rule says, and cover [0, n)
+ * once; they run on at most the thread count's threads. */
 typedef struct bounds_ctx {
-    int64_t begin[64], end[64];
+    int64_t begin[128], end[128];
+    pthread_t who[128];
     _Atomic int next;
 } bounds_ctx;
 
@@ -83,19 +101,61 @@ static void record(void *p, int64_t b, int64_t e)
 {
     bounds_ctx *c = p;
     int k = atomic_fetch_add(&c->next, 1);
-    if (k < 64)
-        c->begin[k] = b, c->end[k] = e;
+    if (k < 128)
+        c->begin[k] = b, c->end[k] = e, c->who[k] = pthread_self();
 }
 
-Test(pool, chunks_nearly_equal)
+static int by_begin(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+Test(pool, blocks_cover_the_range_once_on_at_most_t_threads)
 {
     convrt_set_num_threads(7);
     bounds_ctx c = {.next = 0};
-    convrt_parallel_for(100, record, &c);
-    cr_assert_eq(c.next, 7);
-    for (int k = 0; k < 7; k++) {
-        int64_t len = c.end[k] - c.begin[k];
-        cr_expect(len == 14 || len == 15, "chunk [%lld, %lld)", (long long)c.begin[k], (long long)c.end[k]);
+    convrt_parallel_for(1000, record, &c);
+    int64_t grain = 1000 / (8 * 7);                    /* 17 */
+    cr_assert_eq(c.next, (1000 + grain - 1) / grain);  /* 59 */
+    int64_t pairs[128][2];
+    for (int k = 0; k < c.next; k++)
+        pairs[k][0] = c.begin[k], pairs[k][1] = c.end[k];
+    qsort(pairs, (size_t)c.next, sizeof pairs[0], by_begin);
+    for (int k = 0; k < c.next; k++) {
+        cr_expect_eq(pairs[k][0], k ? pairs[k - 1][1] : 0, "block %d starts where %d ended", k, k - 1);
+        int64_t len = pairs[k][1] - pairs[k][0];
+        cr_expect(len == grain || (k == c.next - 1 && len > 0 && len <= grain), "block [%lld, %lld)",
+                  (long long)pairs[k][0], (long long)pairs[k][1]);
+    }
+    cr_expect_eq(pairs[c.next - 1][1], 1000);
+    int distinct = 0;
+    for (int k = 0; k < c.next; k++) {
+        int seen = 0;
+        for (int j = 0; j < k; j++)
+            seen |= pthread_equal(c.who[j], c.who[k]);
+        distinct += !seen;
+    }
+    cr_expect(distinct >= 1 && distinct <= 7, "%d threads ran blocks", distinct);
+}
+
+/* A pool that grew for 7 threads lends only 2 to a call asked to use 2. */
+Test(pool, a_smaller_count_uses_no_more_threads)
+{
+    convrt_set_num_threads(7);
+    check_run(7, 1000);
+    convrt_set_num_threads(2);
+    for (int r = 0; r < 20; r++) {
+        bounds_ctx c = {.next = 0};
+        convrt_parallel_for(1000, record, &c);
+        int distinct = 0;
+        for (int k = 0; k < c.next && k < 128; k++) {
+            int seen = 0;
+            for (int j = 0; j < k; j++)
+                seen |= pthread_equal(c.who[j], c.who[k]);
+            distinct += !seen;
+        }
+        cr_expect(distinct <= 2, "%d threads ran blocks of a 2-thread call", distinct);
     }
 }
 
@@ -234,6 +294,9 @@ static int chunks_here(void)
     return c.next;
 }
 
+/* The thread count a call used, told by its number of blocks over 100. */
+#define BLOCKS_OF(t) ((int)blocks_for((t), 100))
+
 Test(pool, thread_count_of_one_thread)
 {
     convrt_set_num_threads(4);
@@ -243,11 +306,11 @@ Test(pool, thread_count_of_one_thread)
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, count_chunks_elsewhere, &other), 0);
     pthread_join(t, NULL);
-    cr_expect_eq(other.next, 4, "another thread keeps the process-wide count");
+    cr_expect_eq(other.next, BLOCKS_OF(4), "another thread keeps the process-wide count");
     cr_expect_eq(convrt_get_num_threads(), 4);
     cr_expect_eq(convrt_set_thread_num_threads(3), 1);
     convrt_set_num_threads(1);
-    cr_expect_eq(chunks_here(), 3, "the thread's own count wins over the process-wide one");
+    cr_expect_eq(chunks_here(), BLOCKS_OF(3), "the thread's own count wins over the process-wide one");
     cr_expect_eq(convrt_set_thread_num_threads(-2), CONVRT_E_INVALID);
     expect_report(CONVRT_E_INVALID, "-2");
     cr_expect_eq(convrt_set_thread_num_threads(0), 3, "unchanged by a rejected call");
