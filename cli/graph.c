@@ -154,6 +154,14 @@ int cmd_graph(Arena *a, const Options *given)
     if (strcmp(format, "dot"))
         bytes = render(text, format, &len);
     int rc = bytes ? write_files(&o->picture, &bytes, &len, 1) : 1;
+    if (rc == 0 && !o->quiet) {
+        int stages = 0;
+        for (int32_t i = 0; i < c.graph->nodes.len; i++) {
+            const Node *nd = c.graph->nodes.items[i];
+            stages += nd->op != NODE_INPUT && nd->op != NODE_CONST;
+        }
+        printf("convc: wrote %s (%s, %d stage%s)\n", o->picture, format, stages, stages == 1 ? "" : "s");
+    }
     if (bytes != text)
         free(bytes);
     free(text);

@@ -124,8 +124,8 @@ static const OptionHelp OPTIONS[] = {
       "long compiling took; for many files, how they\n"
       "are shared among the threads", NULL },
     { "-v", CMD_RUN, NULL, NULL, NULL },
-    { "-q", CMD_RUN, "-q, --quiet", "do not print what was written", NULL },
-    { "--quiet", CMD_RUN, NULL, NULL, NULL },
+    { "-q", CMD_RUN | CMD_GRAPH, "-q, --quiet", "do not print what was written", NULL },
+    { "--quiet", CMD_RUN | CMD_GRAPH, NULL, NULL, NULL },
     { "--dump", CMD_ALL, "--dump=ast|schedule|ir|llvm|asm",
       "print a stage of compilation to stdout (repeatable,\n"
       "or comma-separated); schedule: the decisions after\n"

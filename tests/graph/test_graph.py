@@ -126,6 +126,11 @@ def test_svg_boxes_the_fused_stages_together(tmp):
 def test_png_is_a_png(tmp):
     p = convc("graph", "sobel.conv", "H=512", "W=512", "-o", "sobel.png", cwd=tmp)
     assert p.returncode == 0 and p.stderr == "", p.stderr
+    # one line says where the picture went and of how many stages (as check counts them)
+    stages = len([r for r in check_rows(tmp, "sobel.conv") if r[2] != "input" and not r[2].startswith("const")])
+    assert p.stdout == f"convc: wrote sobel.png (png, {stages} stages)\n", p.stdout
+    q = convc("graph", "sobel.conv", "-q", "-o", "quiet.png", cwd=tmp)
+    assert q.returncode == 0 and q.stdout == "" and os.path.getsize(os.path.join(tmp, "quiet.png")) > 0
     with open(os.path.join(tmp, "sobel.png"), "rb") as f:
         data = f.read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:16]
