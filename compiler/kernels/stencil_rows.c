@@ -64,6 +64,12 @@ typedef struct Stencil {
                                        from the weight */
     bool        tap_loop;           /* taps in loops, not unrolled (one
                                        output row a block: long kernels) */
+    /* A row split into column parts, one work item each, when the rows
+     * alone are too few items for the threads (a 1-D signal is one row):
+     * part `part` of `nparts` runs its share of the middle chunks, part 0
+     * also the border vectors.  NULL part: the whole row. */
+    IrExpr     *part;
+    int64_t     nparts;
 } Stencil;
 
 static IrExpr *get(Stencil *S, int32_t l) { return kl_get(S->L, l); }
@@ -428,14 +434,25 @@ static IrStmt *row_pass(Stencil *S, const Node *n, int64_t pr_x)
                   imin(L, add(L, m0, mul(L, sub(L, b, I(L, nL)), I(L, vl))), sub(L, m1, I(L, vl))),
                   sub(L, OW, mul(L, sub(L, nb, b), I(L, vl)))));
     IrExpr *ox0b = ir_select(a, wide, pos_wide, mul(L, b, I(L, vl)));
-    ptrvec_push(a, &out, ir_for(a, vb, I(L, 0), nb, chunk(S, &ox0b, 1, true), IR_LOOP_KERNEL));
+    IrStmt *border = ir_for(a, vb, I(L, 0), nb, chunk(S, &ox0b, 1, true), IR_LOOP_KERNEL);
+    if (S->part)    /* the border vectors: part 0's */
+        border = ir_if(a, ir_bin(a, IR_OP_EQ, S->part, I(L, 0)), border, NULL);
+    ptrvec_push(a, &out, border);
     int32_t vx = lower_var(L, "vx");
     IrExpr *nchunks = idiv(L, add(L, sub(L, m1, m0), sub(L, span, I(L, 1))), span);
     IrExpr *start = imin(L, add(L, m0, mul(L, V(L, vx), span)), sub(L, m1, span));
     IrExpr *ox0[MAX_NV];
     for (int32_t v = 0; v < S->nv; v++)
         ox0[v] = add(L, start, I(L, (int64_t)v * vl));
-    IrStmt *full = ir_for(a, vx, I(L, 0), nchunks, chunk(S, ox0, S->nv, false), IR_LOOP_KERNEL);
+    IrExpr *lo = I(L, 0), *hi = nchunks;
+    if (S->part) {
+        /* part p of the row's chunks: [p*n/P, (p+1)*n/P) */
+        int32_t l_n = lower_local(L, IR_TYPE_I64);
+        ptrvec_push(a, &out, kl_set(L, l_n, nchunks));
+        lo = idiv(L, mul(L, S->part, kl_get(L, l_n)), I(L, S->nparts));
+        hi = idiv(L, mul(L, add(L, S->part, I(L, 1)), kl_get(L, l_n)), I(L, S->nparts));
+    }
+    IrStmt *full = ir_for(a, vx, lo, hi, chunk(S, ox0, S->nv, false), IR_LOOP_KERNEL);
     ptrvec_push(a, &out, ir_if(a, ir_bin(a, IR_OP_EQ, kl_get(L, l_whole), I(L, 1)), full, NULL));
     return lower_block(L, &out);
 }
@@ -577,7 +594,7 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
 {
     Arena *a = L->a;
     const StagePlan *plan = schedule_plan(L->sched, n);
-    Stencil S_ = { .L = L, .n = n };
+    Stencil S_ = { .L = L, .n = n, .nparts = 1 };
     Stencil *S = &S_;
     S->x = n->in[0];
     S->w = n->in[1];
@@ -653,8 +670,33 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
     S->l_plane = lower_local(L, IR_TYPE_I64);
     S->l_oy0 = lower_local(L, IR_TYPE_I64);
     IrExpr *nblocks = idiv(L, add(L, S->OH, I(L, S->R - 1)), I(L, S->R));
-    ptrvec_push(a, &body, kl_set(L, S->l_plane, idiv(L, it, nblocks)));
-    ptrvec_push(a, &body, kl_set(L, S->l_oy0, mul(L, imod(L, it, nblocks), I(L, S->R))));
+    /* Fewer than 16 blocks of rows in all (a 1-D signal is one): each row
+     * in column parts too, so that every thread has work -- when the row
+     * is known to hold at least 4 chunks a part. */
+    S->nparts = 1;
+    int64_t cow, coh = 1, nrowitems = 1;
+    bool known = sym_is_const(n->shape.dims[orank - 1], &cow) &&
+                 (nsp == 1 || sym_is_const(n->shape.dims[orank - 2], &coh));
+    for (int32_t i = 0; known && i < orank - nsp; i++) {
+        int64_t d;
+        known = sym_is_const(n->shape.dims[i], &d);
+        nrowitems *= d;
+    }
+    if (known && (nrowitems *= (coh + S->R - 1) / S->R) < 16) {
+        int64_t chunks = cow / ((int64_t)S->nv * S->vl);
+        S->nparts = (16 + nrowitems - 1) / nrowitems;
+        if (S->nparts > chunks / 4)
+            S->nparts = chunks / 4 > 1 ? chunks / 4 : 1;
+    }
+    IrExpr *row_item = it;
+    if (S->nparts > 1) {
+        int32_t l_part = lower_local(L, IR_TYPE_I64);
+        ptrvec_push(a, &body, kl_set(L, l_part, imod(L, it, I(L, S->nparts))));
+        S->part = get(S, l_part);
+        row_item = idiv(L, it, I(L, S->nparts));
+    }
+    ptrvec_push(a, &body, kl_set(L, S->l_plane, idiv(L, row_item, nblocks)));
+    ptrvec_push(a, &body, kl_set(L, S->l_oy0, mul(L, imod(L, row_item, nblocks), I(L, S->R))));
     S->src_plane = mul(L, get(S, S->l_plane), mul(L, S->IH, S->IW));
     S->dst_plane = mul(L, get(S, S->l_plane), mul(L, S->OH, S->OW));
     S->dst_row0 = get(S, S->l_oy0);
@@ -682,7 +724,7 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
 
     ptrvec_push(a, &body, row_pass(S, n, pr_x));
 
-    IrExpr *items = mul(L, S->planes, nblocks);
+    IrExpr *items = mul(L, mul(L, S->planes, nblocks), I(L, S->nparts));
     uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
     return ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
 }

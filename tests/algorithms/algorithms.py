@@ -2,7 +2,7 @@
 """method= and --method: separable and FFT filters against float64 SciPy in
 every padding mode and signal mode, which stages `auto` changes, and that
 --method=direct gives the default's bits.  usage: algorithms.py CONVC CASE"""
-import os, subprocess, sys, tempfile
+import os, re, subprocess, sys, tempfile
 
 import numpy as np
 from scipy import ndimage, signal
@@ -148,11 +148,40 @@ def case_direct_long_kernels(tmp):
         cases.append((f"  input x: f32[C, H, W]\n  input k: f32[9, 11]\n"
                        f"  output y = conv2d(x, k, pad=same, pad_mode={mode}, method=direct) * 2 + 1",
                        {"x": x, "k": big}, None))
+    # few rows but long ones: each row split into column parts, one work
+    # item each (the IR's parallel loop has more items than rows)
+    split = []
+    for n, k in ((70000, 200), (9001, 65)):
+        a = rng.standard_normal(n).astype(np.float32)
+        b = rng.standard_normal(k).astype(np.float32)
+        lines = [f"  input a: f32[{n}]", f"  input b: f32[{k}]"]
+        refs = {}
+        for fn in ("convolve", "correlate"):
+            for mode in ("full", "same", "valid"):
+                lines.append(f"  output {fn}_{mode} = {fn}(a, b, mode={mode})")
+                refs[f"{fn}_{mode}"] = getattr(signal, fn)(a.astype(np.float64), b.astype(np.float64),
+                                                           mode=mode, method="fft")
+        split.append(("\n".join(lines), {"a": a, "b": b}, refs))
+    for kshape, mode in (((5, 5), "reflect"), ((9, 11), "zeros"), ((3, 3), "replicate")):
+        x = rng.standard_normal((3, 5003)).astype(np.float32)
+        k = rng.standard_normal(kshape).astype(np.float32)
+        split.append((f"  input x: f32[3, 5003]\n  input k: f32[{kshape[0]}, {kshape[1]}]\n"
+                      f"  output y = conv2d(x, k, pad=same, pad_mode={mode}) |> relu", {"x": x, "k": k}, None))
+    for body, _, _ in split:
+        script = "pipeline t {\n" + body + "\n}\n"
+        path = os.path.join(tmp, "t.conv")
+        with open(path, "w") as f:
+            f.write(script)
+        p = subprocess.run([CONVC, "check", path, "--dump=ir"], capture_output=True, text=True, timeout=60)
+        m = re.search(r"for \(item = 0; item < (\d+);", p.stdout)
+        assert p.returncode == 0 and m and int(m.group(1)) >= 16, script
+    cases += split
     for body, inputs, refs in cases:
         script = "pipeline t {\n" + body + "\n}\n"
         outs = [l.split()[1] for l in body.splitlines() if l.strip().startswith("output")]
         for target in ("native", "x86-64-v3"):
-            assert "taps in loops" in schedule(tmp, script, f"--target-cpu={target}"), script
+            if "k: f32[3, 3]" not in script and "k: f32[5, 5]" not in script:
+                assert "taps in loops" in schedule(tmp, script, f"--target-cpu={target}"), script
             fast = run(tmp, script, inputs, outs, f"--target-cpu={target}")
             exact = run(tmp, script, inputs, outs, f"--target-cpu={target}", "--no-kernels")
             for name in outs:
