@@ -446,7 +446,10 @@ static IrStmt *row_pass(Stencil *S, const Node *n, int64_t pr_x)
         ox0[v] = add(L, start, I(L, (int64_t)v * vl));
     IrExpr *lo = I(L, 0), *hi = nchunks;
     if (S->part) {
-        /* part p of the row's chunks: [p*n/P, (p+1)*n/P) */
+        /* part p of the row's chunks: [p*n/P, (p+1)*n/P).  The last
+         * chunk, moved back to end at m1, can overlap the one before it
+         * in another part: both store the same values there, computed by
+         * the same code from the same inputs. */
         int32_t l_n = lower_local(L, IR_TYPE_I64);
         ptrvec_push(a, &out, kl_set(L, l_n, nchunks));
         lo = idiv(L, mul(L, S->part, kl_get(L, l_n)), I(L, S->nparts));
