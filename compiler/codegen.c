@@ -439,6 +439,8 @@ typedef struct Fn {
     LLVMValueRef     *var;      /* per var: value while bound */
     LLVMValueRef     *local;    /* per local: alloca */
     bool              in_par;   /* inside an outlined parallel body */
+    bool              streamed; /* made a non-temporal store: sfence
+                                   before the function returns */
 } Fn;
 
 static void cg_fail(Cg *cg, char *msg)
@@ -448,6 +450,11 @@ static void cg_fail(Cg *cg, char *msg)
     else
         free(msg);
 }
+
+/* Non-temporal stores are weakly ordered: an sfence makes them visible
+ * before whatever the function's return lets other threads see (the pool's
+ * completion, the next stage). */
+static void emit_sfence_if_streamed(Fn *f);
 
 static void *xcalloc(size_t n, size_t size)
 {
@@ -1300,6 +1307,17 @@ static bool has_kernel_loop(const IrStmt *s)
     }
 }
 
+static void emit_sfence_if_streamed(Fn *f)
+{
+    if (!f->streamed)
+        return;
+    Cg *cg = f->cg;
+    const char *name = "llvm.x86.sse.sfence";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0);
+    LLVMBuildCall2(f->b, LLVMGlobalGetValueType(fn), fn, NULL, 0, "");
+}
+
 /* A parallel loop: its body becomes NAME__par_N(ctx, begin, end), running
  * var = lo+begin .. lo+end-1; the context holds bufs, dims, lo, the values
  * of the loop variables bound around it and of the locals its body
@@ -1369,6 +1387,7 @@ static void emit_parallel(Fn *f, const IrStmt *s, LLVMValueRef lo,
     LLVMValueRef blo = LLVMBuildNSWAdd(g.b, plo, LLVMGetParam(pf, 1), "");
     LLVMValueRef bhi = LLVMBuildNSWAdd(g.b, plo, LLVMGetParam(pf, 2), "");
     emit_loop(&g, s->loop.var, blo, bhi, s->loop.body, s->loop.flags);
+    emit_sfence_if_streamed(&g);
     LLVMBuildRetVoid(g.b);
     fn_end(&g);
 
@@ -1506,6 +1525,33 @@ static void emit_stmt(Fn *f, const IrStmt *s)
             LLVMValueRef args[4] = {v, ptr, LLVMConstInt(cg->t_i32, 4, 0),
                                     emit_expr(f, s->store.mask)};
             masked_intrinsic(f, "llvm.masked.store", args, 4);
+            break;
+        }
+        if (s->store.stream && s->store.value->type == IR_TYPE_VF32) {
+            /* non-temporal where the address is vector-aligned (the rows
+             * of a large output usually are), else a plain store */
+            LLVMValueRef ptr = elem_ptr(f, s->store.buf, s->store.idx);
+            unsigned bytes = 4 * LLVMGetVectorSize(LLVMTypeOf(v));
+            LLVMValueRef low = LLVMBuildAnd(f->b, LLVMBuildPtrToInt(f->b, ptr, cg->t_i64, ""),
+                                            i64c(cg, bytes - 1), "");
+            LLVMValueRef aligned = LLVMBuildICmp(f->b, LLVMIntEQ, low, i64c(cg, 0), "aligned");
+            LLVMBasicBlockRef nt = LLVMAppendBasicBlockInContext(cg->c, f->fn, "stream");
+            LLVMBasicBlockRef plain = LLVMAppendBasicBlockInContext(cg->c, f->fn, "store");
+            LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->c, f->fn, "stored");
+            LLVMBuildCondBr(f->b, aligned, nt, plain);
+            LLVMPositionBuilderAtEnd(f->b, nt);
+            LLVMValueRef st = LLVMBuildStore(f->b, v, ptr);
+            LLVMSetAlignment(st, bytes);
+            LLVMValueRef one = LLVMConstInt(cg->t_i32, 1, 0);
+            LLVMSetMetadata(st, LLVMGetMDKindIDInContext(cg->c, "nontemporal", 11),
+                            LLVMMDNodeInContext(cg->c, &one, 1));
+            LLVMBuildBr(f->b, done);
+            LLVMPositionBuilderAtEnd(f->b, plain);
+            st = LLVMBuildStore(f->b, v, ptr);
+            LLVMSetAlignment(st, 4);
+            LLVMBuildBr(f->b, done);
+            LLVMPositionBuilderAtEnd(f->b, done);
+            f->streamed = true;
             break;
         }
         LLVMValueRef st = LLVMBuildStore(f->b, v,
@@ -1962,6 +2008,7 @@ static void emit_stage_fn(Cg *cg, Stages *st, int32_t g)
     LLVMSetValueName2(sf.bufs, "ptrs", 4);
     LLVMSetValueName2(sf.dims, "dimvals", 7);
     emit_stmt(&sf, stage);
+    emit_sfence_if_streamed(&sf);
     LLVMBuildRetVoid(sf.b);
     fn_end(&sf);
     cg->in_kernel = false;

@@ -325,6 +325,14 @@ IrStmt *ir_vstore(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
     return s;
 }
 
+IrStmt *ir_vstore_stream(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
+                         IrExpr *value)
+{
+    IrStmt *s = ir_store(a, buf, rank, idx, value);
+    s->store.stream = true;
+    return s;
+}
+
 IrStmt *ir_assign(Arena *a, int32_t local, IrExpr *value)
 {
     IrStmt *s = stmt_new(a, IR_STMT_ASSIGN);
@@ -643,7 +651,7 @@ static void dump_stmt(FILE *out, const IrProgram *p, const IrStmt *s,
     case IR_STMT_STORE:
         indent(out, depth);
         if (s->store.value->type == IR_TYPE_VF32) {
-            fputs("vstore(", out);
+            fputs(s->store.stream ? "vstream(" : "vstore(", out);
             dump_index(out, p, s->store.buf, s->store.idx);
             fputs(", ", out);
             dump_expr(out, p, s->store.value);

@@ -168,6 +168,9 @@ struct IrStmt {
             IrExpr **idx;
             IrExpr  *value;
             IrExpr  *mask;      /* VF32 values only: VBOOL or NULL (all) */
+            bool     stream;    /* VF32, no mask: a non-temporal store where
+                                   the address is vector-aligned (a large
+                                   final output, not read back soon) */
         } store;
         struct {
             int32_t local;
@@ -297,6 +300,9 @@ IrExpr *ir_vgather(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx, IrEx
                    IrExpr *mask);
 IrStmt *ir_vstore(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
                   IrExpr *value, IrExpr *mask);
+/* ir_vstore without a mask, as a streaming (non-temporal) store. */
+IrStmt *ir_vstore_stream(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
+                         IrExpr *value);
 IrExpr *ir_broadcast(Arena *a, IrExpr *x);
 IrExpr *ir_iota(Arena *a);
 IrExpr *ir_fma(Arena *a, IrExpr *x, IrExpr *y, IrExpr *z);

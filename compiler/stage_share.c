@@ -247,6 +247,7 @@ static void put_stmt(Walk *k, const IrStmt *s)
         put_index(k, s->store.buf, s->store.idx);
         put_expr(k, s->store.value);
         put_expr(k, s->store.mask);
+        put(k, s->store.stream);
         break;
     case IR_STMT_ASSIGN:
         put(k, W_ASSIGN);

@@ -35,6 +35,9 @@
 
 enum { MAX_R = 8, MAX_NV = 8, MAX_K = KERNEL_MAX_TAPS };
 
+/* Outputs this large are written with non-temporal stores (kernel_stencil_rows). */
+#define STREAM_MIN_BYTES ((int64_t)8 << 20)
+
 typedef struct Stencil {
     Lower      *L;
     const Node *n, *x, *w, *store;
@@ -70,6 +73,8 @@ typedef struct Stencil {
      * also the border vectors.  NULL part: the whole row. */
     IrExpr     *part;
     int64_t     nparts;
+    bool        stream;             /* full-vector stores non-temporal: a
+                                       large final output (see below) */
 } Stencil;
 
 static IrExpr *get(Stencil *S, int32_t l) { return kl_get(S->L, l); }
@@ -270,7 +275,9 @@ static IrStmt *chunk_loop(Stencil *S, IrExpr *const *ox0, int32_t nv, bool borde
         IrExpr *val = kl_get(L, acc[v]);
         if (S->epilogue)
             val = kl_epilogue(L, S->n, val, lin, m);
-        ptrvec_push(a, &out, ir_vstore(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val, m));
+        ptrvec_push(a, &out, m || !S->stream
+                                 ? ir_vstore(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val, m)
+                                 : ir_vstore_stream(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val));
     }
     return lower_block(L, &out);
 }
@@ -367,7 +374,9 @@ static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
             IrExpr *val = kl_get(L, acc[r][v]);
             if (S->epilogue)
                 val = kl_epilogue(L, S->n, val, lin, m);
-            ptrvec_push(a, &st, ir_vstore(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val, m));
+            ptrvec_push(a, &st, m || !S->stream
+                                    ? ir_vstore(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val, m)
+                                    : ir_vstore_stream(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val));
         }
         ptrvec_push(a, &out, ir_if(a, ir_bin(a, IR_OP_LT, oy, S->dst_rows), lower_block(L, &st), NULL));
     }
@@ -523,6 +532,7 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
 
     /* the row pass: strip rows j0..j0+3 from input rows first_in + j */
     Stencil R = *S;
+    R.stream = false;           /* the strip is read right after */
     R.kh = 1;
     R.dy = 1;
     R.sy = 1;
@@ -665,6 +675,19 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
     S->dst_pitch = S->OW;
     S->dst_rows = S->OH;
     S->epilogue = true;
+    /* Streaming stores for a pipeline output of STREAM_MIN_BYTES or more:
+     * it goes back to the caller, not to another stage, and is larger
+     * than the caches that could keep it for long, so writing it past the
+     * cache saves reading each line in before it is written (a third of a
+     * large filter's memory traffic).  Same values, same bits. */
+    int64_t out_elems = 1;
+    bool known_size = true;
+    for (int32_t i = 0; i < orank; i++) {
+        int64_t d;
+        known_size = known_size && sym_is_const(n->shape.dims[i], &d);
+        out_elems *= known_size ? d : 1;
+    }
+    S->stream = L->sched->is_output[S->store->id] && known_size && out_elems * 4 >= STREAM_MIN_BYTES;
     if (plan->algorithm == ALGO_SEPARABLE)
         return separable_nest(S, plan, pr_x);
     int32_t vit = lower_var(L, "item");

@@ -192,6 +192,47 @@ def case_direct_long_kernels(tmp):
                 assert err < TOL, f"{name}: relative error {err:.3g}\n{script}"
 
 
+def case_streaming_stores(tmp):
+    """a final output of 8 MB or more is written with non-temporal stores
+    (vstream in the IR), an intermediate or a smaller output is not; the
+    values are the same bits as the scalar nest's (direct) and within the
+    tolerance of float64 SciPy (separable), on both targets"""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((1, 1100, 2003)).astype(np.float32)      # 8.8 MB out
+    k = rng.standard_normal((5, 5)).astype(np.float32)
+    g = np.outer(rng.standard_normal(5), rng.standard_normal(5)).astype(np.float32)
+    for body, method in ((f"  output y = conv2d(x, k, pad=same, pad_mode=replicate) * 2 + 1", "direct"),
+                         (f"  output y = conv2d(x, g, pad=same, pad_mode=reflect, method=separable)", "separable")):
+        script = (f"pipeline t {{\n  input x: f32[1, 1100, 2003]\n  const k = {k.tolist()}\n"
+                  f"  const g = {g.tolist()}\n{body}\n}}\n")
+        path = os.path.join(tmp, "t.conv")
+        for target in ("native", "x86-64-v3"):
+            with open(path, "w") as f:
+                f.write(script)
+            ir = subprocess.run([CONVC, "check", path, "--dump=ir", f"--target-cpu={target}"],
+                                capture_output=True, text=True, timeout=60)
+            assert ir.returncode == 0 and "vstream(" in ir.stdout, (method, target)
+            got = run(tmp, script, {"x": x}, ["y"], f"--target-cpu={target}")["y"]
+            if method == "direct":
+                exact = run(tmp, script, {"x": x}, ["y"], f"--target-cpu={target}", "--no-kernels")["y"]
+                assert bits_equal(got, exact), f"{target}: streaming stores changed bits"
+            else:
+                ref = ndimage.correlate(x[0].astype(np.float64), g.astype(np.float64), mode="mirror")
+                assert rel_err(got[0], ref) < TOL, target
+    # an output below 8 MB, and an intermediate: plain stores
+    small = ("pipeline t {\n  input x: f32[1, 300, 400]\n  output y = conv2d(x, gaussian2d(5, 1.0), pad=same)\n}\n")
+    inner = ("pipeline t {\n  input x: f32[1, 1100, 2003]\n  a = conv2d(x, box2d(5), pad=same)\n"
+             "  output y = conv2d(a, box2d(3), pad=same)\n}\n")
+    for script, want in ((small, 0), (inner, 1)):
+        path = os.path.join(tmp, "t.conv")
+        with open(path, "w") as f:
+            f.write(script)
+        ir = subprocess.run([CONVC, "check", path, "--dump=ir"], capture_output=True, text=True, timeout=60)
+        stages = ir.stdout.split("// stage ")
+        streamed = [i for i, st in enumerate(stages) if "vstream(" in st]
+        assert len(streamed) == want and (want == 0 or streamed[0] == len(stages) - 1), (script, streamed)
+
+
 def case_fft_signals(tmp):
     """convolve/correlate through FFTs in every mode, 1-D and 2-D, long
     kernels and kernels longer than the signal, against float64 SciPy"""
