@@ -94,6 +94,18 @@ class Tensor(ctypes.Structure):
                 ("dims", ctypes.c_int64 * MAX_RANK)]
 
 
+def aligned_zeros(shape):
+    """A zeroed float32 array whose data starts on a 64-byte line, as
+    convrt_tensor_alloc and the libraries' own allocators give: every
+    implementation writes its result into one of these, so none depends
+    on where NumPy's allocator happened to put the buffer."""
+    shape = tuple(int(d) for d in (shape if np.ndim(shape) else (shape,)))
+    n = int(np.prod(shape))
+    raw = np.zeros(n + 16, dtype=np.float32)
+    off = (-raw.ctypes.data % 64) // 4
+    return raw[off:off + n].reshape(shape)
+
+
 def as_tensor(a):
     """A convrt_tensor viewing the C-contiguous float32 array a (keep a alive)."""
     t = Tensor()
@@ -154,7 +166,7 @@ def convc_impl(lib, entry, inputs):
     shapes = getattr(lib, entry["name"] + "_output_shapes")
     if shapes(*[ctypes.byref(t) for t in tins], ctypes.byref(out)) != 0:
         raise SystemExit(f"filters: {entry['name']}_output_shapes failed")
-    y = np.zeros([out.dims[i] for i in range(out.rank)], dtype=np.float32)
+    y = aligned_zeros([out.dims[i] for i in range(out.rank)])
     args = [ctypes.byref(t) for t in tins] + [ctypes.byref(as_tensor(y))]
     fn = getattr(lib, entry["name"])
     keep = (arrays, tins, args)  # the pointers above point into these
@@ -233,7 +245,7 @@ def sum_exprs(terms):
 def jit(func, shape):
     """JIT-compile func once, here, and return (call, output array)."""
     func.compile_jit(hl.get_jit_target_from_environment())
-    y = np.zeros(shape, dtype=np.float32)
+    y = aligned_zeros(shape)
     buf = hl.Buffer(y.T if y.ndim == 2 else y)
 
     def call():
@@ -278,7 +290,7 @@ def image_5x5(wid, rng, loops, scripts):
     else:
         direct = [e for e in scripts if script_method(e["script"]) == "direct"]
         k = np.array(script_literal(direct[0]["script"], "k"), dtype=np.float32)
-    o = [np.zeros_like(img) for _ in range(6)]
+    o = [aligned_zeros(img.shape) for _ in range(6)]
     peers = [Impl("SciPy ndimage.correlate",
                   lambda: ndimage.correlate(img, k, output=o[0], mode="nearest"),
                   lambda: o[0], threads=1)]
@@ -325,7 +337,7 @@ def gaussian_31(wid, rng):
     g64 = gaussian(31, 5.0)
     g = g64.astype(np.float32)
     k = gaussian2d32(31, 5.0)
-    o = [np.zeros_like(img) for _ in range(4)]
+    o = [aligned_zeros(img.shape) for _ in range(4)]
 
     def padded(conv):
         # the kernel is symmetric: its convolution is its correlation
@@ -374,7 +386,7 @@ def conv1d_full(wid, rng, loops):
         decay = np.exp(-np.arange(ntaps) * np.log(1000) / ntaps)
         h = (rng.uniform(-1, 1, ntaps) * decay * 0.05).astype(np.float32)
         names = {"x": x, "ir": h}
-    y = np.zeros(len(x) + ntaps - 1, dtype=np.float32)
+    y = aligned_zeros(len(x) + ntaps - 1)
     d_call, d_res = returned(lambda: signal.convolve(x, h, mode="full", method="direct"))
     f_call, f_res = returned(lambda: signal.fftconvolve(x, h, mode="full"))
     a_call, a_res = returned(lambda: signal.oaconvolve(x, h, mode="full"))
