@@ -353,22 +353,7 @@ def test_the_least_recently_used_entries_are_evicted(tmp):
     assert p.returncode == 0 and "CONVC_CACHE_MAX_MB" in p.stderr, p.stderr
 
 
-def main():
-    tests = {n: f for n, f in globals().items() if n.startswith("test_")}
-    names = sys.argv[2:] or sorted(tests)
-    failed = 0
-    for name in names:
-        with tempfile.TemporaryDirectory() as tmp:
-            setup(tmp)
-            try:
-                tests[name](tmp)
-                print(f"ok   {name}")
-            except AssertionError as e:
-                failed += 1
-                print(f"FAIL {name}: {e}")
-    print(f"{len(names) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from testmain import main
+    main(globals(), setup)

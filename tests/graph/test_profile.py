@@ -229,22 +229,7 @@ def test_profile_is_for_run_and_a_failed_run_prints_none(tmp):
     assert not os.path.exists(os.path.join(tmp, "m.npy"))
 
 
-def main():
-    tests = {n: f for n, f in globals().items() if n.startswith("test_")}
-    names = sys.argv[2:] or sorted(tests)
-    failed = 0
-    for name in names:
-        with tempfile.TemporaryDirectory() as tmp:
-            setup(tmp)
-            try:
-                tests[name](tmp)
-                print(f"ok   {name}")
-            except AssertionError as e:
-                failed += 1
-                print(f"FAIL {name}: {e}")
-    print(f"{len(names) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from testmain import main
+    main(globals(), setup)
