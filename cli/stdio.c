@@ -42,30 +42,12 @@ int load_stdin_npy(const char *input, convrt_tensor *t)
 {
     if (isatty(STDIN_FILENO))
         return fail("input '%s' is '-' but standard input is a terminal; pipe an .npy into it", input);
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *buf = malloc(cap);
-    while (buf) {
-        if (len == cap) {
-            unsigned char *b = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len, stdin);
-        len += got;
-        if (got == 0)
-            break;
-    }
+    size_t len;
+    int err;
+    char *buf = driver_read_stream(stdin, SIZE_MAX - 1, &len, &err);
     if (!buf)
-        return fail("input '%s': standard input: out of memory", input);
-    if (ferror(stdin)) {
-        free(buf);
-        return fail("input '%s': cannot read standard input: %s", input, strerror(errno ? errno : EIO));
-    }
+        return fail("input '%s': cannot read standard input: %s", input,
+                    err == ENOMEM ? "out of memory" : strerror(err));
     static char context[160];
     snprintf(context, sizeof context, "input '%s'", input);
     convrt_set_error_handler(report_to_stderr, context);

@@ -13,6 +13,7 @@
 #include "driver.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,43 +67,63 @@ const char *driver_file_kind(unsigned mode)
     }
 }
 
-/* The script from standard input (`convc check -`), named "<stdin>". */
-static bool read_script_stdin(Arena *a, Source *src, FILE *out)
+char *driver_read_stream(FILE *f, size_t max, size_t *len, int *err)
 {
-    size_t cap = 4096, len = 0;
-    char *text = malloc(cap + 1);
-    while (text) {
-        if (len == cap) {
-            if (cap > MAX_SCRIPT_BYTES)
-                break;
-            char *t = realloc(text, cap * 2 + 1);
-            if (!t) {
-                free(text);
-                text = NULL;
+    size_t cap = 4096;
+    *len = 0;
+    *err = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        if (*len == cap) {
+            if (cap > max) {
+                *err = EFBIG;
                 break;
             }
-            text = t;
+            char *t = cap > SIZE_MAX / 2 - 1 ? NULL : realloc(buf, cap * 2 + 1);
+            if (!t) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = t;
             cap *= 2;
         }
-        size_t got = fread(text + len, 1, cap - len, stdin);
-        len += got;
+        size_t got = fread(buf + *len, 1, cap - *len, f);
+        *len += got;
         if (got == 0)
             break;
     }
-    bool err = !text || ferror(stdin);
-    if (err || len > MAX_SCRIPT_BYTES) {
-        if (err)
-            fprintf(out, "<stdin>: error: cannot read the script: %s\n", text ? strerror(errno ? errno : EIO)
-                                                                             : "out of memory");
-        else
+    if (!buf)
+        *err = ENOMEM;
+    else if (!*err && ferror(f))
+        *err = errno ? errno : EIO;
+    else if (!*err && *len > max)
+        *err = EFBIG;
+    if (*err) {
+        free(buf);
+        return NULL;
+    }
+    buf[*len] = '\0';
+    return buf;
+}
+
+/* The script from standard input (`convc check -`), named "<stdin>". */
+static bool read_script_stdin(Arena *a, Source *src, FILE *out)
+{
+    size_t len;
+    int err;
+    char *text = driver_read_stream(stdin, MAX_SCRIPT_BYTES, &len, &err);
+    if (!text) {
+        if (err == EFBIG)
             fprintf(out, "<stdin>: error: the script is more than %d MB; scripts are limited to %d MB\n",
                     MAX_SCRIPT_BYTES >> 20, MAX_SCRIPT_BYTES >> 20);
-        free(text);
+        else
+            fprintf(out, "<stdin>: error: cannot read the script: %s\n",
+                    err == ENOMEM ? "out of memory" : strerror(err));
         return false;
     }
     char *copy = arena_alloc(a, len + 1);
-    memcpy(copy, text, len);
-    copy[len] = '\0';
+    memcpy(copy, text, len + 1);
     free(text);
     src->filename = "<stdin>";
     src->text = copy;

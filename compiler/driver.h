@@ -60,5 +60,9 @@ int driver_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *driver_dir_of(Arena *a, const char *path);
 /* What a file of this st_mode is, for messages: "a directory", "a FIFO" ... */
 const char *driver_file_kind(unsigned mode);
+/* All of stream f, read to its end, malloc'ed with a NUL after it (*len
+ * bytes before that); NULL with *err = ENOMEM, EFBIG (more than max
+ * bytes) or the read's errno.  For '-': the script, or an .npy piped in. */
+char *driver_read_stream(FILE *f, size_t max, size_t *len, int *err);
 
 #endif
