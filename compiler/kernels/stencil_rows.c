@@ -680,14 +680,16 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
      * than the caches that could keep it for long, so writing it past the
      * cache saves reading each line in before it is written (a third of a
      * large filter's memory traffic).  Same values, same bits. */
-    int64_t out_elems = 1;
-    bool known_size = true;
-    for (int32_t i = 0; i < orank; i++) {
+    /* the output's size where it is known: planes x rows x columns */
+    int64_t cplanes = 1, coh = 1, cow = 0;
+    bool known = sym_is_const(n->shape.dims[orank - 1], &cow) &&
+                 (nsp == 1 || sym_is_const(n->shape.dims[orank - 2], &coh));
+    for (int32_t i = 0; known && i < orank - nsp; i++) {
         int64_t d;
-        known_size = known_size && sym_is_const(n->shape.dims[i], &d);
-        out_elems *= known_size ? d : 1;
+        known = sym_is_const(n->shape.dims[i], &d);
+        cplanes *= d;
     }
-    S->stream = L->sched->is_output[S->store->id] && known_size && out_elems * 4 >= STREAM_MIN_BYTES;
+    S->stream = L->sched->is_output[S->store->id] && known && cplanes * coh * cow * 4 >= STREAM_MIN_BYTES;
     if (plan->algorithm == ALGO_SEPARABLE)
         return separable_nest(S, plan, pr_x);
     int32_t vit = lower_var(L, "item");
@@ -700,15 +702,8 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
      * in column parts too, so that every thread has work -- when the row
      * is known to hold at least 4 chunks a part. */
     S->nparts = 1;
-    int64_t cow, coh = 1, nrowitems = 1;
-    bool known = sym_is_const(n->shape.dims[orank - 1], &cow) &&
-                 (nsp == 1 || sym_is_const(n->shape.dims[orank - 2], &coh));
-    for (int32_t i = 0; known && i < orank - nsp; i++) {
-        int64_t d;
-        known = sym_is_const(n->shape.dims[i], &d);
-        nrowitems *= d;
-    }
-    if (known && (nrowitems *= (coh + S->R - 1) / S->R) < 16) {
+    int64_t nrowitems = cplanes * ((coh + S->R - 1) / S->R);
+    if (known && nrowitems > 0 && nrowitems < 16) {
         int64_t chunks = cow / ((int64_t)S->nv * S->vl);
         S->nparts = (16 + nrowitems - 1) / nrowitems;
         if (S->nparts > chunks / 4)
