@@ -990,23 +990,45 @@ static LLVMValueRef masked_intrinsic(Fn *f, const char *name, LLVMValueRef *args
     return LLVMBuildCall2(f->b, fty, fn, args, n, "");
 }
 
-/* Lane i from first + lanes[i]: llvm.masked.gather (disabled lanes are
- * not read and give 0). */
-static LLVMValueRef emit_gather(Fn *f, const IrExpr *e)
+/* A gather or scatter (llvm.masked.gather / .scatter): lane i at linear
+ * position first + lanes[i] of buffer buf, lanes the mask disables not
+ * touched.  args[ptr_arg] and args[ptr_arg + 2] are filled in here: the
+ * lane pointers and the mask. */
+static LLVMValueRef emit_lanes_intrinsic(Fn *f, const char *name, int32_t buf, IrExpr *const *idx,
+                                         const IrExpr *lanes, const IrExpr *mask,
+                                         LLVMValueRef *args, int ptr_arg)
 {
     Cg *cg = f->cg;
-    LLVMValueRef base = vec_ptr(f, e->load.buf, e->load.idx, true);
-    LLVMValueRef lanes = emit_expr(f, e->load.lanes);
-    LLVMValueRef ptrs = LLVMBuildGEP2(f->b, cg->t_f32, base, &lanes, 1, "");
-    LLVMValueRef mask = e->load.mask ? emit_expr(f, e->load.mask)
-                                     : const_like(cg->t_vi1, LLVMConstInt(cg->t_i1, 1, 0));
-    unsigned id = LLVMLookupIntrinsicID("llvm.masked.gather", 18);
+    LLVMValueRef base = vec_ptr(f, buf, idx, true);
+    LLVMValueRef off = emit_expr(f, lanes);
+    args[ptr_arg] = LLVMBuildGEP2(f->b, cg->t_f32, base, &off, 1, "");
+    args[ptr_arg + 1] = LLVMConstInt(cg->t_i32, 4, 0);
+    args[ptr_arg + 2] = mask ? emit_expr(f, mask)
+                             : const_like(cg->t_vi1, LLVMConstInt(cg->t_i1, 1, 0));
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMTypeRef pv = LLVMVectorType(cg->t_ptr, (unsigned)cg->p->vlen);
     LLVMTypeRef tys[2] = {cg->t_vf32, pv};
     LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, tys, 2);
     LLVMTypeRef fty = LLVMIntrinsicGetType(cg->c, id, tys, 2);
-    LLVMValueRef args[4] = {ptrs, LLVMConstInt(cg->t_i32, 4, 0), mask, LLVMConstNull(cg->t_vf32)};
     return LLVMBuildCall2(f->b, fty, fn, args, 4, "");
+}
+
+/* Lane i from first + lanes[i] (disabled lanes are not read and give 0). */
+static LLVMValueRef emit_gather(Fn *f, const IrExpr *e)
+{
+    LLVMValueRef args[4];
+    args[3] = LLVMConstNull(f->cg->t_vf32);
+    return emit_lanes_intrinsic(f, "llvm.masked.gather", e->load.buf, e->load.idx, e->load.lanes,
+                                e->load.mask, args, 0);
+}
+
+/* Lane i of v to first + lanes[i] (disabled lanes are not written). */
+static void emit_scatter(Fn *f, const IrStmt *s, LLVMValueRef v)
+{
+    LLVMValueRef args[4];
+    args[0] = v;
+    emit_lanes_intrinsic(f, "llvm.masked.scatter", s->store.buf, s->store.idx, s->store.lanes,
+                         s->store.mask, args, 1);
 }
 
 /* Lanes `stride` apart: one load of vlen*stride consecutive elements (its
@@ -1520,6 +1542,10 @@ static void emit_stmt(Fn *f, const IrStmt *s)
             return;
         }
         LLVMValueRef v = emit_expr(f, s->store.value);
+        if (s->store.value->type == IR_TYPE_VF32 && s->store.lanes) {
+            emit_scatter(f, s, v);
+            break;
+        }
         if (s->store.value->type == IR_TYPE_VF32 && s->store.mask) {
             LLVMValueRef ptr = vec_ptr(f, s->store.buf, s->store.idx, true);
             LLVMValueRef args[4] = {v, ptr, LLVMConstInt(cg->t_i32, 4, 0),

@@ -325,6 +325,14 @@ IrStmt *ir_vstore(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
     return s;
 }
 
+IrStmt *ir_vscatter(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx, IrExpr *lanes,
+                    IrExpr *value, IrExpr *mask)
+{
+    IrStmt *s = ir_vstore(a, buf, rank, idx, value, mask);
+    s->store.lanes = lanes;
+    return s;
+}
+
 IrStmt *ir_vstore_stream(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
                          IrExpr *value)
 {
@@ -653,6 +661,10 @@ static void dump_stmt(FILE *out, const IrProgram *p, const IrStmt *s,
         if (s->store.value->type == IR_TYPE_VF32) {
             fputs(s->store.stream ? "vstream(" : "vstore(", out);
             dump_index(out, p, s->store.buf, s->store.idx);
+            if (s->store.lanes) {
+                fputs(" + ", out);
+                dump_expr(out, p, s->store.lanes);
+            }
             fputs(", ", out);
             dump_expr(out, p, s->store.value);
             if (s->store.mask) {

@@ -171,6 +171,9 @@ struct IrStmt {
             bool     stream;    /* VF32, no mask: a non-temporal store where
                                    the address is vector-aligned (a large
                                    final output, not read back soon) */
+            IrExpr  *lanes;     /* VF32 scatters: VI64, lane i to linear
+                                   position first + lanes[i] (a vector of
+                                   output channels, a plane apart) */
         } store;
         struct {
             int32_t local;
@@ -300,6 +303,9 @@ IrExpr *ir_vgather(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx, IrEx
                    IrExpr *mask);
 IrStmt *ir_vstore(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
                   IrExpr *value, IrExpr *mask);
+/* Lane i to linear position first + lanes[i] (lanes: VI64). */
+IrStmt *ir_vscatter(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx, IrExpr *lanes,
+                    IrExpr *value, IrExpr *mask);
 /* ir_vstore without a mask, as a streaming (non-temporal) store. */
 IrStmt *ir_vstore_stream(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
                          IrExpr *value);

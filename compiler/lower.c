@@ -678,6 +678,7 @@ static void lower_node_kernel(Lower *L, const Node *n)
     switch (schedule_plan(L->sched, n)->kernel) {
     case KERNEL_CONV_PLANE: emit(L, kernel_conv_plane(L, n)); return;
     case KERNEL_CONV_ROWS:  emit(L, kernel_conv_rows(L, n)); return;
+    case KERNEL_CONV_CHAN:  emit(L, kernel_conv_chan(L, n)); return;
     case KERNEL_POOL_ROWS:  emit(L, kernel_pool_rows(L, n)); return;
     case KERNEL_STENCIL_ROWS: emit(L, kernel_stencil_rows(L, n)); return;
     case KERNEL_FFT:        emit(L, kernel_fft(L, n)); return;

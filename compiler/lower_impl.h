@@ -89,6 +89,7 @@ static inline IrStmt *lower_block(Lower *L, PtrVec *v)
  * following its plan in the schedule. */
 IrStmt *kernel_conv_plane(Lower *L, const Node *n);
 IrStmt *kernel_conv_rows(Lower *L, const Node *n);
+IrStmt *kernel_conv_chan(Lower *L, const Node *n);
 IrStmt *kernel_pool_rows(Lower *L, const Node *n);
 IrStmt *kernel_stencil_rows(Lower *L, const Node *n);
 IrStmt *kernel_fft(Lower *L, const Node *n);

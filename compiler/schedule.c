@@ -49,6 +49,7 @@ static const char *kernel_name(StageKernel k)
     case KERNEL_SCALAR:     return "scalar";
     case KERNEL_CONV_PLANE: return "conv-plane";
     case KERNEL_CONV_ROWS:  return "conv-rows";
+    case KERNEL_CONV_CHAN:  return "conv-chan";
     case KERNEL_POOL_ROWS:  return "pool-rows";
     case KERNEL_STENCIL_ROWS: return "stencil-rows";
     case KERNEL_FFT:        return "fft";
@@ -85,7 +86,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
         if (is_fused_pool)
             fprintf(out, " (fused into %s)", node_label(p->fused_into, other, sizeof other));
         fprintf(out, " %s", kernel_name(p->kernel));
-        if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS)
+        if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS ||
+            p->kernel == KERNEL_CONV_CHAN)
             fprintf(out, " %dx%d", (int)p->nk, (int)p->nv);
         if (p->kernel == KERNEL_STENCIL_ROWS)
             fprintf(out, " %d rows x %d vectors%s", (int)p->nk, (int)p->nv,

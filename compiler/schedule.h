@@ -23,6 +23,9 @@ typedef enum StageKernel {
                            output pixels of the flattened plane */
     KERNEL_CONV_ROWS,   /* kernels/conv_rows.c: vectors within output rows
                            at fixed columns (targets without mask registers) */
+    KERNEL_CONV_CHAN,   /* kernels/conv_chan.c: vectors of output channels
+                           of one pixel (strided convolutions, stems); nk is
+                           the channel block, nv the pixels of a row block */
     KERNEL_POOL_ROWS,   /* kernels/pool_rows.c: vectors along output rows */
     KERNEL_STENCIL_ROWS,/* kernels/stencil_rows.c: one filter over every
                            plane, any padding mode; nk is the row block */

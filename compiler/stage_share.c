@@ -248,6 +248,7 @@ static void put_stmt(Walk *k, const IrStmt *s)
         put_expr(k, s->store.value);
         put_expr(k, s->store.mask);
         put(k, s->store.stream);
+        put_expr(k, s->store.lanes);
         break;
     case IR_STMT_ASSIGN:
         put(k, W_ASSIGN);

@@ -27,30 +27,39 @@ IrExpr *kl_in_range(Lower *L, IrExpr *v, IrExpr *hi)
 
 /* n's value as a vector at linear position lin of a tensor shaped like the
  * producer's output; `prev` stands for `prev_val` (the chain so far). */
-static IrExpr *vvalue(Lower *L, const Node *n, IrExpr *lin, IrExpr *mask, const Node *prev,
-                      IrExpr *prev_val)
+static IrExpr *vvalue(Lower *L, const Node *n, IrExpr *lin, IrExpr *lanes, IrExpr *mask,
+                      const Node *prev, IrExpr *prev_val)
 {
     if (n == prev)
         return prev_val;
     int32_t b = lower_buffer_of(L, n);
-    if (b >= 0)
-        return ir_vload(L->a, b, n->shape.rank, kl_lin(L, n->shape.rank, lin), mask);
-    IrExpr *x = n->nin > 0 ? vvalue(L, n->in[0], lin, mask, prev, prev_val) : NULL;
-    IrExpr *y = n->nin > 1 ? vvalue(L, n->in[1], lin, mask, prev, prev_val) : NULL;
+    if (b >= 0) {
+        IrExpr **idx = kl_lin(L, n->shape.rank, lin);
+        return lanes ? ir_vgather(L->a, b, n->shape.rank, idx, lanes, mask)
+                     : ir_vload(L->a, b, n->shape.rank, idx, mask);
+    }
+    IrExpr *x = n->nin > 0 ? vvalue(L, n->in[0], lin, lanes, mask, prev, prev_val) : NULL;
+    IrExpr *y = n->nin > 1 ? vvalue(L, n->in[1], lin, lanes, mask, prev, prev_val) : NULL;
     return lower_elementwise(L, n, x, y);
 }
 
-IrExpr *kl_epilogue(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrExpr *mask)
+IrExpr *kl_epilogue_lanes(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrExpr *lanes,
+                          IrExpr *mask)
 {
     const StagePlan *plan = schedule_plan(L->sched, n);
     const Node *prev = n;
     IrExpr *val = acc;
     for (int32_t i = 0; i < plan->nepilogue; i++) {
         const Node *e = plan->epilogue[i];
-        IrExpr *x = e->nin > 0 ? vvalue(L, e->in[0], lin, mask, prev, val) : NULL;
-        IrExpr *y = e->nin > 1 ? vvalue(L, e->in[1], lin, mask, prev, val) : NULL;
+        IrExpr *x = e->nin > 0 ? vvalue(L, e->in[0], lin, lanes, mask, prev, val) : NULL;
+        IrExpr *y = e->nin > 1 ? vvalue(L, e->in[1], lin, lanes, mask, prev, val) : NULL;
         val = lower_elementwise(L, e, x, y);
         prev = e;
     }
     return val;
+}
+
+IrExpr *kl_epilogue(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrExpr *mask)
+{
+    return kl_epilogue_lanes(L, n, acc, lin, NULL, mask);
 }

@@ -25,6 +25,45 @@ static void weight_index(Conv *P, IrExpr *k, IrExpr *c, IrExpr *ky, IrExpr *kx, 
     }                               /* rank 2: a 1x1 kernel as [K, C] */
 }
 
+/* The packing nest for weights in a buffer: for each block, input
+ * channel and tap, the block's nk weights gathered a vector at a time
+ * (lane j from output channel k0 + j, Cg*ntaps apart in the weight),
+ * lanes past the group's last channel 0.  A copy, exact by nature. */
+static int32_t pack_weights_gather(Conv *P, int32_t b, int32_t wb, int64_t nblk)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    const Node *w = P->w;
+    int32_t vl = P->vl;
+    int32_t vgb = lower_var(L, "gb"), vc = lower_var(L, "c"), vt = lower_var(L, "tap"),
+            vjv = lower_var(L, "jv");
+    IrExpr *gb = V(L, vgb), *c = V(L, vc), *t = V(L, vt);
+    IrExpr *ctaps = mul(L, P->Cg, I(L, P->ntaps));
+    /* the first lane's channel within the group, and in the weight */
+    IrExpr *j0 = mul(L, V(L, vjv), I(L, vl));
+    IrExpr *k = add(L, mul(L, imod(L, gb, I(L, P->nkbg)), I(L, P->nk)), j0);
+    IrExpr *kglob = add(L, mul(L, idiv(L, gb, I(L, P->nkbg)), I(L, P->Kg)), k);
+    IrExpr *tap = P->flip ? sub(L, I(L, P->ntaps - 1), t) : t;
+    IrExpr *src = add(L, add(L, mul(L, kglob, ctaps), mul(L, c, I(L, P->ntaps))), tap);
+    IrExpr *lane = ir_iota(a);
+    IrExpr *in_block = ir_bin(a, IR_OP_LT, ir_bin(a, IR_OP_ADD, ir_broadcast(a, j0), lane),
+                              I(L, P->nk));
+    IrExpr *in_group = ir_bin(a, IR_OP_LT, ir_bin(a, IR_OP_ADD, ir_broadcast(a, k), lane),
+                              I(L, P->Kg));
+    IrExpr *val = ir_vgather(a, wb, w->shape.rank, kl_lin(L, w->shape.rank, src),
+                             ir_bin(a, IR_OP_MUL, lane, ctaps), kl_and(L, in_block, in_group));
+    IrExpr *dst = add(L, mul(L, add(L, mul(L, gb, P->Cg), c), I(L, P->ntaps * P->nk)),
+                      add(L, mul(L, t, I(L, P->nk)), j0));
+    IrStmt *st = ir_vstore(a, b, 4, kl_lin(L, 4, dst), val, P->nk % vl ? in_block : NULL);
+    st = ir_for(a, vjv, I(L, 0), I(L, (P->nk + vl - 1) / vl), st, IR_LOOP_KERNEL);
+    st = ir_for(a, vt, I(L, 0), I(L, P->ntaps), st, IR_LOOP_KERNEL);
+    st = ir_for(a, vc, I(L, 0), P->Cg, st, IR_LOOP_KERNEL);
+    st = ir_for(a, vgb, I(L, 0), I(L, nblk), st,
+                IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0));
+    ptrvec_push(L->pa, &L->prologue, st);
+    return b;
+}
+
 /* Packed layout: [G*nkbg][Cg][ntaps][nk], channels past the group's last
  * zero-filled. */
 static int32_t pack_weights(Conv *P)
@@ -62,6 +101,9 @@ static int32_t pack_weights(Conv *P)
     }
     /* packed by a nest at the start of every call */
     int32_t b = lower_scratch(L, name, s);
+    int32_t wb = lower_buffer_of(L, w);
+    if (wb >= 0)
+        return pack_weights_gather(P, b, wb, nblk);
     int32_t vgb = lower_var(L, "gb"), vc = lower_var(L, "c"), vt = lower_var(L, "tap"),
             vj = lower_var(L, "j");
     IrExpr *gb = V(L, vgb), *t = V(L, vt), *j = V(L, vj);

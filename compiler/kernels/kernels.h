@@ -21,5 +21,9 @@ IrExpr *kl_in_range(Lower *L, IrExpr *v, IrExpr *hi);
  * applied to acc, reading their other operands at lin (masked loads with
  * mask where the vector is partial). */
 IrExpr *kl_epilogue(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrExpr *mask);
+/* The same for a vector whose lane i sits at lin + lanes[i] (lanes: VI64),
+ * reading the other operands with gathers. */
+IrExpr *kl_epilogue_lanes(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrExpr *lanes,
+                          IrExpr *mask);
 
 #endif

@@ -12,7 +12,9 @@
  * constant offset from the output position (strides through a copy of the
  * input into phase planes).  Padding must be zeros: taps outside the input
  * are skipped by lane masks; the other modes remap indices, which the
- * scalar nest does. */
+ * scalar nest does.  A strided convolution with a long reduction takes the
+ * channel-vector kernel instead (kernels/conv_chan.c): vectors of output
+ * channels of one pixel, the input read as it is. */
 #include "passes.h"
 
 #include "factor.h"
@@ -21,6 +23,14 @@
  * grows past what is worth compiling, and the scalar nest takes the stage. */
 
 static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e, v); }
+
+/* The channel-vector kernel: its widest pixel block (within its MAX_NV),
+ * and the shortest reduction (input channels x taps) it takes.  Its one
+ * scatter per accumulator costs about as much as 16-32 FMAs; below 256
+ * multiply-adds per output (a 7x7 stem over 3 channels: 147) the plane
+ * kernel, which also fuses a following pool, was faster (W7: 2.10 ms
+ * against 2.32 ms on one core). */
+enum { MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256 };
 
 static bool plane_kernel_applies(const Node *n)
 {
@@ -59,6 +69,62 @@ static bool pool_kernel_applies(const Node *n)
             !dim_const(w->pad1[i], &v))
             return false;
     return n->in[0]->shape.rank >= w->nsp;
+}
+
+/* The channel-vector kernel (kernels/conv_chan.c) for a 2-D convolution
+ * with a stride, or with few input channels (a stem): vectors of output
+ * channels gain nothing from a phase copy of the input and every FMA has
+ * a full vector whatever the input channels.  It needs the plane sizes
+ * when compiling (its border variants are fixed then), at least one
+ * vector of output channels a group, and a bias in a buffer.  Register
+ * block: ncv channel vectors x np pixels of a row, ncv*np accumulators
+ * with room for the ncv weight vectors and the broadcast input; np is
+ * chosen so that the row's last block wastes the fewest pixels. */
+static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePlan *p)
+{
+    const Target *t = &s->target;
+    const WindowParams *w = &n->conv.win;
+    const Node *x = n->in[0];
+    int32_t xr = x->shape.rank, r = n->shape.rank;
+    int64_t ih, iw, oh, ow, cg;
+    if (w->nsp != 2 || !dim_const(x->shape.dims[xr - 1], &iw) ||
+        !dim_const(x->shape.dims[xr - 2], &ih) || !dim_const(n->shape.dims[r - 1], &ow) ||
+        !dim_const(n->shape.dims[r - 2], &oh) || !dim_const(n->in[1]->shape.dims[1], &cg))
+        return false;
+    int64_t k0, k1;
+    dim_const(w->k[0], &k0);
+    dim_const(w->k[1], &k1);
+    bool strided = w->stride[0] > 1 || w->stride[1] > 1;
+    if (!strided || cg * k0 * k1 < CHAN_MIN_REDUCTION || kg < t->vlen)
+        return false;
+    if (n->nin > 2 && n->in[2]->shape.rank != 1)
+        return false;
+    int32_t acc = t->vregs >= 32 ? 24 : 12;
+    int32_t ncv = t->vregs >= 32 ? 4 : 2;
+    int64_t cvs = (kg + t->vlen - 1) / t->vlen;
+    if (ncv > cvs)
+        ncv = (int32_t)cvs;
+    int32_t npmax = acc / ncv;
+    if (npmax > MAX_CHAN_PIXELS)
+        npmax = MAX_CHAN_PIXELS;
+    int32_t np = 1;
+    int64_t best = INT64_MAX;
+    for (int32_t c = npmax; c >= (npmax + 1) / 2 && c >= 1; c--) {
+        int64_t blocks = (ow + c - 1) / c, waste = blocks * c - ow;
+        /* fewest wasted pixel slots, then the widest block */
+        if (waste < best) {
+            best = waste;
+            np = c;
+        }
+    }
+    p->kernel = KERNEL_CONV_CHAN;
+    p->nk = ncv * t->vlen;
+    p->nv = np;
+    /* the kernel reads the input and the bias from their buffers */
+    schedule_plan(s, n->in[0])->materialise = true;
+    if (n->nin > 2)
+        schedule_plan(s, n->in[2])->materialise = true;
+    return true;
 }
 
 /* The rows kernel's register block: nk channels x nv vectors of a row,
@@ -190,6 +256,8 @@ void pass_choose_kernels(Arena *a, Schedule *s)
         int64_t K, groups = n->conv.groups;
         sym_is_const(n->in[1]->shape.dims[0], &K);
         int64_t kg = K / groups;
+        if (chan_kernel_applies(s, n, kg, p))
+            continue;
         /* Accumulators: all but the registers for the pixel vectors, the
          * broadcast weight and (with masks) a little room.  AVX-512:
          * 8 channels x 3 vectors; AVX2 (16 registers): 4 x 3. */

@@ -18,7 +18,8 @@ void pass_pack_weights(Arena *a, Schedule *s)
     for (int32_t i = 0; i < g->nodes.len; i++) {
         const Node *n = g->nodes.items[i];
         StagePlan *p = schedule_plan(s, n);
-        if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS)
+        if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS ||
+            p->kernel == KERNEL_CONV_CHAN)
             p->pack_weights = true;
     }
 }

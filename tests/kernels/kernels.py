@@ -64,6 +64,8 @@ V3 = "x86-64-v3"
 MAX_KERNEL_TAPS = 64        # passes/kernels.c: more taps stay with the scalar nest
 MAX_KERNEL_STRIDE = 4       # conv and pool strides the kernels take
 MAX_STRIP_BYTES = 96 << 10  # passes/pool.c: a fused pool's private strip
+MAX_CHAN_PIXELS = 14        # passes/kernels.c: conv-chan's widest pixel block
+CHAN_MIN_REDUCTION = 256    # passes/kernels.c: conv-chan's least Cg x taps
 
 
 def vregs(vl):
@@ -111,22 +113,55 @@ def rows_block(kg, ow, vl):
     return res
 
 
-class ConvGeom:
-    """What the kernel choice of a convolution depends on.  ow/iw: the
-    output and input row widths, None when they are size symbols."""
+def chan_block(kg, ow, vl):
+    """conv-chan (nk, nv): ncv vectors of output channels (nk = ncv*vl) x np
+    pixels of a row, np the widest that wastes the fewest pixel slots in
+    the row's last block."""
+    acc, ncv = (24, 4) if vregs(vl) >= 32 else (12, 2)
+    ncv = min(ncv, -(-kg // vl))
+    npmax = min(acc // ncv, MAX_CHAN_PIXELS)
+    best, np_ = None, 1
+    c = npmax
+    while c >= (npmax + 1) // 2 and c >= 1:
+        waste = -(-ow // c) * c - ow
+        if best is None or waste < best:
+            best, np_ = waste, c
+        c -= 1
+    return ncv * vl, np_
 
-    def __init__(self, kg, k, stride, p0, ow, iw, oh=None, nsp=2, ow_num=None, iw_num=None):
+
+class ConvGeom:
+    """What the kernel choice of a convolution depends on.  ow/iw (oh/ih):
+    the output and input row widths (heights), None when they are size
+    symbols; cg: input channels a group, None when a symbol."""
+
+    def __init__(self, kg, k, stride, p0, ow, iw, oh=None, nsp=2, ow_num=None, iw_num=None,
+                 cg=None, ih=None):
         self.kg, self.k, self.stride, self.p0 = kg, list(k), list(stride), list(p0)
         self.ow, self.iw, self.oh, self.nsp = ow, iw, oh, nsp
+        self.cg, self.ih = cg, ih
         self.taps = int(np.prod(k))
         # phase planes: a stride, or output rows longer than the input rows
         # (the relation holds for every value of a width symbol)
-        self.phases = any(s > 1 for s in stride) or ow_num > iw_num
+        self.strided_or_wider = any(s > 1 for s in stride) or ow_num > iw_num
+
+    def phases(self, vl):
+        """The input read through phase planes (conv-plane and conv-rows)."""
+        return self.strided_or_wider and self.choice(vl)[0] != "conv-chan"
+
+    def chan(self, vl):
+        """conv-chan: 2-D, strided, Cg*taps >= CHAN_MIN_REDUCTION, at least
+        one vector of output channels a group, every plane size known."""
+        return (self.nsp == 2 and any(s > 1 for s in self.stride) and self.cg is not None
+                and self.cg * self.taps >= CHAN_MIN_REDUCTION and self.kg >= vl
+                and None not in (self.ow, self.iw, self.oh, self.ih))
 
     def choice(self, vl):
         """(kernel, (nk, nv) or None)"""
         if self.taps > MAX_KERNEL_TAPS or any(s > MAX_KERNEL_STRIDE for s in self.stride):
             return "scalar", None
+        if self.chan(vl):
+            return "conv-chan", chan_block(self.kg, self.ow, vl)
         column_taps = self.k[-1] > 1 or self.p0[-1] != 0
         if not masked(vl) and column_taps and self.ow is not None and self.iw is not None:
             return "conv-rows", rows_block(self.kg, self.ow, vl)
@@ -487,7 +522,7 @@ def choices(geom):
     for vl in VLS:
         kern, blk = geom.choice(vl)
         out.append(f"{kern}{' %dx%d' % blk if blk else ''}@{vl}")
-    return " ".join(out) + (" phases" if geom.phases else "")
+    return " ".join(out) + "".join(f" phases@{vl}" for vl in VLS if geom.phases(vl))
 
 
 def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=None, W=None,
@@ -661,7 +696,8 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
     kg = K // groups
     ow, oh = ref.shape[-1], ref.shape[-2] if nsp == 2 else 1
     geom = ConvGeom(kg, k, stride, p0, None if x.symw else ow, None if x.symw else W,
-                    oh=None if x.symh else oh, nsp=nsp, ow_num=ow, iw_num=W)
+                    oh=None if x.symh else oh, nsp=nsp, ow_num=ow, iw_num=W,
+                    cg=None if "C" in syms else C // groups, ih=None if x.symh else H)
     p.expect_conv(label, geom)
     p.describe(f"{stage} x{xshape} w{list(wv.shape)} g={groups} s={stride} d={d} pad={p0}/{p1} "
                f"flip={flip} bias={bias} w={wsrc} values={values}"
@@ -1457,6 +1493,49 @@ def g_strided(rng):
     return pipes + conv1x1_cases(rng)
 
 
+def g_chan(rng):
+    """conv-chan (vectors of output channels): strided 2-D convolutions with
+    a long reduction (Cg x taps >= 256).  Output channels a group below, at
+    and past the channel block (16, 17, 24, 40, 64, 72 on AVX-512; the
+    last block partly empty), row widths that leave a short last pixel
+    block and rows narrower than one block, pads 0 to k (border variants
+    on both sides, rows whose kernel rows fall outside), dilation, strides
+    2 to 4, groups, batch > 1, flip, every bias source, and epilogues with
+    a residual (read by gathers) -- on both targets."""
+    pipes = []
+    cases = [  # C, K, groups, k, stride, d, pad, H, W, batch
+        (32, 16, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 14, []),
+        (32, 17, 1, [3, 3], [2, 2], [1, 1], [1, 1], 8, 15, []),
+        (64, 24, 1, [3, 3], [2, 2], [1, 1], [0, 0], 7, 7, [2]),
+        (30, 40, 1, [3, 3], [2, 2], [2, 2], [2, 2], 12, 23, []),
+        (48, 64, 2, [3, 3], [2, 2], [1, 1], [1, 1], 10, 28, []),
+        (16, 72, 1, [5, 5], [2, 2], [1, 1], [2, 2], 11, 31, []),
+        (24, 16, 1, [3, 3], [3, 3], [1, 1], [3, 3], 13, 17, []),
+        (12, 32, 1, [5, 5], [4, 4], [1, 1], [4, 4], 17, 9, [1, 2]),
+        (32, 20, 1, [3, 3], [2, 1], [1, 2], [1, 2], 6, 19, []),
+        (16, 33, 1, [7, 7], [2, 2], [1, 1], [3, 3], 16, 16, []),
+        (272, 16, 1, [1, 1], [2, 2], [1, 1], [0, 0], 9, 13, []),
+        (256, 32, 1, [1, 1], [2, 2], [1, 1], [0, 0], 4, 2, []),
+        (32, 48, 1, [3, 3], [2, 2], [1, 1], [1, 1], 3, 3, []),
+        (40, 17, 1, [3, 3], [2, 2], [1, 1], [1, 2], 7, 33, [3]),
+    ]
+    p = None
+    for i, (C, K, groups, k, s, d, pad, H, W, batch) in enumerate(cases):
+        if p is None or len(p.units) >= 5:
+            p = Pipeline(rng, "channel vectors")
+            pipes.append(p)
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=groups, k=k, stride=s, d=d, pad=list(pad),
+                       H=H, W=W, batch=batch, bias=pick(rng, ["input", "load", "literal", None]),
+                       flip=i % 4 == 1, wsrc=pick(rng, ["input", "load"]),
+                       pointwise=k == [1, 1] and i % 2 == 0)
+        if i % 3 == 0:
+            epilogue(p, rng, v, ops=["mul", "residual", "relu"])
+        else:
+            finish(p, rng, v, 0.3)
+    return pipes
+
+
 def g_wider(rng):
     """Output rows longer than the input's (padding wider than the kernel
     needs): phase planes at stride 1; 1x1 kernels with padding, full and
@@ -1690,6 +1769,7 @@ GROUPS = {
     "values": g_values,
     "rows": g_rows,
     "strided": g_strided,
+    "chan": g_chan,
     "wider": g_wider,
     "pools": g_pools,
     "pool-fusion": g_pool_fusion,
@@ -1788,7 +1868,7 @@ def ref_diff(name, got, val, mode):
 
 SCHED_LINE = re.compile(
     r"^  (?P<label>\S+)\s+(?P<desc>.*?)\s+(?:fused into (?P<into>\S+)|"
-    r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|pool-rows|stencil-rows)"
+    r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|conv-chan|pool-rows|stencil-rows)"
     r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
     r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
     r"|, packed weights|, materialised)*)"
@@ -1875,9 +1955,10 @@ def check_schedule(p, units, text, mode):
                             f"hit the tails)")
             flags = s["flags"] or ""
             if kernel.startswith("conv-"):
-                if ("phase planes" in flags) != e["geom"].phases:
-                    errs.append(f"{where}: input {'not ' * e['geom'].phases}in phase planes, "
-                                f"expected {'' if e['geom'].phases else 'not '}(stride "
+                ph = e["geom"].phases(lanes)
+                if ("phase planes" in flags) != ph:
+                    errs.append(f"{where}: input {'not ' * ph}in phase planes, "
+                                f"expected {'' if ph else 'not '}(stride "
                                 f"{e['geom'].stride}, output rows longer than input rows?)")
                 if "packed weights" not in flags:
                     errs.append(f"{where}: weights not packed")

@@ -1,0 +1,276 @@
+/* kernels/conv_chan.c - the convolution micro-kernel over vectors of
+ * output channels (KERNEL_CONV_CHAN, chosen by passes/kernels.c for
+ * strided convolutions and for stems with few input channels).
+ *
+ * A vector holds VL consecutive output channels of one output pixel.  The
+ * register block is ncv channel vectors x np pixels of one output row
+ * (AVX-512: 4 x 7, 28 accumulators):
+ *
+ *   for each work item (batch, group, output row oy, block of np columns,
+ *   block of ncv*VL output channels):                  -- parallel
+ *     acc[cv][p] = bias or 0
+ *     for c in the group's input channels:
+ *       for ky in the kernel rows whose input row is inside the input:
+ *         for kx (unrolled):
+ *           w[cv] = the packed weights of (c, ky, kx), ncv vectors
+ *           for p (unrolled), if column (ox0+p)*sx + kx*dx - pad is inside:
+ *             b = broadcast(x[c][iy][ix]);  acc[cv][p] = fma(b, w[cv], acc[cv][p])
+ *     scatter epilogue(acc[cv][p]) to the NCHW output: lane i one plane apart
+ *
+ * The input is read as it is (NCHW): each broadcast is one scalar of an
+ * input row, sx apart from pixel to pixel, so a stride costs nothing and
+ * no phase copy is needed; the few input channels of a stem still give
+ * every FMA a full vector of output channels.  The output is scattered:
+ * one scatter per accumulator after the whole reduction, a small share of
+ * the FMAs once Cg x taps is large.
+ *
+ * Exactness.  Each lane is one output element, and its sum is built with
+ * the scalar nest's operations in the scalar nest's order: the bias (or
+ * 0), then for each input channel, kernel row and kernel column one
+ * multiply-add.  A tap outside the input is never added as w*0: rows
+ * outside are left out of the item's ky range, and a column outside has
+ * no FMA at all for that pixel.  Which (pixel, column tap) pairs leave the
+ * input depends only on the block's first column, known when compiling
+ * (the kernel needs constant widths): blocks with the same pattern share
+ * one variant, so interior blocks carry no test at all.
+ *
+ * The output-channel block need not divide the group's channels: the
+ * packed weights are zero past the group's last channel, and those lanes
+ * are neither loaded from the bias nor stored. */
+#include "conv.h"
+
+typedef struct ColVariant {
+    int32_t np;             /* pixels of the block (the last may be short) */
+    uint8_t *valid;         /* [np][kw]: the column tap is inside the input */
+    int64_t *blocks;        /* the column blocks with this variant */
+    int32_t nblocks;
+} ColVariant;
+
+typedef struct Chan {
+    Conv    c;
+    int32_t ncv, np;
+    int64_t nxb;            /* column blocks per output row */
+    int64_t iw, ow, pl, sx, dx, dy, pt;
+    int32_t l_oy, l_xb, l_kylo, l_kyhi, l_xrow, l_ybase;
+    int32_t var_ky;
+} Chan;
+
+static bool same_variant(const ColVariant *v, int32_t np, const uint8_t *valid, int64_t kw)
+{
+    return v->np == np && memcmp(v->valid, valid, (size_t)(np * kw)) == 0;
+}
+
+/* The column blocks grouped by their pattern of valid column taps. */
+static ColVariant *column_variants(Chan *H, int32_t *count)
+{
+    Arena *a = H->c.L->a;
+    int64_t kw = H->c.kw;
+    ColVariant *vs = arena_array(a, (size_t)H->nxb, sizeof *vs);
+    int32_t n = 0;
+    for (int64_t b = 0; b < H->nxb; b++) {
+        int64_t ox0 = b * H->np;
+        int32_t np = (int32_t)(H->ow - ox0 < H->np ? H->ow - ox0 : H->np);
+        uint8_t *valid = arena_array(a, (size_t)(np * kw), 1);
+        for (int32_t p = 0; p < np; p++)
+            for (int64_t kx = 0; kx < kw; kx++) {
+                int64_t ix = (ox0 + p) * H->sx + kx * H->dx - H->pl;
+                valid[p * kw + kx] = ix >= 0 && ix < H->iw;
+            }
+        int32_t i = 0;
+        while (i < n && !same_variant(&vs[i], np, valid, kw))
+            i++;
+        if (i == n) {
+            vs[n++] = (ColVariant){ .np = np, .valid = valid,
+                                    .blocks = arena_array(a, (size_t)H->nxb, sizeof(int64_t)) };
+        }
+        vs[i].blocks[vs[i].nblocks++] = b;
+    }
+    *count = n;
+    return vs;
+}
+
+/* One variant: the reduction and the stores of np pixels. */
+static IrStmt *variant_body(Chan *H, const ColVariant *cv_, int32_t (*acc)[MAX_NV])
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int32_t ncv = H->ncv, np = cv_->np, vl = P->vl;
+    int64_t kw = P->kw;
+    int32_t wv[MAX_NK];
+    for (int32_t v = 0; v < ncv; v++)
+        wv[v] = lower_local(L, IR_TYPE_VF32);
+    int32_t bx = lower_local(L, IR_TYPE_VF32);
+
+    PtrVec red = { 0 };
+    IrExpr *c = V(L, P->var_c), *ky = V(L, H->var_ky);
+    IrExpr *xrow = add(L, add(L, loc(P, H->l_xrow), mul(L, c, P->cstride)),
+                       mul(L, ky, I(L, H->dy * H->iw)));
+    IrExpr *wtap = add(L, loc(P, P->l_wbase),
+                       mul(L, add(L, mul(L, c, I(L, P->ntaps)), mul(L, ky, I(L, kw))), I(L, P->nk)));
+    for (int64_t kx = 0; kx < kw; kx++) {
+        bool any = false;
+        for (int32_t p = 0; p < np; p++)
+            any |= cv_->valid[p * kw + kx];
+        if (!any)
+            continue;
+        for (int32_t v = 0; v < ncv; v++) {
+            IrExpr *wl = add(L, wtap, I(L, kx * P->nk + (int64_t)v * vl));
+            ptrvec_push(a, &red, set(P, wv[v], ir_vload(a, P->bwp, 4,
+                (IrExpr *const[]){ I(L, 0), I(L, 0), I(L, 0), wl }, NULL)));
+        }
+        for (int32_t p = 0; p < np; p++) {
+            if (!cv_->valid[p * kw + kx])
+                continue;
+            IrExpr *xl = add(L, xrow, I(L, p * H->sx + kx * H->dx));
+            ptrvec_push(a, &red, set(P, bx, ir_broadcast(a, ir_load(a, P->bx, P->xrank,
+                                                                   lin_idx(P, P->xrank, xl)))));
+            for (int32_t v = 0; v < ncv; v++)
+                ptrvec_push(a, &red, set(P, acc[v][p],
+                                         ir_fma(a, loc(P, bx), loc(P, wv[v]), loc(P, acc[v][p]))));
+        }
+    }
+    IrStmt *kyloop = ir_for(a, H->var_ky, loc(P, H->l_kylo), loc(P, H->l_kyhi), lower_block(L, &red),
+                            IR_LOOP_KERNEL);
+    PtrVec out = { 0 };
+    ptrvec_push(a, &out, ir_for(a, P->var_c, I(L, 0), P->Cg, kyloop, IR_LOOP_KERNEL));
+
+    /* the stores: lane i of vector cv is channel k0 + cv*VL + i, a plane apart */
+    IrExpr *lanes = ir_bin(a, IR_OP_MUL, ir_iota(a), P->Pout);
+    for (int32_t v = 0; v < ncv; v++) {
+        IrExpr *mask = NULL;
+        if (P->rem) {
+            /* lanes past the group's last channel (in the last block) */
+            IrExpr *k = ir_bin(a, IR_OP_ADD, ir_broadcast(a, add(L, mul(L, loc(P, P->l_kb), I(L, P->nk)),
+                                                                 I(L, (int64_t)v * vl))), ir_iota(a));
+            mask = ir_bin(a, IR_OP_LT, k, I(L, P->Kg));
+        }
+        for (int32_t p = 0; p < np; p++) {
+            IrExpr *lin = add(L, add(L, loc(P, H->l_ybase), mul(L, I(L, (int64_t)v * vl), P->Pout)),
+                              I(L, p));
+            IrExpr *val = kl_epilogue_lanes(L, P->n, loc(P, acc[v][p]), lin, lanes, mask);
+            ptrvec_push(a, &out, ir_vscatter(a, P->by, P->yrank, lin_idx(P, P->yrank, lin), lanes,
+                                             val, mask));
+        }
+    }
+    return lower_block(L, &out);
+}
+
+IrStmt *kernel_conv_chan(Lower *L, const Node *n)
+{
+    Arena *a = L->a;
+    Chan H_ = { .c = { .L = L, .n = n } };
+    Chan *H = &H_;
+    Conv *P = &H->c;
+    const StagePlan *plan = schedule_plan(L->sched, n);
+    conv_setup(P);              /* nk = ncv*VL channels a block, nv = np pixels */
+    H->ncv = P->nk / P->vl;
+    H->np = P->nv;
+    const WindowParams *win = &n->conv.win;
+    int32_t xr = P->x->shape.rank, orank = n->shape.rank;
+    int64_t oh, ih;
+    sym_is_const(P->x->shape.dims[xr - 1], &H->iw);
+    sym_is_const(P->x->shape.dims[xr - 2], &ih);
+    sym_is_const(n->shape.dims[orank - 1], &H->ow);
+    sym_is_const(n->shape.dims[orank - 2], &oh);
+    sym_is_const(win->pad0[1], &H->pl);
+    sym_is_const(win->pad0[0], &H->pt);
+    H->sx = win->stride[1];
+    H->dx = win->dilation[1];
+    H->dy = win->dilation[0];
+    H->nxb = (H->ow + H->np - 1) / H->np;
+    (void)plan;
+
+    int32_t vit = lower_var(L, "item");
+    P->var_c = lower_var(L, "c");
+    H->var_ky = lower_var(L, "ky");
+    IrExpr *it = V(L, vit);
+#define NEW_I64(field) (field = lower_local(L, IR_TYPE_I64))
+    NEW_I64(P->l_kb); NEW_I64(P->l_g); NEW_I64(P->l_n); NEW_I64(P->l_wbase);
+    NEW_I64(H->l_oy); NEW_I64(H->l_xb); NEW_I64(H->l_kylo); NEW_I64(H->l_kyhi);
+    NEW_I64(H->l_xrow); NEW_I64(H->l_ybase);
+#undef NEW_I64
+
+    /* work items: batch x group x output row x column block x channel
+     * block, the channel block innermost (consecutive items read the same
+     * input rows) */
+    PtrVec body = { 0 };
+    IrExpr *rest = idiv(L, it, I(L, P->nkbg));
+    ptrvec_push(a, &body, set(P, P->l_kb, imod(L, it, I(L, P->nkbg))));
+    ptrvec_push(a, &body, set(P, H->l_xb, imod(L, rest, I(L, H->nxb))));
+    rest = idiv(L, rest, I(L, H->nxb));
+    ptrvec_push(a, &body, set(P, H->l_oy, imod(L, rest, I(L, oh))));
+    rest = idiv(L, rest, I(L, oh));
+    ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
+    ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
+
+    /* the kernel rows whose input row oy*sy - pt + ky*dy is inside:
+     * ky in [ceil((pt - oy*sy)/dy), floor((IH-1 + pt - oy*sy)/dy] */
+    IrExpr *top = sub(L, I(L, H->pt), mul(L, loc(P, H->l_oy), I(L, P->sy)));
+    ptrvec_push(a, &body, set(P, H->l_kylo, imax(L, I(L, 0), idiv(L, add(L, top, I(L, H->dy - 1)),
+                                                                   I(L, H->dy)))));
+    ptrvec_push(a, &body, set(P, H->l_kyhi, imin(L, I(L, P->kh), add(L, idiv(L, add(L, top, I(L, ih - 1)),
+                                                                              I(L, H->dy)), I(L, 1)))));
+    /* linear positions: input (c = 0, ky = 0, p = 0, kx = 0), output block,
+     * packed weights */
+    IrExpr *C = lower_dim(L, P->x->shape.dims[xr - 3]);
+    IrExpr *plane0 = add(L, mul(L, loc(P, P->l_n), C), mul(L, loc(P, P->l_g), P->Cg));
+    IrExpr *ox0 = mul(L, loc(P, H->l_xb), I(L, H->np));
+    ptrvec_push(a, &body, set(P, H->l_xrow,
+        add(L, add(L, mul(L, plane0, P->cstride), mul(L, sub(L, I(L, 0), top), I(L, H->iw))),
+            sub(L, mul(L, ox0, I(L, H->sx)), I(L, H->pl)))));
+    IrExpr *k0 = add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
+                     mul(L, loc(P, P->l_kb), I(L, P->nk)));
+    ptrvec_push(a, &body, set(P, H->l_ybase, add(L, mul(L, add(L, mul(L, k0, I(L, oh)), loc(P, H->l_oy)),
+                                                         I(L, H->ow)), ox0)));
+    ptrvec_push(a, &body, set(P, P->l_wbase,
+        mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
+            mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
+
+    /* accumulators: the bias of the block's channels, or 0 */
+    int32_t acc[MAX_NK][MAX_NV];
+    for (int32_t v = 0; v < H->ncv; v++) {
+        IrExpr *init = ir_broadcast(a, ir_float(a, 0.0f));
+        if (P->bias) {
+            IrExpr *kb = add(L, add(L, mul(L, loc(P, P->l_g), I(L, P->Kg)),
+                                     mul(L, loc(P, P->l_kb), I(L, P->nk))), I(L, (int64_t)v * P->vl));
+            IrExpr *mask = NULL;
+            if (P->rem) {
+                IrExpr *k = ir_bin(a, IR_OP_ADD, ir_broadcast(a, sub(L, kb, mul(L, loc(P, P->l_g),
+                                                                                 I(L, P->Kg)))),
+                                   ir_iota(a));
+                mask = ir_bin(a, IR_OP_LT, k, I(L, P->Kg));
+            }
+            int32_t bb = lower_buffer_of(L, P->bias);
+            init = ir_vload(a, bb, P->bias->shape.rank, lin_idx(P, P->bias->shape.rank, kb), mask);
+        }
+        for (int32_t p = 0; p < H->np; p++) {
+            acc[v][p] = lower_local(L, IR_TYPE_VF32);
+            ptrvec_push(a, &body, set(P, acc[v][p], init));
+        }
+    }
+
+    /* the column variants: the commonest last, without a test */
+    int32_t nvar;
+    ColVariant *vs = column_variants(H, &nvar);
+    int32_t common = 0;
+    for (int32_t i = 1; i < nvar; i++)
+        if (vs[i].nblocks > vs[common].nblocks)
+            common = i;
+    IrStmt *chain = variant_body(H, &vs[common], acc);
+    for (int32_t i = nvar - 1; i >= 0; i--) {
+        if (i == common)
+            continue;
+        IrExpr *cond = NULL;
+        for (int32_t b = 0; b < vs[i].nblocks; b++) {
+            IrExpr *is = ir_bin(a, IR_OP_EQ, loc(P, H->l_xb), I(L, vs[i].blocks[b]));
+            cond = cond ? ir_bin(a, IR_OP_OR, cond, is) : is;
+        }
+        chain = ir_if(a, cond, variant_body(H, &vs[i], acc), chain);
+    }
+    ptrvec_push(a, &body, chain);
+
+    int64_t items = oh * H->nxb * P->nkbg * P->G;
+    uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
+    return ir_for(a, vit, I(L, 0), mul(L, P->N, I(L, items)), lower_block(L, &body), flags);
+}
