@@ -89,14 +89,47 @@ static ColVariant *column_variants(Chan *H, int32_t *count)
     return vs;
 }
 
-/* One variant: the reduction and the stores of np pixels. */
-static IrStmt *variant_body(Chan *H, const ColVariant *cv_, int32_t (*acc)[MAX_NV])
+/* The block's accumulators, each vector set to the bias of its channels
+ * (or 0); np pixels. */
+static void init_accumulators(Chan *H, int32_t np, int32_t (*acc)[MAX_NV], PtrVec *out)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    Arena *a = L->a;
+    for (int32_t v = 0; v < H->ncv; v++) {
+        IrExpr *init = ir_broadcast(a, ir_float(a, 0.0f));
+        if (P->bias) {
+            IrExpr *kb = add(L, add(L, mul(L, loc(P, P->l_g), I(L, P->Kg)),
+                                     mul(L, loc(P, P->l_kb), I(L, P->nk))), I(L, (int64_t)v * P->vl));
+            IrExpr *mask = NULL;
+            if (P->rem) {
+                IrExpr *k = ir_bin(a, IR_OP_ADD, ir_broadcast(a, sub(L, kb, mul(L, loc(P, P->l_g),
+                                                                                 I(L, P->Kg)))),
+                                   ir_iota(a));
+                mask = ir_bin(a, IR_OP_LT, k, I(L, P->Kg));
+            }
+            int32_t bb = lower_buffer_of(L, P->bias);
+            init = ir_vload(a, bb, P->bias->shape.rank, lin_idx(P, P->bias->shape.rank, kb), mask);
+        }
+        for (int32_t p = 0; p < np; p++) {
+            acc[v][p] = lower_local(L, IR_TYPE_VF32);
+            ptrvec_push(a, out, set(P, acc[v][p], init));
+        }
+    }
+}
+
+/* One variant: the reduction and the stores of np pixels, with
+ * accumulators of its own (none live across the variants' branches). */
+static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
 {
     Conv *P = &H->c;
     Lower *L = P->L;
     Arena *a = L->a;
     int32_t ncv = H->ncv, np = cv_->np, vl = P->vl;
     int64_t kw = P->kw;
+    int32_t acc[MAX_NK][MAX_NV];
+    PtrVec out = { 0 };
+    init_accumulators(H, np, acc, &out);
     int32_t wv[MAX_NK];
     for (int32_t v = 0; v < ncv; v++)
         wv[v] = lower_local(L, IR_TYPE_VF32);
@@ -132,7 +165,6 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_, int32_t (*acc)[MAX_N
     }
     IrStmt *kyloop = ir_for(a, H->var_ky, loc(P, H->l_kylo), loc(P, H->l_kyhi), lower_block(L, &red),
                             IR_LOOP_KERNEL);
-    PtrVec out = { 0 };
     ptrvec_push(a, &out, ir_for(a, P->var_c, I(L, 0), P->Cg, kyloop, IR_LOOP_KERNEL));
 
     /* the stores: lane i of vector cv is channel k0 + cv*VL + i, a plane apart */
@@ -227,29 +259,6 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
         mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
             mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
 
-    /* accumulators: the bias of the block's channels, or 0 */
-    int32_t acc[MAX_NK][MAX_NV];
-    for (int32_t v = 0; v < H->ncv; v++) {
-        IrExpr *init = ir_broadcast(a, ir_float(a, 0.0f));
-        if (P->bias) {
-            IrExpr *kb = add(L, add(L, mul(L, loc(P, P->l_g), I(L, P->Kg)),
-                                     mul(L, loc(P, P->l_kb), I(L, P->nk))), I(L, (int64_t)v * P->vl));
-            IrExpr *mask = NULL;
-            if (P->rem) {
-                IrExpr *k = ir_bin(a, IR_OP_ADD, ir_broadcast(a, sub(L, kb, mul(L, loc(P, P->l_g),
-                                                                                 I(L, P->Kg)))),
-                                   ir_iota(a));
-                mask = ir_bin(a, IR_OP_LT, k, I(L, P->Kg));
-            }
-            int32_t bb = lower_buffer_of(L, P->bias);
-            init = ir_vload(a, bb, P->bias->shape.rank, lin_idx(P, P->bias->shape.rank, kb), mask);
-        }
-        for (int32_t p = 0; p < H->np; p++) {
-            acc[v][p] = lower_local(L, IR_TYPE_VF32);
-            ptrvec_push(a, &body, set(P, acc[v][p], init));
-        }
-    }
-
     /* the column variants: the commonest last, without a test */
     int32_t nvar;
     ColVariant *vs = column_variants(H, &nvar);
@@ -257,7 +266,7 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     for (int32_t i = 1; i < nvar; i++)
         if (vs[i].nblocks > vs[common].nblocks)
             common = i;
-    IrStmt *chain = variant_body(H, &vs[common], acc);
+    IrStmt *chain = variant_body(H, &vs[common]);
     for (int32_t i = nvar - 1; i >= 0; i--) {
         if (i == common)
             continue;
@@ -266,7 +275,7 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
             IrExpr *is = ir_bin(a, IR_OP_EQ, loc(P, H->l_xb), I(L, vs[i].blocks[b]));
             cond = cond ? ir_bin(a, IR_OP_OR, cond, is) : is;
         }
-        chain = ir_if(a, cond, variant_body(H, &vs[i], acc), chain);
+        chain = ir_if(a, cond, variant_body(H, &vs[i]), chain);
     }
     ptrvec_push(a, &body, chain);
 

@@ -99,24 +99,26 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
         return false;
     if (n->nin > 2 && n->in[2]->shape.rank != 1)
         return false;
-    int32_t acc = t->vregs >= 32 ? 24 : 12;
-    int32_t ncv = t->vregs >= 32 ? 4 : 2;
+    /* Each (channel, tap) step of a block: ncv*np FMAs at two a cycle (at
+     * least 4 cycles: the FMA latency), ncv weight loads and np broadcasts
+     * at two a cycle.  The cheapest blocks over the whole output row and
+     * every channel block; ties go to more accumulators. */
+    int32_t accmax = t->vregs >= 32 ? 24 : 12, ncvmax = t->vregs >= 32 ? 4 : 2;
     int64_t cvs = (kg + t->vlen - 1) / t->vlen;
-    if (ncv > cvs)
-        ncv = (int32_t)cvs;
-    int32_t npmax = acc / ncv;
-    if (npmax > MAX_CHAN_PIXELS)
-        npmax = MAX_CHAN_PIXELS;
-    int32_t np = 1;
-    int64_t best = INT64_MAX;
-    for (int32_t c = npmax; c >= (npmax + 1) / 2 && c >= 1; c--) {
-        int64_t blocks = (ow + c - 1) / c, waste = blocks * c - ow;
-        /* fewest wasted pixel slots, then the widest block */
-        if (waste < best) {
-            best = waste;
-            np = c;
+    int32_t ncv = 1, np = 1;
+    double best = 1e30;
+    for (int32_t c = 1; c <= ncvmax && c <= cvs; c++)
+        for (int32_t q = 1; q <= MAX_CHAN_PIXELS && c * q <= accmax; q++) {
+            double fma = c * q / 2.0, loads = (c + q) / 2.0;
+            double step = fma > 4.0 ? fma : 4.0;
+            step = step > loads ? step : loads;
+            double cost = step * (double)((ow + q - 1) / q) * (double)((cvs + c - 1) / c);
+            if (cost < best - 1e-9 || (cost < best + 1e-9 && c * q > ncv * np)) {
+                best = cost;
+                ncv = c;
+                np = q;
+            }
         }
-    }
     p->kernel = KERNEL_CONV_CHAN;
     p->nk = ncv * t->vlen;
     p->nv = np;

@@ -350,10 +350,13 @@ typedef void (*convrt_task_fn)(void *ctx, int64_t begin, int64_t end);
  * contiguous blocks of max(1, n / (8 T)) from a shared counter, each
  * block to whichever of those threads asks next, so a thread that starts
  * late or is slowed down takes fewer blocks; every index is passed to fn
- * exactly once.  Returns when every block is done.  n <= 0 does nothing.  A call made from inside a task, or while another
- * application thread is using the pool, runs fn(ctx, 0, n) serially in the
- * caller, so nesting can neither deadlock nor oversubscribe.  Worker
- * threads are started lazily and joined when the process exits. */
+ * exactly once.  Returns when every block is done.  n <= 0 does nothing.
+ * A call made from inside a task, or while another application thread is
+ * using the pool, runs fn(ctx, 0, n) serially in the caller, so nesting
+ * can neither deadlock nor oversubscribe.  Worker threads are started
+ * lazily and joined when the process exits.  Between calls they sleep;
+ * during a convrt_pipeline_run they wait awake (up to 0.1 ms) for the
+ * pipeline's next parallel loop, and the start of a run wakes them. */
 CONVRT_API void convrt_parallel_for(int64_t n, convrt_task_fn fn, void *ctx);
 
 /* Set the number of threads used by convrt_parallel_for (n >= 1; 0 means

@@ -25,6 +25,11 @@ int convrt__numel(int64_t rank, const int64_t *dims, int64_t *out);
  * (without the dot) into buf; "" when there is none. */
 void convrt__extension(const char *path, char *buf, size_t size);
 
+/* A pipeline call starts / ends: the thread pool keeps its workers awake
+ * between the call's parallel loops (pool.c). */
+void convrt__pool_call_begin(void);
+void convrt__pool_call_end(void);
+
 /* Pass a warning (a CONVRT_W_* code) to the warning handler. */
 void convrt__warn(int code, const char *fmt, ...) CONVRT_PRINTF(2, 3);
 

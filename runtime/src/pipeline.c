@@ -575,7 +575,17 @@ void convrt__run_fail(int rc)
         run_rc = rc;
 }
 
+static int pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args);
+
 CONVRT_API int convrt_pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
+{
+    convrt__pool_call_begin();
+    int rc = pipeline_run(p, args);
+    convrt__pool_call_end();
+    return rc;
+}
+
+static int pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
 {
     int64_t local[LOCAL_SLOTS];
     int64_t *d;

@@ -115,19 +115,20 @@ def rows_block(kg, ow, vl):
 
 def chan_block(kg, ow, vl):
     """conv-chan (nk, nv): ncv vectors of output channels (nk = ncv*vl) x np
-    pixels of a row, np the widest that wastes the fewest pixel slots in
-    the row's last block."""
-    acc, ncv = (24, 4) if vregs(vl) >= 32 else (12, 2)
-    ncv = min(ncv, -(-kg // vl))
-    npmax = min(acc // ncv, MAX_CHAN_PIXELS)
-    best, np_ = None, 1
-    c = npmax
-    while c >= (npmax + 1) // 2 and c >= 1:
-        waste = -(-ow // c) * c - ow
-        if best is None or waste < best:
-            best, np_ = waste, c
-        c -= 1
-    return ncv * vl, np_
+    pixels of a row, the cheapest by the cycle model of passes/kernels.c
+    (ties: more accumulators)."""
+    accmax, ncvmax = (24, 4) if vregs(vl) >= 32 else (12, 2)
+    cvs = -(-kg // vl)
+    best, res = 1e30, (1, 1)
+    for c in range(1, min(ncvmax, cvs) + 1):
+        for q in range(1, MAX_CHAN_PIXELS + 1):
+            if c * q > accmax:
+                break
+            step = max(c * q / 2.0, 4.0, (c + q) / 2.0)
+            cost = step * float(-(-ow // q)) * float(-(-cvs // c))
+            if cost < best - 1e-9 or (cost < best + 1e-9 and c * q > res[0] * res[1]):
+                best, res = cost, (c, q)
+    return res[0] * vl, res[1]
 
 
 class ConvGeom:

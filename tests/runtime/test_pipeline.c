@@ -2,6 +2,7 @@
  * descriptors, as the code generator would emit them. */
 #include <math.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "common.h"
 #include "convrt_abi.h"
@@ -654,4 +655,61 @@ Test(pipeline, a_failing_runtime_call_fails_the_run)
     cr_expect_eq(convrt_pipeline_run(&addone, args), CONVRT_OK);
     convrt_tensor_free(&x);
     convrt_tensor_free(&y);
+}
+
+/* ------------------------------------- the pool between and within calls */
+
+/* y = x + 1 in two parallel loops, as a pipeline of two stages runs */
+static void addone_half(void *ctx, int64_t b, int64_t e)
+{
+    float *const *bufs = ctx;
+    for (int64_t i = b; i < e; i++)
+        bufs[1][i] = bufs[0][i] + 1.0f;
+}
+
+static void addone_two_loops_body(float *const *bufs, const int64_t *dims)
+{
+    int64_t n = dims[0] * dims[1];
+    convrt_parallel_for(n / 2, addone_half, (void *)bufs);
+    float *const shifted[2] = {bufs[0] + n / 2, bufs[1] + n / 2};
+    convrt_parallel_for(n - n / 2, addone_half, (void *)shifted);
+}
+
+static double cpu_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* The workers wait awake between the parallel loops of one call, and
+ * nothing spins once the call has returned: a process idle after a call
+ * uses (next to) no CPU time. */
+Test(pipeline, pool_idle_after_calls)
+{
+    int prev = convrt_set_num_threads(2);
+    convrt_pipeline p = addone;
+    p.body = addone_two_loops_body;
+    convrt_tensor x, y;
+    int64_t d[2] = {64, 1001};
+    cr_assert_eq(convrt_tensor_alloc(&x, 2, d), 0);
+    cr_assert_eq(convrt_tensor_alloc(&y, 2, d), 0);
+    for (int64_t i = 0; i < 64 * 1001; i++)
+        x.data[i] = (float)(i % 977) * 0.5f;
+    convrt_tensor *args[2] = {&x, &y};
+    for (int r = 0; r < 200; r++) {
+        memset(y.data, 0, sizeof(float) * 64 * 1001);
+        cr_assert_eq(convrt_pipeline_run(&p, args), 0);
+        for (int64_t i = 0; i < 64 * 1001; i += 97)
+            cr_assert_eq(y.data[i], (float)(i % 977) * 0.5f + 1.0f, "run %d, element %lld", r,
+                         (long long)i);
+    }
+    double c0 = cpu_seconds();
+    struct timespec nap = {0, 200 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    double used = cpu_seconds() - c0;
+    cr_expect_lt(used, 0.05, "%.3f s of CPU time over 0.2 s idle after the calls", used);
+    convrt_tensor_free(&x);
+    convrt_tensor_free(&y);
+    convrt_set_num_threads(prev);
 }
