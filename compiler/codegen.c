@@ -1264,6 +1264,7 @@ static void locals_in_stmt(const IrStmt *s, bool *used)
             locals_in_expr(s->call.args[i].value, used);
         break;
     case IR_STMT_AGAIN:
+    case IR_STMT_PREFETCH:
         break;
     }
 }
@@ -1605,6 +1606,21 @@ static void emit_stmt(Fn *f, const IrStmt *s)
     case IR_STMT_CALL:
         emit_call(f, s);
         break;
+    case IR_STMT_PREFETCH: {
+        if (!check_buf(cg, s->store.buf))
+            return;
+        /* llvm.prefetch(ptr, read, high locality, data cache): no fault
+         * whatever the address */
+        LLVMValueRef ptr = vec_ptr(f, s->store.buf, s->store.idx, true);
+        unsigned id = LLVMLookupIntrinsicID("llvm.prefetch", 13);
+        LLVMTypeRef tys[1] = {cg->t_ptr};
+        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, tys, 1);
+        LLVMTypeRef fty = LLVMIntrinsicGetType(cg->c, id, tys, 1);
+        LLVMValueRef args[4] = {ptr, LLVMConstInt(cg->t_i32, 0, 0), LLVMConstInt(cg->t_i32, 3, 0),
+                                LLVMConstInt(cg->t_i32, 1, 0)};
+        LLVMBuildCall2(f->b, fty, fn, args, 4, "");
+        break;
+    }
     case IR_STMT_AGAIN:
         /* a well-formed one is a call of its group's function */
         cg_fail(cg, fmt_err("IR repeats stage %d where that is not allowed "

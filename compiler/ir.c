@@ -325,6 +325,14 @@ IrStmt *ir_vstore(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
     return s;
 }
 
+IrStmt *ir_prefetch(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx)
+{
+    IrStmt *s = stmt_new(a, IR_STMT_PREFETCH);
+    s->store.buf = buf;
+    s->store.idx = copy_exprs(a, rank, idx);
+    return s;
+}
+
 IrStmt *ir_vscatter(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx, IrExpr *lanes,
                     IrExpr *value, IrExpr *mask)
 {
@@ -655,6 +663,12 @@ static void dump_stmt(FILE *out, const IrProgram *p, const IrStmt *s,
             indent(out, depth);
         }
         fputs("}\n", out);
+        break;
+    case IR_STMT_PREFETCH:
+        indent(out, depth);
+        fputs("prefetch(", out);
+        dump_index(out, p, s->store.buf, s->store.idx);
+        fputs(");\n", out);
         break;
     case IR_STMT_STORE:
         indent(out, depth);

@@ -122,6 +122,9 @@ typedef enum IrStmtKind {
                            so a long chain of equal stages costs a few
                            words each and not a copy of its loop nest. */
     IR_STMT_CALL,       /* call a runtime routine (IrCallee) with args */
+    IR_STMT_PREFETCH,   /* a hint: bring the cache line of buffer[idx...]
+                           (store.buf, store.idx; the place may lie outside
+                           the buffer) in for reading soon */
 } IrStmtKind;
 
 /* The runtime routines a stage may call (IR_STMT_CALL).  Their int result
@@ -320,6 +323,8 @@ IrStmt *ir_store(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx,
                  IrExpr *value);
 IrStmt *ir_assign(Arena *a, int32_t local, IrExpr *value);
 IrStmt *ir_block(Arena *a, IrStmt *const *items, int32_t n);
+/* A prefetch of the line holding buffer[idx...] (IR_STMT_PREFETCH). */
+IrStmt *ir_prefetch(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx);
 /* A call of a runtime routine (IR_STMT_CALL); args are copied. */
 IrStmt *ir_call(Arena *a, IrCallee fn, const IrArg *args, int32_t nargs);
 /* The routine's C name and its number of arguments. */

@@ -14,7 +14,7 @@
 
 enum {
     W_NULL = 1,
-    W_FOR, W_IF, W_STORE, W_ASSIGN, W_BLOCK, W_CALL,
+    W_FOR, W_IF, W_STORE, W_ASSIGN, W_BLOCK, W_CALL, W_PREFETCH,
     W_EXPR,             /* + IrExprKind */
     W_BUF = 64,         /* a buffer seen before: its number */
     W_BUF_NEW,          /* first use: kind, rank, rank slot references */
@@ -249,6 +249,11 @@ static void put_stmt(Walk *k, const IrStmt *s)
         put_expr(k, s->store.mask);
         put(k, s->store.stream);
         put_expr(k, s->store.lanes);
+        break;
+    case IR_STMT_PREFETCH:
+        put(k, W_PREFETCH);
+        put_buf(k, s->store.buf);
+        put_index(k, s->store.buf, s->store.idx);
         break;
     case IR_STMT_ASSIGN:
         put(k, W_ASSIGN);

@@ -1076,6 +1076,13 @@ def g_channels(rng):
         v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=1, k=[3, 3], d=[1, 1],
                        H=int(pick(rng, [3, 5, 9])), W=int(pick(rng, [7, 15, 17, 33])), batch=[])
         finish(p, rng, v, 0.3)
+    # inputs of more than 1 MiB a group: the plane kernel prefetches the
+    # input planes a few channels ahead (1x1 and 3x3, a remainder block)
+    for K, C, k, H, W in [(16, 272, [1, 1], 32, 32), (9, 70, [3, 3], 61, 67)]:
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=1, k=k, d=[1, 1], H=H, W=W, batch=[],
+                       pad="same", pointwise=k == [1, 1], wsrc="load")
+        finish(p, rng, v, 0.3)
     return [p]
 
 
