@@ -10,9 +10,11 @@
  * masks (a vector that touches neither side of the row, nor the row's
  * end, needs none).
  *
- * Exactness: per lane the same operations in the same order as the scalar
- * nest -- max (NaN-propagating) or sum over the visited taps in (ky, kx)
- * order, then for the average one division by the same count. */
+ * Exactness: per lane the sum over the visited taps in (ky, kx) order, as
+ * the scalar nest adds them, then one division by the same count; or the
+ * IEEE maximum of the visited taps, which is associative and commutative
+ * (NaN-propagating, -0 below +0), so the kernel takes each row's taps as
+ * a tree and the rows in turn, keeping the dependency chain short. */
 #include <math.h>
 
 #include "kernels.h"
@@ -91,6 +93,7 @@ static IrStmt *vector_body(Pool *P, IrExpr *plane_in, IrExpr *plane_out, IrExpr 
     IrExpr *row = add(L, plane_in, mul(L, sub(L, iy, P->row_origin), P->IW));
     IrExpr *c0 = sub(L, mul(L, ox0, I(L, P->sx)), I(L, P->p0x));
     PtrVec taps = { 0 };
+    IrExpr *vals[KERNEL_MAX_TAPS];
     for (int64_t kx = 0; kx < P->kw; kx++) {
         IrExpr *m = NULL;
         if (!interior) {
@@ -101,10 +104,31 @@ static IrStmt *vector_body(Pool *P, IrExpr *plane_in, IrExpr *plane_out, IrExpr 
         }
         IrExpr *lin = add(L, add(L, row, c0), I(L, kx * P->dx));
         IrExpr *v = ir_vload_strided(a, P->bx, P->xrank, kl_lin(L, P->xrank, lin), m, (int32_t)P->sx);
-        IrExpr *r = ir_bin(a, P->is_max ? IR_OP_MAX : IR_OP_ADD, kl_get(L, acc), v);
+        if (P->is_max) {
+            /* a skipped tap is -inf, which leaves any maximum as it is */
+            vals[kx] = m ? ir_select(a, m, v, ir_broadcast(a, ir_float(a, -INFINITY))) : v;
+            continue;
+        }
+        IrExpr *r = ir_bin(a, IR_OP_ADD, kl_get(L, acc), v);
         if (m)
             r = ir_select(a, m, r, kl_get(L, acc));
         ptrvec_push(a, &taps, kl_set(L, acc, r));
+    }
+    if (P->is_max) {
+        /* The row's taps as a balanced tree, then into the accumulator:
+         * the IEEE maximum (NaN-propagating, -0 below +0) is associative
+         * and commutative, so every order gives the scalar nest's result,
+         * and the chain through the accumulator is one maximum a row
+         * instead of one a tap. */
+        int64_t n = P->kw;
+        while (n > 1) {
+            for (int64_t i = 0; i < n / 2; i++)
+                vals[i] = ir_bin(a, IR_OP_MAX, vals[2 * i], vals[2 * i + 1]);
+            if (n % 2)
+                vals[n / 2] = vals[n - 1];
+            n = (n + 1) / 2;
+        }
+        ptrvec_push(a, &taps, kl_set(L, acc, ir_bin(a, IR_OP_MAX, kl_get(L, acc), vals[0])));
     }
     ptrvec_push(a, &out, ir_for(a, vky, ylo, yhi, lower_block(L, &taps), IR_LOOP_KERNEL));
     IrExpr *result = kl_get(L, acc);

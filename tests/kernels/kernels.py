@@ -1363,6 +1363,14 @@ def g_values(rng):
                            pad="same" if i % 2 else "explicit", pad_h=int(pick(rng, [1, 2])),
                            H=int(pick(rng, [1, 2, 5, 8])), W=int(pick(rng, [1, 7, 16, 19])))
             finish(p, rng, v, 0.5 if values != "negzero" else 0.25)
+    # max pools take each window row's taps as a tree: the IEEE maximum
+    # must give the same bits whatever the grouping (-0 against +0, NaN)
+    for values in ("negzero", "special", "negzero", "special"):
+        p.begin("")
+        v = pool(p, rng, nsp=2, is_max=True, values=values, k=[3, int(pick(rng, [2, 3, 5]))],
+                 stride=[int(pick(rng, [1, 2])), int(pick(rng, [1, 2, 3]))],
+                 H=int(pick(rng, [5, 9])), W=int(pick(rng, [17, 33, 40])))
+        finish(p, rng, v, 0.25)
     return [p]
 
 
