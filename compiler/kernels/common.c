@@ -63,3 +63,15 @@ IrExpr *kl_epilogue(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrExpr *m
 {
     return kl_epilogue_lanes(L, n, acc, lin, NULL, mask);
 }
+
+IrExpr *kl_max_tree(Lower *L, IrExpr **vals, int64_t n)
+{
+    while (n > 1) {
+        for (int64_t i = 0; i < n / 2; i++)
+            vals[i] = ir_bin(L->a, IR_OP_MAX, vals[2 * i], vals[2 * i + 1]);
+        if (n % 2)
+            vals[n / 2] = vals[n - 1];
+        n = (n + 1) / 2;
+    }
+    return vals[0];
+}

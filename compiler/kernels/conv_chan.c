@@ -37,6 +37,8 @@
  * The output-channel block need not divide the group's channels: the
  * packed weights are zero past the group's last channel, and those lanes
  * are neither loaded from the bias nor stored. */
+#include <math.h>
+
 #include "conv.h"
 
 typedef struct ColVariant {
@@ -53,6 +55,14 @@ typedef struct Chan {
     int64_t iw, ow, pl, sx, dx, dy, pt;
     int32_t l_oy, l_xb, l_kylo, l_kyhi, l_xrow, l_ybase;
     int32_t var_ky;
+    int64_t oh, ih;
+    /* a fused max pool: the block's conv rows go to a ring of `ring`
+     * rows ([ring][OW][nk], private to the work item), pooled as soon as a
+     * pooled row's window is complete */
+    const Node *pool;
+    int32_t bring;
+    int64_t ring;
+    int64_t pk, pkw, ps, psx, pp, ppx, pd, pdx, ph, pw;
 } Chan;
 
 static bool same_variant(const ColVariant *v, int32_t np, const uint8_t *valid, int64_t kw)
@@ -167,8 +177,10 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
                             IR_LOOP_KERNEL);
     ptrvec_push(a, &out, ir_for(a, P->var_c, I(L, 0), P->Cg, kyloop, IR_LOOP_KERNEL));
 
-    /* the stores: lane i of vector cv is channel k0 + cv*VL + i, a plane apart */
+    /* the stores: lane i of vector cv is channel k0 + cv*VL + i, a plane
+     * apart in the NCHW output; with a fused pool, into the ring */
     IrExpr *lanes = ir_bin(a, IR_OP_MUL, ir_iota(a), P->Pout);
+    IrExpr *slot = H->pool ? imod(L, loc(P, H->l_oy), I(L, H->ring)) : NULL;
     for (int32_t v = 0; v < ncv; v++) {
         IrExpr *mask = NULL;
         if (P->rem) {
@@ -181,6 +193,13 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
             IrExpr *lin = add(L, add(L, loc(P, H->l_ybase), mul(L, I(L, (int64_t)v * vl), P->Pout)),
                               I(L, p));
             IrExpr *val = kl_epilogue_lanes(L, P->n, loc(P, acc[v][p]), lin, lanes, mask);
+            if (H->pool) {
+                IrExpr *to = add(L, mul(L, add(L, mul(L, slot, I(L, H->ow)),
+                                               add(L, mul(L, loc(P, H->l_xb), I(L, H->np)), I(L, p))),
+                                        I(L, P->nk)), I(L, (int64_t)v * vl));
+                ptrvec_push(a, &out, ir_vstore(a, H->bring, 3, lin_idx(P, 3, to), val, NULL));
+                continue;
+            }
             ptrvec_push(a, &out, ir_vscatter(a, P->by, P->yrank, lin_idx(P, P->yrank, lin), lanes,
                                              val, mask));
         }
@@ -188,54 +207,16 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
     return lower_block(L, &out);
 }
 
-IrStmt *kernel_conv_chan(Lower *L, const Node *n)
+/* One block of the row l_oy, columns from l_xb*np: its kernel rows, its
+ * linear positions, then the variant of its column block. */
+static IrStmt *block_stmts(Chan *H)
 {
-    Arena *a = L->a;
-    Chan H_ = { .c = { .L = L, .n = n } };
-    Chan *H = &H_;
     Conv *P = &H->c;
-    const StagePlan *plan = schedule_plan(L->sched, n);
-    conv_setup(P);              /* nk = ncv*VL channels a block, nv = np pixels */
-    H->ncv = P->nk / P->vl;
-    H->np = P->nv;
-    const WindowParams *win = &n->conv.win;
-    int32_t xr = P->x->shape.rank, orank = n->shape.rank;
-    int64_t oh, ih;
-    sym_is_const(P->x->shape.dims[xr - 1], &H->iw);
-    sym_is_const(P->x->shape.dims[xr - 2], &ih);
-    sym_is_const(n->shape.dims[orank - 1], &H->ow);
-    sym_is_const(n->shape.dims[orank - 2], &oh);
-    sym_is_const(win->pad0[1], &H->pl);
-    sym_is_const(win->pad0[0], &H->pt);
-    H->sx = win->stride[1];
-    H->dx = win->dilation[1];
-    H->dy = win->dilation[0];
-    H->nxb = (H->ow + H->np - 1) / H->np;
-    (void)plan;
-
-    int32_t vit = lower_var(L, "item");
-    P->var_c = lower_var(L, "c");
-    H->var_ky = lower_var(L, "ky");
-    IrExpr *it = V(L, vit);
-#define NEW_I64(field) (field = lower_local(L, IR_TYPE_I64))
-    NEW_I64(P->l_kb); NEW_I64(P->l_g); NEW_I64(P->l_n); NEW_I64(P->l_wbase);
-    NEW_I64(H->l_oy); NEW_I64(H->l_xb); NEW_I64(H->l_kylo); NEW_I64(H->l_kyhi);
-    NEW_I64(H->l_xrow); NEW_I64(H->l_ybase);
-#undef NEW_I64
-
-    /* work items: batch x group x output row x column block x channel
-     * block, the channel block innermost (consecutive items read the same
-     * input rows) */
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int32_t xr = P->x->shape.rank;
+    int64_t oh = H->oh, ih = H->ih;
     PtrVec body = { 0 };
-    IrExpr *rest = idiv(L, it, I(L, P->nkbg));
-    ptrvec_push(a, &body, set(P, P->l_kb, imod(L, it, I(L, P->nkbg))));
-    ptrvec_push(a, &body, set(P, H->l_xb, imod(L, rest, I(L, H->nxb))));
-    rest = idiv(L, rest, I(L, H->nxb));
-    ptrvec_push(a, &body, set(P, H->l_oy, imod(L, rest, I(L, oh))));
-    rest = idiv(L, rest, I(L, oh));
-    ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
-    ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
-
     /* the kernel rows whose input row oy*sy - pt + ky*dy is inside:
      * ky in [ceil((pt - oy*sy)/dy), floor((IH-1 + pt - oy*sy)/dy] */
     IrExpr *top = sub(L, I(L, H->pt), mul(L, loc(P, H->l_oy), I(L, P->sy)));
@@ -255,9 +236,6 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
                      mul(L, loc(P, P->l_kb), I(L, P->nk)));
     ptrvec_push(a, &body, set(P, H->l_ybase, add(L, mul(L, add(L, mul(L, k0, I(L, oh)), loc(P, H->l_oy)),
                                                          I(L, H->ow)), ox0)));
-    ptrvec_push(a, &body, set(P, P->l_wbase,
-        mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
-            mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
 
     /* the column variants: the commonest last, without a test */
     int32_t nvar;
@@ -278,6 +256,200 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
         chain = ir_if(a, cond, variant_body(H, &vs[i]), chain);
     }
     ptrvec_push(a, &body, chain);
+
+    return lower_block(L, &body);
+}
+
+/* Pooled row pr (l_pr) from the ring: for each pooled column and channel
+ * vector the maximum over the window's rows inside the convolution's
+ * output (a tree over each row's columns inside it), the pool's epilogue,
+ * a scatter to the NCHW output. */
+static IrStmt *pool_row(Chan *H, int32_t l_pr)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int32_t vl = P->vl;
+    PtrVec out = { 0 };
+    int32_t l_r0 = lower_local(L, IR_TYPE_I64), l_lo = lower_local(L, IR_TYPE_I64),
+            l_hi = lower_local(L, IR_TYPE_I64);
+    IrExpr *r0 = loc(P, l_r0);
+    ptrvec_push(a, &out, set(P, l_r0, sub(L, mul(L, loc(P, l_pr), I(L, H->ps)), I(L, H->pp))));
+    /* window rows r0 + ky*d inside [0, OH) */
+    ptrvec_push(a, &out, set(P, l_lo, imax(L, I(L, 0), idiv(L, add(L, sub(L, I(L, 0), r0), I(L, H->pd - 1)),
+                                                            I(L, H->pd)))));
+    ptrvec_push(a, &out, set(P, l_hi, imin(L, I(L, H->pk), add(L, idiv(L, sub(L, I(L, H->oh - 1), r0),
+                                                                       I(L, H->pd)), I(L, 1)))));
+    int32_t vpx = lower_var(L, "px"), vky = lower_var(L, "pky");
+    IrExpr *px = V(L, vpx), *ky = V(L, vky);
+    int32_t acc[MAX_NK];
+    PtrVec col = { 0 }, rows = { 0 };
+    for (int32_t v = 0; v < H->ncv; v++) {
+        acc[v] = lower_local(L, IR_TYPE_VF32);
+        ptrvec_push(a, &col, set(P, acc[v], ir_broadcast(a, ir_float(a, -INFINITY))));
+    }
+    IrExpr *slot = imod(L, add(L, r0, mul(L, ky, I(L, H->pd))), I(L, H->ring));
+    IrExpr *neg_inf = ir_broadcast(a, ir_float(a, -INFINITY));
+    for (int32_t v = 0; v < H->ncv; v++) {
+        IrExpr *vals[KERNEL_MAX_TAPS];
+        for (int64_t kx = 0; kx < H->pkw; kx++) {
+            IrExpr *ix = add(L, sub(L, mul(L, px, I(L, H->psx)), I(L, H->ppx)), I(L, kx * H->pdx));
+            IrExpr *inside = kl_in_range(L, ix, I(L, H->ow));
+            IrExpr *cix = imax(L, I(L, 0), imin(L, ix, I(L, H->ow - 1)));
+            IrExpr *at = add(L, mul(L, add(L, mul(L, slot, I(L, H->ow)), cix), I(L, P->nk)),
+                             I(L, (int64_t)v * vl));
+            IrExpr *ld = ir_vload(a, H->bring, 3, lin_idx(P, 3, at), NULL);
+            /* a column outside is -inf, which leaves any maximum as it is */
+            vals[kx] = ir_select(a, ir_broadcast(a, inside), ld, neg_inf);
+        }
+        ptrvec_push(a, &rows, set(P, acc[v], ir_bin(a, IR_OP_MAX, loc(P, acc[v]),
+                                                    kl_max_tree(L, vals, H->pkw))));
+    }
+    ptrvec_push(a, &col, ir_for(a, vky, loc(P, l_lo), loc(P, l_hi), lower_block(L, &rows), IR_LOOP_KERNEL));
+    /* the stores: lane i of vector v is channel k0 + v*VL + i */
+    IrExpr *pplane = I(L, H->ph * H->pw);
+    IrExpr *lanes = ir_bin(a, IR_OP_MUL, ir_iota(a), pplane);
+    IrExpr *k0 = add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
+                     mul(L, loc(P, P->l_kb), I(L, P->nk)));
+    for (int32_t v = 0; v < H->ncv; v++) {
+        IrExpr *mask = NULL;
+        if (P->rem) {
+            IrExpr *k = ir_bin(a, IR_OP_ADD, ir_broadcast(a, add(L, mul(L, loc(P, P->l_kb), I(L, P->nk)),
+                                                                 I(L, (int64_t)v * vl))), ir_iota(a));
+            mask = ir_bin(a, IR_OP_LT, k, I(L, P->Kg));
+        }
+        IrExpr *lin = add(L, mul(L, add(L, mul(L, add(L, k0, I(L, (int64_t)v * vl)), I(L, H->ph)),
+                                        loc(P, l_pr)), I(L, H->pw)), px);
+        IrExpr *val = kl_epilogue_lanes(L, H->pool, loc(P, acc[v]), lin, lanes, mask);
+        ptrvec_push(a, &col, ir_vscatter(a, P->by, P->yrank, lin_idx(P, P->yrank, lin), lanes, val, mask));
+    }
+    ptrvec_push(a, &out, ir_for(a, vpx, I(L, 0), I(L, H->pw), lower_block(L, &col), IR_LOOP_KERNEL));
+    return lower_block(L, &out);
+}
+
+/* With a fused pool, one work item: pooled rows [pr0, pr1) of a channel
+ * block.  The convolution rows they need are computed in order into the
+ * ring; after each, the pooled rows whose window ends there are pooled. */
+static IrStmt *pooled_item(Chan *H, IrExpr *chunk)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    Arena *a = L->a;
+    PtrVec body = { 0 };
+    int32_t l_pr0 = lower_local(L, IR_TYPE_I64), l_pr1 = lower_local(L, IR_TYPE_I64),
+            l_t = lower_local(L, IR_TYPE_I64), l_pr = lower_local(L, IR_TYPE_I64);
+    int64_t rows = schedule_plan(L->sched, P->n)->pool_rows, reach = (H->pk - 1) * H->pd;
+    ptrvec_push(a, &body, set(P, l_pr0, mul(L, chunk, I(L, rows))));
+    ptrvec_push(a, &body, set(P, l_pr1, imin(L, add(L, loc(P, l_pr0), I(L, rows)), I(L, H->ph))));
+    IrExpr *c0 = imax(L, I(L, 0), sub(L, mul(L, loc(P, l_pr0), I(L, H->ps)), I(L, H->pp)));
+    IrExpr *c1 = imin(L, I(L, H->oh), add(L, sub(L, mul(L, sub(L, loc(P, l_pr1), I(L, 1)), I(L, H->ps)),
+                                                 I(L, H->pp)), I(L, reach + 1)));
+    int32_t voy = lower_var(L, "oy"), vxb = lower_var(L, "xb"), vpr = lower_var(L, "pr");
+    PtrVec row = { 0 };
+    ptrvec_push(a, &row, set(P, H->l_oy, V(L, voy)));
+    IrStmt *blk = ir_block(a, (IrStmt *const[]){ set(P, H->l_xb, V(L, vxb)), block_stmts(H) }, 2);
+    ptrvec_push(a, &row, ir_for(a, vxb, I(L, 0), I(L, H->nxb), blk, IR_LOOP_KERNEL));
+    /* pooled rows whose window's last row inside is oy: pr*ps - pp + reach
+     * = oy (t = oy + pp - reach, a multiple of ps), or, at the last row,
+     * every later one */
+    ptrvec_push(a, &row, set(P, l_t, add(L, V(L, voy), I(L, H->pp - reach))));
+    IrExpr *first = imax(L, loc(P, l_pr0), idiv(L, add(L, loc(P, l_t), I(L, H->ps - 1)), I(L, H->ps)));
+    IrExpr *end = ir_select(a, ir_bin(a, IR_OP_EQ, V(L, voy), I(L, H->oh - 1)), loc(P, l_pr1),
+                            imin(L, loc(P, l_pr1), add(L, idiv(L, loc(P, l_t), I(L, H->ps)), I(L, 1))));
+    IrStmt *pool = ir_block(a, (IrStmt *const[]){ set(P, l_pr, V(L, vpr)), pool_row(H, l_pr) }, 2);
+    ptrvec_push(a, &row, ir_for(a, vpr, first, end, pool, IR_LOOP_KERNEL));
+    ptrvec_push(a, &body, ir_for(a, voy, c0, c1, lower_block(L, &row), IR_LOOP_KERNEL));
+    return lower_block(L, &body);
+}
+
+IrStmt *kernel_conv_chan(Lower *L, const Node *n)
+{
+    Arena *a = L->a;
+    Chan H_ = { .c = { .L = L, .n = n } };
+    Chan *H = &H_;
+    Conv *P = &H->c;
+    const StagePlan *plan = schedule_plan(L->sched, n);
+    conv_setup(P);              /* nk = ncv*VL channels a block, nv = np pixels */
+    H->ncv = P->nk / P->vl;
+    H->np = P->nv;
+    const WindowParams *win = &n->conv.win;
+    int32_t xr = P->x->shape.rank, orank = n->shape.rank;
+    sym_is_const(P->x->shape.dims[xr - 1], &H->iw);
+    sym_is_const(P->x->shape.dims[xr - 2], &H->ih);
+    sym_is_const(n->shape.dims[orank - 1], &H->ow);
+    sym_is_const(n->shape.dims[orank - 2], &H->oh);
+    int64_t oh = H->oh;
+    sym_is_const(win->pad0[1], &H->pl);
+    sym_is_const(win->pad0[0], &H->pt);
+    H->sx = win->stride[1];
+    H->dx = win->dilation[1];
+    H->dy = win->dilation[0];
+    H->nxb = (H->ow + H->np - 1) / H->np;
+    H->pool = plan->pool;
+    if (H->pool) {
+        const WindowParams *pw = &H->pool->pool.win;
+        int32_t pr = H->pool->shape.rank;
+        sym_is_const(pw->k[0], &H->pk);
+        sym_is_const(pw->k[1], &H->pkw);
+        sym_is_const(pw->pad0[0], &H->pp);
+        sym_is_const(pw->pad0[1], &H->ppx);
+        sym_is_const(H->pool->shape.dims[pr - 2], &H->ph);
+        sym_is_const(H->pool->shape.dims[pr - 1], &H->pw);
+        H->ps = pw->stride[0];
+        H->psx = pw->stride[1];
+        H->pd = pw->dilation[0];
+        H->pdx = pw->dilation[1];
+        H->ring = (H->pk - 1) * H->pd + 1;
+        Shape rs = shape_make(a, 3);
+        rs.dims[0] = sym_const(&L->sc, H->ring);
+        rs.dims[1] = sym_const(&L->sc, H->ow);
+        rs.dims[2] = sym_const(&L->sc, P->nk);
+        H->bring = lower_local_buffer(L, arena_printf(a, "%s_ring", n->name ? n->name : "conv"), rs);
+    }
+
+    int32_t vit = lower_var(L, "item");
+    P->var_c = lower_var(L, "c");
+    H->var_ky = lower_var(L, "ky");
+    IrExpr *it = V(L, vit);
+#define NEW_I64(field) (field = lower_local(L, IR_TYPE_I64))
+    NEW_I64(P->l_kb); NEW_I64(P->l_g); NEW_I64(P->l_n); NEW_I64(P->l_wbase);
+    NEW_I64(H->l_oy); NEW_I64(H->l_xb); NEW_I64(H->l_kylo); NEW_I64(H->l_kyhi);
+    NEW_I64(H->l_xrow); NEW_I64(H->l_ybase);
+#undef NEW_I64
+
+    /* work items: batch x group x output row x column block x channel
+     * block, the channel block innermost (consecutive items read the same
+     * input rows) */
+    PtrVec body = { 0 };
+    IrExpr *rest = idiv(L, it, I(L, P->nkbg));
+    ptrvec_push(a, &body, set(P, P->l_kb, imod(L, it, I(L, P->nkbg))));
+    if (H->pool) {
+        /* batch x group x chunk of pooled rows x channel block */
+        int64_t rows = plan->pool_rows, chunks = (H->ph + rows - 1) / rows;
+        int32_t l_chunk = lower_local(L, IR_TYPE_I64);
+        ptrvec_push(a, &body, set(P, l_chunk, imod(L, rest, I(L, chunks))));
+        rest = idiv(L, rest, I(L, chunks));
+        ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
+        ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
+        ptrvec_push(a, &body, set(P, P->l_wbase,
+            mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
+                mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
+        ptrvec_push(a, &body, pooled_item(H, loc(P, l_chunk)));
+        uint32_t pflags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
+        return ir_for(a, vit, I(L, 0), mul(L, P->N, I(L, chunks * P->nkbg * P->G)),
+                      lower_block(L, &body), pflags);
+    }
+    ptrvec_push(a, &body, set(P, H->l_xb, imod(L, rest, I(L, H->nxb))));
+    rest = idiv(L, rest, I(L, H->nxb));
+    ptrvec_push(a, &body, set(P, H->l_oy, imod(L, rest, I(L, oh))));
+    rest = idiv(L, rest, I(L, oh));
+    ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
+    ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
+
+    ptrvec_push(a, &body, set(P, P->l_wbase,
+        mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
+            mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
+    ptrvec_push(a, &body, block_stmts(H));
 
     int64_t items = oh * H->nxb * P->nkbg * P->G;
     uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);

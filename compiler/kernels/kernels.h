@@ -26,4 +26,10 @@ IrExpr *kl_epilogue(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrExpr *m
 IrExpr *kl_epilogue_lanes(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrExpr *lanes,
                           IrExpr *mask);
 
+/* The maximum of vals[0..n) as a balanced tree (vals is overwritten).
+ * The IEEE maximum (IR_OP_MAX: NaN-propagating, -0 below +0) is
+ * associative and commutative, so any grouping gives the same bits as
+ * the scalar nest's one after the other, with a shorter chain. */
+IrExpr *kl_max_tree(Lower *L, IrExpr **vals, int64_t n);
+
 #endif

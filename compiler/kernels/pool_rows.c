@@ -120,15 +120,8 @@ static IrStmt *vector_body(Pool *P, IrExpr *plane_in, IrExpr *plane_out, IrExpr 
          * and commutative, so every order gives the scalar nest's result,
          * and the chain through the accumulator is one maximum a row
          * instead of one a tap. */
-        int64_t n = P->kw;
-        while (n > 1) {
-            for (int64_t i = 0; i < n / 2; i++)
-                vals[i] = ir_bin(a, IR_OP_MAX, vals[2 * i], vals[2 * i + 1]);
-            if (n % 2)
-                vals[n / 2] = vals[n - 1];
-            n = (n + 1) / 2;
-        }
-        ptrvec_push(a, &taps, kl_set(L, acc, ir_bin(a, IR_OP_MAX, kl_get(L, acc), vals[0])));
+        ptrvec_push(a, &taps, kl_set(L, acc, ir_bin(a, IR_OP_MAX, kl_get(L, acc),
+                                                     kl_max_tree(L, vals, P->kw))));
     }
     ptrvec_push(a, &out, ir_for(a, vky, ylo, yhi, lower_block(L, &taps), IR_LOOP_KERNEL));
     IrExpr *result = kl_get(L, acc);

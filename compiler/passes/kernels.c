@@ -25,11 +25,13 @@
 static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e, v); }
 
 /* The channel-vector kernel: its widest pixel block (within its MAX_NV),
- * and the shortest reduction (input channels x taps) it takes.  Its one
- * scatter per accumulator costs about as much as 16-32 FMAs; below 256
- * multiply-adds per output (a 7x7 stem over 3 channels: 147) the plane
- * kernel, which also fuses a following pool, was faster (W7: 2.10 ms
- * against 2.32 ms on one core). */
+ * and the shortest reduction (input channels x taps) it takes on its own.
+ * Its one scatter per accumulator costs about as much as 16-32 FMAs;
+ * below 256 multiply-adds per output (a 7x7 stem over 3 channels: 147)
+ * the plane kernel was faster (W7: 2.10 ms against 2.32 ms on one core)
+ * -- unless a max pool follows: fused into the kernel (passes/pool.c) it
+ * reads the channel vectors from a ring of rows and only the pooled
+ * outputs are scattered. */
 enum { MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256 };
 
 static bool plane_kernel_applies(const Node *n)
@@ -80,6 +82,24 @@ static bool pool_kernel_applies(const Node *n)
  * block: ncv channel vectors x np pixels of a row, ncv*np accumulators
  * with room for the ncv weight vectors and the broadcast input; np is
  * chosen so that the row's last block wastes the fewest pixels. */
+/* A 2-D max pool that the pool-rows kernel takes reads n, directly or
+ * through a chain of elementwise stages with no other reader (what
+ * passes/epilogue.c and passes/pool.c will fuse). */
+static bool feeds_max_pool(const Schedule *s, const Node *n)
+{
+    const Node *cur = n;
+    for (;;) {
+        if (s->is_output[cur->id] || cur->nuses != 1 || s->consumers[cur->id].len != 1)
+            return false;
+        const Node *e = s->consumers[cur->id].items[0];
+        if (e->op == NODE_POOL)
+            return e->pool.is_max && e->pool.win.nsp == 2 && pool_kernel_applies(e);
+        if (e->op != NODE_UNARY && e->op != NODE_BINARY)
+            return false;
+        cur = e;
+    }
+}
+
 static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePlan *p)
 {
     const Target *t = &s->target;
@@ -95,7 +115,8 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
     dim_const(w->k[0], &k0);
     dim_const(w->k[1], &k1);
     bool strided = w->stride[0] > 1 || w->stride[1] > 1;
-    if (!strided || cg * k0 * k1 < CHAN_MIN_REDUCTION || kg < t->vlen)
+    if (!strided || kg < t->vlen ||
+        (cg * k0 * k1 < CHAN_MIN_REDUCTION && !feeds_max_pool(s, n)))
         return false;
     if (n->nin > 2 && n->in[2]->shape.rank != 1)
         return false;

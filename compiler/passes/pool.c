@@ -11,11 +11,12 @@
  * as a whole.  Rows that two work items both need (a window taller than
  * its stride) are computed by both -- the same operations, so the same
  * values; pool_rows is chosen to keep that recomputation and the tiles
- * that run past a strip's end small.  Skipped when the sizes are not
+ * that run past a strip's end small.  A max pool after the channel-vector
+ * kernel (conv-chan) is fused the same way, over a ring of rows.  Skipped when the sizes are not
  * known when compiling (the private buffer has a fixed size). */
 #include "passes.h"
 
-enum { MAX_STRIP_BYTES = 96 << 10 };
+enum { MAX_STRIP_BYTES = 96 << 10, CHAN_ITEMS = 8 };
 
 static bool known(const SymExpr *e, int64_t *v) { return e && sym_is_const(e, v); }
 
@@ -27,7 +28,8 @@ void pass_fuse_pools(Arena *a, Schedule *s)
     for (int32_t i = 0; i < g->nodes.len; i++) {
         const Node *n = g->nodes.items[i];
         StagePlan *p = schedule_plan(s, n);
-        if (p->kernel != KERNEL_CONV_PLANE || p->fused_into || n->conv.win.nsp != 2)
+        if ((p->kernel != KERNEL_CONV_PLANE && p->kernel != KERNEL_CONV_CHAN) || p->fused_into ||
+            n->conv.win.nsp != 2)
             continue;
         const Node *last = schedule_store_node(s, n);
         if (s->is_output[last->id] || last->nuses != 1 || s->consumers[last->id].len != 1)
@@ -42,6 +44,23 @@ void pass_fuse_pools(Arena *a, Schedule *s)
         if (!known(n->shape.dims[r - 2], &ohc) || !known(n->shape.dims[r - 1], &owc) ||
             !known(pool->shape.dims[r - 2], &ph) || !known(w->k[0], &k))
             continue;
+        if (p->kernel == KERNEL_CONV_CHAN) {
+            /* conv-chan computes an item's convolution rows in order into
+             * a ring and pools each pooled row once its window is in; an
+             * item is a chunk of pooled rows, whose first window rows the
+             * item before computed too.  About CHAN_ITEMS chunks a channel
+             * block: enough to share among threads, little recomputation. */
+            if (!pool->pool.is_max)
+                continue;
+            int64_t kg, blocks = 1;
+            if (known(n->in[1]->shape.dims[0], &kg))
+                blocks = n->conv.groups * ((kg / n->conv.groups + p->nk - 1) / p->nk);
+            int64_t chunks = (CHAN_ITEMS + blocks - 1) / blocks;
+            p->pool = pool;
+            p->pool_rows = (int32_t)((ph + chunks - 1) / chunks);
+            pp->fused_into = n;
+            continue;
+        }
         /* the input rows are the convolution's virtual rows: the kernel's
          * row pitch is at least the output width (conv_plane.c) */
         int64_t wv = owc;

@@ -66,6 +66,7 @@ MAX_KERNEL_STRIDE = 4       # conv and pool strides the kernels take
 MAX_STRIP_BYTES = 96 << 10  # passes/pool.c: a fused pool's private strip
 MAX_CHAN_PIXELS = 14        # passes/kernels.c: conv-chan's widest pixel block
 CHAN_MIN_REDUCTION = 256    # passes/kernels.c: conv-chan's least Cg x taps
+CHAN_ITEMS = 8              # passes/pool.c: chunks of pooled rows a conv-chan with a pool
 
 
 def vregs(vl):
@@ -137,10 +138,11 @@ class ConvGeom:
     symbols; cg: input channels a group, None when a symbol."""
 
     def __init__(self, kg, k, stride, p0, ow, iw, oh=None, nsp=2, ow_num=None, iw_num=None,
-                 cg=None, ih=None):
+                 cg=None, ih=None, groups=1):
         self.kg, self.k, self.stride, self.p0 = kg, list(k), list(stride), list(p0)
         self.ow, self.iw, self.oh, self.nsp = ow, iw, oh, nsp
-        self.cg, self.ih = cg, ih
+        self.cg, self.ih, self.groups = cg, ih, groups
+        self.max_pool_next = False      # set by Pipeline.expect_pool_fusion
         self.taps = int(np.prod(k))
         # phase planes: a stride, or output rows longer than the input rows
         # (the relation holds for every value of a width symbol)
@@ -151,11 +153,12 @@ class ConvGeom:
         return self.strided_or_wider and self.choice(vl)[0] != "conv-chan"
 
     def chan(self, vl):
-        """conv-chan: 2-D, strided, Cg*taps >= CHAN_MIN_REDUCTION, at least
-        one vector of output channels a group, every plane size known."""
+        """conv-chan: 2-D, strided, Cg*taps >= CHAN_MIN_REDUCTION or a max
+        pool next, at least one vector of output channels a group, every
+        plane size known."""
         return (self.nsp == 2 and any(s > 1 for s in self.stride) and self.cg is not None
-                and self.cg * self.taps >= CHAN_MIN_REDUCTION and self.kg >= vl
-                and None not in (self.ow, self.iw, self.oh, self.ih))
+                and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next)
+                and self.kg >= vl and None not in (self.ow, self.iw, self.oh, self.ih))
 
     def choice(self, vl):
         """(kernel, (nk, nv) or None)"""
@@ -424,6 +427,9 @@ class Pipeline:
         ep = [e for e in self.cur.expect if e["label"] == pool][0]
         ec["pool"] = dict(label=pool, ph=ph, k=k, d=d, st=st)
         ep["into"] = conv
+        # a max pool the pool-rows kernel takes makes a strided stem conv-chan
+        ec["geom"].max_pool_next = (self.last_pool["is_max"] and
+                                    max(ep["stride"]) <= MAX_KERNEL_STRIDE)
 
     # -- text --
     def script(self, units=None):
@@ -698,7 +704,8 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
     ow, oh = ref.shape[-1], ref.shape[-2] if nsp == 2 else 1
     geom = ConvGeom(kg, k, stride, p0, None if x.symw else ow, None if x.symw else W,
                     oh=None if x.symh else oh, nsp=nsp, ow_num=ow, iw_num=W,
-                    cg=None if "C" in syms else C // groups, ih=None if x.symh else H)
+                    cg=None if "C" in syms else C // groups, ih=None if x.symh else H,
+                    groups=groups)
     p.expect_conv(label, geom)
     p.describe(f"{stage} x{xshape} w{list(wv.shape)} g={groups} s={stride} d={d} pad={p0}/{p1} "
                f"flip={flip} bias={bias} w={wsrc} values={values}"
@@ -814,7 +821,7 @@ def pool(p, rng, nsp=None, is_max=None, C=None, H=None, W=None, k=None, stride=N
     with np.errstate(invalid="ignore"):
         mag = ref_pool(xmag, nsp, is_max, k, stride, pad, d, ceil, count_pad)
     p.expect_pool(label, stride)
-    p.last_pool = dict(k=k, stride=stride, pad=pad, d=d)     # as used (a small x shrinks k)
+    p.last_pool = dict(k=k, stride=stride, pad=pad, d=d, is_max=is_max)  # as used (a small x shrinks k)
     p.describe(f"{stage} x{list(x.v.shape)} k={k} s={stride} pad={pad} d={d} ceil={ceil}"
                + ("" if is_max else f" count_pad={count_pad}") + f" values={values}"
                + (f" syms={''.join(syms)}" if syms else "")
@@ -1549,6 +1556,35 @@ def g_chan(rng):
             epilogue(p, rng, v, ops=["mul", "residual", "relu"])
         else:
             finish(p, rng, v, 0.3)
+    # strided stems (a short reduction) followed by a max pool: conv-chan
+    # with the pool fused over its ring of rows -- windows at both borders,
+    # pool strides 1 to 3, dilation, ceil mode, activations between, a
+    # remainder channel block, groups, batch > 1
+    stems = [  # conv, pool
+        (dict(C=3, K=64, k=[7, 7], stride=[2, 2], pad=[3, 3], H=40, W=46, batch=[2]),
+         dict(k=[3, 3], stride=[2, 2], pad=[1, 1], d=[1, 1], ceil=False), "relu"),
+        (dict(C=3, K=17, k=[3, 3], stride=[2, 2], pad=[1, 1], H=19, W=23),
+         dict(k=[2, 2], stride=[2, 2], pad=[0, 0], d=[1, 1], ceil=False), ""),
+        (dict(C=4, K=40, k=[5, 5], stride=[2, 2], pad=[2, 2], H=21, W=30),
+         dict(k=[3, 3], stride=[1, 1], pad=[1, 1], d=[1, 1], ceil=False), "leaky"),
+        (dict(C=2, K=16, k=[3, 3], stride=[2, 1], pad=[1, 1], H=25, W=17),
+         dict(k=[2, 2], stride=[1, 1], pad=[1, 1], d=[2, 2], ceil=False), "relu"),
+        (dict(C=3, K=24, k=[3, 5], stride=[3, 2], pad=[1, 2], H=31, W=29),
+         dict(k=[3, 3], stride=[2, 3], pad=[1, 0], d=[1, 1], ceil=True), ""),
+        (dict(C=6, K=32, groups=2, k=[3, 3], stride=[2, 2], pad=[1, 1], H=16, W=16),
+         dict(k=[3, 3], stride=[2, 2], pad=[1, 1], d=[1, 1], ceil=False), "relu"),
+    ]
+    p = Pipeline(rng, "channel vectors with a fused max pool")
+    pipes.append(p)
+    for i, (conv, pk, act) in enumerate(stems):
+        p.begin("")
+        conv = dict(conv, bias=pick(rng, ["input", "load", None]), wsrc=pick(rng, ["input", "load"]),
+                    flip=i == 2, values="special" if i == 4 else "normal")
+        q = conv_pool(p, rng, conv=conv, pool_kw=dict(pk, is_max=True), act=act)
+        if i == 3:
+            epilogue(p, rng, q, ops=["residual", "mul"])
+        else:
+            p.output_val(q)
     return pipes
 
 
@@ -1922,6 +1958,14 @@ def expected_fusions(u, lanes):
         g = e["geom"]
         kern, blk = g.choice(lanes)
         pe = [q for q in u.expect if q["label"] == f["label"]][0]
+        if kern == "conv-chan":
+            # passes/pool.c: max pools only, about CHAN_ITEMS chunks of
+            # pooled rows a channel block
+            if g.max_pool_next:
+                blocks = g.groups * -(-g.kg // blk[0])
+                chunks = -(-CHAN_ITEMS // blocks)
+                out[f["label"]] = (e["label"], -(-f["ph"] // chunks))
+            continue
         if (kern != "conv-plane" or g.nsp != 2 or g.ow is None or g.oh is None
                 or max(pe["stride"]) > MAX_KERNEL_STRIDE):
             continue
