@@ -75,3 +75,16 @@ IrExpr *kl_max_tree(Lower *L, IrExpr **vals, int64_t n)
     }
     return vals[0];
 }
+
+bool kl_stream_output(Lower *L, const Node *store)
+{
+    if (!L->sched->is_output[store->id])
+        return false;
+    int64_t bytes = 4, d;
+    for (int32_t i = 0; i < store->shape.rank; i++) {
+        if (!sym_is_const(store->shape.dims[i], &d))
+            return false;
+        bytes *= d;
+    }
+    return bytes >= KL_STREAM_MIN_BYTES;
+}

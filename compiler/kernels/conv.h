@@ -24,6 +24,7 @@ typedef struct Conv {
     int64_t     kh, kw, ntaps, sy, sx;
     Tap        *taps;
     bool        flip, copy, pitched;
+    bool        stream;             /* full output vectors as streaming stores */
     IrStmt     *copy_nest;          /* the phase copy, when there is one */
     bool       *col_mask;           /* per kx: some lane's column may be outside */
     IrExpr     *Cg, *IH, *IW, *OH, *OW, *Wv, *Hp, *Pv, *Pout, *N;

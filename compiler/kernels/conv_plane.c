@@ -81,8 +81,10 @@ static void store_vector(Conv *P, PtrVec *out, int32_t acc, int32_t j, int32_t v
     if (!P->pitched) {
         IrExpr *lin = add(L, plane, q);
         IrExpr *to = add(L, dest, q);
-        ptrvec_push(a, out, ir_vstore(a, buf, rank, lin_idx(P, rank, to),
-                                      epilogue(P, loc(P, acc), lin, inplane), inplane));
+        IrExpr *val = epilogue(P, loc(P, acc), lin, inplane);
+        ptrvec_push(a, out, !inplane && P->stream
+                                ? ir_vstore_stream(a, buf, rank, lin_idx(P, rank, to), val)
+                                : ir_vstore(a, buf, rank, lin_idx(P, rank, to), val, inplane));
         return;
     }
     int32_t vr = lower_var(L, "orow");
@@ -370,6 +372,7 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
     conv_setup(P);
     P->pool = plan->pool;
     P->limit = P->Pv;
+    P->stream = !P->pool && kl_stream_output(L, P->store);
 
     int32_t vit = lower_var(L, "item");
     P->var_c = lower_var(L, "c");

@@ -35,8 +35,6 @@
 
 enum { MAX_R = 8, MAX_NV = 8, MAX_K = KERNEL_MAX_TAPS };
 
-/* Outputs this large are written with non-temporal stores (kernel_stencil_rows). */
-#define STREAM_MIN_BYTES ((int64_t)8 << 20)
 
 typedef struct Stencil {
     Lower      *L;
@@ -675,11 +673,7 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
     S->dst_pitch = S->OW;
     S->dst_rows = S->OH;
     S->epilogue = true;
-    /* Streaming stores for a pipeline output of STREAM_MIN_BYTES or more:
-     * it goes back to the caller, not to another stage, and is larger
-     * than the caches that could keep it for long, so writing it past the
-     * cache saves reading each line in before it is written (a third of a
-     * large filter's memory traffic).  Same values, same bits. */
+    S->stream = kl_stream_output(L, S->store);
     /* the output's size where it is known: planes x rows x columns */
     int64_t cplanes = 1, coh = 1, cow = 0;
     bool known = sym_is_const(n->shape.dims[orank - 1], &cow) &&
@@ -689,7 +683,6 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
         known = sym_is_const(n->shape.dims[i], &d);
         cplanes *= d;
     }
-    S->stream = L->sched->is_output[S->store->id] && known && cplanes * coh * cow * 4 >= STREAM_MIN_BYTES;
     if (plan->algorithm == ALGO_SEPARABLE)
         return separable_nest(S, plan, pr_x);
     int32_t vit = lower_var(L, "item");

@@ -193,17 +193,18 @@ def case_direct_long_kernels(tmp):
 
 
 def case_streaming_stores(tmp):
-    """a final output of 8 MB or more is written with non-temporal stores
-    (vstream in the IR), an intermediate or a smaller output is not; the
-    values are the same bits as the scalar nest's (direct) and within the
-    tolerance of float64 SciPy (separable), on both targets"""
+    """a final output of 4 MB or more is written with non-temporal stores
+    (vstream in the IR) by the stencil and the plane kernels, an
+    intermediate or a smaller output is not; the values are the same bits
+    as the scalar nest's (direct) and within the tolerance of float64 SciPy
+    (separable), on both targets"""
     rng = np.random.default_rng(9)
-    x = rng.standard_normal((1, 1100, 2003)).astype(np.float32)      # 8.8 MB out
+    x = rng.standard_normal((1, 600, 2003)).astype(np.float32)       # 4.8 MB out
     k = rng.standard_normal((5, 5)).astype(np.float32)
     g = np.outer(rng.standard_normal(5), rng.standard_normal(5)).astype(np.float32)
     for body, method in ((f"  output y = conv2d(x, k, pad=same, pad_mode=replicate) * 2 + 1", "direct"),
                          (f"  output y = conv2d(x, g, pad=same, pad_mode=reflect, method=separable)", "separable")):
-        script = (f"pipeline t {{\n  input x: f32[1, 1100, 2003]\n  const k = {k.tolist()}\n"
+        script = (f"pipeline t {{\n  input x: f32[1, 600, 2003]\n  const k = {k.tolist()}\n"
                   f"  const g = {g.tolist()}\n{body}\n}}\n")
         path = os.path.join(tmp, "t.conv")
         for target in ("native", "x86-64-v3"):
@@ -219,9 +220,26 @@ def case_streaming_stores(tmp):
             else:
                 ref = ndimage.correlate(x[0].astype(np.float64), g.astype(np.float64), mode="mirror")
                 assert rel_err(got[0], ref) < TOL, target
-    # an output below 8 MB, and an intermediate: plain stores
+    # a dense convolution (the plane kernel) with a 4.2 MB output and a bias
+    xc = rng.standard_normal((16, 160, 410)).astype(np.float32)
+    wc = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    bc = rng.standard_normal(16).astype(np.float32)
+    script = ("pipeline t {\n  input x: f32[16, 160, 410]\n  input w: f32[16, 16, 3, 3]\n"
+              "  input b: f32[16]\n  output y = relu(conv2d(x, w, bias=b, pad=1))\n}\n")
+    path = os.path.join(tmp, "t.conv")
+    with open(path, "w") as f:
+        f.write(script)
+    for target in ("native", "x86-64-v3"):
+        ir = subprocess.run([CONVC, "check", path, "--dump=ir", f"--target-cpu={target}"],
+                            capture_output=True, text=True, timeout=60)
+        assert ir.returncode == 0 and ("vstream(" in ir.stdout) == (target == "native"), target
+        ins = {"x": xc, "w": wc, "b": bc}
+        got = run(tmp, script, ins, ["y"], f"--target-cpu={target}")["y"]
+        exact = run(tmp, script, ins, ["y"], f"--target-cpu={target}", "--no-kernels")["y"]
+        assert bits_equal(got, exact), f"{target}: streaming stores changed bits (plane kernel)"
+    # an output below 4 MB, and an intermediate: plain stores
     small = ("pipeline t {\n  input x: f32[1, 300, 400]\n  output y = conv2d(x, gaussian2d(5, 1.0), pad=same)\n}\n")
-    inner = ("pipeline t {\n  input x: f32[1, 1100, 2003]\n  a = conv2d(x, box2d(5), pad=same)\n"
+    inner = ("pipeline t {\n  input x: f32[1, 600, 2003]\n  a = conv2d(x, box2d(5), pad=same)\n"
              "  output y = conv2d(a, box2d(3), pad=same)\n}\n")
     for script, want in ((small, 0), (inner, 1)):
         path = os.path.join(tmp, "t.conv")
