@@ -80,7 +80,7 @@ def masked(vl):
 def plane_block(kg, vl):
     """conv-plane (nk, nv) for kg output channels per group on a vl-lane
     target: nk channels x nv vectors of the flattened plane."""
-    acc, nk = (24, 8) if vregs(vl) >= 32 else (12, 4)
+    acc, nk = (24, 8) if vregs(vl) >= 32 else (12, 6)
     nk = min(nk, kg)
     nv = min(8, acc // nk)
     if nk <= 2 and nv > 4:          # depthwise-like blocks: 4 vectors
@@ -1074,7 +1074,7 @@ def g_plane1d(rng):
 
 def g_channels(rng):
     """Output channel counts with and without a remainder block on both
-    targets (8 / 4 channels a block), odd and prime input channel counts."""
+    targets (8 / 6 channels a block), odd and prime input channel counts."""
     p = Pipeline(rng, "channels")
     combos = [(1, 1), (2, 3), (3, 5), (5, 7), (7, 2), (9, 3), (11, 1), (13, 5), (16, 3), (17, 2),
               (23, 1), (6, 11)]
@@ -1685,7 +1685,7 @@ def g_pool_fusion(rng):
         (18, 28, 1, [1, 1], "2x2/2"),      # 9: 8 / 4
         (66, 17, 1, [1, 1], "3x3/2p1"),    # 33: 22 / 23
         (8, 16, 4, [1, 1], "2x2/2"),       # 4: 3 / 3
-        (24, 33, 8, [1, 1], "2x2/2"),      # 12: 8 / 4
+        (24, 33, 8, [1, 1], "2x2/2"),      # 12: 8 / 8
         (9, 17, 5, [3, 3], "3x3/2p1"),     # 5: 5 / -, one strip
         (33, 16, 2, [5, 5], "2x2/2"),      # 16: 2 / -
         (6, 65, 8, [3, 3], "2x2/2")]       # 3: 1 / -
