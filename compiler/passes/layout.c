@@ -13,8 +13,11 @@
  * through phase planes (the input split by row and column modulo the
  * stride, rows padded to the output's width), a copy it makes itself at
  * the start of its nest, so that each tap is again one constant offset.
- * Since no stage writes another layout, no reorder ever meets another
- * one to cancel. */
+ * The channel-vector kernel (kernels/conv_chan.c) reads NCHW as it is and
+ * scatters NCHW; with a fused max pool it keeps its rows as channel
+ * vectors ([row][column][channel]) in a ring private to each work item,
+ * which only the pool in the same nest reads.  Since no stage writes
+ * another layout, no reorder ever meets another one to cancel. */
 #include "passes.h"
 
 void pass_plan_layouts(Arena *a, Schedule *s)
