@@ -405,8 +405,8 @@ typedef struct Cg {
     LLVMTypeRef      t_vf32, t_vi64, t_vi1;     /* p->vlen lanes, if any */
     bool             fma;                       /* the target has FMA */
     LLVMValueRef    *const_globals;     /* per buffer; CONST only */
-    LLVMValueRef     fn_par_for, fn_tanhf;
-    LLVMTypeRef      ty_par_for, ty_tanhf, ty_par_task;
+    LLVMValueRef     fn_par_for, fn_tanhf, fn_expf;
+    LLVMTypeRef      ty_par_for, ty_f32_fn, ty_par_task;    /* ty_f32_fn: float(float) */
     bool             profile;           /* CgTarget.profile */
     LLVMValueRef     fn_prof_enter, fn_prof_leave;  /* void (i64 stage) */
     LLVMTypeRef      ty_prof;
@@ -901,6 +901,34 @@ static LLVMValueRef emit_binary(Fn *f, const IrExpr *e)
     return LLVMConstInt(cg->t_i1, 0, 0);
 }
 
+/* libm's fn (tanhf, expf) of x, lane by lane for a vector.  The calls
+ * are marked nobuiltin: LLVM would otherwise fold a call whose argument
+ * it knows with the compiling machine's double-precision function, whose
+ * rounding differs from libm's float one in the last bit now and then --
+ * so a kernel whose sums fold to constants (every tap outside the input)
+ * and the scalar nest that calls libm at run time would disagree. */
+static LLVMValueRef call_libm(Fn *f, LLVMValueRef fn, LLVMValueRef x)
+{
+    Cg *cg = f->cg;
+    LLVMBuilderRef b = f->b;
+    unsigned kind = LLVMGetEnumAttributeKindForName("nobuiltin", 9);
+    LLVMAttributeRef nb = LLVMCreateEnumAttribute(cg->c, kind, 0);
+    if (LLVMGetTypeKind(LLVMTypeOf(x)) != LLVMVectorTypeKind) {
+        LLVMValueRef c = LLVMBuildCall2(b, cg->ty_f32_fn, fn, &x, 1, "");
+        LLVMAddCallSiteAttribute(c, LLVMAttributeFunctionIndex, nb);
+        return c;
+    }
+    LLVMValueRef v = LLVMGetUndef(LLVMTypeOf(x));
+    for (unsigned i = 0; i < LLVMGetVectorSize(LLVMTypeOf(x)); i++) {
+        LLVMValueRef lane = LLVMConstInt(cg->t_i32, i, 0);
+        LLVMValueRef xi = LLVMBuildExtractElement(b, x, lane, "");
+        LLVMValueRef c = LLVMBuildCall2(b, cg->ty_f32_fn, fn, &xi, 1, "");
+        LLVMAddCallSiteAttribute(c, LLVMAttributeFunctionIndex, nb);
+        v = LLVMBuildInsertElement(b, v, c, lane, "");
+    }
+    return v;
+}
+
 static LLVMValueRef emit_unary(Fn *f, const IrExpr *e)
 {
     Cg *cg = f->cg;
@@ -913,24 +941,13 @@ static LLVMValueRef emit_unary(Fn *f, const IrExpr *e)
                    ? LLVMBuildNSWNeg(b, x, "") : LLVMBuildFNeg(b, x, "");
     case IR_FN_ABS:  return call_intrinsic(f, "llvm.fabs", ty, &x, 1);
     case IR_FN_SQRT: return call_intrinsic(f, "llvm.sqrt", ty, &x, 1);
-    case IR_FN_EXP:  return call_intrinsic(f, "llvm.exp", ty, &x, 1);
-    case IR_FN_TANH:
-        if (e->un.a->type == IR_TYPE_VF32) {
-            /* libm's tanhf lane by lane: the same function, so the same
-             * bits, as the scalar code */
-            LLVMValueRef v = LLVMGetUndef(ty);
-            for (int32_t i = 0; i < cg->p->vlen; i++) {
-                LLVMValueRef lane = LLVMConstInt(cg->t_i32, (unsigned)i, 0);
-                LLVMValueRef xi = LLVMBuildExtractElement(b, x, lane, "");
-                LLVMValueRef ti = LLVMBuildCall2(b, cg->ty_tanhf, cg->fn_tanhf, &xi, 1, "");
-                v = LLVMBuildInsertElement(b, v, ti, lane, "");
-            }
-            return v;
-        }
-        return LLVMBuildCall2(b, cg->ty_tanhf, cg->fn_tanhf, &x, 1, "");
+    /* libm's expf and tanhf, lane by lane for vectors: the same function,
+     * so the same bits, as the scalar code */
+    case IR_FN_EXP:  return call_libm(f, cg->fn_expf, x);
+    case IR_FN_TANH: return call_libm(f, cg->fn_tanhf, x);
     case IR_FN_SIGMOID: {
         LLVMValueRef nx = LLVMBuildFNeg(b, x, "");
-        LLVMValueRef ex = call_intrinsic(f, "llvm.exp", ty, &nx, 1);
+        LLVMValueRef ex = call_libm(f, cg->fn_expf, nx);
         LLVMValueRef one = const_like(ty, LLVMConstReal(cg->t_f32, 1.0));
         LLVMValueRef den = LLVMBuildFAdd(b, one, ex, "");
         return LLVMBuildFDiv(b, one, den, "");
@@ -2318,15 +2335,19 @@ static void build_module(Cg *cg)
     cg->ty_par_for = LLVMFunctionType(cg->t_void, pf_params, 3, 0);
     cg->fn_par_for = LLVMAddFunction(cg->mod, "convrt_parallel_for",
                                      cg->ty_par_for);
-    cg->ty_tanhf = LLVMFunctionType(cg->t_f32, &cg->t_f32, 1, 0);
-    cg->fn_tanhf = LLVMAddFunction(cg->mod, "tanhf", cg->ty_tanhf);
-    /* tanhf never sets errno (C11 7.12.5.6 lists no error), so it may be
-     * hoisted and CSE'd. */
-    add_fn_attr(cg, cg->fn_tanhf, "nounwind");
-    add_fn_attr(cg, cg->fn_tanhf, "willreturn");
-    {
+    cg->ty_f32_fn = LLVMFunctionType(cg->t_f32, &cg->t_f32, 1, 0);
+    cg->fn_tanhf = LLVMAddFunction(cg->mod, "tanhf", cg->ty_f32_fn);
+    cg->fn_expf = LLVMAddFunction(cg->mod, "expf", cg->ty_f32_fn);
+    /* The calls are treated as pure so that they may be hoisted and CSE'd:
+     * tanhf never sets errno (C11 7.12.5.6 lists no error), and expf's
+     * ERANGE on overflow is never read.  nobuiltin: see call_libm. */
+    LLVMValueRef libm[2] = {cg->fn_tanhf, cg->fn_expf};
+    for (int i = 0; i < 2; i++) {
+        add_fn_attr(cg, libm[i], "nounwind");
+        add_fn_attr(cg, libm[i], "willreturn");
+        add_fn_attr(cg, libm[i], "nobuiltin");
         unsigned kind = LLVMGetEnumAttributeKindForName("memory", 6);
-        LLVMAddAttributeAtIndex(cg->fn_tanhf, LLVMAttributeFunctionIndex,
+        LLVMAddAttributeAtIndex(libm[i], LLVMAttributeFunctionIndex,
                                 LLVMCreateEnumAttribute(c, kind, 0));
     }
 

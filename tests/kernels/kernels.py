@@ -869,11 +869,37 @@ def conv_pool(p, rng, values="normal", conv=None, pool_kw=None, act=None, bind=N
 
 
 # name -> (generator, weight in random pipelines)
+def conv_chan(p, rng, **kw):
+    """A strided 2-D convolution for conv-chan: a long reduction (Cg x taps
+    >= 256) scattered to NCHW, or a short one (a stem) with a max pool
+    fused over its ring of rows."""
+    groups = int(pick(rng, [1, 1, 1, 2]))
+    K = groups * int(pick(rng, [16, 17, 24, 32, 40, 64]))
+    stride = [int(pick(rng, [1, 2, 2, 3])), int(pick(rng, [2, 2, 3, 4]))]
+    if rng.random() < 0.5:
+        k = [int(pick(rng, [1, 3, 3, 5])) for _ in range(2)]
+        C = groups * max(1, -(-256 // (k[0] * k[1])) + int(rng.integers(0, 8)))
+        pad = [int(rng.integers(0, k[i] + 1)) for i in range(2)]
+        return conv_plane(p, rng, nsp=2, C=C, K=K, groups=groups, k=k, stride=stride, pad=pad,
+                          d=[int(pick(rng, [1, 1, 2])) for _ in range(2)],
+                          H=int(pick(rng, [3, 7, 12, 17])), W=int(pick(rng, [5, 9, 16, 23, 31])), **kw)
+    k = [int(pick(rng, [3, 5, 7])) for _ in range(2)]
+    conv = dict(C=groups * int(pick(rng, [1, 2, 3, 4])), K=K, groups=groups, k=k, stride=stride,
+                pad=[k[0] // 2, k[1] // 2], d=[1, 1], H=int(pick(rng, [9, 16, 21, 30])),
+                W=int(pick(rng, [11, 20, 33, 46])))
+    pk = pick(rng, [dict(k=[3, 3], stride=[2, 2], pad=[1, 1], d=[1, 1], ceil=False),
+                    dict(k=[2, 2], stride=[2, 2], pad=[0, 0], d=[1, 1], ceil=bool(rng.random() < 0.3)),
+                    dict(k=[3, 2], stride=[1, 2], pad=[1, 0], d=[1, 1], ceil=False),
+                    dict(k=[2, 2], stride=[1, 1], pad=[1, 1], d=[2, 2], ceil=False)])
+    return conv_pool(p, rng, values=kw.get("values", "normal"), conv=conv, pool_kw=dict(pk, is_max=True))
+
+
 STAGE_KINDS = {
     "conv": (conv_random, 1.0),
     "conv1x1": (conv1x1, 0.15),
     "pool": (pool, 0.4),
     "conv-pool": (conv_pool, 0.3),
+    "conv-chan": (conv_chan, 0.2),
 }
 
 
@@ -1202,6 +1228,14 @@ def g_epilogue(rng):
     """Elementwise stages fused into the kernel's store: every activation,
     arithmetic with numbers, a residual of the same shape, and chains."""
     p = Pipeline(rng, "epilogues")
+    # every tap outside the input: the sums are the bias, constants LLVM
+    # knows, and tanh/exp of them must still be libm's (not folded with the
+    # compiling machine's double-precision functions), as in the scalar nest
+    for ops in (["tanh"], ["sigmoid"], ["exp_tanh"], ["tanh"], ["sigmoid"], ["tanh"]):
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, C=2, K=5, groups=1, k=[4, 3], d=[3, 1], pad="same", H=1, W=2,
+                       batch=[], bias="load", wsrc="load", stride=[1, 1], flip=True)
+        epilogue(p, rng, v, ops=ops)
     chains = [["relu"], ["leaky"], ["leaky_default"], ["relu6"], ["sigmoid"], ["tanh"],
               ["mul", "add"], ["residual"], ["residual", "relu"], ["div", "rsub", "neg"],
               ["clamp", "mul", "sub"], ["abs", "exp_tanh"],
