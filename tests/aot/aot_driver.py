@@ -13,6 +13,9 @@ commands
                        has one): inputs and a NumPy reference made here
   fft                  the same for stages computed through FFTs (method=fft),
                        which call the runtime's convrt_fft_conv1d/2d
+  kernels              the same for CNN kernel paths no conformance case
+                       reaches (scatters, a fused pool's ring, prefetches,
+                       streaming stores), objects for x86-64-v3 and native
   chain                the same for a generated chain of 120 convolutions
                        with three constant kernels: stages that share one
                        function, called through the stage table
@@ -318,6 +321,78 @@ def cmd_fft(o):
     done(check_case_dir(o, d, os.path.join(o.work, "out"), "fft_stages"), "fft_stages")
 
 
+def conv_ref(x, w, stride, pad, bias=None):
+    """conv2d of x [C, H, W] with w [K, C, kh, kw] in float64, zeros outside"""
+    K, C, kh, kw = w.shape
+    xp = np.pad(x.astype(np.float64), ((0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    oh = (xp.shape[1] - kh) // stride[0] + 1
+    ow = (xp.shape[2] - kw) // stride[1] + 1
+    y = np.zeros((K, oh, ow))
+    for i in range(kh):
+        for j in range(kw):
+            win = xp[:, i:i + stride[0] * (oh - 1) + 1:stride[0], j:j + stride[1] * (ow - 1) + 1:stride[1]]
+            y += np.einsum("kc,chw->khw", w[:, :, i, j].astype(np.float64), win)
+    if bias is not None:
+        y += bias.astype(np.float64)[:, None, None]
+    return y
+
+
+def maxpool_ref(x, k, s, p):
+    """maxpool2d of x [C, H, W], window k x k, stride s, pad p (-inf outside)"""
+    xp = np.pad(x, ((0, 0), (p, p), (p, p)), constant_values=-np.inf)
+    oh, ow = (xp.shape[1] - k) // s + 1, (xp.shape[2] - k) // s + 1
+    return np.max([xp[:, i:i + s * (oh - 1) + 1:s, j:j + s * (ow - 1) + 1:s]
+                   for i in range(k) for j in range(k)], axis=0)
+
+
+def cmd_kernels(o):
+    """stages of the CNN micro-kernels with their less common paths: a
+    strided convolution over vectors of output channels (scatters), a
+    stem with the max pool fused over its ring of rows, a 1x1 convolution
+    over more than 1 MiB of input (prefetches) and one with a 4 MB output
+    (streaming stores); objects for x86-64-v3 and for the native CPU, each
+    bitwise equal to `convc run` for the same target"""
+    d = os.path.join(o.work, "case")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "script.conv"), "w") as f:
+        f.write("pipeline cnn_kernels {\n"
+                "  input a: f32[64, 28, 28]\n"
+                "  input wa: f32[48, 64, 3, 3]\n"
+                "  input ba: f32[48]\n"
+                "  input s: f32[3, 60, 62]\n"
+                "  input ws: f32[40, 3, 7, 7]\n"
+                "  input p: f32[272, 32, 32]\n"
+                "  input wp: f32[40, 272]\n"
+                "  input q: f32[8, 128, 256]\n"
+                "  input wq: f32[32, 8]\n"
+                "  output down = relu(conv2d(a, wa, bias=ba, stride=2, pad=1))\n"
+                "  output stem = conv2d(s, ws, stride=2, pad=3) |> maxpool2d(3, stride=2, pad=1)\n"
+                "  output wide = conv1x1(p, wp)\n"
+                "  output big = conv1x1(q, wq)\n"
+                "}\n")
+    rng = np.random.default_rng(12)
+    arrs = {"a": (64, 28, 28), "wa": (48, 64, 3, 3), "ba": (48,), "s": (3, 60, 62),
+            "ws": (40, 3, 7, 7), "p": (272, 32, 32), "wp": (40, 272), "q": (8, 128, 256),
+            "wq": (32, 8)}
+    v = {}
+    for name, shape in arrs.items():
+        v[name] = rng.standard_normal(shape).astype(np.float32)
+        np.save(os.path.join(d, f"in_{name}.npy"), v[name])
+    np.save(os.path.join(d, "expect_down.npy"),
+            np.maximum(conv_ref(v["a"], v["wa"], (2, 2), (1, 1), v["ba"]), 0))
+    np.save(os.path.join(d, "expect_stem.npy"),
+            maxpool_ref(conv_ref(v["s"], v["ws"], (2, 2), (3, 3)), 3, 2, 1))
+    np.save(os.path.join(d, "expect_wide.npy"),
+            conv_ref(v["p"], v["wp"][:, :, None, None], (1, 1), (0, 0)))
+    np.save(os.path.join(d, "expect_big.npy"),
+            conv_ref(v["q"], v["wq"][:, :, None, None], (1, 1), (0, 0)))
+    problems = []
+    for cpu in (CPU, "native"):
+        problems += check_case_dir(o, d, os.path.join(o.work, "out_" + cpu), f"cnn_kernels ({cpu})",
+                                   cpu=cpu)
+    done(problems, "cnn_kernels")
+
+
 def correlate_same(x, k):
     """conv2d(x, k, pad=same) of one channel in float64, zeros outside"""
     kh, kw = k.shape
@@ -590,7 +665,8 @@ def main():
     o.work = os.path.abspath(o.work)
     if o.rtlib:
         o.rtlib = os.path.abspath(o.rtlib)
-    fn = {"case": cmd_case, "ceil": cmd_ceil, "fft": cmd_fft, "chain": cmd_chain, "two": cmd_two,
+    fn = {"case": cmd_case, "ceil": cmd_ceil, "fft": cmd_fft, "kernels": cmd_kernels, "chain": cmd_chain,
+          "two": cmd_two,
           "install": cmd_install,
           "valgrind": cmd_valgrind, "embed": cmd_embed}.get(o.command)
     if not fn:
