@@ -1,7 +1,24 @@
 """Reading the tables convc prints: the stage table of `convc check` and the
-profile of `convc run --profile` (for test_graph.py and test_profile.py)."""
+profile of `convc run --profile` (for test_graph.py and test_profile.py),
+and the two scripts both files draw and profile."""
 import re
 import subprocess
+
+CNN = """pipeline block {
+  input x: f32[8, 32, 32]
+  input w1: f32[16, 8, 3, 3]
+  input b1: f32[16]
+  input w2: f32[4, 16]
+  output y = x |> conv2d(w1, bias=b1, pad=1) |> relu |> maxpool2d(2) |> conv1x1(w2)
+}
+"""
+SOBEL = """pipeline sobel {
+  input img: f32[H, W]
+  gx = conv2d(img, sobel_x, pad=same, pad_mode=replicate)
+  gy = conv2d(img, sobel_y, pad=same, pad_mode=replicate)
+  output mag = sqrt(gx * gx + gy * gy)
+}
+"""
 
 
 def check_rows(convc, cwd, *args):

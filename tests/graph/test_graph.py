@@ -8,25 +8,11 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tables
+from tables import CNN, SOBEL
 
 CONVC = os.path.abspath(sys.argv[1])
 SVG = "{http://www.w3.org/2000/svg}"
 
-CNN = """pipeline block {
-  input x: f32[8, 32, 32]
-  input w1: f32[16, 8, 3, 3]
-  input b1: f32[16]
-  input w2: f32[4, 16]
-  output y = x |> conv2d(w1, bias=b1, pad=1) |> relu |> maxpool2d(2) |> conv1x1(w2)
-}
-"""
-SOBEL = """pipeline sobel {
-  input img: f32[H, W]
-  gx = conv2d(img, sobel_x, pad=same, pad_mode=replicate)
-  gy = conv2d(img, sobel_y, pad=same, pad_mode=replicate)
-  output mag = sqrt(gx * gx + gy * gy)
-}
-"""
 
 
 def convc(*args, cwd):

@@ -10,24 +10,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tables
+from tables import CNN, SOBEL
 
 CONVC = os.path.abspath(sys.argv[1])
 
-CNN = """pipeline block {
-  input x: f32[8, 32, 32]
-  input w1: f32[16, 8, 3, 3]
-  input b1: f32[16]
-  input w2: f32[4, 16]
-  output y = x |> conv2d(w1, bias=b1, pad=1) |> relu |> maxpool2d(2) |> conv1x1(w2)
-}
-"""
-SOBEL = """pipeline sobel {
-  input img: f32[H, W]
-  gx = conv2d(img, sobel_x, pad=same, pad_mode=replicate)
-  gy = conv2d(img, sobel_y, pad=same, pad_mode=replicate)
-  output mag = sqrt(gx * gx + gy * gy)
-}
-"""
 # 70 stages: the body walks its stage table, and the equal convolutions
 # after the first are lowered as repeats of it (IR_STMT_AGAIN)
 CHAIN = ("pipeline chain {\n  input x: f32[H, W]\n" +

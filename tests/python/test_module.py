@@ -10,7 +10,7 @@ import scipy.ndimage as ndi
 import scipy.signal as sig
 
 import convc
-from harness import EXAMPLES, main
+from harness import EXAMPLES, main, netpbm
 
 CONVC = os.path.abspath(sys.argv[1])
 SOBEL = os.path.join(EXAMPLES, "sobel_edges.conv")
@@ -25,26 +25,6 @@ def write(tmp, name, text):
     with open(os.path.join(tmp, name), "w") as f:
         f.write(text)
     return os.path.join(tmp, name)
-
-
-def pgm(path):
-    """A binary 8-bit PGM read by hand, as values / 255."""
-    data = open(path, "rb").read()
-    fields, pos = [], 0
-    while len(fields) < 4:
-        while data[pos:pos + 1].isspace():
-            pos += 1
-        if data[pos:pos + 1] == b"#":
-            pos = data.index(b"\n", pos)
-            continue
-        end = pos
-        while not data[end:end + 1].isspace():
-            end += 1
-        fields.append(data[pos:end])
-        pos = end
-    assert fields[0] == b"P5" and fields[3] == b"255", fields
-    w, h = int(fields[1]), int(fields[2])
-    return np.frombuffer(data[pos + 1:pos + 1 + w * h], np.uint8).reshape(h, w)
 
 
 def cli_output(tmp, script, inputs, name, *options):
@@ -399,8 +379,7 @@ def test_target_cpu_kernels_methods_and_threads(tmp):
 def test_load_and_save_as_convc_run_does(tmp):
     img = convc.load(ASCENT)
     assert img.dtype == np.float32 and img.shape == (512, 512)
-    raw = pgm(ASCENT)
-    assert np.abs(img - raw / 255.0).max() < 1e-7
+    assert np.abs(img - netpbm(ASCENT)).max() < 1e-7
     face = convc.load(os.path.join(EXAMPLES, "data", "face.ppm"))
     assert face.shape == (3, 768, 1024), face.shape
     x = np.random.default_rng(4).random((3, 40, 50), dtype=np.float32) * 1.2 - 0.1

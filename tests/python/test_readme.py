@@ -8,7 +8,7 @@ import numpy as np
 import scipy.ndimage as ndi
 
 import convc
-from harness import EXAMPLES, ROOT, main
+from harness import EXAMPLES, ROOT, main, netpbm
 
 CONVC = os.path.abspath(sys.argv[1])
 
@@ -29,29 +29,6 @@ def run_block(tmp, code):
     p = subprocess.run([sys.executable, "example.py"], cwd=tmp, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     return p.stdout
-
-
-def netpbm(path):
-    """A binary 8-bit PGM (P5) or PPM (P6) read by hand, as values / 255:
-    [H, W] or [3, H, W]."""
-    data = open(path, "rb").read()
-    fields, pos = [], 0
-    while len(fields) < 4:
-        while data[pos:pos + 1].isspace():
-            pos += 1
-        if data[pos:pos + 1] == b"#":
-            pos = data.index(b"\n", pos)
-            continue
-        end = pos
-        while not data[end:end + 1].isspace():
-            end += 1
-        fields.append(data[pos:end])
-        pos = end
-    w, h, maxval = int(fields[1]), int(fields[2]), int(fields[3])
-    assert fields[0] in (b"P5", b"P6") and maxval == 255, fields
-    c = 3 if fields[0] == b"P6" else 1
-    px = np.frombuffer(data[pos + 1:pos + 1 + w * h * c], np.uint8).astype(np.float64) / 255
-    return px.reshape(h, w) if c == 1 else px.reshape(h, w, 3).transpose(2, 0, 1)
 
 
 def sobel_ref(img):
