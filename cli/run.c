@@ -76,16 +76,9 @@ static const char *read_as(Arena *a, const char *file, const convrt_tensor *t)
 void report_run_failure(Arena *a, Compiled *c, const char **in_file, const convrt_tensor *tensors,
                         int code, const char *msg)
 {
-    const IrProgram *ir = c->ir;
     const Graph *g = c->graph;
-    const char *prefix = arena_printf(a, "pipeline '%s': ", ir->name);
-    const char *rest = strncmp(msg, prefix, strlen(prefix)) ? NULL : msg + strlen(prefix);
-    const GraphCheck *hit = NULL;
-    for (int32_t i = 0; rest && !hit && i < g->checks.len; i++) {
-        const GraphCheck *k = g->checks.items[i];
-        if (!strncmp(rest, k->what, strlen(k->what)))
-            hit = k;
-    }
+    const char *rest;
+    const GraphCheck *hit = graph_check_in_message(a, g, msg, &rest);
     const char *at = hit ? arena_printf(a, "%s:%d:%d: ", g->source_name, hit->loc.first_line,
                                         diag_column(&c->diag, hit->loc.first_line, hit->loc.first_column))
                  : NULL;

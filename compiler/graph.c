@@ -142,3 +142,16 @@ const char *graph_macs_text(Arena *a, const Graph *g, const Node *n)
     ShapeCtx sc = g->sc ? *g->sc : (ShapeCtx){ .arena = a };
     return macs_str(&sc, a, n);
 }
+
+const GraphCheck *graph_check_in_message(Arena *a, const Graph *g, const char *msg,
+                                         const char **rest)
+{
+    const char *prefix = arena_printf(a, "pipeline '%s': ", g->name);
+    *rest = strncmp(msg, prefix, strlen(prefix)) ? NULL : msg + strlen(prefix);
+    for (int32_t i = 0; *rest && i < g->checks.len; i++) {
+        const GraphCheck *k = g->checks.items[i];
+        if (!strncmp(*rest, k->what, strlen(k->what)))
+            return k;
+    }
+    return NULL;
+}

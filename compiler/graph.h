@@ -175,4 +175,10 @@ void graph_print_table(FILE *out, Arena *scratch, const Graph *g, GraphStageNote
 /* The table's MACs cell of n: "1,179,648", "H*W*9", "-" (none), ... */
 const char *graph_macs_text(Arena *a, const Graph *g, const Node *n);
 
+/* The runtime check a run-time error message names ("pipeline 'NAME':
+ * FILE:LINE:COL: stage: ..."), or NULL; *rest is the message after the
+ * pipeline's prefix (NULL without the prefix). */
+const GraphCheck *graph_check_in_message(Arena *a, const Graph *g, const char *msg,
+                                         const char **rest);
+
 #endif

@@ -132,14 +132,8 @@ PyObject *raise_run_error(Arena *a, const Compiled *c, const convrt_tensor *inpu
 {
     const char *msg = *runtime_last_error() ? runtime_last_error() : convrt_strerror(code);
     const Graph *g = c->graph;
-    const char *prefix = arena_printf(a, "pipeline '%s': ", g->name);
-    const char *rest = strncmp(msg, prefix, strlen(prefix)) ? NULL : msg + strlen(prefix);
-    const GraphCheck *hit = NULL;
-    for (int32_t i = 0; rest && !hit && i < g->checks.len; i++) {
-        const GraphCheck *k = g->checks.items[i];
-        if (!strncmp(rest, k->what, strlen(k->what)))
-            hit = k;
-    }
+    const char *rest;
+    const GraphCheck *hit = graph_check_in_message(a, g, msg, &rest);
     const char *at = hit ? arena_printf(a, "%s:%d:%d: ", g->source_name, hit->loc.first_line,
                                         hit->loc.first_column) : NULL;
     MsgBuf m;
