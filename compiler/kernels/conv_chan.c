@@ -99,6 +99,20 @@ static ColVariant *column_variants(Chan *H, int32_t *count)
     return vs;
 }
 
+/* Lanes of channel vector v of the block that are channels of the group
+ * (the last block may run past the group's last channel), or NULL: all. */
+static IrExpr *channel_lanes(Chan *H, int32_t v)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    if (!P->rem)
+        return NULL;
+    IrExpr *k = ir_bin(L->a, IR_OP_ADD, ir_broadcast(L->a, add(L, mul(L, loc(P, P->l_kb), I(L, P->nk)),
+                                                                I(L, (int64_t)v * P->vl))),
+                       ir_iota(L->a));
+    return ir_bin(L->a, IR_OP_LT, k, I(L, P->Kg));
+}
+
 /* The block's accumulators, each vector set to the bias of its channels
  * (or 0); np pixels. */
 static void init_accumulators(Chan *H, int32_t np, int32_t (*acc)[MAX_NV], PtrVec *out)
@@ -111,13 +125,7 @@ static void init_accumulators(Chan *H, int32_t np, int32_t (*acc)[MAX_NV], PtrVe
         if (P->bias) {
             IrExpr *kb = add(L, add(L, mul(L, loc(P, P->l_g), I(L, P->Kg)),
                                      mul(L, loc(P, P->l_kb), I(L, P->nk))), I(L, (int64_t)v * P->vl));
-            IrExpr *mask = NULL;
-            if (P->rem) {
-                IrExpr *k = ir_bin(a, IR_OP_ADD, ir_broadcast(a, sub(L, kb, mul(L, loc(P, P->l_g),
-                                                                                 I(L, P->Kg)))),
-                                   ir_iota(a));
-                mask = ir_bin(a, IR_OP_LT, k, I(L, P->Kg));
-            }
+            IrExpr *mask = channel_lanes(H, v);
             int32_t bb = lower_buffer_of(L, P->bias);
             init = ir_vload(a, bb, P->bias->shape.rank, lin_idx(P, P->bias->shape.rank, kb), mask);
         }
@@ -182,13 +190,7 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
     IrExpr *lanes = ir_bin(a, IR_OP_MUL, ir_iota(a), P->Pout);
     IrExpr *slot = H->pool ? imod(L, loc(P, H->l_oy), I(L, H->ring)) : NULL;
     for (int32_t v = 0; v < ncv; v++) {
-        IrExpr *mask = NULL;
-        if (P->rem) {
-            /* lanes past the group's last channel (in the last block) */
-            IrExpr *k = ir_bin(a, IR_OP_ADD, ir_broadcast(a, add(L, mul(L, loc(P, P->l_kb), I(L, P->nk)),
-                                                                 I(L, (int64_t)v * vl))), ir_iota(a));
-            mask = ir_bin(a, IR_OP_LT, k, I(L, P->Kg));
-        }
+        IrExpr *mask = channel_lanes(H, v);
         for (int32_t p = 0; p < np; p++) {
             IrExpr *lin = add(L, add(L, loc(P, H->l_ybase), mul(L, I(L, (int64_t)v * vl), P->Pout)),
                               I(L, p));
@@ -290,17 +292,22 @@ static IrStmt *pool_row(Chan *H, int32_t l_pr)
     }
     IrExpr *slot = imod(L, add(L, r0, mul(L, ky, I(L, H->pd))), I(L, H->ring));
     IrExpr *neg_inf = ir_broadcast(a, ir_float(a, -INFINITY));
+    /* per window column: inside the convolution's row, and its place in
+     * the ring (clamped, so that a column outside reads a valid place) */
+    IrExpr *inside[KERNEL_MAX_TAPS], *cpos[KERNEL_MAX_TAPS];
+    for (int64_t kx = 0; kx < H->pkw; kx++) {
+        IrExpr *ix = add(L, sub(L, mul(L, px, I(L, H->psx)), I(L, H->ppx)), I(L, kx * H->pdx));
+        inside[kx] = ir_broadcast(a, kl_in_range(L, ix, I(L, H->ow)));
+        cpos[kx] = mul(L, add(L, mul(L, slot, I(L, H->ow)), imax(L, I(L, 0), imin(L, ix, I(L, H->ow - 1)))),
+                       I(L, P->nk));
+    }
     for (int32_t v = 0; v < H->ncv; v++) {
         IrExpr *vals[KERNEL_MAX_TAPS];
         for (int64_t kx = 0; kx < H->pkw; kx++) {
-            IrExpr *ix = add(L, sub(L, mul(L, px, I(L, H->psx)), I(L, H->ppx)), I(L, kx * H->pdx));
-            IrExpr *inside = kl_in_range(L, ix, I(L, H->ow));
-            IrExpr *cix = imax(L, I(L, 0), imin(L, ix, I(L, H->ow - 1)));
-            IrExpr *at = add(L, mul(L, add(L, mul(L, slot, I(L, H->ow)), cix), I(L, P->nk)),
-                             I(L, (int64_t)v * vl));
+            IrExpr *at = add(L, cpos[kx], I(L, (int64_t)v * vl));
             IrExpr *ld = ir_vload(a, H->bring, 3, lin_idx(P, 3, at), NULL);
             /* a column outside is -inf, which leaves any maximum as it is */
-            vals[kx] = ir_select(a, ir_broadcast(a, inside), ld, neg_inf);
+            vals[kx] = ir_select(a, inside[kx], ld, neg_inf);
         }
         ptrvec_push(a, &rows, set(P, acc[v], ir_bin(a, IR_OP_MAX, loc(P, acc[v]),
                                                     kl_max_tree(L, vals, H->pkw))));
@@ -312,12 +319,7 @@ static IrStmt *pool_row(Chan *H, int32_t l_pr)
     IrExpr *k0 = add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
                      mul(L, loc(P, P->l_kb), I(L, P->nk)));
     for (int32_t v = 0; v < H->ncv; v++) {
-        IrExpr *mask = NULL;
-        if (P->rem) {
-            IrExpr *k = ir_bin(a, IR_OP_ADD, ir_broadcast(a, add(L, mul(L, loc(P, P->l_kb), I(L, P->nk)),
-                                                                 I(L, (int64_t)v * vl))), ir_iota(a));
-            mask = ir_bin(a, IR_OP_LT, k, I(L, P->Kg));
-        }
+        IrExpr *mask = channel_lanes(H, v);
         IrExpr *lin = add(L, mul(L, add(L, mul(L, add(L, k0, I(L, (int64_t)v * vl)), I(L, H->ph)),
                                         loc(P, l_pr)), I(L, H->pw)), px);
         IrExpr *val = kl_epilogue_lanes(L, H->pool, loc(P, acc[v]), lin, lanes, mask);
@@ -417,41 +419,31 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     NEW_I64(H->l_xrow); NEW_I64(H->l_ybase);
 #undef NEW_I64
 
-    /* work items: batch x group x output row x column block x channel
-     * block, the channel block innermost (consecutive items read the same
-     * input rows) */
+    /* work items: batch x group x spatial part x channel block, the
+     * channel block innermost (consecutive items read the same input
+     * rows); the spatial part is an output row and a block of its columns,
+     * or with a fused pool a chunk of pooled rows */
+    int64_t chunks = H->pool ? (H->ph + plan->pool_rows - 1) / plan->pool_rows : 0;
+    int64_t spatial = H->pool ? chunks : oh * H->nxb;
+    int32_t l_part = lower_local(L, IR_TYPE_I64);
     PtrVec body = { 0 };
     IrExpr *rest = idiv(L, it, I(L, P->nkbg));
     ptrvec_push(a, &body, set(P, P->l_kb, imod(L, it, I(L, P->nkbg))));
-    if (H->pool) {
-        /* batch x group x chunk of pooled rows x channel block */
-        int64_t rows = plan->pool_rows, chunks = (H->ph + rows - 1) / rows;
-        int32_t l_chunk = lower_local(L, IR_TYPE_I64);
-        ptrvec_push(a, &body, set(P, l_chunk, imod(L, rest, I(L, chunks))));
-        rest = idiv(L, rest, I(L, chunks));
-        ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
-        ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
-        ptrvec_push(a, &body, set(P, P->l_wbase,
-            mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
-                mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
-        ptrvec_push(a, &body, pooled_item(H, loc(P, l_chunk)));
-        uint32_t pflags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
-        return ir_for(a, vit, I(L, 0), mul(L, P->N, I(L, chunks * P->nkbg * P->G)),
-                      lower_block(L, &body), pflags);
-    }
-    ptrvec_push(a, &body, set(P, H->l_xb, imod(L, rest, I(L, H->nxb))));
-    rest = idiv(L, rest, I(L, H->nxb));
-    ptrvec_push(a, &body, set(P, H->l_oy, imod(L, rest, I(L, oh))));
-    rest = idiv(L, rest, I(L, oh));
+    ptrvec_push(a, &body, set(P, l_part, imod(L, rest, I(L, spatial))));
+    rest = idiv(L, rest, I(L, spatial));
     ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
     ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
-
     ptrvec_push(a, &body, set(P, P->l_wbase,
         mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
             mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
-    ptrvec_push(a, &body, block_stmts(H));
-
-    int64_t items = oh * H->nxb * P->nkbg * P->G;
+    if (H->pool) {
+        ptrvec_push(a, &body, pooled_item(H, loc(P, l_part)));
+    } else {
+        ptrvec_push(a, &body, set(P, H->l_xb, imod(L, loc(P, l_part), I(L, H->nxb))));
+        ptrvec_push(a, &body, set(P, H->l_oy, idiv(L, loc(P, l_part), I(L, H->nxb))));
+        ptrvec_push(a, &body, block_stmts(H));
+    }
+    int64_t items = spatial * P->nkbg * P->G;
     uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
     return ir_for(a, vit, I(L, 0), mul(L, P->N, I(L, items)), lower_block(L, &body), flags);
 }

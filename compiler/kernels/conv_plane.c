@@ -128,19 +128,16 @@ static void prefetch_ahead(Conv *P, PtrVec *red, int32_t nk_run)
     IrExpr *c = add(L, V(L, P->var_c), I(L, d));
     IrExpr *first = add(L, add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->cstride)), loc(P, P->l_p0)),
                         add(L, mul(L, I(L, P->dmin_dy), P->Wv), I(L, P->dmin)));
-    /* the span: the tile plus the reach of the taps */
+    /* the span: the tile plus the reach of the taps, in lines of 16
+     * floats (one more: the span need not start a line) */
     IrExpr *span = add(L, I(L, P->tile + P->dmax - P->dmin), mul(L, I(L, P->dmax_dy - P->dmin_dy), P->Wv));
-    int64_t spanc;
-    int64_t lines = 0;
-    if (span->kind == IR_EXPR_INT) {
-        spanc = span->ival;
-        lines = (spanc + 15) / 16 + 1;
-    } else {
+    if (span->kind != IR_EXPR_INT)
         return;     /* rows of unknown width: no prefetch */
-    }
+    enum { LINE_FLOATS = 16 };
+    int64_t lines = (span->ival + LINE_FLOATS - 1) / LINE_FLOATS + 1;
     for (int64_t i = 0; i < lines; i++)
         ptrvec_push(L->a, red, ir_prefetch(L->a, P->bx, P->xrank,
-                                           lin_idx(P, P->xrank, add(L, first, I(L, i * 16)))));
+                                           lin_idx(P, P->xrank, add(L, first, I(L, i * LINE_FLOATS)))));
 }
 
 /* The accumulation and the store for nk_run output channels.  interior:

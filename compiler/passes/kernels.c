@@ -73,15 +73,14 @@ static bool pool_kernel_applies(const Node *n)
     return n->in[0]->shape.rank >= w->nsp;
 }
 
-/* The channel-vector kernel (kernels/conv_chan.c) for a 2-D convolution
- * with a stride, or with few input channels (a stem): vectors of output
- * channels gain nothing from a phase copy of the input and every FMA has
- * a full vector whatever the input channels.  It needs the plane sizes
- * when compiling (its border variants are fixed then), at least one
- * vector of output channels a group, and a bias in a buffer.  Register
- * block: ncv channel vectors x np pixels of a row, ncv*np accumulators
- * with room for the ncv weight vectors and the broadcast input; np is
- * chosen so that the row's last block wastes the fewest pixels. */
+/* The channel-vector kernel (kernels/conv_chan.c) for a strided 2-D
+ * convolution with a long reduction, or with a max pool as its only
+ * reader (a stem): vectors of output channels need no phase copy of the
+ * input, and every FMA has a full vector whatever the input channels.
+ * It needs the plane sizes when compiling (its border variants are fixed
+ * then), at least one vector of output channels a group, and a bias in a
+ * buffer.  Register block: ncv channel vectors x np pixels of a row, the
+ * cheapest by the cycle model below. */
 /* A 2-D max pool that the pool-rows kernel takes reads n, directly or
  * through a chain of elementwise stages with no other reader (what
  * passes/epilogue.c and passes/pool.c will fuse). */

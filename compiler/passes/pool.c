@@ -12,8 +12,9 @@
  * its stride) are computed by both -- the same operations, so the same
  * values; pool_rows is chosen to keep that recomputation and the tiles
  * that run past a strip's end small.  A max pool after the channel-vector
- * kernel (conv-chan) is fused the same way, over a ring of rows.  Skipped when the sizes are not
- * known when compiling (the private buffer has a fixed size). */
+ * kernel (conv-chan) is fused the same way, over a ring of rows (below).
+ * Skipped when the sizes are not known when compiling (the private buffer
+ * has a fixed size). */
 #include "passes.h"
 
 enum { MAX_STRIP_BYTES = 96 << 10, CHAN_ITEMS = 8 };
@@ -52,9 +53,9 @@ void pass_fuse_pools(Arena *a, Schedule *s)
              * block: enough to share among threads, little recomputation. */
             if (!pool->pool.is_max)
                 continue;
-            int64_t kg, blocks = 1;
-            if (known(n->in[1]->shape.dims[0], &kg))
-                blocks = n->conv.groups * ((kg / n->conv.groups + p->nk - 1) / p->nk);
+            int64_t K, blocks = 1;
+            if (known(n->in[1]->shape.dims[0], &K))
+                blocks = n->conv.groups * ((K / n->conv.groups + p->nk - 1) / p->nk);
             int64_t chunks = (CHAN_ITEMS + blocks - 1) / blocks;
             p->pool = pool;
             p->pool_rows = (int32_t)((ph + chunks - 1) / chunks);
