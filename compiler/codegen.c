@@ -1169,6 +1169,20 @@ static LLVMValueRef emit_expr(Fn *f, const IrExpr *e)
             lanes[i] = i64c(cg, i);
         return LLVMConstVector(lanes, (unsigned)cg->p->vlen);
     }
+    case IR_EXPR_SHUFFLE: {
+        if (!vectors_ok(cg, e))
+            return i64c(cg, 0);
+        LLVMValueRef sel[64];
+        for (int32_t i = 0; i < cg->p->vlen; i++) {
+            if (e->shuf.sel[i] < 0 || e->shuf.sel[i] >= 2 * cg->p->vlen) {
+                cg_fail(cg, fmt_err("IR: shuffle lane %d out of range", (int)e->shuf.sel[i]));
+                return i64c(cg, 0);
+            }
+            sel[i] = LLVMConstInt(LLVMInt32TypeInContext(cg->c), (unsigned long long)e->shuf.sel[i], 0);
+        }
+        return LLVMBuildShuffleVector(f->b, emit_expr(f, e->shuf.a), emit_expr(f, e->shuf.b),
+                                      LLVMConstVector(sel, (unsigned)cg->p->vlen), "");
+    }
     }
     cg_fail(cg, fmt_err("IR: unknown expression kind %d", (int)e->kind));
     return i64c(cg, 0);
@@ -1245,6 +1259,10 @@ static void locals_in_expr(const IrExpr *e, bool *used)
     case IR_EXPR_BINARY: locals_in_expr(e->bin.a, used); locals_in_expr(e->bin.b, used); break;
     case IR_EXPR_UNARY:
     case IR_EXPR_BROADCAST: locals_in_expr(e->un.a, used); break;
+    case IR_EXPR_SHUFFLE:
+        locals_in_expr(e->shuf.a, used);
+        locals_in_expr(e->shuf.b, used);
+        break;
     case IR_EXPR_FMA:
         locals_in_expr(e->fma.a, used);
         locals_in_expr(e->fma.b, used);

@@ -267,6 +267,17 @@ IrExpr *ir_iota(Arena *a)
     return expr_new(a, IR_EXPR_IOTA, IR_TYPE_VI64);
 }
 
+IrExpr *ir_shuffle(Arena *a, IrExpr *x, IrExpr *y, const int32_t *sel, int32_t vl)
+{
+    IrExpr *e = expr_new(a, IR_EXPR_SHUFFLE, IR_TYPE_VF32);
+    int32_t *s = arena_array(a, (size_t)vl, sizeof *s);
+    memcpy(s, sel, (size_t)vl * sizeof *s);
+    e->shuf.a = x;
+    e->shuf.b = y;
+    e->shuf.sel = s;
+    return e;
+}
+
 IrExpr *ir_fma(Arena *a, IrExpr *x, IrExpr *y, IrExpr *z)
 {
     promote(a, &x, &y);
@@ -566,6 +577,16 @@ static void dump_expr(FILE *out, const IrProgram *p, const IrExpr *e)
         break;
     case IR_EXPR_IOTA:
         fputs("iota", out);
+        break;
+    case IR_EXPR_SHUFFLE:
+        fputs("shuffle(", out);
+        dump_expr(out, p, e->shuf.a);
+        fputs(", ", out);
+        dump_expr(out, p, e->shuf.b);
+        fputs(", [", out);
+        for (int32_t i = 0; i < p->vlen; i++)
+            fprintf(out, "%s%d", i ? " " : "", (int)e->shuf.sel[i]);
+        fputs("])", out);
         break;
     case IR_EXPR_BINARY:
         if (e->bin.op == IR_OP_MIN || e->bin.op == IR_OP_MAX) {

@@ -69,6 +69,8 @@ typedef enum IrExprKind {
                            contracted multiply-add gives on that target) */
     IR_EXPR_BROADCAST,  /* F32, I64, BOOL -> VF32, VI64, VBOOL: every lane = a */
     IR_EXPR_IOTA,       /* VI64: lane i holds i */
+    IR_EXPR_SHUFFLE,    /* VF32 from two VF32: lane i = sel[i] < vlen ?
+                           a[sel[i]] : b[sel[i] - vlen] (sel constant) */
 } IrExprKind;
 
 typedef struct IrExpr IrExpr;
@@ -104,6 +106,10 @@ struct IrExpr {
         struct {
             IrExpr *a, *b, *c;
         } fma;
+        struct {
+            IrExpr        *a, *b;
+            const int32_t *sel;     /* the program's vlen entries */
+        } shuf;
     };
 };
 
@@ -315,6 +321,8 @@ IrStmt *ir_vstore_stream(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx
 IrExpr *ir_broadcast(Arena *a, IrExpr *x);
 IrExpr *ir_iota(Arena *a);
 IrExpr *ir_fma(Arena *a, IrExpr *x, IrExpr *y, IrExpr *z);
+/* Lanes of x and y picked by sel (vl entries in [0, 2*vl), copied). */
+IrExpr *ir_shuffle(Arena *a, IrExpr *x, IrExpr *y, const int32_t *sel, int32_t vl);
 
 IrStmt *ir_for(Arena *a, int32_t var, IrExpr *lo, IrExpr *hi, IrStmt *body,
                uint32_t flags);

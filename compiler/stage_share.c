@@ -214,6 +214,12 @@ static void put_expr(Walk *k, const IrExpr *e)
         break;
     case IR_EXPR_IOTA:
         break;
+    case IR_EXPR_SHUFFLE:
+        put_expr(k, e->shuf.a);
+        put_expr(k, e->shuf.b);
+        for (int32_t i = 0; i < k->p->vlen; i++)
+            put(k, e->shuf.sel[i]);
+        break;
     default:
         k->bad = true;
         break;

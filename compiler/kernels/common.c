@@ -88,3 +88,28 @@ bool kl_stream_output(Lower *L, const Node *store)
     }
     return bytes >= KL_STREAM_MIN_BYTES;
 }
+
+/* Stage h swaps, within each 2h x 2h block, the upper right h x h block
+ * with the lower left one: rows r and r + h (bit h of r clear) exchange
+ * the lanes whose bit h differs from the row's.  After the stages for
+ * h = 1, 2, .., vl/2 every element has moved from (r, c) to (c, r). */
+void kl_transpose(Lower *L, PtrVec *out, const int32_t *rows, int32_t vl)
+{
+    Arena *a = L->a;
+    int32_t lo[64], hi[64];
+    for (int32_t h = 1; h < vl; h *= 2) {
+        for (int32_t p = 0; p < vl; p++) {
+            lo[p] = p & h ? vl + p - h : p;     /* row r keeps its lanes with bit h clear */
+            hi[p] = p & h ? vl + p : p + h;     /* row r + h keeps those with it set */
+        }
+        for (int32_t r = 0; r < vl; r++) {
+            if (r & h)
+                continue;
+            int32_t tmp = lower_local(L, IR_TYPE_VF32);
+            IrExpr *x = kl_get(L, rows[r]), *y = kl_get(L, rows[r + h]);
+            ptrvec_push(a, out, kl_set(L, tmp, ir_shuffle(a, x, y, lo, vl)));
+            ptrvec_push(a, out, kl_set(L, rows[r + h], ir_shuffle(a, x, y, hi, vl)));
+            ptrvec_push(a, out, kl_set(L, rows[r], kl_get(L, tmp)));
+        }
+    }
+}

@@ -31,7 +31,9 @@ typedef struct Conv {
     IrExpr     *cstride, *pstride;  /* input channel and phase plane strides */
     int64_t     dmin, dmax;         /* conservative tap offsets: dy*Wv + dx */
     int32_t     dmin_dy, dmax_dy;
-    int32_t     bx, bwp, by;        /* input (or its phase copy), packed weights, store */
+    int32_t     bx, bwp, by;        /* input (or its phase copy), weights, store */
+    bool        wdirect;            /* bwp is the script's weight, read in
+                                       place (else packed: conv_common.c) */
     int32_t     xrank, yrank;       /* ranks of the buffers read and written */
     /* per work item, as i64 locals */
     int32_t     l_kb, l_tile, l_g, l_n, l_p0, l_ox0, l_oy0;
@@ -57,5 +59,11 @@ static inline IrExpr *in_range(Conv *P, IrExpr *v, IrExpr *hi) { return kl_in_ra
  * into c->copy_nest) and packs the weights (c->bwp).  Needs c->L, c->n,
  * and c->nk, c->nv, c->vl from the plan. */
 void conv_setup(Conv *c);
+
+/* The item's first weight (for l_wbase, once l_g and l_kb are set), and
+ * the weight of block channel j, input channel c and tap (a scalar load),
+ * from the packed weights or in place. */
+IrExpr *conv_wbase(Conv *c);
+IrExpr *conv_weight(Conv *c, IrExpr *ch, int64_t tap, int64_t j);
 
 #endif

@@ -433,9 +433,7 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     rest = idiv(L, rest, I(L, spatial));
     ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
     ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
-    ptrvec_push(a, &body, set(P, P->l_wbase,
-        mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
-            mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
+    ptrvec_push(a, &body, set(P, P->l_wbase, conv_wbase(P)));
     if (H->pool) {
         ptrvec_push(a, &body, pooled_item(H, loc(P, l_part)));
     } else {

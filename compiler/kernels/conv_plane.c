@@ -184,7 +184,6 @@ static IrStmt *block_body(Conv *P, int32_t nk_run, bool interior, IrExpr ***colm
     IrExpr *c = V(L, P->var_c);
     IrExpr *xc = add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->cstride)), loc(P, P->l_p0));
     prefetch_ahead(P, &red, nk_run);
-    IrExpr *wc = add(L, loc(P, P->l_wbase), mul(L, c, I(L, P->ntaps * P->nk)));
     for (int64_t tap = 0; tap < P->ntaps; tap++) {
         const Tap *t = &P->taps[tap];
         int64_t kx = tap % P->kw;
@@ -199,9 +198,7 @@ static IrStmt *block_body(Conv *P, int32_t nk_run, bool interior, IrExpr ***colm
                                                         interior ? NULL : mask[v])));
         }
         for (int32_t j = 0; j < nk_run; j++) {
-            IrExpr *wl = add(L, wc, I(L, tap * P->nk + j));
-            ptrvec_push(a, &red, set(P, wv, ir_broadcast(a, ir_load(a, P->bwp, 4,
-                (IrExpr *const[]){ I(L, 0), I(L, 0), I(L, 0), wl }))));
+            ptrvec_push(a, &red, set(P, wv, ir_broadcast(a, conv_weight(P, c, tap, j))));
             for (int32_t v = 0; v < nv; v++) {
                 IrExpr *acc_v = loc(P, acc[j][v]);
                 IrExpr *f = ir_fma(a, loc(P, xv[v]), loc(P, wv), acc_v);
@@ -432,9 +429,7 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
     ptrvec_push(a, &body, set(P, P->l_ybase,
         mul(L, add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
                    mul(L, loc(P, P->l_kb), I(L, P->nk))), P->Pout)));
-    ptrvec_push(a, &body, set(P, P->l_wbase,
-        mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
-            mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
+    ptrvec_push(a, &body, set(P, P->l_wbase, conv_wbase(P)));
     if (!P->pool) {
         ptrvec_push(a, &body, set(P, P->l_p0, mul(L, loc(P, P->l_tile), I(L, P->tile))));
         ptrvec_push(a, &body, tile_body(P));

@@ -88,7 +88,6 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
     IrExpr *c = V(L, P->var_c);
     /* input row oy*sy of channel c (in its phase planes, oy + dy) */
     IrExpr *xc = add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->cstride)), mul(L, oy, P->Wv));
-    IrExpr *wc = add(L, loc(P, P->l_wbase), mul(L, c, I(L, P->ntaps * P->nk)));
     PtrVec red = { 0 };
     for (int64_t ky = 0; ky < P->kh; ky++) {
         PtrVec row = { 0 };
@@ -107,9 +106,7 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
                                                             lin_idx(P, P->xrank, lin), mask[v])));
             }
             for (int32_t j = 0; j < nk_run; j++) {
-                IrExpr *wl = add(L, wc, I(L, tap * P->nk + j));
-                ptrvec_push(a, &row, set(P, wv, ir_broadcast(a, ir_load(a, P->bwp, 4,
-                    (IrExpr *const[]){ I(L, 0), I(L, 0), I(L, 0), wl }))));
+                ptrvec_push(a, &row, set(P, wv, ir_broadcast(a, conv_weight(P, c, tap, j))));
                 for (int32_t v = 0; v < nv; v++) {
                     IrExpr *acc_v = loc(P, acc[j][v]);
                     IrExpr *f = ir_fma(a, loc(P, xv[v]), loc(P, wv), acc_v);
@@ -234,9 +231,7 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
     ptrvec_push(a, &body, set(P, P->l_ybase,
         mul(L, add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
                    mul(L, loc(P, P->l_kb), I(L, P->nk))), P->Pout)));
-    ptrvec_push(a, &body, set(P, P->l_wbase,
-        mul(L, add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb)),
-            mul(L, P->Cg, I(L, P->ntaps * P->nk)))));
+    ptrvec_push(a, &body, set(P, P->l_wbase, conv_wbase(P)));
     /* kernel rows whose input row exists: iy = oy*sy + ky*d - pad in [0, IH) */
     IrExpr *oy = loc(P, l_oy);
     int64_t dil = nsp == 2 ? P->n->conv.win.dilation[0] : 1, pt = -P->taps[0].ay;

@@ -43,4 +43,12 @@ bool kl_stream_output(Lower *L, const Node *store);
  * the scalar nest's one after the other, with a shorter chain. */
 IrExpr *kl_max_tree(Lower *L, IrExpr **vals, int64_t n);
 
+/* Appends to out the assignments that transpose the vl x vl matrix held
+ * by the VF32 locals rows[0..vl) (row r in rows[r]) in place: afterwards
+ * lane c of rows[r] holds what lane r of rows[c] held.  log2(vl) stages
+ * of vl two-vector shuffles (vl a power of two), so a block of vl*vl
+ * floats costs vl*log2(vl) shuffles where gathering it a vector at a
+ * time costs vl gathers of vl lanes each. */
+void kl_transpose(Lower *L, PtrVec *out, const int32_t *rows, int32_t vl);
+
 #endif
