@@ -75,6 +75,8 @@ typedef struct StagePlan {
     bool         tap_loop;      /* stencil: the taps in loops rather than
                                    unrolled (kernels larger than
                                    KERNEL_MAX_TAPS), one output row a block */
+    int32_t      groups_per_item;   /* conv-plane: groups of one work
+                                       item, at the same tile (passes/parallel.c) */
     bool         pack_weights;  /* weights in kernel order: at compile time
                                    for constants, by a packing nest at the
                                    start of the call otherwise */

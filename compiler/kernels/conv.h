@@ -38,6 +38,8 @@ typedef struct Conv {
     /* per work item, as i64 locals */
     int32_t     l_kb, l_tile, l_g, l_n, l_p0, l_ox0, l_oy0;
     int32_t     l_xbase, l_ybase, l_wbase;
+    int64_t     gpi;                /* groups an item (conv_plane.c), from l_g0 */
+    int32_t     l_g0;
     /* a fused pool (passes/pool.c): the item's pooled rows [pr0, pr1) need
      * the convolution rows [cr0, cr1), kept in the private strip buffer */
     const Node *pool;

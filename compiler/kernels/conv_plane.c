@@ -231,6 +231,41 @@ static IrStmt *blocks(Conv *P, bool interior, IrExpr ***colm, IrExpr ***rowm, Ir
 
 /* ---- the nest ----------------------------------------------------------- */
 
+/* The linear offsets of group l_g's first input plane, the block's first
+ * output plane and its weights. */
+static void group_bases(Conv *P, PtrVec *out)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int32_t xr = P->x->shape.rank;
+    IrExpr *C = lower_dim(L, P->x->shape.dims[xr - P->nsp - 1]);
+    ptrvec_push(a, out, set(P, P->l_xbase, mul(L, add(L, mul(L, loc(P, P->l_n), C),
+                                                        mul(L, loc(P, P->l_g), P->Cg)), P->cstride)));
+    ptrvec_push(a, out, set(P, P->l_ybase,
+        mul(L, add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
+                   mul(L, loc(P, P->l_kb), I(L, P->nk))), P->Pout)));
+    ptrvec_push(a, out, set(P, P->l_wbase, conv_wbase(P)));
+}
+
+/* The tile's blocks for each group of the item (P->gpi groups from l_g0)
+ * -- the tile's masks, made once, serve them all -- or for its one group. */
+static IrStmt *per_group(Conv *P, IrStmt *blk)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    if (P->gpi <= 1)
+        return blk;
+    PtrVec body = { 0 };
+    int32_t vg = lower_var(L, "g");
+    ptrvec_push(a, &body, set(P, P->l_g, V(L, vg)));
+    group_bases(P, &body);
+    ptrvec_push(a, &body, blk);
+    IrExpr *g0 = loc(P, P->l_g0);
+    return ir_for(a, vg, g0, imin(L, add(L, g0, I(L, P->gpi)), I(L, P->G)), lower_block(L, &body),
+                  IR_LOOP_KERNEL);
+}
+
+
 /* One tile: positions l_p0 .. l_p0 + tile - 1 of the virtual plane (those
  * at or past P->limit are not stored), every channel of the block. */
 static IrStmt *tile_body(Conv *P)
@@ -327,8 +362,8 @@ static IrStmt *tile_body(Conv *P)
     cond = ir_bin(a, IR_OP_AND, cond, ir_bin(a, IR_OP_LT, add(L, last, off_max),
                                              mul(L, P->Hp, P->Wv)));
 
-    ptrvec_push(a, &imasks, blocks(P, true, colm_i, NULL, NULL));
-    ptrvec_push(a, &bmasks, blocks(P, false, colm_b, rowm, inplane));
+    ptrvec_push(a, &imasks, per_group(P, blocks(P, true, colm_i, NULL, NULL)));
+    ptrvec_push(a, &bmasks, per_group(P, blocks(P, false, colm_b, rowm, inplane)));
     ptrvec_push(a, &body, ir_if(a, cond, lower_block(L, &imasks), lower_block(L, &bmasks)));
     return lower_block(L, &body);
 }
@@ -413,23 +448,22 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
         spatial = ntiles;
     }
 #undef NEW_I64
-    IrExpr *items = mul(L, mul(L, mul(L, P->N, I(L, P->G)), spatial), I(L, P->nkbg));
+    /* small groups (depthwise): several an item (passes/parallel.c) */
+    P->gpi = P->pool ? 1 : plan->groups_per_item;
+    int64_t ngb = P->gpi > 1 ? (P->G + P->gpi - 1) / P->gpi : P->G;
+    IrExpr *items = mul(L, mul(L, mul(L, P->N, I(L, ngb)), spatial), I(L, P->nkbg));
     IrExpr *rest = idiv(L, it, I(L, P->nkbg));
     ptrvec_push(a, &body, set(P, P->l_kb, imod(L, it, I(L, P->nkbg))));
     ptrvec_push(a, &body, set(P, P->l_tile, imod(L, rest, spatial)));
     rest = idiv(L, rest, spatial);
-    ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
-    ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
-    int32_t xr = P->x->shape.rank, nsp = P->nsp;
-    IrExpr *C = lower_dim(L, P->x->shape.dims[xr - nsp - 1]);
-    /* linear offsets of the group's first input plane, the block's first
-     * output plane and the block's packed weights */
-    ptrvec_push(a, &body, set(P, P->l_xbase, mul(L, add(L, mul(L, loc(P, P->l_n), C),
-                                                         mul(L, loc(P, P->l_g), P->Cg)), P->cstride)));
-    ptrvec_push(a, &body, set(P, P->l_ybase,
-        mul(L, add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
-                   mul(L, loc(P, P->l_kb), I(L, P->nk))), P->Pout)));
-    ptrvec_push(a, &body, set(P, P->l_wbase, conv_wbase(P)));
+    ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, ngb))));
+    if (P->gpi > 1) {
+        P->l_g0 = lower_local(L, IR_TYPE_I64);
+        ptrvec_push(a, &body, set(P, P->l_g0, mul(L, imod(L, rest, I(L, ngb)), I(L, P->gpi))));
+    } else {
+        ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, ngb))));
+        group_bases(P, &body);
+    }
     if (!P->pool) {
         ptrvec_push(a, &body, set(P, P->l_p0, mul(L, loc(P, P->l_tile), I(L, P->tile))));
         ptrvec_push(a, &body, tile_body(P));

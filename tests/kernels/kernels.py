@@ -1966,7 +1966,7 @@ SCHED_LINE = re.compile(
     r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|conv-chan|pool-rows|stencil-rows)"
     r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
     r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
-    r"|, packed weights|, materialised)*)"
+    r"|, \d+ groups an item|, packed weights|, materialised)*)"
     r"(?:, epilogue (?P<epi>.*?))?"
     r"(?:, then (?P<pool>.+) on tiles of (?P<prows>\d+) pooled rows)?"
     r"(?:, parallel over output dims (?P<par>\d+\.\.\d+))?)$")
