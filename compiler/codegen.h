@@ -6,7 +6,7 @@
  * Everything else (NAME__body, NAME__stage_T, NAME__par_N, constant data)
  * is internal, so any number of pipelines link into one program.
  *
- * LLVM types stay out of this header: only codegen.c and jit.c include
+ * LLVM types stay out of this header: only codegen/ and jit.c include
  * llvm-c. */
 #ifndef CONVC_CODEGEN_H
 #define CONVC_CODEGEN_H

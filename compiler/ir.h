@@ -2,7 +2,7 @@
  * spaces with explicit bounds.
  *
  * Produced by lowering (lower.c) from the checked stage graph, consumed by
- * the code generator (codegen.c).  It holds no LLVM handles, so it can be
+ * the code generator (codegen/).  It holds no LLVM handles, so it can be
  * built, transformed, dumped and tested without LLVM.  Every later
  * optimisation (inlining an elementwise producer into its consumer, tiling,
  * vectorising, marking loops parallel) is a rewrite of IrStmt trees.
