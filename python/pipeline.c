@@ -208,15 +208,22 @@ static PyObject *run_call(PipelineObject *self, CallState *s, PyObject *args, Py
 
     runtime_messages_clear();
     int rc = convrt_pipeline_output_shapes(p, s->argp);
+    /* the outputs' data 64-byte aligned, for streaming stores */
+    PyObject *handler = rc == 0 && ni < na ? memory_outputs_begin() : NULL;
+    if (rc == 0 && ni < na && !handler)
+        return NULL;
     for (int64_t i = ni; rc == 0 && i < na; i++) {
         npy_intp dims[CONVRT_MAX_RANK];
         for (int32_t j = 0; j < s->tensors[i].rank; j++)
             dims[j] = (npy_intp)s->tensors[i].dims[j];
         s->arrays[i] = (PyArrayObject *)PyArray_SimpleNew(s->tensors[i].rank, dims, NPY_FLOAT32);
-        if (!s->arrays[i])
+        if (!s->arrays[i]) {
+            memory_outputs_end(handler);
             return NULL;
+        }
         s->tensors[i].data = PyArray_DATA(s->arrays[i]);
     }
+    memory_outputs_end(handler);
     if (rc == 0) {
         int threads = self->threads;
         Py_BEGIN_ALLOW_THREADS

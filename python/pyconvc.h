@@ -8,6 +8,7 @@
  *               NumPy arrays
  *   messages.c  the compiler's diagnostics and the runtime's errors as
  *               the text of Python exceptions
+ *   memory.c    the memory of the arrays a call returns (64-byte aligned)
  *
  * Built on the compiler library (compiler/driver.h, compiler/jit.h) and
  * the runtime (convrt.h, convrt_abi.h), as the convc command is. */
@@ -107,5 +108,13 @@ PyObject *raise_with_code(PyObject *exc, int code, const char *message);
  * followed by each input's shape and declaration (as `convc run` does
  * with files).  Returns NULL. */
 PyObject *raise_run_error(Arena *a, const Compiled *c, const convrt_tensor *inputs, int code);
+
+/* ---- memory.c ------------------------------------------------------------ */
+
+/* NumPy arrays allocated between these two own 64-byte-aligned data (for
+ * the streaming stores of large outputs).  begin returns the previous
+ * handler (NULL with a Python exception set), which end restores. */
+PyObject *memory_outputs_begin(void);
+void memory_outputs_end(PyObject *previous);
 
 #endif

@@ -141,9 +141,16 @@ def test_outputs_are_fresh_float32_arrays_and_inputs_untouched(tmp):
     for m in (a, b):
         assert m.dtype == np.float32 and m.flags.c_contiguous and m.flags.owndata and m.flags.writeable
         assert m.base is None
+        # on a 64-byte boundary, so that a large output can be streamed
+        assert m.ctypes.data % 64 == 0, hex(m.ctypes.data)
     assert not np.shares_memory(a, b) and not np.shares_memory(a, x)
     a[:] = 0                          # ours to change
     assert np.array_equal(b, p(img=x)["mag"])
+    # NumPy operations on them allocate and free as usual
+    c = np.concatenate([a, b]) * 2
+    a.resize((53, 37), refcheck=False)
+    del a, b
+    assert c.shape == (74, 53)
 
 
 def test_other_real_dtypes_and_lists_are_converted(tmp):
