@@ -40,12 +40,14 @@ int cmd_compile(Arena *a, const Options *o)
         return 1;
     }
 
-    /* Both targets before anything is compiled (see "output files"). */
-    const char *paths[2] = { o->object, obj ? (o->header ? o->header : default_header(a, o->object)) : NULL };
-    int n = obj ? 2 : 1;
+    /* Both targets before anything is compiled (see "output files").  The
+     * header comes with an object, and with assembly or LLVM IR when
+     * --header names it. */
+    const char *paths[2] = { o->object, o->header ? o->header : obj ? default_header(a, o->object) : NULL };
+    int n = paths[1] ? 2 : 1;
     FileRef outs[2];
     outs[0] = file_ref(a, arena_printf(a, "-o '%s'", paths[0]), paths[0]);
-    if (obj)
+    if (n == 2)
         outs[1] = file_ref(a, arena_printf(a, "the header '%s'", paths[1]), paths[1]);
     FileRef *reads = arena_array(a, (size_t)c.graph->nodes.len + 1, sizeof(FileRef));
     int nreads = read_files(a, o, c.graph, reads);

@@ -105,7 +105,8 @@ static const OptionHelp OPTIONS[] = {
     { "-o", CMD_RUN, "-o OUTPUT=FILE", "write output OUTPUT to FILE (repeatable;\n"
       "'-': standard output, as .npy)", NULL },
     { "-o", CMD_COMPILE, "-o FILE.o", "the object file (required)", NULL },
-    { "--header", CMD_COMPILE, "--header FILE.h", "where to write the header (default: FILE.h)", NULL },
+    { "--header", CMD_COMPILE, "--header FILE.h", "where to write the header (default: FILE.h; with\n"
+      "--emit=asm|llvm only when given)", NULL },
     { "-o", CMD_GRAPH, "-o FILE", "the picture: .svg, .png or .dot (required)", NULL },
     { "--rate", CMD_RUN, "--rate N", "sample rate (Hz) of sound outputs (default: that\n"
       "of the audio inputs they are computed from)", NULL },

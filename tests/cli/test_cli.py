@@ -166,6 +166,13 @@ def test_compile_writes_object_and_header(tmp):
     assert cc.returncode == 0, cc.stderr
     p = convc("compile", "alias.conv", "-o", "alias.ll", "--emit=llvm", cwd=tmp)
     assert p.returncode == 0 and "define i32 @alias(" in open(os.path.join(tmp, "alias.ll")).read()
+    assert not os.path.exists(os.path.join(tmp, "alias.ll.h"))
+    # with --emit=asm|llvm the header is written when --header names it
+    os.remove(os.path.join(tmp, "alias.h"))
+    p = convc("compile", "alias.conv", "-o", "with_header.s", "--emit=asm", "--header", "alias.h", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert open(os.path.join(tmp, "alias.h")).read() == header
+    assert "alias:" in open(os.path.join(tmp, "with_header.s")).read()
     p = convc("compile", "alias.conv", "-o", "alias.s", "--emit=asm", "--target-cpu=no-such-cpu", cwd=tmp)
     assert p.returncode == 1 and "no-such-cpu" in p.stderr
     assert not os.path.exists(os.path.join(tmp, "alias.s"))
