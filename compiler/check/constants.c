@@ -223,6 +223,10 @@ Value check_load(Checker *c, const AstExpr *e)
         diag_error(c->d, p.loc, "load: the file name must be a string in double quotes");
         return chk_val_error(e->loc);
     }
+    if (!p.text[0]) {
+        diag_error(c->d, p.loc, "load: the file name is empty");
+        return chk_val_error(e->loc);
+    }
     const char *path = p.text;
     if (path[0] != '/' && c->opt && c->opt->script_dir && c->opt->script_dir[0])
         path = arena_printf(c->a, "%s/%s", c->opt->script_dir, p.text);

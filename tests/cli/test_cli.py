@@ -478,7 +478,7 @@ def test_a_fifo_a_directory_or_an_empty_name_as_input_is_refused_without_blockin
     cases = [
         (load_script("fifo.npy"), "l.conv:3:18: error: load: cannot load './fifo.npy': it is a FIFO, not a regular file"),
         (load_script("sub"), "l.conv:3:18: error: load: cannot load './sub': it is a directory, not a regular file"),
-        (load_script(""), "l.conv:3:18: error: load: cannot load './': it is a directory, not a regular file"),
+        (load_script(""), "l.conv:3:18: error: load: the file name is empty"),
         (load_script("."), "l.conv:3:18: error: load: cannot load './.': it is a directory, not a regular file"),
         (["run", "alias.conv", "x=fifo.npy"], "convc: error: cannot load 'fifo.npy': it is a FIFO, not a regular file"),
         (["run", "alias.conv", "x=d.npy"], "convc: error: cannot load 'd.npy': it is a directory, not a regular file"),
