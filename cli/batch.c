@@ -188,15 +188,6 @@ static const char *expand_template(Arena *a, const char *t, const char *path, in
  * thousands of files: here the references are sorted by where they lead,
  * and only neighbours are compared. */
 
-/* The script's name of argument abi (inputs, then outputs). */
-static const char *arg_name(const IrProgram *ir, int32_t abi)
-{
-    for (int32_t b = 0; b < ir->nbuffers; b++)
-        if (ir->buffers[b].kind != IR_BUF_CONST && ir->buffers[b].abi_index == abi)
-            return ir->buffers[b].name;
-    return "?";
-}
-
 typedef struct Ref {
     const FileRef *f;
     bool           output;
@@ -271,7 +262,7 @@ static int check_batch_targets(Batch *b)
     for (int r = 0; r < nread; r++, n++)
         list[n] = (Ref){ &refs[n], false };
     for (int32_t k = 0; k < b->ni; k++) {
-        const char *name = arg_name(b->ir, k);
+        const char *name = ir_arg_name(b->ir, k);
         for (int64_t i = 0; i < (b->matches[k] ? b->n : 1); i++) {
             const char *path = b->matches[k] ? b->matches[k][i] : b->in[k].path;
             refs[n] = file_ref(a, arena_printf(a, "input '%s' ('%s')", name, path), path);
@@ -585,12 +576,12 @@ static int bind_names(Batch *b)
         } else if (count != b->n) {
             errors += fail("input '%s' matches %lld file%s but input '%s' matches %lld; patterns are paired "
                            "in sorted order and must match as many files each", o->inputs[i].name,
-                           (long long)count, count == 1 ? "" : "s", arg_name(ir, b->lead), (long long)b->n);
+                           (long long)count, count == 1 ? "" : "s", ir_arg_name(ir, b->lead), (long long)b->n);
         }
     }
     for (int32_t k = 0; k < b->ni; k++)
         if (!b->given[k])
-            errors += fail("input '%s' is not given (add %s=FILE)", arg_name(ir, k), arg_name(ir, k));
+            errors += fail("input '%s' is not given (add %s=FILE)", ir_arg_name(ir, k), ir_arg_name(ir, k));
     errors += outputs_parse(b->a, o, ir, &b->outf, &b->nout);
     for (int k = 0; k < b->nout; k++)
         if (is_stdio(b->outf[k].path))

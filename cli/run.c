@@ -17,15 +17,6 @@
 
 /* ---- convc run ----------------------------------------------------------------- */
 
-/* The script name of argument abi (inputs, then outputs). */
-static const char *ir_arg_name(const IrProgram *ir, int32_t abi)
-{
-    for (int32_t b = 0; b < ir->nbuffers; b++)
-        if (ir->buffers[b].kind != IR_BUF_CONST && ir->buffers[b].abi_index == abi)
-            return ir->buffers[b].name;
-    return "?";
-}
-
 /* "pipeline 'p' has no input 'imgg'; did you mean 'img'?" */
 int no_such_arg(const IrProgram *ir, IrBufferKind kind, const char *name)
 {

@@ -6,15 +6,6 @@
 
 #include "arena.h"
 
-static const IrBuffer *arg_buffer(const IrProgram *p, int64_t abi)
-{
-    for (int32_t i = 0; i < p->nbuffers; i++)
-        if (p->buffers[i].abi_index == abi && p->buffers[i].kind != IR_BUF_CONST &&
-            p->buffers[i].kind != IR_BUF_LOCAL)
-            return &p->buffers[i];
-    return NULL;
-}
-
 /* A formula longer than this is described by its symbols instead. */
 enum { MAX_FORMULA = 120 };
 
@@ -35,7 +26,7 @@ static const char *slot_str(Arena *a, const IrProgram *p, int32_t s, int prec, i
         *budget -= (int64_t)strlen(r);
         return r;
     case IR_SLOT_ARG: {
-        const IrBuffer *b = arg_buffer(p, sl->a);
+        const IrBuffer *b = ir_arg_buffer(p, sl->a);
         if (b && b->dim_names[sl->b])
             r = b->dim_names[sl->b];
         else
@@ -127,7 +118,7 @@ static bool name_taken(Arena *a, const IrProgram *p, int32_t upto, const char *n
  * NAME_out2, ... chosen not to collide with any other argument either. */
 static const char *param_name(Arena *a, const IrProgram *p, int32_t i)
 {
-    const char *name = arg_buffer(p, i)->name;
+    const char *name = ir_arg_buffer(p, i)->name;
     if (!name_taken(a, p, i, name, false))
         return name;
     const char *cand = arena_printf(a, "%s_out", name);
@@ -144,7 +135,7 @@ static bool name_taken(Arena *a, const IrProgram *p, int32_t upto, const char *n
         if (!strcmp(param_name(a, p, j), name))
             return true;
     for (int32_t j = upto + 1; check_later && j < n; j++)
-        if (!strcmp(arg_buffer(p, j)->name, name))
+        if (!strcmp(ir_arg_buffer(p, j)->name, name))
             return true;
     return false;
 }
@@ -223,7 +214,7 @@ int header_write(FILE *f, const IrProgram *p, const char *cpu)
     fprintf(f, "/* Arguments, in order (dims in C order; size symbols are bound by the\n"
                " * first input that declares them and every other use must agree):\n");
     for (int32_t i = 0; i < p->ninputs + p->noutputs; i++) {
-        const IrBuffer *b = arg_buffer(p, i);
+        const IrBuffer *b = ir_arg_buffer(p, i);
         const char *param = param_name(&a, p, i);
         fprintf(f, " *   %-7s %-8s %s%s%s%s\n", i < p->ninputs ? "input" : "output", b->name,
                 shape_of(&a, p, b), strcmp(param, b->name) ? "  (parameter " : "",

@@ -390,6 +390,21 @@ IrStmt *ir_call(Arena *a, IrCallee fn, const IrArg *args, int32_t nargs)
     return s;
 }
 
+const IrBuffer *ir_arg_buffer(const IrProgram *p, int64_t abi)
+{
+    for (int32_t i = 0; i < p->nbuffers; i++)
+        if (p->buffers[i].abi_index == abi && p->buffers[i].kind != IR_BUF_CONST &&
+            p->buffers[i].kind != IR_BUF_LOCAL)
+            return &p->buffers[i];
+    return NULL;
+}
+
+const char *ir_arg_name(const IrProgram *p, int64_t abi)
+{
+    const IrBuffer *b = ir_arg_buffer(p, abi);
+    return b ? b->name : "?";
+}
+
 const char *ir_callee_name(IrCallee fn)
 {
     switch (fn) {

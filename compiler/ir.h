@@ -337,6 +337,10 @@ IrStmt *ir_prefetch(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx);
 IrStmt *ir_call(Arena *a, IrCallee fn, const IrArg *args, int32_t nargs);
 /* The routine's C name and its number of arguments. */
 const char *ir_callee_name(IrCallee fn);
+/* Argument abi of the program (inputs, then outputs): its buffer, or NULL;
+ * its name in the script, or "?". */
+const IrBuffer *ir_arg_buffer(const IrProgram *p, int64_t abi);
+const char *ir_arg_name(const IrProgram *p, int64_t abi);
 int32_t ir_callee_nargs(IrCallee fn);
 /* Stage `stage` of the body again (IR_STMT_AGAIN); the arrays are copied. */
 IrStmt *ir_again(Arena *a, int32_t stage, const int32_t *bufs, int32_t nbufs,
