@@ -347,10 +347,12 @@ typedef void (*convrt_task_fn)(void *ctx, int64_t begin, int64_t end);
 
 /* Run fn over [0, n) on up to T = min(n, convrt_get_num_threads())
  * threads, the calling thread among them.  The indices are handed out in
- * contiguous blocks of max(1, n / (8 T)) from a shared counter, each
- * block to whichever of those threads asks next, so a thread that starts
- * late or is slowed down takes fewer blocks; every index is passed to fn
- * exactly once.  Returns when every block is done.  n <= 0 does nothing.
+ * contiguous blocks from a shared counter, each block to whichever of
+ * those threads asks next, so a thread that starts late or is slowed down
+ * takes fewer blocks; a block is max(g, r / (2 T)) indices, r those not
+ * yet handed out and g = max(1, n / (64 T)), so the first blocks are
+ * large and the last ones small and the threads finish close together.
+ * Every index is passed to fn exactly once.  Returns when every block is done.  n <= 0 does nothing.
  * A call made from inside a task, or while another application thread is
  * using the pool, runs fn(ctx, 0, n) serially in the caller, so nesting
  * can neither deadlock nor oversubscribe.  Worker threads are started

@@ -3,10 +3,11 @@
  * Workers are started lazily on the first parallel call that needs them
  * and then stay parked on a condition variable between jobs, so the cost
  * of a parallel loop is one broadcast and one join-wait.  The items of a
- * job are claimed in blocks from a shared counter by the caller and by
- * every worker that wakes while some are left: a worker that wakes late,
- * or a core that the machine gives to something else for a while, costs
- * only its own share instead of holding up a fixed half of the job.  Each
+ * job are claimed in blocks (guided: large first, small last) from a
+ * shared counter by the caller and by every worker that wakes while some
+ * are left: a worker that wakes late, or a core that the machine gives to
+ * something else for a while, costs only its own share instead of holding
+ * up a fixed half of the job.  Each
  * item is still run exactly once by one thread (the generated code never
  * splits a reduction across items), so results do not depend on who ran
  * what.  Only one job runs at a time: a call that finds the pool busy
@@ -51,7 +52,8 @@ typedef struct pool {
     convrt_task_fn  fn;
     void           *ctx;
     int64_t         n;
-    int64_t         grain;      /* items claimed at a time */
+    int64_t         grain;      /* the fewest items claimed at a time */
+    int             job_threads; /* the threads the job is for */
     int             open;       /* workers may still join the job */
     int             slots;      /* how many more may join (the thread count) */
     int             active;     /* workers inside the job */
@@ -121,16 +123,27 @@ int convrt_set_thread_num_threads(int n)
     return prev;
 }
 
-/* Claim blocks of the job's items and run them until none are left. */
+/* Claim blocks of the job's items and run them until none are left.  A
+ * block is half of an even share of the items left (guided), and at least
+ * `grain`: the first blocks are large (few claims), the last ones small,
+ * so that the threads finish within a small block of each other. */
 static void run_claims(pool *p, convrt_task_fn fn, void *ctx, int64_t n, int64_t grain)
 {
     in_task = 1;
+    int64_t share = 2 * (int64_t)p->job_threads;
     for (;;) {
-        int64_t b = atomic_fetch_add_explicit(&p->next, grain, memory_order_relaxed);
-        if (b >= n)
-            break;
-        fn(ctx, b, n - b < grain ? n : b + grain);
+        int64_t b = atomic_load_explicit(&p->next, memory_order_relaxed), size;
+        do {
+            if (b >= n)
+                goto done;
+            size = (n - b) / share;
+            if (size < grain)
+                size = grain;
+        } while (!atomic_compare_exchange_weak_explicit(&p->next, &b, b + size, memory_order_relaxed,
+                                                        memory_order_relaxed));
+        fn(ctx, b, n - b < size ? n : b + size);
     }
+done:
     in_task = 0;
 }
 
@@ -315,8 +328,9 @@ void convrt_parallel_for(int64_t n, convrt_task_fn fn, void *ctx)
         run_serial(n, fn, ctx);
         return;
     }
-    /* blocks of items: several per thread, so that the shares even out */
-    int64_t grain = n / ((int64_t)chunks * 8);
+    /* blocks of items (run_claims): the last ones at least a 64th of an
+     * even share, so that claiming stays rare */
+    int64_t grain = n / ((int64_t)chunks * 64);
     if (grain < 1)
         grain = 1;
     pthread_mutex_lock(&p->lock);
@@ -324,6 +338,7 @@ void convrt_parallel_for(int64_t n, convrt_task_fn fn, void *ctx)
     p->ctx = ctx;
     p->n = n;
     p->grain = grain;
+    p->job_threads = chunks;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
     p->open = 1;
     p->slots = chunks - 1;

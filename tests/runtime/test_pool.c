@@ -30,8 +30,19 @@ static void visit(void *p, int64_t b, int64_t e)
     atomic_fetch_add(&c->chunks, 1);
 }
 
-/* How many blocks convrt_parallel_for hands out (convrt.h): one call when
- * it runs serially, else blocks of max(1, n / (8 T)). */
+/* The length of the block that starts at index b (convrt.h): max(g, the
+ * indices left / (2 T)), g = max(1, n / (64 T)); the last one may be
+ * shorter. */
+static int64_t block_len(int64_t t, int64_t n, int64_t b)
+{
+    int64_t g = n / (64 * t), len = (n - b) / (2 * t);
+    if (g < 1)
+        g = 1;
+    return len < g ? g : len;
+}
+
+/* How many blocks convrt_parallel_for hands out: one call when it runs
+ * serially, else the guided blocks above. */
 static int64_t blocks_for(int threads, int64_t n)
 {
     if (n <= 0)
@@ -39,10 +50,10 @@ static int64_t blocks_for(int threads, int64_t n)
     int64_t t = n < threads ? n : threads;
     if (t <= 1)
         return 1;
-    int64_t grain = n / (8 * t);
-    if (grain < 1)
-        grain = 1;
-    return (n + grain - 1) / grain;
+    int64_t k = 0;
+    for (int64_t b = 0; b < n; b += block_len(t, n, b))
+        k++;
+    return k;
 }
 
 static void check_run(int threads, int64_t n)
@@ -116,17 +127,18 @@ Test(pool, blocks_cover_the_range_once_on_at_most_t_threads)
     convrt_set_num_threads(7);
     bounds_ctx c = {.next = 0};
     convrt_parallel_for(1000, record, &c);
-    int64_t grain = 1000 / (8 * 7);                    /* 17 */
-    cr_assert_eq(c.next, (1000 + grain - 1) / grain);  /* 59 */
+    cr_assert_eq(c.next, blocks_for(7, 1000));
     int64_t pairs[128][2];
     for (int k = 0; k < c.next; k++)
         pairs[k][0] = c.begin[k], pairs[k][1] = c.end[k];
     qsort(pairs, (size_t)c.next, sizeof pairs[0], by_begin);
     for (int k = 0; k < c.next; k++) {
         cr_expect_eq(pairs[k][0], k ? pairs[k - 1][1] : 0, "block %d starts where %d ended", k, k - 1);
-        int64_t len = pairs[k][1] - pairs[k][0];
-        cr_expect(len == grain || (k == c.next - 1 && len > 0 && len <= grain), "block [%lld, %lld)",
+        int64_t len = pairs[k][1] - pairs[k][0], want = block_len(7, 1000, pairs[k][0]);
+        cr_expect(len == want || (k == c.next - 1 && len > 0 && len <= want), "block [%lld, %lld)",
                   (long long)pairs[k][0], (long long)pairs[k][1]);
+        /* guided: no block longer than the one before it */
+        cr_expect(k == 0 || len <= pairs[k - 1][1] - pairs[k - 1][0], "block %d grows", k);
     }
     cr_expect_eq(pairs[c.next - 1][1], 1000);
     int distinct = 0;
