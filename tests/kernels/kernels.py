@@ -1559,7 +1559,8 @@ def g_chan(rng):
     block and rows narrower than one block, pads 0 to k (border variants
     on both sides, rows whose kernel rows fall outside), dilation, strides
     2 to 4, groups, batch > 1, flip, every bias source, and epilogues with
-    a residual (read by gathers) -- on both targets.  Weights are mostly
+    a residual (plain loads after the transposition to rows; gathers on
+    AVX2 where a block has more pixels than lanes) -- on both targets.  Weights are mostly
     inputs, packed by the call: by transposition (every row and column
     tail: Cg*taps and the group's channels not multiples of the vectors),
     by gathers where flip reverses the taps."""
