@@ -1560,10 +1560,10 @@ def g_chan(rng):
     on both sides, rows whose kernel rows fall outside), dilation, strides
     2 to 4, groups, batch > 1, flip, every bias source, and epilogues with
     a residual (plain loads after the transposition to rows; gathers on
-    AVX2 where a block has more pixels than lanes) -- on both targets.  Weights are mostly
-    inputs, packed by the call: by transposition (every row and column
-    tail: Cg*taps and the group's channels not multiples of the vectors),
-    by gathers where flip reverses the taps."""
+    AVX2 where a block has more pixels than lanes) -- on both targets.
+    Weights are mostly inputs, packed by the call: by transposition (every
+    row and column tail: Cg*taps and the group's channels not multiples of
+    the vectors), by gathers where flip reverses the taps."""
     pipes = []
     cases = [  # C, K, groups, k, stride, d, pad, H, W, batch
         (32, 16, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 14, []),
