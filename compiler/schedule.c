@@ -89,6 +89,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
         if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS ||
             p->kernel == KERNEL_CONV_CHAN)
             fprintf(out, " %dx%d", (int)p->nk, (int)p->nv);
+        if (p->kernel == KERNEL_CONV_CHAN && p->tap_loop)
+            fputs(", column taps in a loop", out);
         if (p->kernel == KERNEL_STENCIL_ROWS)
             fprintf(out, " %d rows x %d vectors%s", (int)p->nk, (int)p->nv,
                     p->tap_loop ? ", taps in loops" : "");

@@ -11,7 +11,7 @@
  *     acc[cv][p] = bias or 0
  *     for c in the group's input channels:
  *       for ky in the kernel rows whose input row is inside the input:
- *         for kx (unrolled):
+ *         for kx (unrolled; a loop for blocks past 24 accumulators):
  *           w[cv] = the packed weights of (c, ky, kx), ncv vectors
  *           for p (unrolled), if column (ox0+p)*sx + kx*dx - pad is inside:
  *             b = broadcast(x[c][iy][ix]);  acc[cv][p] = fma(b, w[cv], acc[cv][p])
@@ -54,6 +54,7 @@ typedef struct ColVariant {
 typedef struct Chan {
     Conv    c;
     int32_t ncv, np;
+    bool    kx_loop;        /* the column taps in a loop (plan.tap_loop) */
     int64_t nxb;            /* column blocks per output row */
     int64_t iw, ow, pl, sx, dx, dy, pt;
     int32_t l_oy, l_xb, l_kylo, l_kyhi, l_xrow, l_ybase;
@@ -197,7 +198,42 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
                        mul(L, ky, I(L, H->dy * H->iw)));
     IrExpr *wtap = add(L, loc(P, P->l_wbase),
                        mul(L, add(L, mul(L, c, I(L, P->ntaps)), mul(L, ky, I(L, kw))), I(L, P->nk)));
-    for (int64_t kx = 0; kx < kw; kx++) {
+    if (H->kx_loop) {
+        /* the column taps in a loop: one iteration's broadcasts are all
+         * different (columns p*sx + kx*dx), so none stays live into the
+         * next tap's, as the unrolled taps' shared columns would; a pixel
+         * whose column can leave the input is guarded by its tap range */
+        int32_t vkx = lower_var(L, "kx");
+        IrExpr *kx = V(L, vkx);
+        PtrVec tap = { 0 };
+        for (int32_t v = 0; v < ncv; v++) {
+            IrExpr *wl = add(L, wtap, add(L, mul(L, kx, I(L, P->nk)), I(L, (int64_t)v * vl)));
+            ptrvec_push(a, &tap, set(P, wv[v], ir_vload(a, P->bwp, 4,
+                (IrExpr *const[]){ I(L, 0), I(L, 0), I(L, 0), wl }, NULL)));
+        }
+        for (int32_t p = 0; p < np; p++) {
+            int64_t lo = kw, hi = 0;        /* the valid taps: one range */
+            for (int64_t k = 0; k < kw; k++)
+                if (cv_->valid[p * kw + k]) {
+                    lo = k < lo ? k : lo;
+                    hi = k + 1;
+                }
+            if (lo >= hi)
+                continue;
+            IrExpr *xl = add(L, add(L, xrow, I(L, p * H->sx)), mul(L, kx, I(L, H->dx)));
+            IrStmt *st[1 + MAX_NK];
+            st[0] = set(P, bx, ir_broadcast(a, ir_load(a, P->bx, P->xrank, lin_idx(P, P->xrank, xl))));
+            for (int32_t v = 0; v < ncv; v++)
+                st[1 + v] = set(P, acc[v][p], ir_fma(a, loc(P, bx), loc(P, wv[v]), loc(P, acc[v][p])));
+            IrStmt *pix = ir_block(a, st, 1 + ncv);
+            if (lo > 0 || hi < kw)
+                pix = ir_if(a, ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_GE, kx, I(L, lo)),
+                                      ir_bin(a, IR_OP_LT, kx, I(L, hi))), pix, NULL);
+            ptrvec_push(a, &tap, pix);
+        }
+        ptrvec_push(a, &red, ir_for(a, vkx, I(L, 0), I(L, kw), lower_block(L, &tap), IR_LOOP_KERNEL));
+    }
+    for (int64_t kx = 0; kx < kw && !H->kx_loop; kx++) {
         bool any = false;
         for (int32_t p = 0; p < np; p++)
             any |= cv_->valid[p * kw + kx];
@@ -416,6 +452,7 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     conv_setup(P);              /* nk = ncv*VL channels a block, nv = np pixels */
     H->ncv = P->nk / P->vl;
     H->np = P->nv;
+    H->kx_loop = plan->tap_loop;
     const WindowParams *win = &n->conv.win;
     int32_t xr = P->x->shape.rank, orank = n->shape.rank;
     sym_is_const(P->x->shape.dims[xr - 1], &H->iw);

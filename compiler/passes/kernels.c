@@ -122,13 +122,24 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
     /* Each (channel, tap) step of a block: ncv*np FMAs at two a cycle (at
      * least 4 cycles: the FMA latency), ncv weight loads and np broadcasts
      * at two a cycle.  The cheapest blocks over the whole output row and
-     * every channel block; ties go to more accumulators. */
-    int32_t accmax = t->vregs >= 32 ? 24 : 12, ncvmax = t->vregs >= 32 ? 4 : 2;
+     * every channel block; ties go to more accumulators (fewer weight
+     * loads from the L2 cache a pixel).  With the column taps unrolled the
+     * code generator keeps columns that two taps share (stride 2: pixel
+     * p's third tap is pixel p+1's first) in registers, which leaves room
+     * for 24 accumulators on AVX-512; blocks of more (up to 28, with their
+     * weight vectors and one broadcast in the 32 registers) put the column
+     * taps in a loop: W3 (2 x 14) 1.025x.  Not for a stem with a fused
+     * pool, whose 7 column taps unrolled stay faster (2 x 14 in a loop
+     * measured 0.5-1% slower on W7). */
+    bool pooled = feeds_max_pool(s, n);
+    int32_t accmax = t->vregs >= 32 ? (pooled ? 24 : 28) : 12, ncvmax = t->vregs >= 32 ? 4 : 2;
     int64_t cvs = (kg + t->vlen - 1) / t->vlen;
     int32_t ncv = 1, np = 1;
     double best = 1e30;
     for (int32_t c = 1; c <= ncvmax && c <= cvs; c++)
         for (int32_t q = 1; q <= MAX_CHAN_PIXELS && c * q <= accmax; q++) {
+            if (c * q > 24 && c * q + c + 1 > t->vregs)
+                continue;
             double fma = c * q / 2.0, loads = (c + q) / 2.0;
             double step = fma > 4.0 ? fma : 4.0;
             step = step > loads ? step : loads;
@@ -142,6 +153,7 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
     p->kernel = KERNEL_CONV_CHAN;
     p->nk = ncv * t->vlen;
     p->nv = np;
+    p->tap_loop = ncv * np > 24;
     /* the kernel reads the input and the bias from their buffers */
     schedule_plan(s, n->in[0])->materialise = true;
     if (n->nin > 2)

@@ -114,17 +114,21 @@ def rows_block(kg, ow, vl):
     return res
 
 
-def chan_block(kg, ow, vl):
+def chan_block(kg, ow, vl, pooled=False):
     """conv-chan (nk, nv): ncv vectors of output channels (nk = ncv*vl) x np
     pixels of a row, the cheapest by the cycle model of passes/kernels.c
-    (ties: more accumulators)."""
-    accmax, ncvmax = (24, 4) if vregs(vl) >= 32 else (12, 2)
+    (ties: more accumulators); past 24 accumulators (AVX-512, no max pool
+    after it: up to 28 with their weight vectors and a broadcast in the 32
+    registers) the column taps go in a loop."""
+    accmax, ncvmax = ((24 if pooled else 28), 4) if vregs(vl) >= 32 else (12, 2)
     cvs = -(-kg // vl)
     best, res = 1e30, (1, 1)
     for c in range(1, min(ncvmax, cvs) + 1):
         for q in range(1, MAX_CHAN_PIXELS + 1):
             if c * q > accmax:
                 break
+            if c * q > 24 and c * q + c + 1 > vregs(vl):
+                continue
             step = max(c * q / 2.0, 4.0, (c + q) / 2.0)
             cost = step * float(-(-ow // q)) * float(-(-cvs // c))
             if cost < best - 1e-9 or (cost < best + 1e-9 and c * q > res[0] * res[1]):
@@ -165,7 +169,7 @@ class ConvGeom:
         if self.taps > MAX_KERNEL_TAPS or any(s > MAX_KERNEL_STRIDE for s in self.stride):
             return "scalar", None
         if self.chan(vl):
-            return "conv-chan", chan_block(self.kg, self.ow, vl)
+            return "conv-chan", chan_block(self.kg, self.ow, vl, self.max_pool_next)
         column_taps = self.k[-1] > 1 or self.p0[-1] != 0
         if not masked(vl) and column_taps and self.ow is not None and self.iw is not None:
             return "conv-rows", rows_block(self.kg, self.ow, vl)
@@ -1558,7 +1562,8 @@ def g_chan(rng):
     last block partly empty), row widths that leave a short last pixel
     block and rows narrower than one block, pads 0 to k (border variants
     on both sides, rows whose kernel rows fall outside), dilation, strides
-    2 to 4, groups, batch > 1, flip, every bias source, and epilogues with
+    2 to 4, groups, batch > 1, flip, every bias source, blocks of more
+    than 24 accumulators (column taps in a loop), and epilogues with
     a residual (plain loads after the transposition to rows; gathers on
     AVX2 where a block has more pixels than lanes) -- on both targets.
     Weights are mostly inputs, packed by the call: by transposition (every
@@ -1580,6 +1585,10 @@ def g_chan(rng):
         (256, 32, 1, [1, 1], [2, 2], [1, 1], [0, 0], 4, 2, []),
         (32, 48, 1, [3, 3], [2, 2], [1, 1], [1, 1], 3, 3, []),
         (40, 17, 1, [3, 3], [2, 2], [1, 1], [1, 2], 7, 33, [3]),
+        # 2 x 14 and 2 x 13 blocks: the column taps in a loop, pixels at
+        # both ends guarded by their tap range
+        (32, 32, 1, [3, 3], [2, 2], [1, 1], [1, 1], 10, 27, [2]),
+        (24, 64, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 25, []),
     ]
     p = None
     for i, (C, K, groups, k, s, d, pad, H, W, batch) in enumerate(cases):
@@ -1967,7 +1976,7 @@ SCHED_LINE = re.compile(
     r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|conv-chan|pool-rows|stencil-rows)"
     r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
     r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
-    r"|, \d+ groups an item|, packed weights|, materialised)*)"
+    r"|, \d+ groups an item|, column taps in a loop|, packed weights|, materialised)*)"
     r"(?:, epilogue (?P<epi>.*?))?"
     r"(?:, then (?P<pool>.+) on tiles of (?P<prows>\d+) pooled rows)?"
     r"(?:, parallel over output dims (?P<par>\d+\.\.\d+))?)$")
@@ -2058,6 +2067,10 @@ def check_schedule(p, units, text, mode):
                             f"{e['geom'].ow} (update the size model so that the sizes chosen still "
                             f"hit the tails)")
             flags = s["flags"] or ""
+            if kernel == "conv-chan":
+                loop = (blk[0] // lanes) * blk[1] > 24
+                if ("column taps in a loop" in flags) != loop:
+                    errs.append(f"{where}: column taps {'not ' * loop}in a loop for block {blk}")
             if kernel.startswith("conv-"):
                 ph = e["geom"].phases(lanes)
                 if ("phase planes" in flags) != ph:
