@@ -4,8 +4,9 @@
  * loads, gathers, strided loads, shuffles, broadcasts and lane selects. */
 #include "cg.h"
 
-/* &buf[idx...] as an inbounds GEP on the row-major linear index. */
-LLVMValueRef cg_elem_ptr(Fn *f, int32_t b, IrExpr *const *idx)
+/* The row-major linear index of buf[idx...]; with nsw flags when the
+ * place is known to be inside the buffer. */
+static LLVMValueRef linear_index(Fn *f, int32_t b, IrExpr *const *idx, bool inside)
 {
     Cg *cg = f->cg;
     const IrBuffer *buf = &cg->p->buffers[b];
@@ -14,12 +15,19 @@ LLVMValueRef cg_elem_ptr(Fn *f, int32_t b, IrExpr *const *idx)
     for (int32_t j = 0; j < buf->rank; j++) {
         LLVMValueRef term = cg_emit_expr(f, idx[j]);
         if (j != buf->rank - 1)
-            term = LLVMBuildNSWMul(f->b, term, st[j], "");
-        lin = lin ? LLVMBuildNSWAdd(f->b, lin, term, "") : term;
+            term = inside ? LLVMBuildNSWMul(f->b, term, st[j], "") : LLVMBuildMul(f->b, term, st[j], "");
+        if (lin)
+            term = inside ? LLVMBuildNSWAdd(f->b, lin, term, "") : LLVMBuildAdd(f->b, lin, term, "");
+        lin = term;
     }
-    if (!lin)
-        lin = cg_i64c(cg, 0);
-    return LLVMBuildInBoundsGEP2(f->b, cg->t_f32, cg_buf_ptr(f, b), &lin, 1, "");
+    return lin ? lin : cg_i64c(cg, 0);
+}
+
+/* &buf[idx...] as an inbounds GEP on the row-major linear index. */
+LLVMValueRef cg_elem_ptr(Fn *f, int32_t b, IrExpr *const *idx)
+{
+    LLVMValueRef lin = linear_index(f, b, idx, true);
+    return LLVMBuildInBoundsGEP2(f->b, f->cg->t_f32, cg_buf_ptr(f, b), &lin, 1, "");
 }
 
 /* The first lane's address.  A masked access may start outside the buffer
@@ -29,19 +37,8 @@ LLVMValueRef cg_vec_ptr(Fn *f, int32_t b, IrExpr *const *idx, bool masked)
 {
     if (!masked)
         return cg_elem_ptr(f, b, idx);
-    Cg *cg = f->cg;
-    const IrBuffer *buf = &cg->p->buffers[b];
-    LLVMValueRef *st = cg_buf_strides(f, b);
-    LLVMValueRef lin = NULL;
-    for (int32_t j = 0; j < buf->rank; j++) {
-        LLVMValueRef term = cg_emit_expr(f, idx[j]);
-        if (j != buf->rank - 1)
-            term = LLVMBuildMul(f->b, term, st[j], "");
-        lin = lin ? LLVMBuildAdd(f->b, lin, term, "") : term;
-    }
-    if (!lin)
-        lin = cg_i64c(cg, 0);
-    return LLVMBuildGEP2(f->b, cg->t_f32, cg_buf_ptr(f, b), &lin, 1, "");
+    LLVMValueRef lin = linear_index(f, b, idx, false);
+    return LLVMBuildGEP2(f->b, f->cg->t_f32, cg_buf_ptr(f, b), &lin, 1, "");
 }
 
 static LLVMValueRef call_intrinsic(Fn *f, const char *name, LLVMTypeRef ty,

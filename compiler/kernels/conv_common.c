@@ -25,6 +25,17 @@ static void weight_index(Conv *P, IrExpr *k, IrExpr *c, IrExpr *ky, IrExpr *kx, 
     }                               /* rank 2: a 1x1 kernel as [K, C] */
 }
 
+/* A packing nest's outer loop over the blocks (parallel), put in the
+ * call's prologue; returns the packed buffer b. */
+static int32_t pack_nest(Conv *P, int32_t b, int32_t vgb, int64_t nblk, IrStmt *per_block)
+{
+    Lower *L = P->L;
+    IrStmt *st = ir_for(L->a, vgb, I(L, 0), I(L, nblk), per_block,
+                        IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0));
+    ptrvec_push(L->pa, &L->prologue, st);
+    return b;
+}
+
 /* The packing nest for weights in a buffer: for each block, input
  * channel and tap, the block's nk weights gathered a vector at a time
  * (lane j from output channel k0 + j, Cg*ntaps apart in the weight),
@@ -57,11 +68,7 @@ static int32_t pack_weights_gather(Conv *P, int32_t b, int32_t wb, int64_t nblk)
     IrStmt *st = ir_vstore(a, b, 4, kl_lin(L, 4, dst), val, P->nk % vl ? in_block : NULL);
     st = ir_for(a, vjv, I(L, 0), I(L, (P->nk + vl - 1) / vl), st, IR_LOOP_KERNEL);
     st = ir_for(a, vt, I(L, 0), I(L, P->ntaps), st, IR_LOOP_KERNEL);
-    st = ir_for(a, vc, I(L, 0), P->Cg, st, IR_LOOP_KERNEL);
-    st = ir_for(a, vgb, I(L, 0), I(L, nblk), st,
-                IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0));
-    ptrvec_push(L->pa, &L->prologue, st);
-    return b;
+    return pack_nest(P, b, vgb, nblk, ir_for(a, vc, I(L, 0), P->Cg, st, IR_LOOP_KERNEL));
 }
 
 /* The same by transposition, for blocks of whole vectors (nk a multiple
@@ -104,11 +111,9 @@ static int32_t pack_weights_transpose(Conv *P, int32_t b, int32_t wb, int64_t nb
         ptrvec_push(a, &body, qtail ? ir_if(a, ir_bin(a, IR_OP_LT, q, Q), st, NULL) : st);
     }
     IrStmt *st = ir_for(a, vjv, I(L, 0), I(L, P->nk / vl), lower_block(L, &body), IR_LOOP_KERNEL);
-    st = ir_for(a, vqb, I(L, 0), idiv(L, add(L, Q, I(L, vl - 1)), I(L, vl)), st, IR_LOOP_KERNEL);
-    st = ir_for(a, vgb, I(L, 0), I(L, nblk), st,
-                IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0));
-    ptrvec_push(L->pa, &L->prologue, st);
-    return b;
+    return pack_nest(P, b, vgb, nblk,
+                     ir_for(a, vqb, I(L, 0), idiv(L, add(L, Q, I(L, vl - 1)), I(L, vl)), st,
+                            IR_LOOP_KERNEL));
 }
 
 /* Packed layout: [G*nkbg][Cg][ntaps][nk], channels past the group's last
@@ -167,11 +172,7 @@ static int32_t pack_weights(Conv *P)
      * unrolling, which would only cost compile time) */
     st = ir_for(a, vj, I(L, 0), I(L, P->nk), st, IR_LOOP_KERNEL);
     st = ir_for(a, vt, I(L, 0), I(L, P->ntaps), st, IR_LOOP_KERNEL);
-    st = ir_for(a, vc, I(L, 0), P->Cg, st, IR_LOOP_KERNEL);
-    st = ir_for(a, vgb, I(L, 0), I(L, nblk), st,
-                IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0));
-    ptrvec_push(L->pa, &L->prologue, st);
-    return b;
+    return pack_nest(P, b, vgb, nblk, ir_for(a, vc, I(L, 0), P->Cg, st, IR_LOOP_KERNEL));
 }
 
 /* ---- the phase copy ------------------------------------------------------ */

@@ -449,7 +449,7 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
     }
 #undef NEW_I64
     /* small groups (depthwise): several an item (passes/parallel.c) */
-    P->gpi = P->pool ? 1 : plan->groups_per_item;
+    P->gpi = plan->groups_per_item;     /* 1 with a fused pool */
     int64_t ngb = P->gpi > 1 ? (P->G + P->gpi - 1) / P->gpi : P->G;
     IrExpr *items = mul(L, mul(L, mul(L, P->N, I(L, ngb)), spatial), I(L, P->nkbg));
     IrExpr *rest = idiv(L, it, I(L, P->nkbg));
