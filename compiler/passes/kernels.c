@@ -73,14 +73,6 @@ static bool pool_kernel_applies(const Node *n)
     return n->in[0]->shape.rank >= w->nsp;
 }
 
-/* The channel-vector kernel (kernels/conv_chan.c) for a strided 2-D
- * convolution with a long reduction, or with a max pool as its only
- * reader (a stem): vectors of output channels need no phase copy of the
- * input, and every FMA has a full vector whatever the input channels.
- * It needs the plane sizes when compiling (its border variants are fixed
- * then), at least one vector of output channels a group, and a bias in a
- * buffer.  Register block: ncv channel vectors x np pixels of a row, the
- * cheapest by the cycle model below. */
 /* A 2-D max pool that the pool-rows kernel takes reads n, directly or
  * through a chain of elementwise stages with no other reader (what
  * passes/epilogue.c and passes/pool.c will fuse). */
@@ -99,6 +91,23 @@ static bool feeds_max_pool(const Schedule *s, const Node *n)
     }
 }
 
+/* The channel-vector kernel (kernels/conv_chan.c) for a strided 2-D
+ * convolution with a long reduction, or with a max pool as its only
+ * reader (a stem): vectors of output channels need no phase copy of the
+ * input, and every FMA has a full vector whatever the input channels.
+ * With stride 1 it takes, on AVX-512, a long reduction whose borders the
+ * plane kernel pays for in masked tiles: a dilated window (more rows
+ * and columns whose taps leave the input) or a max pool after it (the
+ * pool reads row blocks instead of strips of whole tiles).  Measured
+ * against conv-plane, interleaved: W4 (3x3 dilation 2) 1.045x on one
+ * core and 1.017x on two; W6 (3x3 + max pool) 1.04x and 1.0x; W1 (no
+ * dilation, no pool) 1.0x and 0.96x, the ResNet block 0.97x.  On AVX2
+ * the dilated W4 ran 0.94x and W6 1.07x on one core but 0.97x on two,
+ * so x86-64-v3 keeps the row kernel for stride 1.
+ * It needs the plane sizes when compiling (its border variants are fixed
+ * then), at least one vector of output channels a group, and a bias in a
+ * buffer.  Register block: ncv channel vectors x np pixels of a row, the
+ * cheapest by the cycle model below. */
 static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePlan *p)
 {
     const Target *t = &s->target;
@@ -114,8 +123,12 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
     dim_const(w->k[0], &k0);
     dim_const(w->k[1], &k1);
     bool strided = w->stride[0] > 1 || w->stride[1] > 1;
-    if (!strided || kg < t->vlen ||
-        (cg * k0 * k1 < CHAN_MIN_REDUCTION && !feeds_max_pool(s, n)))
+    bool dilated = w->dilation[0] > 1 || w->dilation[1] > 1;
+    bool pooled = feeds_max_pool(s, n);
+    bool reduction = cg * k0 * k1 >= CHAN_MIN_REDUCTION;
+    bool applies = strided ? reduction || pooled
+                           : t->vregs >= 32 && k0 * k1 > 1 && reduction && (dilated || pooled);
+    if (!applies || kg < t->vlen)
         return false;
     if (n->nin > 2 && n->in[2]->shape.rank != 1)
         return false;
@@ -131,7 +144,6 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
      * taps in a loop: W3 (2 x 14) 1.025x.  Not for a stem with a fused
      * pool, whose 7 column taps unrolled stay faster (2 x 14 in a loop
      * measured 0.5-1% slower on W7). */
-    bool pooled = feeds_max_pool(s, n);
     int32_t accmax = t->vregs >= 32 ? (pooled ? 24 : 28) : 12, ncvmax = t->vregs >= 32 ? 4 : 2;
     int64_t cvs = (kg + t->vlen - 1) / t->vlen;
     int32_t ncv = 1, np = 1;
