@@ -346,12 +346,16 @@ CONVRT_API void convrt_outfile_discard(convrt_outfile *f);
 typedef void (*convrt_task_fn)(void *ctx, int64_t begin, int64_t end);
 
 /* Run fn over [0, n) on up to T = min(n, convrt_get_num_threads())
- * threads, the calling thread among them.  The indices are handed out in
- * contiguous blocks from a shared counter, each block to whichever of
- * those threads asks next, so a thread that starts late or is slowed down
- * takes fewer blocks; a block is max(g, r / (2 T)) indices, r those not
- * yet handed out and g = max(1, n / (64 T)), so the first blocks are
- * large and the last ones small and the threads finish close together.
+ * threads, the calling thread among them.  [0, n) is split into T
+ * contiguous ranges, range r = [n r / T, n (r + 1) / T), one a thread (the
+ * caller's is range 0, and a worker takes the same range in every call of
+ * the same size, so consecutive loops over the same data mostly find it on
+ * the core that wrote it).  Each thread claims blocks from its own range
+ * and then from the others' in turn, so a thread that starts late or is
+ * slowed down takes fewer blocks; a block that starts at b in a range
+ * [lo, hi) is max(g, (hi - b) / 2) indices, g = max(1, n / (64 T)) (the
+ * last one of a range may be shorter), so the first blocks are large and
+ * the last ones small and the threads finish close together.
  * Every index is passed to fn exactly once.  Returns when every block is done.  n <= 0 does nothing.
  * A call made from inside a task, or while another application thread is
  * using the pool, runs fn(ctx, 0, n) serially in the caller, so nesting

@@ -3,11 +3,15 @@
  * Workers are started lazily on the first parallel call that needs them
  * and then stay parked on a condition variable between jobs, so the cost
  * of a parallel loop is one broadcast and one join-wait.  The items of a
- * job are claimed in blocks (guided: large first, small last) from a
- * shared counter by the caller and by every worker that wakes while some
- * are left: a worker that wakes late, or a core that the machine gives to
- * something else for a while, costs only its own share instead of holding
- * up a fixed half of the job.  Each
+ * job are split into one contiguous range a thread (the caller's first,
+ * then worker 1's, 2's, ...: the same thread takes the same part of every
+ * job of the same size, so what one loop of a call writes the next one
+ * mostly reads on the same core).  Each thread claims blocks from its own
+ * range (guided: half of what is left in it, the last ones small) and
+ * then from the others' ranges, in turn, until none are left: a worker
+ * that wakes late, or a core that the machine gives to something else
+ * for a while, costs only its own blocks instead of holding up a fixed
+ * share of the job.  Each
  * item is still run exactly once by one thread (the generated code never
  * splits a reduction across items), so results do not depend on who ran
  * what.  Only one job runs at a time: a call that finds the pool busy
@@ -51,13 +55,16 @@ typedef struct pool {
     /* the current job */
     convrt_task_fn  fn;
     void           *ctx;
-    int64_t         n;
     int64_t         grain;      /* the fewest items claimed at a time */
     int             job_threads; /* the threads the job is for */
     int             open;       /* workers may still join the job */
     int             slots;      /* how many more may join (the thread count) */
     int             active;     /* workers inside the job */
-    _Atomic int64_t next;       /* the first item not yet claimed */
+    struct range {
+        _Atomic int64_t next;   /* the range's first item not yet claimed */
+        int64_t         end;
+        char            pad[48];    /* one cache line each */
+    } *ranges;                  /* one a thread of the job */
 } pool;
 
 static pool the_pool = {
@@ -123,27 +130,32 @@ int convrt_set_thread_num_threads(int n)
     return prev;
 }
 
-/* Claim blocks of the job's items and run them until none are left.  A
- * block is half of an even share of the items left (guided), and at least
- * `grain`: the first blocks are large (few claims), the last ones small,
- * so that the threads finish within a small block of each other. */
-static void run_claims(pool *p, convrt_task_fn fn, void *ctx, int64_t n, int64_t grain)
+/* Claim blocks of the job's items and run them until none are left:
+ * from thread `self`'s own range first, then from the others' ranges in
+ * turn.  A block is half of what is left in its range (guided), at least
+ * `grain`, so every range's first block is large and its last ones small,
+ * and the threads finish within a small block of each other. */
+static void run_claims(pool *p, convrt_task_fn fn, void *ctx, int64_t grain, int self)
 {
     in_task = 1;
-    int64_t share = 2 * (int64_t)p->job_threads;
-    for (;;) {
-        int64_t b = atomic_load_explicit(&p->next, memory_order_relaxed), size;
-        do {
-            if (b >= n)
-                goto done;
-            size = (n - b) / share;
-            if (size < grain)
-                size = grain;
-        } while (!atomic_compare_exchange_weak_explicit(&p->next, &b, b + size, memory_order_relaxed,
-                                                        memory_order_relaxed));
-        fn(ctx, b, n - b < size ? n : b + size);
+    int t = p->job_threads;
+    for (int k = 0; k < t; k++) {
+        struct range *r = &p->ranges[(self + k) % t];
+        int64_t end = r->end;
+        for (;;) {
+            int64_t b = atomic_load_explicit(&r->next, memory_order_relaxed), size;
+            do {
+                if (b >= end)
+                    goto next_range;
+                size = (end - b) / 2;
+                if (size < grain)
+                    size = grain;
+            } while (!atomic_compare_exchange_weak_explicit(&r->next, &b, b + size, memory_order_relaxed,
+                                                            memory_order_relaxed));
+            fn(ctx, b, end - b < size ? end : b + size);
+        }
+    next_range:;
     }
-done:
     in_task = 0;
 }
 
@@ -197,6 +209,7 @@ void convrt__pool_call_end(void)
 
 typedef struct worker_start {
     uint64_t gen;   /* generation when started: jobs after it are ours */
+    int      id;    /* 1, 2, ... in order of start: its range in a job */
 } worker_start;
 
 static void *worker_main(void *arg)
@@ -224,16 +237,17 @@ static void *worker_main(void *arg)
         if (p->shutdown)
             break;
         seen = p->generation;
-        if (!p->open || p->slots == 0)
+        if (!p->open || p->slots == 0 || start.id >= p->job_threads)
             continue;       /* woke after the job's items were all claimed,
-                               or the job has the threads it asked for */
+                               or the job has the threads it asked for (a
+                               worker past them has no range in it) */
         p->slots--;
         __atomic_add_fetch(&p->active, 1, __ATOMIC_RELAXED);
         convrt_task_fn fn = p->fn;
         void *ctx = p->ctx;
-        int64_t n = p->n, grain = p->grain;
+        int64_t grain = p->grain;
         pthread_mutex_unlock(&p->lock);
-        run_claims(p, fn, ctx, n, grain);
+        run_claims(p, fn, ctx, grain, start.id);
         pthread_mutex_lock(&p->lock);
         if (__atomic_sub_fetch(&p->active, 1, __ATOMIC_RELEASE) == 0)
             pthread_cond_signal(&p->done);
@@ -274,7 +288,12 @@ static int grow(pool *p, int want)
     pthread_mutex_lock(&p->lock);
     if (!p->threads) {
         p->threads = calloc(MAX_THREADS, sizeof(pthread_t));
-        if (!p->threads) {
+        p->ranges = aligned_alloc(64, MAX_THREADS * sizeof *p->ranges);
+        if (!p->threads || !p->ranges) {
+            free(p->threads);
+            free(p->ranges);
+            p->threads = NULL;
+            p->ranges = NULL;
             pthread_mutex_unlock(&p->lock);
             return 0;
         }
@@ -286,6 +305,7 @@ static int grow(pool *p, int want)
         if (!ws)
             break;   /* run with fewer threads rather than fail */
         ws->gen = p->generation;   /* stable: only changed under run_lock */
+        ws->id = p->n_workers + 1;
         if (pthread_create(&t, NULL, worker_main, ws) != 0) {
             free(ws);
             break;
@@ -328,18 +348,20 @@ void convrt_parallel_for(int64_t n, convrt_task_fn fn, void *ctx)
         run_serial(n, fn, ctx);
         return;
     }
-    /* blocks of items (run_claims): the last ones at least a 64th of an
-     * even share, so that claiming stays rare */
+    /* blocks of items (run_claims): the last ones at least a 64th of a
+     * range, so that claiming stays rare */
     int64_t grain = n / ((int64_t)chunks * 64);
     if (grain < 1)
         grain = 1;
     pthread_mutex_lock(&p->lock);
     p->fn = fn;
     p->ctx = ctx;
-    p->n = n;
     p->grain = grain;
     p->job_threads = chunks;
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    for (int r = 0; r < chunks; r++) {
+        atomic_store_explicit(&p->ranges[r].next, n * r / chunks, memory_order_relaxed);
+        p->ranges[r].end = n * (r + 1) / chunks;
+    }
     p->open = 1;
     p->slots = chunks - 1;
     __atomic_store_n(&p->active, 0, __ATOMIC_RELAXED);
@@ -347,7 +369,7 @@ void convrt_parallel_for(int64_t n, convrt_task_fn fn, void *ctx)
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
 
-    run_claims(p, fn, ctx, n, grain);
+    run_claims(p, fn, ctx, grain, 0);
 
     /* Every item is claimed: no worker joins any more; wait for those
      * still running theirs. */
@@ -387,7 +409,9 @@ __attribute__((destructor)) static void pool_shutdown(void)
     for (int i = 0; i < n; i++)
         pthread_join(p->threads[i], NULL);
     free(p->threads);
+    free(p->ranges);
     p->threads = NULL;
+    p->ranges = NULL;
     p->n_workers = 0;
     pthread_mutex_unlock(&p->run_lock);
 }

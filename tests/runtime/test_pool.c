@@ -30,19 +30,33 @@ static void visit(void *p, int64_t b, int64_t e)
     atomic_fetch_add(&c->chunks, 1);
 }
 
-/* The length of the block that starts at index b (convrt.h): max(g, the
- * indices left / (2 T)), g = max(1, n / (64 T)); the last one may be
- * shorter. */
+/* The blocks of a job (convrt.h): [0, n) split into T ranges, range r
+ * being [n r / T, n (r + 1) / T); the block that starts at index b of a
+ * range [lo, hi) is max(g, (hi - b) / 2) indices, g = max(1, n / (64 T)),
+ * the last one of a range possibly shorter. */
+static void range_of(int64_t t, int64_t n, int64_t b, int64_t *lo, int64_t *hi)
+{
+    for (int64_t r = 0; r < t; r++)
+        if (b < n * (r + 1) / t) {
+            *lo = n * r / t;
+            *hi = n * (r + 1) / t;
+            return;
+        }
+    *lo = *hi = n;
+}
+
 static int64_t block_len(int64_t t, int64_t n, int64_t b)
 {
-    int64_t g = n / (64 * t), len = (n - b) / (2 * t);
+    int64_t lo, hi, g = n / (64 * t);
+    range_of(t, n, b, &lo, &hi);
+    int64_t len = (hi - b) / 2;
     if (g < 1)
         g = 1;
     return len < g ? g : len;
 }
 
 /* How many blocks convrt_parallel_for hands out: one call when it runs
- * serially, else the guided blocks above. */
+ * serially, else the guided blocks of every range. */
 static int64_t blocks_for(int threads, int64_t n)
 {
     if (n <= 0)
@@ -51,8 +65,9 @@ static int64_t blocks_for(int threads, int64_t n)
     if (t <= 1)
         return 1;
     int64_t k = 0;
-    for (int64_t b = 0; b < n; b += block_len(t, n, b))
-        k++;
+    for (int64_t r = 0; r < t; r++)
+        for (int64_t b = n * r / t; b < n * (r + 1) / t; b += block_len(t, n, b))
+            k++;
     return k;
 }
 
@@ -134,11 +149,15 @@ Test(pool, blocks_cover_the_range_once_on_at_most_t_threads)
     qsort(pairs, (size_t)c.next, sizeof pairs[0], by_begin);
     for (int k = 0; k < c.next; k++) {
         cr_expect_eq(pairs[k][0], k ? pairs[k - 1][1] : 0, "block %d starts where %d ended", k, k - 1);
+        int64_t lo, hi;
+        range_of(7, 1000, pairs[k][0], &lo, &hi);
         int64_t len = pairs[k][1] - pairs[k][0], want = block_len(7, 1000, pairs[k][0]);
-        cr_expect(len == want || (k == c.next - 1 && len > 0 && len <= want), "block [%lld, %lld)",
+        cr_expect(pairs[k][1] <= hi, "block [%lld, %lld) leaves its range [%lld, %lld)",
+                  (long long)pairs[k][0], (long long)pairs[k][1], (long long)lo, (long long)hi);
+        cr_expect(len == want || (pairs[k][1] == hi && len > 0 && len <= want), "block [%lld, %lld)",
                   (long long)pairs[k][0], (long long)pairs[k][1]);
-        /* guided: no block longer than the one before it */
-        cr_expect(k == 0 || len <= pairs[k - 1][1] - pairs[k - 1][0], "block %d grows", k);
+        /* guided: no block longer than the one before it in its range */
+        cr_expect(pairs[k][0] == lo || len <= pairs[k - 1][1] - pairs[k - 1][0], "block %d grows", k);
     }
     cr_expect_eq(pairs[c.next - 1][1], 1000);
     int distinct = 0;
