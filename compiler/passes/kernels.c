@@ -101,7 +101,8 @@ static bool feeds_max_pool(const Schedule *s, const Node *n)
  * pool reads row blocks instead of strips of whole tiles).  Measured
  * against conv-plane, interleaved: W4 (3x3 dilation 2) 1.045x on one
  * core and 1.017x on two; W6 (3x3 + max pool) 1.04x and 1.0x; W1 (no
- * dilation, no pool) 1.0x and 0.96x, the ResNet block 0.97x.  On AVX2
+ * dilation, no pool) and the ResNet block within 1-2% either way from run
+ * to run, so they keep the plane kernel.  On AVX2
  * the dilated W4 ran 0.94x and W6 1.07x on one core but 0.97x on two,
  * so x86-64-v3 keeps the row kernel for stride 1.
  * It needs the plane sizes when compiling (its border variants are fixed
