@@ -10,12 +10,14 @@ int cmd_check(Arena *a, const Options *given)
     Options with_shapes = *given;
     const Options *o = &with_shapes;
     InputShape *shapes;
-    if (load_input_shapes(a, given, &shapes, &with_shapes.nshapes) != 0)
-        return 1;
+    const char **why;
+    int unread = load_input_shapes(a, given, &shapes, &with_shapes.nshapes, &why);
     with_shapes.shapes = shapes;
     Compiled c;
     memset(&c, 0, sizeof c);
-    if (!cli_front(a, o, &c, false, "native"))
+    bool front = cli_front(a, o, &c, false, "native");
+    report_input_shapes(o, why);      /* after the script's own errors */
+    if (!front || unread)
         return 1;
     if (o->dump & (DUMP_LLVM | DUMP_ASM)) {
         CgModule *m = cli_back(o, c.ir, "native");

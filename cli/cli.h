@@ -96,8 +96,12 @@ int  write_stdout_npy(const char *output, const convrt_tensor *t);
 void print_written(FILE *out, Arena *a, const char *const *names, const char *const *files,
                    const convrt_tensor *const *tensors, int n);
 
-/* input_shapes.c: check's INPUT=FILE, as shapes; 1 after any error */
-int  load_input_shapes(Arena *a, const Options *o, InputShape **out, int *n);
+/* input_shapes.c: check's and graph's INPUT=FILE, as shapes.  A file that
+ * cannot be read gets rank -1 and its error in (*why)[i]; returns how many
+ * could not be read.  report_input_shapes prints those errors: after the
+ * front end, so that a misspelled input name is said first. */
+int  load_input_shapes(Arena *a, const Options *o, InputShape **out, int *n, const char ***why);
+void report_input_shapes(const Options *o, const char **why);
 
 /* inputs.c: FILE, or FILE.npz:KEY for one array of an archive */
 typedef struct InputFile {

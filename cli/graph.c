@@ -112,8 +112,8 @@ int cmd_graph(Arena *a, const Options *given)
     Options with_shapes = *given;      /* INPUT=FILE binds sizes, as for check */
     const Options *o = &with_shapes;
     InputShape *shapes;
-    if (load_input_shapes(a, given, &shapes, &with_shapes.nshapes) != 0)
-        return 1;
+    const char **why;
+    int unread = load_input_shapes(a, given, &shapes, &with_shapes.nshapes, &why);
     with_shapes.shapes = shapes;
     if (!o->picture)
         return fail("graph needs -o FILE.svg, FILE.png or FILE.dot");
@@ -122,7 +122,9 @@ int cmd_graph(Arena *a, const Options *given)
         return 1;
     Compiled c;
     memset(&c, 0, sizeof c);
-    if (!cli_front(a, o, &c, false, "native"))
+    bool front = cli_front(a, o, &c, false, "native");
+    report_input_shapes(o, why);      /* after the script's own errors */
+    if (!front || unread)
         return 1;
 
     /* The target before anything is drawn (see "output files"). */

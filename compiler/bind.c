@@ -173,7 +173,7 @@ const SymBinding *bind_command_line(Arena *a, Diag *d, const AstPipeline *ast, c
     for (int32_t i = 0; i < ast->nstmts; i++) {
         const AstStmt *s = &ast->stmts[i];
         for (int32_t k = 0; s->kind == AST_STMT_INPUT && k < opt->ninput_shapes; k++)
-            if (strcmp(opt->input_shapes[k].name, s->name) == 0)
+            if (opt->input_shapes[k].rank >= 0 && strcmp(opt->input_shapes[k].name, s->name) == 0)
                 bind_file(a, d, s, &opt->input_shapes[k], b, &nb, nfixed, from);
     }
     *n = nb;

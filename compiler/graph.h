@@ -145,7 +145,9 @@ typedef struct Graph {
 } Graph;
 
 /* The shape of the file given for an input (`convc check s.conv img=a.png`):
- * it binds the size symbols of the input's declaration (bind.h). */
+ * it binds the size symbols of the input's declaration (bind.h).  rank < 0:
+ * the file could not be read (the caller says why); the name is still
+ * checked against the script's inputs. */
 typedef struct InputShape {
     const char *name;               /* the input */
     const char *file;               /* for messages */

@@ -437,6 +437,12 @@ Graph *graph_check(Arena *a, Diag *d, const AstPipeline *ast, const CheckOptions
         c.sc.bindings = bind_command_line(a, d, ast, opt, &c.sc.nbindings);
         if (diag_errors(d) != errors_before)
             return NULL;
+        /* a file given for an input could not be read (its names were
+         * right): the caller says why, and a check without its shape would
+         * only add noise */
+        for (int32_t i = 0; i < opt->ninput_shapes; i++)
+            if (opt->input_shapes[i].rank < 0)
+                return NULL;
     }
     Graph *g = arena_alloc(a, sizeof *g);
     g->name = ast->name;

@@ -291,6 +291,17 @@ def test_check_binds_size_symbols_from_a_files_shape(tmp):
     for args, msg in cases:
         p = convc("check", "t.conv", *args, cwd=tmp)
         assert p.returncode == 1 and msg in p.stderr and p.stdout == "", (args, p.stderr)
+    # a misspelled input whose file is missing too: the name is said first
+    # (the root cause), then the file; with a right name, the file alone
+    for cmd in (["check"], ["graph", "-o", "g.dot"]):
+        p = convc(*cmd[:1], "t.conv", "xx=nothere.png", *cmd[1:], cwd=tmp)
+        name = "t.conv: error: pipeline 't' has no input 'xx'; did you mean 'x'?\n"
+        file = "convc: error: input 'xx': cannot load 'nothere.png': No such file or directory\n"
+        assert p.returncode == 1 and p.stderr == name + file and p.stdout == "", (cmd, p.stderr)
+        p = convc(*cmd[:1], "t.conv", "x=nothere.png", "x3=x3.npy", *cmd[1:], cwd=tmp)
+        assert p.returncode == 1 and p.stdout == "" and p.stderr == \
+            "convc: error: input 'x': cannot load 'nothere.png': No such file or directory\n", (cmd, p.stderr)
+        assert not os.path.exists(os.path.join(tmp, "g.dot"))
     lit = "pipeline l {\n  input x: f32[3, H, W]\n  output y = relu(x)\n}\n"
     write(tmp, "l.conv", lit)
     p = convc("check", "l.conv", "x=x3.npy", cwd=tmp)
