@@ -62,6 +62,19 @@ static inline IrExpr *in_range(Conv *P, IrExpr *v, IrExpr *hi) { return kl_in_ra
  * and c->nk, c->nv, c->vl from the plan. */
 void conv_setup(Conv *c);
 
+/* A register block's locals: nv input vectors (xv) and nk_run x nv
+ * accumulators, each set in `out` to its channel's bias (or 0) -- the
+ * first term of every output's sum. */
+void conv_block_locals(Conv *c, PtrVec *out, int32_t nk_run, int32_t nv, int32_t acc[MAX_NK][MAX_NV],
+                       int32_t xv[MAX_NV]);
+
+/* One tap of input channel c for the block: for each channel j, its weight
+ * broadcast into wv and one FMA a vector, acc[j][v] += xv[v] * wv; where
+ * mask[v] is set, lanes outside it keep their sum (a merge-masked FMA,
+ * never w*0 added). */
+void conv_tap_fmas(Conv *c, PtrVec *out, IrExpr *ch, int64_t tap, int32_t nk_run, int32_t nv,
+                   int32_t acc[MAX_NK][MAX_NV], const int32_t xv[MAX_NV], int32_t wv, IrExpr *const *mask);
+
 /* The item's first weight (for l_wbase, once l_g and l_kb are set), and
  * the weight of block channel j, input channel c and tap (a scalar load),
  * from the packed weights or in place. */

@@ -394,3 +394,39 @@ IrExpr *conv_weight(Conv *P, IrExpr *c, int64_t tap, int64_t j)
               I(L, tap * P->nk + j));
     return ir_load(L->a, P->bwp, 4, lin_idx(P, 4, lin));
 }
+
+void conv_block_locals(Conv *P, PtrVec *out, int32_t nk_run, int32_t nv, int32_t acc[MAX_NK][MAX_NV],
+                       int32_t xv[MAX_NV])
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    for (int32_t v = 0; v < nv; v++)
+        xv[v] = lower_local(L, IR_TYPE_VF32);
+    for (int32_t j = 0; j < nk_run; j++)
+        for (int32_t v = 0; v < nv; v++) {
+            acc[j][v] = lower_local(L, IR_TYPE_VF32);
+            IrExpr *init = ir_float(a, 0.0f);
+            if (P->bias) {
+                IrExpr *k = add(L, add(L, mul(L, loc(P, P->l_g), I(L, P->Kg)),
+                                        mul(L, loc(P, P->l_kb), I(L, P->nk))), I(L, j));
+                init = lower_value(L, P->bias, &k);
+            }
+            ptrvec_push(a, out, set(P, acc[j][v], ir_broadcast(a, init)));
+        }
+}
+
+void conv_tap_fmas(Conv *P, PtrVec *out, IrExpr *ch, int64_t tap, int32_t nk_run, int32_t nv,
+                   int32_t acc[MAX_NK][MAX_NV], const int32_t xv[MAX_NV], int32_t wv, IrExpr *const *mask)
+{
+    Arena *a = P->L->a;
+    for (int32_t j = 0; j < nk_run; j++) {
+        ptrvec_push(a, out, set(P, wv, ir_broadcast(a, conv_weight(P, ch, tap, j))));
+        for (int32_t v = 0; v < nv; v++) {
+            IrExpr *acc_v = loc(P, acc[j][v]);
+            IrExpr *f = ir_fma(a, loc(P, xv[v]), loc(P, wv), acc_v);
+            if (mask[v])
+                f = ir_select(a, mask[v], f, acc_v);
+            ptrvec_push(a, out, set(P, acc[j][v], f));
+        }
+    }
+}

@@ -154,19 +154,7 @@ static IrStmt *block_body(Conv *P, int32_t nk_run, int32_t nv, bool interior, Ir
     PtrVec out = { 0 };
     int32_t vl = P->vl;
     int32_t acc[MAX_NK][MAX_NV], xv[MAX_NV], wv = lower_local(L, IR_TYPE_VF32);
-    for (int32_t v = 0; v < nv; v++)
-        xv[v] = lower_local(L, IR_TYPE_VF32);
-    for (int32_t j = 0; j < nk_run; j++)
-        for (int32_t v = 0; v < nv; v++) {
-            acc[j][v] = lower_local(L, IR_TYPE_VF32);
-            IrExpr *init = ir_float(a, 0.0f);
-            if (P->bias) {
-                IrExpr *k = add(L, add(L, mul(L, loc(P, P->l_g), I(L, P->Kg)),
-                                        mul(L, loc(P, P->l_kb), I(L, P->nk))), I(L, j));
-                init = lower_value(L, P->bias, &k);
-            }
-            ptrvec_push(a, &out, set(P, acc[j][v], ir_broadcast(a, init)));
-        }
+    conv_block_locals(P, &out, nk_run, nv, acc, xv);
     /* Border tiles: one mask per vector and tap, made before the loop (the
      * register allocator keeps what it can in mask registers and reloads
      * the rest; combining them inside the loop cost more). */
@@ -200,16 +188,7 @@ static IrStmt *block_body(Conv *P, int32_t nk_run, int32_t nv, bool interior, Ir
                                                         lin_idx(P, P->xrank, lin),
                                                         interior ? NULL : mask[v])));
         }
-        for (int32_t j = 0; j < nk_run; j++) {
-            ptrvec_push(a, &red, set(P, wv, ir_broadcast(a, conv_weight(P, c, tap, j))));
-            for (int32_t v = 0; v < nv; v++) {
-                IrExpr *acc_v = loc(P, acc[j][v]);
-                IrExpr *f = ir_fma(a, loc(P, xv[v]), loc(P, wv), acc_v);
-                if (mask[v])
-                    f = ir_select(a, mask[v], f, acc_v);
-                ptrvec_push(a, &red, set(P, acc[j][v], f));
-            }
-        }
+        conv_tap_fmas(P, &red, c, tap, nk_run, nv, acc, xv, wv, mask);
     }
     ptrvec_push(a, &out, ir_for(a, P->var_c, I(L, 0), P->Cg, lower_block(L, &red), IR_LOOP_KERNEL));
     for (int32_t j = 0; j < nk_run; j++)

@@ -71,20 +71,8 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
     Lower *L = P->L;
     Arena *a = L->a;
     PtrVec out = { 0 };
-    int32_t acc[16][16], xv[16], wv = lower_local(L, IR_TYPE_VF32);
-    for (int32_t v = 0; v < nv; v++)
-        xv[v] = lower_local(L, IR_TYPE_VF32);
-    for (int32_t j = 0; j < nk_run; j++)
-        for (int32_t v = 0; v < nv; v++) {
-            acc[j][v] = lower_local(L, IR_TYPE_VF32);
-            IrExpr *init = ir_float(a, 0.0f);
-            if (P->bias) {
-                IrExpr *k = add(L, add(L, mul(L, loc(P, P->l_g), I(L, P->Kg)),
-                                        mul(L, loc(P, P->l_kb), I(L, P->nk))), I(L, j));
-                init = lower_value(L, P->bias, &k);
-            }
-            ptrvec_push(a, &out, set(P, acc[j][v], ir_broadcast(a, init)));
-        }
+    int32_t acc[MAX_NK][MAX_NV], xv[MAX_NV], wv = lower_local(L, IR_TYPE_VF32);
+    conv_block_locals(P, &out, nk_run, nv, acc, xv);
     IrExpr *c = V(L, P->var_c);
     /* input row oy*sy of channel c (in its phase planes, oy + dy) */
     IrExpr *xc = add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->cstride)), mul(L, oy, P->Wv));
@@ -105,16 +93,7 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
                 ptrvec_push(a, &row, set(P, xv[v], ir_vload(a, P->bx, P->xrank,
                                                             lin_idx(P, P->xrank, lin), mask[v])));
             }
-            for (int32_t j = 0; j < nk_run; j++) {
-                ptrvec_push(a, &row, set(P, wv, ir_broadcast(a, conv_weight(P, c, tap, j))));
-                for (int32_t v = 0; v < nv; v++) {
-                    IrExpr *acc_v = loc(P, acc[j][v]);
-                    IrExpr *f = ir_fma(a, loc(P, xv[v]), loc(P, wv), acc_v);
-                    if (mask[v])
-                        f = ir_select(a, mask[v], f, acc_v);
-                    ptrvec_push(a, &row, set(P, acc[j][v], f));
-                }
-            }
+            conv_tap_fmas(P, &row, c, tap, nk_run, nv, acc, xv, wv, mask);
         }
         /* kernel rows outside the input are skipped, as by the scalar
          * nest's loop bounds */
