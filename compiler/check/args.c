@@ -260,6 +260,17 @@ const SymExpr *chk_macs_of(Checker *c, Shape out, int64_t per_output,
     return m;
 }
 
+bool chk_window_finish(Checker *c, Node *n, const Node *x, Shape out, const WindowParams *w,
+                       int64_t per_output, const SymExpr *extra)
+{
+    n->shape = out;
+    if (!chk_finish_shape(c, n))
+        return false;
+    n->macs = chk_macs_of(c, out, per_output, extra);
+    chk_window_rf(n, x, w);
+    return true;
+}
+
 /* Receptive field of a window stage from its input's. */
 void chk_window_rf(Node *n, const Node *in, const WindowParams *w)
 {

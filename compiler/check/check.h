@@ -105,6 +105,11 @@ const char *chk_spatial_name(int nsp, int i);
 bool chk_finish_shape(Checker *c, Node *n);
 const SymExpr *chk_macs_of(Checker *c, Shape out, int64_t per_output, const SymExpr *extra);
 void chk_window_rf(Node *n, const Node *in, const WindowParams *w);
+/* The end of a window stage (conv, pool): its shape `out`, the size check,
+ * its MACs (per_output x extra an output element) and its receptive field
+ * from input x; false after an error. */
+bool chk_window_finish(Checker *c, Node *n, const Node *x, Shape out, const WindowParams *w,
+                       int64_t per_output, const SymExpr *extra);
 void chk_elementwise_rf(Node *n);
 bool chk_unify_dim(Checker *c, const SymExpr *x, const SymExpr *y, SrcLoc loc, const char *what);
 const char *chk_symbol_bound(Checker *c, const SymExpr *e);

@@ -287,16 +287,11 @@ Value check_conv(Checker *c, const AstExpr *e, int nsp, bool pointwise)
         if (ok)
             out.dims[xs.rank - nsp + i] = chk_window_dim(c, e, stage, nsp, i, &wd, &ok);
     }
-    if (!ok)
-        return chk_val_error(e->loc);
-    n->shape = out;
-    if (!chk_finish_shape(c, n))
-        return chk_val_error(e->loc);
     const SymExpr *kprod = cin_per_group;
-    for (int i = 0; i < nsp; i++)
+    for (int i = 0; ok && i < nsp; i++)
         kprod = sym_mul(&c->sc, kprod, win.k[i]);
-    n->macs = chk_macs_of(c, out, 1, kprod);
-    chk_window_rf(n, x, &win);
+    if (!ok || !chk_window_finish(c, n, x, out, &win, 1, kprod))
+        return chk_val_error(e->loc);
     n->desc = pointwise ? arena_printf(c->a, "conv1x1%s", chk_pair_desc(c, "s", win.stride, nsp))
                         : chk_window_desc(c, stage, &win);
     if (groups > 1)

@@ -69,13 +69,8 @@ Value check_pool(Checker *c, const AstExpr *e, int nsp, bool is_max)
                          win.stride[i], win.dilation[i], win.ceil_mode };
         out.dims[xs.rank - nsp + i] = chk_window_dim(c, e, stage, nsp, i, &wd, &ok);
     }
-    if (!ok)
+    if (!ok || !chk_window_finish(c, n, x, out, &win, size[0] * (nsp == 2 ? size[1] : 1), NULL))
         return chk_val_error(e->loc);
-    n->shape = out;
-    if (!chk_finish_shape(c, n))
-        return chk_val_error(e->loc);
-    n->macs = chk_macs_of(c, out, size[0] * (nsp == 2 ? size[1] : 1), NULL);
-    chk_window_rf(n, x, &win);
     n->desc = chk_window_desc(c, stage, &win);
     if (win.ceil_mode)
         n->desc = arena_printf(c->a, "%s ceil", n->desc);
