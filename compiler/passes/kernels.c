@@ -99,8 +99,9 @@ static bool feeds_max_pool(const Schedule *s, const Node *n)
  * plane kernel pays for in masked tiles: a dilated window (more rows
  * and columns whose taps leave the input) or a max pool after it (the
  * pool reads row blocks instead of strips of whole tiles).  Measured
- * against conv-plane, interleaved: W4 (3x3 dilation 2) 1.045x on one
- * core and 1.017x on two; W6 (3x3 + max pool) 1.04x and 1.0x; W1 (no
+ * against conv-plane, interleaved on a quiet machine: W4 (3x3 dilation 2)
+ * 1.045x on one core and 1.017x on two (0.87-0.93x while a neighbour
+ * shared the core's caches: the packed weights stream from L2); W6 (3x3 + max pool) 1.04x and 1.0x; W1 (no
  * dilation, no pool) and the ResNet block within 1-2% either way from run
  * to run, so they keep the plane kernel.  On AVX2
  * the dilated W4 ran 0.94x and W6 1.07x on one core but 0.97x on two,
