@@ -134,7 +134,8 @@ def main():
         print()
 
     if opt.compile:
-        print("compile time, ms (median of 3 runs of each command):")
+        print("compile time, ms (median of 3 runs of each command; run: convc run --no-cache, "
+              "which compiles every time):")
         print(f"{'id':4} {'compile native':>14} {'compile v3':>10} {'run, 1 thread':>13} "
               f"{'run - 1 call':>12}")
         with open(opt.compile) as f:

@@ -7,17 +7,19 @@
  * the graph and the IR.  Only code generation is skipped.
  *
  * An entry is named by its key, a hash of everything that changes the
- * code (cache_key), and holds a header and the relocatable object
- * cg_emit_object made, which the JIT links instead of compiling (the
- * pipeline's descriptor NAME_pipeline is inside the object):
+ * code (cache_key), and holds a header and the relocatable objects
+ * cg_emit_objects_consume made (the module's, then those of the kernels
+ * compiled on threads of their own), which the JIT links instead of
+ * compiling (the pipeline's descriptor NAME_pipeline is in the first):
  *
  *    0  "CONVCJIT"          magic
  *    8  u32 format          ENTRY_FORMAT
  *   12  u32 header size     HEADER_SIZE
  *   16  key, 16 bytes       XXH3-128 of the key material (also the name)
- *   32  u64 object size     the file holds exactly header + object
- *   40  u64 checksum        XXH3-64 of the object
- *   48  the object
+ *   32  u64 payload size    the file holds exactly header + payload
+ *   40  u64 checksum        XXH3-64 of the payload
+ *   48  the payload: each object as its u64 size and its bytes, to the
+ *       end of the file (at most MAX_OBJECTS)
  *
  * An entry is linked only when every field agrees; anything else (a
  * truncated or corrupt file, another format, another key) is ignored,
@@ -51,12 +53,13 @@
 #define ENTRY_MAGIC "CONVCJIT"
 #define ENTRY_SUFFIX ".jit"
 enum {
-    ENTRY_FORMAT = 1,
+    ENTRY_FORMAT = 2,
+    MAX_OBJECTS = 64,
     HEADER_SIZE = 48,
     KEY_BYTES = 16,
     NAME_LEN = 2 * KEY_BYTES + sizeof ENTRY_SUFFIX - 1,
 };
-/* Larger objects are not cached (nor believed when read). */
+/* Larger payloads are not cached (nor believed when read). */
 #define MAX_OBJECT ((uint64_t)1 << 30)
 /* After a store, while the cache holds more than its limit (in MB: the
  * environment variable CONVC_CACHE_MAX_MB, else this), the least recently
@@ -381,6 +384,45 @@ bad:
     return NULL;
 }
 
+/* The objects of a payload, pointing into it: their number, or -1 when
+ * the sizes do not add up to the payload or there are too many. */
+static int unpack_objects(const unsigned char *p, size_t len, const void **objs, size_t *lens)
+{
+    int n = 0;
+    size_t at = 0;
+    while (at < len) {
+        if (n == MAX_OBJECTS || len - at < 8)
+            return -1;
+        uint64_t size = get_u64(p + at);
+        at += 8;
+        if (size == 0 || size > len - at)
+            return -1;
+        objs[n] = p + at;
+        lens[n++] = (size_t)size;
+        at += (size_t)size;
+    }
+    return n > 0 ? n : -1;
+}
+
+/* The payload of an entry for objs: malloc'ed, its size in *len. */
+static unsigned char *pack_objects(const CgObjects *objs, size_t *len)
+{
+    size_t total = 0;
+    for (int k = 0; k < objs->n; k++)
+        total += 8 + objs->len[k];
+    unsigned char *p = malloc(total ? total : 1);
+    if (!p)
+        arena_out_of_memory(total);
+    size_t at = 0;
+    for (int k = 0; k < objs->n; k++) {
+        put_u64(p + at, objs->len[k]);
+        memcpy(p + at + 8, objs->data[k], objs->len[k]);
+        at += 8 + objs->len[k];
+    }
+    *len = total;
+    return p;
+}
+
 static uint64_t cache_limit(void)
 {
     const char *v = getenv("CONVC_CACHE_MAX_MB");
@@ -519,6 +561,8 @@ static bool store_entry(const Entry *e, const void *obj, size_t len, uint64_t li
 
 /* ---- convc run's JIT ---------------------------------------------------------- */
 
+/* The module compiled and linked by the JIT itself: for the dumps, which
+ * print the whole module. */
 static Jit *jit_from_module(CgModule *m)
 {
     char *err = NULL;
@@ -529,21 +573,62 @@ static Jit *jit_from_module(CgModule *m)
     return j;
 }
 
+/* Compile (the largest kernels on every CPU), emit the objects (consuming
+ * the module: one code generation, as the JIT would do), store them in
+ * entry e unless it is NULL, and link them.  *stored tells whether they
+ * were stored. */
+static Jit *compile_and_link(const Options *o, const Compiled *c, const char *default_cpu,
+                             const Entry *e, uint64_t limit, bool *stored, double *t_compiled)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    CgModule *m = cli_back_threads(o, c->ir, default_cpu, ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu);
+    if (!m)
+        return NULL;
+    char *err = NULL;
+    CgObjects objs;
+    int rc = cg_emit_objects_consume(m, &objs, &err);
+    cg_free(m);
+    if (rc != 0) {
+        fail("%s", err ? err : "cannot emit the object");
+        free(err);
+        return NULL;
+    }
+    *t_compiled = now_ms();
+    *stored = false;
+    if (e) {
+        size_t len = 0;
+        unsigned char *payload = pack_objects(&objs, &len);
+        *stored = store_entry(e, payload, len, limit);
+        free(payload);
+    }
+    Jit *j = jit_create_from_objects(c->ir->name, objs.n, (const void *const *)objs.data, objs.len, &err);
+    cg_objects_free(&objs);
+    if (!j) {
+        fail("%s", err ? err : "cannot link the compiled pipeline");
+        free(err);
+    }
+    return j;
+}
+
 Jit *cli_jit(const Options *o, const Compiled *c, const char *default_cpu)
 {
-    double t0 = now_ms();
+    double t0 = now_ms(), t_compiled = 0;
+    bool stored = false;
     const char *name = c->ir->name;
-    if (o->no_cache || (o->dump & (DUMP_LLVM | DUMP_ASM))) {
-        say(o, "cache not used (%s)", o->no_cache ? "--no-cache" : "--dump needs the LLVM module");
+    if (o->dump & (DUMP_LLVM | DUMP_ASM)) {
+        say(o, "cache not used (--dump needs the LLVM module)");
         CgModule *m = cli_back(o, c->ir, default_cpu);
         return m ? jit_from_module(m) : NULL;
+    }
+    if (o->no_cache) {
+        say(o, "cache not used (--no-cache)");
+        return compile_and_link(o, c, default_cpu, NULL, 0, &stored, &t_compiled);
     }
     Entry e = { 0 };
     bool usable = cache_dir(e.dir, sizeof e.dir) && cache_key(o, c, default_cpu, e.key);
     if (!usable) {
         say(o, "cache not used (no cache directory: neither XDG_CACHE_HOME nor HOME is set)");
-        CgModule *m = cli_back(o, c->ir, default_cpu);
-        return m ? jit_from_module(m) : NULL;
+        return compile_and_link(o, c, default_cpu, NULL, 0, &stored, &t_compiled);
     }
     uint64_t limit = cache_limit();
     for (int i = 0; i < KEY_BYTES; i++)
@@ -556,9 +641,17 @@ Jit *cli_jit(const Options *o, const Compiled *c, const char *default_cpu)
         size_t len = 0;
         unsigned char *buf = read_entry(dirfd, &e, &len, &why);
         close(dirfd);
+        const void *objs[MAX_OBJECTS];
+        size_t lens[MAX_OBJECTS];
+        int n = buf ? unpack_objects(buf + HEADER_SIZE, len, objs, lens) : 0;
+        if (n < 0) {
+            why = "malformed (object sizes)";
+            free(buf);
+            buf = NULL;
+        }
         if (buf) {
             char *err = NULL;
-            Jit *j = jit_create_from_object(name, buf + HEADER_SIZE, len, &err);
+            Jit *j = jit_create_from_objects(name, n, objs, lens, &err);
             free(buf);
             if (j) {
                 say(o, "cache hit: %s/%s (linked in %.1f ms; pipeline ready %.1f ms after start)", e.dir,
@@ -572,41 +665,14 @@ Jit *cli_jit(const Options *o, const Compiled *c, const char *default_cpu)
         }
     } else if (why) {
         fprintf(stderr, "convc: warning: not using the compile cache: %s\n", why);
-        CgModule *m = cli_back(o, c->ir, default_cpu);
-        return m ? jit_from_module(m) : NULL;
+        return compile_and_link(o, c, default_cpu, NULL, 0, &stored, &t_compiled);
     }
 
-    /* A miss: compile, emit the object (consuming the module: one code
-     * generation, as the JIT would do), store it, and link it. */
-    CgModule *m = cli_back(o, c->ir, default_cpu);
-    if (!m)
-        return NULL;
-    char *obj = NULL, *err = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&obj, &len);
-    if (!mem)
-        arena_out_of_memory(0);
-    int rc = cg_emit_object_consume(m, mem, &err);
-    cg_free(m);
-    if (fclose(mem) != 0)
-        arena_out_of_memory(len);
-    if (rc != 0) {
-        fail("%s", err ? err : "cannot emit the object");
-        free(err);
-        free(obj);
-        return NULL;
-    }
-    double t_compiled = now_ms();
-    bool stored = store_entry(&e, obj, len, limit);
-    Jit *j = jit_create_from_object(name, obj, len, &err);
-    free(obj);
-    if (!j) {
-        fail("%s", err ? err : "cannot link the compiled pipeline");
-        free(err);
-        return NULL;
-    }
-    say(o, "cache miss: compiled in %.1f ms, %s %s/%s (pipeline ready %.1f ms after start)", t_compiled - t0,
-        stored ? "stored" : "not stored as", e.dir, e.name, now_ms() - start_ms);
+    /* A miss: compile, store and link. */
+    Jit *j = compile_and_link(o, c, default_cpu, &e, limit, &stored, &t_compiled);
+    if (j)
+        say(o, "cache miss: compiled in %.1f ms, %s %s/%s (pipeline ready %.1f ms after start)",
+            t_compiled - t0, stored ? "stored" : "not stored as", e.dir, e.name, now_ms() - start_ms);
     return j;
 }
 

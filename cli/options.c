@@ -487,6 +487,13 @@ bool cli_front(Arena *a, const Options *o, Compiled *c, bool want_ir, const char
 
 CgModule *cli_back(const Options *o, const IrProgram *ir, const char *default_cpu)
 {
+    return cli_back_threads(o, ir, default_cpu, 1);
+}
+
+CgModule *cli_back_threads(const Options *o, const IrProgram *ir, const char *default_cpu,
+                           int threads)
+{
     CompileOptions co = compile_options(o);
+    co.codegen_threads = threads;
     return driver_back(&co, ir, default_cpu);
 }

@@ -4,7 +4,9 @@
  * NAME, exactly three external symbols: the entry points NAME and
  * NAME_output_shapes and the descriptor NAME_pipeline (convrt_abi.h).
  * Everything else (NAME__body, NAME__stage_T, NAME__par_N, constant data)
- * is internal, so any number of pipelines link into one program.
+ * is internal, so any number of pipelines link into one program (but the
+ * functions CgTarget.threads compiled apart: they are external in the
+ * objects of cg_emit_objects_consume, which only the JIT links).
  *
  * LLVM types stay out of this header: only codegen/ and jit.c include
  * llvm-c. */
@@ -28,6 +30,10 @@ typedef struct CgTarget {
                                convrt_profile_leave(k) around stage k
                                (convrt_profile.h); the stages' own code is
                                the same */
+    int         threads;    /* > 1: the largest kernel functions are
+                               optimised and compiled on up to this many
+                               threads, each into an object of its own
+                               (cg_emit_objects_consume; for the JIT) */
 } CgTarget;
 
 typedef struct CgModule CgModule;
@@ -47,6 +53,19 @@ int  cg_emit_object(CgModule *m, FILE *out, char **err);
  * cg_cpu_features/cg_cpu_name/cg_pipeline_name and cg_free only.  For a
  * module not used again. */
 int  cg_emit_object_consume(CgModule *m, FILE *out, char **err);
+/* The objects of a module compiled with CgTarget.threads > 1: the
+ * module's own (as cg_emit_object_consume makes it) first, then one per
+ * function compiled on a thread of its own, in which the function is
+ * external and the module's object refers to it; linked together (jit.c)
+ * they are the program the single object is.  0, or -1 with *err set. */
+typedef struct CgObjects {
+    int     n;
+    char  **data;       /* malloc'ed */
+    size_t *len;
+} CgObjects;
+int  cg_emit_objects_consume(CgModule *m, CgObjects *out, char **err);
+void cg_objects_free(CgObjects *o);
+
 /* CONVRT_CPU_* bits that the chosen CPU and features imply. */
 int64_t cg_cpu_features(CgModule *m);
 /* The resolved CPU name ("native" becomes the host's, e.g. "znver4"). */

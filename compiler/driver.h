@@ -35,6 +35,7 @@ typedef struct CompileOptions {
     MethodPolicy      method;       /* --method */
     FILE             *messages;     /* diagnostics and errors; NULL: stderr */
     bool              profile;      /* time each stage (CgTarget.profile) */
+    int               codegen_threads;  /* CgTarget.threads */
 } CompileOptions;
 
 /* Everything the front and middle made; it lives in the caller's arena. */

@@ -177,9 +177,10 @@ static Jit *create(CgModule *m, char **err)
     return j;
 }
 
-/* The object needs no code generation, so the JIT's own target machine
+/* The objects need no code generation, so the JIT's own target machine
  * (the host's) is never used to compile anything: it only has to exist. */
-static Jit *create_from_object(const char *name, const void *obj, size_t len, char **err)
+static Jit *create_from_objects(const char *name, int n, const void *const *objs,
+                                const size_t *lens, char **err)
 {
     LLVMOrcJITTargetMachineBuilderRef jtmb = NULL;
     LLVMErrorRef e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
@@ -190,12 +191,14 @@ static Jit *create_from_object(const char *name, const void *obj, size_t len, ch
     Jit *j = new_jit(jtmb, err);
     if (!j)
         return NULL;
-    LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, len, name);
     LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->lljit);
-    if ((e = LLVMOrcLLJITAddObjectFile(j->lljit, jd, buf))) {   /* takes buf */
-        set_err(err, "cannot add the object", e);
-        jit_free(j);
-        return NULL;
+    for (int i = 0; i < n; i++) {
+        LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(objs[i], lens[i], name);
+        if ((e = LLVMOrcLLJITAddObjectFile(j->lljit, jd, buf))) {   /* takes buf */
+            set_err(err, "cannot add the object", e);
+            jit_free(j);
+            return NULL;
+        }
     }
     if (!find_pipeline(j, name, err)) {
         jit_free(j);
@@ -204,15 +207,21 @@ static Jit *create_from_object(const char *name, const void *obj, size_t len, ch
     return j;
 }
 
-Jit *jit_create_from_object(const char *name, const void *obj, size_t len, char **err)
+Jit *jit_create_from_objects(const char *name, int n, const void *const *objs,
+                             const size_t *lens, char **err)
 {
     if (err)
         *err = NULL;
     cg_llvm_init();
     cg_llvm_enter();
-    Jit *j = create_from_object(name, obj, len, err);
+    Jit *j = create_from_objects(name, n, objs, lens, err);
     cg_llvm_leave();
     return j;
+}
+
+Jit *jit_create_from_object(const char *name, const void *obj, size_t len, char **err)
+{
+    return jit_create_from_objects(name, 1, &obj, &len, err);
 }
 
 Jit *jit_create(CgModule *m, char **err)

@@ -25,6 +25,10 @@ Jit *jit_create(CgModule *m, char **err);
  * (the descriptor's feature check still guards each call).  NULL on
  * failure with *err set to a malloc'ed message. */
 Jit *jit_create_from_object(const char *name, const void *obj, size_t len, char **err);
+/* The same for the n objects of cg_emit_objects_consume, linked into one
+ * program. */
+Jit *jit_create_from_objects(const char *name, int n, const void *const *objs,
+                             const size_t *lens, char **err);
 /* The pipeline's descriptor (NAME_pipeline), or NULL. */
 const convrt_pipeline *jit_pipeline(Jit *j);
 /* Any symbol of the module or the process, or NULL. */

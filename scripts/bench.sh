@@ -358,10 +358,11 @@ cnn_run() {
     results+=("$out/dnnl-t$t.jsonl" "$out/torch-t$t.jsonl")
   done
 
-  # `convc run` end to end on the inputs just used, with 1 thread: process
-  # start, reading the .npy files, JIT compilation and one call.  The report
-  # subtracts the call (the 1-thread time of the native object, which is the
-  # same code) to estimate what `convc run` spends before computing.
+  # `convc run --no-cache` end to end on the inputs just used, with 1
+  # thread: process start, reading the .npy files, the whole JIT compilation
+  # (never a cache hit) and one call.  The report subtracts the call (the
+  # 1-thread time of the native object, which is the same code) to estimate
+  # what `convc run` spends before computing.
   run_times=$out/compile-run.jsonl
   : > "$run_times"
   while IFS= read -r line; do
@@ -374,7 +375,7 @@ cnn_run() {
     run_ms=()
     for r in 1 2 3; do
       t0=$(now_ms)
-      if ! "$convc" run "$script" --threads=1 "${run_args[@]}" 2> "$out/run.err"; then
+      if ! "$convc" run "$script" --no-cache --threads=1 "${run_args[@]}" 2> "$out/run.err"; then
         cat "$out/run.err" >&2
         status=1
       fi

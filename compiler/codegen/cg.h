@@ -24,6 +24,9 @@
 #include "convrt_abi.h"
 #include "stage_share.h"
 
+typedef struct CgSplit CgSplit;
+typedef struct CgPart CgPart;
+
 struct CgModule {
     LLVMOrcThreadSafeContextRef tsc;
     LLVMContextRef       ctx;
@@ -32,6 +35,8 @@ struct CgModule {
     char                *triple, *cpu, *features, *name;
     LLVMCodeGenOptLevel  level;
     int64_t              cpu_features;
+    CgSplit             *split;     /* functions compiled on their own
+                                       threads (split.c), or NULL */
 };
 
 typedef struct Cg {
@@ -118,6 +123,16 @@ void cg_note_kernel_fn(Cg *cg, LLVMValueRef fn);
 bool cg_has_kernel_loop(const IrStmt *s);
 void cg_emit_sfence_if_streamed(Fn *f);
 void cg_emit_stmt(Fn *f, const IrStmt *s);
+
+/* split.c: the largest kernel functions on threads of their own.  Takes
+ * them out of m's module (and out of fns[0..*nfns)), starts the threads
+ * and returns at once; NULL (nothing taken) when it is not worth it. */
+CgSplit *cg_split_start(CgModule *m, const char *pipeline, int opt, LLVMValueRef *fns,
+                        int *nfns, int threads);
+int cg_split_finish(CgSplit *s, char **err);    /* waits; 0, or -1 after *err */
+int cg_split_count(const CgSplit *s);
+char *cg_split_take(CgSplit *s, int k, size_t *len);    /* part k's object */
+void cg_split_free(CgSplit *s);
 
 /* module.c: the module */
 bool cg_is_c_identifier(const char *s);

@@ -115,12 +115,23 @@ static CgModule *compile(const IrProgram *p, const CgTarget *t, char **err)
     }
     LLVMDisposeMessage(msg);
     int opt = t ? t->opt_level : 3;
+    if (t && opt >= 1)
+        m->split = cg_split_start(m, kernel_pipeline, opt, cg.kernel_fns, &cg.nkernel_fns, t->threads);
     LLVMErrorRef e = optimise(m, opt, cg.kernel_fns, cg.nkernel_fns);
     free(cg.kernel_fns);
+    char *split_err = NULL;
+    int split_rc = cg_split_finish(m->split, &split_err);
     if (e) {
         char *em = LLVMGetErrorMessage(e);
         cg_set_err(err, cg_fmt_err("%s: optimisation failed: %s", p->name, em));
         LLVMDisposeErrorMessage(em);
+        free(split_err);
+        cg_free(m);
+        return NULL;
+    }
+    if (split_rc != 0) {
+        cg_set_err(err, cg_fmt_err("%s: %s", p->name, split_err ? split_err : "?"));
+        free(split_err);
         cg_free(m);
         return NULL;
     }
@@ -223,6 +234,43 @@ int cg_emit_object_consume(CgModule *m, FILE *out, char **err)
     return emit(m, LLVMObjectFile, true, out, err);
 }
 
+int cg_emit_objects_consume(CgModule *m, CgObjects *out, char **err)
+{
+    memset(out, 0, sizeof *out);
+    int n = 1 + cg_split_count(m ? m->split : NULL);
+    out->data = cg_xcalloc((size_t)n, sizeof *out->data);
+    out->len = cg_xcalloc((size_t)n, sizeof *out->len);
+    FILE *mem = open_memstream(&out->data[0], &out->len[0]);
+    if (!mem) {
+        cg_set_err(err, cg_fmt_err("cannot emit the object: %s", strerror(errno)));
+        cg_objects_free(out);
+        return -1;
+    }
+    int rc = emit(m, LLVMObjectFile, true, mem, err);
+    if (fclose(mem) != 0 && rc == 0) {
+        cg_set_err(err, cg_fmt_err("cannot emit the object: %s", strerror(errno)));
+        rc = -1;
+    }
+    out->n = 1;
+    for (int k = 1; k < n && rc == 0; k++, out->n++)
+        out->data[k] = cg_split_take(m->split, k - 1, &out->len[k]);
+    if (rc != 0)
+        cg_objects_free(out);
+    return rc;
+}
+
+void cg_objects_free(CgObjects *o)
+{
+    if (!o)
+        return;
+    if (o->data)
+        for (int k = 0; k < o->n; k++)
+            free(o->data[k]);
+    free(o->data);
+    free(o->len);
+    memset(o, 0, sizeof *o);
+}
+
 int64_t cg_cpu_features(CgModule *m) { return m ? m->cpu_features : 0; }
 const char *cg_cpu_name(const CgModule *m) { return m ? m->cpu : NULL; }
 const char *cg_pipeline_name(const CgModule *m) { return m ? m->name : NULL; }
@@ -248,6 +296,7 @@ void cg_free(CgModule *m)
         LLVMOrcDisposeThreadSafeContext(m->tsc);
     if (m->tm)
         LLVMDisposeTargetMachine(m->tm);
+    cg_split_free(m->split);
     free(m->triple);
     free(m->cpu);
     free(m->features);

@@ -17,6 +17,20 @@ BLUR = """pipeline blur {
 }
 """
 HEADER = 48     # magic 8, format 4, header size 4, key 16, size 8, checksum 8
+FORMAT = 2      # the payload: each object as a u64 size and its bytes
+
+# Two 3x3 convolutions whose kernel functions are large enough to be
+# compiled on threads of their own (a ResNet basic block)
+BLOCK = """pipeline block {
+  input x: f32[1, 64, 56, 56]
+  input w1: f32[64, 64, 3, 3]
+  input b1: f32[64]
+  input w2: f32[64, 64, 3, 3]
+  input b2: f32[64]
+  h = conv2d(x, w1, bias=b1, pad=1) |> relu
+  output y = relu(conv2d(h, w2, bias=b2, pad=1) + x)
+}
+"""
 
 xxhash = ctypes.CDLL("libxxhash.so.0")
 xxhash.XXH3_64bits.restype = ctypes.c_uint64
@@ -169,7 +183,7 @@ def test_a_wrong_magic_or_format_is_ignored(tmp):
     damage_and_rerun(tmp, lambda d: bytearray(b"\x7fELF\2\1\1\0") + d[8:], "not a convc cache entry")
 
     def version(d):
-        struct.pack_into("<I", d, 8, 2)
+        struct.pack_into("<I", d, 8, FORMAT + 1)
         return d
     damage_and_rerun(tmp, version, "of another format")
 
@@ -198,6 +212,72 @@ def test_garbage_with_a_valid_checksum_is_never_run(tmp):
         struct.pack_into("<Q", d, 40, xxhash.XXH3_64bits(body, len(body)))
         return d
     damage_and_rerun(tmp, garbage, "jit: ")
+
+
+def test_object_sizes_that_do_not_add_up_are_never_used(tmp):
+    """a payload whose first object claims more bytes than there are, or
+    fewer (the rest is not a whole object), checksum made good"""
+    def resize(delta):
+        def f(d):
+            body = bytearray(d[HEADER:])
+            size = struct.unpack_from("<Q", body, 0)[0]
+            struct.pack_into("<Q", body, 0, size + delta)
+            d = d[:HEADER] + body
+            struct.pack_into("<Q", d, 40, xxhash.XXH3_64bits(bytes(body), len(body)))
+            return d
+        return f
+    damage_and_rerun(tmp, resize(1), "malformed (object sizes)")
+    damage_and_rerun(tmp, resize(-3), "malformed (object sizes)")
+
+
+def payload_objects(path):
+    with open(path, "rb") as f:
+        d = f.read()
+    assert struct.unpack_from("<I", d, 8)[0] == FORMAT
+    objs, at = [], HEADER
+    while at < len(d):
+        n = struct.unpack_from("<Q", d, at)[0]
+        objs.append(d[at + 8:at + 8 + n])
+        at += 8 + n
+    assert at == len(d)
+    return objs
+
+
+def test_large_kernels_are_compiled_in_objects_of_their_own(tmp):
+    """a ResNet block: its two convolutions' kernels are compiled on
+    threads of their own into objects of their own, stored and linked
+    with the module's; the same bits as the single module the JIT
+    compiles for --dump (and as a hit), and the numbers of a NumPy
+    reference"""
+    with open(os.path.join(tmp, "block.conv"), "w") as f:
+        f.write(BLOCK)
+    rng = np.random.default_rng(11)
+    arrays = {"x": rng.standard_normal((1, 64, 56, 56)), "w1": rng.standard_normal((64, 64, 3, 3)) / 24,
+              "b1": rng.standard_normal(64), "w2": rng.standard_normal((64, 64, 3, 3)) / 24,
+              "b2": rng.standard_normal(64)}
+    for n, a in arrays.items():
+        np.save(os.path.join(tmp, f"{n}.npy"), a.astype(np.float32))
+    args = ["run", "-v", "block.conv"] + [f"{n}={n}.npy" for n in arrays]
+    p1 = convc(tmp, *args, "-o", "y=y1.npy")
+    assert p1.returncode == 0 and "cache miss" in p1.stderr, p1.stderr
+    objs = payload_objects(stored(p1))
+    assert len(objs) == 3 and all(o[:4] == b"\x7fELF" for o in objs), [len(o) for o in objs]
+    p2 = convc(tmp, *args, "-o", "y=y2.npy")
+    assert "cache hit" in p2.stderr, p2.stderr
+    p3 = convc(tmp, *args, "--dump=asm", "-o", "y=y3.npy")
+    assert p3.returncode == 0 and "cache not used" in p3.stderr, p3.stderr
+    y1, y2, y3 = (np.load(os.path.join(tmp, f"y{i}.npy")) for i in (1, 2, 3))
+    assert np.array_equal(y1.view(np.uint32), y2.view(np.uint32))
+    assert np.array_equal(y1.view(np.uint32), y3.view(np.uint32))
+    a = {n: np.load(os.path.join(tmp, f"{n}.npy")).astype(np.float64) for n in arrays}
+
+    def conv(x, w, b):
+        xp = np.pad(x[0], ((0, 0), (1, 1), (1, 1)))
+        cols = np.array([[xp[:, i:i + 56, j:j + 56] for j in range(3)] for i in range(3)])
+        return np.einsum("kcij,ijchw->khw", w, cols)[None] + b[None, :, None, None]
+    h = np.maximum(conv(a["x"], a["w1"], a["b1"]), 0)
+    ref = np.maximum(conv(h, a["w2"], a["b2"]) + a["x"], 0)
+    assert y1.shape == ref.shape and np.allclose(y1, ref, rtol=1e-4, atol=1e-4), np.abs(y1 - ref).max()
 
 
 def test_the_key_changes_with_whatever_changes_the_code(tmp):
