@@ -95,17 +95,15 @@ static bool feeds_max_pool(const Schedule *s, const Node *n)
  * convolution with a long reduction, or with a max pool as its only
  * reader (a stem): vectors of output channels need no phase copy of the
  * input, and every FMA has a full vector whatever the input channels.
- * With stride 1 it takes, on AVX-512, a long reduction whose borders the
- * plane kernel pays for in masked tiles: a dilated window (more rows
- * and columns whose taps leave the input) or a max pool after it (the
- * pool reads row blocks instead of strips of whole tiles).  Measured
- * against conv-plane, interleaved on a quiet machine: W4 (3x3 dilation 2)
- * 1.045x on one core and 1.017x on two (0.87-0.93x while a neighbour
- * shared the core's caches: the packed weights stream from L2); W6 (3x3 + max pool) 1.04x and 1.0x; W1 (no
- * dilation, no pool) and the ResNet block within 1-2% either way from run
- * to run, so they keep the plane kernel.  On AVX2
- * the dilated W4 ran 0.94x and W6 1.07x on one core but 0.97x on two,
- * so x86-64-v3 keeps the row kernel for stride 1.
+ * Stride-1 convolutions keep the plane kernel, also with a dilation or a
+ * max pool after it, although conv-chan pays nothing for their borders:
+ * it streams its packed weights from the L2 cache (two vectors a tap for
+ * 28 FMAs), the plane kernel reads a few rows of weights that stay in L1.
+ * Measured against conv-plane, interleaved, one core: on a quiet machine
+ * W4 (3x3 dilation 2) 1.01x, W6 (3x3 + max pool) 1.00x; whenever another
+ * workload shared the core's caches W4 0.89-0.94x and W6 0.96-0.98x (and
+ * 4 x 7 blocks, twice the weight bytes an FMA, 0.35-0.5x); two threads:
+ * W4 0.94-0.99x, W6 0.89-0.97x.
  * It needs the plane sizes when compiling (its border variants are fixed
  * then), at least one vector of output channels a group, and a bias in a
  * buffer.  Register block: ncv channel vectors x np pixels of a row, the
@@ -125,12 +123,8 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
     dim_const(w->k[0], &k0);
     dim_const(w->k[1], &k1);
     bool strided = w->stride[0] > 1 || w->stride[1] > 1;
-    bool dilated = w->dilation[0] > 1 || w->dilation[1] > 1;
     bool pooled = feeds_max_pool(s, n);
-    bool reduction = cg * k0 * k1 >= CHAN_MIN_REDUCTION;
-    bool applies = strided ? reduction || pooled
-                           : t->vregs >= 32 && k0 * k1 > 1 && reduction && (dilated || pooled);
-    if (!applies || kg < t->vlen)
+    if (!strided || kg < t->vlen || (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled))
         return false;
     if (n->nin > 2 && n->in[2]->shape.rank != 1)
         return false;

@@ -142,9 +142,8 @@ class ConvGeom:
     symbols; cg: input channels a group, None when a symbol."""
 
     def __init__(self, kg, k, stride, p0, ow, iw, oh=None, nsp=2, ow_num=None, iw_num=None,
-                 cg=None, ih=None, groups=1, dil=None):
+                 cg=None, ih=None, groups=1):
         self.kg, self.k, self.stride, self.p0 = kg, list(k), list(stride), list(p0)
-        self.dilated = dil is not None and any(v > 1 for v in dil)
         self.ow, self.iw, self.oh, self.nsp = ow, iw, oh, nsp
         self.cg, self.ih, self.groups = cg, ih, groups
         self.max_pool_next = False      # set by Pipeline.expect_pool_fusion
@@ -158,19 +157,13 @@ class ConvGeom:
         return self.strided_or_wider and self.choice(vl)[0] != "conv-chan"
 
     def chan(self, vl):
-        """conv-chan: 2-D, at least one vector of output channels a group,
-        every plane size known, and either strided with Cg*taps >=
-        CHAN_MIN_REDUCTION or a max pool next, or (AVX-512 only) stride 1
-        with more than one tap, Cg*taps >= CHAN_MIN_REDUCTION and a
-        dilation or a max pool next."""
-        if (self.nsp != 2 or self.cg is None or self.kg < vl
-                or None in (self.ow, self.iw, self.oh, self.ih)):
-            return False
-        reduction = self.cg * self.taps >= CHAN_MIN_REDUCTION
-        if any(s > 1 for s in self.stride):
-            return reduction or self.max_pool_next
-        return (vregs(vl) >= 32 and self.taps > 1 and reduction
-                and (self.dilated or self.max_pool_next))
+        """conv-chan: 2-D, strided, Cg*taps >= CHAN_MIN_REDUCTION or a max
+        pool next, at least one vector of output channels a group, every
+        plane size known (stride 1, dilated or pooled too, keeps the plane
+        kernel)."""
+        return (self.nsp == 2 and any(s > 1 for s in self.stride) and self.cg is not None
+                and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next)
+                and self.kg >= vl and None not in (self.ow, self.iw, self.oh, self.ih))
 
     def choice(self, vl):
         """(kernel, (nk, nv) or None)"""
@@ -717,7 +710,7 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
     geom = ConvGeom(kg, k, stride, p0, None if x.symw else ow, None if x.symw else W,
                     oh=None if x.symh else oh, nsp=nsp, ow_num=ow, iw_num=W,
                     cg=None if "C" in syms else C // groups, ih=None if x.symh else H,
-                    groups=groups, dil=d)
+                    groups=groups)
     geom.w_input = wsrc == "input"
     p.expect_conv(label, geom)
     p.describe(f"{stage} x{xshape} w{list(wv.shape)} g={groups} s={stride} d={d} pad={p0}/{p1} "
@@ -1574,8 +1567,8 @@ def g_chan(rng):
     than 24 accumulators (column taps in a loop), and epilogues with
     a residual (plain loads after the transposition to rows; gathers on
     AVX2 where a block has more pixels than lanes) -- on both targets; and
-    stride 1 with a dilation or a max pool after it (conv-chan on AVX-512
-    only).
+    beside them stride 1 with a dilation, which the plane kernel takes
+    (the row kernel on AVX2) and the model must not give to conv-chan.
     Weights are mostly inputs, packed by the call: by transposition (every
     row and column tail: Cg*taps and the group's channels not multiples of
     the vectors), by gathers where flip reverses the taps."""
@@ -1599,9 +1592,9 @@ def g_chan(rng):
         # both ends guarded by their tap range
         (32, 32, 1, [3, 3], [2, 2], [1, 1], [1, 1], 10, 27, [2]),
         (24, 64, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 25, []),
-        # stride 1 with a dilation (AVX-512; the row kernel on AVX2):
-        # both dims or one, pads equal to the dilation, smaller and larger,
-        # a remainder block, groups, batch > 1
+        # stride 1 with a dilation (the plane kernel; the row kernel on
+        # AVX2): both dims or one, pads equal to the dilation, smaller and
+        # larger, a remainder block, groups, batch > 1
         (32, 16, 1, [3, 3], [1, 1], [2, 2], [2, 2], 9, 14, []),
         (64, 24, 1, [3, 3], [1, 1], [1, 2], [1, 2], 7, 19, [2]),
         (40, 17, 1, [3, 3], [1, 1], [3, 3], [3, 3], 12, 23, []),
