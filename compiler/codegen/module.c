@@ -159,7 +159,32 @@ static const IrBuffer **abi_order(Cg *cg, int32_t *n_out)
     return order;
 }
 
-static LLVMValueRef emit_descriptor(Cg *cg, LLVMValueRef body)
+/* The stages that use each buffer (by program buffer id): first[b] ..
+ * last[b], the whole body for a buffer no stage names. */
+static void stage_ranges(const IrProgram *p, const StageShare *sh, int64_t *first, int64_t *last)
+{
+    int64_t end = sh->nstages > 0 ? sh->nstages - 1 : 0;
+    for (int32_t b = 0; b < p->nbuffers; b++) {
+        first[b] = -1;
+        last[b] = -1;
+    }
+    for (int32_t k = 0; k < sh->nstages; k++)
+        for (int32_t i = sh->buf_at[k]; i < sh->buf_at[k + 1]; i++) {
+            int32_t b = sh->bufs[i];
+            if (b < 0 || b >= p->nbuffers)
+                continue;
+            if (first[b] < 0)
+                first[b] = k;
+            last[b] = k;
+        }
+    for (int32_t b = 0; b < p->nbuffers; b++)
+        if (first[b] < 0) {
+            first[b] = 0;
+            last[b] = end;
+        }
+}
+
+static LLVMValueRef emit_descriptor(Cg *cg, LLVMValueRef body, const StageShare *sh)
 {
     const IrProgram *p = cg->p;
     int32_t nbuf;
@@ -226,14 +251,23 @@ static LLVMValueRef emit_descriptor(Cg *cg, LLVMValueRef body)
                                         (uint64_t)p->nchecks, ".checks");
     free(checks);
 
-    /* convrt_buffer {rank, dim_slots} */
+    /* convrt_buffer {rank, dim_slots, first_stage, last_stage}: the
+     * runtime lets scratch buffers of stages that do not overlap share
+     * memory */
     LLVMTypeRef buf_ty = LLVMStructTypeInContext(cg->c, (LLVMTypeRef[]){
-        cg->t_i64, cg->t_ptr}, 2, 0);
+        cg->t_i64, cg->t_ptr, cg->t_i64, cg->t_i64}, 4, 0);
     LLVMValueRef *bufs = cg_xcalloc((size_t)nbuf, sizeof *bufs);
+    int64_t *first = cg_xcalloc((size_t)p->nbuffers + 1, sizeof *first);
+    int64_t *last = cg_xcalloc((size_t)p->nbuffers + 1, sizeof *last);
+    stage_ranges(p, sh, first, last);
     for (int32_t i = 0; i < nbuf && !cg->err; i++) {
-        LLVMValueRef f[2] = {cg_i64c(cg, order[i]->rank), slot_array(cg, &sa, order[i])};
-        bufs[i] = struct_const(cg, f, 2);
+        ptrdiff_t b = order[i] - p->buffers;
+        LLVMValueRef f[4] = {cg_i64c(cg, order[i]->rank), slot_array(cg, &sa, order[i]),
+                             cg_i64c(cg, first[b]), cg_i64c(cg, last[b])};
+        bufs[i] = struct_const(cg, f, 4);
     }
+    free(first);
+    free(last);
     LLVMValueRef bufs_g = cg->err ? LLVMConstNull(cg->t_ptr)
         : const_array(cg, buf_ty, bufs, (uint64_t)nbuf, ".buffers");
     free(bufs);
@@ -787,11 +821,11 @@ void cg_build_module(Cg *cg)
         else
             emit_stage_table(&f, &st);
     }
-    free_stages(&st);
     LLVMBuildRetVoid(f.b);
     cg_fn_end(&f);
 
-    LLVMValueRef desc = emit_descriptor(cg, body);
+    LLVMValueRef desc = emit_descriptor(cg, body, st.sh);
+    free_stages(&st);
     emit_entry(cg, p->name, "convrt_pipeline_run", desc);
     snprintf(name, sizeof name, "%s_output_shapes", p->name);
     emit_entry(cg, name, "convrt_pipeline_output_shapes", desc);

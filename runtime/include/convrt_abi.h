@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define CONVRT_ABI_VERSION 1
+#define CONVRT_ABI_VERSION 2
 
 /* The dims table: every dim the pipeline uses (argument dims, intermediate
  * dims, derived output dims) is one slot, computed in slot order.  Operands
@@ -75,10 +75,15 @@ typedef struct convrt_arg {
 
 /* A buffer the generated body reads or writes.  Buffers 0..n_args-1 are the
  * arguments' data in argument order; the rest are scratch buffers that the
- * runtime allocates (64-byte aligned) for the duration of one call. */
+ * runtime allocates (64-byte aligned) for the duration of one call.  The
+ * body runs its stages one after the other; a scratch buffer is used by
+ * stages first_stage..last_stage only, and scratch buffers whose ranges
+ * do not overlap may be given the same memory (zeros everywhere: every
+ * buffer in stage 0, none shared). */
 typedef struct convrt_buffer {
     int64_t        rank;
     const int64_t *dim_slots;
+    int64_t        first_stage, last_stage;
 } convrt_buffer;
 
 /* CPU features an object was compiled for (convrt_pipeline.cpu_features). */

@@ -152,6 +152,8 @@ static int check_descriptor(const convrt_pipeline *p)
             return bad_abi(p, "buffer rank or dim slots");
         if (b < p->n_args && buf->rank != p->args[b].rank)
             return bad_abi(p, "argument buffer rank differs from the argument");
+        if (buf->first_stage < 0 || buf->last_stage < buf->first_stage)
+            return bad_abi(p, "buffer stage range");
     }
     return 0;
 }
@@ -462,6 +464,54 @@ static int check_outputs(const convrt_pipeline *p, convrt_tensor *const *args, c
 
 /* ---------------------------------------------------------------- scratch */
 
+typedef struct scratch_slot {
+    int64_t b, first, last;
+    size_t  bytes, off;
+} scratch_slot;
+
+static int by_first_stage(const void *x, const void *y)
+{
+    const scratch_slot *a = x, *b = y;
+    if (a->first != b->first)
+        return a->first < b->first ? -1 : 1;
+    return a->b < b->b ? -1 : a->b > b->b;
+}
+
+/* Offsets for n scratch buffers of s[i].bytes (multiples of CRT_ALIGN)
+ * used by stages s[i].first..s[i].last: in order of their first stage,
+ * each goes into the lowest gap, among the buffers still in use then,
+ * that holds it.  Two buffers whose stage ranges overlap never overlap in
+ * memory.  The block's size; s is left sorted by first stage. */
+static size_t place_scratch(scratch_slot *s, int64_t n, int64_t *live)
+{
+    qsort(s, (size_t)n, sizeof *s, by_first_stage);
+    size_t total = 0;
+    int64_t nlive = 0;      /* indices into s, by offset */
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = 0;
+        for (int64_t j = 0; j < nlive; j++)
+            if (s[live[j]].last >= s[i].first)
+                live[k++] = live[j];
+        nlive = k;
+        size_t at = 0;
+        int64_t pos = 0;
+        for (; pos < nlive; pos++) {
+            const scratch_slot *o = &s[live[pos]];
+            if (o->off >= at && o->off - at >= s[i].bytes)
+                break;
+            if (o->off + o->bytes > at)
+                at = o->off + o->bytes;
+        }
+        s[i].off = at;
+        memmove(live + pos + 1, live + pos, (size_t)(nlive - pos) * sizeof *live);
+        live[pos] = i;
+        nlive++;
+        if (at + s[i].bytes > total)
+            total = at + s[i].bytes;
+    }
+    return total;
+}
+
 /* Scratch memory is kept per thread between calls: a pipeline called in a
  * loop would otherwise map and fault in its intermediates on every call
  * (the C library returns large blocks to the system when they are freed),
@@ -593,7 +643,8 @@ static int pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
     if (rc != 0)
         return rc;
     float **bufs = NULL;
-    int64_t *numel = NULL;
+    int64_t *numel = NULL, *live = NULL;
+    scratch_slot *slots = NULL;
     int64_t nb = p->n_buffers;
     if ((rc = check_outputs(p, args, d)) != 0)
         goto done;
@@ -606,16 +657,30 @@ static int pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
     (void)check_sizes(p, d, numel);   /* passed in validate; fills numel */
     for (int64_t b = 0; b < p->n_args; b++)
         bufs[b] = args[b]->data;
-    /* every scratch buffer in one block, each at a 64-byte boundary */
+    /* every scratch buffer in one block, each at a 64-byte boundary;
+     * buffers of stages that do not overlap share memory */
     size_t total = 0;
+    int64_t ns = nb - p->n_args;
+    if (ns > 0) {
+        slots = calloc((size_t)ns, sizeof *slots);
+        live = calloc((size_t)ns, sizeof *live);
+        if (!slots || !live) {
+            rc = convrt_report(CONVRT_E_NOMEM, PFX "out of memory", pname(p));
+            goto done;
+        }
+    }
     for (int64_t b = p->n_args; b < nb; b++) {
         size_t bytes = ((size_t)numel[b] * sizeof(float) + CRT_ALIGN - 1) & ~(size_t)(CRT_ALIGN - 1);
         if (bytes > SIZE_MAX - total) {
             rc = convrt_report(CONVRT_E_NOMEM, PFX "scratch buffers too large", pname(p));
             goto done;
         }
-        total += bytes;
+        total += bytes;     /* the block without sharing: a bound for the offsets */
+        slots[b - p->n_args] = (scratch_slot){ b, p->buffers[b].first_stage, p->buffers[b].last_stage,
+                                               bytes, 0 };
     }
+    if (ns > 0)
+        total = place_scratch(slots, ns, live);
     char *block = NULL;
     if (nb > p->n_args && !(block = scratch_get(total))) {
         int64_t big = p->n_args;
@@ -628,10 +693,8 @@ static int pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
                            pname(p), total, (long long)big, (long long)numel[big]);
         goto done;
     }
-    for (int64_t b = p->n_args, off = 0; b < nb; b++) {
-        bufs[b] = (float *)(block + off);
-        off += (int64_t)(((size_t)numel[b] * sizeof(float) + CRT_ALIGN - 1) & ~(size_t)(CRT_ALIGN - 1));
-    }
+    for (int64_t i = 0; i < ns; i++)
+        bufs[slots[i].b] = (float *)(block + slots[i].off);
     if ((rc = check_alias(p, args)) != 0) {
         if (block)
             scratch_put(block, total);
@@ -651,6 +714,8 @@ static int pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
 done:
     free(bufs);
     free(numel);
+    free(slots);
+    free(live);
     if (d != local)
         free(d);
     return rc;

@@ -283,6 +283,50 @@ def run_with_known_pid(args, cwd, before):
     return os.waitstatus_to_exitcode(status), err.read().decode()
 
 
+def peak_rss_mb(args, cwd):
+    """convc's peak resident memory, from a child process of its own"""
+    code = ("import resource, subprocess, sys; "
+            "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+            "sys.stderr.write(p.stderr); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if p.returncode == 0 else -1)")
+    p = subprocess.run([sys.executable, "-c", code, CONVC, *args], cwd=cwd, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0 and int(p.stdout) > 0, p.stderr
+    return int(p.stdout) / 1024
+
+
+def test_intermediates_of_stages_that_do_not_overlap_share_memory(tmp):
+    """a chain of 20 blurs of a 2048x2048 image: 19 intermediates of 16 MB
+    each, of which only two are ever in use at once -- the run needs
+    about what a chain of 2 needs (without sharing: 270 MB more), and
+    gives the numbers of a NumPy reference"""
+    k = "[[0.0625, 0.125, 0.0625], [0.125, 0.25, 0.125], [0.0625, 0.125, 0.0625]]"
+
+    def chain(n):
+        lines = ["pipeline chain {", "  input x: f32[2048, 2048]", f"  const k: f32[3, 3] = {k}"]
+        prev = "x"
+        for i in range(1, n):
+            lines.append(f"  a{i} = conv2d({prev}, k, pad=1)")
+            prev = f"a{i}"
+        lines += [f"  output y = conv2d({prev}, k, pad=1)", "}"]
+        with open(os.path.join(tmp, f"chain{n}.conv"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    x = np.random.default_rng(5).standard_normal((2048, 2048)).astype(np.float32)
+    np.save(os.path.join(tmp, "big.npy"), x)
+    rss = {}
+    for n in (2, 20):
+        chain(n)
+        rss[n] = peak_rss_mb(["run", f"chain{n}.conv", "x=big.npy", "-o", f"y=y{n}.npy", "--no-cache"], tmp)
+    assert rss[20] - rss[2] < 100, rss
+    kk = np.array(eval(k))
+    ref = x.astype(np.float64)
+    for _ in range(20):
+        p = np.pad(ref, 1)
+        ref = sum(kk[i, j] * p[i:i + 2048, j:j + 2048] for i in range(3) for j in range(3))
+    y = np.load(os.path.join(tmp, "y20.npy"))
+    assert np.allclose(y, ref, rtol=1e-4, atol=1e-5), np.abs(y - ref).max()
+
+
 def test_a_planted_symlink_at_a_temporary_name_is_not_followed(tmp):
     # Temporary names were once the target's name plus the pid: a link
     # planted there made convc overwrite the file it pointed to, and left the

@@ -471,7 +471,9 @@ Test(conv, scratch_allocation_failure)
 Test(conv, abi_version)
 {
     conv.abi_version = CONVRT_ABI_VERSION + 1;
-    expect_fail(CONVRT_E_ABI, 0, "ABI version 2", NULL);
+    char want[64];
+    snprintf(want, sizeof want, "ABI version %d", CONVRT_ABI_VERSION + 1);
+    expect_fail(CONVRT_E_ABI, 0, want, NULL);
     capture_reset();
     cr_expect_eq(convrt_pipeline_run(NULL, args), CONVRT_E_ABI);
     expect_report(CONVRT_E_ABI, "descriptor is NULL");
@@ -712,4 +714,121 @@ Test(pipeline, pool_idle_after_calls)
     convrt_tensor_free(&x);
     convrt_tensor_free(&y);
     convrt_set_num_threads(prev);
+}
+
+/* -------------------------------------------- scratch shared by stages
+ *
+ * "relay": y = ((x + 1) * 2 + 3) * 4 through scratch buffers s1, s2, s3, s4
+ * used by stages 0-1, 1-2, 2-3 and 0-3: s1 and s3 may share memory, no
+ * two others may.  The body records where each buffer was. */
+static float *relay_at[4];
+static int64_t relay_n;
+
+static void relay_body(float *const *bufs, const int64_t *dims)
+{
+    int64_t n = dims[0];
+    relay_n = n;
+    float *s1 = bufs[2], *s2 = bufs[3], *s3 = bufs[4], *s4 = bufs[5];
+    for (int k = 0; k < 4; k++)
+        relay_at[k] = bufs[2 + k];
+    for (int64_t i = 0; i < n; i++)     /* stage 0 */
+        s1[i] = bufs[0][i] + 1.0f, s4[i] = -1.0f;
+    for (int64_t i = 0; i < n; i++)     /* stage 1 */
+        s2[i] = s1[i] * 2.0f;
+    for (int64_t i = 0; i < n; i++)     /* stage 2 */
+        s3[i] = s2[i] + 3.0f;
+    for (int64_t i = 0; i < n; i++)     /* stage 3 */
+        bufs[1][i] = s3[i] * 4.0f + (s4[i] + 1.0f);
+}
+
+static const int64_t relay_slots_x[1] = {0};
+static const char *const relay_names[1] = {"N"};
+static const convrt_arg relay_args[2] = {
+    {"x", 0, 1, relay_slots_x, relay_names},
+    {"y", 1, 1, relay_slots_x, relay_names},
+};
+static const convrt_dim_expr relay_dims[1] = {{CONVRT_DIM_ARG, 0, 0}};
+
+static convrt_pipeline relay_with(const convrt_buffer *bufs)
+{
+    return (convrt_pipeline){
+        .abi_version = CONVRT_ABI_VERSION, .name = "relay", .target_cpu = "x86-64",
+        .n_inputs = 1, .n_args = 2, .args = relay_args, .n_slots = 1, .slots = relay_dims,
+        .n_buffers = 6, .buffers = bufs, .body = relay_body,
+    };
+}
+
+static void run_relay(const convrt_pipeline *p, int64_t n)
+{
+    convrt_tensor x, y;
+    cr_assert_eq(convrt_tensor_alloc(&x, 1, &n), 0);
+    cr_assert_eq(convrt_tensor_alloc(&y, 1, &n), 0);
+    for (int64_t i = 0; i < n; i++)
+        x.data[i] = (float)i;
+    convrt_tensor *a[2] = {&x, &y};
+    cr_assert_eq(convrt_pipeline_run(p, a), 0, "%s", cap.message);
+    for (int64_t i = 0; i < n; i++)
+        cr_assert_eq(y.data[i], (((float)i + 1.0f) * 2.0f + 3.0f) * 4.0f, "y[%lld]", (long long)i);
+    convrt_tensor_free(&x);
+    convrt_tensor_free(&y);
+}
+
+/* whether [a, a + n) and [b, b + n) floats overlap */
+static bool overlap(const float *a, const float *b, int64_t n)
+{
+    return a < b + n && b < a + n;
+}
+
+Test(pipeline, scratch_of_stages_that_do_not_overlap_is_shared)
+{
+    static const convrt_buffer bufs[6] = {
+        {1, relay_slots_x, 0, 3}, {1, relay_slots_x, 0, 3},
+        {1, relay_slots_x, 0, 1}, {1, relay_slots_x, 1, 2},
+        {1, relay_slots_x, 2, 3}, {1, relay_slots_x, 0, 3},
+    };
+    convrt_pipeline p = relay_with(bufs);
+    for (int64_t n = 1; n <= 1000; n = n * 7 + 3) {
+        run_relay(&p, n);
+        cr_expect_eq(relay_at[2], relay_at[0], "n %lld: s3 takes s1's memory", (long long)n);
+        for (int i = 0; i < 4; i++)
+            for (int j = i + 1; j < 4; j++)
+                if (!(i == 0 && j == 2))
+                    cr_expect(!overlap(relay_at[i], relay_at[j], relay_n),
+                              "n %lld: s%d and s%d overlap", (long long)n, i + 1, j + 1);
+        for (int i = 0; i < 4; i++)
+            cr_expect_eq((uintptr_t)relay_at[i] % 64, 0, "s%d is 64-byte aligned", i + 1);
+    }
+}
+
+Test(pipeline, scratch_in_one_stage_is_never_shared)
+{
+    /* zero ranges (a hand-made descriptor): every buffer in stage 0 */
+    static const convrt_buffer bufs[6] = {
+        {1, relay_slots_x}, {1, relay_slots_x}, {1, relay_slots_x},
+        {1, relay_slots_x}, {1, relay_slots_x}, {1, relay_slots_x},
+    };
+    convrt_pipeline p = relay_with(bufs);
+    run_relay(&p, 100);
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            cr_expect(!overlap(relay_at[i], relay_at[j], relay_n), "s%d and s%d overlap", i + 1, j + 1);
+}
+
+Test(pipeline, a_backward_stage_range_is_a_malformed_descriptor)
+{
+    static const convrt_buffer bufs[6] = {
+        {1, relay_slots_x, 0, 3}, {1, relay_slots_x, 0, 3},
+        {1, relay_slots_x, 0, 1}, {1, relay_slots_x, 2, 1},
+        {1, relay_slots_x, 2, 3}, {1, relay_slots_x, 0, 3},
+    };
+    convrt_pipeline p = relay_with(bufs);
+    int64_t n = 4;
+    convrt_tensor x, y;
+    cr_assert_eq(convrt_tensor_alloc(&x, 1, &n), 0);
+    cr_assert_eq(convrt_tensor_alloc(&y, 1, &n), 0);
+    convrt_tensor *a[2] = {&x, &y};
+    cr_expect_eq(convrt_pipeline_run(&p, a), CONVRT_E_ABI);
+    expect_report(CONVRT_E_ABI, "malformed descriptor", "stage range");
+    convrt_tensor_free(&x);
+    convrt_tensor_free(&y);
 }
