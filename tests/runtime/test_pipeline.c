@@ -749,6 +749,15 @@ static const convrt_arg relay_args[2] = {
 };
 static const convrt_dim_expr relay_dims[1] = {{CONVRT_DIM_ARG, 0, 0}};
 
+/* the buffers (x, y, s1..s4) with these stage ranges */
+static convrt_buffer relay_bufs[6];
+static const convrt_buffer *relay_ranges(const int64_t (*r)[2])
+{
+    for (int b = 0; b < 6; b++)
+        relay_bufs[b] = (convrt_buffer){1, relay_slots_x, r[b][0], r[b][1]};
+    return relay_bufs;
+}
+
 static convrt_pipeline relay_with(const convrt_buffer *bufs)
 {
     return (convrt_pipeline){
@@ -781,12 +790,8 @@ static bool overlap(const float *a, const float *b, int64_t n)
 
 Test(pipeline, scratch_of_stages_that_do_not_overlap_is_shared)
 {
-    static const convrt_buffer bufs[6] = {
-        {1, relay_slots_x, 0, 3}, {1, relay_slots_x, 0, 3},
-        {1, relay_slots_x, 0, 1}, {1, relay_slots_x, 1, 2},
-        {1, relay_slots_x, 2, 3}, {1, relay_slots_x, 0, 3},
-    };
-    convrt_pipeline p = relay_with(bufs);
+    static const int64_t r[6][2] = {{0, 3}, {0, 3}, {0, 1}, {1, 2}, {2, 3}, {0, 3}};
+    convrt_pipeline p = relay_with(relay_ranges(r));
     for (int64_t n = 1; n <= 1000; n = n * 7 + 3) {
         run_relay(&p, n);
         cr_expect_eq(relay_at[2], relay_at[0], "n %lld: s3 takes s1's memory", (long long)n);
@@ -803,11 +808,8 @@ Test(pipeline, scratch_of_stages_that_do_not_overlap_is_shared)
 Test(pipeline, scratch_in_one_stage_is_never_shared)
 {
     /* zero ranges (a hand-made descriptor): every buffer in stage 0 */
-    static const convrt_buffer bufs[6] = {
-        {1, relay_slots_x}, {1, relay_slots_x}, {1, relay_slots_x},
-        {1, relay_slots_x}, {1, relay_slots_x}, {1, relay_slots_x},
-    };
-    convrt_pipeline p = relay_with(bufs);
+    static const int64_t r[6][2] = {{0}};
+    convrt_pipeline p = relay_with(relay_ranges(r));
     run_relay(&p, 100);
     for (int i = 0; i < 4; i++)
         for (int j = i + 1; j < 4; j++)
@@ -816,12 +818,8 @@ Test(pipeline, scratch_in_one_stage_is_never_shared)
 
 Test(pipeline, a_backward_stage_range_is_a_malformed_descriptor)
 {
-    static const convrt_buffer bufs[6] = {
-        {1, relay_slots_x, 0, 3}, {1, relay_slots_x, 0, 3},
-        {1, relay_slots_x, 0, 1}, {1, relay_slots_x, 2, 1},
-        {1, relay_slots_x, 2, 3}, {1, relay_slots_x, 0, 3},
-    };
-    convrt_pipeline p = relay_with(bufs);
+    static const int64_t r[6][2] = {{0, 3}, {0, 3}, {0, 1}, {2, 1}, {2, 3}, {0, 3}};
+    convrt_pipeline p = relay_with(relay_ranges(r));
     int64_t n = 4;
     convrt_tensor x, y;
     cr_assert_eq(convrt_tensor_alloc(&x, 1, &n), 0);
