@@ -128,6 +128,12 @@ static void compile_part(CgSplit *s, CgPart *part)
     }
     LLVMDisposeMemoryBuffer(bc);
     LLVMValueRef keep = LLVMGetNamedFunction(mod, part->name);
+    if (!keep || LLVMCountBasicBlocks(keep) == 0) {
+        part->err = cg_fmt_err("the bitcode has no function %s", part->name);
+        LLVMDisposeModule(mod);
+        LLVMContextDispose(c);
+        return;
+    }
     for (LLVMValueRef f = LLVMGetFirstFunction(mod), next; f; f = next) {
         next = LLVMGetNextFunction(f);
         if (f != keep && LLVMCountBasicBlocks(f) > 0)
@@ -150,10 +156,10 @@ static void compile_part(CgSplit *s, CgPart *part)
         LLVMPassBuilderOptionsRef o = LLVMCreatePassBuilderOptions();
         LLVMErrorRef e = NULL;
         if (s->opt >= 1) {
-            char *pipeline = NULL;
-            if (asprintf(&pipeline, "globaldce,%s", s->pipeline) < 0)
-                pipeline = NULL;
-            e = LLVMRunPasses(mod, pipeline ? pipeline : "globaldce", tm, o);
+            size_t n = strlen(s->pipeline) + sizeof "globaldce,";
+            char *pipeline = cg_xcalloc(n, 1);
+            snprintf(pipeline, n, "globaldce,%s", s->pipeline);
+            e = LLVMRunPasses(mod, pipeline, tm, o);
             free(pipeline);
         }
         LLVMDisposePassBuilderOptions(o);
