@@ -580,8 +580,7 @@ static Jit *jit_from_module(CgModule *m)
 static Jit *compile_and_link(const Options *o, const Compiled *c, const char *default_cpu,
                              const Entry *e, uint64_t limit, bool *stored, double *t_compiled)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    CgModule *m = cli_back_threads(o, c->ir, default_cpu, ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu);
+    CgModule *m = cli_back_threads(o, c->ir, default_cpu, true);
     if (!m)
         return NULL;
     char *err = NULL;

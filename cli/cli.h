@@ -57,10 +57,10 @@ int  run_command(Arena *a, const Options *o);
 /* driver_front / driver_back with the command line's options */
 bool cli_front(Arena *a, const Options *o, Compiled *c, bool want_ir, const char *default_cpu);
 CgModule *cli_back(const Options *o, const IrProgram *ir, const char *default_cpu);
-/* cli_back compiling the largest kernels on up to threads threads, for
- * cg_emit_objects_consume */
+/* cli_back optimising the largest kernels on every CPU (up to 16), with
+ * objects also compiling them there, for cg_emit_objects_consume */
 CgModule *cli_back_threads(const Options *o, const IrProgram *ir, const char *default_cpu,
-                           int threads);
+                           bool objects);
 
 /* files.c: checking targets first, writing all files or none */
 void report_to_stderr(void *user, int code, const char *message);

@@ -62,7 +62,7 @@ int cmd_compile(Arena *a, const Options *o)
 
     /* Objects default to a portable x86-64 level, not the build machine's
      * CPU, so they run wherever x86-64-v3 (AVX2 + FMA) does. */
-    CgModule *m = errors ? NULL : cli_back(o, c.ir, "x86-64-v3");
+    CgModule *m = errors ? NULL : cli_back_threads(o, c.ir, "x86-64-v3", false);
     if (!m) {
         convrt_set_error_handler(NULL, NULL);
         return 1;

@@ -487,13 +487,16 @@ bool cli_front(Arena *a, const Options *o, Compiled *c, bool want_ir, const char
 
 CgModule *cli_back(const Options *o, const IrProgram *ir, const char *default_cpu)
 {
-    return cli_back_threads(o, ir, default_cpu, 1);
+    CompileOptions co = compile_options(o);
+    return driver_back(&co, ir, default_cpu);
 }
 
 CgModule *cli_back_threads(const Options *o, const IrProgram *ir, const char *default_cpu,
-                           int threads)
+                           bool objects)
 {
     CompileOptions co = compile_options(o);
-    co.codegen_threads = threads;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    co.codegen_threads = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
+    co.codegen_objects = objects;
     return driver_back(&co, ir, default_cpu);
 }

@@ -5,8 +5,8 @@
  * NAME_output_shapes and the descriptor NAME_pipeline (convrt_abi.h).
  * Everything else (NAME__body, NAME__stage_T, NAME__par_N, constant data)
  * is internal, so any number of pipelines link into one program (but the
- * functions CgTarget.threads compiled apart: they are external in the
- * objects of cg_emit_objects_consume, which only the JIT links).
+ * functions compiled apart with CgTarget.objects: they are external in
+ * the objects of cg_emit_objects_consume, which only the JIT links).
  *
  * LLVM types stay out of this header: only codegen/ and jit.c include
  * llvm-c. */
@@ -31,9 +31,12 @@ typedef struct CgTarget {
                                (convrt_profile.h); the stages' own code is
                                the same */
     int         threads;    /* > 1: the largest kernel functions are
-                               optimised and compiled on up to this many
-                               threads, each into an object of its own
-                               (cg_emit_objects_consume; for the JIT) */
+                               optimised on up to this many threads and
+                               linked back into the module, or, with
+                               objects, also compiled there, each into an
+                               object of its own (cg_emit_objects_consume;
+                               for the JIT) */
+    bool        objects;
 } CgTarget;
 
 typedef struct CgModule CgModule;

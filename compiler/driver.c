@@ -262,7 +262,8 @@ bool driver_front(Arena *a, const CompileOptions *o, Compiled *c, bool want_ir,
 
 CgModule *driver_back(const CompileOptions *o, const IrProgram *ir, const char *default_cpu)
 {
-    CgTarget t = { o->cpu ? o->cpu : default_cpu, o->opt_level, o->profile, o->codegen_threads };
+    CgTarget t = { o->cpu ? o->cpu : default_cpu, o->opt_level, o->profile, o->codegen_threads,
+                   o->codegen_objects };
     char *err = NULL;
     CgModule *m = cg_compile(ir, &t, &err);
     if (!m) {

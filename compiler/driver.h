@@ -36,6 +36,7 @@ typedef struct CompileOptions {
     FILE             *messages;     /* diagnostics and errors; NULL: stderr */
     bool              profile;      /* time each stage (CgTarget.profile) */
     int               codegen_threads;  /* CgTarget.threads */
+    bool              codegen_objects;  /* CgTarget.objects */
 } CompileOptions;
 
 /* Everything the front and middle made; it lives in the caller's arena. */

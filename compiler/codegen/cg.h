@@ -128,8 +128,11 @@ void cg_emit_stmt(Fn *f, const IrStmt *s);
  * them out of m's module (and out of fns[0..*nfns)), starts the threads
  * and returns at once; NULL (nothing taken) when it is not worth it. */
 CgSplit *cg_split_start(CgModule *m, const char *pipeline, int opt, LLVMValueRef *fns,
-                        int *nfns, int threads);
+                        int *nfns, int threads, bool objects);
 int cg_split_finish(CgSplit *s, char **err);    /* waits; 0, or -1 after *err */
+/* Without objects: the optimised functions linked back into m's module,
+ * internal again; the split is then empty.  0, or -1 after *err. */
+int cg_split_link(CgSplit *s, CgModule *m, char **err);
 int cg_split_count(const CgSplit *s);
 char *cg_split_take(CgSplit *s, int k, size_t *len);    /* part k's object */
 void cg_split_free(CgSplit *s);

@@ -116,11 +116,14 @@ static CgModule *compile(const IrProgram *p, const CgTarget *t, char **err)
     LLVMDisposeMessage(msg);
     int opt = t ? t->opt_level : 3;
     if (t && opt >= 1)
-        m->split = cg_split_start(m, kernel_pipeline, opt, cg.kernel_fns, &cg.nkernel_fns, t->threads);
+        m->split = cg_split_start(m, kernel_pipeline, opt, cg.kernel_fns, &cg.nkernel_fns, t->threads,
+                                  t->objects);
     LLVMErrorRef e = optimise(m, opt, cg.kernel_fns, cg.nkernel_fns);
     free(cg.kernel_fns);
     char *split_err = NULL;
     int split_rc = cg_split_finish(m->split, &split_err);
+    if (split_rc == 0 && !e)
+        split_rc = cg_split_link(m->split, m, &split_err);
     if (e) {
         char *em = LLVMGetErrorMessage(e);
         cg_set_err(err, cg_fmt_err("%s: optimisation failed: %s", p->name, em));

@@ -1,7 +1,8 @@
 /* codegen/split.c - the largest micro-kernel functions of a module
- * optimised and compiled to machine code on threads of their own, each
- * into an object of its own (CgTarget.threads > 1; for the JIT, which
- * links any number of objects).
+ * optimised on threads of their own (CgTarget.threads > 1) and either
+ * compiled there too, each into an object of its own (CgTarget.objects;
+ * for the JIT, which links any number of objects), or linked back into
+ * the module (cg_split_link) for its one object.
  *
  * Most of a CNN block's compile time is the kernel pipeline and the code
  * generation of its stages' parallel task functions, and these are
@@ -11,9 +12,9 @@
  * instructions (when there are two or more) out of the module: the module
  * is written as bitcode, each thread reads it into an LLVM context of its
  * own, keeps one function (its constants are copied with it), runs the
- * same kernel pipeline on it and emits its object, while the calling
- * thread optimises what is left (the function is a declaration there).
- * cg_split_finish waits for the threads.  Every function's IR, passes and
+ * same kernel pipeline on it and emits its object (or its bitcode), while
+ * the calling thread optimises what is left (the function is a
+ * declaration there).  cg_split_finish waits for the threads.  Every function's IR, passes and
  * code generation are the ones the whole module would have had, so the
  * machine code and the results are the same as the single object's
  * (convc compile). */
@@ -24,6 +25,7 @@
 
 #include <llvm-c/BitReader.h>
 #include <llvm-c/BitWriter.h>
+#include <llvm-c/Linker.h>
 
 /* Smaller functions are not worth a thread: reading the module's bitcode
  * costs the thread more than their code generation. */
@@ -31,7 +33,7 @@ enum { SPLIT_MIN_INSTS = 2000, SPLIT_MAX_DEPTH = 8 };
 
 struct CgPart {
     char  *name;
-    char  *obj;         /* the object, malloc'ed, or NULL after err */
+    char  *obj;         /* the object (or bitcode), malloc'ed, or NULL after err */
     size_t len;
     char  *err;
 };
@@ -40,6 +42,7 @@ struct CgSplit {
     const CgModule *m;
     const char     *pipeline;   /* the kernel pipeline (codegen.c) */
     int             opt;
+    bool            objects;    /* emit objects, else optimised bitcode */
     LLVMMemoryBufferRef bitcode;
     CgPart         *parts;
     int             nparts;
@@ -169,9 +172,12 @@ static void compile_part(CgSplit *s, CgPart *part)
             char *em = LLVMGetErrorMessage(e);
             part->err = cg_fmt_err("optimisation failed: %s", em);
             LLVMDisposeErrorMessage(em);
+        } else if (!s->objects) {
+            buf = LLVMWriteBitcodeToMemoryBuffer(mod);
         } else if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &buf)) {
             part->err = cg_fmt_err("cannot emit the object of %s: %s", part->name, msg ? msg : "?");
-        } else {
+        }
+        if (buf) {
             part->len = LLVMGetBufferSize(buf);
             part->obj = malloc(part->len ? part->len : 1);
             if (!part->obj) {
@@ -206,7 +212,7 @@ static int by_size_desc(const void *x, const void *y)
 }
 
 CgSplit *cg_split_start(CgModule *m, const char *pipeline, int opt, LLVMValueRef *fns,
-                        int *nfns, int threads)
+                        int *nfns, int threads, bool objects)
 {
     if (threads < 2 || *nfns < 2)
         return NULL;
@@ -232,6 +238,7 @@ CgSplit *cg_split_start(CgModule *m, const char *pipeline, int opt, LLVMValueRef
     s->m = m;
     s->pipeline = pipeline;
     s->opt = opt;
+    s->objects = objects;
     s->bitcode = LLVMWriteBitcodeToMemoryBuffer(m->mod);
     s->parts = cg_xcalloc((size_t)n, sizeof *s->parts);
     s->nparts = n;
@@ -279,6 +286,30 @@ int cg_split_finish(CgSplit *s, char **err)
             cg_set_err(err, cg_fmt_err("%s: %s", s->parts[k].name, s->parts[k].err));
             return -1;
         }
+    return 0;
+}
+
+int cg_split_link(CgSplit *s, CgModule *m, char **err)
+{
+    if (!s || s->objects)
+        return 0;
+    for (int k = 0; k < s->nparts; k++) {
+        CgPart *part = &s->parts[k];
+        LLVMMemoryBufferRef bc = LLVMCreateMemoryBufferWithMemoryRange(part->obj, part->len, "part", 0);
+        LLVMModuleRef mod = NULL;
+        bool bad = LLVMParseBitcodeInContext2(m->ctx, bc, &mod);
+        LLVMDisposeMemoryBuffer(bc);
+        if (bad || LLVMLinkModules2(m->mod, mod)) {     /* takes mod */
+            cg_set_err(err, cg_fmt_err("cannot link %s back into the module", part->name));
+            return -1;
+        }
+        LLVMValueRef fn = LLVMGetNamedFunction(m->mod, part->name);
+        if (fn)
+            LLVMSetLinkage(fn, LLVMInternalLinkage);
+        free(part->obj);
+        part->obj = NULL;
+    }
+    s->nparts = 0;
     return 0;
 }
 

@@ -350,8 +350,11 @@ def cmd_kernels(o):
     strided convolution over vectors of output channels (scatters), a
     stem with the max pool fused over its ring of rows, a 1x1 convolution
     over more than 1 MiB of input (prefetches) and one with a 4 MB output
-    (streaming stores); objects for x86-64-v3 and for the native CPU, each
-    bitwise equal to `convc run` for the same target"""
+    (streaming stores), and a residual pair of 3x3 convolutions, whose
+    kernels (like the strided one's) are large enough to be optimised on
+    threads of their own and linked back into the object (in `convc run`:
+    compiled into objects of their own); objects for x86-64-v3 and for the
+    native CPU, each bitwise equal to `convc run` for the same target"""
     d = os.path.join(o.work, "case")
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "script.conv"), "w") as f:
@@ -365,18 +368,24 @@ def cmd_kernels(o):
                 "  input wp: f32[40, 272]\n"
                 "  input q: f32[8, 128, 256]\n"
                 "  input wq: f32[32, 8]\n"
+                "  input r: f32[32, 28, 28]\n"
+                "  input wr1: f32[32, 32, 3, 3]\n"
+                "  input wr2: f32[32, 32, 3, 3]\n"
                 "  output down = relu(conv2d(a, wa, bias=ba, stride=2, pad=1))\n"
                 "  output stem = conv2d(s, ws, stride=2, pad=3) |> maxpool2d(3, stride=2, pad=1)\n"
                 "  output wide = conv1x1(p, wp)\n"
                 "  output big = conv1x1(q, wq)\n"
+                "  output res = relu(conv2d(relu(conv2d(r, wr1, pad=1)), wr2, pad=1) + r)\n"
                 "}\n")
     rng = np.random.default_rng(12)
     arrs = {"a": (64, 28, 28), "wa": (48, 64, 3, 3), "ba": (48,), "s": (3, 60, 62),
             "ws": (40, 3, 7, 7), "p": (272, 32, 32), "wp": (40, 272), "q": (8, 128, 256),
-            "wq": (32, 8)}
+            "wq": (32, 8), "r": (32, 28, 28), "wr1": (32, 32, 3, 3), "wr2": (32, 32, 3, 3)}
     v = {}
     for name, shape in arrs.items():
         v[name] = rng.standard_normal(shape).astype(np.float32)
+        if name in ("wr1", "wr2"):
+            v[name] = v[name] / 16      # exact: a power of two
         np.save(os.path.join(d, f"in_{name}.npy"), v[name])
     np.save(os.path.join(d, "expect_down.npy"),
             np.maximum(conv_ref(v["a"], v["wa"], (2, 2), (1, 1), v["ba"]), 0))
@@ -386,6 +395,9 @@ def cmd_kernels(o):
             conv_ref(v["p"], v["wp"][:, :, None, None], (1, 1), (0, 0)))
     np.save(os.path.join(d, "expect_big.npy"),
             conv_ref(v["q"], v["wq"][:, :, None, None], (1, 1), (0, 0)))
+    h = np.maximum(conv_ref(v["r"], v["wr1"], (1, 1), (1, 1)), 0)
+    np.save(os.path.join(d, "expect_res.npy"),
+            np.maximum(conv_ref(h, v["wr2"], (1, 1), (1, 1)) + v["r"], 0))
     problems = []
     for cpu in (CPU, "native"):
         problems += check_case_dir(o, d, os.path.join(o.work, "out_" + cpu), f"cnn_kernels ({cpu})",
