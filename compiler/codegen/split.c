@@ -43,6 +43,7 @@ struct CgSplit {
     const char     *pipeline;   /* the kernel pipeline (codegen.c) */
     int             opt;
     bool            objects;    /* emit objects, else optimised bitcode */
+    bool            linked;     /* the parts are back in the module */
     LLVMMemoryBufferRef bitcode;
     CgPart         *parts;
     int             nparts;
@@ -309,13 +310,13 @@ int cg_split_link(CgSplit *s, CgModule *m, char **err)
         free(part->obj);
         part->obj = NULL;
     }
-    s->nparts = 0;
+    s->linked = true;
     return 0;
 }
 
 int cg_split_count(const CgSplit *s)
 {
-    return s ? s->nparts : 0;
+    return s && !s->linked ? s->nparts : 0;
 }
 
 char *cg_split_take(CgSplit *s, int k, size_t *len)
