@@ -19,7 +19,7 @@
  *   32  u64 payload size    the file holds exactly header + payload
  *   40  u64 checksum        XXH3-64 of the payload
  *   48  the payload: each object as its u64 size and its bytes, to the
- *       end of the file (at most MAX_OBJECTS)
+ *       end of the file
  *
  * An entry is linked only when every field agrees; anything else (a
  * truncated or corrupt file, another format, another key) is ignored,
@@ -54,7 +54,6 @@
 #define ENTRY_SUFFIX ".jit"
 enum {
     ENTRY_FORMAT = 2,
-    MAX_OBJECTS = 64,
     HEADER_SIZE = 48,
     KEY_BYTES = 16,
     NAME_LEN = 2 * KEY_BYTES + sizeof ENTRY_SUFFIX - 1,
@@ -384,21 +383,24 @@ bad:
     return NULL;
 }
 
-/* The objects of a payload, pointing into it: their number, or -1 when
- * the sizes do not add up to the payload or there are too many. */
-static int unpack_objects(const unsigned char *p, size_t len, const void **objs, size_t *lens)
+/* The number of objects in a payload, -1 when their sizes do not add up
+ * to it; with objs, where each starts (in the payload) and its size. */
+static int64_t unpack_objects(const unsigned char *p, size_t len, const void **objs, size_t *lens)
 {
-    int n = 0;
+    int64_t n = 0;
     size_t at = 0;
     while (at < len) {
-        if (n == MAX_OBJECTS || len - at < 8)
+        if (len - at < 8)
             return -1;
         uint64_t size = get_u64(p + at);
         at += 8;
         if (size == 0 || size > len - at)
             return -1;
-        objs[n] = p + at;
-        lens[n++] = (size_t)size;
+        if (objs) {
+            objs[n] = p + at;
+            lens[n] = (size_t)size;
+        }
+        n++;
         at += (size_t)size;
     }
     return n > 0 ? n : -1;
@@ -640,17 +642,22 @@ Jit *cli_jit(const Options *o, const Compiled *c, const char *default_cpu)
         size_t len = 0;
         unsigned char *buf = read_entry(dirfd, &e, &len, &why);
         close(dirfd);
-        const void *objs[MAX_OBJECTS];
-        size_t lens[MAX_OBJECTS];
-        int n = buf ? unpack_objects(buf + HEADER_SIZE, len, objs, lens) : 0;
-        if (n < 0) {
+        int64_t n = buf ? unpack_objects(buf + HEADER_SIZE, len, NULL, NULL) : 0;
+        if (n < 0 || n > INT_MAX) {
             why = "malformed (object sizes)";
             free(buf);
             buf = NULL;
         }
         if (buf) {
             char *err = NULL;
-            Jit *j = jit_create_from_objects(name, n, objs, lens, &err);
+            const void **objs = malloc((size_t)n * sizeof *objs);
+            size_t *lens = malloc((size_t)n * sizeof *lens);
+            if (!objs || !lens)
+                arena_out_of_memory((size_t)n * sizeof *objs);
+            unpack_objects(buf + HEADER_SIZE, len, objs, lens);
+            Jit *j = jit_create_from_objects(name, (int)n, objs, lens, &err);
+            free(objs);
+            free(lens);
             free(buf);
             if (j) {
                 say(o, "cache hit: %s/%s (linked in %.1f ms; pipeline ready %.1f ms after start)", e.dir,

@@ -8,7 +8,8 @@
  *          -> cg_compile                                       (driver_back)
  *
  * with a --dump hook after each step.  The commands that use the result
- * (jit_create for run, cg_emit_object_consume + header_write for compile)
+ * (cg_emit_objects_consume + jit_create_from_objects for run,
+ * cg_emit_object_consume + header_write for compile)
  * are in cli/. */
 #include "driver.h"
 

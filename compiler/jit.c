@@ -219,11 +219,6 @@ Jit *jit_create_from_objects(const char *name, int n, const void *const *objs,
     return j;
 }
 
-Jit *jit_create_from_object(const char *name, const void *obj, size_t len, char **err)
-{
-    return jit_create_from_objects(name, 1, &obj, &len, err);
-}
-
 Jit *jit_create(CgModule *m, char **err)
 {
     if (err)

@@ -19,14 +19,11 @@ typedef struct Jit Jit;
  * or write it out first if needed).  NULL on failure with *err set to a
  * malloc'ed message. */
 Jit *jit_create(CgModule *m, char **err);
-/* Links a relocatable object made by cg_emit_object for pipeline name
- * (the compile cache keeps them) instead of compiling a module: no code
- * generation.  The object must have been made for a CPU this one can run
- * (the descriptor's feature check still guards each call).  NULL on
- * failure with *err set to a malloc'ed message. */
-Jit *jit_create_from_object(const char *name, const void *obj, size_t len, char **err);
-/* The same for the n objects of cg_emit_objects_consume, linked into one
- * program. */
+/* Links the relocatable objects cg_emit_objects_consume made for
+ * pipeline name (the compile cache keeps them) instead of compiling a
+ * module: no code generation.  The objects must have been made for a CPU
+ * this one can run (the descriptor's feature check still guards each
+ * call).  NULL on failure with *err set to a malloc'ed message. */
 Jit *jit_create_from_objects(const char *name, int n, const void *const *objs,
                              const size_t *lens, char **err);
 /* The pipeline's descriptor (NAME_pipeline), or NULL. */

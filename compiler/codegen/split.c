@@ -14,10 +14,13 @@
  * own, keeps one function (its constants are copied with it), runs the
  * same kernel pipeline on it and emits its object (or its bitcode), while
  * the calling thread optimises what is left (the function is a
- * declaration there).  cg_split_finish waits for the threads.  Every function's IR, passes and
- * code generation are the ones the whole module would have had, so the
- * machine code and the results are the same as the single object's
- * (convc compile). */
+ * declaration there).  cg_split_finish waits for the threads.  Every
+ * function goes through the passes and code generation the whole module
+ * would have given it, so its machine code is the same either way.
+ *
+ * Needs: a verified, unoptimised module and its kernel functions.
+ * Establishes: those functions optimised (and, with objects, compiled)
+ * apart; the rest of the module unchanged but for their declarations. */
 #include "cg.h"
 
 #include <pthread.h>
@@ -271,17 +274,24 @@ CgSplit *cg_split_start(CgModule *m, const char *pipeline, int opt, LLVMValueRef
     return s;
 }
 
-int cg_split_finish(CgSplit *s, char **err)
+/* Waits for the threads and drops the bitcode they read. */
+static void join(CgSplit *s)
 {
-    if (!s)
-        return 0;
     for (int t = 0; t < s->nthreads; t++)
         pthread_join(s->threads[t], NULL);
     free(s->threads);
     s->threads = NULL;
     s->nthreads = 0;
-    LLVMDisposeMemoryBuffer(s->bitcode);
+    if (s->bitcode)
+        LLVMDisposeMemoryBuffer(s->bitcode);
     s->bitcode = NULL;
+}
+
+int cg_split_finish(CgSplit *s, char **err)
+{
+    if (!s)
+        return 0;
+    join(s);
     for (int k = 0; k < s->nparts; k++)
         if (s->parts[k].err) {
             cg_set_err(err, cg_fmt_err("%s: %s", s->parts[k].name, s->parts[k].err));
@@ -331,11 +341,7 @@ void cg_split_free(CgSplit *s)
 {
     if (!s)
         return;
-    for (int t = 0; t < s->nthreads; t++)
-        pthread_join(s->threads[t], NULL);
-    free(s->threads);
-    if (s->bitcode)
-        LLVMDisposeMemoryBuffer(s->bitcode);
+    join(s);
     for (int k = 0; k < s->nparts; k++) {
         free(s->parts[k].name);
         free(s->parts[k].obj);
