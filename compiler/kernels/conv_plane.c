@@ -39,7 +39,10 @@
  * taps that can leave the input row; its loads are plain and its few
  * masks stay in mask registers.  Other tiles (the first and last rows, the
  * plane's tail) take the border variant: masked loads and one mask per
- * tap from the lane's row, column and place in the plane.  The plane's
+ * tap from the lane's row, column and place in the plane, and a kernel
+ * row whose input row is outside for every row of the tile is skipped
+ * altogether (a top or bottom tile of a padded convolution: W4, 3x3
+ * dilation 2 pad 2 on 56x56, 2.7-3.2% faster; W1 0.8%).  The plane's
  * last tile, when the plane ends within its first vectors, has a border
  * variant of its own that computes only those vectors (56x56: one vector
  * of three; 1-1.5% of W1, W4, for about 15% more compile time).
@@ -150,6 +153,20 @@ static void prefetch_ahead(Conv *P, PtrVec *red, int32_t nk_run)
                                            lin_idx(P, P->xrank, add(L, first, I(L, i * LINE_FLOATS)))));
 }
 
+/* Whether some row of the tile (virtual rows oy0 .. the row of its last
+ * position) reads, at kernel row offset ay, an input row inside the
+ * input. */
+static IrExpr *row_needed(Conv *P, int64_t ay)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    IrExpr *oy0 = loc(P, P->l_oy0);
+    IrExpr *oy1 = idiv(L, add(L, loc(P, P->l_p0), I(L, P->tile - 1)), P->Wv);
+    IrExpr *lo = ir_bin(a, IR_OP_GE, add(L, mul(L, oy1, I(L, P->sy)), I(L, ay)), I(L, 0));
+    IrExpr *hi = ir_bin(a, IR_OP_LT, add(L, mul(L, oy0, I(L, P->sy)), I(L, ay)), P->IH);
+    return ir_bin(a, IR_OP_AND, lo, hi);
+}
+
 /* The accumulation and the store for nk_run output channels.  interior:
  * plain loads, masks only for column taps that can leave the input row
  * (colm[v][kx], NULL where no lane can); else one mask per vector and tap. */
@@ -182,20 +199,29 @@ static IrStmt *block_body(Conv *P, int32_t nk_run, int32_t nv, bool interior, Ir
     IrExpr *c = V(L, P->var_c);
     IrExpr *xc = add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->cstride)), loc(P, P->l_p0));
     prefetch_ahead(P, &red, nk_run);
+    PtrVec row = { 0 };
     for (int64_t tap = 0; tap < P->ntaps; tap++) {
         const Tap *t = &P->taps[tap];
         int64_t kx = tap % P->kw;
+        PtrVec *to = interior || P->nsp != 2 ? &red : &row;
         IrExpr *off = add(L, add(L, mul(L, I(L, t->phase), P->pstride), mul(L, I(L, t->dy), P->Wv)),
                           I(L, t->dx));
         IrExpr *mask[MAX_NV];
         for (int32_t v = 0; v < nv; v++) {
             mask[v] = interior ? colm[v][kx] : tapm[tap * nv + v];
             IrExpr *lin = add(L, add(L, xc, I(L, (int64_t)v * vl)), off);
-            ptrvec_push(a, &red, set(P, xv[v], ir_vload(a, P->bx, P->xrank,
-                                                        lin_idx(P, P->xrank, lin),
-                                                        interior ? NULL : mask[v])));
+            ptrvec_push(a, to, set(P, xv[v], ir_vload(a, P->bx, P->xrank,
+                                                       lin_idx(P, P->xrank, lin),
+                                                       interior ? NULL : mask[v])));
         }
-        conv_tap_fmas(P, &red, c, tap, nk_run, nv, acc, xv, wv, mask);
+        conv_tap_fmas(P, to, c, tap, nk_run, nv, acc, xv, wv, mask);
+        if (to == &row && kx == P->kw - 1) {
+            /* a border tile: the kernel row's taps only if some row of
+             * the tile reads an input row inside (otherwise every lane's
+             * FMA is masked off: skipping them changes nothing) */
+            ptrvec_push(a, &red, ir_if(a, row_needed(P, t->ay), lower_block(L, &row), NULL));
+            row = (PtrVec){ 0 };
+        }
     }
     ptrvec_push(a, &out, ir_for(a, P->var_c, I(L, 0), P->Cg, lower_block(L, &red), IR_LOOP_KERNEL));
     for (int32_t j = 0; j < nk_run; j++)
