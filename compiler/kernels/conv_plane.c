@@ -113,19 +113,22 @@ static void store_vector(Conv *P, PtrVec *out, int32_t acc, int32_t j, int32_t v
  * the start of channel c: with many input channels the tile's column of
  * planes is more lines than the hardware prefetcher follows, and the
  * first channel block of a tile reads them from beyond the L2 cache.  D
- * channels are about PREFETCH_CYCLES of FMAs ahead.  Only for inputs of
- * more than PREFETCH_MIN_BYTES (a group's planes), known when compiling:
- * a smaller input stays in the L2 cache, and there the prefetches only
- * took load slots (measured: W1, 0.8 MB, 4% slower with them; W2, 3.2 MB,
+ * channels are about PREFETCH_CYCLES of FMAs ahead, at most
+ * PREFETCH_MAX_CHANNELS.  Only for inputs of more than PREFETCH_MIN_BYTES
+ * (a group's planes), known when compiling: a smaller input stays in the
+ * L2 cache, and there the prefetches only took load slots (measured: W1, 0.8 MB, 4% slower with them; W2, 3.2 MB,
  * 7-17% faster).  The later blocks of a tile need them too: the tile's
  * planes (48 KB on W2) do not stay in the L1 cache between blocks
  * (prefetching in the first block only: W2 14% slower).  Distance,
  * interleaved on W2: 8 channels (96 cycles) 1-2% faster than 16 and than
- * 4, 6 or 10 the same, 32 6% slower; W11 1% faster at 8 than 16.  (Taking
+ * 4, 6 or 10 the same, 32 6% slower; W11 1% faster at 8 than 16.  For
+ * x86-64-v3 (6 x 2 blocks, 6 cycles a channel) the same cap: W2 at 8
+ * channels 1.6-2.2% faster than at 16 (one and two threads), 24 3%
+ * slower, 4 and 6 as 8; W11 0.6% faster.  (Taking
  * the tile through every block a chunk of channels at a time, partial
  * sums in the output, so that a chunk stays in the L1 cache, was 2-8%
  * slower on W2 with chunks of 8-24 KB, 2% faster with 32 KB.) */
-enum { PREFETCH_CYCLES = 96, PREFETCH_MIN_BYTES = 1 << 20 };
+enum { PREFETCH_CYCLES = 96, PREFETCH_MAX_CHANNELS = 8, PREFETCH_MIN_BYTES = 1 << 20 };
 
 static void prefetch_ahead(Conv *P, PtrVec *red, int32_t nk_run)
 {
@@ -136,8 +139,8 @@ static void prefetch_ahead(Conv *P, PtrVec *red, int32_t nk_run)
         return;
     int64_t per_c = P->ntaps * nk_run * P->nv / 2;     /* FMA cycles a channel */
     int64_t d = per_c > 0 ? (PREFETCH_CYCLES + per_c - 1) / per_c : 1;
-    if (d > 16)
-        d = 16;
+    if (d > PREFETCH_MAX_CHANNELS)
+        d = PREFETCH_MAX_CHANNELS;
     IrExpr *c = add(L, V(L, P->var_c), I(L, d));
     IrExpr *first = add(L, add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->cstride)), loc(P, P->l_p0)),
                         add(L, mul(L, I(L, P->dmin_dy), P->Wv), I(L, P->dmin)));
