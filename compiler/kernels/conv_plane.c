@@ -116,18 +116,20 @@ static void store_vector(Conv *P, PtrVec *out, int32_t acc, int32_t j, int32_t v
  * channels are about PREFETCH_CYCLES of FMAs ahead, at most
  * PREFETCH_MAX_CHANNELS.  Only for inputs of more than PREFETCH_MIN_BYTES
  * (a group's planes), known when compiling: a smaller input stays in the
- * L2 cache, and there the prefetches only took load slots (measured: W1, 0.8 MB, 4% slower with them; W2, 3.2 MB,
- * 7-17% faster).  The later blocks of a tile need them too: the tile's
- * planes (48 KB on W2) do not stay in the L1 cache between blocks
- * (prefetching in the first block only: W2 14% slower).  Distance,
- * interleaved on W2: 8 channels (96 cycles) 1-2% faster than 16 and than
- * 4, 6 or 10 the same, 32 6% slower; W11 1% faster at 8 than 16.  For
- * x86-64-v3 (6 x 2 blocks, 6 cycles a channel) the same cap: W2 at 8
- * channels 1.6-2.2% faster than at 16 (one and two threads), 24 3%
- * slower, 4 and 6 as 8; W11 0.6% faster.  (Taking
- * the tile through every block a chunk of channels at a time, partial
- * sums in the output, so that a chunk stays in the L1 cache, was 2-8%
- * slower on W2 with chunks of 8-24 KB, 2% faster with 32 KB.) */
+ * L2 cache, and there the prefetches only took load slots (measured: W1,
+ * 0.8 MB, 4% slower with them; W2, 3.2 MB, 7-17% faster).  The later
+ * blocks of a tile need them too: the tile's planes (48 KB on W2) do not
+ * stay in the L1 cache between blocks (prefetching in the first block
+ * only: W2 14% slower).
+ *
+ * Distance, interleaved on W2: 8 channels (96 cycles) 1-2% faster than 16,
+ * and 4, 6 or 10 the same as 8, 32 6% slower; W11 1% faster at 8 than at
+ * 16.  For x86-64-v3 (6 x 2 blocks, 6 cycles a channel) the same cap: W2
+ * at 8 channels 1.6-2.2% faster than at 16 (one and two threads), 24 3%
+ * slower, 4 and 6 as 8; W11 0.6% faster.  (Taking the tile through every
+ * block a chunk of channels at a time, the partial sums in the output, so
+ * that a chunk stays in the L1 cache, was 2-8% slower on W2 with chunks of
+ * 8-24 KB, 2% faster with 32 KB.) */
 enum { PREFETCH_CYCLES = 96, PREFETCH_MAX_CHANNELS = 8, PREFETCH_MIN_BYTES = 1 << 20 };
 
 static void prefetch_ahead(Conv *P, PtrVec *red, int32_t nk_run)
