@@ -37,6 +37,7 @@ typedef struct Conv {
     int32_t     xrank, yrank;       /* ranks of the buffers read and written */
     /* per work item, as i64 locals */
     int32_t     l_kb, l_tile, l_g, l_n, l_p0, l_ox0, l_oy0;
+    int32_t     l_oy1;              /* the row of the tile's last position */
     int32_t     l_xbase, l_ybase, l_wbase;
     int64_t     gpi;                /* groups an item (conv_plane.c), from l_g0 */
     int32_t     l_g0;

@@ -165,8 +165,7 @@ static IrExpr *row_needed(Conv *P, int64_t ay)
 {
     Lower *L = P->L;
     Arena *a = L->a;
-    IrExpr *oy0 = loc(P, P->l_oy0);
-    IrExpr *oy1 = idiv(L, add(L, loc(P, P->l_p0), I(L, P->tile - 1)), P->Wv);
+    IrExpr *oy0 = loc(P, P->l_oy0), *oy1 = loc(P, P->l_oy1);
     IrExpr *lo = ir_bin(a, IR_OP_GE, add(L, mul(L, oy1, I(L, P->sy)), I(L, ay)), I(L, 0));
     IrExpr *hi = ir_bin(a, IR_OP_LT, add(L, mul(L, oy0, I(L, P->sy)), I(L, ay)), P->IH);
     return ir_bin(a, IR_OP_AND, lo, hi);
@@ -205,10 +204,11 @@ static IrStmt *block_body(Conv *P, int32_t nk_run, int32_t nv, bool interior, Ir
     IrExpr *xc = add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->cstride)), loc(P, P->l_p0));
     prefetch_ahead(P, &red, nk_run);
     PtrVec row = { 0 };
+    bool by_rows = !interior && P->nsp == 2;    /* a border tile's kernel rows */
     for (int64_t tap = 0; tap < P->ntaps; tap++) {
         const Tap *t = &P->taps[tap];
         int64_t kx = tap % P->kw;
-        PtrVec *to = interior || P->nsp != 2 ? &red : &row;
+        PtrVec *to = by_rows ? &row : &red;
         IrExpr *off = add(L, add(L, mul(L, I(L, t->phase), P->pstride), mul(L, I(L, t->dy), P->Wv)),
                           I(L, t->dx));
         IrExpr *mask[MAX_NV];
@@ -220,7 +220,7 @@ static IrStmt *block_body(Conv *P, int32_t nk_run, int32_t nv, bool interior, Ir
                                                        interior ? NULL : mask[v])));
         }
         conv_tap_fmas(P, to, c, tap, nk_run, nv, acc, xv, wv, mask);
-        if (to == &row && kx == P->kw - 1) {
+        if (by_rows && kx == P->kw - 1) {
             /* a border tile: the kernel row's taps only if some row of
              * the tile reads an input row inside (otherwise every lane's
              * FMA is masked off: skipping them changes nothing) */
@@ -310,6 +310,7 @@ static IrStmt *tile_body(Conv *P)
     PtrVec body = { 0 };
     int32_t nsp = P->nsp, nv = P->nv, vl = P->vl;
     ptrvec_push(a, &body, set(P, P->l_oy0, idiv(L, loc(P, P->l_p0), P->Wv)));
+    ptrvec_push(a, &body, set(P, P->l_oy1, idiv(L, add(L, loc(P, P->l_p0), I(L, P->tile - 1)), P->Wv)));
     ptrvec_push(a, &body, set(P, P->l_ox0, imod(L, loc(P, P->l_p0), P->Wv)));
 
     /* each lane's row and column in the virtual plane */
@@ -383,7 +384,7 @@ static IrStmt *tile_body(Conv *P)
      * plane */
     int64_t ay_min = P->taps[0].ay, ay_max = P->taps[P->ntaps - 1].ay;
     IrExpr *p0 = loc(P, P->l_p0), *last = add(L, p0, I(L, P->tile - 1));
-    IrExpr *oy_last = idiv(L, last, P->Wv);
+    IrExpr *oy_last = loc(P, P->l_oy1);
     IrExpr *cond = ir_bin(a, IR_OP_LE, add(L, p0, I(L, P->tile)), P->limit);
     if (nsp == 2) {
         cond = ir_bin(a, IR_OP_AND, cond, ir_bin(a, IR_OP_GE,
@@ -450,7 +451,7 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
     PtrVec body = { 0 };
 #define NEW_I64(field) (P->field = lower_local(L, IR_TYPE_I64))
     NEW_I64(l_kb); NEW_I64(l_tile); NEW_I64(l_g); NEW_I64(l_n); NEW_I64(l_p0);
-    NEW_I64(l_ox0); NEW_I64(l_oy0); NEW_I64(l_xbase); NEW_I64(l_ybase); NEW_I64(l_wbase);
+    NEW_I64(l_ox0); NEW_I64(l_oy0); NEW_I64(l_oy1); NEW_I64(l_xbase); NEW_I64(l_ybase); NEW_I64(l_wbase);
     P->l_oxv = arena_array(a, (size_t)P->nv, sizeof(int32_t));
     P->l_oyv = arena_array(a, (size_t)P->nv, sizeof(int32_t));
     for (int32_t v = 0; v < P->nv; v++) {

@@ -457,11 +457,11 @@ static IrStmt *row_pass(Stencil *S, const Node *n, int64_t pr_x)
          * m = n - 1, the last part up to n.  The last chunk, moved back to
          * end at m1, overlaps the one before it, so both go to the same
          * part: no two threads store to the same place. */
-        int32_t l_m = lower_local(L, IR_TYPE_I64);
-        ptrvec_push(a, &out, kl_set(L, l_m, imax(L, sub(L, nchunks, I(L, 1)), I(L, 0))));
-        IrExpr *m = kl_get(L, l_m);
+        int32_t l_n = lower_local(L, IR_TYPE_I64);
+        ptrvec_push(a, &out, kl_set(L, l_n, nchunks));
+        IrExpr *m = imax(L, sub(L, kl_get(L, l_n), I(L, 1)), I(L, 0));
         lo = idiv(L, mul(L, S->part, m), I(L, S->nparts));
-        hi = ir_select(a, ir_bin(a, IR_OP_EQ, S->part, I(L, S->nparts - 1)), nchunks,
+        hi = ir_select(a, ir_bin(a, IR_OP_EQ, S->part, I(L, S->nparts - 1)), kl_get(L, l_n),
                        idiv(L, mul(L, add(L, S->part, I(L, 1)), m), I(L, S->nparts)));
     }
     IrStmt *full = ir_for(a, vx, lo, hi, chunk(S, ox0, S->nv, false), IR_LOOP_KERNEL);
