@@ -125,7 +125,7 @@ def main():
             print(f"{w:4} {dn['desc']:28} {fmt_ms(v3['ms']):>8} {gf:6.1f} {100 * gf / pk256:7.1f}% "
                   f"{dn['ms'] / v3['ms']:9.3f} {dnnl_ms / v3['ms']:9.4f}   "
                   f"{fmt_ms(const['ms']):>8} {gf_c:6.1f} {100 * gf_c / pk:5.1f}% "
-                  f"{tc['ms'] / const['ms']:9.3f}")
+                  f"{const['native_ms'] / const['ms']:9.3f}")
         print()
         tm = meta.get((t, "torch"), {})
         print(f"implementations (PyTorch {tm.get('torch', '?')}, its oneDNN {tm.get('dnnl', '?')}, "
