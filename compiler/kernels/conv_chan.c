@@ -33,9 +33,13 @@
  * multiply-add.  A tap outside the input is never added as w*0: rows
  * outside are left out of the item's ky range, and a column outside has
  * no FMA at all for that pixel.  Which (pixel, column tap) pairs leave the
- * input depends only on the block's first column, known when compiling
- * (the kernel needs constant widths): blocks with the same pattern share
- * one variant, so interior blocks carry no test at all.
+ * input depends only on the block's first column and the widths: with the
+ * widths known when compiling, blocks with the same pattern share one
+ * variant, so interior blocks carry no test at all.  With widths bound at
+ * run time (size symbols) the blocks wholly inside still take a variant
+ * without tests, those of the left border theirs, fixed by the left border
+ * alone; the others (the right border, rows narrower than a block) test
+ * each pixel and column tap once a block (open_columns).
  *
  * The output-channel block need not divide the group's channels: the
  * packed weights are zero past the group's last channel, and those lanes
@@ -55,11 +59,16 @@ typedef struct Chan {
     Conv    c;
     int32_t ncv, np;
     bool    kx_loop;        /* the column taps in a loop (plan.tap_loop) */
-    int64_t nxb;            /* column blocks per output row */
-    int64_t iw, ow, pl, sx, dx, dy, pt;
+    bool    widths;         /* iw and ow known when compiling */
+    IrExpr *nxb;            /* column blocks per output row */
+    int64_t iw, ow, pl, sx, dx, dy, pt;     /* iw, ow: when `widths` */
     int32_t l_oy, l_xb, l_kylo, l_kyhi, l_xrow, l_ybase;
+    int32_t l_xcol;         /* the block's first input column, ox0*sx - pl */
+    /* widths known at run time only: the block's first column and the
+     * pixels [lo, hi) of the block it stores */
+    int32_t l_ox0, l_lo, l_hi;
     int32_t var_ky;
-    int64_t oh, ih;
+    int64_t oh, ih;         /* with a fused pool (every size known) */
     /* a fused max pool: the block's conv rows go to a ring of `ring`
      * rows ([ring][OW][nk], private to the work item), pooled as soon as a
      * pooled row's window is complete */
@@ -74,14 +83,15 @@ static bool same_variant(const ColVariant *v, int32_t np, const uint8_t *valid, 
     return v->np == np && memcmp(v->valid, valid, (size_t)(np * kw)) == 0;
 }
 
-/* The column blocks grouped by their pattern of valid column taps. */
+/* The column blocks grouped by their pattern of valid column taps (the
+ * widths known). */
 static ColVariant *column_variants(Chan *H, int32_t *count)
 {
     Arena *a = H->c.L->a;
-    int64_t kw = H->c.kw;
-    ColVariant *vs = arena_array(a, (size_t)H->nxb, sizeof *vs);
+    int64_t kw = H->c.kw, nxb = (H->ow + H->np - 1) / H->np;
+    ColVariant *vs = arena_array(a, (size_t)nxb, sizeof *vs);
     int32_t n = 0;
-    for (int64_t b = 0; b < H->nxb; b++) {
+    for (int64_t b = 0; b < nxb; b++) {
         int64_t ox0 = b * H->np;
         int32_t np = (int32_t)(H->ow - ox0 < H->np ? H->ow - ox0 : H->np);
         uint8_t *valid = arena_array(a, (size_t)(np * kw), 1);
@@ -95,7 +105,7 @@ static ColVariant *column_variants(Chan *H, int32_t *count)
             i++;
         if (i == n) {
             vs[n++] = (ColVariant){ .np = np, .valid = valid,
-                                    .blocks = arena_array(a, (size_t)H->nxb, sizeof(int64_t)) };
+                                    .blocks = arena_array(a, (size_t)nxb, sizeof(int64_t)) };
         }
         vs[i].blocks[vs[i].nblocks++] = b;
     }
@@ -146,14 +156,17 @@ static void init_accumulators(Chan *H, int32_t np, int32_t (*acc)[MAX_NV], PtrVe
  * that row i holds channel k0 + v*VL + i's np pixels, consecutive in the
  * output row -- one masked store each, its epilogue operands read by
  * plain loads, where the pixels' vectors took a scatter each. */
-static void store_rows(Chan *H, int32_t (*acc)[MAX_NV], int32_t np, PtrVec *out)
+static void store_rows(Chan *H, int32_t (*acc)[MAX_NV], int32_t np, bool general, PtrVec *out)
 {
     Conv *P = &H->c;
     Lower *L = P->L;
     Arena *a = L->a;
     int32_t vl = P->vl;
     int32_t rows[64];
-    IrExpr *pixels = np < vl ? ir_bin(a, IR_OP_LT, ir_iota(a), I(L, np)) : NULL;
+    IrExpr *pixels = general ? ir_bin(a, IR_OP_LT, ir_iota(a), loc(P, H->l_hi))
+                             : np < vl ? ir_bin(a, IR_OP_LT, ir_iota(a), I(L, np)) : NULL;
+    if (!H->widths)     /* a block moved back stores only its new pixels */
+        pixels = vand(P, pixels, ir_bin(a, IR_OP_GE, ir_iota(a), loc(P, H->l_lo)));
     for (int32_t v = 0; v < H->ncv; v++) {
         for (int32_t p = 0; p < vl; p++) {
             rows[p] = lower_local(L, IR_TYPE_VF32);
@@ -175,14 +188,29 @@ static void store_rows(Chan *H, int32_t (*acc)[MAX_NV], int32_t np, PtrVec *out)
     }
 }
 
+/* Whether pixel p of the block is one it stores and its column tap kx
+ * reads a column inside the input: the test of the general variant, for
+ * widths known only at run time (the same for every channel and kernel
+ * row of the block: the code generator computes it once a block). */
+static IrExpr *tap_inside(Chan *H, int32_t p, IrExpr *kx)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    Arena *a = L->a;
+    IrExpr *ix = add(L, loc(P, H->l_xcol), add(L, I(L, p * H->sx), mul(L, kx, I(L, H->dx))));
+    return ir_bin(a, IR_OP_AND, kl_in_range(L, ix, P->IW), ir_bin(a, IR_OP_LT, I(L, p), loc(P, H->l_hi)));
+}
+
 /* One variant: the reduction and the stores of np pixels, with
- * accumulators of its own (none live across the variants' branches). */
+ * accumulators of its own (none live across the variants' branches).
+ * cv_ NULL: the general variant, H->np pixels, each pixel and column tap
+ * tested by tap_inside, the stores cut at the row's end. */
 static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
 {
     Conv *P = &H->c;
     Lower *L = P->L;
     Arena *a = L->a;
-    int32_t ncv = H->ncv, np = cv_->np, vl = P->vl;
+    int32_t ncv = H->ncv, np = cv_ ? cv_->np : H->np, vl = P->vl;
     int64_t kw = P->kw;
     int32_t acc[MAX_NK][MAX_NV];
     PtrVec out = { 0 };
@@ -195,7 +223,7 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
     PtrVec red = { 0 };
     IrExpr *c = V(L, P->var_c), *ky = V(L, H->var_ky);
     IrExpr *xrow = add(L, add(L, loc(P, H->l_xrow), mul(L, c, P->cstride)),
-                       mul(L, ky, I(L, H->dy * H->iw)));
+                       mul(L, ky, mul(L, I(L, H->dy), P->IW)));
     IrExpr *wtap = add(L, loc(P, P->l_wbase),
                        mul(L, add(L, mul(L, c, I(L, P->ntaps)), mul(L, ky, I(L, kw))), I(L, P->nk)));
     if (H->kx_loop) {
@@ -212,12 +240,16 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
                 (IrExpr *const[]){ I(L, 0), I(L, 0), I(L, 0), wl }, NULL)));
         }
         for (int32_t p = 0; p < np; p++) {
-            int64_t lo = kw, hi = 0;        /* the valid taps: one range */
-            for (int64_t k = 0; k < kw; k++)
-                if (cv_->valid[p * kw + k]) {
-                    lo = k < lo ? k : lo;
-                    hi = k + 1;
-                }
+            int64_t lo = 0, hi = kw;        /* the valid taps: one range */
+            if (cv_) {
+                lo = kw;
+                hi = 0;
+                for (int64_t k = 0; k < kw; k++)
+                    if (cv_->valid[p * kw + k]) {
+                        lo = k < lo ? k : lo;
+                        hi = k + 1;
+                    }
+            }
             if (lo >= hi)
                 continue;
             IrExpr *xl = add(L, add(L, xrow, I(L, p * H->sx)), mul(L, kx, I(L, H->dx)));
@@ -226,7 +258,9 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
             for (int32_t v = 0; v < ncv; v++)
                 st[1 + v] = set(P, acc[v][p], ir_fma(a, loc(P, bx), loc(P, wv[v]), loc(P, acc[v][p])));
             IrStmt *pix = ir_block(a, st, 1 + ncv);
-            if (lo > 0 || hi < kw)
+            if (!cv_)
+                pix = ir_if(a, tap_inside(H, p, kx), pix, NULL);
+            else if (lo > 0 || hi < kw)
                 pix = ir_if(a, ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_GE, kx, I(L, lo)),
                                       ir_bin(a, IR_OP_LT, kx, I(L, hi))), pix, NULL);
             ptrvec_push(a, &tap, pix);
@@ -234,8 +268,8 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
         ptrvec_push(a, &red, ir_for(a, vkx, I(L, 0), I(L, kw), lower_block(L, &tap), IR_LOOP_KERNEL));
     }
     for (int64_t kx = 0; kx < kw && !H->kx_loop; kx++) {
-        bool any = false;
-        for (int32_t p = 0; p < np; p++)
+        bool any = !cv_;
+        for (int32_t p = 0; p < np && cv_; p++)
             any |= cv_->valid[p * kw + kx];
         if (!any)
             continue;
@@ -245,14 +279,15 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
                 (IrExpr *const[]){ I(L, 0), I(L, 0), I(L, 0), wl }, NULL)));
         }
         for (int32_t p = 0; p < np; p++) {
-            if (!cv_->valid[p * kw + kx])
+            if (cv_ && !cv_->valid[p * kw + kx])
                 continue;
             IrExpr *xl = add(L, xrow, I(L, p * H->sx + kx * H->dx));
-            ptrvec_push(a, &red, set(P, bx, ir_broadcast(a, ir_load(a, P->bx, P->xrank,
-                                                                   lin_idx(P, P->xrank, xl)))));
+            IrStmt *st[1 + MAX_NK];
+            st[0] = set(P, bx, ir_broadcast(a, ir_load(a, P->bx, P->xrank, lin_idx(P, P->xrank, xl))));
             for (int32_t v = 0; v < ncv; v++)
-                ptrvec_push(a, &red, set(P, acc[v][p],
-                                         ir_fma(a, loc(P, bx), loc(P, wv[v]), loc(P, acc[v][p]))));
+                st[1 + v] = set(P, acc[v][p], ir_fma(a, loc(P, bx), loc(P, wv[v]), loc(P, acc[v][p])));
+            IrStmt *pix = ir_block(a, st, 1 + ncv);
+            ptrvec_push(a, &red, cv_ ? pix : ir_if(a, tap_inside(H, p, I(L, kx)), pix, NULL));
         }
     }
     IrStmt *kyloop = ir_for(a, H->var_ky, loc(P, H->l_kylo), loc(P, H->l_kyhi), lower_block(L, &red),
@@ -260,7 +295,7 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
     ptrvec_push(a, &out, ir_for(a, P->var_c, I(L, 0), P->Cg, kyloop, IR_LOOP_KERNEL));
 
     if (!H->pool && np <= vl) {
-        store_rows(H, acc, np, &out);
+        store_rows(H, acc, np, !cv_, &out);
         return lower_block(L, &out);
     }
     /* the stores: lane i of vector cv is channel k0 + cv*VL + i, a plane
@@ -280,11 +315,92 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
                 ptrvec_push(a, &out, ir_vstore(a, H->bring, 3, lin_idx(P, 3, to), val, NULL));
                 continue;
             }
-            ptrvec_push(a, &out, ir_vscatter(a, P->by, P->yrank, lin_idx(P, P->yrank, lin), lanes,
-                                             val, mask));
+            IrStmt *st = ir_vscatter(a, P->by, P->yrank, lin_idx(P, P->yrank, lin), lanes, val, mask);
+            if (!H->widths)
+                st = ir_if(a, ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_GE, I(L, p), loc(P, H->l_lo)),
+                                     ir_bin(a, IR_OP_LT, I(L, p), loc(P, H->l_hi))), st, NULL);
+            ptrvec_push(a, &out, st);
         }
     }
     return lower_block(L, &out);
+}
+
+/* The first output column whose last column tap leaves the input on the
+ * right (at most OW): floor((IW - 1 + pl - (kw-1)*dx) / sx) + 1. */
+static IrExpr *open_right(Chan *H)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    Arena *a = L->a;
+    IrExpr *num = add(L, P->IW, I(L, H->pl - 1 - (P->kw - 1) * H->dx));
+    IrExpr *r = ir_select(a, ir_bin(a, IR_OP_LT, num, I(L, 0)), I(L, 0),
+                          add(L, idiv(L, num, I(L, H->sx)), I(L, 1)));
+    return imin(L, r, P->OW);
+}
+
+/* Widths known at run time only.  Output columns [0, oxr) read no column
+ * past the input's right end; they are cut into blocks of np from column
+ * 0, the last moved back to end at oxr (it stores only the columns the
+ * block before did not); columns [oxr, OW) follow in blocks of np.  A
+ * block wholly inside takes the variant without tests; a block of the
+ * first few, whose taps reach into the left padding, its pattern fixed
+ * by the left border alone; any other (the right border, rows narrower
+ * than a block) the general variant.  Sets l_ox0, l_lo, l_hi from l_xb. */
+static void open_columns(Chan *H, PtrVec *body)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    Arena *a = L->a;
+    IrExpr *np = I(L, H->np), *xb = loc(P, H->l_xb);
+    IrExpr *oxr = open_right(H), *nin = idiv(L, add(L, oxr, I(L, H->np - 1)), np);
+    IrExpr *isin = ir_bin(a, IR_OP_LT, xb, nin);
+    IrExpr *moved = imin(L, mul(L, xb, np), imax(L, I(L, 0), sub(L, oxr, np)));
+    ptrvec_push(a, body, set(P, H->l_ox0, ir_select(a, isin, moved, add(L, oxr, mul(L, sub(L, xb, nin), np)))));
+    IrExpr *ox0 = loc(P, H->l_ox0);
+    ptrvec_push(a, body, set(P, H->l_lo, ir_select(a, isin, sub(L, mul(L, xb, np), ox0), I(L, 0))));
+    ptrvec_push(a, body, set(P, H->l_hi, imin(L, np, sub(L, ir_select(a, isin, oxr, P->OW), ox0))));
+}
+
+/* Blocks a row when the widths are known at run time only. */
+static IrExpr *open_blocks(Chan *H)
+{
+    Lower *L = H->c.L;
+    IrExpr *oxr = open_right(H), *np = I(L, H->np);
+    return add(L, idiv(L, add(L, oxr, I(L, H->np - 1)), np),
+               idiv(L, add(L, sub(L, H->c.OW, oxr), I(L, H->np - 1)), np));
+}
+
+/* A pattern of the open widths' variants: block b < the blocks that reach
+ * into the left padding, by the left border alone; b < 0 wholly inside. */
+static ColVariant *open_variant(Chan *H, int64_t b)
+{
+    Arena *a = H->c.L->a;
+    int64_t kw = H->c.kw;
+    ColVariant *v = arena_alloc(a, sizeof *v);
+    *v = (ColVariant){ .np = H->np, .valid = arena_array(a, (size_t)(H->np * kw), 1) };
+    for (int32_t p = 0; p < H->np; p++)
+        for (int64_t kx = 0; kx < kw; kx++)
+            v->valid[p * kw + kx] = b < 0 || (b * H->np + p) * H->sx + kx * H->dx - H->pl >= 0;
+    return v;
+}
+
+static IrStmt *open_chain(Chan *H)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    Arena *a = L->a;
+    IrExpr *ox0 = loc(P, H->l_ox0);
+    /* all np pixels before oxr: none reads past the right end */
+    IrExpr *right_ok = ir_bin(a, IR_OP_LE, add(L, ox0, I(L, H->np)), open_right(H));
+    IrStmt *chain = variant_body(H, NULL);
+    int64_t nleft = 0;      /* blocks whose first column tap can read the left padding */
+    while (nleft * H->np * H->sx < H->pl)
+        nleft++;
+    for (int64_t b = nleft - 1; b >= 0; b--)
+        chain = ir_if(a, ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_EQ, ox0, I(L, b * H->np)), right_ok),
+                      variant_body(H, open_variant(H, b)), chain);
+    IrExpr *inside = ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_GE, loc(P, H->l_xcol), I(L, 0)), right_ok);
+    return ir_if(a, inside, variant_body(H, open_variant(H, -1)), chain);
 }
 
 /* One block of the row l_oy, columns from l_xb*np: its kernel rows, its
@@ -295,27 +411,35 @@ static IrStmt *block_stmts(Chan *H)
     Lower *L = P->L;
     Arena *a = L->a;
     int32_t xr = P->x->shape.rank;
-    int64_t oh = H->oh, ih = H->ih;
     PtrVec body = { 0 };
     /* the kernel rows whose input row oy*sy - pt + ky*dy is inside:
      * ky in [ceil((pt - oy*sy)/dy), floor((IH-1 + pt - oy*sy)/dy] */
     IrExpr *top = sub(L, I(L, H->pt), mul(L, loc(P, H->l_oy), I(L, P->sy)));
     ptrvec_push(a, &body, set(P, H->l_kylo, imax(L, I(L, 0), idiv(L, add(L, top, I(L, H->dy - 1)),
                                                                    I(L, H->dy)))));
-    ptrvec_push(a, &body, set(P, H->l_kyhi, imin(L, I(L, P->kh), add(L, idiv(L, add(L, top, I(L, ih - 1)),
-                                                                              I(L, H->dy)), I(L, 1)))));
+    ptrvec_push(a, &body, set(P, H->l_kyhi, imin(L, I(L, P->kh),
+        add(L, idiv(L, add(L, top, sub(L, P->IH, I(L, 1))), I(L, H->dy)), I(L, 1)))));
     /* linear positions: input (c = 0, ky = 0, p = 0, kx = 0), output block,
      * packed weights */
     IrExpr *C = lower_dim(L, P->x->shape.dims[xr - 3]);
     IrExpr *plane0 = add(L, mul(L, loc(P, P->l_n), C), mul(L, loc(P, P->l_g), P->Cg));
     IrExpr *ox0 = mul(L, loc(P, H->l_xb), I(L, H->np));
+    if (!H->widths) {
+        open_columns(H, &body);
+        ox0 = loc(P, H->l_ox0);
+    }
+    ptrvec_push(a, &body, set(P, H->l_xcol, sub(L, mul(L, ox0, I(L, H->sx)), I(L, H->pl))));
     ptrvec_push(a, &body, set(P, H->l_xrow,
-        add(L, add(L, mul(L, plane0, P->cstride), mul(L, sub(L, I(L, 0), top), I(L, H->iw))),
-            sub(L, mul(L, ox0, I(L, H->sx)), I(L, H->pl)))));
+        add(L, add(L, mul(L, plane0, P->cstride), mul(L, sub(L, I(L, 0), top), P->IW)),
+            loc(P, H->l_xcol))));
     IrExpr *k0 = add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
                      mul(L, loc(P, P->l_kb), I(L, P->nk)));
-    ptrvec_push(a, &body, set(P, H->l_ybase, add(L, mul(L, add(L, mul(L, k0, I(L, oh)), loc(P, H->l_oy)),
-                                                         I(L, H->ow)), ox0)));
+    ptrvec_push(a, &body, set(P, H->l_ybase, add(L, mul(L, add(L, mul(L, k0, P->OH), loc(P, H->l_oy)),
+                                                         P->OW), ox0)));
+    if (!H->widths) {
+        ptrvec_push(a, &body, open_chain(H));
+        return lower_block(L, &body);
+    }
 
     /* the column variants: the commonest last, without a test */
     int32_t nvar;
@@ -428,7 +552,7 @@ static IrStmt *pooled_item(Chan *H, IrExpr *chunk)
     PtrVec row = { 0 };
     ptrvec_push(a, &row, set(P, H->l_oy, V(L, voy)));
     IrStmt *blk = ir_block(a, (IrStmt *const[]){ set(P, H->l_xb, V(L, vxb)), block_stmts(H) }, 2);
-    ptrvec_push(a, &row, ir_for(a, vxb, I(L, 0), I(L, H->nxb), blk, IR_LOOP_KERNEL));
+    ptrvec_push(a, &row, ir_for(a, vxb, I(L, 0), H->nxb, blk, IR_LOOP_KERNEL));
     /* pooled rows whose window's last row inside is oy: pr*ps - pp + reach
      * = oy (t = oy + pp - reach, a multiple of ps), or, at the last row,
      * every later one */
@@ -455,18 +579,17 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     H->kx_loop = plan->tap_loop;
     const WindowParams *win = &n->conv.win;
     int32_t xr = P->x->shape.rank, orank = n->shape.rank;
-    sym_is_const(P->x->shape.dims[xr - 1], &H->iw);
+    H->widths = sym_is_const(P->x->shape.dims[xr - 1], &H->iw) &&
+                sym_is_const(n->shape.dims[orank - 1], &H->ow);
     sym_is_const(P->x->shape.dims[xr - 2], &H->ih);
-    sym_is_const(n->shape.dims[orank - 1], &H->ow);
     sym_is_const(n->shape.dims[orank - 2], &H->oh);
-    int64_t oh = H->oh;
     sym_is_const(win->pad0[1], &H->pl);
     sym_is_const(win->pad0[0], &H->pt);
     H->sx = win->stride[1];
     H->dx = win->dilation[1];
     H->dy = win->dilation[0];
-    H->nxb = (H->ow + H->np - 1) / H->np;
-    H->pool = plan->pool;
+    H->nxb = H->widths ? I(L, (H->ow + H->np - 1) / H->np) : open_blocks(H);
+    H->pool = plan->pool;       /* passes/pool.c: only with every size known */
     if (H->pool) {
         const WindowParams *pw = &H->pool->pool.win;
         int32_t pr = H->pool->shape.rank;
@@ -495,7 +618,8 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
 #define NEW_I64(field) (field = lower_local(L, IR_TYPE_I64))
     NEW_I64(P->l_kb); NEW_I64(P->l_g); NEW_I64(P->l_n); NEW_I64(P->l_wbase);
     NEW_I64(H->l_oy); NEW_I64(H->l_xb); NEW_I64(H->l_kylo); NEW_I64(H->l_kyhi);
-    NEW_I64(H->l_xrow); NEW_I64(H->l_ybase);
+    NEW_I64(H->l_xrow); NEW_I64(H->l_ybase); NEW_I64(H->l_xcol);
+    NEW_I64(H->l_ox0); NEW_I64(H->l_lo); NEW_I64(H->l_hi);
 #undef NEW_I64
 
     /* work items: group x channel block x batch x spatial part, the
@@ -506,12 +630,12 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
      * W3 on two threads 1.09x with the pool's ranges, 1.03x without, one
      * thread alike); the spatial part is an output row and a block of its
      * columns, or with a fused pool a chunk of pooled rows */
-    int64_t chunks = H->pool ? (H->ph + plan->pool_rows - 1) / plan->pool_rows : 0;
-    int64_t spatial = H->pool ? chunks : oh * H->nxb;
+    IrExpr *spatial = H->pool ? I(L, (H->ph + plan->pool_rows - 1) / plan->pool_rows)
+                              : mul(L, P->OH, H->nxb);
     int32_t l_part = lower_local(L, IR_TYPE_I64);
     PtrVec body = { 0 };
-    IrExpr *rest = idiv(L, it, I(L, spatial));
-    ptrvec_push(a, &body, set(P, l_part, imod(L, it, I(L, spatial))));
+    IrExpr *rest = idiv(L, it, spatial);
+    ptrvec_push(a, &body, set(P, l_part, imod(L, it, spatial)));
     ptrvec_push(a, &body, set(P, P->l_n, imod(L, rest, P->N)));
     rest = idiv(L, rest, P->N);
     ptrvec_push(a, &body, set(P, P->l_kb, imod(L, rest, I(L, P->nkbg))));
@@ -520,11 +644,11 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     if (H->pool) {
         ptrvec_push(a, &body, pooled_item(H, loc(P, l_part)));
     } else {
-        ptrvec_push(a, &body, set(P, H->l_xb, imod(L, loc(P, l_part), I(L, H->nxb))));
-        ptrvec_push(a, &body, set(P, H->l_oy, idiv(L, loc(P, l_part), I(L, H->nxb))));
+        ptrvec_push(a, &body, set(P, H->l_xb, imod(L, loc(P, l_part), H->nxb)));
+        ptrvec_push(a, &body, set(P, H->l_oy, idiv(L, loc(P, l_part), H->nxb)));
         ptrvec_push(a, &body, block_stmts(H));
     }
-    int64_t items = spatial * P->nkbg * P->G;
+    IrExpr *items = mul(L, spatial, I(L, P->nkbg * P->G));
     uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
-    return ir_for(a, vit, I(L, 0), mul(L, P->N, I(L, items)), lower_block(L, &body), flags);
+    return ir_for(a, vit, I(L, 0), mul(L, P->N, items), lower_block(L, &body), flags);
 }

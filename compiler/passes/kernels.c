@@ -32,7 +32,11 @@ static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e
  * -- unless a max pool follows: fused into the kernel (passes/pool.c) it
  * reads the channel vectors from a ring of rows and only the pooled
  * outputs are scattered. */
-enum { MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256 };
+/* CHAN_OPEN_WIDTHS: conv-chan's output widths 14, 28, ... when the widths
+ * are known at run time only (the model's choice for those widths, summed:
+ * a 7x7 stem takes 2 x 7 blocks, a 3x3 2 x 14, as for a 224 image; with a
+ * cost per pixel instead, the stem took 2 x 12, 1.3x slower than 2 x 8). */
+enum { MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256, CHAN_OPEN_WIDTHS = 5 };
 
 static bool plane_kernel_applies(const Node *n)
 {
@@ -104,9 +108,11 @@ static bool feeds_max_pool(const Schedule *s, const Node *n)
  * workload shared the core's caches W4 0.89-0.94x and W6 0.96-0.98x (and
  * 4 x 7 blocks, twice the weight bytes an FMA, 0.35-0.5x); two threads:
  * W4 0.94-0.99x, W6 0.89-0.97x.
- * It needs the plane sizes when compiling (its border variants are fixed
- * then), at least one vector of output channels a group, and a bias in a
- * buffer.  Register block: ncv channel vectors x np pixels of a row, the
+ * It needs the input channels a group when compiling (the packed weights),
+ * at least one vector of output channels a group, and a bias in a buffer;
+ * plane sizes may be symbols (W3 with its input declared [1, 128, H, W]:
+ * 0.97-0.99x the constant-size build, where the plane kernel it took before
+ * was 0.77x).  Register block: ncv channel vectors x np pixels of a row, the
  * cheapest by the cycle model below. */
 static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePlan *p)
 {
@@ -114,11 +120,12 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
     const WindowParams *w = &n->conv.win;
     const Node *x = n->in[0];
     int32_t xr = x->shape.rank, r = n->shape.rank;
-    int64_t ih, iw, oh, ow, cg;
-    if (w->nsp != 2 || !dim_const(x->shape.dims[xr - 1], &iw) ||
-        !dim_const(x->shape.dims[xr - 2], &ih) || !dim_const(n->shape.dims[r - 1], &ow) ||
-        !dim_const(n->shape.dims[r - 2], &oh) || !dim_const(n->in[1]->shape.dims[1], &cg))
+    int64_t iw, ow, cg;
+    if (w->nsp != 2 || !dim_const(n->in[1]->shape.dims[1], &cg))
         return false;
+    /* widths known at run time only: the cost summed over the widths of
+     * CHAN_OPEN_WIDTHS */
+    bool widths = dim_const(x->shape.dims[xr - 1], &iw) && dim_const(n->shape.dims[r - 1], &ow);
     int64_t k0, k1;
     dim_const(w->k[0], &k0);
     dim_const(w->k[1], &k1);
@@ -151,7 +158,12 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
             double fma = c * q / 2.0, loads = (c + q) / 2.0;
             double step = fma > 4.0 ? fma : 4.0;
             step = step > loads ? step : loads;
-            double cost = step * (double)((ow + q - 1) / q) * (double)((cvs + c - 1) / c);
+            int64_t blocks = 0;     /* pixel blocks of the rows */
+            if (widths)
+                blocks = (ow + q - 1) / q;
+            for (int32_t i = 0; !widths && i < CHAN_OPEN_WIDTHS; i++)
+                blocks += ((14 << i) + q - 1) / q;
+            double cost = step * (double)blocks * (double)((cvs + c - 1) / c);
             if (cost < best - 1e-9 || (cost < best + 1e-9 && c * q > ncv * np)) {
                 best = cost;
                 ncv = c;

@@ -67,6 +67,7 @@ MAX_STRIP_BYTES = 96 << 10  # passes/pool.c: a fused pool's private strip
 MAX_CHAN_PIXELS = 14        # passes/kernels.c: conv-chan's widest pixel block
 CHAN_MIN_REDUCTION = 256    # passes/kernels.c: conv-chan's least Cg x taps
 CHAN_ITEMS = 8              # passes/pool.c: chunks of pooled rows a conv-chan with a pool
+CHAN_OPEN_WIDTHS = 5        # passes/kernels.c: widths 14, 28, ... for a symbolic width
 
 
 def vregs(vl):
@@ -119,8 +120,10 @@ def chan_block(kg, ow, vl, pooled=False):
     pixels of a row, the cheapest by the cycle model of passes/kernels.c
     (ties: more accumulators); past 24 accumulators (AVX-512, no max pool
     after it: up to 28 with their weight vectors and a broadcast in the 32
-    registers) the column taps go in a loop."""
+    registers) the column taps go in a loop.  ow None (a symbolic width):
+    the cost summed over the widths 14, 28, ... (CHAN_OPEN_WIDTHS)."""
     accmax, ncvmax = ((24 if pooled else 28), 4) if vregs(vl) >= 32 else (12, 2)
+    widths = [ow] if ow is not None else [14 << i for i in range(CHAN_OPEN_WIDTHS)]
     cvs = -(-kg // vl)
     best, res = 1e30, (1, 1)
     for c in range(1, min(ncvmax, cvs) + 1):
@@ -130,7 +133,7 @@ def chan_block(kg, ow, vl, pooled=False):
             if c * q > 24 and c * q + c + 1 > vregs(vl):
                 continue
             step = max(c * q / 2.0, 4.0, (c + q) / 2.0)
-            cost = step * float(-(-ow // q)) * float(-(-cvs // c))
+            cost = step * float(sum(-(-w // q) for w in widths)) * float(-(-cvs // c))
             if cost < best - 1e-9 or (cost < best + 1e-9 and c * q > res[0] * res[1]):
                 best, res = cost, (c, q)
     return res[0] * vl, res[1]
@@ -158,12 +161,12 @@ class ConvGeom:
 
     def chan(self, vl):
         """conv-chan: 2-D, strided, Cg*taps >= CHAN_MIN_REDUCTION or a max
-        pool next, at least one vector of output channels a group, every
-        plane size known (stride 1, dilated or pooled too, keeps the plane
-        kernel)."""
+        pool next, at least one vector of output channels a group, the
+        input channels known (plane sizes may be symbols; stride 1, dilated
+        or pooled too, keeps the plane kernel)."""
         return (self.nsp == 2 and any(s > 1 for s in self.stride) and self.cg is not None
                 and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next)
-                and self.kg >= vl and None not in (self.ow, self.iw, self.oh, self.ih))
+                and self.kg >= vl)
 
     def choice(self, vl):
         """(kernel, (nk, nv) or None)"""
@@ -878,7 +881,10 @@ def conv_pool(p, rng, values="normal", conv=None, pool_kw=None, act=None, bind=N
 def conv_chan(p, rng, **kw):
     """A strided 2-D convolution for conv-chan: a long reduction (Cg x taps
     >= 256) scattered to NCHW, or a short one (a stem) with a max pool
-    fused over its ring of rows."""
+    fused over its ring of rows; now and then with plane sizes bound at
+    run time (the pool then a stage of its own)."""
+    if "x" not in kw and "syms" not in kw and rng.random() < 0.3:
+        kw["syms"] = pick(rng, ["HW", "W", "H"])
     groups = int(pick(rng, [1, 1, 1, 2]))
     K = groups * int(pick(rng, [16, 17, 24, 32, 40, 64]))
     stride = [int(pick(rng, [1, 2, 2, 3])), int(pick(rng, [2, 2, 3, 4]))]
@@ -888,11 +894,11 @@ def conv_chan(p, rng, **kw):
         pad = [int(rng.integers(0, k[i] + 1)) for i in range(2)]
         return conv_plane(p, rng, nsp=2, C=C, K=K, groups=groups, k=k, stride=stride, pad=pad,
                           d=[int(pick(rng, [1, 1, 2])) for _ in range(2)],
-                          H=int(pick(rng, [3, 7, 12, 17])), W=int(pick(rng, [5, 9, 16, 23, 31])), **kw)
+                          H=int(pick(rng, [3, 7, 12, 17])), W=int(pick(rng, [5, 9, 16, 23, 31, 45])), **kw)
     k = [int(pick(rng, [3, 5, 7])) for _ in range(2)]
     conv = dict(C=groups * int(pick(rng, [1, 2, 3, 4])), K=K, groups=groups, k=k, stride=stride,
                 pad=[k[0] // 2, k[1] // 2], d=[1, 1], H=int(pick(rng, [9, 16, 21, 30])),
-                W=int(pick(rng, [11, 20, 33, 46])))
+                W=int(pick(rng, [11, 20, 33, 46])), syms=kw.get("syms", ()))
     pk = pick(rng, [dict(k=[3, 3], stride=[2, 2], pad=[1, 1], d=[1, 1], ceil=False),
                     dict(k=[2, 2], stride=[2, 2], pad=[0, 0], d=[1, 1], ceil=bool(rng.random() < 0.3)),
                     dict(k=[3, 2], stride=[1, 2], pad=[1, 0], d=[1, 1], ceil=False),
@@ -1556,6 +1562,26 @@ def g_strided(rng):
     return pipes + conv1x1_cases(rng)
 
 
+def chan_units(rng, pipes, title, cases, per):
+    """One conv_plane unit per case (C, K, groups, k, stride, d, pad, H, W,
+    batch, syms), per units a pipeline, appended to pipes."""
+    p = None
+    for i, (C, K, groups, k, s, d, pad, H, W, batch, syms) in enumerate(cases):
+        if p is None or len(p.units) >= per:
+            p = Pipeline(rng, title)
+            pipes.append(p)
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=groups, k=k, stride=s, d=d, pad=list(pad),
+                       H=H, W=W, batch=batch, syms=syms,
+                       bias=pick(rng, ["input", "load", "literal", None]),
+                       flip=i % 4 == 1, wsrc="load" if i % 4 == 3 else "input",
+                       pointwise=k == [1, 1] and i % 2 == 0)
+        if i % 3 == 0:
+            epilogue(p, rng, v, ops=["mul", "residual", "relu"])
+        else:
+            finish(p, rng, v, 0.3)
+
+
 def g_chan(rng):
     """conv-chan (vectors of output channels): strided 2-D convolutions with
     a long reduction (Cg x taps >= 256).  Output channels a group below, at
@@ -1602,20 +1628,7 @@ def g_chan(rng):
         (32, 20, 1, [3, 3], [1, 1], [2, 2], [1, 1], 11, 26, []),
         (16, 48, 1, [5, 5], [1, 1], [2, 2], [5, 5], 6, 30, []),
     ]
-    p = None
-    for i, (C, K, groups, k, s, d, pad, H, W, batch) in enumerate(cases):
-        if p is None or len(p.units) >= 5:
-            p = Pipeline(rng, "channel vectors")
-            pipes.append(p)
-        p.begin("")
-        v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=groups, k=k, stride=s, d=d, pad=list(pad),
-                       H=H, W=W, batch=batch, bias=pick(rng, ["input", "load", "literal", None]),
-                       flip=i % 4 == 1, wsrc="load" if i % 4 == 3 else "input",
-                       pointwise=k == [1, 1] and i % 2 == 0)
-        if i % 3 == 0:
-            epilogue(p, rng, v, ops=["mul", "residual", "relu"])
-        else:
-            finish(p, rng, v, 0.3)
+    chan_units(rng, pipes, "channel vectors", [c + ("",) for c in cases], 5)
     # strided stems (a short reduction) followed by a max pool: conv-chan
     # with the pool fused over its ring of rows -- windows at both borders,
     # pool strides 1 to 3, dilation, ceil mode, activations between, a
@@ -1650,6 +1663,36 @@ def g_chan(rng):
             epilogue(p, rng, q, ops=["residual", "mul"])
         else:
             p.output_val(q)
+    # plane sizes bound at run time: blocks from column 0, the last before
+    # the right border moved back (storing only its new columns), blocks
+    # past it and rows narrower than a block in the general variant, left
+    # border blocks with their fixed patterns; a stem's max pool stays a
+    # stage of its own
+    sym_cases = [  # C, K, groups, k, stride, d, pad, H, W, batch, syms
+        (32, 16, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 28, [], "HW"),
+        (32, 32, 1, [3, 3], [2, 2], [1, 1], [1, 1], 10, 57, [2], "W"),
+        (32, 32, 1, [3, 3], [2, 2], [1, 1], [1, 1], 5, 50, [], "W"),
+        (32, 48, 1, [3, 3], [2, 2], [1, 1], [1, 1], 3, 3, [], "HW"),
+        (16, 72, 1, [5, 5], [2, 2], [1, 1], [2, 2], 11, 31, [], "NHW"),
+        (32, 16, 1, [3, 3], [3, 3], [1, 1], [3, 3], 13, 17, [], "HW"),
+        (12, 32, 1, [5, 5], [4, 4], [1, 1], [4, 4], 17, 9, [1, 2], "NHW"),
+        (32, 20, 1, [3, 3], [2, 1], [1, 2], [1, 2], 6, 19, [], "W"),
+        (30, 40, 1, [3, 3], [2, 2], [2, 2], [2, 2], 12, 23, [], "H"),
+        (272, 16, 1, [1, 1], [2, 2], [1, 1], [0, 0], 9, 13, [], "HW"),
+        (64, 64, 1, [3, 3], [2, 2], [1, 1], [1, 1], 6, 125, [], "W"),
+        (64, 34, 2, [3, 3], [2, 2], [1, 1], [0, 0], 8, 61, [], "HW"),
+    ]
+    chan_units(rng, pipes, "channel vectors, sizes bound at run time", sym_cases, 4)
+    p = Pipeline(rng, "channel vectors, a stem of symbolic size and its max pool")
+    pipes.append(p)
+    for conv in (dict(C=3, K=64, k=[7, 7], stride=[2, 2], pad=[3, 3], H=40, W=46, syms="HW"),
+                 dict(C=3, K=24, k=[3, 5], stride=[3, 2], pad=[1, 2], H=31, W=29, syms="W")):
+        conv["d"] = [1, 1]
+        p.begin("")
+        q = conv_pool(p, rng, conv=dict(conv, bias="input", wsrc="input"),
+                      pool_kw=dict(k=[3, 3], stride=[2, 2], pad=[1, 1], d=[1, 1], ceil=False,
+                                   is_max=True), act="relu")
+        p.output_val(q)
     return pipes
 
 
@@ -2029,9 +2072,9 @@ def expected_fusions(u, lanes):
         kern, blk = g.choice(lanes)
         pe = [q for q in u.expect if q["label"] == f["label"]][0]
         if kern == "conv-chan":
-            # passes/pool.c: max pools only, about CHAN_ITEMS chunks of
-            # pooled rows a channel block
-            if g.max_pool_next:
+            # passes/pool.c: max pools only, every plane size known, about
+            # CHAN_ITEMS chunks of pooled rows a channel block
+            if g.max_pool_next and g.ow is not None and g.oh is not None:
                 blocks = g.groups * -(-g.kg // blk[0])
                 chunks = -(-CHAN_ITEMS // blocks)
                 out[f["label"]] = (e["label"], -(-f["ph"] // chunks))
