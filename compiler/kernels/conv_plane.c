@@ -115,9 +115,14 @@ static void store_vector(Conv *P, PtrVec *out, int32_t acc, int32_t j, int32_t v
  * first channel block of a tile reads them from beyond the L2 cache.  D
  * channels are about PREFETCH_CYCLES of FMAs ahead, at most
  * PREFETCH_MAX_CHANNELS.  Only for inputs of more than PREFETCH_MIN_BYTES
- * (a group's planes), known when compiling: a smaller input stays in the
- * L2 cache, and there the prefetches only took load slots (measured: W1,
- * 0.8 MB, 4% slower with them; W2, 3.2 MB, 7-17% faster).  The later
+ * (a group's planes): a smaller input stays in the L2 cache, and there the
+ * prefetches only took load slots (measured: W1, 0.8 MB, 4% slower with
+ * them; W2, 3.2 MB, 7-17% faster).  When that size is known at run time
+ * only, interior tiles get a second copy of their channel loop, with the
+ * prefetches, taken for a larger input (a test in the loop instead made
+ * W1 13-30% slower), and rows of unknown width prefetch each kernel row's
+ * span: W2 declared [1, 256, H, W] 1.10-1.13x, W1 at 112 x 112 1.04x,
+ * W1 at 56 x 56 unchanged.  The later
  * blocks of a tile need them too: the tile's planes (48 KB on W2) do not
  * stay in the L1 cache between blocks (prefetching in the first block
  * only: W2 14% slower).
@@ -132,13 +137,16 @@ static void store_vector(Conv *P, PtrVec *out, int32_t acc, int32_t j, int32_t v
  * 8-24 KB, 2% faster with 32 KB.) */
 enum { PREFETCH_CYCLES = 96, PREFETCH_MAX_CHANNELS = 8, PREFETCH_MIN_BYTES = 1 << 20 };
 
-static void prefetch_ahead(Conv *P, PtrVec *red, int32_t nk_run)
+static IrStmt *prefetch_ahead(Conv *P, int32_t nk_run, IrExpr **big)
 {
     Lower *L = P->L;
     /* a group's input planes (as read: phase planes included) */
     IrExpr *bytes = mul(L, mul(L, P->Cg, P->cstride), I(L, 4));
-    if (bytes->kind != IR_EXPR_INT || bytes->ival <= PREFETCH_MIN_BYTES)
-        return;
+    *big = NULL;
+    if (bytes->kind == IR_EXPR_INT && bytes->ival <= PREFETCH_MIN_BYTES)
+        return NULL;
+    if (bytes->kind != IR_EXPR_INT)
+        *big = ir_bin(L->a, IR_OP_GT, bytes, I(L, PREFETCH_MIN_BYTES));
     int64_t per_c = P->ntaps * nk_run * P->nv / 2;     /* FMA cycles a channel */
     int64_t d = per_c > 0 ? (PREFETCH_CYCLES + per_c - 1) / per_c : 1;
     if (d > PREFETCH_MAX_CHANNELS)
@@ -147,15 +155,20 @@ static void prefetch_ahead(Conv *P, PtrVec *red, int32_t nk_run)
     IrExpr *first = add(L, add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->cstride)), loc(P, P->l_p0)),
                         add(L, mul(L, I(L, P->dmin_dy), P->Wv), I(L, P->dmin)));
     /* the span: the tile plus the reach of the taps, in lines of 16
-     * floats (one more: the span need not start a line) */
-    IrExpr *span = add(L, I(L, P->tile + P->dmax - P->dmin), mul(L, I(L, P->dmax_dy - P->dmin_dy), P->Wv));
-    if (span->kind != IR_EXPR_INT)
-        return;     /* rows of unknown width: no prefetch */
+     * floats (one more: the span need not start a line); with rows of
+     * unknown width, each kernel row's span */
     enum { LINE_FLOATS = 16 };
-    int64_t lines = (span->ival + LINE_FLOATS - 1) / LINE_FLOATS + 1;
-    for (int64_t i = 0; i < lines; i++)
-        ptrvec_push(L->a, red, ir_prefetch(L->a, P->bx, P->xrank,
-                                           lin_idx(P, P->xrank, add(L, first, I(L, i * LINE_FLOATS)))));
+    IrExpr *span = add(L, I(L, P->tile + P->dmax - P->dmin), mul(L, I(L, P->dmax_dy - P->dmin_dy), P->Wv));
+    int64_t rows = span->kind == IR_EXPR_INT ? 1 : P->dmax_dy - P->dmin_dy + 1;
+    int64_t lines = ((span->kind == IR_EXPR_INT ? span->ival : P->tile + P->dmax - P->dmin) +
+                     LINE_FLOATS - 1) / LINE_FLOATS + 1;
+    PtrVec pf = { 0 };
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < lines; i++) {
+            IrExpr *at = add(L, add(L, first, mul(L, I(L, r), P->Wv)), I(L, i * LINE_FLOATS));
+            ptrvec_push(L->a, &pf, ir_prefetch(L->a, P->bx, P->xrank, lin_idx(P, P->xrank, at)));
+        }
+    return lower_block(L, &pf);
 }
 
 /* Whether some row of the tile (virtual rows oy0 .. the row of its last
@@ -171,6 +184,10 @@ static IrExpr *row_needed(Conv *P, int64_t ay)
     return ir_bin(a, IR_OP_AND, lo, hi);
 }
 
+static IrStmt *reduction(Conv *P, int32_t nk_run, int32_t nv, bool interior, IrExpr ***colm,
+                         IrExpr **tapm, int32_t (*acc)[MAX_NV], const int32_t *xv, int32_t wv,
+                         IrStmt *pf);
+
 /* The accumulation and the store for nk_run output channels.  interior:
  * plain loads, masks only for column taps that can leave the input row
  * (colm[v][kx], NULL where no lane can); else one mask per vector and tap. */
@@ -180,7 +197,6 @@ static IrStmt *block_body(Conv *P, int32_t nk_run, int32_t nv, bool interior, Ir
     Lower *L = P->L;
     Arena *a = L->a;
     PtrVec out = { 0 };
-    int32_t vl = P->vl;
     int32_t acc[MAX_NK][MAX_NV], xv[MAX_NV], wv = lower_local(L, IR_TYPE_VF32);
     conv_block_locals(P, &out, nk_run, nv, acc, xv);
     /* Border tiles: one mask per vector and tap, made before the loop (the
@@ -198,11 +214,34 @@ static IrStmt *block_body(Conv *P, int32_t nk_run, int32_t nv, bool interior, Ir
                     tapm[(ky * P->kw + kx) * nv + v] = loc(P, m);
                 }
     }
-    /* the reduction: input channels, then taps in the script's order */
+    /* the input prefetches: for an input whose size is known at run time
+     * only, a loop of its own for a large input in interior tiles */
+    IrExpr *big;
+    IrStmt *pf = prefetch_ahead(P, nk_run, &big);
+    IrStmt *loop = reduction(P, nk_run, nv, interior, colm, tapm, acc, xv, wv, big ? NULL : pf);
+    if (pf && big && interior)
+        loop = ir_if(a, big, reduction(P, nk_run, nv, interior, colm, tapm, acc, xv, wv, pf), loop);
+    ptrvec_push(a, &out, loop);
+    for (int32_t j = 0; j < nk_run; j++)
+        for (int32_t v = 0; v < nv; v++)
+            store_vector(P, &out, acc[j][v], j, v, interior ? NULL : inplane[v]);
+    return lower_block(L, &out);
+}
+
+/* The reduction over the input channels, taps in the script's order in
+ * each; pf (or NULL) first in each channel. */
+static IrStmt *reduction(Conv *P, int32_t nk_run, int32_t nv, bool interior, IrExpr ***colm,
+                         IrExpr **tapm, int32_t (*acc)[MAX_NV], const int32_t *xv, int32_t wv,
+                         IrStmt *pf)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int32_t vl = P->vl;
     PtrVec red = { 0 };
     IrExpr *c = V(L, P->var_c);
     IrExpr *xc = add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->cstride)), loc(P, P->l_p0));
-    prefetch_ahead(P, &red, nk_run);
+    if (pf)
+        ptrvec_push(a, &red, pf);
     PtrVec row = { 0 };
     bool by_rows = !interior && P->nsp == 2;    /* a border tile's kernel rows */
     for (int64_t tap = 0; tap < P->ntaps; tap++) {
@@ -228,11 +267,7 @@ static IrStmt *block_body(Conv *P, int32_t nk_run, int32_t nv, bool interior, Ir
             row = (PtrVec){ 0 };
         }
     }
-    ptrvec_push(a, &out, ir_for(a, P->var_c, I(L, 0), P->Cg, lower_block(L, &red), IR_LOOP_KERNEL));
-    for (int32_t j = 0; j < nk_run; j++)
-        for (int32_t v = 0; v < nv; v++)
-            store_vector(P, &out, acc[j][v], j, v, interior ? NULL : inplane[v]);
-    return lower_block(L, &out);
+    return ir_for(a, P->var_c, I(L, 0), P->Cg, lower_block(L, &red), IR_LOOP_KERNEL);
 }
 
 /* Both channel-block variants: the full one, and the last block's (fewer

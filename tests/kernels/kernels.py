@@ -1208,6 +1208,14 @@ def g_symbols(rng):
                        K=int(pick(rng, [2, 5, 9])), k=[3, 3] if nsp == 2 else [3],
                        H=int(pick(rng, [3, 6, 10])), W=int(pick(rng, [7, 17, 24])))
         finish(p, rng, v, 0.4)
+    # inputs past 1 MB whose size is known at run time only: interior tiles
+    # take the copy of the channel loop that prefetches (each kernel row's
+    # span when the row width is a symbol)
+    for syms, C, k, H, W in [("HW", 64, [3, 3], 70, 75), ("W", 256, [1, 1], 36, 45)]:
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, syms=syms, batch=[], groups=1, K=9, C=C, k=k, d=[1, 1],
+                       pad="same", H=H, W=W)
+        finish(p, rng, v, 0.4)
     # pools with symbolic sizes are kernels; a symbolic plane is not fused
     # (the strip buffer has a fixed size)
     for syms, nsp in [("HW", 2), ("W", 1), ("H", 2)]:
