@@ -348,10 +348,17 @@ static void read_geometry(Conv *P)
      * the end at the last output column; decided now when the sizes are
      * known, else masked */
     P->col_mask = arena_array(a, (size_t)P->kw, sizeof *P->col_mask);
-    int64_t iwc, owc;
+    int64_t iwc, owc, diff;
     bool known = sym_is_const(iw, &iwc) && sym_is_const(ow, &owc);
+    /* widths that are symbols, with ow - iw a constant (pad=same): at
+     * stride 1 the last column's tap ax is past the row iff diff-1+ax >= 0 */
+    bool related = !known && P->sx == 1 && sym_is_const(sym_sub(&L->sc, ow, iw), &diff);
     for (int64_t kx = 0; kx < P->kw; kx++) {
         int64_t ax = P->taps[kx].ax;
+        if (related) {
+            P->col_mask[kx] = ax < 0 || diff - 1 + ax >= 0;
+            continue;
+        }
         P->col_mask[kx] = ax < 0 || !known || P->sx * (owc - 1) + ax >= iwc;
         if (ax == 0 && P->sx == 1 && known && owc <= iwc)
             P->col_mask[kx] = false;
