@@ -285,9 +285,13 @@ enum { MAX_FNS = 4, MIN_SAMPLES = 3, MAX_SAMPLES = 201 };
 
 /* Seconds per call of each fn, median over samples taken in turn (one of
  * each fn per round).  A sample is a batch of calls lasting about 5 ms, or
- * one call when a call is longer.  Sampling stops once `budget_s` is spent,
- * but only after MIN_SAMPLES rounds: a slow implementation then costs a few
- * calls, not the budget times the number of rounds a fast one would get. */
+ * one call when a call is longer, after one untimed call: otherwise the
+ * first call of a batch pays for the caches the implementation before it
+ * left (in torch_peer.py, convc after PyTorch's channels_last call was
+ * 4-13% slower than after its own calls).  Sampling stops once `budget_s`
+ * is spent, but only after MIN_SAMPLES rounds: a slow implementation then
+ * costs a few calls, not the budget times the number of rounds a fast one
+ * would get. */
 static int time_interleaved(int nfn, run_fn *fns, void **ctxs, double budget_s, double *median_s)
 {
     int batch[MAX_FNS];
@@ -308,6 +312,7 @@ static int time_interleaved(int nfn, run_fn *fns, void **ctxs, double budget_s, 
     double t_start = now();
     while (ns < MAX_SAMPLES && (ns < MIN_SAMPLES || now() - t_start < budget_s)) {
         for (int f = 0; f < nfn; f++) {
+            fns[f](ctxs[f]);
             settle();
             double t0 = now();
             for (int i = 0; i < batch[f]; i++)

@@ -175,6 +175,7 @@ def time_interleaved(fns, budget_s):
     while len(samples[0]) < MAX_SAMPLES and (len(samples[0]) < MIN_SAMPLES
                                              or time.perf_counter() - start < budget_s):
         for fn, n, s in zip(fns, batch, samples):
+            fn()                # untimed: see bench.c
             settle()
             t0 = time.perf_counter()
             for _ in range(n):
