@@ -75,7 +75,11 @@ typedef struct Chan {
     const Node *pool;
     int32_t bring;
     int64_t ring;
-    int64_t pk, pkw, ps, psx, pp, ppx, pd, pdx, ph, pw;
+    int64_t pk, pkw, ps, psx, pp, ppx, pd, pdx;
+    IrExpr *PH, *PW;        /* the pooled plane */
+    /* with a plane size known at run time only, the rings are one scratch
+     * buffer, [item][ring][OW][nk]: the item's first element */
+    int32_t l_ring0;
 } Chan;
 
 static bool same_variant(const ColVariant *v, int32_t np, const uint8_t *valid, int64_t kw)
@@ -302,6 +306,7 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
      * apart in the NCHW output; with a fused pool, into the ring */
     IrExpr *lanes = ir_bin(a, IR_OP_MUL, ir_iota(a), P->Pout);
     IrExpr *slot = H->pool ? imod(L, loc(P, H->l_oy), I(L, H->ring)) : NULL;
+    IrExpr *ox0 = H->widths ? mul(L, loc(P, H->l_xb), I(L, H->np)) : loc(P, H->l_ox0);
     for (int32_t v = 0; v < ncv; v++) {
         IrExpr *mask = channel_lanes(H, v);
         for (int32_t p = 0; p < np; p++) {
@@ -309,10 +314,13 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
                               I(L, p));
             IrExpr *val = kl_epilogue_lanes(L, P->n, loc(P, acc[v][p]), lin, lanes, mask);
             if (H->pool) {
-                IrExpr *to = add(L, mul(L, add(L, mul(L, slot, I(L, H->ow)),
-                                               add(L, mul(L, loc(P, H->l_xb), I(L, H->np)), I(L, p))),
-                                        I(L, P->nk)), I(L, (int64_t)v * vl));
-                ptrvec_push(a, &out, ir_vstore(a, H->bring, 3, lin_idx(P, 3, to), val, NULL));
+                IrExpr *to = add(L, add(L, loc(P, H->l_ring0),
+                                        mul(L, add(L, mul(L, slot, P->OW), add(L, ox0, I(L, p))),
+                                            I(L, P->nk))), I(L, (int64_t)v * vl));
+                IrStmt *st = ir_vstore(a, H->bring, 3, lin_idx(P, 3, to), val, NULL);
+                if (!cv_)   /* the general variant: only columns of the row */
+                    st = ir_if(a, ir_bin(a, IR_OP_LT, I(L, p), loc(P, H->l_hi)), st, NULL);
+                ptrvec_push(a, &out, st);
                 continue;
             }
             IrStmt *st = ir_vscatter(a, P->by, P->yrank, lin_idx(P, P->yrank, lin), lanes, val, mask);
@@ -482,7 +490,7 @@ static IrStmt *pool_row(Chan *H, int32_t l_pr)
     /* window rows r0 + ky*d inside [0, OH) */
     ptrvec_push(a, &out, set(P, l_lo, imax(L, I(L, 0), idiv(L, add(L, sub(L, I(L, 0), r0), I(L, H->pd - 1)),
                                                             I(L, H->pd)))));
-    ptrvec_push(a, &out, set(P, l_hi, imin(L, I(L, H->pk), add(L, idiv(L, sub(L, I(L, H->oh - 1), r0),
+    ptrvec_push(a, &out, set(P, l_hi, imin(L, I(L, H->pk), add(L, idiv(L, sub(L, sub(L, P->OH, I(L, 1)), r0),
                                                                        I(L, H->pd)), I(L, 1)))));
     int32_t vpx = lower_var(L, "px"), vky = lower_var(L, "pky");
     IrExpr *px = V(L, vpx), *ky = V(L, vky);
@@ -499,9 +507,10 @@ static IrStmt *pool_row(Chan *H, int32_t l_pr)
     IrExpr *inside[KERNEL_MAX_TAPS], *cpos[KERNEL_MAX_TAPS];
     for (int64_t kx = 0; kx < H->pkw; kx++) {
         IrExpr *ix = add(L, sub(L, mul(L, px, I(L, H->psx)), I(L, H->ppx)), I(L, kx * H->pdx));
-        inside[kx] = ir_broadcast(a, kl_in_range(L, ix, I(L, H->ow)));
-        cpos[kx] = mul(L, add(L, mul(L, slot, I(L, H->ow)), imax(L, I(L, 0), imin(L, ix, I(L, H->ow - 1)))),
-                       I(L, P->nk));
+        inside[kx] = ir_broadcast(a, kl_in_range(L, ix, P->OW));
+        cpos[kx] = add(L, loc(P, H->l_ring0),
+                       mul(L, add(L, mul(L, slot, P->OW), imax(L, I(L, 0), imin(L, ix, sub(L, P->OW, I(L, 1))))),
+                           I(L, P->nk)));
     }
     for (int32_t v = 0; v < H->ncv; v++) {
         IrExpr *vals[KERNEL_MAX_TAPS];
@@ -516,18 +525,18 @@ static IrStmt *pool_row(Chan *H, int32_t l_pr)
     }
     ptrvec_push(a, &col, ir_for(a, vky, loc(P, l_lo), loc(P, l_hi), lower_block(L, &rows), IR_LOOP_KERNEL));
     /* the stores: lane i of vector v is channel k0 + v*VL + i */
-    IrExpr *pplane = I(L, H->ph * H->pw);
+    IrExpr *pplane = mul(L, H->PH, H->PW);
     IrExpr *lanes = ir_bin(a, IR_OP_MUL, ir_iota(a), pplane);
     IrExpr *k0 = add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
                      mul(L, loc(P, P->l_kb), I(L, P->nk)));
     for (int32_t v = 0; v < H->ncv; v++) {
         IrExpr *mask = channel_lanes(H, v);
-        IrExpr *lin = add(L, mul(L, add(L, mul(L, add(L, k0, I(L, (int64_t)v * vl)), I(L, H->ph)),
-                                        loc(P, l_pr)), I(L, H->pw)), px);
+        IrExpr *lin = add(L, mul(L, add(L, mul(L, add(L, k0, I(L, (int64_t)v * vl)), H->PH),
+                                        loc(P, l_pr)), H->PW), px);
         IrExpr *val = kl_epilogue_lanes(L, H->pool, loc(P, acc[v]), lin, lanes, mask);
         ptrvec_push(a, &col, ir_vscatter(a, P->by, P->yrank, lin_idx(P, P->yrank, lin), lanes, val, mask));
     }
-    ptrvec_push(a, &out, ir_for(a, vpx, I(L, 0), I(L, H->pw), lower_block(L, &col), IR_LOOP_KERNEL));
+    ptrvec_push(a, &out, ir_for(a, vpx, I(L, 0), H->PW, lower_block(L, &col), IR_LOOP_KERNEL));
     return lower_block(L, &out);
 }
 
@@ -544,9 +553,9 @@ static IrStmt *pooled_item(Chan *H, IrExpr *chunk)
             l_t = lower_local(L, IR_TYPE_I64), l_pr = lower_local(L, IR_TYPE_I64);
     int64_t rows = schedule_plan(L->sched, P->n)->pool_rows, reach = (H->pk - 1) * H->pd;
     ptrvec_push(a, &body, set(P, l_pr0, mul(L, chunk, I(L, rows))));
-    ptrvec_push(a, &body, set(P, l_pr1, imin(L, add(L, loc(P, l_pr0), I(L, rows)), I(L, H->ph))));
+    ptrvec_push(a, &body, set(P, l_pr1, imin(L, add(L, loc(P, l_pr0), I(L, rows)), H->PH)));
     IrExpr *c0 = imax(L, I(L, 0), sub(L, mul(L, loc(P, l_pr0), I(L, H->ps)), I(L, H->pp)));
-    IrExpr *c1 = imin(L, I(L, H->oh), add(L, sub(L, mul(L, sub(L, loc(P, l_pr1), I(L, 1)), I(L, H->ps)),
+    IrExpr *c1 = imin(L, P->OH, add(L, sub(L, mul(L, sub(L, loc(P, l_pr1), I(L, 1)), I(L, H->ps)),
                                                  I(L, H->pp)), I(L, reach + 1)));
     int32_t voy = lower_var(L, "oy"), vxb = lower_var(L, "xb"), vpr = lower_var(L, "pr");
     PtrVec row = { 0 };
@@ -558,7 +567,7 @@ static IrStmt *pooled_item(Chan *H, IrExpr *chunk)
      * every later one */
     ptrvec_push(a, &row, set(P, l_t, add(L, V(L, voy), I(L, H->pp - reach))));
     IrExpr *first = imax(L, loc(P, l_pr0), idiv(L, add(L, loc(P, l_t), I(L, H->ps - 1)), I(L, H->ps)));
-    IrExpr *end = ir_select(a, ir_bin(a, IR_OP_EQ, V(L, voy), I(L, H->oh - 1)), loc(P, l_pr1),
+    IrExpr *end = ir_select(a, ir_bin(a, IR_OP_EQ, V(L, voy), sub(L, P->OH, I(L, 1))), loc(P, l_pr1),
                             imin(L, loc(P, l_pr1), add(L, idiv(L, loc(P, l_t), I(L, H->ps)), I(L, 1))));
     IrStmt *pool = ir_block(a, (IrStmt *const[]){ set(P, l_pr, V(L, vpr)), pool_row(H, l_pr) }, 2);
     ptrvec_push(a, &row, ir_for(a, vpr, first, end, pool, IR_LOOP_KERNEL));
@@ -589,7 +598,8 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     H->dx = win->dilation[1];
     H->dy = win->dilation[0];
     H->nxb = H->widths ? I(L, (H->ow + H->np - 1) / H->np) : open_blocks(H);
-    H->pool = plan->pool;       /* passes/pool.c: only with every size known */
+    H->pool = plan->pool;
+    const SymExpr *chunks = NULL;   /* work items of a channel block and batch index */
     if (H->pool) {
         const WindowParams *pw = &H->pool->pool.win;
         int32_t pr = H->pool->shape.rank;
@@ -597,18 +607,30 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
         sym_is_const(pw->k[1], &H->pkw);
         sym_is_const(pw->pad0[0], &H->pp);
         sym_is_const(pw->pad0[1], &H->ppx);
-        sym_is_const(H->pool->shape.dims[pr - 2], &H->ph);
-        sym_is_const(H->pool->shape.dims[pr - 1], &H->pw);
+        H->PH = lower_dim(L, H->pool->shape.dims[pr - 2]);
+        H->PW = lower_dim(L, H->pool->shape.dims[pr - 1]);
         H->ps = pw->stride[0];
         H->psx = pw->stride[1];
         H->pd = pw->dilation[0];
         H->pdx = pw->dilation[1];
         H->ring = (H->pk - 1) * H->pd + 1;
+        chunks = sym_ceildiv(&L->sc, H->pool->shape.dims[pr - 2], sym_const(&L->sc, plan->pool_rows));
+        /* the ring: on the item's stack when the widths are known, else
+         * one scratch buffer with a ring for every work item */
         Shape rs = shape_make(a, 3);
         rs.dims[0] = sym_const(&L->sc, H->ring);
-        rs.dims[1] = sym_const(&L->sc, H->ow);
+        rs.dims[1] = n->shape.dims[orank - 1];
         rs.dims[2] = sym_const(&L->sc, P->nk);
-        H->bring = lower_local_buffer(L, arena_printf(a, "%s_ring", n->name ? n->name : "conv"), rs);
+        const char *name = arena_printf(a, "%s_ring", n->name ? n->name : "conv");
+        if (H->widths) {
+            H->bring = lower_local_buffer(L, name, rs);
+        } else {
+            const SymExpr *items = sym_mul(&L->sc, chunks, sym_const(&L->sc, P->nkbg * P->G));
+            for (int32_t i = 0; i < orank - 3; i++)
+                items = sym_mul(&L->sc, items, n->shape.dims[i]);
+            rs.dims[0] = sym_mul(&L->sc, items, rs.dims[0]);
+            H->bring = lower_scratch(L, name, rs);
+        }
     }
 
     int32_t vit = lower_var(L, "item");
@@ -619,7 +641,7 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     NEW_I64(P->l_kb); NEW_I64(P->l_g); NEW_I64(P->l_n); NEW_I64(P->l_wbase);
     NEW_I64(H->l_oy); NEW_I64(H->l_xb); NEW_I64(H->l_kylo); NEW_I64(H->l_kyhi);
     NEW_I64(H->l_xrow); NEW_I64(H->l_ybase); NEW_I64(H->l_xcol);
-    NEW_I64(H->l_ox0); NEW_I64(H->l_lo); NEW_I64(H->l_hi);
+    NEW_I64(H->l_ox0); NEW_I64(H->l_lo); NEW_I64(H->l_hi); NEW_I64(H->l_ring0);
 #undef NEW_I64
 
     /* work items: group x channel block x batch x spatial part, the
@@ -630,8 +652,7 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
      * W3 on two threads 1.09x with the pool's ranges, 1.03x without, one
      * thread alike); the spatial part is an output row and a block of its
      * columns, or with a fused pool a chunk of pooled rows */
-    IrExpr *spatial = H->pool ? I(L, (H->ph + plan->pool_rows - 1) / plan->pool_rows)
-                              : mul(L, P->OH, H->nxb);
+    IrExpr *spatial = H->pool ? lower_dim(L, chunks) : mul(L, P->OH, H->nxb);
     int32_t l_part = lower_local(L, IR_TYPE_I64);
     PtrVec body = { 0 };
     IrExpr *rest = idiv(L, it, spatial);
@@ -642,6 +663,8 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     ptrvec_push(a, &body, set(P, P->l_g, idiv(L, rest, I(L, P->nkbg))));
     ptrvec_push(a, &body, set(P, P->l_wbase, conv_wbase(P)));
     if (H->pool) {
+        ptrvec_push(a, &body, set(P, H->l_ring0, H->widths ? I(L, 0)
+                                  : mul(L, mul(L, it, I(L, H->ring * P->nk)), P->OW)));
         ptrvec_push(a, &body, pooled_item(H, loc(P, l_part)));
     } else {
         ptrvec_push(a, &body, set(P, H->l_xb, imod(L, loc(P, l_part), H->nxb)));

@@ -13,11 +13,11 @@
  * values; pool_rows is chosen to keep that recomputation and the tiles
  * that run past a strip's end small.  A max pool after the channel-vector
  * kernel (conv-chan) is fused the same way, over a ring of rows (below).
- * Skipped when the sizes are not known when compiling (the private buffer
- * has a fixed size). */
+ * For the plane kernel, skipped when the sizes are not known when
+ * compiling (the private strip has a fixed size). */
 #include "passes.h"
 
-enum { MAX_STRIP_BYTES = 96 << 10, CHAN_ITEMS = 8 };
+enum { MAX_STRIP_BYTES = 96 << 10, CHAN_ITEMS = 8, CHAN_OPEN_POOL_ROWS = 14 };
 
 static bool known(const SymExpr *e, int64_t *v) { return e && sym_is_const(e, v); }
 
@@ -42,15 +42,15 @@ void pass_fuse_pools(Arena *a, Schedule *s)
         const WindowParams *w = &pool->pool.win;
         int64_t ohc, owc, ph, k, d = w->dilation[0], st = w->stride[0];
         int32_t r = n->shape.rank;
-        if (!known(n->shape.dims[r - 2], &ohc) || !known(n->shape.dims[r - 1], &owc) ||
-            !known(pool->shape.dims[r - 2], &ph) || !known(w->k[0], &k))
-            continue;
         if (p->kernel == KERNEL_CONV_CHAN) {
             /* conv-chan computes an item's convolution rows in order into
              * a ring and pools each pooled row once its window is in; an
              * item is a chunk of pooled rows, whose first window rows the
              * item before computed too.  About CHAN_ITEMS chunks a channel
-             * block: enough to share among threads, little recomputation. */
+             * block: enough to share among threads, little recomputation;
+             * with the pooled height a symbol, CHAN_OPEN_POOL_ROWS pooled
+             * rows an item (the rings are then a scratch buffer, one an
+             * item: their size depends on the width). */
             if (!pool->pool.is_max)
                 continue;
             int64_t K, blocks = 1;
@@ -58,10 +58,14 @@ void pass_fuse_pools(Arena *a, Schedule *s)
                 blocks = n->conv.groups * ((K / n->conv.groups + p->nk - 1) / p->nk);
             int64_t chunks = (CHAN_ITEMS + blocks - 1) / blocks;
             p->pool = pool;
-            p->pool_rows = (int32_t)((ph + chunks - 1) / chunks);
+            p->pool_rows = known(pool->shape.dims[r - 2], &ph) ? (int32_t)((ph + chunks - 1) / chunks)
+                                                               : CHAN_OPEN_POOL_ROWS;
             pp->fused_into = n;
             continue;
         }
+        if (!known(n->shape.dims[r - 2], &ohc) || !known(n->shape.dims[r - 1], &owc) ||
+            !known(pool->shape.dims[r - 2], &ph) || !known(w->k[0], &k))
+            continue;
         /* the input rows are the convolution's virtual rows: the kernel's
          * row pitch is at least the output width (conv_plane.c) */
         int64_t wv = owc;

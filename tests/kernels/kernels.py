@@ -67,6 +67,7 @@ MAX_STRIP_BYTES = 96 << 10  # passes/pool.c: a fused pool's private strip
 MAX_CHAN_PIXELS = 14        # passes/kernels.c: conv-chan's widest pixel block
 CHAN_MIN_REDUCTION = 256    # passes/kernels.c: conv-chan's least Cg x taps
 CHAN_ITEMS = 8              # passes/pool.c: chunks of pooled rows a conv-chan with a pool
+CHAN_OPEN_POOL_ROWS = 14    # passes/pool.c: its pooled rows an item when their count is a symbol
 CHAN_OPEN_WIDTHS = 5        # passes/kernels.c: widths 14, 28, ... for a symbolic width
 
 
@@ -1674,8 +1675,8 @@ def g_chan(rng):
     # plane sizes bound at run time: blocks from column 0, the last before
     # the right border moved back (storing only its new columns), blocks
     # past it and rows narrower than a block in the general variant, left
-    # border blocks with their fixed patterns; a stem's max pool stays a
-    # stage of its own
+    # border blocks with their fixed patterns; a stem's max pool fused over
+    # rings in a scratch buffer, one a work item
     sym_cases = [  # C, K, groups, k, stride, d, pad, H, W, batch, syms
         (32, 16, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 28, [], "HW"),
         (32, 32, 1, [3, 3], [2, 2], [1, 1], [1, 1], 10, 57, [2], "W"),
@@ -1694,7 +1695,9 @@ def g_chan(rng):
     p = Pipeline(rng, "channel vectors, a stem of symbolic size and its max pool")
     pipes.append(p)
     for conv in (dict(C=3, K=64, k=[7, 7], stride=[2, 2], pad=[3, 3], H=40, W=46, syms="HW"),
-                 dict(C=3, K=24, k=[3, 5], stride=[3, 2], pad=[1, 2], H=31, W=29, syms="W")):
+                 dict(C=3, K=24, k=[3, 5], stride=[3, 2], pad=[1, 2], H=31, W=29, syms="W"),
+                 dict(C=2, K=40, k=[5, 5], stride=[2, 2], pad=[2, 2], H=70, W=33, syms="HW",
+                      batch=[2])):
         conv["d"] = [1, 1]
         p.begin("")
         q = conv_pool(p, rng, conv=dict(conv, bias="input", wsrc="input"),
@@ -2080,12 +2083,14 @@ def expected_fusions(u, lanes):
         kern, blk = g.choice(lanes)
         pe = [q for q in u.expect if q["label"] == f["label"]][0]
         if kern == "conv-chan":
-            # passes/pool.c: max pools only, every plane size known, about
-            # CHAN_ITEMS chunks of pooled rows a channel block
-            if g.max_pool_next and g.ow is not None and g.oh is not None:
+            # passes/pool.c: max pools only, about CHAN_ITEMS chunks of
+            # pooled rows a channel block, or CHAN_OPEN_POOL_ROWS pooled
+            # rows an item when the height is a symbol
+            if g.max_pool_next:
                 blocks = g.groups * -(-g.kg // blk[0])
                 chunks = -(-CHAN_ITEMS // blocks)
-                out[f["label"]] = (e["label"], -(-f["ph"] // chunks))
+                rows = -(-f["ph"] // chunks) if g.oh is not None else CHAN_OPEN_POOL_ROWS
+                out[f["label"]] = (e["label"], rows)
             continue
         if (kern != "conv-plane" or g.nsp != 2 or g.ow is None or g.oh is None
                 or max(pe["stride"]) > MAX_KERNEL_STRIDE):
