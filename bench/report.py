@@ -90,8 +90,10 @@ def main():
             errs = {**dn["checks"], **tc["checks"]}
             v3 = rec[(t, "dnnl", w, "convc-v3")]
             const = rec[(t, "torch", w, "convc-const")]
+            sym = rec[(t, "torch", w, "convc-sym")]
             errs.update({"oneDNN (x86-64-v3)": v3["checks"]["oneDNN"],
-                         "torch (load() weights)": const["checks"]["torch"]})
+                         "torch (load() weights)": const["checks"]["torch"],
+                         "torch (symbolic sizes)": sym["checks"]["torch"]})
             worst = max(errs.values())
             if not worst <= TOLERANCE:
                 ok = False
@@ -103,7 +105,7 @@ def main():
                   f"{ratios[best]:7.4f}   {gf:5.1f} {100 * gf / pk:5.1f}% {gf_best:5.1f} "
                   f"{100 * gf_best / pk:5.1f}%  {worst:7.1e}{' FAIL' if not worst <= TOLERANCE else ''}"
                   f"  {dn['samples']:>3}/{tc['samples']:<3}")
-            v3_rows.append((w, dn, v3, times["oneDNN"], tc, const))
+            v3_rows.append((w, dn, v3, times["oneDNN"], tc, const, sym))
             dnnl_note = rec[(t, "dnnl", w, "oneDNN")].get("note", "?")
             notes.append(f"  {w:4} oneDNN:   {dnnl_note}")
             notes.append(f"  {'':4} torch:    {rec[(t, 'torch', w, 'torch')].get('note', '?')}; "
@@ -114,18 +116,21 @@ def main():
 
         print()
         print(f"other builds of the scripts: for x86-64-v3 (AVX2), against the measured 256-bit "
-              f"peak ({pk256:.1f} GFLOP/s); native with the weights as load() constants")
+              f"peak ({pk256:.1f} GFLOP/s); native with the weights as load() constants; native "
+              f"with x's height and width as size symbols")
         print(f"{'':34}{'--------------- x86-64-v3 ---------------':>43}   "
-              f"{'------- load() weights -------':>30}")
+              f"{'------- load() weights -------':>30}   {'-- symbolic H, W --':>18}")
         print(f"{'id':4} {'workload':28} {'ms':>8} {'GF/s':>6} {'%peak256':>8} {'vs native':>9} "
-              f"{'vs oneDNN':>9}   {'ms':>8} {'GF/s':>6} {'%peak':>6} {'vs native':>9}")
-        for w, dn, v3, dnnl_ms, tc, const in v3_rows:
+              f"{'vs oneDNN':>9}   {'ms':>8} {'GF/s':>6} {'%peak':>6} {'vs native':>9}"
+              f"   {'ms':>8} {'vs native':>9}")
+        for w, dn, v3, dnnl_ms, tc, const, sym in v3_rows:
             gf = dn["mflop"] / v3["ms"]
             gf_c = dn["mflop"] / const["ms"]
             print(f"{w:4} {dn['desc']:28} {fmt_ms(v3['ms']):>8} {gf:6.1f} {100 * gf / pk256:7.1f}% "
                   f"{dn['ms'] / v3['ms']:9.3f} {dnnl_ms / v3['ms']:9.4f}   "
                   f"{fmt_ms(const['ms']):>8} {gf_c:6.1f} {100 * gf_c / pk:5.1f}% "
-                  f"{const['native_ms'] / const['ms']:9.3f}")
+                  f"{const['native_ms'] / const['ms']:9.3f}   "
+                  f"{fmt_ms(sym['ms']):>8} {sym['native_ms'] / sym['ms']:9.3f}")
         print()
         tm = meta.get((t, "torch"), {})
         print(f"implementations (PyTorch {tm.get('torch', '?')}, its oneDNN {tm.get('dnnl', '?')}, "
@@ -155,7 +160,8 @@ def main():
     print("% peak = GFLOP/s / measured FMA peak for that thread count; max err = "
           "max |convc - peer| / max |peer| over all checks (limit 1e-3)")
     print("vs native = the native object's time / this build's time, from interleaved samples "
-          "(above 1: this build is faster)")
+          "(above 1: this build is faster); the load() and symbolic builds give the native "
+          "object's bits")
     print("n = interleaved samples per implementation in bench / torch_peer")
     return 0 if ok else 1
 

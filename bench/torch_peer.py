@@ -4,13 +4,14 @@
 The convc side is the objects that bench/bench.c links (built with
 --target-cpu=native), here in one shared library called through ctypes,
 plus a build of each script whose weights are load() constants (NAME_const,
-taking x alone); the PyTorch side is torch.nn.functional in inference mode,
+taking x alone) and one whose input x has symbolic height and width
+(NAME_sym); the PyTorch side is torch.nn.functional in inference mode,
 once with the default contiguous NCHW tensors and once with tensors in
 channels_last memory format (converted before timing, as a model kept in
 that format would be).  convc and the two PyTorch calls run in turn, sample
 by sample, in this one process, so the ratios between them come from
-interleaved samples as in bench.c; then the two convc builds run in turn
-in a pair of their own, so that each follows the other.
+interleaved samples as in bench.c; then the three convc builds run in
+turn in a round of their own.
 
     torch_peer.py --lib LIB --data DIR --threads N [--seconds S] [--only W1,W2]
 
@@ -254,34 +255,45 @@ def main():
         convc = Convc(lib, name, arrays)
         # the same script with its weights as load() constants: x alone
         convc_const = Convc(lib, name + "_const", arrays[:1])
+        convc_sym = Convc(lib, name + "_sym", arrays)
         nchw = [torch.from_numpy(a.copy()) for a in arrays]
         cl = [t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for t in nchw]
 
         with torch.inference_mode():
             convc()
             convc_const()
+            convc_sym()
             y_nchw = forward(*nchw).contiguous().numpy().copy()
             y_cl = forward(*cl).contiguous().numpy().copy()
             errs = {"torch": max_rel_err(convc.out, y_nchw), "torch-cl": max_rel_err(convc.out, y_cl)}
             errs_const = {"torch": max_rel_err(convc_const.out, y_nchw)}
+            errs_sym = {"torch": max_rel_err(convc_sym.out, y_nchw)}
             notes = {"torch": kernels_used(forward, nchw), "torch-cl": kernels_used(forward, cl)}
             (t_convc, t_nchw, t_cl), ns = time_interleaved(
                 [convc, lambda: forward(*nchw), lambda: forward(*cl)], opt.seconds)
-            # The two convc builds in a pair of their own: in the round
-            # above, whichever ran right after PyTorch's channels_last call
-            # found the caches emptied by it and was 8-13% slower (W2, W5),
-            # which said nothing about the weights.
-            (t_pair, t_const), _ = time_interleaved([convc, convc_const], opt.seconds / 2)
+            # The three convc builds in a round of their own: they compete
+            # with each other, not with PyTorch's use of the caches.
+            (t_pair, t_const, t_sym), _ = time_interleaved([convc, convc_const, convc_sym],
+                                                           opt.seconds / 2)
 
         base = {"proc": "torch", "id": wid, "threads": opt.threads, "samples": ns}
         print(json.dumps({**base, "impl": "convc", "ms": t_convc * 1e3, "checks": errs}))
         print(json.dumps({**base, "impl": "convc-const", "ms": t_const * 1e3,
                           "native_ms": t_pair * 1e3, "checks": errs_const}))
+        print(json.dumps({**base, "impl": "convc-sym", "ms": t_sym * 1e3,
+                          "native_ms": t_pair * 1e3, "checks": errs_sym}))
         print(json.dumps({**base, "impl": "torch", "ms": t_nchw * 1e3, "note": notes["torch"]}))
         print(json.dumps({**base, "impl": "torch-cl", "ms": t_cl * 1e3, "note": notes["torch-cl"]}),
               flush=True)
+        # every build computes each output's sum in the same order
+        for what, other in [("load() weights", convc_const), ("symbolic sizes", convc_sym)]:
+            if not np.array_equal(other.out, convc.out):
+                print(f"torch_peer: FAIL {wid}: convc with {what} does not give the bits of "
+                      "the runtime-weight, constant-size build", file=sys.stderr)
+                failed = True
         for what, err in [(f"convc and {p}", e) for p, e in errs.items()] + \
-                [("convc with load() weights and torch", errs_const["torch"])]:
+                [("convc with load() weights and torch", errs_const["torch"]),
+                 ("convc with symbolic sizes and torch", errs_sym["torch"])]:
             if not err <= TOLERANCE:
                 print(f"torch_peer: FAIL {wid}: max relative error {err:.3g} > {TOLERANCE} "
                       f"between {what}", file=sys.stderr)

@@ -209,9 +209,19 @@ cnn_build() {
       "$script" > "$data/$id/${name}_const.conv"
     "$convc" compile "$data/$id/${name}_const.conv" -o "$obj/${name}_const.o" --target-cpu=native
     const_objs+=("$obj/${name}_const.o")
+    # and a fourth declares the input's height and width as size symbols,
+    # NAME_sym: one object for every image size, as an application built
+    # ahead of time would use it
+    sed -E -e 's/^(pipeline +)([A-Za-z_][A-Za-z0-9_]*)/\1\2_sym/' \
+      -e 's/^( *input +x *: *f32\[[^],]+, *[^],]+, *)[0-9]+, *[0-9]+\]/\1H, W]/' \
+      "$script" > "$obj/${name}_sym.conv"
+    grep -q 'input x: f32\[.*H, W\]' "$obj/${name}_sym.conv" ||
+      { echo "bench.sh: no [N, C, H, W] input x in $script" >&2; exit 1; }
+    "$convc" compile "$obj/${name}_sym.conv" -o "$obj/${name}_sym.o" --target-cpu=native
+    const_objs+=("$obj/${name}_sym.o")
   done
-  # The native objects, with and without runtime weights, in a shared
-  # library for the PyTorch process.
+  # The native objects (runtime weights, load() weights, symbolic sizes)
+  # in a shared library for the PyTorch process.
   "$CC" -shared -o "$out/libworkloads.so" "${native_objs[@]}" "${const_objs[@]}" -L"$rtdir" \
     -lconvrt -Wl,-rpath,"$PWD/$rtdir"
 }
