@@ -76,17 +76,28 @@ IrExpr *kl_max_tree(Lower *L, IrExpr **vals, int64_t n)
     return vals[0];
 }
 
-bool kl_stream_output(Lower *L, const Node *store)
+bool kl_stream_output(Lower *L, const Node *store, IrExpr **when)
 {
+    *when = NULL;
     if (!L->sched->is_output[store->id])
         return false;
-    int64_t bytes = 4, d;
-    for (int32_t i = 0; i < store->shape.rank; i++) {
-        if (!sym_is_const(store->shape.dims[i], &d))
-            return false;
-        bytes *= d;
-    }
-    return bytes >= KL_STREAM_MIN_BYTES;
+    IrExpr *bytes = ir_int(L->a, 4);
+    for (int32_t i = 0; i < store->shape.rank; i++)
+        bytes = ir_bin(L->a, IR_OP_MUL, bytes, lower_dim(L, store->shape.dims[i]));
+    if (bytes->kind == IR_EXPR_INT)
+        return bytes->ival >= KL_STREAM_MIN_BYTES;
+    *when = ir_bin(L->a, IR_OP_GE, bytes, ir_int(L->a, KL_STREAM_MIN_BYTES));
+    return true;
+}
+
+IrStmt *kl_store_full(Lower *L, bool stream, IrExpr *when, int32_t buf, int32_t rank, IrExpr *lin,
+                      IrExpr *val)
+{
+    IrStmt *plain = ir_vstore(L->a, buf, rank, kl_lin(L, rank, lin), val, NULL);
+    if (!stream)
+        return plain;
+    IrStmt *nt = ir_vstore_stream(L->a, buf, rank, kl_lin(L, rank, lin), val);
+    return when ? ir_if(L->a, when, nt, plain) : nt;
 }
 
 /* Stage h swaps, within each 2h x 2h block, the upper right h x h block

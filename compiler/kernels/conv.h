@@ -25,6 +25,7 @@ typedef struct Conv {
     Tap        *taps;
     bool        flip, copy, pitched;
     bool        stream;             /* full output vectors as streaming stores */
+    IrExpr     *stream_when;        /* ... when this holds (NULL: always) */
     IrStmt     *copy_nest;          /* the phase copy, when there is one */
     bool       *col_mask;           /* per kx: some lane's column may be outside */
     IrExpr     *Cg, *IH, *IW, *OH, *OW, *Wv, *Hp, *Pv, *Pout, *N;

@@ -88,9 +88,8 @@ static void store_vector(Conv *P, PtrVec *out, int32_t acc, int32_t j, int32_t v
         IrExpr *lin = add(L, plane, q);
         IrExpr *to = add(L, dest, q);
         IrExpr *val = epilogue(P, loc(P, acc), lin, inplane);
-        ptrvec_push(a, out, !inplane && P->stream
-                                ? ir_vstore_stream(a, buf, rank, lin_idx(P, rank, to), val)
-                                : ir_vstore(a, buf, rank, lin_idx(P, rank, to), val, inplane));
+        ptrvec_push(a, out, !inplane ? kl_store_full(L, P->stream, P->stream_when, buf, rank, to, val)
+                                     : ir_vstore(a, buf, rank, lin_idx(P, rank, to), val, inplane));
         return;
     }
     int32_t vr = lower_var(L, "orow");
@@ -478,7 +477,7 @@ IrStmt *kernel_conv_plane(Lower *L, const Node *n)
     conv_setup(P);
     P->pool = plan->pool;
     P->limit = P->Pv;
-    P->stream = !P->pool && kl_stream_output(L, P->store);
+    P->stream = !P->pool && kl_stream_output(L, P->store, &P->stream_when);
 
     int32_t vit = lower_var(L, "item");
     P->var_c = lower_var(L, "c");

@@ -27,15 +27,22 @@ IrExpr *kl_epilogue_lanes(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrE
                           IrExpr *mask);
 
 /* Streaming (non-temporal) stores for a pipeline output of
- * KL_STREAM_MIN_BYTES or more, its size known when compiling: it goes
- * back to the caller, not to another stage, and is more than twice the
- * largest per-core L2 cache of the CPUs served (2 MB), so writing it past
- * the caches saves reading each line in before it is written (a third of
- * a large filter's memory traffic).  Same values, same bits.  Measured on
- * the 6.4 MB output of a depthwise 3x3 over 128 x 112 x 112: 1.19x on one
- * thread, 1.09x on two.  store: the node a nest stores. */
+ * KL_STREAM_MIN_BYTES or more: it goes back to the caller, not to another
+ * stage, and is more than twice the largest per-core L2 cache of the CPUs
+ * served (2 MB), so writing it past the caches saves reading each line in
+ * before it is written (a third of a large filter's memory traffic).  Same
+ * values, same bits.  Measured on the 6.4 MB output of a depthwise 3x3
+ * over 128 x 112 x 112: 1.19x on one thread, 1.09x on two.  store: the
+ * node a nest stores.  False for no streaming; else *when is NULL (the
+ * size known when compiling) or the run-time test of the size (a size
+ * symbol: the same layer with [1, 128, H, W] 1.1x with it). */
 #define KL_STREAM_MIN_BYTES ((int64_t)4 << 20)
-bool kl_stream_output(Lower *L, const Node *store);
+bool kl_stream_output(Lower *L, const Node *store, IrExpr **when);
+
+/* The store of a full vector val at linear position lin: streaming when
+ * `stream` (under `when` when not NULL, else plain), else plain. */
+IrStmt *kl_store_full(Lower *L, bool stream, IrExpr *when, int32_t buf, int32_t rank, IrExpr *lin,
+                      IrExpr *val);
 
 /* The maximum of vals[0..n) as a balanced tree (vals is overwritten).
  * The IEEE maximum (IR_OP_MAX: NaN-propagating, -0 below +0) is

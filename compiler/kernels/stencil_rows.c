@@ -73,6 +73,7 @@ typedef struct Stencil {
     int64_t     nparts;
     bool        stream;             /* full-vector stores non-temporal: a
                                        large final output (see below) */
+    IrExpr     *stream_when;        /* ... when this holds (NULL: always) */
 } Stencil;
 
 static IrExpr *get(Stencil *S, int32_t l) { return kl_get(S->L, l); }
@@ -273,9 +274,8 @@ static IrStmt *chunk_loop(Stencil *S, IrExpr *const *ox0, int32_t nv, bool borde
         IrExpr *val = kl_get(L, acc[v]);
         if (S->epilogue)
             val = kl_epilogue(L, S->n, val, lin, m);
-        ptrvec_push(a, &out, m || !S->stream
-                                 ? ir_vstore(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val, m)
-                                 : ir_vstore_stream(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val));
+        ptrvec_push(a, &out, m ? ir_vstore(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val, m)
+                               : kl_store_full(L, S->stream, S->stream_when, S->dst_buf, S->dst_rank, lin, val));
     }
     return lower_block(L, &out);
 }
@@ -372,9 +372,8 @@ static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
             IrExpr *val = kl_get(L, acc[r][v]);
             if (S->epilogue)
                 val = kl_epilogue(L, S->n, val, lin, m);
-            ptrvec_push(a, &st, m || !S->stream
-                                    ? ir_vstore(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val, m)
-                                    : ir_vstore_stream(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val));
+            ptrvec_push(a, &st, m ? ir_vstore(a, S->dst_buf, S->dst_rank, kl_lin(L, S->dst_rank, lin), val, m)
+                                  : kl_store_full(L, S->stream, S->stream_when, S->dst_buf, S->dst_rank, lin, val));
         }
         ptrvec_push(a, &out, ir_if(a, ir_bin(a, IR_OP_LT, oy, S->dst_rows), lower_block(L, &st), NULL));
     }
@@ -475,6 +474,8 @@ static IrStmt *row_pass(Stencil *S, const Node *n, int64_t pr_x)
  * rows with the column factor into the output.  Rows outside the input
  * are remapped by the row pass (or, with zeros padding, skipped by both).
  * Each pass is the stencil above with a one-row or one-column kernel. */
+enum { STRIP_SLOTS = 16, STRIP_BYTES = 1 << 20 };
+
 static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
 {
     Lower *L = S->L;
@@ -483,23 +484,33 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
     int64_t kh = S->kh, dy = S->dy;
     int64_t owc = 0;
     bool known_width = sym_is_const(n->shape.dims[n->shape.rank - 1], &owc);
-    /* strips: tall enough that the rows both neighbours need are a small
-     * share, short enough that the strip stays in L2 (for a width known
-     * only when running, as if it were 1024) */
-    int64_t rs = 2 * (kh - 1) * dy;
-    if (rs < 16)
-        rs = 16;
-    rs = (rs + 3) / 4 * 4;
-    while (rs > 16 && (rs + (kh - 1) * dy) * (known_width ? owc : 1024) * 4 > (512 << 10))
+    /* strips: tall enough that the rows both neighbours need (the halo,
+     * (kh-1)*dy rows, which the row pass makes for both strips) are a
+     * small share -- a quarter, or at most half when the strip would pass
+     * STRIP_BYTES -- and short enough that the strip stays near the L2
+     * cache (for a width known only when running, as if it were 4096).
+     * The row pass is most of a tall kernel's work: W12 (31x31, 4000
+     * wide) with strips of 16 rows, 46 row-pass rows each, ran 1.49x
+     * slower than with 60 (1.44 MB), and 60 1.14x slower than 120. */
+    int64_t halo = (kh - 1) * dy;
+    int64_t rs = (4 * halo < 16 ? 16 : 4 * halo + 3) / 4 * 4;
+    int64_t rs_min = (2 * halo < 16 ? 16 : 2 * halo + 3) / 4 * 4;
+    while (rs > rs_min && (rs + halo) * (known_width ? owc : 4096) * 4 > STRIP_BYTES)
         rs -= 4;
     int64_t nrows = rs - 1 + (kh - 1) * dy + 1, nrows4 = (nrows + 3) / 4 * 4;
 
     int32_t vit = lower_var(L, "item");
     IrExpr *it = V(L, vit);
     /* the strip: on the work item's stack when the width is known, else
-     * the item's part of a scratch buffer [items, rows, width] */
+     * one of STRIP_SLOTS strips of a scratch buffer [slots, rows, width]:
+     * work item `it` is then a slot, which runs a range of consecutive
+     * strips through its one buffer (a buffer for every strip, written
+     * once each, had W8 declared [H, W] at 0.71x the constant-size build:
+     * 66 MB of strips a call against one 300 KB strip a thread; 32 slots
+     * W12 0.76x, 16 0.88x, 8 0.80x) */
     int32_t strip, strip_rank;
     IrExpr *strip_plane;
+    int32_t vblk = -1;
     if (known_width) {
         Shape ss = shape_make(a, 2);
         ss.dims[0] = sym_const(&L->sc, nrows4);
@@ -509,23 +520,22 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
         strip_plane = I(L, 0);
     } else {
         int32_t orank = n->shape.rank;
-        const SymExpr *items = sym_ceildiv(&L->sc, n->shape.dims[orank - 2], sym_const(&L->sc, rs));
-        for (int32_t i = 0; i < orank - 2; i++)
-            items = sym_mul(&L->sc, items, n->shape.dims[i]);
         Shape ss = shape_make(a, 3);
-        ss.dims[0] = items;
+        ss.dims[0] = sym_const(&L->sc, STRIP_SLOTS);
         ss.dims[1] = sym_const(&L->sc, nrows4);
         ss.dims[2] = n->shape.dims[orank - 1];
         strip = lower_scratch(L, "strips", ss);
         strip_rank = 3;
         strip_plane = mul(L, it, mul(L, I(L, nrows4), S->OW));
+        vblk = lower_var(L, "strip");
     }
+    IrExpr *blk = vblk >= 0 ? V(L, vblk) : it;    /* the strip the body makes */
     PtrVec body = { 0 };
     S->l_plane = lower_local(L, IR_TYPE_I64);
     S->l_oy0 = lower_local(L, IR_TYPE_I64);
     IrExpr *nblocks = idiv(L, add(L, S->OH, I(L, rs - 1)), I(L, rs));
-    ptrvec_push(a, &body, kl_set(L, S->l_plane, idiv(L, it, nblocks)));
-    ptrvec_push(a, &body, kl_set(L, S->l_oy0, mul(L, imod(L, it, nblocks), I(L, rs))));
+    ptrvec_push(a, &body, kl_set(L, S->l_plane, idiv(L, blk, nblocks)));
+    ptrvec_push(a, &body, kl_set(L, S->l_oy0, mul(L, imod(L, blk, nblocks), I(L, rs))));
     IrExpr *first_in = sub(L, get(S, S->l_oy0), I(L, S->pt));    /* input row of strip row 0 */
     S->src_plane = mul(L, get(S, S->l_plane), mul(L, S->IH, S->IW));
     S->dst_plane = mul(L, get(S, S->l_plane), mul(L, S->OH, S->OW));
@@ -600,7 +610,14 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
 
     IrExpr *items = mul(L, S->planes, nblocks);
     uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
-    return ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
+    if (vblk < 0)
+        return ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
+    /* slot `it` makes strips [it*per, min((it+1)*per, items)) */
+    IrExpr *slots = imin(L, items, I(L, STRIP_SLOTS));
+    IrExpr *per = idiv(L, add(L, items, sub(L, slots, I(L, 1))), slots);
+    IrStmt *range = ir_for(a, vblk, mul(L, it, per), imin(L, mul(L, add(L, it, I(L, 1)), per), items),
+                           lower_block(L, &body), IR_LOOP_KERNEL);
+    return ir_for(a, vit, I(L, 0), slots, range, flags);
 }
 
 IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
@@ -675,7 +692,7 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
     S->dst_pitch = S->OW;
     S->dst_rows = S->OH;
     S->epilogue = true;
-    S->stream = kl_stream_output(L, S->store);
+    S->stream = kl_stream_output(L, S->store, &S->stream_when);
     /* the output's size where it is known: planes x rows x columns */
     int64_t cplanes = 1, coh = 1, cow = 0;
     bool known = sym_is_const(n->shape.dims[orank - 1], &cow) &&
