@@ -491,9 +491,11 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
      * cache (for a width known only when running, as if it were 4096).
      * The row pass is most of a tall kernel's work: W12 (31x31, 4000
      * wide) with strips of 16 rows, 46 row-pass rows each, ran 1.49x
-     * slower than with 60 (1.44 MB), and 60 1.14x slower than 120. */
+     * slower than with 60 (1.44 MB), and 60 1.14-1.19x slower than 120
+     * (2.4 MB, too much for a thread's stack); W8 (5x5, 3840 wide) 1.05x
+     * faster with 32 rows than 16, 64 the same as 32.  At least 32. */
     int64_t halo = (kh - 1) * dy;
-    int64_t rs = (4 * halo < 16 ? 16 : 4 * halo + 3) / 4 * 4;
+    int64_t rs = (4 * halo < 32 ? 32 : 4 * halo + 3) / 4 * 4;
     int64_t rs_min = (2 * halo < 16 ? 16 : 2 * halo + 3) / 4 * 4;
     while (rs > rs_min && (rs + halo) * (known_width ? owc : 4096) * 4 > STRIP_BYTES)
         rs -= 4;
