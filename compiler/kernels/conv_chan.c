@@ -77,8 +77,10 @@ typedef struct Chan {
     int64_t ring;
     int64_t pk, pkw, ps, psx, pp, ppx, pd, pdx;
     IrExpr *PH, *PW;        /* the pooled plane */
-    /* with a plane size known at run time only, the rings are one scratch
-     * buffer, [item][ring][OW][nk]: the item's first element */
+    /* with a plane size known at run time only (or a ring past
+     * KL_STACK_MAX_BYTES), the rings are one scratch buffer,
+     * [item][ring][OW][nk]: the item's first element */
+    bool    ring_local;
     int32_t l_ring0;
 } Chan;
 
@@ -615,14 +617,16 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
         H->pdx = pw->dilation[1];
         H->ring = (H->pk - 1) * H->pd + 1;
         chunks = sym_ceildiv(&L->sc, H->pool->shape.dims[pr - 2], sym_const(&L->sc, plan->pool_rows));
-        /* the ring: on the item's stack when the widths are known, else
-         * one scratch buffer with a ring for every work item */
+        /* the ring: on the item's stack when the widths are known and it
+         * is at most KL_STACK_MAX_BYTES, else one scratch buffer with a
+         * ring for every work item */
         Shape rs = shape_make(a, 3);
         rs.dims[0] = sym_const(&L->sc, H->ring);
         rs.dims[1] = n->shape.dims[orank - 1];
         rs.dims[2] = sym_const(&L->sc, P->nk);
         const char *name = arena_printf(a, "%s_ring", n->name ? n->name : "conv");
-        if (H->widths) {
+        H->ring_local = H->widths && H->ring * H->ow * P->nk * 4 <= KL_STACK_MAX_BYTES;
+        if (H->ring_local) {
             H->bring = lower_local_buffer(L, name, rs);
         } else {
             const SymExpr *items = sym_mul(&L->sc, chunks, sym_const(&L->sc, P->nkbg * P->G));
@@ -663,7 +667,7 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     ptrvec_push(a, &body, set(P, P->l_g, idiv(L, rest, I(L, P->nkbg))));
     ptrvec_push(a, &body, set(P, P->l_wbase, conv_wbase(P)));
     if (H->pool) {
-        ptrvec_push(a, &body, set(P, H->l_ring0, H->widths ? I(L, 0)
+        ptrvec_push(a, &body, set(P, H->l_ring0, H->ring_local ? I(L, 0)
                                   : mul(L, mul(L, it, I(L, H->ring * P->nk)), P->OW)));
         ptrvec_push(a, &body, pooled_item(H, loc(P, l_part)));
     } else {

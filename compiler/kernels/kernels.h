@@ -37,6 +37,11 @@ IrExpr *kl_epilogue_lanes(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrE
  * size known when compiling) or the run-time test of the size (a size
  * symbol: the same layer with [1, 128, H, W] 1.1x with it). */
 #define KL_STREAM_MIN_BYTES ((int64_t)4 << 20)
+
+/* The largest buffer a work item keeps on its stack (a row strip, a ring
+ * of rows); a larger one, for a very wide image, goes to a scratch buffer
+ * instead, so that the calling thread's stack need not be deep. */
+#define KL_STACK_MAX_BYTES ((int64_t)2 << 20)
 bool kl_stream_output(Lower *L, const Node *store, IrExpr **when);
 
 /* The store of a full vector val at linear position lin: streaming when

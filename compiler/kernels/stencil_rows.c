@@ -503,8 +503,9 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
 
     int32_t vit = lower_var(L, "item");
     IrExpr *it = V(L, vit);
-    /* the strip: on the work item's stack when the width is known, else
-     * one of STRIP_SLOTS strips of a scratch buffer [slots, rows, width]:
+    /* the strip: on the work item's stack when the width is known (and
+     * the strip at most KL_STACK_MAX_BYTES), else one of STRIP_SLOTS
+     * strips of a scratch buffer [slots, rows, width]:
      * work item `it` is then a slot, which runs a range of consecutive
      * strips through its one buffer (a buffer for every strip, written
      * once each, had W8 declared [H, W] at 0.71x the constant-size build:
@@ -513,7 +514,7 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
     int32_t strip, strip_rank;
     IrExpr *strip_plane;
     int32_t vblk = -1;
-    if (known_width) {
+    if (known_width && nrows4 * owc * 4 <= KL_STACK_MAX_BYTES) {
         Shape ss = shape_make(a, 2);
         ss.dims[0] = sym_const(&L->sc, nrows4);
         ss.dims[1] = sym_const(&L->sc, owc);

@@ -59,8 +59,9 @@ def case_separable_padding_modes(tmp):
 
 def case_separable_symbolic_sizes(tmp):
     """sizes known only when running: the strips live in a scratch buffer of
-    32 slots, each work item a slot that runs a range of strips (3 x 300 x
-    40: 57 strips, two a slot)"""
+    16 slots, each work item a slot that runs a range of strips (3 x 300 x
+    40: 57 strips, four a slot); so do the strips of a known width past
+    2 MB (30,000 columns), which would not sit well on a thread's stack"""
     rng = np.random.default_rng(7)
     for mode, nd in MODES.items():
         for kh in (5, 9):
@@ -75,6 +76,19 @@ def case_separable_symbolic_sizes(tmp):
                 ref = np.stack([ndimage.correlate(p, k, mode=nd) for p in x.astype(np.float64)])
                 err = rel_err(y, ref)
                 assert err < TOL, f"{kh}x{kh} {mode} {c}x{h}x{w}: relative error {err:.3g}"
+    x = rng.standard_normal((1, 40, 30000)).astype(np.float32)
+    script = ("pipeline t {\n  input x: f32[1, 40, 30000]\n"
+              "  output y = conv2d(x, gaussian2d(5, 1.5), pad=same, pad_mode=reflect, method=separable)\n}\n")
+    path = os.path.join(tmp, "t.conv")
+    with open(path, "w") as f:
+        f.write(script)
+    ir = subprocess.run([CONVC, "check", path, "--dump=ir"], capture_output=True, text=True, timeout=60)
+    assert ir.returncode == 0 and "scratch strips" in ir.stdout, "a 2 MB strip on the stack"
+    g = np.exp(-0.5 * ((np.arange(5) - 2) / 1.5) ** 2)
+    k = np.outer(g / g.sum(), g / g.sum())
+    y = run(tmp, script, {"x": x}, ["y"])["y"]
+    err = rel_err(y[0], ndimage.correlate(x[0].astype(np.float64), k, mode="mirror"))
+    assert err < TOL, f"30000 columns: relative error {err:.3g}"
 
 
 def case_auto_choices(tmp):

@@ -1692,12 +1692,15 @@ def g_chan(rng):
         (64, 34, 2, [3, 3], [2, 2], [1, 1], [0, 0], 8, 61, [], "HW"),
     ]
     chan_units(rng, pipes, "channel vectors, sizes bound at run time", sym_cases, 4)
-    p = Pipeline(rng, "channel vectors, a stem of symbolic size and its max pool")
+    # ... and a stem of known size so wide (5,550 output columns) that its
+    # ring would pass KL_STACK_MAX_BYTES: the rings go to scratch too
+    p = Pipeline(rng, "channel vectors, stems of symbolic or very wide size and their max pool")
     pipes.append(p)
     for conv in (dict(C=3, K=64, k=[7, 7], stride=[2, 2], pad=[3, 3], H=40, W=46, syms="HW"),
                  dict(C=3, K=24, k=[3, 5], stride=[3, 2], pad=[1, 2], H=31, W=29, syms="W"),
                  dict(C=2, K=40, k=[5, 5], stride=[2, 2], pad=[2, 2], H=70, W=33, syms="HW",
-                      batch=[2])):
+                      batch=[2]),
+                 dict(C=3, K=64, k=[7, 7], stride=[2, 2], pad=[3, 3], H=13, W=11100, batch=[])):
         conv["d"] = [1, 1]
         p.begin("")
         q = conv_pool(p, rng, conv=dict(conv, bias="input", wsrc="input"),
