@@ -68,7 +68,6 @@ typedef struct Chan {
      * pixels [lo, hi) of the block it stores */
     int32_t l_ox0, l_lo, l_hi;
     int32_t var_ky;
-    int64_t oh, ih;         /* with a fused pool (every size known) */
     /* a fused max pool: the block's conv rows go to a ring of `ring`
      * rows ([ring][OW][nk], private to the work item), pooled as soon as a
      * pooled row's window is complete */
@@ -592,8 +591,6 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     int32_t xr = P->x->shape.rank, orank = n->shape.rank;
     H->widths = sym_is_const(P->x->shape.dims[xr - 1], &H->iw) &&
                 sym_is_const(n->shape.dims[orank - 1], &H->ow);
-    sym_is_const(P->x->shape.dims[xr - 2], &H->ih);
-    sym_is_const(n->shape.dims[orank - 2], &H->oh);
     sym_is_const(win->pad0[1], &H->pl);
     sym_is_const(win->pad0[0], &H->pt);
     H->sx = win->stride[1];
