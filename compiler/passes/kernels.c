@@ -130,8 +130,17 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
     dim_const(w->k[0], &k0);
     dim_const(w->k[1], &k1);
     bool strided = w->stride[0] > 1 || w->stride[1] > 1;
+    /* Without mask registers and with a row width that is a symbol, the
+     * row kernel (conv_rows.c) cannot take a convolution whose taps leave
+     * a row, and the plane kernel would mask with blends: conv-chan takes
+     * it at stride 1 too (x86-64-v3, against the constant-size build: W1
+     * declared [1, 64, H, W] 0.46 -> 0.88, W4 0.47 -> 0.87, the ResNet
+     * block 0.43 -> 0.88). */
+    int64_t pl = 0;
+    dim_const(w->pad0[1], &pl);
+    bool blends = !t->masked && !widths && (k1 > 1 || pl != 0);
     bool pooled = feeds_max_pool(s, n);
-    if (!strided || kg < t->vlen || (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled))
+    if (!(strided || blends) || kg < t->vlen || (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled))
         return false;
     if (n->nin > 2 && n->in[2]->shape.rank != 1)
         return false;

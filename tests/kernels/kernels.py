@@ -161,11 +161,15 @@ class ConvGeom:
         return self.strided_or_wider and self.choice(vl)[0] != "conv-chan"
 
     def chan(self, vl):
-        """conv-chan: 2-D, strided, Cg*taps >= CHAN_MIN_REDUCTION or a max
-        pool next, at least one vector of output channels a group, the
-        input channels known (plane sizes may be symbols; stride 1, dilated
-        or pooled too, keeps the plane kernel)."""
-        return (self.nsp == 2 and any(s > 1 for s in self.stride) and self.cg is not None
+        """conv-chan: 2-D, strided (or, on AVX2, a symbolic row width with
+        column taps), Cg*taps >= CHAN_MIN_REDUCTION or a max pool next, at
+        least one vector of output channels a group, the input channels
+        known (plane sizes may be symbols; stride 1, dilated or pooled too,
+        otherwise keeps the plane kernel)."""
+        # without mask registers a symbolic row width with column taps
+        # (which the row kernel cannot take) goes to conv-chan at stride 1 too
+        blends = not masked(vl) and self.ow is None and (self.k[-1] > 1 or self.p0[-1] != 0)
+        return (self.nsp == 2 and (any(s > 1 for s in self.stride) or blends) and self.cg is not None
                 and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next)
                 and self.kg >= vl)
 
@@ -1690,6 +1694,11 @@ def g_chan(rng):
         (272, 16, 1, [1, 1], [2, 2], [1, 1], [0, 0], 9, 13, [], "HW"),
         (64, 64, 1, [3, 3], [2, 2], [1, 1], [1, 1], 6, 125, [], "W"),
         (64, 34, 2, [3, 3], [2, 2], [1, 1], [0, 0], 8, 61, [], "HW"),
+        # stride 1: on AVX2 a symbolic width with column taps is conv-chan
+        # too (the row kernel needs the width); the plane kernel on AVX-512
+        (32, 16, 1, [3, 3], [1, 1], [1, 1], [1, 1], 9, 30, [], "HW"),
+        (64, 24, 1, [3, 3], [1, 1], [2, 2], [2, 2], 7, 19, [2], "W"),
+        (40, 17, 1, [3, 3], [1, 1], [1, 1], [0, 0], 6, 13, [], "W"),
     ]
     chan_units(rng, pipes, "channel vectors, sizes bound at run time", sym_cases, 4)
     # ... and a stem of known size so wide (5,550 output columns) that its
@@ -1700,7 +1709,8 @@ def g_chan(rng):
                  dict(C=3, K=24, k=[3, 5], stride=[3, 2], pad=[1, 2], H=31, W=29, syms="W"),
                  dict(C=2, K=40, k=[5, 5], stride=[2, 2], pad=[2, 2], H=70, W=33, syms="HW",
                       batch=[2]),
-                 dict(C=3, K=64, k=[7, 7], stride=[2, 2], pad=[3, 3], H=13, W=11100, batch=[])):
+                 dict(C=3, K=64, k=[7, 7], stride=[2, 2], pad=[3, 3], H=13, W=11100, batch=[]),
+                 dict(C=32, K=16, k=[3, 3], stride=[1, 1], pad=[1, 1], H=14, W=20, syms="HW")):
         conv["d"] = [1, 1]
         p.begin("")
         q = conv_pool(p, rng, conv=dict(conv, bias="input", wsrc="input"),
