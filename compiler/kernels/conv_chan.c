@@ -64,9 +64,10 @@ typedef struct Chan {
     int64_t iw, ow, pl, sx, dx, dy, pt;     /* iw, ow: when `widths` */
     int32_t l_oy, l_xb, l_kylo, l_kyhi, l_xrow, l_ybase;
     int32_t l_xcol;         /* the block's first input column, ox0*sx - pl */
-    /* widths known at run time only: the block's first column and the
-     * pixels [lo, hi) of the block it stores */
-    int32_t l_ox0, l_lo, l_hi;
+    /* widths known at run time only: the first output column whose taps
+     * pass the input's right end, the block's first column and the pixels
+     * [lo, hi) of the block it stores */
+    int32_t l_oxr, l_ox0, l_lo, l_hi;
     int32_t var_ky;
     /* a fused max pool: the block's conv rows go to a ring of `ring`
      * rows ([ring][OW][nk], private to the work item), pooled as soon as a
@@ -354,14 +355,16 @@ static IrExpr *open_right(Chan *H)
  * block wholly inside takes the variant without tests; a block of the
  * first few, whose taps reach into the left padding, its pattern fixed
  * by the left border alone; any other (the right border, rows narrower
- * than a block) the general variant.  Sets l_ox0, l_lo, l_hi from l_xb. */
+ * than a block) the general variant.  Sets l_oxr, l_ox0, l_lo, l_hi from
+ * l_xb. */
 static void open_columns(Chan *H, PtrVec *body)
 {
     Conv *P = &H->c;
     Lower *L = P->L;
     Arena *a = L->a;
     IrExpr *np = I(L, H->np), *xb = loc(P, H->l_xb);
-    IrExpr *oxr = open_right(H), *nin = idiv(L, add(L, oxr, I(L, H->np - 1)), np);
+    ptrvec_push(a, body, set(P, H->l_oxr, open_right(H)));
+    IrExpr *oxr = loc(P, H->l_oxr), *nin = idiv(L, add(L, oxr, I(L, H->np - 1)), np);
     IrExpr *isin = ir_bin(a, IR_OP_LT, xb, nin);
     IrExpr *moved = imin(L, mul(L, xb, np), imax(L, I(L, 0), sub(L, oxr, np)));
     ptrvec_push(a, body, set(P, H->l_ox0, ir_select(a, isin, moved, add(L, oxr, mul(L, sub(L, xb, nin), np)))));
@@ -400,7 +403,7 @@ static IrStmt *open_chain(Chan *H)
     Arena *a = L->a;
     IrExpr *ox0 = loc(P, H->l_ox0);
     /* all np pixels before oxr: none reads past the right end */
-    IrExpr *right_ok = ir_bin(a, IR_OP_LE, add(L, ox0, I(L, H->np)), open_right(H));
+    IrExpr *right_ok = ir_bin(a, IR_OP_LE, add(L, ox0, I(L, H->np)), loc(P, H->l_oxr));
     IrStmt *chain = variant_body(H, NULL);
     int64_t nleft = 0;      /* blocks whose first column tap can read the left padding */
     while (nleft * H->np * H->sx < H->pl)
@@ -642,7 +645,7 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     NEW_I64(P->l_kb); NEW_I64(P->l_g); NEW_I64(P->l_n); NEW_I64(P->l_wbase);
     NEW_I64(H->l_oy); NEW_I64(H->l_xb); NEW_I64(H->l_kylo); NEW_I64(H->l_kyhi);
     NEW_I64(H->l_xrow); NEW_I64(H->l_ybase); NEW_I64(H->l_xcol);
-    NEW_I64(H->l_ox0); NEW_I64(H->l_lo); NEW_I64(H->l_hi); NEW_I64(H->l_ring0);
+    NEW_I64(H->l_oxr); NEW_I64(H->l_ox0); NEW_I64(H->l_lo); NEW_I64(H->l_hi); NEW_I64(H->l_ring0);
 #undef NEW_I64
 
     /* work items: group x channel block x batch x spatial part, the

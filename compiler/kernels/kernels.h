@@ -37,17 +37,17 @@ IrExpr *kl_epilogue_lanes(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrE
  * size known when compiling) or the run-time test of the size (a size
  * symbol: the same layer with [1, 128, H, W] 1.1x with it). */
 #define KL_STREAM_MIN_BYTES ((int64_t)4 << 20)
-
-/* The largest buffer a work item keeps on its stack (a row strip, a ring
- * of rows); a larger one, for a very wide image, goes to a scratch buffer
- * instead, so that the calling thread's stack need not be deep. */
-#define KL_STACK_MAX_BYTES ((int64_t)2 << 20)
 bool kl_stream_output(Lower *L, const Node *store, IrExpr **when);
 
 /* The store of a full vector val at linear position lin: streaming when
  * `stream` (under `when` when not NULL, else plain), else plain. */
 IrStmt *kl_store_full(Lower *L, bool stream, IrExpr *when, int32_t buf, int32_t rank, IrExpr *lin,
                       IrExpr *val);
+
+/* The largest buffer a work item keeps on its stack (a row strip, a ring
+ * of rows); a larger one, for a very wide image, goes to a scratch buffer
+ * instead, so that the calling thread's stack need not be deep. */
+#define KL_STACK_MAX_BYTES ((int64_t)2 << 20)
 
 /* The maximum of vals[0..n) as a balanced tree (vals is overwritten).
  * The IEEE maximum (IR_OP_MAX: NaN-propagating, -0 below +0) is

@@ -38,6 +38,17 @@ static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e
  * cost per pixel instead, the stem took 2 x 12, 1.3x slower than 2 x 8). */
 enum { MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256, CHAN_OPEN_WIDTHS = 5 };
 
+/* Whether some column tap of convolution n can leave an input row (a
+ * kernel wider than one column, or left padding). */
+static bool column_taps(const Node *n)
+{
+    const WindowParams *w = &n->conv.win;
+    int64_t kw = 1, pl = 0;
+    dim_const(w->k[w->nsp - 1], &kw);
+    dim_const(w->pad0[w->nsp - 1], &pl);
+    return kw > 1 || pl != 0;
+}
+
 static bool plane_kernel_applies(const Node *n)
 {
     if (n->op != NODE_CONV || n->conv.per_channel || n->conv.pad_mode != PAD_ZEROS)
@@ -136,9 +147,7 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
      * it at stride 1 too (x86-64-v3, against the constant-size build: W1
      * declared [1, 64, H, W] 0.46 -> 0.88, W4 0.47 -> 0.87, the ResNet
      * block 0.43 -> 0.88). */
-    int64_t pl = 0;
-    dim_const(w->pad0[1], &pl);
-    bool blends = !t->masked && !widths && (k1 > 1 || pl != 0);
+    bool blends = !t->masked && !widths && column_taps(n);
     bool pooled = feeds_max_pool(s, n);
     if (!(strided || blends) || kg < t->vlen || (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled))
         return false;
@@ -346,11 +355,8 @@ void pass_choose_kernels(Arena *a, Schedule *s)
          * columns fixed when compiling (kernels/conv_rows.c): that needs
          * the row widths. */
         int32_t xr = n->in[0]->shape.rank, orank = n->shape.rank;
-        int64_t ow, iw, kw, pl;
-        dim_const(n->conv.win.k[n->conv.win.nsp - 1], &kw);
-        dim_const(n->conv.win.pad0[n->conv.win.nsp - 1], &pl);
-        bool column_taps = kw > 1 || pl != 0;   /* some tap can leave a row */
-        if (!t->masked && column_taps && dim_const(n->shape.dims[orank - 1], &ow) &&
+        int64_t ow, iw;
+        if (!t->masked && column_taps(n) && dim_const(n->shape.dims[orank - 1], &ow) &&
             dim_const(n->in[0]->shape.dims[xr - 1], &iw)) {
             p->kernel = KERNEL_CONV_ROWS;
             choose_rows_block(t, kg, ow, p);
