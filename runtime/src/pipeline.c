@@ -539,18 +539,23 @@ static void scratch_free(void *v)
 
 static void scratch_init(void) { (void)pthread_key_create(&scratch_key, scratch_free); }
 
-/* A block of at least `bytes` (64-byte aligned), the thread's kept block
- * when it is large enough; NULL when out of memory. */
-static char *scratch_get(size_t bytes)
+/* A block of at least *bytes (64-byte aligned), the thread's kept block
+ * when it is large enough; NULL when out of memory.  *bytes becomes the
+ * block's size, which the caller gives back to scratch_put (given the
+ * request instead, a thread alternating a pipeline with a small block and
+ * one with a larger block freed the larger and faulted in a new one on
+ * every call of that pipeline). */
+static char *scratch_get(size_t *bytes)
 {
     pthread_once(&scratch_once, scratch_init);
     scratch_cache *c = pthread_getspecific(scratch_key);
-    if (c && c->block && c->size >= bytes) {
+    if (c && c->block && c->size >= *bytes) {
         char *b = c->block;
+        *bytes = c->size;
         c->block = NULL;        /* taken: a nested call would get its own */
         return b;
     }
-    return convrt__aligned_alloc(bytes, 0);
+    return convrt__aligned_alloc(*bytes, 0);
 }
 
 static void scratch_put(char *block, size_t bytes)
@@ -682,7 +687,8 @@ static int pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
     if (ns > 0)
         total = place_scratch(slots, ns, live);
     char *block = NULL;
-    if (nb > p->n_args && !(block = scratch_get(total))) {
+    size_t size = total;    /* the block's size: total or more */
+    if (nb > p->n_args && !(block = scratch_get(&size))) {
         int64_t big = p->n_args;
         for (int64_t b = p->n_args; b < nb; b++)
             if (numel[b] > numel[big])
@@ -697,7 +703,7 @@ static int pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
         bufs[slots[i].b] = (float *)(block + slots[i].off);
     if ((rc = check_alias(p, args)) != 0) {
         if (block)
-            scratch_put(block, total);
+            scratch_put(block, size);
         goto done;
     }
     int outer_depth = run_depth, outer_rc = run_rc;
@@ -709,7 +715,7 @@ static int pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
     run_depth = outer_depth;
     run_rc = outer_rc;
     if (block)
-        scratch_put(block, total);
+        scratch_put(block, size);
 
 done:
     free(bufs);

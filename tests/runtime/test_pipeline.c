@@ -310,6 +310,33 @@ Test(conv, runs_with_scratch)
     cr_expect_eq(cap.count, 0);
 }
 
+/* A thread keeps its scratch block between calls, also when a call that
+ * needs less comes between two that need more: the third call runs in the
+ * first call's block (a block recorded at the small call's size was freed
+ * and a new one faulted in on every large call). */
+Test(conv, scratch_block_kept_across_a_smaller_call)
+{
+    enum { BIG = 1024 };        /* 4 MB of scratch, against 120 bytes */
+    convrt_tensor bx, bm, bb, by;
+    int64_t dx[2] = {BIG, BIG}, db[1] = {BIG - 2}, dy[2] = {BIG - 2, BIG - 2};
+    cr_assert_eq(convrt_tensor_alloc(&bx, 2, dx), 0);
+    cr_assert_eq(convrt_tensor_alloc(&bm, 2, dx), 0);
+    cr_assert_eq(convrt_tensor_alloc(&bb, 1, db), 0);
+    cr_assert_eq(convrt_tensor_alloc(&by, 2, dy), 0);
+    convrt_tensor *big[5] = {&bx, &k, &bm, &bb, &by};
+    cr_assert_eq(convrt_pipeline_run(&conv, big), 0, "%s", cap.message);
+    float *first = seen.scratch;
+    cr_assert_eq(seen.hw, (int64_t)BIG * BIG);
+    cr_assert_eq(convrt_pipeline_run(&conv, args), 0, "%s", cap.message);
+    cr_expect_eq(seen.scratch, first, "the small call runs in the kept block");
+    cr_assert_eq(convrt_pipeline_run(&conv, big), 0, "%s", cap.message);
+    cr_expect_eq(seen.scratch, first, "the large call after it gets the same block back");
+    cr_expect_eq(seen.calls, 3);
+    convrt_tensor *all[4] = {&bx, &bm, &bb, &by};
+    for (int i = 0; i < 4; i++)
+        convrt_tensor_free(all[i]);
+}
+
 /* Inputs are only read, so they may share memory: the mask m is x itself. */
 Test(conv, inputs_may_share_memory)
 {
