@@ -20,12 +20,15 @@ typedef struct Target {
     bool        fma;    /* fused multiply-add (IR_EXPR_FMA rounds once) */
     bool        masked; /* lane masks are free on FMAs and loads (AVX-512
                            mask registers); else a masked FMA costs a blend */
+    int32_t     fmas;   /* vector FMAs of vlen lanes issued a cycle: 2, or 1
+                           where a 512-bit FMA takes both 256-bit FMA units
+                           (znver4) */
 } Target;
 
 /* The scalar-only target: every stage takes the reference loop nests. */
 static inline Target target_scalar(void)
 {
-    return (Target){ .cpu = "generic", .vlen = 1, .vregs = 16 };
+    return (Target){ .cpu = "generic", .vlen = 1, .vregs = 16, .fmas = 2 };
 }
 
 #endif

@@ -275,6 +275,9 @@ bool cg_target_info(const char *cpu, Target *out, char **err)
             out->vlen = 16;
             out->vregs = 32;
             out->masked = true;
+            /* Zen 4 splits each 512-bit operation over its two 256-bit
+             * units; Zen 5 and the Xeons have 512-bit FMA units */
+            out->fmas = strcmp(name, "znver4") == 0 ? 1 : 2;
         } else if ((f & CONVRT_CPU_AVX2) && out->fma) {
             out->vlen = 8;
             out->vregs = 16;

@@ -335,9 +335,21 @@ void pass_choose_kernels(Arena *a, Schedule *s)
          * 8 channels x 3 vectors; AVX2 (16 registers): 6 x 2 (against
          * 4 x 3 on conv1x1 256->64 56x56 for x86-64-v3, interleaved:
          * 1.04-1.05x -- one input line fewer to load and prefetch per
-         * channel for the same FMAs). */
-        int32_t acc = t->vregs >= 32 ? 24 : 12;
-        int32_t nk = t->vregs >= 32 ? 8 : 6;
+         * channel for the same FMAs).
+         * With one 512-bit FMA a cycle (znver4), 16 channels x 1 vector:
+         * 16 accumulators hide the FMA latency at that rate, the 16
+         * broadcasts and one input vector of a step stay within two
+         * loads a cycle, and a tile of one vector keeps the least input
+         * in the L1 cache.  Interleaved against 8 x 3 on znver4, one core:
+         * conv1x1 256->64 56x56 1.012-1.015x, 3x3 64->64 1.007x, dilated
+         * 1.008-1.009x, 3x3 + max pool 1.009x, ResNet block 1.009x,
+         * MobileNetV2 block 1.016x; two cores 1.00-1.02x (8 x 1 the same,
+         * 8 x 2 and 12 x 1 0.98-0.99x).  At two FMAs a cycle the
+         * broadcasts bound it (16 x 1 on conv1x1 256->64 with
+         * sapphirerapids: 0.78x). */
+        bool halfrate = t->fmas < 2;
+        int32_t acc = t->vregs >= 32 ? (halfrate ? 16 : 24) : 12;
+        int32_t nk = t->vregs >= 32 ? (halfrate ? 16 : 8) : 6;
         if (kg < nk)
             nk = (int32_t)kg;
         int32_t nv = acc / nk;

@@ -7,7 +7,9 @@
  *
  * The first byte also selects options (the whole input is still the
  * script): bits 0-2 bind the size symbols H=7, W=5, C=3 (one bit each), bit
- * 3 turns off parallel-loop marking in lowering.  load("...") paths resolve
+ * 3 turns off parallel-loop marking in lowering, bit 4 picks a 16-lane
+ * target over an 8-lane one, bit 5 skips the passes, bit 6 gives the
+ * 16-lane target one FMA a cycle instead of two.  load("...") paths resolve
  * against an empty temporary directory, so they only produce diagnostics.
  * Diagnostics and the IR dump go to /dev/null.  No LLVM code generation:
  * it is far too slow for a fuzz loop. */
@@ -86,9 +88,10 @@ static int convc_fuzz_one(const uint8_t *data, size_t size)
         Graph *g = graph_check(&a, &d, ast, &copt);
         if (g) {
             LowerOptions lopt = { .parallel = !(sel & 8) };
-            /* every pass, for a 16-lane or an 8-lane target, or none */
-            Target t = (sel & 16) ? (Target){ "fuzz16", 16, 32, true, true }
-                                  : (Target){ "fuzz8", 8, 16, true, false };
+            /* every pass, for a 16-lane target (with one or two FMAs a
+             * cycle: the blocks differ) or an 8-lane one, or none */
+            Target t = (sel & 16) ? (Target){ "fuzz16", 16, 32, true, true, (sel & 64) ? 1 : 2 }
+                                  : (Target){ "fuzz8", 8, 16, true, false, 2 };
             Schedule *sched = NULL;
             if (!(sel & 32)) {
                 sched = schedule_new(&a, g, &t);

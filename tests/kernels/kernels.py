@@ -79,10 +79,26 @@ def masked(vl):
     return vl >= 16
 
 
+# Whether the native target issues one 512-bit FMA a cycle (znver4) rather
+# than two: its conv-plane blocks differ.  main() reads the CPU that convc
+# resolves native to, before the groups size their planes by those blocks.
+NATIVE_HALF_RATE = False
+
+
+def native_cpu(convc):
+    """The CPU name of `convc check --dump=schedule` (native)."""
+    out = subprocess.run([convc, "check", "-", "--dump=schedule"], capture_output=True, text=True,
+                         input="pipeline t {\n  input x: f32[4]\n  output y = x + 1\n}\n", check=True)
+    return re.search(r"\(target ([^,]+),", out.stdout).group(1)
+
+
 def plane_block(kg, vl):
     """conv-plane (nk, nv) for kg output channels per group on a vl-lane
-    target: nk channels x nv vectors of the flattened plane."""
+    target: nk channels x nv vectors of the flattened plane (16 x 1 where
+    a 512-bit FMA issues once a cycle)."""
     acc, nk = (24, 8) if vregs(vl) >= 32 else (12, 6)
+    if vregs(vl) >= 32 and NATIVE_HALF_RATE:
+        acc, nk = 16, 16
     nk = min(nk, kg)
     nv = min(8, acc // nk)
     if nk <= 2 and nv > 4:          # depthwise-like blocks: 4 vectors
@@ -1047,6 +1063,7 @@ class Sweep:
 
 
 KG_CYCLE = [1, 3, 4, 5, 8, 9, 2, 7]     # native tiles 64, 128, 96, 64, 48, 48, 64, 48
+#                                         (one FMA a cycle: 64, 80, 64, 48, 32, 16, 64, 32)
 
 
 def group_plane(rng, widths, per_width, per_pipeline):
@@ -1821,6 +1838,13 @@ def g_pool_fusion(rng):
         (9, 17, 5, [3, 3], "3x3/2p1"),     # 5: 5 / -, one strip
         (33, 16, 2, [5, 5], "2x2/2"),      # 16: 2 / -
         (6, 65, 8, [3, 3], "2x2/2")]       # 3: 1 / -
+    if NATIVE_HALF_RATE:    # native blocks of 16 x 1 (one FMA a cycle): rows a strip (16 lanes)
+        cases += [(6, 9, 5, [3, 3], "3x3/2p1"),    # 3: 2
+                  (12, 7, 3, [3, 3], "3x3/2p1"),   # 6: 5
+                  (8, 9, 8, [3, 3], "2x2/2"),      # 4: 3
+                  (6, 16, 4, [1, 1], "2x2/2"),     # 3: 2
+                  (34, 33, 8, [1, 1], "2x2/2"),    # 17: 16
+                  (10, 12, 16, [3, 3], "2x2/2")]   # 5: 2
     pools = {"2x2/2": dict(k=[2, 2], stride=[2, 2], pad=[0, 0], d=[1, 1]),
              "3x3/2p1": dict(k=[3, 3], stride=[2, 2], pad=[1, 1], d=[1, 1])}
     short = {vl: 0 for vl in VLS}
@@ -2322,6 +2346,8 @@ def main():
     if not args.convc or (args.group is None) == (args.many is None):
         ap.error("give CONVC and one of --group or --many")
     convc = os.path.abspath(args.convc)
+    global NATIVE_HALF_RATE
+    NATIVE_HALF_RATE = native_cpu(convc) == "znver4"
     jobs = []
     if args.group:
         for g in (GROUPS if args.group == "all" else [args.group]):
