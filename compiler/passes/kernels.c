@@ -164,7 +164,13 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
      * weight vectors and one broadcast in the 32 registers) put the column
      * taps in a loop: W3 (2 x 14) 1.025x.  Not for a stem with a fused
      * pool, whose 7 column taps unrolled stay faster (2 x 14 in a loop
-     * measured 0.5-1% slower on W7). */
+     * measured 0.5-1% slower on W7).  With 16 registers (AVX2) blocks
+     * past 8 accumulators put them in a loop too: unrolled, the shared
+     * columns push accumulators out to the stack (x86-64-v3 W3, 2 x 5:
+     * four spills in its loop of 30 FMAs; 1.42-1.48x in a loop on
+     * znver4), where the 2 x 4 blocks of its W7 and of stride-1 layers
+     * keep the unrolled taps (in a loop W7 0.98-1.00x, symbolic stride-1
+     * layers 0.91-0.95x). */
     int32_t accmax = t->vregs >= 32 ? (pooled ? 24 : 28) : 12, ncvmax = t->vregs >= 32 ? 4 : 2;
     int64_t cvs = (kg + t->vlen - 1) / t->vlen;
     int32_t ncv = 1, np = 1;
@@ -191,7 +197,7 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
     p->kernel = KERNEL_CONV_CHAN;
     p->nk = ncv * t->vlen;
     p->nv = np;
-    p->tap_loop = ncv * np > 24;
+    p->tap_loop = ncv * np > (t->vregs >= 32 ? 24 : 8);
     /* the kernel reads the input and the bias from their buffers */
     schedule_plan(s, n->in[0])->materialise = true;
     if (n->nin > 2)

@@ -137,7 +137,8 @@ def chan_block(kg, ow, vl, pooled=False):
     pixels of a row, the cheapest by the cycle model of passes/kernels.c
     (ties: more accumulators); past 24 accumulators (AVX-512, no max pool
     after it: up to 28 with their weight vectors and a broadcast in the 32
-    registers) the column taps go in a loop.  ow None (a symbolic width):
+    registers) the column taps go in a loop, on AVX2 past 8 accumulators
+    (unrolled, they spill).  ow None (a symbolic width):
     the cost summed over the widths 14, 28, ... (CHAN_OPEN_WIDTHS)."""
     accmax, ncvmax = ((24 if pooled else 28), 4) if vregs(vl) >= 32 else (12, 2)
     widths = [ow] if ow is not None else [14 << i for i in range(CHAN_OPEN_WIDTHS)]
@@ -1620,7 +1621,8 @@ def g_chan(rng):
     block and rows narrower than one block, pads 0 to k (border variants
     on both sides, rows whose kernel rows fall outside), dilation, strides
     2 to 4, groups, batch > 1, flip, every bias source, blocks of more
-    than 24 accumulators (column taps in a loop), and epilogues with
+    than 24 accumulators (column taps in a loop; on AVX2 more than 8),
+    and epilogues with
     a residual (plain loads after the transposition to rows; gathers on
     AVX2 where a block has more pixels than lanes) -- on both targets; and
     beside them stride 1 with a dilation, which the plane kernel takes
@@ -2178,7 +2180,7 @@ def check_schedule(p, units, text, mode):
                             f"hit the tails)")
             flags = s["flags"] or ""
             if kernel == "conv-chan":
-                loop = (blk[0] // lanes) * blk[1] > 24
+                loop = (blk[0] // lanes) * blk[1] > (24 if vregs(lanes) >= 32 else 8)
                 if ("column taps in a loop" in flags) != loop:
                     errs.append(f"{where}: column taps {'not ' * loop}in a loop for block {blk}")
             if kernel.startswith("conv-"):
