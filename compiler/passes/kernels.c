@@ -171,7 +171,19 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
      * znver4), where the 2 x 4 blocks of its W7 and of stride-1 layers
      * keep the unrolled taps (in a loop W7 0.98-1.00x, symbolic stride-1
      * layers 0.91-0.95x). */
+    /* With one FMA a cycle (znver4) and a fused max pool, one channel
+     * vector a block, its column taps in a loop: the FMAs stay the bound
+     * with fewer accumulators, and the ring of conv rows holds half the
+     * channels (W7: 3 rows x 112 columns x 16 channels, 21 KB, where 32
+     * channels overflowed the 32 KB L1 cache).  Against 2 x 8 unrolled,
+     * interleaved, one and two cores: W7 (1 x 14) 1.024-1.026x, a 5x5/2
+     * stem with a 2x2 pool 1.07-1.08x, 3x3/2 64->128 + relu + 3x3/2 pool
+     * 1.02-1.04x.  Not with widths known at run time only (the symbolic
+     * W7, 0.88x: the per-pixel tests of its open blocks grow with np). */
     int32_t accmax = t->vregs >= 32 ? (pooled ? 24 : 28) : 12, ncvmax = t->vregs >= 32 ? 4 : 2;
+    bool onechan = pooled && t->fmas < 2 && widths;
+    if (onechan)
+        ncvmax = 1;
     int64_t cvs = (kg + t->vlen - 1) / t->vlen;
     int32_t ncv = 1, np = 1;
     double best = 1e30;
@@ -197,7 +209,7 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
     p->kernel = KERNEL_CONV_CHAN;
     p->nk = ncv * t->vlen;
     p->nv = np;
-    p->tap_loop = ncv * np > (t->vregs >= 32 ? 24 : 8);
+    p->tap_loop = ncv * np > (t->vregs >= 32 ? 24 : 8) || onechan;
     /* the kernel reads the input and the bias from their buffers */
     schedule_plan(s, n->in[0])->materialise = true;
     if (n->nin > 2)

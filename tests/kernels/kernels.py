@@ -132,6 +132,12 @@ def rows_block(kg, ow, vl):
     return res
 
 
+def chan_one_vector(vl, pooled, ow):
+    """conv-chan with a fused max pool and known widths on a target with
+    one FMA a cycle: one channel vector a block, column taps in a loop."""
+    return vregs(vl) >= 32 and NATIVE_HALF_RATE and pooled and ow is not None
+
+
 def chan_block(kg, ow, vl, pooled=False):
     """conv-chan (nk, nv): ncv vectors of output channels (nk = ncv*vl) x np
     pixels of a row, the cheapest by the cycle model of passes/kernels.c
@@ -141,6 +147,8 @@ def chan_block(kg, ow, vl, pooled=False):
     (unrolled, they spill).  ow None (a symbolic width):
     the cost summed over the widths 14, 28, ... (CHAN_OPEN_WIDTHS)."""
     accmax, ncvmax = ((24 if pooled else 28), 4) if vregs(vl) >= 32 else (12, 2)
+    if chan_one_vector(vl, pooled, ow):
+        ncvmax = 1
     widths = [ow] if ow is not None else [14 << i for i in range(CHAN_OPEN_WIDTHS)]
     cvs = -(-kg // vl)
     best, res = 1e30, (1, 1)
@@ -2180,7 +2188,9 @@ def check_schedule(p, units, text, mode):
                             f"hit the tails)")
             flags = s["flags"] or ""
             if kernel == "conv-chan":
-                loop = (blk[0] // lanes) * blk[1] > (24 if vregs(lanes) >= 32 else 8)
+                g = e["geom"]
+                loop = ((blk[0] // lanes) * blk[1] > (24 if vregs(lanes) >= 32 else 8)
+                        or chan_one_vector(lanes, g.max_pool_next, g.ow))
                 if ("column taps in a loop" in flags) != loop:
                     errs.append(f"{where}: column taps {'not ' * loop}in a loop for block {blk}")
             if kernel.startswith("conv-"):
