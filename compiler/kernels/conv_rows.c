@@ -37,13 +37,14 @@ typedef struct RowVec {
 } RowVec;
 
 /* Lanes of the vector at ox0 whose tap (column offset ax) is an input
- * column; bit l for lane l. */
-static uint64_t valid_lanes(const Conv *P, const RowVec *rv, int64_t ax, int64_t iw)
+ * column, in [lo, hi) (0 and the input's width, or the same counted from
+ * a row's end); bit l for lane l. */
+static uint64_t valid_lanes(const Conv *P, const RowVec *rv, int64_t ax, int64_t lo, int64_t hi)
 {
     uint64_t m = 0;
     for (int64_t l = 0; l < rv->lanes; l++) {
         int64_t ix = P->sx * (rv->ox0 + l) + ax;
-        if (ix >= 0 && ix < iw)
+        if (ix >= lo && ix < hi)
             m |= (uint64_t)1 << l;
     }
     return m;
@@ -63,16 +64,55 @@ static IrExpr *const_mask(Conv *P, uint64_t bits)
     return m ? m : ir_bin(L->a, IR_OP_LT, ir_iota(L->a), I(L, 0));
 }
 
+/* How a chunk's lanes are masked: by patterns fixed when compiling (the
+ * widths known, or the chunks at the ends of a row whose width is a
+ * symbol), not at all (every lane and tap inside the rows), or by masks
+ * made at run time from the chunk's column, its stores too (the rare rows
+ * of symbolic width too narrow for those chunks; AVX2's masked stores
+ * are slow on some CPUs: on znver4, at both ends of every row they cost a
+ * depthwise layer 7%). */
+typedef enum ChunkMasks { MASKS_CONST, MASKS_NONE, MASKS_RUNTIME } ChunkMasks;
+
 /* One chunk of the row: vectors rv[0..nv), nk_run channels, moved right
- * by `shift` columns (a loop over chunks without masks; 0 otherwise). */
+ * by `shift` columns (a loop over chunks without masks, or the column of
+ * a chunk of a row whose width is a symbol; 0 otherwise). */
 static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run, IrExpr *oy,
-                          IrExpr *ylo, IrExpr *yhi, int64_t iw, IrExpr *shift)
+                          IrExpr *ylo, IrExpr *yhi, int64_t lo, int64_t hi, IrExpr *shift,
+                          ChunkMasks how)
 {
     Lower *L = P->L;
     Arena *a = L->a;
     PtrVec out = { 0 };
     int32_t acc[MAX_NK][MAX_NV], xv[MAX_NV], wv = lower_local(L, IR_TYPE_VF32);
     conv_block_locals(P, &out, nk_run, nv, acc, xv);
+    /* run-time masks, made once a chunk: per vector, each column tap's
+     * input column inside the row, and the output column inside it */
+    IrExpr *colm[MAX_NV][64], *outm[MAX_NV];
+    bool runtime = how == MASKS_RUNTIME;
+    for (int32_t v = 0; runtime && v < nv; v++) {
+        IrExpr *ox = ir_bin(a, IR_OP_ADD, ir_broadcast(a, add(L, shift, I(L, rv[v].ox0))), ir_iota(a));
+        for (int64_t kx = 0; kx < P->kw; kx++) {
+            /* output rows are no longer than the input's: a tap left of
+             * its pixel can only leave the row's start, one right of it
+             * only its end (and not at all if the output row is that
+             * much shorter), the pixel's own column never */
+            int64_t ax = P->taps[kx].ax;
+            IrExpr *col = ir_bin(a, IR_OP_ADD, ox, I(L, ax)), *ok = NULL;
+            if (ax < 0)
+                ok = ir_bin(a, IR_OP_GE, col, I(L, 0));
+            else if (ax > P->wdiff)
+                ok = ir_bin(a, IR_OP_LT, col, P->IW);
+            colm[v][kx] = NULL;
+            if (ok) {
+                int32_t m = lower_local(L, IR_TYPE_VBOOL);
+                ptrvec_push(a, &out, set(P, m, ok));
+                colm[v][kx] = loc(P, m);
+            }
+        }
+        int32_t m = lower_local(L, IR_TYPE_VBOOL);
+        ptrvec_push(a, &out, set(P, m, ir_bin(a, IR_OP_LT, ox, P->OW)));
+        outm[v] = loc(P, m);
+    }
     IrExpr *c = V(L, P->var_c);
     /* input row oy*sy of channel c (in its phase planes, oy + dy) */
     IrExpr *xc = add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->cstride)), mul(L, oy, P->Wv));
@@ -86,9 +126,14 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
                               I(L, t->dx));
             IrExpr *mask[16];
             for (int32_t v = 0; v < nv; v++) {
-                uint64_t ok = valid_lanes(P, &rv[v], t->ax, iw);
-                uint64_t all = P->vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << P->vl) - 1;
-                mask[v] = ok == all ? NULL : const_mask(P, ok);
+                mask[v] = NULL;
+                if (runtime) {
+                    mask[v] = colm[v][kx];
+                } else if (how == MASKS_CONST) {
+                    uint64_t ok = valid_lanes(P, &rv[v], t->ax, lo, hi);
+                    uint64_t all = P->vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << P->vl) - 1;
+                    mask[v] = ok == all ? NULL : const_mask(P, ok);
+                }
                 IrExpr *lin = add(L, add(L, xc, add(L, I(L, rv[v].ox0), shift)), off);
                 ptrvec_push(a, &row, set(P, xv[v], ir_vload(a, P->bx, P->xrank,
                                                             lin_idx(P, P->xrank, lin), mask[v])));
@@ -108,7 +153,7 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
                                      mul(L, oy, P->OW)), add(L, I(L, rv[v].ox0), shift));
             uint64_t all = P->vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << P->vl) - 1;
             uint64_t outl = rv[v].lanes >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << rv[v].lanes) - 1;
-            IrExpr *m = outl == all ? NULL : const_mask(P, outl);
+            IrExpr *m = runtime ? outm[v] : outl == all ? NULL : const_mask(P, outl);
             ptrvec_push(a, &out, ir_vstore(a, P->by, P->yrank, lin_idx(P, P->yrank, lin),
                                            kl_epilogue(L, P->n, loc(P, acc[j][v]), lin, m), m));
         }
@@ -125,7 +170,7 @@ static bool clean_chunk(const Conv *P, const RowVec *rv, int32_t nv, int64_t iw)
         if (rv[v].lanes != P->vl || (v && rv[v].ox0 != rv[v - 1].ox0 + P->vl))
             return false;
         for (int64_t t = 0; t < P->ntaps; t++)
-            if (valid_lanes(P, &rv[v], P->taps[t].ax, iw) != all)
+            if (valid_lanes(P, &rv[v], P->taps[t].ax, 0, iw) != all)
                 return false;
     }
     return true;
@@ -162,14 +207,86 @@ static IrStmt *row_body(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrExpr
             int32_t q = lower_var(L, "chunk");
             IrExpr *shift = mul(L, V(L, q), I(L, step));
             ptrvec_push(L->a, &chunks, ir_for(L->a, q, I(L, 0), I(L, run),
-                chunk_body(P, &rv[v0], nv, nk_run, oy, ylo, yhi, iw, shift), IR_LOOP_KERNEL));
+                chunk_body(P, &rv[v0], nv, nk_run, oy, ylo, yhi, 0, iw, shift, MASKS_NONE), IR_LOOP_KERNEL));
             v0 += run * P->nv;
             continue;
         }
-        ptrvec_push(L->a, &chunks, chunk_body(P, &rv[v0], nv, nk_run, oy, ylo, yhi, iw, I(L, 0)));
+        ptrvec_push(L->a, &chunks, chunk_body(P, &rv[v0], nv, nk_run, oy, ylo, yhi, 0, iw, I(L, 0),
+                                              MASKS_CONST));
         v0 += nv;
     }
     return lower_block(L, &chunks);
+}
+
+/* The clean vectors of the columns [xs, end) (end - xs >= 0): chunks of
+ * nv vectors, then single vectors, the last moved back to end at `end`. */
+static void clean_run(Conv *P, PtrVec *out, const RowVec *rv, int32_t nk_run, IrExpr *oy,
+                      IrExpr *ylo, IrExpr *yhi, IrExpr *xs, IrExpr *end)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int64_t vl = P->vl, step = (int64_t)P->nv * vl;
+    IrExpr *span = sub(L, end, xs);
+    int32_t q = lower_var(L, "chunk");
+    IrExpr *nch = idiv(L, span, I(L, step));
+    ptrvec_push(a, out, ir_for(a, q, I(L, 0), nch,
+        chunk_body(P, rv, P->nv, nk_run, oy, ylo, yhi, 0, 0, add(L, xs, mul(L, V(L, q), I(L, step))),
+                   MASKS_NONE), IR_LOOP_KERNEL));
+    int32_t r = lower_var(L, "vec");
+    IrExpr *ox = imin(L, add(L, xs, mul(L, V(L, r), I(L, vl))), sub(L, end, I(L, vl)));
+    ptrvec_push(a, out, ir_for(a, r, mul(L, nch, I(L, P->nv)), idiv(L, add(L, span, I(L, vl - 1)), I(L, vl)),
+        chunk_body(P, rv, 1, nk_run, oy, ylo, yhi, 0, 0, ox, MASKS_NONE), IR_LOOP_KERNEL));
+}
+
+/* A whole output row whose width is a symbol (stride 1, the input read in
+ * place; the output row is a constant wdiff columns shorter than the
+ * input's).  Rows of at least `wide` columns: the first chunk (nv vectors
+ * from column 0) and the last (moved back to end at the row's end) with
+ * their mask patterns fixed when compiling, as for known widths -- the
+ * first counted from the row's start, the last from its end -- and clean
+ * vectors between them (chunks of nv vectors with no mask, then single
+ * vectors, the last moved back to end where the last chunk starts).
+ * Overlapping vectors recompute their neighbours' outputs with the same
+ * operations, so the same values.  Narrower rows (rare: a few vectors):
+ * single vectors from column 0 with their masks, stores too, made at run
+ * time. */
+static IrStmt *row_body_open(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrExpr *yhi)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int64_t vl = P->vl, axmin = P->taps[0].ax, axmax = P->taps[P->kw - 1].ax;
+    int64_t chunk = (int64_t)P->nv * vl, pl = axmin < 0 ? -axmin : 0;
+    sym_is_const(sym_sub(&L->sc, P->x->shape.dims[P->xrank - 1], P->n->shape.dims[P->n->shape.rank - 1]),
+                 &P->wdiff);
+    int64_t pr = axmax > P->wdiff ? axmax - P->wdiff : 0;   /* columns past the row's end */
+    RowVec rv[MAX_NV], rvr[MAX_NV];
+    for (int32_t v = 0; v < P->nv; v++) {
+        rv[v] = (RowVec){ (int64_t)v * vl, vl };
+        rvr[v] = (RowVec){ (int64_t)v * vl - chunk, vl };  /* from the row's end */
+    }
+    const int64_t far = (int64_t)1 << 40;
+
+    /* narrow rows */
+    int32_t t = lower_var(L, "mvec");
+    IrStmt *narrow = ir_for(a, t, I(L, 0), idiv(L, add(L, P->OW, I(L, vl - 1)), I(L, vl)),
+        chunk_body(P, rv, 1, nk_run, oy, ylo, yhi, 0, 0, mul(L, V(L, t), I(L, vl)), MASKS_RUNTIME),
+        IR_LOOP_KERNEL);
+    if (pl > chunk || pr > chunk)       /* no vector from `chunk` on is clean */
+        return narrow;
+
+    /* Wide rows: the first chunk reads no column past the input's end and
+     * the vector before the last chunk none left of its start, so both
+     * chunks' masks are constants (they overlap in rows narrower than two
+     * chunks), and with pl and pr within a chunk the clean vectors are
+     * those of [chunk, OW - chunk). */
+    int64_t wide = chunk + (pl + vl > pr ? pl + vl : pr);
+    PtrVec wrow = { 0 };
+    IrExpr *r0 = sub(L, P->OW, I(L, chunk));        /* the last chunk's column */
+    ptrvec_push(a, &wrow, chunk_body(P, rv, P->nv, nk_run, oy, ylo, yhi, 0, far, I(L, 0), MASKS_CONST));
+    clean_run(P, &wrow, rv, nk_run, oy, ylo, yhi, I(L, chunk), imax(L, r0, I(L, chunk)));
+    ptrvec_push(a, &wrow, chunk_body(P, rvr, P->nv, nk_run, oy, ylo, yhi, -far, P->wdiff, P->OW,
+                                     MASKS_CONST));
+    return ir_if(a, ir_bin(a, IR_OP_GE, P->OW, I(L, wide)), lower_block(L, &wrow), narrow);
 }
 
 IrStmt *kernel_conv_rows(Lower *L, const Node *n)
@@ -218,9 +335,13 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
     ptrvec_push(a, &body, set(P, l_ylo, imax(L, I(L, 0), sub(L, I(L, 0), idiv(L, base, I(L, dil))))));
     ptrvec_push(a, &body, set(P, l_yhi, imin(L, I(L, P->kh),
         add(L, idiv(L, sub(L, sub(L, P->IH, I(L, 1)), base), I(L, dil)), I(L, 1)))));
-    IrStmt *run = row_body(P, P->nk, oy, loc(P, l_ylo), loc(P, l_yhi));
+    int64_t wc;
+    bool open = !sym_is_const(P->n->shape.dims[P->n->shape.rank - 1], &wc) ||
+                !sym_is_const(P->x->shape.dims[xr - 1], &wc);
+    IrStmt *(*row)(Conv *, int32_t, IrExpr *, IrExpr *, IrExpr *) = open ? row_body_open : row_body;
+    IrStmt *run = row(P, P->nk, oy, loc(P, l_ylo), loc(P, l_yhi));
     if (P->rem) {
-        IrStmt *last = row_body(P, (int32_t)P->rem, oy, loc(P, l_ylo), loc(P, l_yhi));
+        IrStmt *last = row(P, (int32_t)P->rem, oy, loc(P, l_ylo), loc(P, l_yhi));
         run = ir_if(a, ir_bin(a, IR_OP_EQ, loc(P, P->l_kb), I(L, P->nkbg - 1)), last, run);
     }
     ptrvec_push(a, &body, run);

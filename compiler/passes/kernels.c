@@ -49,6 +49,24 @@ static bool column_taps(const Node *n)
     return kw > 1 || pl != 0;
 }
 
+/* The rows kernel for a row width that is a symbol (kernels/conv_rows.c,
+ * row_body_open): stride 1, and output rows no longer than the input's
+ * (the input read in place).  On x86-64-v3, znver4, against the plane
+ * kernel's blends (depthwise 3x3 128 channels [H, W] at 112x112 1.25-
+ * 1.33x, the MobileNetV2 block 1.01-1.02x) and conv-chan (3x3 64->64
+ * 1.09-1.10x, the ResNet block 1.08x): 0.85-1.00 of the constant-size
+ * builds. */
+static bool open_rows(Arena *a, const Graph *g, const Node *n)
+{
+    const WindowParams *w = &n->conv.win;
+    for (int32_t d = 0; d < w->nsp; d++)
+        if (w->stride[d] != 1)
+            return false;
+    ShapeCtx sc = g->sc ? *g->sc : (ShapeCtx){ .arena = a };
+    const SymExpr *iw = n->in[0]->shape.dims[n->in[0]->shape.rank - 1];
+    return sym_equal(sym_max(&sc, iw, n->shape.dims[n->shape.rank - 1]), iw);
+}
+
 static bool plane_kernel_applies(const Node *n)
 {
     if (n->op != NODE_CONV || n->conv.per_channel || n->conv.pad_mode != PAD_ZEROS)
@@ -125,7 +143,7 @@ static bool feeds_max_pool(const Schedule *s, const Node *n)
  * 0.97-0.99x the constant-size build, where the plane kernel it took before
  * was 0.77x).  Register block: ncv channel vectors x np pixels of a row, the
  * cheapest by the cycle model below. */
-static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePlan *p)
+static bool chan_kernel_applies(Arena *a, Schedule *s, const Node *n, int64_t kg, StagePlan *p)
 {
     const Target *t = &s->target;
     const WindowParams *w = &n->conv.win;
@@ -142,12 +160,12 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
     dim_const(w->k[1], &k1);
     bool strided = w->stride[0] > 1 || w->stride[1] > 1;
     /* Without mask registers and with a row width that is a symbol, the
-     * row kernel (conv_rows.c) cannot take a convolution whose taps leave
-     * a row, and the plane kernel would mask with blends: conv-chan takes
-     * it at stride 1 too (x86-64-v3, against the constant-size build: W1
-     * declared [1, 64, H, W] 0.46 -> 0.88, W4 0.47 -> 0.87, the ResNet
-     * block 0.43 -> 0.88). */
-    bool blends = !t->masked && !widths && column_taps(n);
+     * plane kernel would mask with blends.  The row kernel takes such a
+     * convolution at stride 1 with output rows no longer than the input's
+     * (open_rows); the others go to conv-chan at stride 1 too (x86-64-v3,
+     * against the constant-size build: W1 declared [1, 64, H, W] 0.46 ->
+     * 0.88 on conv-chan, 1.00 on the row kernel). */
+    bool blends = !t->masked && !widths && column_taps(n) && !open_rows(a, s->graph, n);
     bool pooled = feeds_max_pool(s, n);
     if (!(strided || blends) || kg < t->vlen || (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled))
         return false;
@@ -220,30 +238,47 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, StagePla
 /* The rows kernel's register block: nk channels x nv vectors of a row,
  * the row cut into chunks of nv vectors (the last chunk may be shorter).
  * Each accumulator needs its register, each vector of a chunk one for its
- * input, plus the broadcast weight and a blend's temporary; at least 8
- * independent accumulators hide the FMA latency.  Picks the block whose
- * chunks waste the fewest FMA slots. */
-static void choose_rows_block(const Target *t, int64_t kg, int64_t ow, StagePlan *p)
+ * input, plus the broadcast weight and a blend's temporary.  At two FMAs
+ * a cycle, 8 independent accumulators would hide the FMA latency of 4
+ * cycles with nothing between the FMAs; with the loads and blends between
+ * them 12 do: 3x3 64->64 on x86-64-v3, znver4, 6 x 2 against the 4 x 2
+ * that 8 gave: 1.08x at rows of 112 (and 1.10x at symbolic widths of 56),
+ * 2 x 4 0.84x.  Picks the block whose chunks waste the fewest FMA slots
+ * over the rows of widths ows[] (one width when it is known; with a
+ * symbol, the cost summed over the widths of CHAN_OPEN_WIDTHS). */
+static double rows_cycles(int32_t nk, int32_t nv, int64_t nvec)
 {
-    int64_t nvec = (ow + t->vlen - 1) / t->vlen;
+    /* cycles per output vector-channel: a chunk of m vectors runs at
+     * min(1, nk*m/12) of the FMA rate, and its loads (m inputs and nk
+     * broadcasts per tap) at two per cycle */
+    double cycles = 0;
+    for (int64_t v0 = 0; v0 < nvec; v0 += nv) {
+        int64_t m = nvec - v0 < nv ? nvec - v0 : nv;
+        double fma = (double)(nk * m) / 2.0, lat = 6.0, loads = (double)(m + nk) / 2.0;
+        double c = fma > lat ? fma : lat;
+        cycles += c > loads ? c : loads;
+    }
+    return cycles;
+}
+
+static void choose_rows_block(const Target *t, int64_t kg, const int64_t *ows, int32_t nows,
+                              StagePlan *p)
+{
+    int64_t maxvec = 1;
+    for (int32_t i = 0; i < nows; i++) {
+        int64_t nvec = (ows[i] + t->vlen - 1) / t->vlen;
+        maxvec = nvec > maxvec ? nvec : maxvec;
+    }
     double best = 1e30;
     for (int32_t nk = 1; nk <= 8 && nk <= kg; nk++)
-        for (int32_t nv = 1; nv <= 4 && nv <= nvec; nv++) {
+        for (int32_t nv = 1; nv <= 4 && nv <= maxvec; nv++) {
             if (nk * nv + nv + 2 > t->vregs)
                 continue;
-            /* cycles per output vector-channel: a chunk of m vectors runs
-             * at min(1, nk*m/8) of the FMA rate, and its loads (m inputs
-             * and nk broadcasts per tap) at two per cycle */
             double cycles = 0;
-            for (int64_t v0 = 0; v0 < nvec; v0 += nv) {
-                int64_t m = nvec - v0 < nv ? nvec - v0 : nv;
-                double fma = (double)(nk * m) / 2.0, lat = 4.0, loads = (double)(m + nk) / 2.0;
-                double c = fma > lat ? fma : lat;
-                cycles += c > loads ? c : loads;
-            }
+            for (int32_t i = 0; i < nows; i++)
+                cycles += rows_cycles(nk, nv, (ows[i] + t->vlen - 1) / t->vlen);
             /* channel blocks: the last may be partly empty */
-            int64_t blocks = (kg + nk - 1) / nk;
-            cycles *= (double)blocks;
+            cycles *= (double)((kg + nk - 1) / nk);
             if (cycles < best - 1e-9) {
                 best = cycles;
                 p->nk = nk;
@@ -312,7 +347,6 @@ static StencilFit signal_kernel_applies(Arena *a, Schedule *s, const Node *n)
 
 void pass_choose_kernels(Arena *a, Schedule *s)
 {
-    (void)a;
     const Target *t = &s->target;
     if (t->vlen <= 1)
         return;
@@ -346,7 +380,7 @@ void pass_choose_kernels(Arena *a, Schedule *s)
         int64_t K, groups = n->conv.groups;
         sym_is_const(n->in[1]->shape.dims[0], &K);
         int64_t kg = K / groups;
-        if (chan_kernel_applies(s, n, kg, p))
+        if (chan_kernel_applies(a, s, n, kg, p))
             continue;
         /* Accumulators: all but the registers for the pixel vectors, the
          * broadcast weight and (with masks) a little room.  AVX-512:
@@ -389,7 +423,13 @@ void pass_choose_kernels(Arena *a, Schedule *s)
         if (!t->masked && column_taps(n) && dim_const(n->shape.dims[orank - 1], &ow) &&
             dim_const(n->in[0]->shape.dims[xr - 1], &iw)) {
             p->kernel = KERNEL_CONV_ROWS;
-            choose_rows_block(t, kg, ow, p);
+            choose_rows_block(t, kg, &ow, 1, p);
+        } else if (!t->masked && column_taps(n) && open_rows(a, g, n)) {
+            int64_t ows[CHAN_OPEN_WIDTHS];
+            for (int32_t w = 0; w < CHAN_OPEN_WIDTHS; w++)
+                ows[w] = (int64_t)14 << w;
+            p->kernel = KERNEL_CONV_ROWS;
+            choose_rows_block(t, kg, ows, CHAN_OPEN_WIDTHS, p);
         }
         /* the kernel reads the input plane with vector loads */
         schedule_plan(s, n->in[0])->materialise = true;

@@ -113,19 +113,24 @@ def plane_tile(kg, vl):
 
 def rows_block(kg, ow, vl):
     """conv-rows (nk, nv) (choose_rows_block): nk channels x chunks of nv
-    vectors of an output row of ow columns, the cheapest by its cycle model."""
-    nvec = -(-ow // vl)
+    vectors of an output row of ow columns, the cheapest by its cycle model
+    (12 accumulators keep the FMAs busy); ow None (a symbolic width): the
+    cost summed over the widths 14, 28, ... (CHAN_OPEN_WIDTHS)."""
+    widths = [ow] if ow is not None else [14 << i for i in range(CHAN_OPEN_WIDTHS)]
+    maxvec = max(-(-w // vl) for w in widths)
     best, res = 1e30, None
     for nk in range(1, min(8, kg) + 1):
-        for nv in range(1, min(4, nvec) + 1):
+        for nv in range(1, min(4, maxvec) + 1):
             if nk * nv + nv + 2 > vregs(vl):
                 continue
             cycles = 0.0
-            for v0 in range(0, nvec, nv):
-                m = min(nv, nvec - v0)
-                fma, lat, loads = float(nk * m) / 2.0, 4.0, float(m + nk) / 2.0
-                c = fma if fma > lat else lat
-                cycles += c if c > loads else loads
+            for w in widths:
+                nvec = -(-w // vl)
+                for v0 in range(0, nvec, nv):
+                    m = min(nv, nvec - v0)
+                    fma, lat, loads = float(nk * m) / 2.0, 6.0, float(m + nk) / 2.0
+                    c = fma if fma > lat else lat
+                    cycles += c if c > loads else loads
             cycles *= float(-(-kg // nk))
             if cycles < best - 1e-9:
                 best, res = cycles, (nk, nv)
@@ -192,11 +197,18 @@ class ConvGeom:
         known (plane sizes may be symbols; stride 1, dilated or pooled too,
         otherwise keeps the plane kernel)."""
         # without mask registers a symbolic row width with column taps
-        # (which the row kernel cannot take) goes to conv-chan at stride 1 too
-        blends = not masked(vl) and self.ow is None and (self.k[-1] > 1 or self.p0[-1] != 0)
+        # goes to conv-chan at stride 1 too, where the row kernel cannot
+        # take it (output rows longer than the input's)
+        blends = (not masked(vl) and self.ow is None and (self.k[-1] > 1 or self.p0[-1] != 0)
+                  and not self.open_rows())
         return (self.nsp == 2 and (any(s > 1 for s in self.stride) or blends) and self.cg is not None
                 and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next)
                 and self.kg >= vl)
+
+    def open_rows(self):
+        """conv-rows takes a symbolic row width (row_body_open): stride 1,
+        output rows no longer than the input's."""
+        return all(s == 1 for s in self.stride) and not self.strided_or_wider
 
     def choice(self, vl):
         """(kernel, (nk, nv) or None)"""
@@ -207,6 +219,8 @@ class ConvGeom:
         column_taps = self.k[-1] > 1 or self.p0[-1] != 0
         if not masked(vl) and column_taps and self.ow is not None and self.iw is not None:
             return "conv-rows", rows_block(self.kg, self.ow, vl)
+        if not masked(vl) and column_taps and self.ow is None and self.open_rows():
+            return "conv-rows", rows_block(self.kg, None, vl)
         return "conv-plane", plane_block(self.kg, vl)
 
 
@@ -1576,6 +1590,60 @@ def g_rows(rng):
     return pipes
 
 
+def g_open_rows(rng):
+    """conv-rows with a symbolic row width (x86-64-v3; native: conv-plane):
+    rows narrower than a vector (one vector, its stores masked), narrower
+    than the wide-row threshold (single vectors with run-time masks), at
+    and past it (a first and a last chunk with fixed masks, clean chunks,
+    single vectors and the one moved back before the last chunk), the two
+    chunks overlapping; left and right pads up to past a chunk (then only
+    the narrow form), output rows shorter than the input's (no width pad),
+    even kernels, dilation, depthwise and channel blocks with a remainder,
+    1-D rows, a symbolic height too."""
+    pipes, p = [], None
+    widths = [1, 5, 7, 8, 9, 15, 16, 23, 31, 32, 33, 40, 41, 42, 47, 48, 49, 56, 57, 64, 73, 100,
+              129, 200]
+    cases = [  # kg, groups, k, d, pad
+        (1, "depthwise", [3, 3], [1, 1], "same"), (6, 1, [3, 3], [1, 1], "same"),
+        (8, 1, [3, 5], [1, 2], "same"), (13, 1, [3, 3], [1, 1], [1, 0]),
+        (1, "depthwise", [3, 4], [1, 1], "same"), (3, 1, [1, 7], [1, 3], "same"),
+        (7, 1, [3, 2], [1, 1], "same"), (1, "depthwise", [5, 5], [1, 2], "explicit"),
+        (6, 2, [3, 3], [1, 1], [1, 0]), (12, 1, [1, 3], [1, 1], [0, 0])]
+    for i, W in enumerate(widths):
+        if p is None or len(p.units) >= 8:
+            p = Pipeline(rng, "conv-rows, symbolic row widths")
+            pipes.append(p)
+        p.begin("")
+        kg, groups, k, d, pad = cases[i % len(cases)]
+        C = int(pick(rng, [1, 2, 3])) if groups == 1 else (2 if groups == 2 else int(pick(rng, [3, 5])))
+        if groups == 2:
+            C = 4
+        K = kg if groups == 1 else (kg * C if groups == "depthwise" else kg * groups)
+        v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=groups, k=k, d=d, pad=pad,
+                       H=int(pick(rng, [1, 2, 4])), W=W, syms=pick(rng, ["W", "HW"]),
+                       batch=pick(rng, [[], [], [2]]))
+        nk, nv = rows_block(kg if groups != "depthwise" else K // C, None, 8)
+        p.describe(f"row of {W} (a symbol): chunks of {nv} vectors, {nk} channels a block")
+        finish(p, rng, v, 0.3)
+    # one-vector chunks (8 x 1) with a left pad of 4: the clean vector moved
+    # back before the last chunk starts at the pad's edge at the threshold
+    p = Pipeline(rng, "conv-rows, symbolic row widths, at the wide-row threshold")
+    pipes.append(p)
+    for W in (17, 18, 19, 20, 21, 27):
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, C=2, K=8, groups=1, k=[3, 5], d=[1, 2], pad="same", H=2,
+                       W=W, syms="W", batch=[])
+        finish(p, rng, v, 0.3)
+    p = Pipeline(rng, "conv-rows, symbolic row widths, 1-D")
+    pipes.append(p)
+    for W, kg, k, d in [(3, 2, 3, 1), (17, 5, 5, 1), (40, 8, 3, 2), (100, 1, 7, 1), (9, 3, 9, 2)]:
+        p.begin("")
+        v = conv_plane(p, rng, nsp=1, C=int(pick(rng, [1, 2])), K=kg, groups=1, k=[k], d=[d],
+                       W=W, pad="same", syms="W", batch=[])
+        finish(p, rng, v, 0.3)
+    return pipes
+
+
 def g_strided(rng):
     """Strided convolutions through phase planes: strides 2 to 4 per dim
     (and 1 in one dim), odd and even input sizes, pads 0 to k, dilation;
@@ -1993,6 +2061,7 @@ GROUPS = {
     "pool-fusion": g_pool_fusion,
     "limits": g_limits,
     "random": g_random,
+    "open-rows": g_open_rows,
 }
 GROUP_ID = {g: i for i, g in enumerate(GROUPS)}
 
