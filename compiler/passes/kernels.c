@@ -189,17 +189,19 @@ static bool chan_kernel_applies(Arena *a, Schedule *s, const Node *n, int64_t kg
      * znver4), where the 2 x 4 blocks of its W7 and of stride-1 layers
      * keep the unrolled taps (in a loop W7 0.98-1.00x, symbolic stride-1
      * layers 0.91-0.95x). */
-    /* With one FMA a cycle (znver4) and a fused max pool, one channel
-     * vector a block, its column taps in a loop: the FMAs stay the bound
-     * with fewer accumulators, and the ring of conv rows holds half the
-     * channels (W7: 3 rows x 112 columns x 16 channels, 21 KB, where 32
-     * channels overflowed the 32 KB L1 cache).  Against 2 x 8 unrolled,
-     * interleaved, one and two cores: W7 (1 x 14) 1.024-1.026x, a 5x5/2
-     * stem with a 2x2 pool 1.07-1.08x, 3x3/2 64->128 + relu + 3x3/2 pool
-     * 1.02-1.04x.  Not with widths known at run time only (the symbolic
-     * W7, 0.88x: the per-pixel tests of its open blocks grow with np). */
+    /* With one FMA a cycle (znver4), one channel vector a block, its
+     * column taps in a loop: the FMAs stay the bound with fewer
+     * accumulators, a block's packed weights are half as many, and a
+     * fused pool's ring of conv rows holds half the channels (W7: 3 rows x
+     * 112 columns x 16 channels, 21 KB, where 32 channels overflowed the
+     * 32 KB L1 cache).  Interleaved, one and two cores: W3 (1 x 14 against
+     * 2 x 14) 1.02-1.03x and 1.05-1.07x; against 2 x 8 unrolled, W7
+     * (1 x 14) 1.024-1.026x, a 5x5/2 stem with a 2x2 pool 1.07-1.08x,
+     * 3x3/2 64->128 + relu + 3x3/2 pool 1.02-1.04x.  Not with widths known
+     * at run time only (the symbolic W7, 0.88x: the per-pixel tests of its
+     * open blocks grow with np; the symbolic W3 1.007x). */
     int32_t accmax = t->vregs >= 32 ? (pooled ? 24 : 28) : 12, ncvmax = t->vregs >= 32 ? 4 : 2;
-    bool onechan = pooled && t->fmas < 2 && widths;
+    bool onechan = t->fmas < 2 && widths;
     if (onechan)
         ncvmax = 1;
     int64_t cvs = (kg + t->vlen - 1) / t->vlen;

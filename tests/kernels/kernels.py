@@ -137,10 +137,10 @@ def rows_block(kg, ow, vl):
     return res
 
 
-def chan_one_vector(vl, pooled, ow):
-    """conv-chan with a fused max pool and known widths on a target with
-    one FMA a cycle: one channel vector a block, column taps in a loop."""
-    return vregs(vl) >= 32 and NATIVE_HALF_RATE and pooled and ow is not None
+def chan_one_vector(vl, ow):
+    """conv-chan with known widths on a target with one FMA a cycle: one
+    channel vector a block, column taps in a loop."""
+    return vregs(vl) >= 32 and NATIVE_HALF_RATE and ow is not None
 
 
 def chan_block(kg, ow, vl, pooled=False):
@@ -152,7 +152,7 @@ def chan_block(kg, ow, vl, pooled=False):
     (unrolled, they spill).  ow None (a symbolic width):
     the cost summed over the widths 14, 28, ... (CHAN_OPEN_WIDTHS)."""
     accmax, ncvmax = ((24 if pooled else 28), 4) if vregs(vl) >= 32 else (12, 2)
-    if chan_one_vector(vl, pooled, ow):
+    if chan_one_vector(vl, ow):
         ncvmax = 1
     widths = [ow] if ow is not None else [14 << i for i in range(CHAN_OPEN_WIDTHS)]
     cvs = -(-kg // vl)
@@ -2259,7 +2259,7 @@ def check_schedule(p, units, text, mode):
             if kernel == "conv-chan":
                 g = e["geom"]
                 loop = ((blk[0] // lanes) * blk[1] > (24 if vregs(lanes) >= 32 else 8)
-                        or chan_one_vector(lanes, g.max_pool_next, g.ow))
+                        or chan_one_vector(lanes, g.ow))
                 if ("column taps in a loop" in flags) != loop:
                     errs.append(f"{where}: column taps {'not ' * loop}in a loop for block {blk}")
             if kernel.startswith("conv-"):
