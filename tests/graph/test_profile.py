@@ -164,17 +164,25 @@ def test_the_peak_is_measured_here(tmp):
     # 2 FMA ports, 2 flops per lane, at most 6.5 GHz
     assert 0 < peak["one"] <= 2 * (peak["bits"] // 32) * 2 * 6.5, peak
     # no real computation beats the peak: NumPy's matrix product on one
-    # thread, with some allowance for a busy machine slowing the peak's
-    # short runs
-    sgemm = sgemm_gflops_one_thread()
-    assert sgemm <= 1.15 * peak["one"], (sgemm, peak)
-    # nor does convc's own convolution kernel (close to it on AVX-512)
-    for _ in range(2):
+    # thread, nor convc's own convolution kernel (close to it on AVX-512),
+    # with some allowance for a busy machine slowing the peak's short runs.
+    # The tests run two at a time, so a neighbour can take the core during
+    # the peak's runs alone: a peak measured too low must be so in each of
+    # three tries (each with its own peak) to fail.
+    tries = []
+    for _ in range(3):
+        sgemm = sgemm_gflops_one_thread()
         p = run(tmp, "heavy.conv", "x=hx.npy", "w=hw.npy", "-o", "y=hy.npy", "--profile", "--threads=1")
         assert p.returncode == 0, p.stderr
         rows, rest, phases, peak = tables.parse_profile(p.stdout)
         assert rows[0]["stage"] == "conv2d 3x3 p1", p.stdout
-        assert 0 < float(rows[0]["gflops"]) <= 1.15 * peak["one"], p.stdout
+        conv = float(rows[0]["gflops"])
+        assert conv > 0, p.stdout
+        tries.append((sgemm, conv, peak["one"]))
+        if sgemm <= 1.15 * peak["one"] and conv <= 1.15 * peak["one"]:
+            break
+    else:
+        raise AssertionError(f"above 1.15x the peak in every try (sgemm, conv, peak GFLOP/s): {tries}")
     (rows, rest, phases, peak2), out = profiled(tmp, "cnn", "--threads=2")
     assert peak2["threads"] == 2 and peak2["gflops"] >= peak2["one"] > 0, (peak2, out)
 
