@@ -30,8 +30,8 @@ static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e
  * below 256 multiply-adds per output (a 7x7 stem over 3 channels: 147)
  * the plane kernel was faster (W7: 2.10 ms against 2.32 ms on one core)
  * -- unless a max pool follows: fused into the kernel (passes/pool.c) it
- * reads the channel vectors from a ring of rows and only the pooled
- * outputs are scattered. */
+ * reads the channel vectors from a ring of rows and stores only the
+ * pooled outputs (transposed into rows of 16 pooled columns). */
 /* CHAN_OPEN_WIDTHS: conv-chan's output widths 14, 28, ... when the widths
  * are known at run time only (the model's choice for those widths, summed:
  * a 7x7 stem takes 2 x 7 blocks, a 3x3 2 x 14, as for a 224 image; with a
