@@ -28,8 +28,6 @@ typedef struct Conv {
     IrExpr     *stream_when;        /* ... when this holds (NULL: always) */
     IrStmt     *copy_nest;          /* the phase copy, when there is one */
     bool       *col_mask;           /* per kx: some lane's column may be outside */
-    int64_t     wdiff;              /* input minus output row width, when a
-                                       constant (else 0); conv_rows.c */
     IrExpr     *Cg, *IH, *IW, *OH, *OW, *Wv, *Hp, *Pv, *Pout, *N;
     IrExpr     *cstride, *pstride;  /* input channel and phase plane strides */
     int64_t     dmin, dmax;         /* conservative tap offsets: dy*Wv + dx */

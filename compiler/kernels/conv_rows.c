@@ -92,22 +92,12 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
     for (int32_t v = 0; runtime && v < nv; v++) {
         IrExpr *ox = ir_bin(a, IR_OP_ADD, ir_broadcast(a, add(L, shift, I(L, rv[v].ox0))), ir_iota(a));
         for (int64_t kx = 0; kx < P->kw; kx++) {
-            /* output rows are no longer than the input's: a tap left of
-             * its pixel can only leave the row's start, one right of it
-             * only its end (and not at all if the output row is that
-             * much shorter), the pixel's own column never */
-            int64_t ax = P->taps[kx].ax;
-            IrExpr *col = ir_bin(a, IR_OP_ADD, ox, I(L, ax)), *ok = NULL;
-            if (ax < 0)
-                ok = ir_bin(a, IR_OP_GE, col, I(L, 0));
-            else if (ax > P->wdiff)
-                ok = ir_bin(a, IR_OP_LT, col, P->IW);
-            colm[v][kx] = NULL;
-            if (ok) {
-                int32_t m = lower_local(L, IR_TYPE_VBOOL);
-                ptrvec_push(a, &out, set(P, m, ok));
-                colm[v][kx] = loc(P, m);
-            }
+            /* every tap tested at both ends: the lanes past the output
+             * row's end (not stored) must not load past the input row's */
+            int32_t m = lower_local(L, IR_TYPE_VBOOL);
+            ptrvec_push(a, &out, set(P, m, in_range(P, ir_bin(a, IR_OP_ADD, ox, I(L, P->taps[kx].ax)),
+                                                    P->IW)));
+            colm[v][kx] = loc(P, m);
         }
         int32_t m = lower_local(L, IR_TYPE_VBOOL);
         ptrvec_push(a, &out, set(P, m, ir_bin(a, IR_OP_LT, ox, P->OW)));
@@ -256,9 +246,10 @@ static IrStmt *row_body_open(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, I
     Arena *a = L->a;
     int64_t vl = P->vl, axmin = P->taps[0].ax, axmax = P->taps[P->kw - 1].ax;
     int64_t chunk = (int64_t)P->nv * vl, pl = axmin < 0 ? -axmin : 0;
-    sym_is_const(sym_sub(&L->sc, P->x->shape.dims[P->xrank - 1], P->n->shape.dims[P->n->shape.rank - 1]),
-                 &P->wdiff);
-    int64_t pr = axmax > P->wdiff ? axmax - P->wdiff : 0;   /* columns past the row's end */
+    int64_t wdiff;                      /* input row width - output row width */
+    bool related = sym_is_const(sym_sub(&L->sc, P->x->shape.dims[P->xrank - 1],
+                                        P->n->shape.dims[P->n->shape.rank - 1]), &wdiff);
+    int64_t pr = related && axmax > wdiff ? axmax - wdiff : 0;  /* columns past the row's end */
     RowVec rv[MAX_NV], rvr[MAX_NV];
     for (int32_t v = 0; v < P->nv; v++) {
         rv[v] = (RowVec){ (int64_t)v * vl, vl };
@@ -271,7 +262,7 @@ static IrStmt *row_body_open(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, I
     IrStmt *narrow = ir_for(a, t, I(L, 0), idiv(L, add(L, P->OW, I(L, vl - 1)), I(L, vl)),
         chunk_body(P, rv, 1, nk_run, oy, ylo, yhi, 0, 0, mul(L, V(L, t), I(L, vl)), MASKS_RUNTIME),
         IR_LOOP_KERNEL);
-    if (pl > chunk || pr > chunk)       /* no vector from `chunk` on is clean */
+    if (!related || pl > chunk || pr > chunk)   /* (at stride 1 the widths are related) */
         return narrow;
 
     /* Wide rows: the first chunk reads no column past the input's end and
@@ -284,7 +275,7 @@ static IrStmt *row_body_open(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, I
     IrExpr *r0 = sub(L, P->OW, I(L, chunk));        /* the last chunk's column */
     ptrvec_push(a, &wrow, chunk_body(P, rv, P->nv, nk_run, oy, ylo, yhi, 0, far, I(L, 0), MASKS_CONST));
     clean_run(P, &wrow, rv, nk_run, oy, ylo, yhi, I(L, chunk), imax(L, r0, I(L, chunk)));
-    ptrvec_push(a, &wrow, chunk_body(P, rvr, P->nv, nk_run, oy, ylo, yhi, -far, P->wdiff, P->OW,
+    ptrvec_push(a, &wrow, chunk_body(P, rvr, P->nv, nk_run, oy, ylo, yhi, -far, wdiff, P->OW,
                                      MASKS_CONST));
     return ir_if(a, ir_bin(a, IR_OP_GE, P->OW, I(L, wide)), lower_block(L, &wrow), narrow);
 }
