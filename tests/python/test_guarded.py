@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """The vector kernels read nothing outside their inputs: each input placed
-right before (or right after) a page that may not be read, the
-convolutions whose row widths are symbols (the rows kernel's rows too
-narrow for a chunk, its lanes past a row's end, the plane kernel's masks)
-run without a fault and give the bits of the same call on an ordinary
-array, on the native CPU and on x86-64-v3.
+right before (or right after) a page that may not be read, convolutions
+whose sizes are symbols (the rows kernel's rows too narrow for a chunk
+and its lanes past a row's end, the plane kernel's masks, conv-chan's
+open blocks and its fused pool), pools, image filters (separable and
+unrolled stencils, replicate padding) and 1-D signals run without a
+fault and give the bits of the same call on an ordinary array, on the
+native CPU and on x86-64-v3.
 usage: test_guarded.py CONVC [TEST ...]"""
 import ctypes, mmap, os
 
@@ -40,6 +42,35 @@ CASES = [
   input w: f32[5, C, 3, 3]
   output y = conv2d(x, w)
 }""", [(2, 3, 3), (2, 3, 7), (2, 4, 11), (1, 3, 30), (2, 3, 50)]),
+    ("3x3 stride 2, 32 -> 16 channels", """pipeline t {
+  input x: f32[1, C, H, W]
+  input w: f32[16, C, 3, 3]
+  output y = conv2d(x, w, stride=2, pad=1)
+}""", [(32, 3, 1), (32, 4, 6), (32, 5, 17), (32, 3, 40)]),
+    ("3x3 + max pool 3x3/2", """pipeline t {
+  input x: f32[1, C, H, W]
+  input w: f32[16, C, 3, 3]
+  output y = maxpool2d(relu(conv2d(x, w, stride=2, pad=1)), 3, stride=2, pad=1)
+}""", [(32, 4, 3), (32, 6, 11), (32, 5, 30)]),
+    ("max pool 3x3/2 and average pool 2", """pipeline t {
+  input x: f32[1, C, H, W]
+  output y = avgpool2d(maxpool2d(x, 3, stride=2, pad=1), 2)
+}""", [(2, 4, 4), (3, 5, 9), (2, 6, 33), (1, 8, 70)]),
+    ("image filters: 5x5 Gaussian (separable) and Sobel, replicate", """pipeline t {
+  input x: f32[1, C, H, W]
+  g = conv2d(x, gaussian2d(5, 1.0), pad=same, pad_mode=replicate, method=auto)
+  output y = conv2d(g, sobel_x, pad=same, pad_mode=replicate)
+}""", [(1, 3, 1), (2, 4, 7), (1, 5, 19), (1, 9, 50), (1, 40, 130)]),
+]
+
+
+# 1-D signals: x [L] (C and H unused)
+SIGNALS = [
+    ("convolve full, correlate valid, 15 taps", """pipeline t {
+  input x: f32[L]
+  a = convolve(x, gaussian(15, 2.0))
+  output y = correlate(a, box(7), mode=valid)
+}""", [1, 3, 9, 17, 40, 129, 1000]),
 ]
 
 
@@ -59,44 +90,73 @@ def guarded(shape, at_end, rng):
     return a, m
 
 
+def in_child(call, where):
+    """call() -> (got, want) arrays, in a child process: a read outside the
+    guarded input faults there, and the test names the case."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            got, want = call()
+            os._exit(0 if got.tobytes() == want.tobytes() else 3)
+        except BaseException:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert not os.WIFSIGNALED(status), f"{where}: signal {os.WTERMSIG(status)}"
+    code = os.WEXITSTATUS(status)
+    assert code != 3, f"{where}: other bits than with the input in ordinary memory"
+    assert code == 0, f"{where}: the call failed ({code})"
+
+
+def compiled(tmp, script, target):
+    path = os.path.join(tmp, "t.conv")
+    with open(path, "w") as f:
+        f.write(script)
+    return convc.compile(path, target_cpu=target, threads=1)
+
+
+def side(at_end):
+    return "ending at" if at_end else "starting after"
+
+
 def check(tmp, target):
     rng = np.random.default_rng(7)
     for name, script, sizes in CASES:
-        path = os.path.join(tmp, "t.conv")
-        with open(path, "w") as f:
-            f.write(script)
-        p = convc.compile(path, target_cpu=target, threads=1)
+        p = compiled(tmp, script, target)
         for C, H, W in sizes:
-            wshape = [int(d) if d != "C" else C for d in
-                      script.split("input w: f32[")[1].split("]")[0].replace(" ", "").split(",")]
-            w = rng.standard_normal(wshape).astype(np.float32)
+            args = {}
+            if "input w:" in script:
+                wshape = [int(d) if d != "C" else C for d in
+                          script.split("input w: f32[")[1].split("]")[0].replace(" ", "").split(",")]
+                args["w"] = rng.standard_normal(wshape).astype(np.float32)
             for at_end in (True, False):
                 x, m = guarded((1, C, H, W), at_end, rng)
-                pid = os.fork()
-                if pid == 0:    # a read outside x faults here, not in the test
-                    try:
-                        got = p(x=x, w=w)["y"]
-                        want = p(x=np.array(x), w=w)["y"]
-                        os._exit(0 if got.tobytes() == want.tobytes() else 3)
-                    except BaseException:
-                        os._exit(4)
-                _, status = os.waitpid(pid, 0)
-                where = (f"{target}, {name}, x [1, {C}, {H}, {W}] "
-                         f"{'ending at' if at_end else 'starting after'} a guard page")
-                assert not os.WIFSIGNALED(status), f"{where}: signal {os.WTERMSIG(status)}"
-                code = os.WEXITSTATUS(status)
-                assert code != 3, f"{where}: other bits than with the input in ordinary memory"
-                assert code == 0, f"{where}: the call failed ({code})"
+                in_child(lambda: (p(x=x, **args)["y"], p(x=np.array(x), **args)["y"]),
+                         f"{target}, {name}, x [1, {C}, {H}, {W}] {side(at_end)} a guard page")
+                del x
+                m.close()
+
+
+def check_signals(tmp, target):
+    rng = np.random.default_rng(8)
+    for name, script, lengths in SIGNALS:
+        p = compiled(tmp, script, target)
+        for n in lengths:
+            for at_end in (True, False):
+                x, m = guarded((n,), at_end, rng)
+                in_child(lambda: (p(x=x)["y"], p(x=np.array(x))["y"]),
+                         f"{target}, {name}, x [{n}] {side(at_end)} a guard page")
                 del x
                 m.close()
 
 
 def test_native(tmp):
     check(tmp, "native")
+    check_signals(tmp, "native")
 
 
 def test_x86_64_v3(tmp):
     check(tmp, "x86-64-v3")
+    check_signals(tmp, "x86-64-v3")
 
 
 if __name__ == "__main__":
