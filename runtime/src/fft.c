@@ -29,7 +29,7 @@
  * thread count.  kissfft plans (twiddles) are cached per size and shared
  * read-only by all threads (kiss_fft out of place writes only its output);
  * the work buffers of one call are one block kept by the calling thread
- * between calls. */
+ * between calls (keep.c). */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -52,8 +52,6 @@ typedef kiss_fft_cpx cpx;
 /* Bytes of kernel spectra computed at once when every plane has its own
  * kernel: planes are processed in groups that fit. */
 #define SPECTRA_BUDGET ((size_t)32 << 20)
-/* A calling thread keeps its work block between calls up to this size. */
-#define KEEP_BYTES ((size_t)64 << 20)
 
 /* ------------------------------------------------------------------ plans */
 
@@ -241,67 +239,6 @@ static double t_cfft(double n)
 }
 
 static double t_rfft(double n) { return t_cfft(n / 2.0) + 1.2 * n; }
-
-/* ------------------------------------------------------- work memory */
-
-static pthread_key_t keep_key;
-static pthread_once_t keep_once = PTHREAD_ONCE_INIT;
-
-typedef struct kept {
-    void  *block;
-    size_t size;
-} kept;
-
-static void kept_free(void *v)
-{
-    kept *k = v;
-    if (k) {
-        free(k->block);
-        free(k);
-    }
-}
-
-static void keep_init(void) { (void)pthread_key_create(&keep_key, kept_free); }
-
-/* One 64-byte aligned block of `bytes` for a call: the calling thread's
- * kept block when it is large enough.  NULL when out of memory. */
-static char *work_get(size_t bytes)
-{
-    pthread_once(&keep_once, keep_init);
-    kept *k = pthread_getspecific(keep_key);
-    if (k && k->block && k->size >= bytes) {
-        char *b = k->block;
-        k->block = NULL;             /* taken: a nested call gets its own */
-        return b;
-    }
-    return convrt__aligned_alloc(bytes, 0);
-}
-
-static void work_put(char *block, size_t bytes)
-{
-    if (!block)
-        return;
-    kept *k = pthread_getspecific(keep_key);
-    if (bytes > KEEP_BYTES) {
-        free(block);
-        return;
-    }
-    if (!k && (k = calloc(1, sizeof *k)) && pthread_setspecific(keep_key, k) != 0) {
-        free(k);
-        k = NULL;
-    }
-    if (!k) {
-        free(block);
-        return;
-    }
-    if (k->block && k->size >= bytes) {
-        free(block);
-        return;
-    }
-    free(k->block);
-    k->block = block;
-    k->size = bytes;
-}
 
 static size_t align_up(size_t b) { return (b + CRT_ALIGN - 1) & ~(size_t)(CRT_ALIGN - 1); }
 
@@ -701,7 +638,8 @@ static int fft_conv1d(int64_t flags, int64_t planes,
     size_t nspec = c.shared ? 1 : (size_t)group;
     size_t total = nspec * spec_bytes + (size_t)c.workers * c.work_bytes;
     plan *pc = plan_get(c.N), *ph = plan_get(c.N / 2);
-    char *block = (pc && ph) ? work_get(total) : NULL;
+    size_t size = total;    /* the block's size: total or more */
+    char *block = (pc && ph) ? convrt__keep_get(CONVRT__KEEP_FFT, &size) : NULL;
     if (!block) {
         plan_release(pc);
         plan_release(ph);
@@ -730,7 +668,7 @@ static int fft_conv1d(int64_t flags, int64_t planes,
         t.units = (t.items + 1) / 2;
         convrt_parallel_for(c.workers, run_pairs, &t);
     }
-    work_put(block, total);
+    convrt__keep_put(CONVRT__KEEP_FFT, block, size);
     plan_release(pc);
     plan_release(ph);
     return 0;
@@ -1067,7 +1005,8 @@ static int fft_conv2d(int64_t flags, int64_t planes,
     size_t nspec = c.shared ? 1 : (size_t)group;
     size_t total = nspec * spec_bytes + (size_t)c.workers * c.work_bytes;
     plan *py = plan_get(c.Ny), *px = plan_get(c.Nx / 2);
-    char *block = (py && px) ? work_get(total) : NULL;
+    size_t size = total;    /* the block's size: total or more */
+    char *block = (py && px) ? convrt__keep_get(CONVRT__KEEP_FFT, &size) : NULL;
     if (!block) {
         plan_release(py);
         plan_release(px);
@@ -1098,7 +1037,7 @@ static int fft_conv2d(int64_t flags, int64_t planes,
         t.units = c.gn * c.nty * c.ntx;
         convrt_parallel_for(c.workers, run_tiles, &t);
     }
-    work_put(block, total);
+    convrt__keep_put(CONVRT__KEEP_FFT, block, size);
     plan_release(py);
     plan_release(px);
     return 0;

@@ -17,6 +17,21 @@
  * alignment; zeroed when zero is set.  NULL on failure (no report). */
 void *convrt__aligned_alloc(size_t bytes, int zero);
 
+/* Memory a thread keeps between calls (keep.c), one block per use. */
+enum convrt__keep_use { CONVRT__KEEP_SCRATCH, CONVRT__KEEP_FFT, CONVRT__KEEP_USES };
+#define CONVRT__KEEP_MAX ((size_t)64 << 20)     /* larger blocks are freed */
+
+/* A 64-byte aligned block of at least *bytes: the thread's kept block for
+ * `use` when it is large enough, else a new one; NULL when out of memory.
+ * *bytes becomes the block's size, which the caller gives back to
+ * convrt__keep_put. */
+char *convrt__keep_get(enum convrt__keep_use use, size_t *bytes);
+void convrt__keep_put(enum convrt__keep_use use, char *block, size_t bytes);
+
+/* How many new blocks convrt__keep_get has allocated for `use` in this
+ * process (for the tests). */
+size_t convrt__keep_fresh(enum convrt__keep_use use);
+
 /* Number of elements of rank/dims, or -1 on overflow of int64 or of the
  * byte size in size_t.  Negative dims are the caller's business. */
 int convrt__numel(int64_t rank, const int64_t *dims, int64_t *out);

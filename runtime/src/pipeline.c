@@ -512,76 +512,6 @@ static size_t place_scratch(scratch_slot *s, int64_t n, int64_t *live)
     return total;
 }
 
-/* Scratch memory is kept per thread between calls: a pipeline called in a
- * loop would otherwise map and fault in its intermediates on every call
- * (the C library returns large blocks to the system when they are freed),
- * which costs as much as a fast kernel's whole run.  A block larger than
- * SCRATCH_KEEP is freed after its call; a thread's block is freed when
- * the thread exits. */
-#define SCRATCH_KEEP ((size_t)64 << 20)
-
-typedef struct scratch_cache {
-    void  *block;
-    size_t size;
-} scratch_cache;
-
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-
-static void scratch_free(void *v)
-{
-    scratch_cache *c = v;
-    if (c) {
-        free(c->block);
-        free(c);
-    }
-}
-
-static void scratch_init(void) { (void)pthread_key_create(&scratch_key, scratch_free); }
-
-/* A block of at least *bytes (64-byte aligned), the thread's kept block
- * when it is large enough; NULL when out of memory.  *bytes becomes the
- * block's size, which the caller gives back to scratch_put (given the
- * request instead, a thread alternating a pipeline with a small block and
- * one with a larger block freed the larger and faulted in a new one on
- * every call of that pipeline). */
-static char *scratch_get(size_t *bytes)
-{
-    pthread_once(&scratch_once, scratch_init);
-    scratch_cache *c = pthread_getspecific(scratch_key);
-    if (c && c->block && c->size >= *bytes) {
-        char *b = c->block;
-        *bytes = c->size;
-        c->block = NULL;        /* taken: a nested call would get its own */
-        return b;
-    }
-    return convrt__aligned_alloc(*bytes, 0);
-}
-
-static void scratch_put(char *block, size_t bytes)
-{
-    scratch_cache *c = pthread_getspecific(scratch_key);
-    if (bytes > SCRATCH_KEEP) {
-        free(block);
-        return;
-    }
-    if (!c && (c = calloc(1, sizeof *c)) && pthread_setspecific(scratch_key, c) != 0) {
-        free(c);
-        c = NULL;
-    }
-    if (!c) {
-        free(block);
-        return;
-    }
-    if (c->block && c->size >= bytes) {
-        free(block);            /* keep the larger one */
-        return;
-    }
-    free(c->block);
-    c->block = block;
-    c->size = bytes;
-}
-
 /* Byte range [lo, hi) of argument i's data; empty for a tensor without
  * elements.  The dims were validated, but a caller's pointer plus its size
  * may still pass the end of the address space: clamp rather than wrap. */
@@ -688,7 +618,7 @@ static int pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
         total = place_scratch(slots, ns, live);
     char *block = NULL;
     size_t size = total;    /* the block's size: total or more */
-    if (nb > p->n_args && !(block = scratch_get(&size))) {
+    if (nb > p->n_args && !(block = convrt__keep_get(CONVRT__KEEP_SCRATCH, &size))) {
         int64_t big = p->n_args;
         for (int64_t b = p->n_args; b < nb; b++)
             if (numel[b] > numel[big])
@@ -703,7 +633,7 @@ static int pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
         bufs[slots[i].b] = (float *)(block + slots[i].off);
     if ((rc = check_alias(p, args)) != 0) {
         if (block)
-            scratch_put(block, size);
+            convrt__keep_put(CONVRT__KEEP_SCRATCH, block, size);
         goto done;
     }
     int outer_depth = run_depth, outer_rc = run_rc;
@@ -715,7 +645,7 @@ static int pipeline_run(const convrt_pipeline *p, convrt_tensor *const *args)
     run_depth = outer_depth;
     run_rc = outer_rc;
     if (block)
-        scratch_put(block, size);
+        convrt__keep_put(CONVRT__KEEP_SCRATCH, block, size);
 
 done:
     free(bufs);

@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "convrt_abi.h"
+#include "internal.h"   /* convrt__keep_fresh */
 
 static void fft_fini(void) { convrt_set_error_handler(NULL, NULL); }
 
@@ -295,6 +296,27 @@ Test(fft, large_values, .timeout = 60)
         err_add(&e, ref1(0, a, n1, b, n2, m), o[m]);
     cr_expect(e.maxref > 4e12, "largest output %.3g", e.maxref);
     cr_expect(err_rel(&e) <= TOL, "error %.3g", err_rel(&e));
+    free(a);
+    free(b);
+    free(o);
+}
+
+/* The calling thread keeps its work block between calls, also when a
+ * call that needs less comes between two that need more: the third call
+ * allocates nothing (the block, recorded at the small call's size, was
+ * freed and a new one faulted in on every large call). */
+Test(fft, work_block_kept_across_a_smaller_call)
+{
+    int64_t n1 = 1 << 16, n2 = 4096, m1 = 40, m2 = 9;
+    float *a = random_floats(n1, 1.0, 0.0), *b = random_floats(n2, 1.0, 0.0);
+    float *o = malloc((size_t)(n1 + n2) * sizeof *o);
+    cr_assert_eq(convrt_fft_conv1d(0, 1, a, n1, 0, b, n2, 0, o, 0, n1 + n2 - 1, 0), 0, "%s", cap.message);
+    size_t fresh = convrt__keep_fresh(CONVRT__KEEP_FFT);
+    cr_assert_eq(convrt_fft_conv1d(0, 1, a, m1, 0, b, m2, 0, o, 0, m1 + m2 - 1, 0), 0, "%s", cap.message);
+    cr_assert_eq(convrt_fft_conv1d(0, 1, a, n1, 0, b, n2, 0, o, 0, n1 + n2 - 1, 0), 0, "%s", cap.message);
+    cr_expect_eq(convrt__keep_fresh(CONVRT__KEEP_FFT), fresh,
+                 "the large call after the small one took a new block (%zu new)",
+                 convrt__keep_fresh(CONVRT__KEEP_FFT) - fresh);
     free(a);
     free(b);
     free(o);
