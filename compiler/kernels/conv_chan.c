@@ -156,6 +156,19 @@ static void init_accumulators(Chan *H, int32_t np, int32_t (*acc)[MAX_NV], PtrVe
     }
 }
 
+/* st, the store of the block's channel j (a row after the transposition),
+ * only where that channel is one of the group's: in the last block, when
+ * the group's channels leave part of it empty. */
+static IrStmt *in_group(Chan *H, int32_t j, IrStmt *st)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    if (!P->rem)
+        return st;
+    IrExpr *k = add(L, mul(L, loc(P, P->l_kb), I(L, P->nk)), I(L, j));
+    return ir_if(L->a, ir_bin(L->a, IR_OP_LT, k, I(L, P->Kg)), st, NULL);
+}
+
 /* The block's np pixels of each channel vector as rows of the NCHW
  * output: the vl x vl matrix of the vector's accumulators (pixel p in row
  * p, channel i in lane i; rows past np zero) transposed in registers, so
@@ -184,12 +197,7 @@ static void store_rows(Chan *H, int32_t (*acc)[MAX_NV], int32_t np, bool general
             IrExpr *lin = add(L, loc(P, H->l_ybase), mul(L, I(L, (int64_t)v * vl + i), P->Pout));
             IrExpr *val = kl_epilogue(L, P->n, loc(P, rows[i]), lin, pixels);
             IrStmt *st = ir_vstore(a, P->by, P->yrank, lin_idx(P, P->yrank, lin), val, pixels);
-            if (P->rem) {
-                /* a channel of the group, in the last block too */
-                IrExpr *k = add(L, mul(L, loc(P, P->l_kb), I(L, P->nk)), I(L, (int64_t)v * vl + i));
-                st = ir_if(a, ir_bin(a, IR_OP_LT, k, I(L, P->Kg)), st, NULL);
-            }
-            ptrvec_push(a, out, st);
+            ptrvec_push(a, out, in_group(H, v * vl + i, st));
         }
     }
 }
@@ -548,12 +556,7 @@ static IrStmt *pool_row(Chan *H, int32_t l_pr)
                 IrExpr *m = cut ? cols : NULL;
                 IrExpr *val = kl_epilogue(L, H->pool, loc(P, acc[i]), lin, m);
                 IrStmt *st = ir_vstore(a, P->by, P->yrank, lin_idx(P, P->yrank, lin), val, m);
-                if (P->rem) {
-                    /* a channel of the group, in the last block too */
-                    IrExpr *k = add(L, mul(L, loc(P, P->l_kb), I(L, P->nk)), I(L, (int64_t)v * vl + i));
-                    st = ir_if(a, ir_bin(a, IR_OP_LT, k, I(L, P->Kg)), st, NULL);
-                }
-                ptrvec_push(a, cut ? &part : &whole, st);
+                ptrvec_push(a, cut ? &part : &whole, in_group(H, v * vl + i, st));
             }
         }
         ptrvec_push(a, &blk, ir_if(a, ir_bin(a, IR_OP_LE, add(L, px0, I(L, vl)), H->PW),

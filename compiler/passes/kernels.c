@@ -143,7 +143,7 @@ static bool feeds_max_pool(const Schedule *s, const Node *n)
  * 0.97-0.99x the constant-size build, where the plane kernel it took before
  * was 0.77x).  Register block: ncv channel vectors x np pixels of a row, the
  * cheapest by the cycle model below. */
-static bool chan_kernel_applies(Arena *a, Schedule *s, const Node *n, int64_t kg, StagePlan *p)
+static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool rows_open, StagePlan *p)
 {
     const Target *t = &s->target;
     const WindowParams *w = &n->conv.win;
@@ -165,7 +165,7 @@ static bool chan_kernel_applies(Arena *a, Schedule *s, const Node *n, int64_t kg
      * (open_rows); the others go to conv-chan at stride 1 too (x86-64-v3,
      * against the constant-size build: W1 declared [1, 64, H, W] 0.46 ->
      * 0.88 on conv-chan, 1.00 on the row kernel). */
-    bool blends = !t->masked && !widths && column_taps(n) && !open_rows(a, s->graph, n);
+    bool blends = !t->masked && !widths && column_taps(n) && !rows_open;
     bool pooled = feeds_max_pool(s, n);
     if (!(strided || blends) || kg < t->vlen || (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled))
         return false;
@@ -382,7 +382,9 @@ void pass_choose_kernels(Arena *a, Schedule *s)
         int64_t K, groups = n->conv.groups;
         sym_is_const(n->in[1]->shape.dims[0], &K);
         int64_t kg = K / groups;
-        if (chan_kernel_applies(a, s, n, kg, p))
+        /* without mask registers, the rows kernel for a symbolic width */
+        bool rows_open = !t->masked && column_taps(n) && open_rows(a, g, n);
+        if (chan_kernel_applies(s, n, kg, rows_open, p))
             continue;
         /* Accumulators: all but the registers for the pixel vectors, the
          * broadcast weight and (with masks) a little room.  AVX-512:
@@ -426,7 +428,7 @@ void pass_choose_kernels(Arena *a, Schedule *s)
             dim_const(n->in[0]->shape.dims[xr - 1], &iw)) {
             p->kernel = KERNEL_CONV_ROWS;
             choose_rows_block(t, kg, &ow, 1, p);
-        } else if (!t->masked && column_taps(n) && open_rows(a, g, n)) {
+        } else if (rows_open) {
             int64_t ows[CHAN_OPEN_WIDTHS];
             for (int32_t w = 0; w < CHAN_OPEN_WIDTHS; w++)
                 ows[w] = (int64_t)14 << w;

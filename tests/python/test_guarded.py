@@ -124,9 +124,8 @@ def check(tmp, target):
         p = compiled(tmp, script, target)
         for C, H, W in sizes:
             args = {}
-            if "input w:" in script:
-                wshape = [int(d) if d != "C" else C for d in
-                          script.split("input w: f32[")[1].split("]")[0].replace(" ", "").split(",")]
+            if "w" in p.inputs:     # its declared shape, with C bound
+                wshape = [C if d == "C" else d for d in p.inputs["w"]]
                 args["w"] = rng.standard_normal(wshape).astype(np.float32)
             for at_end in (True, False):
                 x, m = guarded((1, C, H, W), at_end, rng)
