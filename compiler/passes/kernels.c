@@ -14,7 +14,9 @@
  * are skipped by lane masks; the other modes remap indices, which the
  * scalar nest does.  A strided convolution with a long reduction takes the
  * channel-vector kernel instead (kernels/conv_chan.c): vectors of output
- * channels of one pixel, the input read as it is. */
+ * channels of one pixel, the input read as it is; with one FMA a cycle, so
+ * does one at stride 1 whose column taps leave the rows (see
+ * chan_kernel_applies). */
 #include "passes.h"
 
 #include "factor.h"
@@ -128,15 +130,23 @@ static bool feeds_max_pool(const Schedule *s, const Node *n)
  * convolution with a long reduction, or with a max pool as its only
  * reader (a stem): vectors of output channels need no phase copy of the
  * input, and every FMA has a full vector whatever the input channels.
- * Stride-1 convolutions keep the plane kernel, also with a dilation or a
- * max pool after it, although conv-chan pays nothing for their borders:
- * it streams its packed weights from the L2 cache (two vectors a tap for
- * 28 FMAs), the plane kernel reads a few rows of weights that stay in L1.
- * Measured against conv-plane, interleaved, one core: on a quiet machine
- * W4 (3x3 dilation 2) 1.01x, W6 (3x3 + max pool) 1.00x; whenever another
- * workload shared the core's caches W4 0.89-0.94x and W6 0.96-0.98x (and
- * 4 x 7 blocks, twice the weight bytes an FMA, 0.35-0.5x); two threads:
- * W4 0.94-0.99x, W6 0.89-0.97x.
+ * At stride 1 the plane kernel's vectors cross row borders, and a column
+ * tap that leaves the row still spends its FMA on the masked lanes (3x3
+ * pad 1 at width 56: 1.2% of the FMAs, dilation 2: 2.4%); conv-chan skips
+ * such taps per pixel, but streams its packed weights from the L2 cache
+ * where the plane kernel reads a few rows of weights that stay in L1.
+ * With two FMAs a cycle the plane kernel kept stride-1 layers (against it,
+ * interleaved, one core: W4 (3x3 dilation 2) 1.01x and W6 (3x3 + max
+ * pool) 1.00x on a quiet machine, 0.89-0.98x whenever another workload
+ * shared the core's caches; two threads 0.89-0.99x).  With one FMA a
+ * cycle (znver4) and known widths, conv-chan's one-vector blocks (below)
+ * take stride-1 layers with column taps too: interleaved against the
+ * plane kernel's 16 x 1, one core / two: W1 (3x3 64->64 56x56) 1.007 /
+ * 1.010x, W4 1.019 / 1.015x, W6 1.017 / 1.009x, ResNet block 1.005 /
+ * 1.004x, 3x3 128->128 28x28 1.036 / 1.031x, 256->256 14x14 1.12 /
+ * 1.13x, 5x5 32->64 56x56 1.024 / 1.023x, 3x3 unpadded 1.045 / 1.041x,
+ * batch 2 1.03 / 1.02x; 32->32 at 56 and 112 1.00x (the same with the
+ * other core busy; 1x1 layers, without column taps, stay: W2 0.96x).
  * It needs the input channels a group when compiling (the packed weights),
  * at least one vector of output channels a group, and a bias in a buffer;
  * plane sizes may be symbols (W3 with its input declared [1, 128, H, W]:
@@ -167,7 +177,10 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 0.88 on conv-chan, 1.00 on the row kernel). */
     bool blends = !t->masked && !widths && column_taps(n) && !rows_open;
     bool pooled = feeds_max_pool(s, n);
-    if (!(strided || blends) || kg < t->vlen || (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled))
+    bool onechan = t->fmas < 2 && widths;
+    bool border = onechan && column_taps(n) && cg * k0 * k1 >= CHAN_MIN_REDUCTION;
+    if (!(strided || blends || border) || kg < t->vlen ||
+        (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled))
         return false;
     if (n->nin > 2 && n->in[2]->shape.rank != 1)
         return false;
@@ -201,7 +214,6 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * at run time only (the symbolic W7, 0.88x: the per-pixel tests of its
      * open blocks grow with np; the symbolic W3 1.007x). */
     int32_t accmax = t->vregs >= 32 ? (pooled ? 24 : 28) : 12, ncvmax = t->vregs >= 32 ? 4 : 2;
-    bool onechan = t->fmas < 2 && widths;
     if (onechan)
         ncvmax = 1;
     int64_t cvs = (kg + t->vlen - 1) / t->vlen;

@@ -192,7 +192,8 @@ class ConvGeom:
 
     def chan(self, vl):
         """conv-chan: 2-D, strided (or, on AVX2, a symbolic row width with
-        column taps), Cg*taps >= CHAN_MIN_REDUCTION or a max pool next, at
+        column taps; or, with one FMA a cycle, known widths, column taps and
+        Cg*taps >= CHAN_MIN_REDUCTION), Cg*taps >= CHAN_MIN_REDUCTION or a max pool next, at
         least one vector of output channels a group, the input channels
         known (plane sizes may be symbols; stride 1, dilated or pooled too,
         otherwise keeps the plane kernel)."""
@@ -201,7 +202,13 @@ class ConvGeom:
         # take it (output rows longer than the input's)
         blends = (not masked(vl) and self.ow is None and (self.k[-1] > 1 or self.p0[-1] != 0)
                   and not self.open_rows())
-        return (self.nsp == 2 and (any(s > 1 for s in self.stride) or blends) and self.cg is not None
+        # with one FMA a cycle and known widths, stride 1 too where column
+        # taps leave the rows and the reduction is long
+        border = (chan_one_vector(vl, self.ow) and self.iw is not None
+                  and (self.k[-1] > 1 or self.p0[-1] != 0) and self.cg is not None
+                  and self.cg * self.taps >= CHAN_MIN_REDUCTION)
+        return (self.nsp == 2 and (any(s > 1 for s in self.stride) or blends or border)
+                and self.cg is not None
                 and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next)
                 and self.kg >= vl)
 
@@ -1701,8 +1708,9 @@ def g_chan(rng):
     and epilogues with
     a residual (plain loads after the transposition to rows; gathers on
     AVX2 where a block has more pixels than lanes) -- on both targets; and
-    beside them stride 1 with a dilation, which the plane kernel takes
-    (the row kernel on AVX2) and the model must not give to conv-chan.
+    beside them stride 1 with a dilation, which conv-chan takes where a
+    512-bit FMA issues once a cycle (znver4), the plane kernel on other
+    AVX-512 CPUs and the row kernel on AVX2.
     Weights are mostly inputs, packed by the call: by transposition (every
     row and column tail: Cg*taps and the group's channels not multiples of
     the vectors), by gathers where flip reverses the taps."""
@@ -1726,9 +1734,10 @@ def g_chan(rng):
         # both ends guarded by their tap range
         (32, 32, 1, [3, 3], [2, 2], [1, 1], [1, 1], 10, 27, [2]),
         (24, 64, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 25, []),
-        # stride 1 with a dilation (the plane kernel; the row kernel on
-        # AVX2): both dims or one, pads equal to the dilation, smaller and
-        # larger, a remainder block, groups, batch > 1
+        # stride 1 with a dilation (conv-chan on znver4, else the plane
+        # kernel; the row kernel on AVX2): both dims or one, pads equal to
+        # the dilation, smaller and larger, a remainder block, groups,
+        # batch > 1
         (32, 16, 1, [3, 3], [1, 1], [2, 2], [2, 2], 9, 14, []),
         (64, 24, 1, [3, 3], [1, 1], [1, 2], [1, 2], 7, 19, [2]),
         (40, 17, 1, [3, 3], [1, 1], [3, 3], [3, 3], 12, 23, []),
