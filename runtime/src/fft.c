@@ -1,4 +1,5 @@
-/* fft.c - linear convolution and correlation through FFTs (kissfft), for
+/* fft.c - linear convolution and correlation through FFTs (fft_pow2.c's
+ * vector code for power-of-two lengths, kissfft for the others), for
  * the long kernels where a direct sum costs O(n*k); see convrt_abi.h for
  * the contract and docs/design.md for the method and its accuracy.
  *
@@ -26,8 +27,8 @@
  * columns by complex FFTs) per output tile of (Ny - ky + 1) x (Nx - kx + 1).
  *
  * N (Ny, Nx) comes from a fixed cost model of the sizes, never from the
- * thread count.  kissfft plans (twiddles) are cached per size and shared
- * read-only by all threads (kiss_fft out of place writes only its output);
+ * thread count.  Plans (twiddles) are cached per size and shared
+ * read-only by all threads (both transforms write only their own buffers);
  * the work buffers of one call are one block kept by the calling thread
  * between calls (keep.c). */
 #include <math.h>
@@ -62,6 +63,7 @@ typedef struct plan {
     int           n;
     int           cached;
     kiss_fft_cfg  fwd, inv;
+    float        *w2;           /* fft_pow2.c's twiddles: a power of two */
     cpx          *tw;
 } plan;
 
@@ -70,12 +72,16 @@ static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
 static plan *plan_cache[PLAN_SLOTS];
 static int plan_count;
 
+/* Lengths fft_pow2.c takes; kissfft takes the others. */
+static int is_pow2(int n) { return n >= CONVRT__FFT2_MIN && (n & (n - 1)) == 0; }
+
 static void plan_free(plan *p)
 {
     if (!p)
         return;
     kiss_fft_free(p->fwd);
     kiss_fft_free(p->inv);
+    free(p->w2);
     free(p->tw);
     free(p);
 }
@@ -86,10 +92,14 @@ static plan *plan_make(int n)
     if (!p)
         return NULL;
     p->n = n;
-    p->fwd = kiss_fft_alloc(n, 0, NULL, NULL);
-    p->inv = kiss_fft_alloc(n, 1, NULL, NULL);
+    if (is_pow2(n))
+        p->w2 = convrt__fft2_twiddles(n);
+    else {
+        p->fwd = kiss_fft_alloc(n, 0, NULL, NULL);
+        p->inv = kiss_fft_alloc(n, 1, NULL, NULL);
+    }
     p->tw = malloc((size_t)n * sizeof *p->tw);
-    if (!p->fwd || !p->inv || !p->tw) {
+    if (!(p->w2 || (p->fwd && p->inv)) || !p->tw) {
         plan_free(p);
         return NULL;
     }
@@ -99,6 +109,29 @@ static plan *plan_make(int n)
         p->tw[k].i = (float)sin(ph);
     }
     return p;
+}
+
+/* The complex FFT of the plan's length from in to out, forward or
+ * inverse (unscaled).  in is overwritten. */
+static void cfft(const plan *p, int inverse, cpx *in, cpx *out)
+{
+    if (p->w2)
+        convrt__fft2(p->n, p->w2, inverse, (float *)in, (float *)out);
+    else
+        kiss_fft(inverse ? p->inv : p->fwd, in, out);
+}
+
+/* The forward FFT of the column of n values `stride` apart from S into
+ * out; tmp is n complex of scratch. */
+static void cfft_column(const plan *p, const cpx *S, int stride, cpx *tmp, cpx *out)
+{
+    if (!p->w2) {
+        kiss_fft_stride(p->fwd, S, out, stride);
+        return;
+    }
+    for (int r = 0; r < p->n; r++)
+        tmp[r] = S[(size_t)r * stride];
+    cfft(p, 0, tmp, out);
 }
 
 /* The plan for length n: shared from the cache, or (cache full) a private
@@ -151,12 +184,12 @@ __attribute__((destructor)) static void plan_cache_free(void)
 /* ------------------------------------------------------ real transforms */
 
 /* Forward real FFT of length 2n (p->n == n).  z holds the 2n reals packed
- * as n complex (z[j] = x[2j] + i x[2j+1]); X receives bins 0..n; t is n
- * complex of scratch.  X may not alias z or t. */
-static void rfft_fwd(const plan *p, const cpx *z, cpx *t, cpx *X)
+ * as n complex (z[j] = x[2j] + i x[2j+1]) and is overwritten; X receives
+ * bins 0..n; t is n complex of scratch.  X may not alias z or t. */
+static void rfft_fwd(const plan *p, cpx *z, cpx *t, cpx *X)
 {
     int n = p->n;
-    kiss_fft(p->fwd, z, t);
+    cfft(p, 0, z, t);
     X[0].r = t[0].r + t[0].i;
     X[0].i = 0.0f;
     X[n].r = t[0].r - t[0].i;
@@ -199,7 +232,7 @@ static void rfft_inv(const plan *p, const cpx *X, cpx *t, cpx *z)
             t[n - k].i = or_ - ei;
         }
     }
-    kiss_fft(p->inv, t, z);
+    cfft(p, 1, t, z);
 }
 
 /* ------------------------------------------------------------ cost model */
@@ -228,13 +261,20 @@ static int64_t next_size(int64_t v, int64_t max)
  * twiddles stay in a 2 MB cache (n up to 64K), and proportionally more
  * beyond, up to twice as much from n = 128K (measured in a process that
  * runs other work between calls, so caches start partly cold); a real FFT
- * of length n costs the complex one of n/2 plus the split.  These are
- * constants, not measurements of the machine at hand, so the chosen
- * lengths, and with them the bits of the result, are the same
+ * of length n costs the complex one of n/2 plus the split.  A power of
+ * two goes through fft_pow2.c's vector code instead: a quarter of that
+ * up to 256K, 0.4 beyond (AVX-512 on znver4: 0.11-0.25 ns per n log2 n
+ * up to 256K, 0.28-0.35 above, where kissfft took 0.75-1.2 and 2.2-2.3).
+ * These are constants, not measurements of the machine at hand, so the
+ * chosen lengths, and with them the bits of the result, are the same
  * everywhere. */
 static double t_cfft(double n)
 {
-    double e = n <= 65536.0 ? 1.0 : n >= 131072.0 ? 2.0 : n / 65536.0;
+    double e;
+    if (is_pow2((int)n))
+        e = n <= 262144.0 ? 0.25 : 0.4;
+    else
+        e = n <= 65536.0 ? 1.0 : n >= 131072.0 ? 2.0 : n / 65536.0;
     return e * n * log2(n);
 }
 
@@ -415,7 +455,7 @@ static void do_pair(const conv1 *c, int64_t it, cpx *z, cpx *Z)
         zf[2 * i] = 0.0f;
     for (int64_t i = nk - 1 + n2; i < N; i++)
         zf[2 * i + 1] = 0.0f;
-    kiss_fft(c->pc->fwd, z, Z);
+    cfft(c->pc, 0, z, Z);
     const cpx *H1 = spec_of(c, p1), *H2 = spec_of(c, p2);
     if (H1 == H2) {
         /* (X1 + i X2) H = X1 H + i X2 H; H[N-k] = conj H[k] */
@@ -448,7 +488,7 @@ static void do_pair(const conv1 *c, int64_t it, cpx *z, cpx *Z)
             }
         }
     }
-    kiss_fft(c->pc->inv, Z, z);
+    cfft(c->pc, 1, Z, z);
     float *o1 = c->odst + p1 * c->ostride + f1, *o2 = c->odst + p2 * c->ostride + f2;
     const cpx *y = z + (nk - 1);
     for (int64_t i = 0; i < n1; i++)
@@ -782,7 +822,7 @@ static void kernel_spectrum2(const conv2 *c, int64_t p, cpx *spec, const work2 *
     float scale = (float)(1.0 / ((double)Ny * (double)Nx));
     for (int col = 0; col < W; col++) {
         cpx *dst = spec + (size_t)col * Ny;
-        kiss_fft_stride(c->py->fwd, m->S + col, dst, W);
+        cfft_column(c->py, m->S + col, W, m->col, dst);
         for (int r = 0; r < Ny; r++) {
             dst[r].r *= scale;
             dst[r].i *= scale;
@@ -811,14 +851,14 @@ static void do_tile(const conv2 *c, int64_t it, const work2 *m)
     /* each column: forward, product, inverse; only the output rows go back */
     const cpx *H = spec2_of(c, p);
     for (int col = 0; col < W; col++) {
-        kiss_fft_stride(c->py->fwd, m->S + col, m->col, W);
+        cfft_column(c->py, m->S + col, W, m->col2, m->col);
         const cpx *h = H + (size_t)col * Ny;
         for (int r = 0; r < Ny; r++) {
             cpx a = m->col[r], w = h[r];
             m->col[r].r = a.r * w.r - a.i * w.i;
             m->col[r].i = a.r * w.i + a.i * w.r;
         }
-        kiss_fft(c->py->inv, m->col, m->col2);
+        cfft(c->py, 1, m->col, m->col2);
         for (int64_t r = kh1; r < kh1 + ny; r++)
             m->S[(size_t)r * W + col] = m->col2[r];
     }
@@ -871,6 +911,12 @@ static double cost2(double Ny, double Nx, double kh, double kw, double cyn, doub
     double tiles = ceil(cyn / Ty) * ceil(cxn / Tx) * planes;
     double rows_in = fmin(Ny, kh - 1 + fmin(Ty, cyn)), rows_out = fmin(Ty, cyn);
     double tile = (rows_in + rows_out) * (t_rfft(Nx) + Nx) + W * (2.0 * t_cfft(Ny) + 3.0 * Ny);
+    /* a tile's spectrum past 2 MB leaves the core's cache between the
+     * row and column passes, and each column's values are a row apart:
+     * 1000x1000 with a 21x21 kernel, one 1024x1024 tile 10.5 ms on one
+     * core, 128x1024 tiles 5.2 ms, where the model alone had them equal */
+    if (Ny * W * (double)sizeof(cpx) > (double)(2 << 20))
+        tile *= 2.0;
     double kernel = kh * t_rfft(Nx) + W * t_cfft(Ny);
     return tiles * tile + kernels * kernel;
 }

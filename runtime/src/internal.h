@@ -32,6 +32,20 @@ void convrt__keep_put(enum convrt__keep_use use, char *block, size_t bytes);
  * process (for the tests). */
 size_t convrt__keep_fresh(enum convrt__keep_use use);
 
+/* Complex FFTs of power-of-two lengths n >= CONVRT__FFT2_MIN in vector
+ * code (fft_pow2.c), on interleaved (re, im) floats.  The twiddles for n
+ * (n floats, convrt__aligned_alloc'd; free() them), or NULL when n is not
+ * such a length or out of memory.  convrt__fft2 transforms the n complex
+ * values of in into out (exp(-2 pi i jk/n), or its conjugate for the
+ * inverse, unscaled); in is overwritten, and in and out must not overlap. */
+#define CONVRT__FFT2_MIN 16
+float *convrt__fft2_twiddles(int n);
+void convrt__fft2(int n, const float *w, int inverse, float *in, float *out);
+/* The same with the code for one instruction set (for the tests: every one
+ * gives the same bits); -1 when the CPU does not have it. */
+enum { CONVRT__FFT2_SSE2, CONVRT__FFT2_AVX2, CONVRT__FFT2_AVX512 };
+int convrt__fft2_isa(int isa, int n, const float *w, int inverse, float *in, float *out);
+
 /* Number of elements of rank/dims, or -1 on overflow of int64 or of the
  * byte size in size_t.  Negative dims are the caller's business. */
 int convrt__numel(int64_t rank, const int64_t *dims, int64_t *out);

@@ -322,6 +322,63 @@ Test(fft, work_block_kept_across_a_smaller_call)
     free(o);
 }
 
+/* The power-of-two transforms in vector code (fft_pow2.c), forward and
+ * inverse, against a DFT in double for lengths 16 (its shortest) to 4096,
+ * within 1e-6 of the largest bin; and the code for every instruction set
+ * the CPU has gives the same bits, so the results do not depend on the
+ * machine.  Lengths that are not powers of two have no twiddles. */
+Test(fft, pow2_transforms_against_a_double_dft)
+{
+    cr_expect_null(convrt__fft2_twiddles(8));
+    cr_expect_null(convrt__fft2_twiddles(48));
+    seed(77);
+    for (int n = CONVRT__FFT2_MIN; n <= 4096; n *= 2) {
+        float *w = convrt__fft2_twiddles(n);
+        cr_assert(w, "no twiddles for %d", n);
+        float *x = random_floats(2 * n, 1.0, 0.0), *in = malloc((size_t)n * 8), *out[3];
+        cr_assert(in);
+        for (int inverse = 0; inverse <= 1; inverse++) {
+            double *ref = calloc((size_t)n * 2, sizeof *ref), big = 0.0, err = 0.0;
+            cr_assert(ref);
+            for (int k = 0; k < n; k++) {
+                for (int j = 0; j < n; j++) {
+                    double ph = (inverse ? 2.0 : -2.0) * M_PI * (double)((int64_t)j * k % n) / (double)n;
+                    ref[2 * k] += x[2 * j] * cos(ph) - x[2 * j + 1] * sin(ph);
+                    ref[2 * k + 1] += x[2 * j] * sin(ph) + x[2 * j + 1] * cos(ph);
+                }
+                big = fmax(big, hypot(ref[2 * k], ref[2 * k + 1]));
+            }
+            int have = 0;
+            for (int isa = CONVRT__FFT2_SSE2; isa <= CONVRT__FFT2_AVX512; isa++) {
+                out[isa] = malloc((size_t)n * 8);
+                cr_assert(out[isa]);
+                memcpy(in, x, (size_t)n * 8);
+                if (convrt__fft2_isa(isa, n, w, inverse, in, out[isa])) {
+                    cr_expect_neq(isa, CONVRT__FFT2_SSE2, "every x86-64 CPU has SSE2");
+                    continue;
+                }
+                have++;
+                if (isa > CONVRT__FFT2_SSE2)
+                    cr_expect(memcmp(out[isa], out[CONVRT__FFT2_SSE2], (size_t)n * 8) == 0,
+                              "n = %d inverse %d: instruction set %d gave other bits than SSE2", n, inverse, isa);
+            }
+            cr_expect_geq(have, 1);
+            memcpy(in, x, (size_t)n * 8);
+            float *got = out[CONVRT__FFT2_SSE2];
+            convrt__fft2(n, w, inverse, in, got);
+            for (int i = 0; i < 2 * n; i++)
+                err = fmax(err, fabs(got[i] - ref[i]));
+            cr_expect_leq(err, 1e-6 * big, "n = %d inverse %d: error %.3g of %.3g", n, inverse, err, big);
+            for (int isa = CONVRT__FFT2_SSE2; isa <= CONVRT__FFT2_AVX512; isa++)
+                free(out[isa]);
+            free(ref);
+        }
+        free(x);
+        free(in);
+        free(w);
+    }
+}
+
 Test(fft, nothing_to_do)
 {
     /* no planes or an empty window: nothing is read or written */

@@ -1,0 +1,167 @@
+/* fft_pow2.c - complex FFTs of power-of-two lengths in vector code, for
+ * the FFT convolutions of fft.c (which keeps kissfft for its other
+ * lengths, 3, 5 and 15 times a power of two).
+ *
+ * Stockham's autosort radix-2 algorithm: log2(n) passes, each reading one
+ * buffer and writing the other, every pass in the natural order, so no
+ * bit reversal.  Pass t (s = 2^t, j = s p + q, 0 <= p < n / 2s,
+ * 0 <= q < s) takes a = x[j] and b = x[j + n/2] and writes
+ *     y[2 s p + q] = a + b,   y[2 s p + s + q] = (a - b) w^(s p),
+ * w = exp(-2 pi i / n) (its conjugate for the inverse).  Both reads are
+ * runs of consecutive elements; with s >= 8 so are the writes (and the
+ * twiddle is one value for a run), below that the 8 values a vector holds
+ * are interleaved in registers with fixed shuffles.
+ *
+ * A vector is 8 complex numbers (16 floats, interleaved real and
+ * imaginary), written with the compiler's generic vectors, so that one
+ * source serves AVX-512, AVX2 and SSE2, each compiled for its
+ * instructions, the widest the CPU has taken at each call.  Every lane does the
+ * operations a scalar loop would, in the same order, with no contraction
+ * into fused multiply-adds (-ffp-contract=off in runtime/CMakeLists.txt),
+ * so the results are the same bits on every x86-64 CPU, as kissfft's are.
+ *
+ * Accuracy: the twiddles are rounded from double precision; the error of
+ * radix-2 passes grows with log2(n), as kissfft's does. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
+
+#define ld(p) (*(const v16u *)(p))
+#define st(p, v) (*(v16u *)(p) = (v))
+
+/* (re, im) -> (im, re) in every complex lane */
+#define SWAP(v) __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14)
+
+/* d times the twiddles whose real parts are wr (each one twice) and whose
+ * imaginary parts, with the signs of a complex product, are wis:
+ * (dr wr - di wi, di wr + dr wi) */
+#define TWIDDLE(d, wr, wis) ((d) * (wr) + SWAP(d) * (wis))
+
+float *convrt__fft2_twiddles(int n)
+{
+    if (n < CONVRT__FFT2_MIN || (n & (n - 1)))
+        return NULL;
+    float *w = convrt__aligned_alloc((size_t)n * sizeof(float), 0);
+    if (!w)
+        return NULL;
+    for (int k = 0; k < n / 2; k++) {
+        double ph = -2.0 * M_PI * (double)k / (double)n;
+        w[2 * k] = (float)cos(ph);
+        w[2 * k + 1] = (float)sin(ph);
+    }
+    return w;
+}
+
+/* One pass with s >= 8: runs of s consecutive elements. */
+static inline __attribute__((always_inline)) void pass_wide(int n, int s, const float *w, float sgn, const float *x, float *y)
+{
+    int h = n / 2, m = h / s;
+    const v16 sign = {-sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn,
+                      -sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn};
+    for (int p = 0; p < m; p++) {
+        v16 wr = (v16){0} + w[2 * s * p], wis = sign * w[2 * s * p + 1];
+        const float *xa = x + 2 * s * p, *xb = xa + 2 * h;
+        float *ya = y + 4 * s * p, *yb = ya + 2 * s;
+        for (int q = 0; q < 2 * s; q += 16) {
+            v16 a = ld(xa + q), b = ld(xb + q);
+            st(ya + q, a + b);
+            st(yb + q, TWIDDLE(a - b, wr, wis));
+        }
+    }
+}
+
+/* One pass with s = 1, 2 or 4: a vector of 8 values of j covers 8 / s
+ * values of p; its 16 results are 16 consecutive outputs. */
+static inline __attribute__((always_inline)) void pass_narrow(int n, int s, const float *w, float sgn, const float *x, float *y)
+{
+    int h = n / 2;
+    const v16 sign = {-sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn,
+                      -sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn};
+    for (int j = 0; j < h; j += 8) {
+        v16 a = ld(x + 2 * j), b = ld(x + 2 * (j + h));
+        /* lane j' takes w^(s floor(j'/s)): w[j .. j+7] spread */
+        v16 t = ld(w + 2 * j);
+        if (s == 2)
+            t = __builtin_shufflevector(t, t, 0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
+        else if (s == 4)
+            t = __builtin_shufflevector(t, t, 0, 1, 0, 1, 0, 1, 0, 1, 8, 9, 8, 9, 8, 9, 8, 9);
+        v16 wr = __builtin_shufflevector(t, t, 0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 14, 14);
+        v16 wi = __builtin_shufflevector(t, t, 1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15);
+        v16 S = a + b, d = a - b, D = TWIDDLE(d, wr, sign * wi), o0, o1;
+        if (s == 1) {
+            o0 = __builtin_shufflevector(S, D, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+            o1 = __builtin_shufflevector(S, D, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+        } else if (s == 2) {
+            o0 = __builtin_shufflevector(S, D, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+            o1 = __builtin_shufflevector(S, D, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+        } else {
+            o0 = __builtin_shufflevector(S, D, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+            o1 = __builtin_shufflevector(S, D, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+        }
+        st(y + 4 * j, o0);
+        st(y + 4 * j + 16, o1);
+    }
+}
+
+static inline __attribute__((always_inline)) void fft2_body(int n, const float *w, int inverse, float *in,
+                                                           float *out)
+{
+    float sgn = inverse ? -1.0f : 1.0f;
+    float *x = in, *y = out;
+    for (int s = 1; s < n; s *= 2) {
+        if (s >= 8)
+            pass_wide(n, s, w, sgn, x, y);
+        else if (s == 4)
+            pass_narrow(n, 4, w, sgn, x, y);
+        else if (s == 2)
+            pass_narrow(n, 2, w, sgn, x, y);
+        else
+            pass_narrow(n, 1, w, sgn, x, y);
+        float *t = x;
+        x = y;
+        y = t;
+    }
+    if (x != out)
+        memcpy(out, x, (size_t)n * 2 * sizeof(float));
+}
+
+__attribute__((target("avx512f"))) static void fft2_avx512(int n, const float *w, int inverse, float *in,
+                                                            float *out)
+{
+    fft2_body(n, w, inverse, in, out);
+}
+
+__attribute__((target("avx2"))) static void fft2_avx2(int n, const float *w, int inverse, float *in, float *out)
+{
+    fft2_body(n, w, inverse, in, out);
+}
+
+static void fft2_sse2(int n, const float *w, int inverse, float *in, float *out)
+{
+    fft2_body(n, w, inverse, in, out);
+}
+
+int convrt__fft2_isa(int isa, int n, const float *w, int inverse, float *in, float *out)
+{
+    if (isa == CONVRT__FFT2_AVX512 && __builtin_cpu_supports("avx512f"))
+        fft2_avx512(n, w, inverse, in, out);
+    else if (isa == CONVRT__FFT2_AVX2 && __builtin_cpu_supports("avx2"))
+        fft2_avx2(n, w, inverse, in, out);
+    else if (isa == CONVRT__FFT2_SSE2)
+        fft2_sse2(n, w, inverse, in, out);
+    else
+        return -1;
+    return 0;
+}
+
+void convrt__fft2(int n, const float *w, int inverse, float *in, float *out)
+{
+    if (convrt__fft2_isa(CONVRT__FFT2_AVX512, n, w, inverse, in, out) &&
+        convrt__fft2_isa(CONVRT__FFT2_AVX2, n, w, inverse, in, out))
+        convrt__fft2_isa(CONVRT__FFT2_SSE2, n, w, inverse, in, out);
+}
