@@ -406,9 +406,16 @@ def case_fft_auto(tmp):
     separable passes for a large Gaussian; the table shows the choice"""
     def sched(body, *extra):
         return schedule(tmp, "pipeline t {\n  input x: f32[1, 1, 400, 500]\n  input s: f32[100000]\n"
-                             "  input h: f32[4096]\n  input g: f32[15]\n" + body + "}\n", *extra)
+                             "  input h: f32[4096]\n  input g: f32[15]\n  input m: f32[128]\n"
+                             "  input q: f32[32]\n" + body + "}\n", *extra)
     assert " fft " in sched("  output y = convolve(s, h, method=auto)\n")
     assert " fft " not in sched("  output y = convolve(s, g, method=auto)\n")
+    # the power-of-two FFTs in vector code: 128 taps already (1.6x the
+    # direct sum over 2^20 samples), 32 not yet; 15x15 on a 400x500 plane
+    assert " fft " in sched("  output y = convolve(s, m, method=auto)\n")
+    assert " fft " not in sched("  output y = convolve(s, q, method=auto)\n")
+    mid = np.random.default_rng(5).standard_normal((15, 15)).round(2).tolist()
+    assert " fft " in sched(f"  output y = conv2d(x, {mid}, pad=same, method=auto)\n")
     assert " fft " in sched("  output y = convolve(s, h)\n", "--method=auto")
     assert " fft " not in sched("  output y = convolve(s, h)\n")
     big = np.random.default_rng(6).standard_normal((31, 31)).round(2).tolist()
