@@ -208,6 +208,34 @@ def case_direct_long_kernels(tmp):
                 assert err < TOL, f"{name}: relative error {err:.3g}\n{script}"
 
 
+def case_stencil_rows(tmp):
+    """the stencil kernel's rows a block follow a constant kernel's distinct
+    taps on AVX-512 (4 rows of 4 vectors and the taps in registers: 3x3
+    random; 2 rows: 4x4 random; 1 row: 5x5 random, and a 5x5 Gaussian, 6
+    distinct taps, 4 rows): the same bits as the scalar nest in every
+    padding mode, at heights that are not multiples of the rows, batch dims
+    and a symbolic size; x86-64-v3 keeps its blocks"""
+    rng = np.random.default_rng(12)
+    kernels = {"k3": (rng.standard_normal((3, 3)), 4), "k4": (rng.standard_normal((4, 4)), 2),
+               "k5": (rng.standard_normal((5, 5)), 1), "gaussian2d(5, 1.0)": (None, 4)}
+    x = rng.standard_normal((2, 37, 150)).astype(np.float32)
+    for name, (k, rows) in kernels.items():
+        const = f"  const {name} = {k.round(4).tolist()}\n" if k is not None else ""
+        for mode in MODES:
+            pad = "2" if name == "k4" else "same"     # an even kernel: 38 rows out
+            for decl in ("[2, 37, 150]", "[2, H, 150]"):
+                script = (f"pipeline t {{\n  input x: f32{decl}\n{const}"
+                          f"  output y = conv2d(x, {name}, pad={pad}, pad_mode={mode}) - 1\n}}\n")
+                if mode == "zeros" and decl == "[2, 37, 150]":
+                    sched = schedule(tmp, script)
+                    assert f"stencil-rows {rows} rows x 4 vectors" in sched, (name, sched)
+                    v3 = schedule(tmp, script, "--target-cpu=x86-64-v3")
+                    assert "stencil-rows 4 rows x 2 vectors" in v3, (name, v3)
+                got = run(tmp, script, {"x": x}, ["y"])["y"]
+                exact = run(tmp, script, {"x": x}, ["y"], "--no-kernels")["y"]
+                assert bits_equal(got, exact), (name, mode, decl)
+
+
 def case_streaming_stores(tmp):
     """a final output of 4 MB or more is written with non-temporal stores
     (vstream in the IR) by the stencil and the plane kernels, an
