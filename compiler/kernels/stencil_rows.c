@@ -280,8 +280,6 @@ static IrStmt *chunk_loop(Stencil *S, IrExpr *const *ox0, int32_t nv, bool borde
     return lower_block(L, &out);
 }
 
-/* One chunk: the block's R rows x vectors starting at columns ox0[v] (IR
- * values), nv of them; border: lanes may leave the row (or the output). */
 /* Input lines prefetched this far ahead of a middle chunk (in floats: 1
  * KB), when a chunk does few FMAs per input vector it loads (below
  * PREFETCH_FMAS): the hardware prefetcher does not run far enough ahead
@@ -306,6 +304,8 @@ static bool prefetch_input(const Stencil *S)
     return pairs * S->kw < (int64_t)PREFETCH_FMAS * S->nu;
 }
 
+/* One chunk: the block's R rows x vectors starting at columns ox0[v] (IR
+ * values), nv of them; border: lanes may leave the row (or the output). */
 static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
 {
     if (S->tap_loop)
