@@ -262,9 +262,9 @@ static int64_t next_size(int64_t v, int64_t max)
  * beyond, up to twice as much from n = 128K (measured in a process that
  * runs other work between calls, so caches start partly cold); a real FFT
  * of length n costs the complex one of n/2 plus the split.  A power of
- * two goes through fft_pow2.c's vector code instead: a quarter of that
- * up to 256K, 0.4 beyond (AVX-512 on znver4: 0.11-0.25 ns per n log2 n
- * up to 256K, 0.28-0.35 above, where kissfft took 0.75-1.2 and 2.2-2.3).
+ * two goes through fft_pow2.c's vector code instead: 0.17 of that up to
+ * 128K, 0.3 beyond (AVX-512 on znver4: 0.09-0.15 ns per n log2 n up to
+ * 128K, 0.17-0.30 above, where kissfft took 0.76-0.98 and 1.3-2.4).
  * These are constants, not measurements of the machine at hand, so the
  * chosen lengths, and with them the bits of the result, are the same
  * everywhere. */
@@ -272,7 +272,7 @@ static double t_cfft(double n)
 {
     double e;
     if (is_pow2((int)n))
-        e = n <= 262144.0 ? 0.25 : 0.4;
+        e = n <= 131072.0 ? 0.17 : 0.3;
     else
         e = n <= 65536.0 ? 1.0 : n >= 131072.0 ? 2.0 : n / 65536.0;
     return e * n * log2(n);

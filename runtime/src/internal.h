@@ -34,7 +34,7 @@ size_t convrt__keep_fresh(enum convrt__keep_use use);
 
 /* Complex FFTs of power-of-two lengths n >= CONVRT__FFT2_MIN in vector
  * code (fft_pow2.c), on interleaved (re, im) floats.  The twiddles for n
- * (n floats, convrt__aligned_alloc'd; free() them), or NULL when n is not
+ * (3n/2 floats, convrt__aligned_alloc'd; free() them), or NULL when n is not
  * such a length or out of memory.  convrt__fft2 transforms the n complex
  * values of in into out (exp(-2 pi i jk/n), or its conjugate for the
  * inverse, unscaled); in is overwritten, and in and out must not overlap. */
