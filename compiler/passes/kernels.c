@@ -356,6 +356,13 @@ static StencilFit signal_kernel_applies(Arena *a, Schedule *s, const Node *n)
     }
     if (!dim_const(sym_sub(&sc, n->shape.dims[r - 1], n->in[0]->shape.dims[r - 1]), &v))
         return STENCIL_NO;
+    /* A 1-D signal takes its taps in a loop whatever their number: one
+     * row of vectors and a broadcast weight a tap, where the unrolled taps
+     * keep every weight in a register besides the accumulators.  On
+     * znver4, 2^20 samples, against unrolled: 3 taps 1.02x, 5 1.17x, 8
+     * 1.15x, 15 1.11x (two cores 1.12x), 32 1.72x (2.7x), 64 1.67x. */
+    if (r == 1)
+        return STENCIL_TAP_LOOP;
     return big || taps > KERNEL_MAX_TAPS ? STENCIL_TAP_LOOP : STENCIL_UNROLLED;
 }
 

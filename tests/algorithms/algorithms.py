@@ -129,13 +129,14 @@ def bits_equal(a, b):
 
 
 def case_direct_long_kernels(tmp):
-    """kernels of more than 64 taps run by the vector kernel with the taps
+    """kernels of more than 64 taps (and 1-D signals with any number of
+    taps) run by the vector kernel with the taps
     in loops: the same bits as the scalar nest (--no-kernels) on both
     targets, in every signal mode, padding mode, stride, dilation and flip,
     with widths below, at and past a vector, and near float64 SciPy"""
     rng = np.random.default_rng(8)
     cases = []
-    for n, k in ((3000, 200), (70, 300), (9, 65), (1, 100), (257, 129)):
+    for n, k in ((3000, 200), (70, 300), (9, 65), (1, 100), (257, 129), (5000, 3), (300, 15), (40, 40)):
         a = rng.standard_normal(n).astype(np.float32)
         b = rng.standard_normal(k).astype(np.float32)
         lines = [f"  input a: f32[{n}]", f"  input b: f32[{k}]"]
