@@ -29,14 +29,15 @@
  * in a scalar nest, for stages no vector kernel computes); separable
  * kh + kw per output; an FFT block of N points about 5 N log2 N flops for
  * the forward and inverse transforms plus 3 N for the products, counted
- * as half as many multiply-adds and weighted 1.5 times for running at a
- * fraction of the vector units' peak (the runtime's power-of-two FFTs;
- * measured on znver4, one core, runtime kernels: 1-D over 2^20 samples
- * direct / FFT 0.9x at 32 taps, 1.28x at 48, 1.66x at 64, 1.6x at 128,
- * 2.2x at 256; 1000x1000 planes 0.58x at 9x9, 0.76x at 11x11, 1.68x at
- * 15x15, 3.2x at 21x21; 2-D weighted 2.5 times for its column passes,
- * whose values are a row apart: the model gives 0.67, 1.06, 1.14, 2.0,
- * 3.6 and 0.68, 0.88, 1.06, 2.6).  Unknown sizes leave auto direct. */
+ * as half as many multiply-adds and weighted twice for running at a
+ * fraction of the vector units' peak (the runtime's power-of-two FFTs
+ * against the vector kernels' direct sums, measured on znver4, one core,
+ * runtime kernels: 1-D over 2^20 samples direct / FFT 0.92x at 64 taps,
+ * 1.61x at 128, 2.39x at 192, 2.65x at 256; 1000x1000 planes 0.58x at
+ * 9x9, 0.76x at 11x11, 1.68x at 15x15, 3.2x at 21x21; 2-D weighted 2.5
+ * times for its column passes, whose values are a row apart: the model
+ * gives 0.86, 1.5, 2.7 and 0.68, 0.88, 1.06, 2.6).  Unknown sizes leave
+ * auto direct. */
 #include "passes.h"
 
 #include <math.h>
@@ -44,7 +45,7 @@
 #include "factor.h"
 
 enum { SCALAR_PENALTY = 8 };
-static const double FFT_PENALTY = 1.5, FFT_PENALTY_2D = 2.5;
+static const double FFT_PENALTY = 2.0, FFT_PENALTY_2D = 2.5;
 
 static bool known(const SymExpr *e, int64_t *v)
 {
