@@ -49,6 +49,13 @@ typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
  * (dr wr - di wi, di wr + dr wi) */
 #define TWIDDLE(d, wr, wis) ((d) * (wr) + SWAP(d) * (wis))
 
+/* The signs of a twiddle's imaginary part in TWIDDLE (-wi, wi), the
+ * conjugate's for the inverse (g = -1) */
+#define SIGNS(g) ((v16){-(g), (g), -(g), (g), -(g), (g), -(g), (g), -(g), (g), -(g), (g), -(g), (g), -(g), (g)})
+
+/* Each pass is inlined into each instruction set's copy of the body. */
+#define PASS static inline __attribute__((always_inline)) void
+
 float *convrt__fft2_twiddles(int n)
 {
     if (n < CONVRT__FFT2_MIN || (n & (n - 1)))
@@ -65,11 +72,10 @@ float *convrt__fft2_twiddles(int n)
 }
 
 /* One pass with s >= 8: runs of s consecutive elements. */
-static inline __attribute__((always_inline)) void pass_wide(int n, int s, const float *w, float sgn, const float *x, float *y)
+PASS pass_wide(int n, int s, const float *w, float sgn, const float *x, float *y)
 {
     int h = n / 2, m = h / s;
-    const v16 sign = {-sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn,
-                      -sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn};
+    const v16 sign = SIGNS(sgn);
     for (int p = 0; p < m; p++) {
         v16 wr = (v16){0} + w[2 * s * p], wis = sign * w[2 * s * p + 1];
         const float *xa = x + 2 * s * p, *xb = xa + 2 * h;
@@ -85,12 +91,10 @@ static inline __attribute__((always_inline)) void pass_wide(int n, int s, const 
 /* Two passes in one (radix 4) with s >= 8: a = x[j], b, c, d a quarter
  * of n apart, j = s p + q, give y[4 s p + q + k s], k = 0..3: the 4-point
  * DFT of (a, b, c, d), times w^(k s p). */
-static inline __attribute__((always_inline)) void pass4_wide(int n, int s, const float *w, float sgn,
-                                                             const float *x, float *y)
+PASS pass4_wide(int n, int s, const float *w, float sgn, const float *x, float *y)
 {
     int f = n / 4, m = f / s;
-    const v16 sign = {-sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn,
-                      -sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn};
+    const v16 sign = SIGNS(sgn);
     for (int p = 0; p < m; p++) {
         const float *w1 = w + 2 * s * p, *w2 = w + 4 * s * p, *w3 = w + 6 * s * p;
         v16 wr1 = (v16){0} + w1[0], wi1 = sign * w1[1];
@@ -112,11 +116,10 @@ static inline __attribute__((always_inline)) void pass4_wide(int n, int s, const
 
 /* One pass with s = 1, 2 or 4: a vector of 8 values of j covers 8 / s
  * values of p; its 16 results are 16 consecutive outputs. */
-static inline __attribute__((always_inline)) void pass_narrow(int n, int s, const float *w, float sgn, const float *x, float *y)
+PASS pass_narrow(int n, int s, const float *w, float sgn, const float *x, float *y)
 {
     int h = n / 2;
-    const v16 sign = {-sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn,
-                      -sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn};
+    const v16 sign = SIGNS(sgn);
     for (int j = 0; j < h; j += 8) {
         v16 a = ld(x + 2 * j), b = ld(x + 2 * (j + h));
         /* lane j' takes w^(s floor(j'/s)): w[j .. j+7] spread */
@@ -143,15 +146,14 @@ static inline __attribute__((always_inline)) void pass_narrow(int n, int s, cons
     }
 }
 
-static inline __attribute__((always_inline)) void fft2_body(int n, const float *w, int inverse, float *in,
-                                                           float *out)
+PASS fft2_body(int n, const float *w, int inverse, float *in, float *out)
 {
     float sgn = inverse ? -1.0f : 1.0f;
     float *x = in, *y = out, *t;
     int s = 1, left = 0;
     for (int v = n; v > 1; v /= 2)
         left++;                         /* log2(n) radix-2 passes to go */
-    for (; s < 8; s *= 2, left--) {
+    for (; s < 8; s *= 2, left--) {     /* s a constant in each call: its shuffles */
         if (s == 4)
             pass_narrow(n, 4, w, sgn, x, y);
         else if (s == 2)
