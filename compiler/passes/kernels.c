@@ -373,19 +373,22 @@ static StencilFit signal_kernel_applies(Arena *a, Schedule *s, const Node *n)
 }
 
 /* The stencil kernel's output rows a block (at most `rows`, halved while
- * they do not fit): a constant kernel's distinct taps stay in registers
- * as broadcasts across the chunks of a row, beside rows x nv accumulators
+ * they do not fit): the kernel's distinct taps (every tap of a kernel
+ * given at run time, whose loads are hoisted too) stay in registers as
+ * broadcasts across the chunks of a row, beside rows x nv accumulators
  * and nv loaded vectors; past the registers the accumulators spill every
  * chunk.  On znver4, a 5x5 kernel of 25 distinct taps on 3840x2160
  * (replicate padding), against 4 rows of 4 vectors (45 registers):
  * 1 row 1.10-1.11x one core, and 1.6x in the processes where the 4 rows
  * ran slow (8.3 against 12.5 ms, the same object: item 6 of docs/design.md
- * section 10), 2 rows 1.02-1.14x; a 5x5 Gaussian (6 distinct taps) or a
- * Laplacian (3) keep 4 rows (1 row: 0.99x and 0.74-0.77x). */
+ * section 10), 2 rows 1.02-1.14x; the same kernel given at run time 1
+ * row 1.56-1.62x, 2 rows 1.10x.  A 5x5 Gaussian (6 distinct taps), a
+ * Laplacian (3) and a 3x3 kernel given at run time (9) keep 4 rows (1
+ * row: 0.99x, 0.74-0.77x, 0.81-0.83x; 2 rows for the last 0.94-0.98x). */
 static int32_t stencil_rows_fitting(const Node *n, int32_t rows, int32_t nv, int32_t vregs)
 {
     const Node *w = n->op == NODE_CONV ? n->in[1] : NULL;
-    if (!w || w->op != NODE_CONST || !w->cst.data)
+    if (!w)
         return rows;
     int64_t taps = 1;
     for (int32_t i = 0; i < w->shape.rank; i++) {
@@ -394,12 +397,15 @@ static int32_t stencil_rows_fitting(const Node *n, int32_t rows, int32_t nv, int
             return rows;
         taps *= d;
     }
-    int32_t distinct = 0;
-    for (int64_t i = 0; i < taps; i++) {
-        bool seen = false;
-        for (int64_t j = 0; j < i && !seen; j++)
-            seen = w->cst.data[j] == w->cst.data[i];
-        distinct += !seen;
+    int64_t distinct = taps;
+    if (w->op == NODE_CONST && w->cst.data) {
+        distinct = 0;
+        for (int64_t i = 0; i < taps; i++) {
+            bool seen = false;
+            for (int64_t j = 0; j < i && !seen; j++)
+                seen = w->cst.data[j] == w->cst.data[i];
+            distinct += !seen;
+        }
     }
     while (rows > 1 && rows * nv + nv + distinct > vregs)
         rows /= 2;

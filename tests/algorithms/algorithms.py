@@ -211,8 +211,8 @@ def case_direct_long_kernels(tmp):
 
 
 def case_stencil_rows(tmp):
-    """the stencil kernel's rows a block follow a constant kernel's distinct
-    taps on AVX-512 (4 rows of 4 vectors and the taps in registers: 3x3
+    """the stencil kernel's rows a block follow a kernel's distinct taps
+    (a runtime kernel's every tap) on AVX-512 (4 rows of 4 vectors and the taps in registers: 3x3
     random; 2 rows: 4x4 random; 1 row: 5x5 random, and a 5x5 Gaussian, 6
     distinct taps, 4 rows): the same bits as the scalar nest in every
     padding mode, at heights that are not multiples of the rows, batch dims
@@ -236,6 +236,15 @@ def case_stencil_rows(tmp):
                 got = run(tmp, script, {"x": x}, ["y"])["y"]
                 exact = run(tmp, script, {"x": x}, ["y"], "--no-kernels")["y"]
                 assert bits_equal(got, exact), (name, mode, decl)
+    # kernels given at run time: every tap counts (5x5: 1 row, 3x3: 4)
+    for kk, rows in ((5, 1), (3, 4)):
+        script = (f"pipeline t {{\n  input x: f32[2, 37, 150]\n  input k: f32[{kk}, {kk}]\n"
+                  f"  output y = conv2d(x, k, pad=same, pad_mode=replicate)\n}}\n")
+        assert f"stencil-rows {rows} rows x 4 vectors" in schedule(tmp, script), kk
+        ins = {"x": x, "k": rng.standard_normal((kk, kk)).astype(np.float32)}
+        got = run(tmp, script, ins, ["y"])["y"]
+        exact = run(tmp, script, ins, ["y"], "--no-kernels")["y"]
+        assert bits_equal(got, exact), kk
 
 
 def case_streaming_stores(tmp):
