@@ -206,7 +206,10 @@ int convrt__fft2_isa(int isa, int n, const float *w, int inverse, float *in, flo
 
 void convrt__fft2(int n, const float *w, int inverse, float *in, float *out)
 {
-    if (convrt__fft2_isa(CONVRT__FFT2_AVX512, n, w, inverse, in, out) &&
-        convrt__fft2_isa(CONVRT__FFT2_AVX2, n, w, inverse, in, out))
-        convrt__fft2_isa(CONVRT__FFT2_SSE2, n, w, inverse, in, out);
+    if (__builtin_cpu_supports("avx512f"))
+        fft2_avx512(n, w, inverse, in, out);
+    else if (__builtin_cpu_supports("avx2"))
+        fft2_avx2(n, w, inverse, in, out);
+    else
+        fft2_sse2(n, w, inverse, in, out);
 }
