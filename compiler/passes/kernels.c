@@ -310,18 +310,32 @@ typedef enum StencilFit { STENCIL_NO = 0, STENCIL_UNROLLED, STENCIL_TAP_LOOP } S
  * KERNEL_MAX_TAPS taps it unrolls them over a block of rows; a larger
  * kernel that may be and can be separable is unrolled as a row pass and a
  * column pass (passes/algorithm.c), any other one has its taps in loops. */
+/* Whether 2-D filter n may run as a row pass and a column pass
+ * (passes/algorithm.c decides after this pass): a constant kernel of rank
+ * 1 at stride 1, and a method that allows it. */
+static bool may_run_separable(const Schedule *s, const Node *n)
+{
+    const WindowParams *w = &n->conv.win;
+    const Node *wt = n->in[1];
+    int64_t kh, kw;
+    Method m = s->policy == POLICY_DIRECT ? METHOD_DIRECT
+             : s->policy == POLICY_AUTO   ? METHOD_AUTO : n->conv.method;
+    return m != METHOD_DIRECT && w->nsp == 2 && wt->op == NODE_CONST && w->stride[0] == 1 &&
+           w->stride[1] == 1 && dim_const(w->k[0], &kh) && dim_const(w->k[1], &kw) &&
+           kernel_separable(wt->cst.data, kh, kw);
+}
+
 static StencilFit stencil_kernel_applies(const Schedule *s, const Node *n)
 {
     if (n->op != NODE_CONV || !n->conv.per_channel)
         return STENCIL_NO;
     const WindowParams *w = &n->conv.win;
-    int64_t v, k, kk[2] = { 1, 1 }, taps = 1;
+    int64_t v, k, taps = 1;
     bool big = false;
     for (int32_t i = 0; i < w->nsp; i++) {
         if (w->stride[i] > 4 || !dim_const(w->k[i], &k) || !dim_const(w->pad0[i], &v) ||
             !dim_const(w->pad1[i], &v))
             return STENCIL_NO;
-        kk[i] = k;
         taps *= k;
         big |= k > KERNEL_MAX_TAPS;
     }
@@ -331,13 +345,7 @@ static StencilFit stencil_kernel_applies(const Schedule *s, const Node *n)
      * (reflect) 2.1x */
     if (w->nsp == 1)
         return STENCIL_TAP_LOOP;
-    if (taps <= KERNEL_MAX_TAPS)
-        return STENCIL_UNROLLED;
-    Method m = s->policy == POLICY_DIRECT ? METHOD_DIRECT
-             : s->policy == POLICY_AUTO   ? METHOD_AUTO : n->conv.method;
-    const Node *wt = n->in[1];
-    if (!big && m != METHOD_DIRECT && w->nsp == 2 && wt->op == NODE_CONST && w->stride[0] == 1 &&
-        w->stride[1] == 1 && kernel_separable(wt->cst.data, kk[0], kk[1]))
+    if (taps <= KERNEL_MAX_TAPS || (!big && may_run_separable(s, n)))
         return STENCIL_UNROLLED;
     return STENCIL_TAP_LOOP;
 }
@@ -438,7 +446,8 @@ void pass_choose_kernels(Arena *a, Schedule *s)
             p->tap_loop = fit == STENCIL_TAP_LOOP;
             p->nk = nsp == 2 && !p->tap_loop ? 4 : 1;       /* a signal has one row */
             p->nv = t->vregs >= 32 ? (nsp == 2 && !p->tap_loop ? 4 : 8) : (nsp == 2 ? 2 : 4);
-            if (nsp == 2 && !p->tap_loop && t->vregs >= 32)
+            /* (a separable stage's passes hold one factor's taps) */
+            if (nsp == 2 && !p->tap_loop && t->vregs >= 32 && !may_run_separable(s, n))
                 p->nk = stencil_rows_fitting(n, p->nk, p->nv, t->vregs);
             schedule_plan(s, n->in[0])->materialise = true;
             continue;

@@ -236,6 +236,13 @@ def case_stencil_rows(tmp):
                 got = run(tmp, script, {"x": x}, ["y"])["y"]
                 exact = run(tmp, script, {"x": x}, ["y"], "--no-kernels")["y"]
                 assert bits_equal(got, exact), (name, mode, decl)
+    # a separable kernel of 49 distinct taps: its passes hold 7 taps each
+    # and keep 4 rows; computed directly it takes 1
+    sep = np.outer(rng.standard_normal(7).round(2), rng.standard_normal(7).round(2)).tolist()
+    for method, want in (("separable", "4 rows x 4 vectors, separable"), ("direct", "1 rows x 4 vectors")):
+        script = (f"pipeline t {{\n  input x: f32[2, 37, 150]\n"
+                  f"  output y = conv2d(x, {sep}, pad=same, method={method})\n}}\n")
+        assert f"stencil-rows {want}" in schedule(tmp, script), method
     # kernels given at run time: every tap counts (5x5: 1 row, 3x3: 4)
     for kk, rows in ((5, 1), (3, 4)):
         script = (f"pipeline t {{\n  input x: f32[2, 37, 150]\n  input k: f32[{kk}, {kk}]\n"
