@@ -103,7 +103,7 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
         if (p->groups_per_item > 1)
             fprintf(out, ", %d groups an item", (int)p->groups_per_item);
         if (p->pack_weights)
-            fputs(", packed weights", out);
+            fputs(p->pack_in_items ? ", weights packed by the work items" : ", packed weights", out);
         if (p->materialise)
             fputs(", materialised", out);
         if (p->nepilogue) {

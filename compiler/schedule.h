@@ -80,6 +80,10 @@ typedef struct StagePlan {
     bool         pack_weights;  /* weights in kernel order: at compile time
                                    for constants, by a packing nest at the
                                    start of the call otherwise */
+    bool         pack_in_items; /* conv-chan, runtime weights: each work
+                                   item is a whole channel block, and packs
+                                   its block's weights itself, alongside
+                                   its first row's reduction (no nest) */
     bool         materialise;   /* needs a buffer although it could be
                                    inlined into its consumer */
     /* Epilogue fusion.  A producer's nest also applies, in registers, the

@@ -35,6 +35,9 @@ typedef struct Conv {
     int32_t     bx, bwp, by;        /* input (or its phase copy), weights, store */
     bool        wdirect;            /* bwp is the script's weight, read in
                                        place (else packed: conv_common.c) */
+    bool        pack_items;         /* bwp packed from bwsrc by the kernel's
+                                       work items (plan.pack_in_items) */
+    int32_t     bwsrc;
     int32_t     xrank, yrank;       /* ranks of the buffers read and written */
     /* per work item, as i64 locals */
     int32_t     l_kb, l_tile, l_g, l_n, l_p0, l_ox0, l_oy0;
@@ -82,5 +85,12 @@ void conv_tap_fmas(Conv *c, PtrVec *out, IrExpr *ch, int64_t tap, int32_t nk_run
  * from the packed weights or in place. */
 IrExpr *conv_wbase(Conv *c);
 IrExpr *conv_weight(Conv *c, IrExpr *ch, int64_t tap, int64_t j);
+
+/* Runtime weights packed by transposition, for a kernel whose work items
+ * pack them (pack_items): the vl x vl pieces of positions
+ * [qb*vl, qb*vl + vl) of channel block gb (every vl of its nk channels),
+ * and how many pieces a block has. */
+IrStmt *conv_pack_piece(Conv *c, IrExpr *gb, IrExpr *qb);
+IrExpr *conv_pack_pieces(Conv *c);
 
 #endif

@@ -43,7 +43,13 @@
  *
  * The output-channel block need not divide the group's channels: the
  * packed weights are zero past the group's last channel, and those lanes
- * are neither loaded from the bias nor stored. */
+ * are neither loaded from the bias nor stored.
+ *
+ * Runtime weights on a small output plane (plan.pack_in_items) are packed
+ * by the work items rather than by a nest before them: a first parallel
+ * loop has an item per channel block, whose first block packs the block's
+ * weights as its reduction reads them (pack_ahead), and the second loop
+ * the channel blocks' other blocks. */
 #include <math.h>
 
 #include "conv.h"
@@ -69,6 +75,7 @@ typedef struct Chan {
      * [lo, hi) of the block it stores */
     int32_t l_oxr, l_ox0, l_lo, l_hi;
     int32_t var_ky;
+    bool    packing;        /* building the blocks that pack the weights */
     /* a fused max pool: the block's conv rows go to a ring of `ring`
      * rows ([ring][OW][nk], private to the work item), pooled as soon as a
      * pooled row's window is complete */
@@ -215,6 +222,24 @@ static IrExpr *tap_inside(Chan *H, int32_t p, IrExpr *kx)
     return ir_bin(a, IR_OP_AND, kl_in_range(L, ix, P->IW), ir_bin(a, IR_OP_LT, I(L, p), loc(P, H->l_hi)));
 }
 
+/* The blocks that pack a channel block's weights (pack_items) pack them
+ * as their reduction goes.  Before input channel c reads positions
+ * [c*T, c*T + T) (T taps) the pieces up to ceil((c+1)*T / VL) are packed:
+ * the first before the block, and channel c packs the pieces channel
+ * c+1 needs, so that their transposes run beside this channel's
+ * multiply-adds rather than in a nest of their own. */
+static IrStmt *pack_ahead(Chan *H, IrExpr *c)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    int32_t vqb = lower_var(L, "qb");
+    IrExpr *T = I(L, P->ntaps), *vl1 = I(L, P->vl - 1), *vl = I(L, P->vl);
+    IrExpr *lo = idiv(L, add(L, mul(L, add(L, c, I(L, 1)), T), vl1), vl);
+    IrExpr *hi = imin(L, idiv(L, add(L, mul(L, add(L, c, I(L, 2)), T), vl1), vl), conv_pack_pieces(P));
+    IrExpr *gb = add(L, mul(L, loc(P, P->l_g), I(L, P->nkbg)), loc(P, P->l_kb));
+    return ir_for(L->a, vqb, lo, hi, conv_pack_piece(P, gb, V(L, vqb)), IR_LOOP_KERNEL);
+}
+
 /* One variant: the reduction and the stores of np pixels, with
  * accumulators of its own (none live across the variants' branches).
  * cv_ NULL: the general variant, H->np pixels, each pixel and column tap
@@ -306,6 +331,8 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
     }
     IrStmt *kyloop = ir_for(a, H->var_ky, loc(P, H->l_kylo), loc(P, H->l_kyhi), lower_block(L, &red),
                             IR_LOOP_KERNEL);
+    if (H->packing)
+        kyloop = ir_block(a, (IrStmt *const[]){ pack_ahead(H, c), kyloop }, 2);
     ptrvec_push(a, &out, ir_for(a, P->var_c, I(L, 0), P->Cg, kyloop, IR_LOOP_KERNEL));
 
     if (!H->pool && np <= vl) {
@@ -461,9 +488,14 @@ static IrStmt *block_stmts(Chan *H)
         return lower_block(L, &body);
     }
 
-    /* the column variants: the commonest last, without a test */
+    /* the column variants: the commonest last, without a test (the
+     * blocks that pack the weights are each row's first: its variant) */
     int32_t nvar;
     ColVariant *vs = column_variants(H, &nvar);
+    if (H->packing) {
+        ptrvec_push(a, &body, variant_body(H, &vs[0]));
+        return lower_block(L, &body);
+    }
     int32_t common = 0;
     for (int32_t i = 1; i < nvar; i++)
         if (vs[i].nblocks > vs[common].nblocks)
@@ -603,6 +635,19 @@ static IrStmt *pooled_item(Chan *H, IrExpr *chunk)
     return lower_block(L, &body);
 }
 
+/* A work item's batch index n, its group and channel block from gk (the
+ * group outer), and its first weight. */
+static void channel_block(Chan *H, IrExpr *gk, IrExpr *n, PtrVec *body)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    Arena *a = L->a;
+    ptrvec_push(a, body, set(P, P->l_n, n));
+    ptrvec_push(a, body, set(P, P->l_kb, imod(L, gk, I(L, P->nkbg))));
+    ptrvec_push(a, body, set(P, P->l_g, idiv(L, gk, I(L, P->nkbg))));
+    ptrvec_push(a, body, set(P, P->l_wbase, conv_wbase(P)));
+}
+
 IrStmt *kernel_conv_chan(Lower *L, const Node *n)
 {
     Arena *a = L->a;
@@ -682,14 +727,42 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
      * columns, or with a fused pool a chunk of pooled rows */
     IrExpr *spatial = H->pool ? lower_dim(L, chunks) : mul(L, P->OH, H->nxb);
     int32_t l_part = lower_local(L, IR_TYPE_I64);
+    uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
+    IrExpr *gks = I(L, P->nkbg * P->G);
     PtrVec body = { 0 };
-    IrExpr *rest = idiv(L, it, spatial);
-    ptrvec_push(a, &body, set(P, l_part, imod(L, it, spatial)));
-    ptrvec_push(a, &body, set(P, P->l_n, imod(L, rest, P->N)));
-    rest = idiv(L, rest, P->N);
-    ptrvec_push(a, &body, set(P, P->l_kb, imod(L, rest, I(L, P->nkbg))));
-    ptrvec_push(a, &body, set(P, P->l_g, idiv(L, rest, I(L, P->nkbg))));
-    ptrvec_push(a, &body, set(P, P->l_wbase, conv_wbase(P)));
+    IrStmt *first = NULL;
+    if (P->pack_items) {
+        /* the runtime weights packed by the work items: first an item per
+         * channel block computes the block of columns at batch index 0's
+         * first output row and packs the weights as it goes (pack_ahead);
+         * then the channel block's other batch indices and spatial parts,
+         * as items of their own (s = n x spatial + part, from 1) */
+        int32_t vgk = lower_var(L, "gk"), vqb = lower_var(L, "qb");
+        PtrVec head = { 0 };
+        channel_block(H, V(L, vgk), I(L, 0), &head);
+        IrExpr *npc = imin(L, idiv(L, I(L, P->ntaps + P->vl - 1), I(L, P->vl)), conv_pack_pieces(P));
+        ptrvec_push(a, &head, ir_for(a, vqb, I(L, 0), npc, conv_pack_piece(P, V(L, vgk), V(L, vqb)),
+                                     IR_LOOP_KERNEL));
+        ptrvec_push(a, &head, set(P, H->l_xb, I(L, 0)));
+        ptrvec_push(a, &head, set(P, H->l_oy, I(L, 0)));
+        H->packing = true;
+        ptrvec_push(a, &head, block_stmts(H));
+        H->packing = false;
+        first = ir_for(a, vgk, I(L, 0), gks, lower_block(L, &head), flags);
+        IrExpr *rest = sub(L, mul(L, P->N, spatial), I(L, 1));
+        if (rest->kind == IR_EXPR_INT && rest->ival == 0)
+            return first;
+        int32_t l_s = lower_local(L, IR_TYPE_I64);
+        ptrvec_push(a, &body, set(P, l_s, add(L, imod(L, it, rest), I(L, 1))));
+        ptrvec_push(a, &body, set(P, l_part, imod(L, loc(P, l_s), spatial)));
+        channel_block(H, idiv(L, it, rest), idiv(L, loc(P, l_s), spatial), &body);
+        spatial = rest;
+    } else {
+        IrExpr *rest = idiv(L, it, spatial);
+        ptrvec_push(a, &body, set(P, l_part, imod(L, it, spatial)));
+        channel_block(H, idiv(L, rest, P->N), imod(L, rest, P->N), &body);
+        spatial = mul(L, P->N, spatial);
+    }
     if (H->pool) {
         ptrvec_push(a, &body, set(P, H->l_ring0, H->ring_local ? I(L, 0)
                                   : mul(L, mul(L, it, I(L, H->ring * P->nk)), P->OW)));
@@ -699,7 +772,6 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
         ptrvec_push(a, &body, set(P, H->l_oy, idiv(L, loc(P, l_part), H->nxb)));
         ptrvec_push(a, &body, block_stmts(H));
     }
-    IrExpr *items = mul(L, spatial, I(L, P->nkbg * P->G));
-    uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
-    return ir_for(a, vit, I(L, 0), mul(L, P->N, items), lower_block(L, &body), flags);
+    IrStmt *items = ir_for(a, vit, I(L, 0), mul(L, gks, spatial), lower_block(L, &body), flags);
+    return first ? ir_block(a, (IrStmt *const[]){ first, items }, 2) : items;
 }

@@ -77,14 +77,16 @@ static int32_t pack_weights_gather(Conv *P, int32_t b, int32_t wb, int64_t nblk)
  * of Cg*ntaps weights.  Each vl x vl piece is vl row loads (masked past
  * the last tap and the group's last channel), kl_transpose and vl
  * stores: for the 128 x 128 x 3 x 3 weights of a strided layer, a
- * quarter of the gathering nest's time. */
-static int32_t pack_weights_transpose(Conv *P, int32_t b, int32_t wb, int64_t nblk)
+ * quarter of the gathering nest's time.  conv_pack_piece: the pieces of
+ * positions [qb*vl, qb*vl + vl) of block gb, for every vl of its nk
+ * channels. */
+IrStmt *conv_pack_piece(Conv *P, IrExpr *gb, IrExpr *qb)
 {
     Lower *L = P->L;
     Arena *a = L->a;
-    int32_t vl = P->vl, wr = P->w->shape.rank;
-    int32_t vgb = lower_var(L, "gb"), vqb = lower_var(L, "qb"), vjv = lower_var(L, "jv");
-    IrExpr *gb = V(L, vgb), *q0 = mul(L, V(L, vqb), I(L, vl));
+    int32_t vl = P->vl, wr = P->w->shape.rank, b = P->bwp, wb = P->bwsrc;
+    int32_t vjv = lower_var(L, "jv");
+    IrExpr *q0 = mul(L, qb, I(L, vl));
     IrExpr *Q = mul(L, P->Cg, I(L, P->ntaps));
     bool qtail = !(Q->kind == IR_EXPR_INT && Q->ival % vl == 0);
     /* the channel within its group of the piece's first row, and in the weight */
@@ -110,10 +112,23 @@ static int32_t pack_weights_transpose(Conv *P, int32_t b, int32_t wb, int64_t nb
         IrStmt *st = ir_vstore(a, b, 4, kl_lin(L, 4, dst), kl_get(L, rows[r]), NULL);
         ptrvec_push(a, &body, qtail ? ir_if(a, ir_bin(a, IR_OP_LT, q, Q), st, NULL) : st);
     }
-    IrStmt *st = ir_for(a, vjv, I(L, 0), I(L, P->nk / vl), lower_block(L, &body), IR_LOOP_KERNEL);
-    return pack_nest(P, b, vgb, nblk,
-                     ir_for(a, vqb, I(L, 0), idiv(L, add(L, Q, I(L, vl - 1)), I(L, vl)), st,
-                            IR_LOOP_KERNEL));
+    return ir_for(a, vjv, I(L, 0), I(L, P->nk / vl), lower_block(L, &body), IR_LOOP_KERNEL);
+}
+
+/* The pieces of a block: ceil(Cg*ntaps / vl). */
+IrExpr *conv_pack_pieces(Conv *P)
+{
+    Lower *L = P->L;
+    return idiv(L, add(L, mul(L, P->Cg, I(L, P->ntaps)), I(L, P->vl - 1)), I(L, P->vl));
+}
+
+static int32_t pack_weights_transpose(Conv *P, int64_t nblk)
+{
+    Lower *L = P->L;
+    int32_t vgb = lower_var(L, "gb"), vqb = lower_var(L, "qb");
+    IrStmt *st = conv_pack_piece(P, V(L, vgb), V(L, vqb));
+    return pack_nest(P, P->bwp, vgb, nblk,
+                     ir_for(L->a, vqb, I(L, 0), conv_pack_pieces(P), st, IR_LOOP_KERNEL));
 }
 
 /* Packed layout: [G*nkbg][Cg][ntaps][nk], channels past the group's last
@@ -151,11 +166,16 @@ static int32_t pack_weights(Conv *P)
                     }
         return lower_const(L, name, s, d, count);
     }
-    /* packed by a nest at the start of every call */
+    /* packed by a nest at the start of every call, or by the kernel's
+     * work items where the plan says so and they can (by transposition) */
     int32_t b = lower_scratch(L, name, s);
     int32_t wb = lower_buffer_of(L, w);
-    if (wb >= 0 && !P->flip && P->nk % P->vl == 0 && P->vl <= 64)
-        return pack_weights_transpose(P, b, wb, nblk);
+    if (wb >= 0 && !P->flip && P->nk % P->vl == 0 && P->vl <= 64) {
+        P->bwp = b;
+        P->bwsrc = wb;
+        P->pack_items = schedule_plan(L->sched, P->n)->pack_in_items;
+        return P->pack_items ? b : pack_weights_transpose(P, nblk);
+    }
     if (wb >= 0)
         return pack_weights_gather(P, b, wb, nblk);
     int32_t vgb = lower_var(L, "gb"), vc = lower_var(L, "c"), vt = lower_var(L, "tap"),

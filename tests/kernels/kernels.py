@@ -766,6 +766,7 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
                     cg=None if "C" in syms else C // groups, ih=None if x.symh else H,
                     groups=groups)
     geom.w_input = wsrc == "input"
+    geom.flip = flip
     p.expect_conv(label, geom)
     p.describe(f"{stage} x{xshape} w{list(wv.shape)} g={groups} s={stride} d={d} pad={p0}/{p1} "
                f"flip={flip} bias={bias} w={wsrc} values={values}"
@@ -1713,7 +1714,9 @@ def g_chan(rng):
     AVX-512 CPUs and the row kernel on AVX2.
     Weights are mostly inputs, packed by the call: by transposition (every
     row and column tail: Cg*taps and the group's channels not multiples of
-    the vectors), by gathers where flip reverses the taps."""
+    the vectors) in the first block of each channel block, these planes
+    being small (passes/pack.c), in a nest of its own for the plane sizes
+    bound at run time; by gathers where flip reverses the taps."""
     pipes = []
     cases = [  # C, K, groups, k, stride, d, pad, H, W, batch
         (32, 16, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 14, []),
@@ -1730,6 +1733,8 @@ def g_chan(rng):
         (256, 32, 1, [1, 1], [2, 2], [1, 1], [0, 0], 4, 2, []),
         (32, 48, 1, [3, 3], [2, 2], [1, 1], [1, 1], 3, 3, []),
         (40, 17, 1, [3, 3], [2, 2], [1, 1], [1, 2], 7, 33, [3]),
+        # a plane of one pixel: the blocks that pack the weights are all
+        (40, 24, 1, [3, 3], [2, 2], [1, 1], [0, 0], 3, 4, [2]),
         # 2 x 14 and 2 x 13 blocks: the column taps in a loop, pixels at
         # both ends guarded by their tap range
         (32, 32, 1, [3, 3], [2, 2], [1, 1], [1, 1], 10, 27, [2]),
@@ -2172,7 +2177,8 @@ SCHED_LINE = re.compile(
     r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|conv-chan|pool-rows|stencil-rows)"
     r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
     r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
-    r"|, \d+ groups an item|, column taps in a loop|, packed weights|, materialised)*)"
+    r"|, \d+ groups an item|, column taps in a loop|, packed weights"
+    r"|, weights packed by the work items|, materialised)*)"
     r"(?:, epilogue (?P<epi>.*?))?"
     r"(?:, then (?P<pool>.+) on tiles of (?P<prows>\d+) pooled rows)?"
     r"(?:, parallel over output dims (?P<par>\d+\.\.\d+))?)$")
@@ -2278,10 +2284,21 @@ def check_schedule(p, units, text, mode):
                                 f"expected {'' if ph else 'not '}(stride "
                                 f"{e['geom'].stride}, output rows longer than input rows?)")
                 # a runtime weight is packed for the channel-vector kernel
-                # only; the others read it in place (passes/pack.c)
-                want_packed = kernel == "conv-chan" or not getattr(e["geom"], "w_input", False)
-                if ("packed weights" in flags) != want_packed:
+                # only, by its work items on output planes of known size
+                # up to 1024 pixels, unless a pool is fused, the taps are
+                # flipped or the block is not whole vectors; the others
+                # read it in place (passes/pack.c)
+                g = e["geom"]
+                w_input = getattr(g, "w_input", False)
+                want_packed = kernel == "conv-chan" or not w_input
+                small = g.ow is not None and g.oh is not None and g.ow * g.oh <= 1024
+                want_items = (kernel == "conv-chan" and w_input and label not in fused_conv and small
+                              and not getattr(g, "flip", False) and blk[0] % lanes == 0)
+                got_items = "weights packed by the work items" in flags
+                if ("packed weights" in flags or got_items) != want_packed:
                     errs.append(f"{where}: weights {'not ' * want_packed}packed")
+                elif got_items != want_items:
+                    errs.append(f"{where}: weights {'not ' * want_items}packed by the work items")
             want_pool = fused_conv.get(label)
             got_pool = (s["pool"], int(s["prows"])) if s["pool"] else None
             if (want_pool is None) != (got_pool is None) or want_pool and got_pool[1] != want_pool[1]:
