@@ -384,7 +384,11 @@ static IrStmt *tile_body(Conv *P)
             /* input column sx*ox + ax inside the row */
             IrExpr *col = ir_bin(a, IR_OP_ADD, ir_bin(a, IR_OP_MUL, loc(P, P->l_oxv[v]), I(L, P->sx)),
                                  I(L, ax));
-            IrExpr *ok = in_range(P, col, P->IW);
+            /* without a phase copy the lane's column ox is in [0, IW)
+             * (stride 1, Wv = IW): ox + ax leaves the row on ax's side only */
+            IrExpr *ok = P->copy ? in_range(P, col, P->IW)
+                       : ax < 0  ? ir_bin(a, IR_OP_GE, col, I(L, 0))
+                                 : ir_bin(a, IR_OP_LT, col, P->IW);
             if (P->col_mask[kx]) {
                 int32_t m = lower_local(L, IR_TYPE_VBOOL);
                 ptrvec_push(a, &imasks, set(P, m, ok));
@@ -403,7 +407,10 @@ static IrStmt *tile_body(Conv *P)
             int32_t m = lower_local(L, IR_TYPE_VBOOL);
             IrExpr *row = ir_bin(a, IR_OP_ADD, ir_bin(a, IR_OP_MUL, loc(P, P->l_oyv[v]), I(L, P->sy)),
                                  I(L, ay));
-            ptrvec_push(a, &bmasks, set(P, m, in_range(P, row, P->IH)));
+            /* the lane's row is at least 0: a tap row at or below it
+             * can only pass the input's last row */
+            ptrvec_push(a, &bmasks, set(P, m, ay >= 0 ? ir_bin(a, IR_OP_LT, row, P->IH)
+                                                      : in_range(P, row, P->IH)));
             rowm[v][ky] = loc(P, m);
         }
         int32_t m = lower_local(L, IR_TYPE_VBOOL);
