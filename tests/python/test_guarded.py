@@ -4,7 +4,8 @@ right before (or right after) a page that may not be read, convolutions
 whose sizes are symbols (the rows kernel's rows too narrow for a chunk
 and its lanes past a row's end, the plane kernel's masks, conv-chan's
 open blocks and its fused pool), pools, image filters (separable and
-unrolled stencils, replicate padding) and 1-D signals run without a
+unrolled stencils, replicate padding), 1-D signals, and conv-chan's
+packing of runtime weights (the weights so placed) run without a
 fault and give the bits of the same call on an ordinary array, on the
 native CPU and on x86-64-v3.
 usage: test_guarded.py CONVC [TEST ...]"""
@@ -63,6 +64,25 @@ CASES = [
 }""", [(1, 3, 1), (2, 4, 7), (1, 5, 19), (1, 9, 50), (1, 40, 130)]),
 ]
 
+
+# Runtime weights w placed against the guard page instead (x ordinary):
+# the channel-vector kernel's packing by transposition reads them in
+# pieces of rows, masked past the last tap and the last channel (20
+# channels, 30 x 9 = 270 taps a channel: tails on both targets), by its
+# work items on a plane of known size or by a nest before them when the
+# size is a symbol.  (name, script, x shape, H and W for the symbols)
+WEIGHTS = [
+    ("3x3 stride 2, 30 -> 20 channels, packed by the work items", """pipeline t {
+  input x: f32[2, 30, 9, 11]
+  input w: f32[20, 30, 3, 3]
+  output y = conv2d(x, w, stride=2, pad=1)
+}""", (2, 30, 9, 11)),
+    ("3x3 stride 2, 30 -> 20 channels, packed by a nest", """pipeline t {
+  input x: f32[1, 30, H, W]
+  input w: f32[20, 30, 3, 3]
+  output y = conv2d(x, w, stride=2, pad=1)
+}""", (1, 30, 9, 11)),
+]
 
 # 1-D signals: x [L] (C and H unused)
 SIGNALS = [
@@ -135,6 +155,19 @@ def check(tmp, target):
                 m.close()
 
 
+def check_weights(tmp, target):
+    rng = np.random.default_rng(9)
+    for name, script, xshape in WEIGHTS:
+        p = compiled(tmp, script, target)
+        x = rng.standard_normal(xshape).astype(np.float32)
+        for at_end in (True, False):
+            w, m = guarded(tuple(p.inputs["w"]), at_end, rng)
+            in_child(lambda: (p(x=x, w=w)["y"], p(x=x, w=np.array(w))["y"]),
+                     f"{target}, {name}, w {side(at_end)} a guard page")
+            del w
+            m.close()
+
+
 def check_signals(tmp, target):
     rng = np.random.default_rng(8)
     for name, script, lengths in SIGNALS:
@@ -150,11 +183,13 @@ def check_signals(tmp, target):
 
 def test_native(tmp):
     check(tmp, "native")
+    check_weights(tmp, "native")
     check_signals(tmp, "native")
 
 
 def test_x86_64_v3(tmp):
     check(tmp, "x86-64-v3")
+    check_weights(tmp, "x86-64-v3")
     check_signals(tmp, "x86-64-v3")
 
 
