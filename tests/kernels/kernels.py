@@ -1714,9 +1714,10 @@ def g_chan(rng):
     AVX-512 CPUs and the row kernel on AVX2.
     Weights are mostly inputs, packed by the call: by transposition (every
     row and column tail: Cg*taps and the group's channels not multiples of
-    the vectors) in the first block of each channel block, these planes
-    being small (passes/pack.c), in a nest of its own for the plane sizes
-    bound at run time; by gathers where flip reverses the taps."""
+    the vectors) in the first block of each channel block where the
+    plane is small and there are 8 channel blocks or more (passes/pack.c),
+    else in a nest of its own (few blocks, plane sizes bound at run time);
+    by gathers where flip reverses the taps."""
     pipes = []
     cases = [  # C, K, groups, k, stride, d, pad, H, W, batch
         (32, 16, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 14, []),
@@ -1733,8 +1734,12 @@ def g_chan(rng):
         (256, 32, 1, [1, 1], [2, 2], [1, 1], [0, 0], 4, 2, []),
         (32, 48, 1, [3, 3], [2, 2], [1, 1], [1, 1], 3, 3, []),
         (40, 17, 1, [3, 3], [2, 2], [1, 1], [1, 2], 7, 33, [3]),
-        # a plane of one pixel: the blocks that pack the weights are all
-        (40, 24, 1, [3, 3], [2, 2], [1, 1], [0, 0], 3, 4, [2]),
+        # weights packed by the work items (8 channel blocks or more):
+        # a remainder block; groups; a plane of one pixel, where the
+        # blocks that pack the weights are all there is
+        (32, 136, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 12, []),
+        (128, 160, 4, [3, 3], [2, 2], [1, 1], [1, 1], 7, 10, [2]),
+        (40, 136, 1, [3, 3], [2, 2], [1, 1], [0, 0], 3, 4, [2]),
         # 2 x 14 and 2 x 13 blocks: the column taps in a loop, pixels at
         # both ends guarded by their tap range
         (32, 32, 1, [3, 3], [2, 2], [1, 1], [1, 1], 10, 27, [2]),
@@ -2285,15 +2290,16 @@ def check_schedule(p, units, text, mode):
                                 f"{e['geom'].stride}, output rows longer than input rows?)")
                 # a runtime weight is packed for the channel-vector kernel
                 # only, by its work items on output planes of known size
-                # up to 1024 pixels, unless a pool is fused, the taps are
-                # flipped or the block is not whole vectors; the others
-                # read it in place (passes/pack.c)
+                # up to 1024 pixels in at least 8 channel blocks, unless a
+                # pool is fused, the taps are flipped or the block is not
+                # whole vectors; the others read it in place (passes/pack.c)
                 g = e["geom"]
                 w_input = getattr(g, "w_input", False)
                 want_packed = kernel == "conv-chan" or not w_input
                 small = g.ow is not None and g.oh is not None and g.ow * g.oh <= 1024
+                many = g.groups * -(-g.kg // blk[0]) >= 8 if kernel == "conv-chan" else False
                 want_items = (kernel == "conv-chan" and w_input and label not in fused_conv and small
-                              and not getattr(g, "flip", False) and blk[0] % lanes == 0)
+                              and many and not getattr(g, "flip", False) and blk[0] % lanes == 0)
                 got_items = "weights packed by the work items" in flags
                 if ("packed weights" in flags or got_items) != want_packed:
                     errs.append(f"{where}: weights {'not ' * want_packed}packed")

@@ -67,19 +67,19 @@ CASES = [
 
 # Runtime weights w placed against the guard page instead (x ordinary):
 # the channel-vector kernel's packing by transposition reads them in
-# pieces of rows, masked past the last tap and the last channel (20
+# pieces of rows, masked past the last tap and the last channel (136
 # channels, 30 x 9 = 270 taps a channel: tails on both targets), by its
 # work items on a plane of known size or by a nest before them when the
 # size is a symbol.  (name, script, x shape, H and W for the symbols)
 WEIGHTS = [
-    ("3x3 stride 2, 30 -> 20 channels, packed by the work items", """pipeline t {
+    ("3x3 stride 2, 30 -> 136 channels, packed by the work items", """pipeline t {
   input x: f32[2, 30, 9, 11]
-  input w: f32[20, 30, 3, 3]
+  input w: f32[136, 30, 3, 3]
   output y = conv2d(x, w, stride=2, pad=1)
 }""", (2, 30, 9, 11)),
-    ("3x3 stride 2, 30 -> 20 channels, packed by a nest", """pipeline t {
+    ("3x3 stride 2, 30 -> 136 channels, packed by a nest", """pipeline t {
   input x: f32[1, 30, H, W]
-  input w: f32[20, 30, 3, 3]
+  input w: f32[136, 30, 3, 3]
   output y = conv2d(x, w, stride=2, pad=1)
 }""", (1, 30, 9, 11)),
 ]
