@@ -177,8 +177,7 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 0.88 on conv-chan, 1.00 on the row kernel). */
     bool blends = !t->masked && !widths && column_taps(n) && !rows_open;
     bool pooled = feeds_max_pool(s, n);
-    bool onechan = t->fmas < 2 && widths;
-    bool border = onechan && column_taps(n) && cg * k0 * k1 >= CHAN_MIN_REDUCTION;
+    bool border = t->fmas < 2 && widths && column_taps(n) && cg * k0 * k1 >= CHAN_MIN_REDUCTION;
     if (!(strided || blends || border) || kg < t->vlen ||
         (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled))
         return false;
@@ -210,9 +209,13 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 32 KB L1 cache).  Interleaved, one and two cores: W3 (1 x 14 against
      * 2 x 14) 1.02-1.03x and 1.05-1.07x; against 2 x 8 unrolled, W7
      * (1 x 14) 1.024-1.026x, a 5x5/2 stem with a 2x2 pool 1.07-1.08x,
-     * 3x3/2 64->128 + relu + 3x3/2 pool 1.02-1.04x.  Not with widths known
-     * at run time only (the symbolic W7, 0.88x: the per-pixel tests of its
-     * open blocks grow with np; the symbolic W3 1.007x). */
+     * 3x3/2 64->128 + relu + 3x3/2 pool 1.02-1.04x.  With widths known at
+     * run time only, not before a max pool (the symbolic W7, 0.88-0.91x:
+     * the per-pixel tests of its open blocks grow with np), but without
+     * one (symbolic, one core / two: W3 1.010x / 1.002x, 3x3/2 64->128
+     * on 56x56 1.010x / 1.006x, 1x1/2 256->512 on 28x28 1.001x /
+     * 1.008x). */
+    bool onechan = t->fmas < 2 && (widths || !pooled);
     int32_t accmax = t->vregs >= 32 ? (pooled ? 24 : 28) : 12, ncvmax = t->vregs >= 32 ? 4 : 2;
     if (onechan)
         ncvmax = 1;

@@ -137,10 +137,10 @@ def rows_block(kg, ow, vl):
     return res
 
 
-def chan_one_vector(vl, ow):
-    """conv-chan with known widths on a target with one FMA a cycle: one
-    channel vector a block, column taps in a loop."""
-    return vregs(vl) >= 32 and NATIVE_HALF_RATE and ow is not None
+def chan_one_vector(vl, ow, pooled=False):
+    """conv-chan on a target with one FMA a cycle, with known widths or no
+    max pool after it: one channel vector a block, column taps in a loop."""
+    return vregs(vl) >= 32 and NATIVE_HALF_RATE and (ow is not None or not pooled)
 
 
 def chan_block(kg, ow, vl, pooled=False):
@@ -152,7 +152,7 @@ def chan_block(kg, ow, vl, pooled=False):
     (unrolled, they spill).  ow None (a symbolic width):
     the cost summed over the widths 14, 28, ... (CHAN_OPEN_WIDTHS)."""
     accmax, ncvmax = ((24 if pooled else 28), 4) if vregs(vl) >= 32 else (12, 2)
-    if chan_one_vector(vl, ow):
+    if chan_one_vector(vl, ow, pooled):
         ncvmax = 1
     widths = [ow] if ow is not None else [14 << i for i in range(CHAN_OPEN_WIDTHS)]
     cvs = -(-kg // vl)
@@ -204,7 +204,7 @@ class ConvGeom:
                   and not self.open_rows())
         # with one FMA a cycle and known widths, stride 1 too where column
         # taps leave the rows and the reduction is long
-        border = (chan_one_vector(vl, self.ow) and self.iw is not None
+        border = (chan_one_vector(vl, self.ow) and self.ow is not None and self.iw is not None
                   and (self.k[-1] > 1 or self.p0[-1] != 0) and self.cg is not None
                   and self.cg * self.taps >= CHAN_MIN_REDUCTION)
         return (self.nsp == 2 and (any(s > 1 for s in self.stride) or blends or border)
@@ -2279,7 +2279,7 @@ def check_schedule(p, units, text, mode):
             if kernel == "conv-chan":
                 g = e["geom"]
                 loop = ((blk[0] // lanes) * blk[1] > (24 if vregs(lanes) >= 32 else 8)
-                        or chan_one_vector(lanes, g.ow))
+                        or chan_one_vector(lanes, g.ow, g.max_pool_next))
                 if ("column taps in a loop" in flags) != loop:
                     errs.append(f"{where}: column taps {'not ' * loop}in a loop for block {blk}")
             if kernel.startswith("conv-"):
