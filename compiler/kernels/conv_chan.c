@@ -248,8 +248,8 @@ static IrStmt *pack_ahead(Chan *H, IrExpr *c)
 
 /* One variant: the reduction and the stores of np pixels, with
  * accumulators of its own (none live across the variants' branches).
- * cv_ NULL: the general variant, H->np pixels, each pixel and column tap
- * tested by tap_inside, the stores cut at the row's end. */
+ * cv_ NULL: the general variant, H->np_general pixels, each pixel and
+ * column tap tested by tap_inside, the stores cut at the row's end. */
 static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
 {
     Conv *P = &H->c;
