@@ -1735,9 +1735,12 @@ def g_chan(rng):
         (32, 48, 1, [3, 3], [2, 2], [1, 1], [1, 1], 3, 3, []),
         (40, 17, 1, [3, 3], [2, 2], [1, 1], [1, 2], 7, 33, [3]),
         # weights packed by the work items (8 channel blocks or more):
-        # a remainder block; groups; a plane of one pixel, where the
-        # blocks that pack the weights are all there is
+        # a remainder block; blocks of several channel vectors where two
+        # FMAs issue a cycle (300 channels: 8 blocks of 32 and more);
+        # groups; a plane of one pixel, where the blocks that pack the
+        # weights are all there is
         (32, 136, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 12, []),
+        (64, 300, 1, [3, 3], [2, 2], [1, 1], [1, 1], 14, 14, [2]),
         (128, 160, 4, [3, 3], [2, 2], [1, 1], [1, 1], 7, 10, [2]),
         (40, 136, 1, [3, 3], [2, 2], [1, 1], [0, 0], 3, 4, [2]),
         # 2 x 14 and 2 x 13 blocks: the column taps in a loop, pixels at
