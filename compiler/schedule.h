@@ -125,6 +125,17 @@ static inline StagePlan *schedule_plan(const Schedule *s, const Node *n)
     return &s->plan[n->id];
 }
 
+/* The method a convolution or signal stage runs by under the policy:
+ * what its script says, or direct or auto everywhere (--method). */
+static inline Method schedule_method(const Schedule *s, const Node *n)
+{
+    if (s->policy == POLICY_DIRECT)
+        return METHOD_DIRECT;
+    if (s->policy == POLICY_AUTO)
+        return METHOD_AUTO;
+    return n->op == NODE_CONV ? n->conv.method : n->signal.method;
+}
+
 /* The node whose value a stage's nest stores: the last epilogue stage of
  * its fused pool if it has one, else its own last epilogue stage, or the
  * stage itself. */

@@ -223,11 +223,7 @@ void pass_choose_algorithms(Arena *a, Schedule *s)
             p->auto_cost = fft;
         }
 
-        Method m = n->op == NODE_CONV ? n->conv.method : n->signal.method;
-        if (s->policy == POLICY_DIRECT)
-            m = METHOD_DIRECT;
-        else if (s->policy == POLICY_AUTO)
-            m = METHOD_AUTO;
+        Method m = schedule_method(s, n);
         Algorithm alg = ALGO_DIRECT;
         if (m == METHOD_AUTO)
             alg = p->auto_algorithm;

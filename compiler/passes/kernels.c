@@ -308,11 +308,6 @@ static void choose_rows_block(const Target *t, int64_t kg, const int64_t *ows, i
  * over a block of rows, or with its taps in loops (long kernels). */
 typedef enum StencilFit { STENCIL_NO = 0, STENCIL_UNROLLED, STENCIL_TAP_LOOP } StencilFit;
 
-/* One filter over every plane ([FH, FW] or [F] weights): the stencil
- * kernel handles every padding mode and unknown sizes.  Up to
- * KERNEL_MAX_TAPS taps it unrolls them over a block of rows; a larger
- * kernel that may be and can be separable is unrolled as a row pass and a
- * column pass (passes/algorithm.c), any other one has its taps in loops. */
 /* Whether 2-D filter n may run as a row pass and a column pass
  * (passes/algorithm.c decides after this pass): a constant kernel of rank
  * 1 at stride 1, and a method that allows it. */
@@ -321,13 +316,16 @@ static bool may_run_separable(const Schedule *s, const Node *n)
     const WindowParams *w = &n->conv.win;
     const Node *wt = n->in[1];
     int64_t kh, kw;
-    Method m = s->policy == POLICY_DIRECT ? METHOD_DIRECT
-             : s->policy == POLICY_AUTO   ? METHOD_AUTO : n->conv.method;
-    return m != METHOD_DIRECT && w->nsp == 2 && wt->op == NODE_CONST && w->stride[0] == 1 &&
+    return schedule_method(s, n) != METHOD_DIRECT && w->nsp == 2 && wt->op == NODE_CONST && w->stride[0] == 1 &&
            w->stride[1] == 1 && dim_const(w->k[0], &kh) && dim_const(w->k[1], &kw) &&
            kernel_separable(wt->cst.data, kh, kw);
 }
 
+/* One filter over every plane ([FH, FW] or [F] weights): the stencil
+ * kernel handles every padding mode and unknown sizes.  Up to
+ * KERNEL_MAX_TAPS taps it unrolls them over a block of rows; a larger
+ * kernel that may be and can be separable is unrolled as a row pass and a
+ * column pass (passes/algorithm.c), any other one has its taps in loops. */
 static StencilFit stencil_kernel_applies(const Schedule *s, const Node *n)
 {
     if (n->op != NODE_CONV || !n->conv.per_channel)
