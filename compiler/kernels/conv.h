@@ -36,7 +36,9 @@ typedef struct Conv {
     bool        wdirect;            /* bwp is the script's weight, read in
                                        place (else packed: conv_common.c) */
     bool        pack_items;         /* bwp packed from bwsrc by the kernel's
-                                       work items (plan.pack_in_items) */
+                                       work items (plan.pack_in_items), each
+                                       into a buffer of its own: bwp is
+                                       [1][Cg][ntaps][nk], one block */
     int32_t     bwsrc;
     int32_t     xrank, yrank;       /* ranks of the buffers read and written */
     /* per work item, as i64 locals */
@@ -89,7 +91,7 @@ IrExpr *conv_weight(Conv *c, IrExpr *ch, int64_t tap, int64_t j);
 /* Runtime weights packed by transposition, for a kernel whose work items
  * pack them (pack_items): the vl x vl pieces of positions
  * [qb*vl, qb*vl + vl) of channel block gb (every vl of its nk channels),
- * and how many pieces a block has. */
+ * into the item's block buffer, and how many pieces a block has. */
 IrStmt *conv_pack_piece(Conv *c, IrExpr *gb, IrExpr *qb);
 IrExpr *conv_pack_pieces(Conv *c);
 

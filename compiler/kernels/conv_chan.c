@@ -49,10 +49,11 @@
  * are neither loaded from the bias nor stored.
  *
  * Runtime weights on a small output plane (plan.pack_in_items) are packed
- * by the work items rather than by a nest before them: a first parallel
- * loop has an item per channel block, whose first block packs the block's
- * weights as its reduction reads them (pack_ahead), and the second loop
- * the channel blocks' other blocks. */
+ * by the work items rather than by a nest before them: an item is a
+ * channel block, with a block buffer of its own; its first block of
+ * pixels packs the block's weights as its reduction reads them
+ * (pack_ahead), and its other blocks, rows and batch indices read them
+ * there. */
 #include <math.h>
 
 #include "conv.h"
@@ -228,12 +229,13 @@ static IrExpr *tap_inside(Chan *H, int32_t p, IrExpr *kx)
     return ir_bin(a, IR_OP_AND, kl_in_range(L, ix, P->IW), ir_bin(a, IR_OP_LT, I(L, p), loc(P, H->l_hi)));
 }
 
-/* The blocks that pack a channel block's weights (pack_items) pack them
- * as their reduction goes.  Before input channel c reads positions
- * [c*T, c*T + T) (T taps) the pieces up to ceil((c+1)*T / VL) are packed:
- * the first before the block, and channel c packs the pieces channel
- * c+1 needs, so that their transposes run beside this channel's
- * multiply-adds rather than in a nest of their own. */
+/* The block that packs a channel block's weights (pack_items) packs them
+ * into its item's buffer as its reduction goes.  Before input channel c
+ * reads positions [c*T, c*T + T) (T taps) the pieces up to
+ * ceil((c+1)*T / VL) are packed: the first before the block, and channel
+ * c packs the pieces channel c+1 needs, so that their transposes run
+ * beside this channel's multiply-adds rather than in a nest of their
+ * own. */
 static IrStmt *pack_ahead(Chan *H, IrExpr *c)
 {
     Conv *P = &H->c;
@@ -752,39 +754,41 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
     IrExpr *gks = I(L, P->nkbg * P->G);
     PtrVec body = { 0 };
-    IrStmt *first = NULL;
     if (P->pack_items) {
-        /* the runtime weights packed by the work items: first an item per
-         * channel block computes the block of columns at batch index 0's
-         * first output row and packs the weights as it goes (pack_ahead);
-         * then the channel block's other batch indices and spatial parts,
-         * as items of their own (s = n x spatial + part, from 1) */
-        int32_t vgk = lower_var(L, "gk"), vqb = lower_var(L, "qb");
-        PtrVec head = { 0 };
-        channel_block(H, V(L, vgk), I(L, 0), &head);
+        /* the runtime weights packed by the work items, an item a channel
+         * block, each into a block buffer of its own: the item packs the
+         * first pieces, computes batch index 0's first block of columns at
+         * the first output row while it packs the others as the reduction
+         * reaches them (pack_ahead), then its other spatial parts and
+         * batch indices (s = n x spatial + part, from 1) from that buffer */
+        int32_t vqb = lower_var(L, "qb"), vs = lower_var(L, "s");
+        channel_block(H, it, I(L, 0), &body);
         IrExpr *npc = imin(L, idiv(L, I(L, P->ntaps + P->vl - 1), I(L, P->vl)), conv_pack_pieces(P));
-        ptrvec_push(a, &head, ir_for(a, vqb, I(L, 0), npc, conv_pack_piece(P, V(L, vgk), V(L, vqb)),
+        ptrvec_push(a, &body, ir_for(a, vqb, I(L, 0), npc, conv_pack_piece(P, it, V(L, vqb)),
                                      IR_LOOP_KERNEL));
-        ptrvec_push(a, &head, set(P, H->l_xb, I(L, 0)));
-        ptrvec_push(a, &head, set(P, H->l_oy, I(L, 0)));
+        ptrvec_push(a, &body, set(P, H->l_xb, I(L, 0)));
+        ptrvec_push(a, &body, set(P, H->l_oy, I(L, 0)));
         H->packing = true;
-        ptrvec_push(a, &head, block_stmts(H));
+        ptrvec_push(a, &body, block_stmts(H));
         H->packing = false;
-        first = ir_for(a, vgk, I(L, 0), gks, lower_block(L, &head), flags);
-        IrExpr *rest = sub(L, mul(L, P->N, spatial), I(L, 1));
-        if (rest->kind == IR_EXPR_INT && rest->ival == 0)
-            return first;
-        int32_t l_s = lower_local(L, IR_TYPE_I64);
-        ptrvec_push(a, &body, set(P, l_s, add(L, imod(L, it, rest), I(L, 1))));
-        ptrvec_push(a, &body, set(P, l_part, imod(L, loc(P, l_s), spatial)));
-        channel_block(H, idiv(L, it, rest), idiv(L, loc(P, l_s), spatial), &body);
-        spatial = rest;
-    } else {
-        IrExpr *rest = idiv(L, it, spatial);
-        ptrvec_push(a, &body, set(P, l_part, imod(L, it, spatial)));
-        channel_block(H, idiv(L, rest, P->N), imod(L, rest, P->N), &body);
-        spatial = mul(L, P->N, spatial);
+        IrExpr *parts = mul(L, P->N, spatial);
+        if (!(parts->kind == IR_EXPR_INT && parts->ival == 1)) {
+            IrExpr *sv = V(L, vs);
+            IrStmt *rest[] = {
+                set(P, P->l_n, idiv(L, sv, spatial)),
+                set(P, l_part, imod(L, sv, spatial)),
+                set(P, H->l_xb, imod(L, loc(P, l_part), H->nxb)),
+                set(P, H->l_oy, idiv(L, loc(P, l_part), H->nxb)),
+                block_stmts(H),
+            };
+            ptrvec_push(a, &body, ir_for(a, vs, I(L, 1), parts, ir_block(a, rest, 5), IR_LOOP_KERNEL));
+        }
+        return ir_for(a, vit, I(L, 0), gks, lower_block(L, &body), flags);
     }
+    IrExpr *rest = idiv(L, it, spatial);
+    ptrvec_push(a, &body, set(P, l_part, imod(L, it, spatial)));
+    channel_block(H, idiv(L, rest, P->N), imod(L, rest, P->N), &body);
+    spatial = mul(L, P->N, spatial);
     if (H->pool) {
         ptrvec_push(a, &body, set(P, H->l_ring0, H->ring_local ? I(L, 0)
                                   : mul(L, mul(L, it, I(L, H->ring * P->nk)), P->OW)));
@@ -794,6 +798,5 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
         ptrvec_push(a, &body, set(P, H->l_oy, idiv(L, loc(P, l_part), H->nxb)));
         ptrvec_push(a, &body, block_stmts(H));
     }
-    IrStmt *items = ir_for(a, vit, I(L, 0), mul(L, gks, spatial), lower_block(L, &body), flags);
-    return first ? ir_block(a, (IrStmt *const[]){ first, items }, 2) : items;
+    return ir_for(a, vit, I(L, 0), mul(L, gks, spatial), lower_block(L, &body), flags);
 }

@@ -108,7 +108,8 @@ IrStmt *conv_pack_piece(Conv *P, IrExpr *gb, IrExpr *qb)
     kl_transpose(L, &body, rows, vl);
     for (int32_t r = 0; r < vl; r++) {
         IrExpr *q = add(L, q0, I(L, r));
-        IrExpr *dst = add(L, mul(L, add(L, mul(L, gb, Q), q), I(L, P->nk)), mul(L, V(L, vjv), I(L, vl)));
+        IrExpr *blk = P->pack_items ? I(L, 0) : gb;    /* the item's own block buffer */
+        IrExpr *dst = add(L, mul(L, add(L, mul(L, blk, Q), q), I(L, P->nk)), mul(L, V(L, vjv), I(L, vl)));
         IrStmt *st = ir_vstore(a, b, 4, kl_lin(L, 4, dst), kl_get(L, rows[r]), NULL);
         ptrvec_push(a, &body, qtail ? ir_if(a, ir_bin(a, IR_OP_LT, q, Q), st, NULL) : st);
     }
@@ -167,14 +168,21 @@ static int32_t pack_weights(Conv *P)
         return lower_const(L, name, s, d, count);
     }
     /* packed by a nest at the start of every call, or by the kernel's
-     * work items where the plan says so and they can (by transposition) */
-    int32_t b = lower_scratch(L, name, s);
+     * work items where the plan says so and they can (by transposition),
+     * each item a block into a buffer of its own (on its stack) */
     int32_t wb = lower_buffer_of(L, w);
+    if (wb >= 0 && !P->flip && P->nk % P->vl == 0 && P->vl <= 64 &&
+        schedule_plan(L->sched, P->n)->pack_in_items) {
+        s.dims[0] = sym_const(&L->sc, 1);
+        P->bwsrc = wb;
+        P->pack_items = true;
+        return P->bwp = lower_local_buffer(L, name, s);
+    }
+    int32_t b = lower_scratch(L, name, s);
     if (wb >= 0 && !P->flip && P->nk % P->vl == 0 && P->vl <= 64) {
         P->bwp = b;
         P->bwsrc = wb;
-        P->pack_items = schedule_plan(L->sched, P->n)->pack_in_items;
-        return P->pack_items ? b : pack_weights_transpose(P, nblk);
+        return pack_weights_transpose(P, nblk);
     }
     if (wb >= 0)
         return pack_weights_gather(P, b, wb, nblk);
@@ -402,6 +410,8 @@ IrExpr *conv_wbase(Conv *P)
     if (P->wdirect)
         return mul(L, add(L, mul(L, g, I(L, P->Kg)), mul(L, kb, I(L, P->nk))),
                    mul(L, P->Cg, I(L, P->ntaps)));
+    if (P->pack_items)      /* the item's own block */
+        return I(L, 0);
     return mul(L, add(L, mul(L, g, I(L, P->nkbg)), kb), mul(L, P->Cg, I(L, P->ntaps * P->nk)));
 }
 

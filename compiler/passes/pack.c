@@ -15,24 +15,38 @@
  * nk channels are nk rows of Cg*taps weights, which stay in the L1 cache
  * over the block as well as the packed copy would, and the call saves a
  * pass over every weight.
- * Also establishes plan.pack_in_items: the channel-vector kernel packs an
- * input's weights itself (by transposition, kernels/conv_common.c), in
- * the first block of each channel block, beside that block's
- * multiply-adds, where a nest of its own would only shuffle.  For output
- * planes of at most PACK_ITEMS_MAX_PIXELS (known when compiling), where
- * the packing is a share of the call worth a second task function (the
- * nest was 3% of W3's call; its share falls as the plane grows), with at
- * least PACK_ITEMS_MIN_BLOCKS channel blocks (the first loop's items:
- * with fewer, threads wait at its end), no fused pool, taps in the
- * script's order and whole vectors a block.  Measured interleaved on
- * znver4: W3 (590 KB of weights for 196 output pixels, 8 blocks of 16
- * channels) 1.013x on one thread, 1.008x on two, x86-64-v3 (8 blocks)
- * 1.008x; W3 in 4 blocks of 32 channels (the blocks of CPUs with two
- * FMA units) 1.003x and 0.991x, so those keep the nest; on 56 x 56
- * planes (W1, the ResNet block) 1.00x for 1.5x the compile time. */
+ * Also establishes plan.pack_in_items: the channel-vector kernel's work
+ * items pack an input's weights themselves (by transposition,
+ * kernels/conv_common.c), an item a channel block, each into a block
+ * buffer of its own on its stack: its first block of pixels packs the
+ * pieces as its reduction reaches them, beside its multiply-adds, and the
+ * item's other pixels (every row, every batch index) read that buffer,
+ * which stays in the core's L2 cache.  A nest of its own would shuffle
+ * with nothing beside it and write every block to a scratch buffer that
+ * goes through memory when the weights are large.  For output planes of
+ * at most PACK_ITEMS_MAX_PIXELS (known when compiling), where the packing
+ * is a share of the call worth it (the nest was 3% of W3's call; its
+ * share falls as the plane grows), with at least PACK_ITEMS_MIN_BLOCKS
+ * channel blocks (the items: with fewer, cores would wait), blocks of
+ * at most PACK_ITEMS_MAX_BYTES, no fused pool, taps in the script's order
+ * and whole vectors a block.  Measured interleaved on znver4, one core /
+ * two, against a first loop of items that packed into a shared scratch
+ * buffer at the first row and a second loop for the rest: W3 (590 KB of
+ * weights, 196 output pixels, 8 blocks of 16 channels) 1.004 / 1.018x,
+ * x86-64-v3 0.998 / 1.029x; 3x3 512->512 at 7x7 (9.4 MB) 1.21 / 1.19x;
+ * 3x3/2 256->512 at 14x14 1.07 / 1.13x.  (That first loop had in turn
+ * been 1.013 / 1.008x against the nest on W3.)  W3 in 4 blocks of 32
+ * channels (the blocks of CPUs with two FMA units) measured 1.003x and
+ * 0.991x against the nest, so those keep it; on 56 x 56 planes (W1, the
+ * ResNet block) 1.00x for 1.5x the compile time.  With more cores than
+ * channel blocks some cores wait: the blocks are the items. */
 #include "passes.h"
 
 enum { PACK_ITEMS_MAX_PIXELS = 1024, PACK_ITEMS_MIN_BLOCKS = 8 };
+/* a block buffer on the item's stack: at most half KL_STACK_MAX_BYTES,
+ * and the size of the L2 cache of the CPUs measured (3x3 512 channels,
+ * 16 a block: 295 KB) */
+#define PACK_ITEMS_MAX_BYTES ((int64_t)1 << 20)
 
 /* The output plane is known when compiling and small. */
 static bool small_plane(const Node *n)
@@ -55,12 +69,16 @@ void pass_pack_weights(Arena *a, Schedule *s)
         StagePlan *p = schedule_plan(s, n);
         if (p->kernel == KERNEL_CONV_CHAN) {
             p->pack_weights = true;
-            int64_t K;
+            int64_t K, cg, taps = 1, k;
             bool many = sym_is_const(n->in[1]->shape.dims[0], &K) &&
                         n->conv.groups * ((K / n->conv.groups + p->nk - 1) / p->nk) >=
                             PACK_ITEMS_MIN_BLOCKS;
+            for (int32_t d = 0; d < n->conv.win.nsp; d++)
+                taps *= sym_is_const(n->conv.win.k[d], &k) ? k : 0;
+            bool fits = sym_is_const(n->in[1]->shape.dims[1], &cg) && taps > 0 &&
+                        cg * taps * p->nk * 4 <= PACK_ITEMS_MAX_BYTES;
             p->pack_in_items = n->in[1]->op == NODE_INPUT && !p->pool && !n->conv.flip &&
-                               p->nk % s->target.vlen == 0 && small_plane(n) && many;
+                               p->nk % s->target.vlen == 0 && small_plane(n) && many && fits;
         }
         else if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS)
             p->pack_weights = n->in[1]->op != NODE_INPUT;

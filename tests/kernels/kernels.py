@@ -66,6 +66,7 @@ MAX_KERNEL_STRIDE = 4       # conv and pool strides the kernels take
 MAX_STRIP_BYTES = 96 << 10  # passes/pool.c: a fused pool's private strip
 MAX_CHAN_PIXELS = 14        # passes/kernels.c: conv-chan's widest pixel block
 CHAN_MIN_REDUCTION = 256    # passes/kernels.c: conv-chan's least Cg x taps
+PACK_ITEMS_MAX_BYTES = 1 << 20  # passes/pack.c: the largest block its work items pack
 CHAN_ITEMS = 8              # passes/pool.c: chunks of pooled rows a conv-chan with a pool
 CHAN_OPEN_POOL_ROWS = 14    # passes/pool.c: its pooled rows an item when their count is a symbol
 CHAN_OPEN_WIDTHS = 5        # passes/kernels.c: widths 14, 28, ... for a symbolic width
@@ -1714,10 +1715,11 @@ def g_chan(rng):
     AVX-512 CPUs and the row kernel on AVX2.
     Weights are mostly inputs, packed by the call: by transposition (every
     row and column tail: Cg*taps and the group's channels not multiples of
-    the vectors) in the first block of each channel block where the
-    plane is small and there are 8 channel blocks or more (passes/pack.c),
-    else in a nest of its own (few blocks, plane sizes bound at run time);
-    by gathers where flip reverses the taps."""
+    the vectors) by each channel block's item, in its first block of
+    pixels, where the plane is small and there are 8 channel blocks or
+    more of at most 1 MB (passes/pack.c), else in a nest of its own (few
+    blocks, plane sizes bound at run time, large blocks); by gathers where
+    flip reverses the taps."""
     pipes = []
     cases = [  # C, K, groups, k, stride, d, pad, H, W, batch
         (32, 16, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 14, []),
@@ -1757,6 +1759,9 @@ def g_chan(rng):
         (64, 32, 2, [3, 3], [1, 1], [2, 2], [2, 2], 10, 16, []),
         (32, 20, 1, [3, 3], [1, 1], [2, 2], [1, 1], 11, 26, []),
         (16, 48, 1, [5, 5], [1, 1], [2, 2], [5, 5], 6, 30, []),
+        # a block past PACK_ITEMS_MAX_BYTES (1824 channels x 9 taps x 16
+        # channels, 1.05 MB): the nest
+        (1824, 128, 1, [3, 3], [2, 2], [1, 1], [1, 1], 3, 3, []),
     ]
     chan_units(rng, pipes, "channel vectors", [c + ("",) for c in cases], 5)
     # strided stems (a short reduction) followed by a max pool: conv-chan
@@ -2293,16 +2298,19 @@ def check_schedule(p, units, text, mode):
                                 f"{e['geom'].stride}, output rows longer than input rows?)")
                 # a runtime weight is packed for the channel-vector kernel
                 # only, by its work items on output planes of known size
-                # up to 1024 pixels in at least 8 channel blocks, unless a
-                # pool is fused, the taps are flipped or the block is not
-                # whole vectors; the others read it in place (passes/pack.c)
+                # up to 1024 pixels in at least 8 channel blocks of at most
+                # PACK_ITEMS_MAX_BYTES each, unless a pool is fused, the
+                # taps are flipped or the block is not whole vectors; the
+                # others read it in place (passes/pack.c)
                 g = e["geom"]
                 w_input = getattr(g, "w_input", False)
                 want_packed = kernel == "conv-chan" or not w_input
                 small = g.ow is not None and g.oh is not None and g.ow * g.oh <= 1024
                 many = g.groups * -(-g.kg // blk[0]) >= 8 if kernel == "conv-chan" else False
+                fits = g.cg is not None and g.cg * g.taps * blk[0] * 4 <= PACK_ITEMS_MAX_BYTES
                 want_items = (kernel == "conv-chan" and w_input and label not in fused_conv and small
-                              and many and not getattr(g, "flip", False) and blk[0] % lanes == 0)
+                              and many and fits and not getattr(g, "flip", False)
+                              and blk[0] % lanes == 0)
                 got_items = "weights packed by the work items" in flags
                 if ("packed weights" in flags or got_items) != want_packed:
                     errs.append(f"{where}: weights {'not ' * want_packed}packed")
