@@ -126,6 +126,33 @@ static bool feeds_max_pool(const Schedule *s, const Node *n)
     }
 }
 
+/* Where the plane kernel's blocks at one FMA a cycle (16 channels x 1
+ * vector of the flattened output plane, weights read in place) fall
+ * short on a layer without column taps (1x1), conv-chan takes it
+ * (interleaved on znver4, one core / two, runtime weights):
+ *  - a plane that whole vectors do not cover within 2% (14x14: 13
+ *    vectors for 12.25, 7x7: 4 for 3.06): 1x1 256->1024 at 14x14
+ *    1.034 / 1.029x, 512->2048 at 7x7 1.22 / 1.20x;
+ *  - weight rows whose stride is a multiple of the 4 KB an L1 way spans
+ *    (Cg*taps a multiple of 1024): the block's 16 rows fall into one
+ *    cache set of 8 ways (12 on later CPUs) and evict each other at every
+ *    channel step: 1024->256 at 14x14 2.21 / 2.21x, at 28x28 2.00 /
+ *    2.06x, 2048->512 at 7x7 2.51 / 2.56x, 1024->128 at 56x56 1.08 /
+ *    1.54x (its 12.8 MB input comes from memory once a channel block
+ *    for either kernel: half oneDNN's speed).
+ * (On x86-64-v3 the rows kernel's blocks of 6 channels keep their rows
+ * in the L1 cache, and stay: 1024->256 at 14x14 there 1.05x faster than
+ * conv-chan.) */
+static bool plane_weak(const Node *n, int64_t row, const Target *t)
+{
+    int64_t oh, ow;
+    int32_t r = n->shape.rank;
+    if (!dim_const(n->shape.dims[r - 2], &oh) || !dim_const(n->shape.dims[r - 1], &ow))
+        return false;
+    int64_t px = oh * ow, covered = (px + t->vlen - 1) / t->vlen * t->vlen;
+    return (covered - px) * 50 > px || row % 1024 == 0;
+}
+
 /* The channel-vector kernel (kernels/conv_chan.c) for a strided 2-D
  * convolution with a long reduction, or with a max pool as its only
  * reader (a stem): vectors of output channels need no phase copy of the
@@ -177,7 +204,8 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 0.88 on conv-chan, 1.00 on the row kernel). */
     bool blends = !t->masked && !widths && column_taps(n) && !rows_open;
     bool pooled = feeds_max_pool(s, n);
-    bool border = t->fmas < 2 && widths && column_taps(n) && cg * k0 * k1 >= CHAN_MIN_REDUCTION;
+    bool border = t->fmas < 2 && widths && (column_taps(n) || plane_weak(n, cg * k0 * k1, t)) &&
+                  cg * k0 * k1 >= CHAN_MIN_REDUCTION;
     if (!(strided || blends || border) || kg < t->vlen ||
         (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled))
         return false;

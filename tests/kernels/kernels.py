@@ -206,12 +206,23 @@ class ConvGeom:
         # with one FMA a cycle and known widths, stride 1 too where column
         # taps leave the rows and the reduction is long
         border = (chan_one_vector(vl, self.ow) and self.ow is not None and self.iw is not None
-                  and (self.k[-1] > 1 or self.p0[-1] != 0) and self.cg is not None
-                  and self.cg * self.taps >= CHAN_MIN_REDUCTION)
+                  and (self.k[-1] > 1 or self.p0[-1] != 0 or self.plane_weak(vl))
+                  and self.cg is not None and self.cg * self.taps >= CHAN_MIN_REDUCTION)
         return (self.nsp == 2 and (any(s > 1 for s in self.stride) or blends or border)
                 and self.cg is not None
                 and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next)
                 and self.kg >= vl)
+
+    def plane_weak(self, vl):
+        """passes/kernels.c plane_weak: a plane size known when compiling
+        that whole vectors cover with more than 2% to spare, or weight rows
+        (Cg*taps) a multiple of 1024 floats apart, which the plane kernel's
+        16 rows would read from one L1 cache set."""
+        if self.ow is None or self.oh is None or self.cg is None:
+            return False
+        px = self.oh * self.ow
+        covered = -(-px // vl) * vl
+        return (covered - px) * 50 > px or (self.cg * self.taps) % 1024 == 0
 
     def open_rows(self):
         """conv-rows takes a symbolic row width (row_body_open): stride 1,
@@ -1759,6 +1770,14 @@ def g_chan(rng):
         (64, 32, 2, [3, 3], [1, 1], [2, 2], [2, 2], 10, 16, []),
         (32, 20, 1, [3, 3], [1, 1], [2, 2], [1, 1], 11, 26, []),
         (16, 48, 1, [5, 5], [1, 1], [2, 2], [5, 5], 6, 30, []),
+        # 1x1 at stride 1, which conv-chan takes where a 512-bit FMA
+        # issues once a cycle (znver4) when the plane kernel's vectors
+        # would leave more than 2% of their lanes empty (35 pixels; 9
+        # blocks of runtime weights packed by the items, batch 2) or its
+        # 16 weight rows would share an L1 set (1024 channels, 4 KB
+        # apart); the plane kernel elsewhere
+        (256, 136, 1, [1, 1], [1, 1], [1, 1], [0, 0], 5, 7, [2]),
+        (1024, 24, 1, [1, 1], [1, 1], [1, 1], [0, 0], 4, 8, []),
         # a block past PACK_ITEMS_MAX_BYTES (1824 channels x 9 taps x 16
         # channels, 1.05 MB): the nest
         (1824, 128, 1, [3, 3], [2, 2], [1, 1], [1, 1], 3, 3, []),
