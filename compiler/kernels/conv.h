@@ -10,6 +10,12 @@
 
 enum { MAX_NK = 16, MAX_NV = 16 };
 
+/* Input lines prefetched a few input channels ahead, by the plane kernel
+ * and conv-chan, for inputs whose planes (a group's) pass
+ * PREFETCH_MIN_BYTES: D channels, about PREFETCH_CYCLES of FMAs, at most
+ * PREFETCH_MAX_CHANNELS (conv_plane.c: prefetch_ahead, its measurements) */
+enum { PREFETCH_CYCLES = 96, PREFETCH_MAX_CHANNELS = 8, PREFETCH_MIN_BYTES = 1 << 20 };
+
 typedef struct Tap {
     int64_t ay, ax;     /* input offset from (sy*oy, sx*ox) */
     int64_t dy, dx;     /* offset in its phase plane */

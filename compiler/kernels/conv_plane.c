@@ -134,8 +134,6 @@ static void store_vector(Conv *P, PtrVec *out, int32_t acc, int32_t j, int32_t v
  * block a chunk of channels at a time, the partial sums in the output, so
  * that a chunk stays in the L1 cache, was 2-8% slower on W2 with chunks of
  * 8-24 KB, 2% faster with 32 KB.) */
-enum { PREFETCH_CYCLES = 96, PREFETCH_MAX_CHANNELS = 8, PREFETCH_MIN_BYTES = 1 << 20 };
-
 static IrStmt *prefetch_ahead(Conv *P, int32_t nk_run, IrExpr **big)
 {
     Lower *L = P->L;
