@@ -61,6 +61,30 @@
 #include "w10_resnet_basic_64_56_v3.h"
 #include "w11_mbv2_inverted_24_56.h"
 #include "w11_mbv2_inverted_24_56_v3.h"
+#include "l1_conv3x3_128_28.h"
+#include "l1_conv3x3_128_28_v3.h"
+#include "l2_conv3x3_256_14.h"
+#include "l2_conv3x3_256_14_v3.h"
+#include "l3_conv3x3_512_7.h"
+#include "l3_conv3x3_512_7_v3.h"
+#include "l4_conv3x3s2_256_512_14.h"
+#include "l4_conv3x3s2_256_512_14_v3.h"
+#include "l5_conv1x1_256_1024_14.h"
+#include "l5_conv1x1_256_1024_14_v3.h"
+#include "l6_conv1x1_1024_256_14.h"
+#include "l6_conv1x1_1024_256_14_v3.h"
+#include "l7_conv1x1_2048_512_7.h"
+#include "l7_conv1x1_2048_512_7_v3.h"
+#include "l8_conv1x1s2_256_512_56.h"
+#include "l8_conv1x1s2_256_512_56_v3.h"
+#include "l9_conv3x3_3_64_224.h"
+#include "l9_conv3x3_3_64_224_v3.h"
+#include "l10_dw3x3_576_14.h"
+#include "l10_dw3x3_576_14_v3.h"
+#include "l11_dw3x3s2_144_56.h"
+#include "l11_dw3x3s2_144_56_v3.h"
+#include "l12_gconv3x3g32_128_56.h"
+#include "l12_gconv3x3g32_128_56_v3.h"
 
 #define TOLERANCE 1e-3
 #define MAX_OPS 4
@@ -130,6 +154,31 @@ static const workload workloads[] = {
      {CONV(144, 1, 1, 0, 1, 1, 1, 0, ACT_RELU6), CONV(144, 3, 1, 1, 1, 144, 1, 0, ACT_RELU6),
       CONV(24, 1, 1, 0, 1, 1, 1, 1, ACT_NONE)},
      ENTRIES(w11_mbv2_inverted_24_56)},
+    /* Common single layers of ResNet-18/50, VGG, MobileNetV2 and ResNeXt */
+    {"L1", "conv3x3 128->128 28x28", 128, 28, 28, 1,
+     {CONV(128, 3, 1, 1, 1, 1, 0, 0, ACT_NONE)}, ENTRIES(l1_conv3x3_128_28)},
+    {"L2", "conv3x3 256->256 14x14", 256, 14, 14, 1,
+     {CONV(256, 3, 1, 1, 1, 1, 0, 0, ACT_NONE)}, ENTRIES(l2_conv3x3_256_14)},
+    {"L3", "conv3x3 512->512 7x7", 512, 7, 7, 1,
+     {CONV(512, 3, 1, 1, 1, 1, 0, 0, ACT_NONE)}, ENTRIES(l3_conv3x3_512_7)},
+    {"L4", "conv3x3/2 256->512 14x14", 256, 14, 14, 1,
+     {CONV(512, 3, 2, 1, 1, 1, 0, 0, ACT_NONE)}, ENTRIES(l4_conv3x3s2_256_512_14)},
+    {"L5", "conv1x1 256->1024 14x14", 256, 14, 14, 1,
+     {CONV(1024, 1, 1, 0, 1, 1, 0, 0, ACT_NONE)}, ENTRIES(l5_conv1x1_256_1024_14)},
+    {"L6", "conv1x1 1024->256 14x14", 1024, 14, 14, 1,
+     {CONV(256, 1, 1, 0, 1, 1, 0, 0, ACT_NONE)}, ENTRIES(l6_conv1x1_1024_256_14)},
+    {"L7", "conv1x1 2048->512 7x7", 2048, 7, 7, 1,
+     {CONV(512, 1, 1, 0, 1, 1, 0, 0, ACT_NONE)}, ENTRIES(l7_conv1x1_2048_512_7)},
+    {"L8", "conv1x1/2 256->512 56x56", 256, 56, 56, 1,
+     {CONV(512, 1, 2, 0, 1, 1, 0, 0, ACT_NONE)}, ENTRIES(l8_conv1x1s2_256_512_56)},
+    {"L9", "conv3x3 3->64 224x224", 3, 224, 224, 1,
+     {CONV(64, 3, 1, 1, 1, 1, 0, 0, ACT_NONE)}, ENTRIES(l9_conv3x3_3_64_224)},
+    {"L10", "dw3x3 576ch 14x14", 576, 14, 14, 1,
+     {CONV(576, 3, 1, 1, 1, 576, 0, 0, ACT_NONE)}, ENTRIES(l10_dw3x3_576_14)},
+    {"L11", "dw3x3/2 144ch 56x56", 144, 56, 56, 1,
+     {CONV(144, 3, 2, 1, 1, 144, 0, 0, ACT_NONE)}, ENTRIES(l11_dw3x3s2_144_56)},
+    {"L12", "gconv3x3 g32 128->128 56x56", 128, 56, 56, 1,
+     {CONV(128, 3, 1, 1, 1, 32, 0, 0, ACT_NONE)}, ENTRIES(l12_gconv3x3g32_128_56)},
 };
 #define NWORKLOADS ((int)(sizeof workloads / sizeof workloads[0]))
 

@@ -25,6 +25,30 @@ TOLERANCE = 1e-3
 PEERS = ["oneDNN", "torch", "torch-cl"]
 PEER_PROC = {"oneDNN": "dnnl", "torch": "torch", "torch-cl": "torch"}
 ORDER = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W10", "W11"]
+# The common single layers, which have no target: printed after the rows
+# above in every table, under a heading line of their own.
+LAYERS = ["L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "L9", "L10", "L11", "L12"]
+LAYERS_HEADING = "common layers, no target:"
+
+
+class Headings:
+    """The common layers' heading in one table: before the first of them,
+    after a blank line if rows of the other workloads precede it."""
+
+    def __init__(self, indent=""):
+        self.indent, self.shown, self.rows = indent, False, 0
+
+    def lines(self, w):
+        """The lines to print before w's row."""
+        self.rows += 1
+        if self.shown or w not in LAYERS:
+            return []
+        self.shown = True
+        return [""] * (self.rows > 1) + [self.indent + LAYERS_HEADING]
+
+    def print_before(self, w):
+        for line in self.lines(w):
+            print(line)
 
 
 def read_peak(path):
@@ -60,7 +84,7 @@ def main():
                     meta[(r["threads"], r["proc"])] = r
                 else:
                     rec[(r["threads"], r["proc"], r["id"], r["impl"])] = r
-    ids = [w for w in ORDER if any(k[2] == w for k in rec)]
+    ids = [w for w in ORDER + LAYERS if any(k[2] == w for k in rec)]
     thread_counts = sorted({k[0] for k in rec})
     ok = True
 
@@ -75,7 +99,9 @@ def main():
               f"{'torch-CL':>8}   {'best':8} {'ratio':>7}   {'GF/s':>5} {'%peak':>6} {'GF/s':>5} "
               f"{'%peak':>6}  {'max err':>7}  {'n':>7}")
         v3_rows, notes = [], []
+        table, notes_heading = Headings(), Headings("  ")
         for w in ids:
+            table.print_before(w)
             dn = rec.get((t, "dnnl", w, "convc"))
             tc = rec.get((t, "torch", w, "convc"))
             if not dn or not tc:
@@ -107,6 +133,7 @@ def main():
                   f"  {dn['samples']:>3}/{tc['samples']:<3}")
             v3_rows.append((w, dn, v3, times["oneDNN"], tc, const, sym))
             dnnl_note = rec[(t, "dnnl", w, "oneDNN")].get("note", "?")
+            notes += notes_heading.lines(w)
             notes.append(f"  {w:4} oneDNN:   {dnnl_note}")
             notes.append(f"  {'':4} torch:    {rec[(t, 'torch', w, 'torch')].get('note', '?')}; "
                          f"channels_last: {rec[(t, 'torch', w, 'torch-cl')].get('note', '?')}")
@@ -123,7 +150,9 @@ def main():
         print(f"{'id':4} {'workload':28} {'ms':>8} {'GF/s':>6} {'%peak256':>8} {'vs native':>9} "
               f"{'vs oneDNN':>9}   {'ms':>8} {'GF/s':>6} {'%peak':>6} {'vs native':>9}"
               f"   {'ms':>8} {'vs native':>9}")
+        table = Headings()
         for w, dn, v3, dnnl_ms, tc, const, sym in v3_rows:
+            table.print_before(w)
             gf = dn["mflop"] / v3["ms"]
             gf_c = dn["mflop"] / const["ms"]
             print(f"{w:4} {dn['desc']:28} {fmt_ms(v3['ms']):>8} {gf:6.1f} {100 * gf / pk256:7.1f}% "
@@ -145,10 +174,12 @@ def main():
               f"{'run - 1 call':>12}")
         with open(opt.compile) as f:
             comp = {r["id"]: r for r in map(json.loads, f)}
+        table = Headings()
         for w in ids:
             c = comp.get(w)
             if not c:
                 continue
+            table.print_before(w)
             one = rec.get((1, "dnnl", w, "convc"))
             jit = f"{c['run_ms'] - one['ms']:.0f}" if one else "-"
             print(f"{w:4} {c['compile_ms']:14.0f} {c['compile_v3_ms']:10.0f} {c['run_ms']:13.0f} "

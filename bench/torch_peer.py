@@ -85,6 +85,55 @@ def w11(x, w1, b1, w2, b2, w3, b3):
     return y
 
 
+# The common single layers: one convolution each, no bias, no activation.
+def l1(x, w1):
+    return F.conv2d(x, w1, padding=1)
+
+
+def l2(x, w1):
+    return F.conv2d(x, w1, padding=1)
+
+
+def l3(x, w1):
+    return F.conv2d(x, w1, padding=1)
+
+
+def l4(x, w1):
+    return F.conv2d(x, w1, stride=2, padding=1)
+
+
+def l5(x, w1):
+    return F.conv2d(x, w1)
+
+
+def l6(x, w1):
+    return F.conv2d(x, w1)
+
+
+def l7(x, w1):
+    return F.conv2d(x, w1)
+
+
+def l8(x, w1):
+    return F.conv2d(x, w1, stride=2)
+
+
+def l9(x, w1):
+    return F.conv2d(x, w1, padding=1)
+
+
+def l10(x, w1):
+    return F.conv2d(x, w1, padding=1, groups=w1.shape[0])
+
+
+def l11(x, w1):
+    return F.conv2d(x, w1, stride=2, padding=1, groups=w1.shape[0])
+
+
+def l12(x, w1):
+    return F.conv2d(x, w1, padding=1, groups=32)
+
+
 WORKLOADS = [
     ("W1", "w1_conv3x3_64_56", w1),
     ("W2", "w2_conv1x1_256_64_56", w2),
@@ -95,6 +144,18 @@ WORKLOADS = [
     ("W7", "w7_stem7x7s2_maxpool_224", w7),
     ("W10", "w10_resnet_basic_64_56", w10),
     ("W11", "w11_mbv2_inverted_24_56", w11),
+    ("L1", "l1_conv3x3_128_28", l1),
+    ("L2", "l2_conv3x3_256_14", l2),
+    ("L3", "l3_conv3x3_512_7", l3),
+    ("L4", "l4_conv3x3s2_256_512_14", l4),
+    ("L5", "l5_conv1x1_256_1024_14", l5),
+    ("L6", "l6_conv1x1_1024_256_14", l6),
+    ("L7", "l7_conv1x1_2048_512_7", l7),
+    ("L8", "l8_conv1x1s2_256_512_56", l8),
+    ("L9", "l9_conv3x3_3_64_224", l9),
+    ("L10", "l10_dw3x3_576_14", l10),
+    ("L11", "l11_dw3x3s2_144_56", l11),
+    ("L12", "l12_gconv3x3g32_128_56", l12),
 ]
 
 

@@ -2,7 +2,8 @@
 # Benchmark convc's generated code against established implementations of
 # the same work, with 1 thread and with every online CPU, in two suites:
 #
-#   cnn      the CNN layers of bench/workloads/ against oneDNN and PyTorch, as
+#   cnn      the CNN layers and blocks of bench/workloads/ (W1-W11, and the
+#            common single layers L1-L12) against oneDNN and PyTorch, as
 #            ratios, as GFLOP/s and as % of this machine's measured FMA peak;
 #            also objects built for x86-64-v3, builds with the weights as
 #            load() constants, and the compile time of every script
@@ -13,13 +14,14 @@
 #
 # Not part of the tests: run it on its own.
 #
-#   scripts/bench.sh [--suite cnn|filters|all] [--seconds S] [--only W1,W8,...] [--threads N[,M...]]
+#   scripts/bench.sh [--suite cnn|filters|all] [--seconds S] [--only W1,L3,W8,...] [--threads N[,M...]]
 #
 #   --suite S     the suite to run: cnn, filters or all (default: all, cnn first)
 #   --seconds S   timing budget per workload, thread count and process (default 1.5);
 #                 every implementation gets at least 3 interleaved samples however
 #                 slow, except in filters a call longer than 2 s, which is made once
-#   --only LIST   run only these workloads (ids as in bench/README.md; W9 is both W9 rows)
+#   --only LIST   run only these workloads (ids as in bench/README.md: W1-W13 and
+#                 L1-L12; W9 is both W9 rows)
 #   --threads L   thread counts to run (default: 1 and the number of online CPUs)
 #
 # Installs what is missing (scripts/setup.sh, then libdnnl-dev and
@@ -32,7 +34,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage="usage: scripts/bench.sh [--suite cnn|filters|all] [--seconds S] [--only W1,W8,...] [--threads N[,M...]]"
+usage="usage: scripts/bench.sh [--suite cnn|filters|all] [--seconds S] [--only W1,L3,W8,...] [--threads N[,M...]]"
 suite=all
 seconds=1.5
 only=""
