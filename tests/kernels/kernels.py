@@ -138,6 +138,12 @@ def rows_block(kg, ow, vl):
     return res
 
 
+def lanes_to_spare(px, vl):
+    """passes/kernels.c: whole vectors of vl lanes cover px positions
+    with more than 2% of their lanes to spare."""
+    return (-(-px // vl) * vl - px) * 50 > px
+
+
 def chan_one_vector(vl, ow, pooled=False):
     """conv-chan on a target with one FMA a cycle, with known widths or no
     max pool after it: one channel vector a block, column taps in a loop."""
@@ -208,7 +214,13 @@ class ConvGeom:
         border = (chan_one_vector(vl, self.ow) and self.ow is not None and self.iw is not None
                   and (self.k[-1] > 1 or self.p0[-1] != 0 or self.plane_weak(vl))
                   and self.cg is not None and self.cg * self.taps >= CHAN_MIN_REDUCTION)
-        return (self.nsp == 2 and (any(s > 1 for s in self.stride) or blends or border)
+        # without mask registers, known widths, stride 1 with column taps
+        # where whole vectors cover a row with more than 2% to spare
+        rows_short = (not masked(vl) and self.ow is not None and self.iw is not None
+                      and all(s == 1 for s in self.stride) and (self.k[-1] > 1 or self.p0[-1] != 0)
+                      and lanes_to_spare(self.ow, vl) and self.cg is not None
+                      and self.cg * self.taps >= CHAN_MIN_REDUCTION)
+        return (self.nsp == 2 and (any(s > 1 for s in self.stride) or blends or border or rows_short)
                 and self.cg is not None
                 and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next)
                 and self.kg >= vl)
@@ -220,9 +232,7 @@ class ConvGeom:
         16 rows would read from one L1 cache set."""
         if self.ow is None or self.oh is None or self.cg is None:
             return False
-        px = self.oh * self.ow
-        covered = -(-px // vl) * vl
-        return (covered - px) * 50 > px or (self.cg * self.taps) % 1024 == 0
+        return lanes_to_spare(self.oh * self.ow, vl) or (self.cg * self.taps) % 1024 == 0
 
     def open_rows(self):
         """conv-rows takes a symbolic row width (row_body_open): stride 1,
