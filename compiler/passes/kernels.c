@@ -139,7 +139,10 @@ static bool feeds_max_pool(const Schedule *s, const Node *n)
  *    channel step: 1024->256 at 14x14 2.21 / 2.21x, at 28x28 2.00 /
  *    2.06x, 2048->512 at 7x7 2.51 / 2.56x, 1024->128 at 56x56 1.08 /
  *    1.54x (its 12.8 MB input comes from memory once a channel block
- *    for either kernel: half oneDNN's speed).
+ *    for either kernel: half oneDNN's speed).  This one holds whatever
+ *    the plane's size, so it applies with sizes bound at run time too
+ *    (1024->256 declared [1, 1024, H, W], at 14x14: 2.07 / 2.17x, 2048->512 at
+ *    7x7 1.56 / 1.78x; conv-chan's open widths need no column tests at 1x1).
  * (On x86-64-v3 the rows kernel's blocks of 6 channels keep their rows
  * in the L1 cache, and stay: 1024->256 at 14x14 there 1.05x faster than
  * conv-chan.) */
@@ -153,9 +156,10 @@ static bool plane_weak(const Node *n, int64_t row, const Target *t)
 {
     int64_t oh, ow;
     int32_t r = n->shape.rank;
-    if (!dim_const(n->shape.dims[r - 2], &oh) || !dim_const(n->shape.dims[r - 1], &ow))
-        return false;
-    return lanes_to_spare(oh * ow, t->vlen) || row % 1024 == 0;
+    if (row % 1024 == 0)
+        return true;
+    return dim_const(n->shape.dims[r - 2], &oh) && dim_const(n->shape.dims[r - 1], &ow) &&
+           lanes_to_spare(oh * ow, t->vlen);
 }
 
 /* The channel-vector kernel (kernels/conv_chan.c) for a strided 2-D
@@ -209,8 +213,8 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 0.88 on conv-chan, 1.00 on the row kernel). */
     bool blends = !t->masked && !widths && column_taps(n) && !rows_open;
     bool pooled = feeds_max_pool(s, n);
-    bool border = t->fmas < 2 && widths && (column_taps(n) || plane_weak(n, cg * k0 * k1, t)) &&
-                  cg * k0 * k1 >= CHAN_MIN_REDUCTION;
+    bool border = t->fmas < 2 && cg * k0 * k1 >= CHAN_MIN_REDUCTION &&
+                  (column_taps(n) ? widths : plane_weak(n, cg * k0 * k1, t));
     /* Without mask registers the rows kernel's vectors stay inside an
      * output row, so rows that whole vectors cover with more than 2% to
      * spare leave lanes empty at every row's end, and short rows give

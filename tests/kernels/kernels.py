@@ -211,9 +211,11 @@ class ConvGeom:
                   and not self.open_rows())
         # with one FMA a cycle and known widths, stride 1 too where column
         # taps leave the rows and the reduction is long
-        border = (chan_one_vector(vl, self.ow) and self.ow is not None and self.iw is not None
-                  and (self.k[-1] > 1 or self.p0[-1] != 0 or self.plane_weak(vl))
-                  and self.cg is not None and self.cg * self.taps >= CHAN_MIN_REDUCTION)
+        column_taps = self.k[-1] > 1 or self.p0[-1] != 0
+        border = (NATIVE_HALF_RATE and vregs(vl) >= 32 and self.cg is not None
+                  and self.cg * self.taps >= CHAN_MIN_REDUCTION
+                  and (self.ow is not None and self.iw is not None if column_taps
+                       else self.plane_weak(vl)))
         # without mask registers, known widths, stride 1 with column taps
         # where whole vectors cover a row with more than 2% to spare
         rows_short = (not masked(vl) and self.ow is not None and self.iw is not None
@@ -226,13 +228,14 @@ class ConvGeom:
                 and self.kg >= vl)
 
     def plane_weak(self, vl):
-        """passes/kernels.c plane_weak: a plane size known when compiling
-        that whole vectors cover with more than 2% to spare, or weight rows
-        (Cg*taps) a multiple of 1024 floats apart, which the plane kernel's
-        16 rows would read from one L1 cache set."""
-        if self.ow is None or self.oh is None or self.cg is None:
-            return False
-        return lanes_to_spare(self.oh * self.ow, vl) or (self.cg * self.taps) % 1024 == 0
+        """passes/kernels.c plane_weak: weight rows (Cg*taps) a multiple
+        of 1024 floats apart, which the plane kernel's 16 rows would read
+        from one L1 cache set (whatever the sizes), or a plane size known
+        when compiling that whole vectors cover with more than 2% to
+        spare."""
+        if self.cg is not None and (self.cg * self.taps) % 1024 == 0:
+            return True
+        return self.ow is not None and self.oh is not None and lanes_to_spare(self.oh * self.ow, vl)
 
     def open_rows(self):
         """conv-rows takes a symbolic row width (row_body_open): stride 1,
@@ -1291,6 +1294,13 @@ def g_symbols(rng):
         v = conv_plane(p, rng, nsp=2, syms=syms, batch=[], groups=1, K=9, C=C, k=k, d=[1, 1],
                        pad="same", H=H, W=W)
         finish(p, rng, v, 0.4)
+    # a 1x1 layer whose plane kernel would read its 16 weight rows from
+    # one L1 set (1024 channels): conv-chan on znver4 whatever the sizes,
+    # its open widths without column tests
+    p.begin("")
+    v = conv_plane(p, rng, nsp=2, syms="HW", batch=[2], groups=1, K=24, C=1024, k=[1, 1],
+                   d=[1, 1], pad=[0, 0], H=5, W=6, wsrc="input", flip=False)
+    finish(p, rng, v, 0.4)
     # pools with symbolic sizes are kernels; a symbolic plane is not fused
     # (the strip buffer has a fixed size)
     for syms, nsp in [("HW", 2), ("W", 1), ("H", 2)]:
