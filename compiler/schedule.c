@@ -91,6 +91,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
             fprintf(out, " %dx%d", (int)p->nk, (int)p->nv);
         if (p->kernel == KERNEL_CONV_CHAN && p->tap_loop)
             fputs(", column taps in a loop", out);
+        if (p->plane_row)
+            fputs(", the plane as one row", out);
         if (p->kernel == KERNEL_STENCIL_ROWS)
             fprintf(out, " %d rows x %d vectors%s", (int)p->nk, (int)p->nv,
                     p->tap_loop ? ", taps in loops" : "");

@@ -82,8 +82,13 @@ typedef struct StagePlan {
                                    start of the call otherwise */
     bool         pack_in_items; /* conv-chan, runtime weights: each work
                                    item is a whole channel block, and packs
-                                   its block's weights itself, alongside
-                                   its first row's reduction (no nest) */
+                                   its block's weights itself into a buffer
+                                   of its own, alongside its first row's
+                                   reduction (no nest) */
+    bool         plane_row;     /* conv-chan, a 1x1 layer at stride 1
+                                   without padding, its sizes known: the
+                                   output plane taken as one row of OH*OW
+                                   pixels, its blocks crossing row ends */
     bool         materialise;   /* needs a buffer although it could be
                                    inlined into its consumer */
     /* Epilogue fusion.  A producer's nest also applies, in registers, the

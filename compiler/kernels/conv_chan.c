@@ -722,6 +722,13 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     int32_t xr = P->x->shape.rank, orank = n->shape.rank;
     H->widths = sym_is_const(P->x->shape.dims[xr - 1], &H->iw) &&
                 sym_is_const(n->shape.dims[orank - 1], &H->ow);
+    if (plan->plane_row) {      /* a 1x1 layer's plane as one row */
+        int64_t oh;
+        sym_is_const(n->shape.dims[orank - 2], &oh);
+        H->iw = H->ow = H->ow * oh;
+        P->IW = P->OW = I(L, H->ow);
+        P->IH = P->OH = I(L, 1);
+    }
     sym_is_const(win->pad0[1], &H->pl);
     if (!sym_is_const(win->pad1[1], &H->pr))
         H->pr = 0;

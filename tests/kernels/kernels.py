@@ -237,6 +237,15 @@ class ConvGeom:
             return True
         return self.ow is not None and self.oh is not None and lanes_to_spare(self.oh * self.ow, vl)
 
+    def plane_row(self):
+        """conv-chan on a 1x1 layer at stride 1 without padding, sizes
+        known, no max pool after it: the plane as one row of oh*ow pixels
+        (passes/kernels.c)."""
+        return (self.nsp == 2 and self.k == [1, 1] and all(s == 1 for s in self.stride)
+                and self.p0 == [0, 0] and getattr(self, "p1", [0, 0]) == [0, 0]
+                and self.ow is not None and self.iw is not None and self.oh is not None
+                and self.ow == self.iw and not self.max_pool_next)
+
     def open_rows(self):
         """conv-rows takes a symbolic row width (row_body_open): stride 1,
         output rows no longer than the input's."""
@@ -247,7 +256,8 @@ class ConvGeom:
         if self.taps > MAX_KERNEL_TAPS or any(s > MAX_KERNEL_STRIDE for s in self.stride):
             return "scalar", None
         if self.chan(vl):
-            return "conv-chan", chan_block(self.kg, self.ow, vl, self.max_pool_next)
+            ow = self.ow * self.oh if self.plane_row() else self.ow
+            return "conv-chan", chan_block(self.kg, ow, vl, self.max_pool_next)
         column_taps = self.k[-1] > 1 or self.p0[-1] != 0
         if not masked(vl) and column_taps and self.ow is not None and self.iw is not None:
             return "conv-rows", rows_block(self.kg, self.ow, vl)
@@ -792,6 +802,7 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
                     groups=groups)
     geom.w_input = wsrc == "input"
     geom.flip = flip
+    geom.p1 = list(p1)
     p.expect_conv(label, geom)
     p.describe(f"{stage} x{xshape} w{list(wv.shape)} g={groups} s={stride} d={d} pad={p0}/{p1} "
                f"flip={flip} bias={bias} w={wsrc} values={values}"
@@ -2229,7 +2240,7 @@ SCHED_LINE = re.compile(
     r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|conv-chan|pool-rows|stencil-rows)"
     r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
     r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
-    r"|, \d+ groups an item|, column taps in a loop|, packed weights"
+    r"|, \d+ groups an item|, column taps in a loop|, the plane as one row|, packed weights"
     r"|, weights packed by the work items|, materialised)*)"
     r"(?:, epilogue (?P<epi>.*?))?"
     r"(?:, then (?P<pool>.+) on tiles of (?P<prows>\d+) pooled rows)?"
@@ -2329,6 +2340,9 @@ def check_schedule(p, units, text, mode):
                         or chan_one_vector(lanes, g.ow, g.max_pool_next))
                 if ("column taps in a loop" in flags) != loop:
                     errs.append(f"{where}: column taps {'not ' * loop}in a loop for block {blk}")
+                row = g.plane_row()
+                if ("the plane as one row" in flags) != row:
+                    errs.append(f"{where}: the plane {'not ' * row}taken as one row")
             if kernel.startswith("conv-"):
                 ph = e["geom"].phases(lanes)
                 if ("phase planes" in flags) != ph:
