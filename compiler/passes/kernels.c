@@ -38,7 +38,7 @@ static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e
  * are known at run time only (the model's choice for those widths, summed:
  * a 7x7 stem takes 2 x 7 blocks, a 3x3 2 x 14, as for a 224 image; with a
  * cost per pixel instead, the stem took 2 x 12, 1.3x slower than 2 x 8). */
-enum { MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256, CHAN_OPEN_WIDTHS = 5 };
+enum { MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256, CHAN_OPEN_WIDTHS = 5, CHAN_SPARE_LANES = 4 };
 
 /* Whether some column tap of convolution n can leave an input row (a
  * kernel wider than one column, or left padding). */
@@ -139,9 +139,14 @@ static bool feeds_max_pool(const Schedule *s, const Node *n)
  * vector of the flattened output plane, weights read in place) fall
  * short on a layer without column taps (1x1), conv-chan takes it
  * (interleaved on znver4, one core / two, runtime weights):
- *  - a plane that whole vectors do not cover within 2% (14x14: 13
- *    vectors for 12.25, 7x7: 4 for 3.06): 1x1 256->1024 at 14x14
- *    1.034 / 1.029x, 512->2048 at 7x7 1.22 / 1.20x;
+ *  - a plane that whole vectors cover with lanes to spare (14x14: 13
+ *    vectors for 12.25, 7x7: 4 for 3.06), where the spare lanes cost
+ *    more than conv-chan's transposed stores: the spare share of the
+ *    lanes times the reduction (Cg*taps) past 4 (CHAN_SPARE_LANES) --
+ *    1x1 256->1024 at 14x14 1.034 / 1.029x, 512->2048 at 7x7 1.22 /
+ *    1.20x, 160->960 at 7x7 1.21 / 1.23x, 32->192 at 7x7 1.12 / 1.22x,
+ *    64->384 at 7x7 1.19 / 1.80x, 96->576 at 14x14 1.016 / 1.012x;
+ *    below it 64->384 at 14x14 1.00x, 32->192 at 14x14 0.98x;
  *  - weight rows whose stride is a multiple of the 4 KB an L1 way spans
  *    (Cg*taps a multiple of 1024): the block's 16 rows fall into one
  *    cache set of 8 ways (12 on later CPUs) and evict each other at every
@@ -167,8 +172,10 @@ static bool plane_weak(const Node *n, int64_t row, const Target *t)
     int32_t r = n->shape.rank;
     if (row % 1024 == 0)
         return true;
-    return dim_const(n->shape.dims[r - 2], &oh) && dim_const(n->shape.dims[r - 1], &ow) &&
-           lanes_to_spare(oh * ow, t->vlen);
+    if (!dim_const(n->shape.dims[r - 2], &oh) || !dim_const(n->shape.dims[r - 1], &ow))
+        return false;
+    int64_t px = oh * ow, covered = (px + t->vlen - 1) / t->vlen * t->vlen;
+    return (covered - px) * row > CHAN_SPARE_LANES * px;
 }
 
 /* The channel-vector kernel (kernels/conv_chan.c) for a strided 2-D
@@ -234,8 +241,8 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 0.88 on conv-chan, 1.00 on the row kernel). */
     bool blends = !t->masked && !widths && column_taps(n) && !rows_open;
     bool pooled = feeds_max_pool(s, n);
-    bool border = t->fmas < 2 && cg * k0 * k1 >= CHAN_MIN_REDUCTION &&
-                  (column_taps(n) ? widths : plane_weak(n, cg * k0 * k1, t));
+    bool border = t->fmas < 2 && (column_taps(n) ? widths && cg * k0 * k1 >= CHAN_MIN_REDUCTION
+                                                 : plane_weak(n, cg * k0 * k1, t));
     /* Without mask registers the rows kernel's vectors stay inside an
      * output row, so rows that whole vectors cover with more than 2% to
      * spare leave lanes empty at every row's end, and short rows give
@@ -251,7 +258,7 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
     bool rows_short = !t->masked && widths && !strided && column_taps(n) &&
                       lanes_to_spare(ow, t->vlen) && cg * k0 * k1 >= CHAN_MIN_REDUCTION;
     if (!(strided || blends || border || rows_short) || kg < t->vlen ||
-        (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled))
+        (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled && !border))
         return false;
     if (n->nin > 2 && n->in[2]->shape.rank != 1)
         return false;

@@ -66,6 +66,7 @@ MAX_KERNEL_STRIDE = 4       # conv and pool strides the kernels take
 MAX_STRIP_BYTES = 96 << 10  # passes/pool.c: a fused pool's private strip
 MAX_CHAN_PIXELS = 14        # passes/kernels.c: conv-chan's widest pixel block
 CHAN_MIN_REDUCTION = 256    # passes/kernels.c: conv-chan's least Cg x taps
+CHAN_SPARE_LANES = 4        # passes/kernels.c: spare lanes x reduction past it a pixel: conv-chan
 PACK_ITEMS_MAX_BYTES = 1 << 20  # passes/pack.c: the largest block its work items pack
 CHAN_ITEMS = 8              # passes/pool.c: chunks of pooled rows a conv-chan with a pool
 CHAN_OPEN_POOL_ROWS = 14    # passes/pool.c: its pooled rows an item when their count is a symbol
@@ -213,8 +214,8 @@ class ConvGeom:
         # taps leave the rows and the reduction is long
         column_taps = self.k[-1] > 1 or self.p0[-1] != 0
         border = (NATIVE_HALF_RATE and vregs(vl) >= 32 and self.cg is not None
-                  and self.cg * self.taps >= CHAN_MIN_REDUCTION
-                  and (self.ow is not None and self.iw is not None if column_taps
+                  and (self.ow is not None and self.iw is not None
+                       and self.cg * self.taps >= CHAN_MIN_REDUCTION if column_taps
                        else self.plane_weak(vl)))
         # without mask registers, known widths, stride 1 with column taps
         # where whole vectors cover a row with more than 2% to spare
@@ -224,18 +225,24 @@ class ConvGeom:
                       and self.cg * self.taps >= CHAN_MIN_REDUCTION)
         return (self.nsp == 2 and (any(s > 1 for s in self.stride) or blends or border or rows_short)
                 and self.cg is not None
-                and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next)
+                and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next or border)
                 and self.kg >= vl)
 
     def plane_weak(self, vl):
         """passes/kernels.c plane_weak: weight rows (Cg*taps) a multiple
         of 1024 floats apart, which the plane kernel's 16 rows would read
         from one L1 cache set (whatever the sizes), or a plane size known
-        when compiling that whole vectors cover with more than 2% to
-        spare."""
-        if self.cg is not None and (self.cg * self.taps) % 1024 == 0:
+        when compiling whose spare lanes (whole vectors over the plane)
+        times the reduction pass CHAN_SPARE_LANES times its pixels."""
+        if self.cg is None:
+            return False
+        row = self.cg * self.taps
+        if row % 1024 == 0:
             return True
-        return self.ow is not None and self.oh is not None and lanes_to_spare(self.oh * self.ow, vl)
+        if self.ow is None or self.oh is None:
+            return False
+        px = self.oh * self.ow
+        return (-(-px // vl) * vl - px) * row > CHAN_SPARE_LANES * px
 
     def plane_row(self):
         """conv-chan on a 1x1 layer at stride 1 without padding, sizes
@@ -1812,6 +1819,10 @@ def g_chan(rng):
         # a block past PACK_ITEMS_MAX_BYTES (1824 channels x 9 taps x 16
         # channels, 1.05 MB): the nest
         (1824, 128, 1, [3, 3], [2, 2], [1, 1], [1, 1], 3, 3, []),
+        # short reductions at 1x1 where the plane kernel's spare lanes
+        # cost more (CHAN_SPARE_LANES): conv-chan on znver4
+        (32, 48, 1, [1, 1], [1, 1], [1, 1], [0, 0], 7, 7, [2]),
+        (64, 40, 1, [1, 1], [1, 1], [1, 1], [0, 0], 6, 5, []),
     ]
     chan_units(rng, pipes, "channel vectors", [c + ("",) for c in cases], 5)
     # strided stems (a short reduction) followed by a max pool: conv-chan
