@@ -160,12 +160,6 @@ static bool feeds_max_pool(const Schedule *s, const Node *n)
  * (On x86-64-v3 the rows kernel's blocks of 6 channels keep their rows
  * in the L1 cache, and stay: 1024->256 at 14x14 there 1.05x faster than
  * conv-chan.) */
-static bool lanes_to_spare(int64_t px, int32_t vl)
-{
-    int64_t covered = (px + vl - 1) / vl * vl;
-    return (covered - px) * 50 > px;
-}
-
 static bool plane_weak(const Node *n, int64_t row, const Target *t)
 {
     int64_t oh, ow;
@@ -176,6 +170,14 @@ static bool plane_weak(const Node *n, int64_t row, const Target *t)
         return false;
     int64_t px = oh * ow, covered = (px + t->vlen - 1) / t->vlen * t->vlen;
     return (covered - px) * row > CHAN_SPARE_LANES * px;
+}
+
+/* Whole vectors of vl lanes cover px positions with more than 2% of
+ * their lanes to spare. */
+static bool lanes_to_spare(int64_t px, int32_t vl)
+{
+    int64_t covered = (px + vl - 1) / vl * vl;
+    return (covered - px) * 50 > px;
 }
 
 /* The channel-vector kernel (kernels/conv_chan.c) for a strided 2-D
@@ -241,8 +243,10 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 0.88 on conv-chan, 1.00 on the row kernel). */
     bool blends = !t->masked && !widths && column_taps(n) && !rows_open;
     bool pooled = feeds_max_pool(s, n);
-    bool border = t->fmas < 2 && (column_taps(n) ? widths && cg * k0 * k1 >= CHAN_MIN_REDUCTION
-                                                 : plane_weak(n, cg * k0 * k1, t));
+    /* with one FMA a cycle: stride-1 layers whose column taps leave the
+     * rows (above), and 1x1 layers where the plane kernel falls short */
+    bool one_fma = t->fmas < 2 && (column_taps(n) ? widths && cg * k0 * k1 >= CHAN_MIN_REDUCTION
+                                                  : plane_weak(n, cg * k0 * k1, t));
     /* Without mask registers the rows kernel's vectors stay inside an
      * output row, so rows that whole vectors cover with more than 2% to
      * spare leave lanes empty at every row's end, and short rows give
@@ -250,15 +254,14 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * row.  x86-64-v3 on znver4, interleaved, one core / two: 3x3
      * 64->64 at 28x28 1.14 / 1.08x, 128->128 at 28x28 1.13 / 1.11x,
      * 256->256 at 14x14 1.21 / 1.14x, 512->512 at 7x7 2.11 / 2.12x,
-     * 128->128 at 42x42 1.19 / 1.22x, 5x5 64->64 at 28x28 1.35 /
-     * 1.36x.  Rows of whole vectors
-     * keep the rows kernel (at 56 columns W4 0.97x and the ResNet block
-     * 1.07 / 0.96x on conv-chan, 32->32 at 112 0.86x), and so do 1x1
-     * layers, which it does not take. */
+     * 128->128 at 42x42 1.19 / 1.22x, 5x5 64->64 at 28x28 1.35 / 1.36x.
+     * Rows of whole vectors keep the rows kernel (at 56 columns W4 0.97x
+     * and the ResNet block 1.07 / 0.96x on conv-chan, 32->32 at 112
+     * 0.86x), and so do 1x1 layers, which it does not take. */
     bool rows_short = !t->masked && widths && !strided && column_taps(n) &&
                       lanes_to_spare(ow, t->vlen) && cg * k0 * k1 >= CHAN_MIN_REDUCTION;
-    if (!(strided || blends || border || rows_short) || kg < t->vlen ||
-        (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled && !border))
+    if (!(strided || blends || one_fma || rows_short) || kg < t->vlen ||
+        (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled && !one_fma))
         return false;
     if (n->nin > 2 && n->in[2]->shape.rank != 1)
         return false;
