@@ -85,6 +85,11 @@ typedef struct StagePlan {
                                    its block's weights itself into a buffer
                                    of its own, alongside its first row's
                                    reduction (no nest) */
+    bool         dw_chan;       /* conv-chan over a depthwise layer (one
+                                   channel a group): vectors of 16 groups,
+                                   each work item a block of them with
+                                   their input planes transposed into a
+                                   buffer of its own */
     bool         plane_row;     /* conv-chan, a 1x1 layer at stride 1
                                    without padding, its sizes known: the
                                    output plane taken as one row of OH*OW

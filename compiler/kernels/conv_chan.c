@@ -48,6 +48,16 @@
  * packed weights are zero past the group's last channel, and those lanes
  * are neither loaded from the bias nor stored.
  *
+ * A depthwise layer on a small plane (plan.dw_chan) takes its groups as
+ * one: lane i of a vector is channel k0 + i of the block, whose only input
+ * channel is the same.  Its work item is a block of channels at one batch
+ * index: it transposes their input planes into bt[pixel][VL] on its stack
+ * (kl_transpose, VL pixels at a time), then computes every row's blocks
+ * with vector loads from there where the other layers broadcast an input
+ * scalar, its packed weights [tap][VL] a block as for a layer of one
+ * input channel.  Each lane's sum is the scalar nest's: the bias, then
+ * its own taps in order, those outside the input left out as above.
+ *
  * Runtime weights on a small output plane (plan.pack_in_items) are packed
  * by the work items rather than by a nest before them: an item is a
  * channel block, with a block buffer of its own; its first block of
@@ -83,6 +93,11 @@ typedef struct Chan {
     int64_t pr;             /* the right padding, when known */
     int32_t var_ky;
     bool    packing;        /* building the blocks that pack the weights */
+    /* a depthwise layer (plan.dw_chan): lane i of a vector is group
+     * (channel) k0 + i, its input the item's transposed planes
+     * bt[pixel][VL], read with vector loads where conv-chan broadcasts */
+    bool    dw;
+    int32_t bt;
     /* a fused max pool: the block's conv rows go to a ring of `ring`
      * rows ([ring][OW][nk], private to the work item), pooled as soon as a
      * pooled row's window is complete */
@@ -263,7 +278,7 @@ static IrStmt *prefetch_ahead(Chan *H, IrExpr *c, int32_t np)
     Conv *P = &H->c;
     Lower *L = P->L;
     IrExpr *bytes = mul(L, mul(L, P->Cg, P->cstride), I(L, 4));
-    if (bytes->kind != IR_EXPR_INT || bytes->ival <= PREFETCH_MIN_BYTES)
+    if (H->dw || bytes->kind != IR_EXPR_INT || bytes->ival <= PREFETCH_MIN_BYTES)
         return NULL;
     int64_t per_c = P->ntaps * H->ncv * np / 2;       /* FMA cycles a channel */
     int64_t d = per_c > 0 ? (PREFETCH_CYCLES + per_c - 1) / per_c : 1;
@@ -280,6 +295,18 @@ static IrStmt *prefetch_ahead(Chan *H, IrExpr *c, int32_t np)
             ptrvec_push(L->a, &pf, ir_prefetch(L->a, P->bx, P->xrank, lin_idx(P, P->xrank, at)));
         }
     return lower_block(L, &pf);
+}
+
+/* The input an FMA of the block multiplies, at linear position xl: the
+ * scalar broadcast, or with a depthwise layer the vector of the block's
+ * channels at pixel xl of the transposed planes. */
+static IrExpr *input_at(Chan *H, IrExpr *xl)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    if (H->dw)
+        return ir_vload(L->a, H->bt, 2, lin_idx(P, 2, mul(L, xl, I(L, P->vl))), NULL);
+    return ir_broadcast(L->a, ir_load(L->a, P->bx, P->xrank, lin_idx(P, P->xrank, xl)));
 }
 
 /* One variant: the reduction and the stores of np pixels, with
@@ -335,7 +362,7 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
                 continue;
             IrExpr *xl = add(L, add(L, xrow, I(L, p * H->sx)), mul(L, kx, I(L, H->dx)));
             IrStmt *st[1 + MAX_NK];
-            st[0] = set(P, bx, ir_broadcast(a, ir_load(a, P->bx, P->xrank, lin_idx(P, P->xrank, xl))));
+            st[0] = set(P, bx, input_at(H, xl));
             for (int32_t v = 0; v < ncv; v++)
                 st[1 + v] = set(P, acc[v][p], ir_fma(a, loc(P, bx), loc(P, wv[v]), loc(P, acc[v][p])));
             IrStmt *pix = ir_block(a, st, 1 + ncv);
@@ -364,7 +391,7 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
                 continue;
             IrExpr *xl = add(L, xrow, I(L, p * H->sx + kx * H->dx));
             IrStmt *st[1 + MAX_NK];
-            st[0] = set(P, bx, ir_broadcast(a, ir_load(a, P->bx, P->xrank, lin_idx(P, P->xrank, xl))));
+            st[0] = set(P, bx, input_at(H, xl));
             for (int32_t v = 0; v < ncv; v++)
                 st[1 + v] = set(P, acc[v][p], ir_fma(a, loc(P, bx), loc(P, wv[v]), loc(P, acc[v][p])));
             IrStmt *pix = ir_block(a, st, 1 + ncv);
@@ -527,7 +554,8 @@ static IrStmt *block_stmts(Chan *H)
     /* linear positions: input (c = 0, ky = 0, p = 0, kx = 0), output block,
      * packed weights */
     IrExpr *C = lower_dim(L, P->x->shape.dims[xr - 3]);
-    IrExpr *plane0 = add(L, mul(L, loc(P, P->l_n), C), mul(L, loc(P, P->l_g), P->Cg));
+    IrExpr *plane0 = H->dw ? I(L, 0)      /* the transposed planes: pixels */
+                           : add(L, mul(L, loc(P, P->l_n), C), mul(L, loc(P, P->l_g), P->Cg));
     IrExpr *ox0 = mul(L, loc(P, H->l_xb), I(L, H->np));
     if (!H->widths) {
         open_columns(H, &body);
@@ -693,6 +721,38 @@ static IrStmt *pooled_item(Chan *H, IrExpr *chunk)
     return lower_block(L, &body);
 }
 
+/* A depthwise item's input planes, channels k0 .. k0 + VL - 1 of batch
+ * index n, transposed into bt[pixel][VL]: VL pixels of VL planes at a
+ * time, VL masked loads (past the plane's end and the last channel: 0,
+ * never read as a tap or stored), kl_transpose, VL stores. */
+static IrStmt *transpose_planes(Chan *H)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int32_t vl = P->vl, vq = lower_var(L, "q");
+    IrExpr *px = mul(L, P->IH, P->IW), *q0 = mul(L, V(L, vq), I(L, vl));
+    IrExpr *k0 = mul(L, loc(P, P->l_kb), I(L, P->nk));
+    IrExpr *pix = kl_in_range(L, ir_bin(a, IR_OP_ADD, ir_broadcast(a, q0), ir_iota(a)), px);
+    PtrVec body = { 0 };
+    int32_t rows[64];
+    for (int32_t j = 0; j < vl; j++) {
+        rows[j] = lower_local(L, IR_TYPE_VF32);
+        IrExpr *ch = add(L, k0, I(L, j));
+        IrExpr *m = P->rem ? kl_and(L, pix, ir_broadcast(a, ir_bin(a, IR_OP_LT, ch, I(L, P->K))))
+                           : pix;
+        IrExpr *src = add(L, mul(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), ch), px), q0);
+        ptrvec_push(a, &body, set(P, rows[j], ir_vload(a, P->bx, P->xrank, lin_idx(P, P->xrank, src), m)));
+    }
+    kl_transpose(L, &body, rows, vl);
+    for (int32_t i = 0; i < vl; i++) {
+        IrExpr *dst = mul(L, add(L, q0, I(L, i)), I(L, vl));
+        ptrvec_push(a, &body, ir_vstore(a, H->bt, 2, lin_idx(P, 2, dst), loc(P, rows[i]), NULL));
+    }
+    return ir_for(a, vq, I(L, 0), idiv(L, add(L, px, I(L, vl - 1)), I(L, vl)), lower_block(L, &body),
+                  IR_LOOP_KERNEL);
+}
+
 /* A work item's batch index n, its group and channel block from gk (the
  * group outer), and its first weight. */
 static void channel_block(Chan *H, IrExpr *gk, IrExpr *n, PtrVec *body)
@@ -720,6 +780,7 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     H->kx_loop = plan->tap_loop;
     const WindowParams *win = &n->conv.win;
     int32_t xr = P->x->shape.rank, orank = n->shape.rank;
+    H->dw = plan->dw_chan;
     H->widths = sym_is_const(P->x->shape.dims[xr - 1], &H->iw) &&
                 sym_is_const(n->shape.dims[orank - 1], &H->ow);
     if (plan->plane_row) {      /* a 1x1 layer's plane as one row */
@@ -798,6 +859,29 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
     IrExpr *gks = I(L, P->nkbg * P->G);
     PtrVec body = { 0 };
+    if (H->dw) {
+        /* a depthwise item: a block of channels at one batch index, its
+         * input planes transposed once, then every row and column block */
+        int64_t ih, iw, npx;
+        sym_is_const(P->x->shape.dims[xr - 2], &ih);
+        sym_is_const(P->x->shape.dims[xr - 1], &iw);
+        npx = (ih * iw + P->vl - 1) / P->vl * P->vl;
+        Shape ts = shape_make(a, 2);
+        ts.dims[0] = sym_const(&L->sc, npx);
+        ts.dims[1] = sym_const(&L->sc, P->vl);
+        H->bt = lower_local_buffer(L, arena_printf(a, "%s_planes", n->name ? n->name : "conv"), ts);
+        channel_block(H, idiv(L, it, P->N), imod(L, it, P->N), &body);
+        ptrvec_push(a, &body, transpose_planes(H));
+        int32_t vs = lower_var(L, "s");
+        IrExpr *sv = V(L, vs);
+        IrStmt *part[] = {
+            set(P, H->l_xb, imod(L, sv, H->nxb)),
+            set(P, H->l_oy, idiv(L, sv, H->nxb)),
+            block_stmts(H),
+        };
+        ptrvec_push(a, &body, ir_for(a, vs, I(L, 0), spatial, ir_block(a, part, 3), IR_LOOP_KERNEL));
+        return ir_for(a, vit, I(L, 0), mul(L, gks, P->N), lower_block(L, &body), flags);
+    }
     if (P->pack_items) {
         /* the runtime weights packed by the work items, an item a channel
          * block, each into a block buffer of its own: the item packs the

@@ -282,7 +282,7 @@ static void read_geometry(Conv *P)
     P->tile = P->nv * P->vl;
     P->flip = n->conv.flip;
     sym_is_const(P->w->shape.dims[0], &P->K);
-    P->G = n->conv.groups;
+    P->G = plan->dw_chan ? 1 : n->conv.groups;  /* dw: the groups as one, Cg = 1 */
     P->Kg = P->K / P->G;
     P->nkbg = (P->Kg + P->nk - 1) / P->nk;
     P->rem = P->Kg % P->nk;

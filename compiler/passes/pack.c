@@ -77,7 +77,7 @@ void pass_pack_weights(Arena *a, Schedule *s)
                 taps *= sym_is_const(n->conv.win.k[d], &k) ? k : 0;
             bool fits = sym_is_const(n->in[1]->shape.dims[1], &cg) && taps > 0 &&
                         cg * taps * p->nk * 4 <= PACK_ITEMS_MAX_BYTES;
-            p->pack_in_items = n->in[1]->op == NODE_INPUT && !p->pool && !n->conv.flip &&
+            p->pack_in_items = n->in[1]->op == NODE_INPUT && !p->pool && !n->conv.flip && !p->dw_chan &&
                                p->nk % s->target.vlen == 0 && small_plane(n) && many && fits;
         }
         else if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS)

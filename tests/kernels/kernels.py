@@ -67,6 +67,8 @@ MAX_STRIP_BYTES = 96 << 10  # passes/pool.c: a fused pool's private strip
 MAX_CHAN_PIXELS = 14        # passes/kernels.c: conv-chan's widest pixel block
 CHAN_MIN_REDUCTION = 256    # passes/kernels.c: conv-chan's least Cg x taps
 CHAN_SPARE_LANES = 4        # passes/kernels.c: spare lanes x reduction past it a pixel: conv-chan
+DW_CHAN_MAX_PIXELS = 1024   # passes/kernels.c: depthwise conv-chan's largest output plane
+DW_CHAN_MAX_BYTES = 256 << 10   # ... and its transposed input planes
 PACK_ITEMS_MAX_BYTES = 1 << 20  # passes/pack.c: the largest block its work items pack
 CHAN_ITEMS = 8              # passes/pool.c: chunks of pooled rows a conv-chan with a pool
 CHAN_OPEN_POOL_ROWS = 14    # passes/pool.c: its pooled rows an item when their count is a symbol
@@ -198,6 +200,17 @@ class ConvGeom:
         """The input read through phase planes (conv-plane and conv-rows)."""
         return self.strided_or_wider and self.choice(vl)[0] != "conv-chan"
 
+    def dw_chan(self, vl):
+        """conv-chan over a depthwise layer (passes/kernels.c): one input
+        and one output channel a group, 2-D, where a 512-bit FMA issues
+        once a cycle, a vector of channels or more, sizes known, an
+        output plane of at most DW_CHAN_MAX_PIXELS, input planes transposed within
+        DW_CHAN_MAX_BYTES, no max pool next."""
+        return (self.nsp == 2 and self.kg == 1 and self.cg == 1 and self.groups >= vl and vregs(vl) >= 32
+                and NATIVE_HALF_RATE and None not in (self.ow, self.iw, self.oh, self.ih)
+                and self.oh * self.ow <= DW_CHAN_MAX_PIXELS
+                and self.ih * self.iw * vl * 4 <= DW_CHAN_MAX_BYTES and not self.max_pool_next)
+
     def chan(self, vl):
         """conv-chan: 2-D, strided (or, on AVX2, a symbolic row width with
         column taps; or, with one FMA a cycle, known widths, column taps and
@@ -262,6 +275,8 @@ class ConvGeom:
         """(kernel, (nk, nv) or None)"""
         if self.taps > MAX_KERNEL_TAPS or any(s > MAX_KERNEL_STRIDE for s in self.stride):
             return "scalar", None
+        if self.dw_chan(vl):
+            return "conv-chan", chan_block(self.groups, self.ow, vl, False)
         if self.chan(vl):
             ow = self.ow * self.oh if self.plane_row() else self.ow
             return "conv-chan", chan_block(self.kg, ow, vl, self.max_pool_next)
@@ -1823,6 +1838,13 @@ def g_chan(rng):
         # cost more (CHAN_SPARE_LANES): conv-chan on znver4
         (32, 48, 1, [1, 1], [1, 1], [1, 1], [0, 0], 7, 7, [2]),
         (64, 40, 1, [1, 1], [1, 1], [1, 1], [0, 0], 6, 5, []),
+        # depthwise layers on small planes: conv-chan over vectors of
+        # channels on znver4 (planes transposed in each item), a last
+        # block partly empty, batch 2, stride 2, 5x5, dilation 2
+        (40, 40, 40, [3, 3], [1, 1], [1, 1], [1, 1], 9, 11, [2]),
+        (24, 24, 24, [3, 3], [2, 2], [1, 1], [1, 1], 13, 12, []),
+        (32, 32, 32, [5, 5], [1, 1], [1, 1], [2, 2], 7, 7, []),
+        (48, 48, 48, [3, 3], [1, 1], [2, 2], [2, 2], 10, 9, []),
     ]
     chan_units(rng, pipes, "channel vectors", [c + ("",) for c in cases], 5)
     # strided stems (a short reduction) followed by a max pool: conv-chan
@@ -2251,7 +2273,8 @@ SCHED_LINE = re.compile(
     r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|conv-chan|pool-rows|stencil-rows)"
     r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
     r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
-    r"|, \d+ groups an item|, column taps in a loop|, the plane as one row|, packed weights"
+    r"|, \d+ groups an item|, column taps in a loop|, the plane as one row"
+    r"|, depthwise planes transposed|, packed weights"
     r"|, weights packed by the work items|, materialised)*)"
     r"(?:, epilogue (?P<epi>.*?))?"
     r"(?:, then (?P<pool>.+) on tiles of (?P<prows>\d+) pooled rows)?"
@@ -2354,6 +2377,9 @@ def check_schedule(p, units, text, mode):
                 row = g.plane_row()
                 if ("the plane as one row" in flags) != row:
                     errs.append(f"{where}: the plane {'not ' * row}taken as one row")
+                dw = g.dw_chan(lanes)
+                if ("depthwise planes transposed" in flags) != dw:
+                    errs.append(f"{where}: depthwise planes {'not ' * dw}transposed")
             if kernel.startswith("conv-"):
                 ph = e["geom"].phases(lanes)
                 if ("phase planes" in flags) != ph:
@@ -2374,7 +2400,7 @@ def check_schedule(p, units, text, mode):
                 fits = g.cg is not None and g.cg * g.taps * blk[0] * 4 <= PACK_ITEMS_MAX_BYTES
                 want_items = (kernel == "conv-chan" and w_input and label not in fused_conv and small
                               and many and fits and not getattr(g, "flip", False)
-                              and blk[0] % lanes == 0)
+                              and blk[0] % lanes == 0 and not g.dw_chan(lanes))
                 got_items = "weights packed by the work items" in flags
                 if ("packed weights" in flags or got_items) != want_packed:
                     errs.append(f"{where}: weights {'not ' * want_packed}packed")
