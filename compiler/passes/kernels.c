@@ -244,7 +244,10 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 56x56 1.73 / 1.68x, 3x3 960 at 7x7 2.00 / 1.56x, 5x5 240 at 28x28
      * 2.15 / 1.89x.  Output planes up to DW_CHAN_MAX_PIXELS: at 56x56 the
      * MobileNetV2 block measured 1.01 / 1.00x, at 112x112 (W5, its
-     * transposed planes 800 KB) 0.82 / 0.84x. */
+     * transposed planes 800 KB) 0.82 / 0.84x.  (x86-64-v3, one channel
+     * vector a block: 3x3/2 144 at 56x56 3.13x, 3x3 960 at 7x7 1.88x,
+     * but 576 at 14x14 0.72x and 5x5 240 at 28x28 0.95x against its row
+     * kernel: not taken there.) */
     int64_t C, oh_, ih_;
     bool dw = t->fmas < 2 && t->masked && widths && depthwise(n, &C) &&
               dim_const(n->shape.dims[r - 2], &oh_) && dim_const(x->shape.dims[xr - 2], &ih_) &&
@@ -332,7 +335,7 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 1.008x). */
     bool onechan = t->fmas < 2 && (widths || !pooled);
     int32_t accmax = t->vregs >= 32 ? (pooled ? 24 : 28) : 12, ncvmax = t->vregs >= 32 ? 4 : 2;
-    if (onechan)
+    if (onechan || dw)      /* a depthwise block: its transposed planes are one vector */
         ncvmax = 1;
     int64_t cvs = (kg + t->vlen - 1) / t->vlen;
     int32_t ncv = 1, np = 1;
