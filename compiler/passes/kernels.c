@@ -244,12 +244,18 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 56x56 1.73 / 1.68x, 3x3 960 at 7x7 2.00 / 1.56x, 5x5 240 at 28x28
      * 2.15 / 1.89x.  Output planes up to DW_CHAN_MAX_PIXELS: at 56x56 the
      * MobileNetV2 block measured 1.01 / 1.00x, at 112x112 (W5, its
-     * transposed planes 800 KB) 0.82 / 0.84x.  (x86-64-v3, one channel
-     * vector a block: 3x3/2 144 at 56x56 3.13x, 3x3 960 at 7x7 1.88x,
-     * but 576 at 14x14 0.72x and 5x5 240 at 28x28 0.95x against its row
-     * kernel: not taken there.) */
+     * transposed planes 800 KB) 0.82 / 0.84x.  Without mask registers
+     * (x86-64-v3: vectors of 8 channels, one a block) it takes the
+     * strided ones, whose phase planes cost the row kernel a pass over
+     * the input (3x3/2 144 at 56x56 3.13x, 192 at 28x28 3.11x, 384 at
+     * 14x14 3.22x, 5x5/2 160 at 14x14 3.37x), and rows narrower than a
+     * vector (3x3 960 at 7x7 1.88x); at stride 1 with wider rows the row
+     * kernel stays (576 at 14x14 0.72x, 64 at 10x10 0.70x, 5x5 240 at
+     * 28x28 0.95x, at 14x14 1.23x on conv-chan). */
     int64_t C, oh_, ih_;
-    bool dw = t->fmas < 2 && t->masked && widths && depthwise(n, &C) &&
+    bool dw_target = (t->fmas < 2 && t->masked) ||
+                     (!t->masked && (w->stride[0] > 1 || w->stride[1] > 1 || (widths && ow < t->vlen)));
+    bool dw = dw_target && widths && depthwise(n, &C) &&
               dim_const(n->shape.dims[r - 2], &oh_) && dim_const(x->shape.dims[xr - 2], &ih_) &&
               oh_ * ow <= DW_CHAN_MAX_PIXELS && ih_ * iw * t->vlen * 4 <= DW_CHAN_MAX_BYTES &&
               !feeds_max_pool(s, n);

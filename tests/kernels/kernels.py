@@ -153,7 +153,7 @@ def chan_one_vector(vl, ow, pooled=False):
     return vregs(vl) >= 32 and NATIVE_HALF_RATE and (ow is not None or not pooled)
 
 
-def chan_block(kg, ow, vl, pooled=False):
+def chan_block(kg, ow, vl, pooled=False, dw=False):
     """conv-chan (nk, nv): ncv vectors of output channels (nk = ncv*vl) x np
     pixels of a row, the cheapest by the cycle model of passes/kernels.c
     (ties: more accumulators); past 24 accumulators (AVX-512, no max pool
@@ -162,7 +162,7 @@ def chan_block(kg, ow, vl, pooled=False):
     (unrolled, they spill).  ow None (a symbolic width):
     the cost summed over the widths 14, 28, ... (CHAN_OPEN_WIDTHS)."""
     accmax, ncvmax = ((24 if pooled else 28), 4) if vregs(vl) >= 32 else (12, 2)
-    if chan_one_vector(vl, ow, pooled):
+    if chan_one_vector(vl, ow, pooled) or dw:
         ncvmax = 1
     widths = [ow] if ow is not None else [14 << i for i in range(CHAN_OPEN_WIDTHS)]
     cvs = -(-kg // vl)
@@ -203,11 +203,15 @@ class ConvGeom:
     def dw_chan(self, vl):
         """conv-chan over a depthwise layer (passes/kernels.c): one input
         and one output channel a group, 2-D, where a 512-bit FMA issues
-        once a cycle, a vector of channels or more, sizes known, an
+        once a cycle or, without mask registers, strided or with rows
+        narrower than a vector; a vector of channels or more, sizes known, an
         output plane of at most DW_CHAN_MAX_PIXELS, input planes transposed within
         DW_CHAN_MAX_BYTES, no max pool next."""
-        return (self.nsp == 2 and self.kg == 1 and self.cg == 1 and self.groups >= vl and vregs(vl) >= 32
-                and NATIVE_HALF_RATE and None not in (self.ow, self.iw, self.oh, self.ih)
+        target = ((vregs(vl) >= 32 and NATIVE_HALF_RATE)
+                  or (not masked(vl) and (any(s > 1 for s in self.stride)
+                                          or (self.ow is not None and self.ow < vl))))
+        return (self.nsp == 2 and self.kg == 1 and self.cg == 1 and self.groups >= vl and target
+                and None not in (self.ow, self.iw, self.oh, self.ih)
                 and self.oh * self.ow <= DW_CHAN_MAX_PIXELS
                 and self.ih * self.iw * vl * 4 <= DW_CHAN_MAX_BYTES and not self.max_pool_next)
 
@@ -276,7 +280,7 @@ class ConvGeom:
         if self.taps > MAX_KERNEL_TAPS or any(s > MAX_KERNEL_STRIDE for s in self.stride):
             return "scalar", None
         if self.dw_chan(vl):
-            return "conv-chan", chan_block(self.groups, self.ow, vl, False)
+            return "conv-chan", chan_block(self.groups, self.ow, vl, False, dw=True)
         if self.chan(vl):
             ow = self.ow * self.oh if self.plane_row() else self.ow
             return "conv-chan", chan_block(self.kg, ow, vl, self.max_pool_next)
