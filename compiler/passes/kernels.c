@@ -234,6 +234,8 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
     /* widths known at run time only: the cost summed over the widths of
      * CHAN_OPEN_WIDTHS */
     bool widths = dim_const(x->shape.dims[xr - 1], &iw) && dim_const(n->shape.dims[r - 1], &ow);
+    bool strided = w->stride[0] > 1 || w->stride[1] > 1;
+    bool pooled = feeds_max_pool(s, n);
     /* A depthwise layer on a small plane, where a 512-bit FMA issues once
      * a cycle: vectors of 16 groups (channels), each work item a block of
      * them at one batch index, whose input planes it transposes into a
@@ -253,12 +255,10 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * kernel stays (576 at 14x14 0.72x, 64 at 10x10 0.70x, 5x5 240 at
      * 28x28 0.95x, at 14x14 1.23x on conv-chan). */
     int64_t C, oh_, ih_;
-    bool dw_target = (t->fmas < 2 && t->masked) ||
-                     (!t->masked && (w->stride[0] > 1 || w->stride[1] > 1 || (widths && ow < t->vlen)));
-    bool dw = dw_target && widths && depthwise(n, &C) &&
+    bool dw_target = (t->fmas < 2 && t->masked) || (!t->masked && (strided || (widths && ow < t->vlen)));
+    bool dw = dw_target && widths && !pooled && depthwise(n, &C) &&
               dim_const(n->shape.dims[r - 2], &oh_) && dim_const(x->shape.dims[xr - 2], &ih_) &&
-              oh_ * ow <= DW_CHAN_MAX_PIXELS && ih_ * iw * t->vlen * 4 <= DW_CHAN_MAX_BYTES &&
-              !feeds_max_pool(s, n);
+              oh_ * ow <= DW_CHAN_MAX_PIXELS && ih_ * iw * t->vlen * 4 <= DW_CHAN_MAX_BYTES;
     if (dw)
         kg = C;
     int64_t k0, k1;
@@ -271,12 +271,10 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 1.05 / 1.07x, 512->2048 1.05 / 1.07x, 1024->1024 1.05 / 1.04x;
      * 14x14 unchanged).  Not before a max pool, which reads the rows. */
     int64_t oh;
-    bool plane_row = widths && k0 == 1 && k1 == 1 && !column_taps(n) && w->stride[0] == 1 &&
-                     w->stride[1] == 1 && iw == ow && dim_const(n->shape.dims[r - 2], &oh) &&
-                     no_row_padding(n) && !feeds_max_pool(s, n);
+    bool plane_row = widths && k0 == 1 && k1 == 1 && !column_taps(n) && !strided && iw == ow &&
+                     dim_const(n->shape.dims[r - 2], &oh) && no_row_padding(n) && !pooled;
     if (plane_row)
         ow *= oh;
-    bool strided = w->stride[0] > 1 || w->stride[1] > 1;
     /* Without mask registers and with a row width that is a symbol, the
      * plane kernel would mask with blends.  The row kernel takes such a
      * convolution at stride 1 with output rows no longer than the input's
@@ -284,7 +282,6 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * against the constant-size build: W1 declared [1, 64, H, W] 0.46 ->
      * 0.88 on conv-chan, 1.00 on the row kernel). */
     bool blends = !t->masked && !widths && column_taps(n) && !rows_open;
-    bool pooled = feeds_max_pool(s, n);
     /* with one FMA a cycle: stride-1 layers whose column taps leave the
      * rows (above), and 1x1 layers where the plane kernel falls short */
     bool one_fma = t->fmas < 2 && (column_taps(n) ? widths && cg * k0 * k1 >= CHAN_MIN_REDUCTION
