@@ -171,17 +171,16 @@ static int32_t pack_weights(Conv *P)
      * work items where the plan says so and they can (by transposition),
      * each item a block into a buffer of its own (on its stack) */
     int32_t wb = lower_buffer_of(L, w);
-    if (wb >= 0 && !P->flip && P->nk % P->vl == 0 && P->vl <= 64 &&
-        schedule_plan(L->sched, P->n)->pack_in_items) {
+    bool transposable = wb >= 0 && !P->flip && P->nk % P->vl == 0 && P->vl <= 64;
+    P->bwsrc = wb;
+    if (transposable && schedule_plan(L->sched, P->n)->pack_in_items) {
         s.dims[0] = sym_const(&L->sc, 1);
-        P->bwsrc = wb;
         P->pack_items = true;
         return P->bwp = lower_local_buffer(L, name, s);
     }
     int32_t b = lower_scratch(L, name, s);
-    if (wb >= 0 && !P->flip && P->nk % P->vl == 0 && P->vl <= 64) {
+    if (transposable) {
         P->bwp = b;
-        P->bwsrc = wb;
         return pack_weights_transpose(P, nblk);
     }
     if (wb >= 0)
