@@ -1908,6 +1908,15 @@ def g_chan(rng):
         (32, 16, 1, [3, 3], [1, 1], [1, 1], [1, 1], 9, 30, [], "HW"),
         (64, 24, 1, [3, 3], [1, 1], [2, 2], [2, 2], 7, 19, [2], "W"),
         (40, 17, 1, [3, 3], [1, 1], [1, 1], [0, 0], 6, 13, [], "W"),
+        # rows of at most half a block (7x7 maps under blocks of 14): the
+        # variants built for blocks of half as many pixels -- the left
+        # border's (14 -> 7), one before the right border and one past it
+        # (13 -> 7), a 1x1 wholly inside (14 -> 7), and a row one column
+        # wider than that, which keeps the full blocks
+        (64, 32, 1, [3, 3], [2, 2], [1, 1], [1, 1], 8, 14, [], "HW"),
+        (48, 24, 1, [3, 3], [2, 2], [1, 1], [1, 1], 7, 13, [2], "W"),
+        (272, 16, 1, [1, 1], [2, 2], [1, 1], [0, 0], 6, 14, [], "HW"),
+        (32, 16, 1, [3, 3], [2, 2], [1, 1], [1, 1], 6, 16, [], "W"),
     ]
     chan_units(rng, pipes, "channel vectors, sizes bound at run time", sym_cases, 4)
     # ... and a stem of known size so wide (5,550 output columns) that its
