@@ -1,6 +1,7 @@
 /* kernels/conv_rows.c - the convolution micro-kernel along output rows
  * (KERNEL_CONV_ROWS, chosen by passes/kernels.c for targets without mask
- * registers, AVX2).
+ * registers, AVX2; and on every target for depthwise layers at stride 1,
+ * whose planes it computes by sliding rows: dw_plane, below).
  *
  * On AVX-512 a masked FMA costs nothing, so conv_plane.c lets vectors run
  * across row ends and masks the taps that leave a row.  Without mask
@@ -280,6 +281,200 @@ static IrStmt *row_body_open(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, I
     return ir_if(a, ir_bin(a, IR_OP_GE, P->OW, I(L, wide)), lower_block(L, &wrow), narrow);
 }
 
+/* dw_plane's lane masks, each set once an item in a mask local (which
+ * the code generator keeps opaque, so that a select on it stays a
+ * merge-masked FMA rather than becoming a blend after it). */
+typedef struct DwRows {
+    Conv    *P;
+    int64_t  ih, iw, oh, ow, nvec;
+    RowVec   rv[MAX_NV];
+    int32_t *wv;            /* the channel's weights, one broadcast a tap */
+    IrExpr  *init;          /* each sum's first term: the bias, or 0 */
+    uint64_t bits[64];
+    int32_t  mask[64], nmask;
+} DwRows;
+
+static IrExpr *dw_mask(DwRows *D, PtrVec *out, uint64_t bits)
+{
+    Conv *P = D->P;
+    for (int32_t i = 0; i < D->nmask; i++)
+        if (D->bits[i] == bits)
+            return loc(P, D->mask[i]);
+    if (D->nmask == 64)
+        return const_mask(P, bits);
+    D->bits[D->nmask] = bits;
+    D->mask[D->nmask] = lower_local(P->L, IR_TYPE_VBOOL);
+    ptrvec_push(P->L->a, out, set(P, D->mask[D->nmask], const_mask(P, bits)));
+    return loc(P, D->mask[D->nmask++]);
+}
+
+/* Output row lo + o (of base + [lo, hi)), vectors [v0, v0 + nv): stored
+ * with the epilogue, lanes past the row's end masked. */
+static void dw_store(DwRows *D, PtrVec *out, IrExpr *yrow0, int64_t row, int64_t v0, int64_t nv,
+                     const int32_t *acc)
+{
+    Conv *P = D->P;
+    Lower *L = P->L;
+    for (int64_t v = 0; v < nv; v++) {
+        const RowVec *r = &D->rv[v0 + v];
+        IrExpr *lin = add(L, yrow0, I(L, row * D->ow + r->ox0));
+        IrExpr *m = r->lanes == P->vl ? NULL : dw_mask(D, out, ((uint64_t)1 << r->lanes) - 1);
+        ptrvec_push(L->a, out, ir_vstore(L->a, P->by, P->yrank, lin_idx(P, P->yrank, lin),
+                                         kl_epilogue(L, P->n, loc(P, acc[v]), lin, m), m));
+    }
+}
+
+/* Output rows base + [lo, hi) for the vectors [v0, v0 + nv) of each row:
+ * input rows base + iy read in order, each one's column taps loaded once
+ * and multiplied into the output rows it reaches (oy = iy - ay), each
+ * output row's sum started at its first input row and stored (with the
+ * epilogue) after its last.  `checked`: base is 0, and the input rows
+ * outside [0, ih) are left out (the top and bottom rows; a row that none
+ * reaches is its bias); otherwise every kernel row is inside. */
+static void dw_span(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi, bool checked,
+                    int64_t v0, int64_t nv)
+{
+    Conv *P = D->P;
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int64_t kh = P->kh, kw = P->kw, n = hi - lo;
+    int32_t vl = P->vl;
+    uint64_t all = vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << vl) - 1;
+    int64_t *first = arena_array(a, (size_t)n, sizeof *first), *last = arena_array(a, (size_t)n, sizeof *last);
+    int32_t *acc = arena_array(a, (size_t)(n * nv), sizeof *acc);
+    int32_t *xv = arena_array(a, (size_t)(kw * nv), sizeof *xv);
+    for (int64_t i = 0; i < kw * nv; i++)
+        xv[i] = lower_local(L, IR_TYPE_VF32);
+    IrExpr *xrow0 = add(L, loc(P, P->l_xbase), mul(L, base, I(L, D->iw)));
+    IrExpr *yrow0 = add(L, loc(P, P->l_ybase), mul(L, base, I(L, D->ow)));
+    int64_t iylo = INT64_MAX, iyhi = INT64_MIN;
+    for (int64_t o = 0; o < n; o++) {
+        first[o] = INT64_MAX;
+        last[o] = INT64_MIN;
+        for (int64_t ky = 0; ky < kh; ky++) {
+            int64_t iy = lo + o + P->taps[ky * kw].ay;
+            if (!checked || (iy >= 0 && iy < D->ih)) {
+                first[o] = iy < first[o] ? iy : first[o];
+                last[o] = iy;
+            }
+        }
+        for (int64_t v = 0; v < nv; v++)
+            acc[o * nv + v] = lower_local(L, IR_TYPE_VF32);
+        if (first[o] > last[o]) {
+            for (int64_t v = 0; v < nv; v++)
+                ptrvec_push(a, out, set(P, acc[o * nv + v], ir_broadcast(a, D->init)));
+            dw_store(D, out, yrow0, lo + o, v0, nv, &acc[o * nv]);
+            continue;
+        }
+        iylo = first[o] < iylo ? first[o] : iylo;
+        iyhi = last[o] > iyhi ? last[o] : iyhi;
+    }
+    for (int64_t iy = iylo; iy <= iyhi; iy++) {
+        for (int64_t kx = 0; kx < kw; kx++)
+            for (int64_t v = 0; v < nv; v++) {
+                const RowVec *r = &D->rv[v0 + v];
+                uint64_t ok = valid_lanes(P, r, P->taps[kx].ax, 0, D->iw);
+                if (!ok)
+                    continue;
+                IrExpr *lin = add(L, xrow0, I(L, iy * D->iw + r->ox0 + P->taps[kx].ax));
+                ptrvec_push(a, out, set(P, xv[kx * nv + v], ir_vload(a, P->bx, P->xrank,
+                    lin_idx(P, P->xrank, lin), ok == all ? NULL : dw_mask(D, out, ok))));
+            }
+        for (int64_t ky = 0; ky < kh; ky++) {
+            int64_t o = iy - P->taps[ky * kw].ay - lo;
+            if (o < 0 || o >= n || first[o] > iy || iy > last[o])
+                continue;
+            for (int64_t v = 0; v < nv && iy == first[o]; v++)
+                ptrvec_push(a, out, set(P, acc[o * nv + v], ir_broadcast(a, D->init)));
+            for (int64_t kx = 0; kx < kw; kx++)
+                for (int64_t v = 0; v < nv; v++) {
+                    uint64_t ok = valid_lanes(P, &D->rv[v0 + v], P->taps[kx].ax, 0, D->iw);
+                    if (!ok)
+                        continue;
+                    IrExpr *av = loc(P, acc[o * nv + v]);
+                    IrExpr *f = ir_fma(a, loc(P, xv[kx * nv + v]), loc(P, D->wv[ky * kw + kx]), av);
+                    if (ok != all)
+                        f = ir_select(a, dw_mask(D, out, ok), f, av);
+                    ptrvec_push(a, out, set(P, acc[o * nv + v], f));
+                }
+        }
+        for (int64_t o = 0; o < n; o++)     /* the rows whose last input row this is */
+            if (first[o] <= last[o] && last[o] == iy)
+                dw_store(D, out, yrow0, lo + o, v0, nv, &acc[o * nv]);
+    }
+}
+
+/* Output rows base + [lo, hi), every vector of each row, nv (the plan's)
+ * vectors at a time: their accumulators, kh rows in flight, and their
+ * column taps' loads within the registers. */
+static void dw_rows(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi, bool checked)
+{
+    int64_t chunk = D->P->nv;
+    for (int64_t v0 = 0; v0 < D->nvec; v0 += chunk)
+        dw_span(D, out, base, lo, hi, checked, v0, D->nvec - v0 < chunk ? D->nvec - v0 : chunk);
+}
+
+/* A depthwise layer at stride 1, its sizes known (plan.dw_rows): one
+ * work item a channel's plane, whose output rows are each ceil(OW/VL)
+ * vectors from column 0, lanes past the row's end neither stored nor
+ * read past the input row's.  The input rows are read in order, each
+ * column tap's vectors loaded once, and multiplied into every output row
+ * that the row reaches (oy = iy - ay for each kernel row): output row
+ * oy's sum starts (bias or 0) at its first input row and is stored, with
+ * its epilogue, after its last, and since its input rows come in order
+ * its kernel rows do too -- each lane's sum is the scalar nest's, lanes
+ * whose tap leaves the input row keeping theirs (merge-masked FMAs with
+ * masks fixed when compiling).  Where the row kernel's items, one output
+ * row each, chain each vector's FMAs one after the other and load every
+ * input row once per kernel row, here the FMAs of kh output rows are
+ * independent and the loads a third as many (3x3).  Planes of at most
+ * DW_UNROLL vectors are written out whole; larger ones write out their
+ * top and bottom rows (whose kernel rows leave the input) and loop over
+ * blocks of DW_BLOCK rows between them, each block loading the kh - 1
+ * input rows it shares with the next again. */
+static IrStmt *dw_plane(Conv *P)
+{
+    enum { DW_UNROLL = 64, DW_BLOCK = 8 };
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int32_t vl = P->vl, xr = P->x->shape.rank, r = P->n->shape.rank;
+    DwRows D = { .P = P };
+    sym_is_const(P->x->shape.dims[xr - 2], &D.ih);
+    sym_is_const(P->x->shape.dims[xr - 1], &D.iw);
+    sym_is_const(P->n->shape.dims[r - 2], &D.oh);
+    sym_is_const(P->n->shape.dims[r - 1], &D.ow);
+    D.nvec = (D.ow + vl - 1) / vl;
+    for (int64_t v = 0; v < D.nvec; v++)
+        D.rv[v] = (RowVec){ v * vl, D.ow - v * vl < vl ? D.ow - v * vl : vl };
+    PtrVec out = { 0 };
+    D.wv = arena_array(a, (size_t)P->ntaps, sizeof *D.wv);
+    for (int64_t t = 0; t < P->ntaps; t++) {
+        D.wv[t] = lower_local(L, IR_TYPE_VF32);
+        ptrvec_push(a, &out, set(P, D.wv[t], ir_broadcast(a, conv_weight(P, I(L, 0), t, 0))));
+    }
+    D.init = ir_float(a, 0.0f);
+    if (P->bias) {
+        IrExpr *k = loc(P, P->l_g);
+        D.init = lower_value(L, P->bias, &k);
+    }
+    /* interior rows: every kernel row inside the input */
+    int64_t aymin = P->taps[0].ay, aymax = P->taps[(P->kh - 1) * P->kw].ay;
+    int64_t t0 = aymin < 0 ? -aymin : 0, t1 = D.ih - aymax;
+    t1 = t1 < D.oh ? t1 : D.oh;
+    int64_t blocks = t1 > t0 ? (t1 - t0) / DW_BLOCK : 0;
+    if (D.oh * D.nvec <= DW_UNROLL || blocks < 2) {
+        dw_rows(&D, &out, I(L, 0), 0, D.oh, true);
+        return lower_block(L, &out);
+    }
+    dw_rows(&D, &out, I(L, 0), 0, t0, true);
+    int32_t vb = lower_var(L, "rows");
+    PtrVec body = { 0 };
+    dw_rows(&D, &body, add(L, I(L, t0), mul(L, V(L, vb), I(L, DW_BLOCK))), 0, DW_BLOCK, false);
+    ptrvec_push(a, &out, ir_for(a, vb, I(L, 0), I(L, blocks), lower_block(L, &body), IR_LOOP_KERNEL));
+    dw_rows(&D, &out, I(L, 0), t0 + blocks * DW_BLOCK, D.oh, true);
+    return lower_block(L, &out);
+}
+
 IrStmt *kernel_conv_rows(Lower *L, const Node *n)
 {
     Arena *a = L->a;
@@ -287,7 +482,6 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
     Conv P_ = { .L = L, .n = n };
     Conv *P = &P_;
     conv_setup(P);
-    (void)plan;
 
     int32_t vit = lower_var(L, "item");
     P->var_c = lower_var(L, "c");
@@ -302,6 +496,22 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
     int32_t l_oy = lower_local(L, IR_TYPE_I64), l_ylo = lower_local(L, IR_TYPE_I64),
             l_yhi = lower_local(L, IR_TYPE_I64);
 
+    int32_t xr = P->x->shape.rank, nsp = P->nsp;
+    IrExpr *C = lower_dim(L, P->x->shape.dims[xr - nsp - 1]);
+    uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
+    if (plan->dw_rows) {
+        /* work items: batch x channel, a plane each */
+        ptrvec_push(a, &body, set(P, P->l_kb, I(L, 0)));
+        ptrvec_push(a, &body, set(P, P->l_g, imod(L, it, I(L, P->G))));
+        ptrvec_push(a, &body, set(P, P->l_n, idiv(L, it, I(L, P->G))));
+        ptrvec_push(a, &body, set(P, P->l_xbase, mul(L, add(L, mul(L, loc(P, P->l_n), C), loc(P, P->l_g)),
+                                                    P->cstride)));
+        ptrvec_push(a, &body, set(P, P->l_ybase, mul(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)),
+                                                             loc(P, P->l_g)), P->Pout)));
+        ptrvec_push(a, &body, set(P, P->l_wbase, conv_wbase(P)));
+        ptrvec_push(a, &body, dw_plane(P));
+        return ir_for(a, vit, I(L, 0), mul(L, P->N, I(L, P->G)), lower_block(L, &body), flags);
+    }
     /* work items: batch x group x output row x channel block, the block
      * innermost so that consecutive items read the same input rows */
     IrExpr *items = mul(L, mul(L, mul(L, P->N, I(L, P->G)), P->OH), I(L, P->nkbg));
@@ -311,8 +521,6 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
     rest = idiv(L, rest, P->OH);
     ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
     ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
-    int32_t xr = P->x->shape.rank, nsp = P->nsp;
-    IrExpr *C = lower_dim(L, P->x->shape.dims[xr - nsp - 1]);
     ptrvec_push(a, &body, set(P, P->l_xbase, mul(L, add(L, mul(L, loc(P, P->l_n), C),
                                                          mul(L, loc(P, P->l_g), P->Cg)), P->cstride)));
     ptrvec_push(a, &body, set(P, P->l_ybase,
@@ -336,7 +544,6 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
         run = ir_if(a, ir_bin(a, IR_OP_EQ, loc(P, P->l_kb), I(L, P->nkbg - 1)), last, run);
     }
     ptrvec_push(a, &body, run);
-    uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
     IrStmt *nest = ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
     if (!P->copy_nest)
         return nest;

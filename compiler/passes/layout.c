@@ -12,7 +12,10 @@
  * than the input row (padding wider than the kernel) -- reads its input
  * through phase planes (the input split by row and column modulo the
  * stride, rows padded to the output's width), a copy it makes itself at
- * the start of its nest, so that each tap is again one constant offset.
+ * the start of its nest, so that each tap is again one constant offset
+ * -- but for a depthwise layer on conv-rows' sliding rows (plan.dw_rows,
+ * stride 1), whose vectors start at fixed columns of each row and mask
+ * whatever lanes leave the input row.
  * The channel-vector kernel (kernels/conv_chan.c) reads NCHW as it is and
  * scatters NCHW; with a fused max pool it keeps its rows as channel
  * vectors ([row][column][channel]) in a ring private to each work item,
@@ -28,7 +31,7 @@ void pass_plan_layouts(Arena *a, Schedule *s)
     for (int32_t i = 0; i < g->nodes.len; i++) {
         const Node *n = g->nodes.items[i];
         StagePlan *p = schedule_plan(s, n);
-        if (p->kernel != KERNEL_CONV_PLANE && p->kernel != KERNEL_CONV_ROWS)
+        if ((p->kernel != KERNEL_CONV_PLANE && p->kernel != KERNEL_CONV_ROWS) || p->dw_rows)
             continue;
         const WindowParams *w = &n->conv.win;
         bool strided = false;

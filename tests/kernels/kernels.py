@@ -19,8 +19,9 @@ and checked three ways:
     the same target (two NaNs count as equal whatever their payload);
   * the schedule says each stage got the kernel the size model below expects
     of passes/kernels.c and passes/pool.c for that target (conv-plane;
-    conv-rows on x86-64-v3 for kernels with column taps and known row widths;
-    pool-rows; scalar past the kernels' limits), with its register block,
+    conv-rows on x86-64-v3 for kernels with column taps and known row widths,
+    and on both targets for depthwise layers at stride 1 of known sizes;
+    conv-chan; pool-rows; scalar past the kernels' limits), with its register block,
     its input in phase planes or not, the pool fused into its tiles and the
     pooled rows a work item makes (else the sizes chosen here would not hit
     the tails they are meant to hit), and the elementwise stages fused into
@@ -67,6 +68,7 @@ MAX_STRIP_BYTES = 96 << 10  # passes/pool.c: a fused pool's private strip
 MAX_CHAN_PIXELS = 14        # passes/kernels.c: conv-chan's widest pixel block
 CHAN_MIN_REDUCTION = 256    # passes/kernels.c: conv-chan's least Cg x taps
 CHAN_SPARE_LANES = 4        # passes/kernels.c: spare lanes x reduction past it a pixel: conv-chan
+MAX_DW_ROW_VECTORS = 16     # passes/kernels.c: the widest rows of depthwise conv-rows, in vectors
 DW_CHAN_MAX_PIXELS = 1024   # passes/kernels.c: depthwise conv-chan's largest output plane
 DW_CHAN_MAX_BYTES = 256 << 10   # ... and its transposed input planes
 PACK_ITEMS_MAX_BYTES = 1 << 20  # passes/pack.c: the largest block its work items pack
@@ -197,8 +199,19 @@ class ConvGeom:
         self.strided_or_wider = any(s > 1 for s in stride) or ow_num > iw_num
 
     def phases(self, vl):
-        """The input read through phase planes (conv-plane and conv-rows)."""
-        return self.strided_or_wider and self.choice(vl)[0] != "conv-chan"
+        """The input read through phase planes (conv-plane and conv-rows, but
+        for conv-rows' depthwise sliding rows)."""
+        return self.strided_or_wider and self.choice(vl)[0] != "conv-chan" and not self.dw_rows(vl)
+
+    def dw_rows(self, vl):
+        """conv-rows over a depthwise layer, a work item a channel's plane
+        with its input rows slid through (passes/kernels.c dw_rows_applies):
+        one input and one output channel a group, 2-D, stride 1, sizes
+        known, rows of more than half a vector and at most MAX_DW_ROW_VECTORS
+        vectors."""
+        return (self.nsp == 2 and self.kg == 1 and self.cg == 1 and all(s == 1 for s in self.stride)
+                and None not in (self.ow, self.iw, self.oh, self.ih)
+                and 2 * self.ow > vl and -(-self.ow // vl) <= MAX_DW_ROW_VECTORS)
 
     def dw_chan(self, vl):
         """conv-chan over a depthwise layer (passes/kernels.c): one input
@@ -279,6 +292,8 @@ class ConvGeom:
         """(kernel, (nk, nv) or None)"""
         if self.taps > MAX_KERNEL_TAPS or any(s > MAX_KERNEL_STRIDE for s in self.stride):
             return "scalar", None
+        if self.dw_rows(vl):
+            return "conv-rows", (1, 2 if vregs(vl) >= 32 else 1)
         if self.dw_chan(vl):
             return "conv-chan", chan_block(self.groups, self.ow, vl, False, dw=True)
         if self.chan(vl):
@@ -2163,6 +2178,50 @@ def g_random(rng):
     return [random_pipeline(rng, 8), random_pipeline(rng, 8)]
 
 
+def g_dw_rows(rng):
+    """conv-rows over depthwise layers at stride 1 (a channel's plane a work
+    item, its input rows slid through, on both targets): rows of one vector
+    and a short one, of several with a partial last (AVX2: 8 lanes), kernel
+    rows in flight from 1 to 7 (1x1, 3x3, 5x5, 7x7, 3x5), dilation, pads 0
+    to past the kernel (output rows that no input row reaches: their bias),
+    unequal pads, planes past DW_UNROLL vectors (top rows, a loop over
+    blocks of 8 rows and the rest; blocks of 2 vectors and a last single
+    one), batch > 1, every bias source, flip, epilogues."""
+    cases = [  # C, K, groups, k, stride, d, pad, H, W, batch, syms
+        (24, 24, 24, [3, 3], [1, 1], [1, 1], [1, 1], 14, 14, [], ""),
+        (20, 20, 20, [3, 3], [1, 1], [1, 1], [1, 1], 9, 9, [2], ""),
+        (17, 17, 17, [5, 5], [1, 1], [1, 1], [2, 2], 11, 28, [], ""),
+        (16, 16, 16, [3, 3], [1, 1], [2, 2], [2, 2], 12, 21, [], ""),
+        (8, 8, 8, [7, 7], [1, 1], [1, 1], [3, 3], 10, 13, [2], ""),
+        (12, 12, 12, [3, 5], [1, 1], [1, 1], [0, 2], 6, 17, [], ""),
+        (10, 10, 10, [3, 3], [1, 1], [1, 1], [4, 4], 5, 12, [], ""),
+        (9, 9, 9, [1, 1], [1, 1], [1, 1], [0, 0], 7, 10, [], ""),
+        (6, 6, 6, [3, 3], [1, 1], [1, 1], [1, 1], 57, 40, [], ""),
+        (4, 4, 4, [5, 5], [1, 1], [1, 1], [2, 2], 45, 83, [2], ""),
+        (5, 5, 5, [3, 3], [1, 1], [1, 1], [0, 0], 40, 112, [], ""),
+        (16, 16, 16, [3, 3], [1, 1], [1, 1], [1, 1], 14, 6, [], ""),
+    ]
+    pipes, p = [], None
+    for i, (C, K, groups, k, s, d, pad, H, W, batch, syms) in enumerate(cases):
+        if p is None or len(p.units) >= 4:
+            p = Pipeline(rng, "depthwise rows")
+            pipes.append(p)
+        p.begin("")
+        # negative zeros (a -0.0 bias, -0.0 inputs, positive weights): a tap
+        # outside the input added as w*0 turns a -0.0 sum into +0.0
+        values = "negzero" if i % 3 == 1 else "normal"
+        v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=groups, k=k, stride=s, d=d, pad=list(pad),
+                       H=H, W=W, batch=batch, syms=syms, values=values,
+                       bias=pick(rng, ["input", "load", "literal", None]) if values == "normal" else "input",
+                       bias_values="negzero" if values == "negzero" else None,
+                       flip=i % 4 == 2, wsrc="load" if i % 4 == 3 else "input")
+        if i % 3 == 0:
+            epilogue(p, rng, v, ops=["mul", "residual", "relu"])
+        else:
+            finish(p, rng, v, 0.3)
+    return pipes
+
+
 GROUPS = {
     "plane2d-narrow": g_plane2d_narrow,
     "plane2d-wide": g_plane2d_wide,
@@ -2185,6 +2244,7 @@ GROUPS = {
     "limits": g_limits,
     "random": g_random,
     "open-rows": g_open_rows,
+    "dw-rows": g_dw_rows,
 }
 GROUP_ID = {g: i for i, g in enumerate(GROUPS)}
 
@@ -2287,7 +2347,7 @@ SCHED_LINE = re.compile(
     r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
     r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
     r"|, \d+ groups an item|, column taps in a loop|, the plane as one row"
-    r"|, depthwise planes transposed|, packed weights"
+    r"|, depthwise planes transposed|, depthwise planes by sliding rows|, packed weights"
     r"|, weights packed by the work items|, materialised)*)"
     r"(?:, epilogue (?P<epi>.*?))?"
     r"(?:, then (?P<pool>.+) on tiles of (?P<prows>\d+) pooled rows)?"
@@ -2393,6 +2453,10 @@ def check_schedule(p, units, text, mode):
                 dw = g.dw_chan(lanes)
                 if ("depthwise planes transposed" in flags) != dw:
                     errs.append(f"{where}: depthwise planes {'not ' * dw}transposed")
+            if kernel == "conv-rows":
+                dw = e["geom"].dw_rows(lanes)
+                if ("depthwise planes by sliding rows" in flags) != dw:
+                    errs.append(f"{where}: depthwise planes {'not ' * dw}by sliding rows")
             if kernel.startswith("conv-"):
                 ph = e["geom"].phases(lanes)
                 if ("phase planes" in flags) != ph:
