@@ -23,7 +23,7 @@ typedef enum StageKernel {
                            output pixels of the flattened plane */
     KERNEL_CONV_ROWS,   /* kernels/conv_rows.c: vectors within output rows
                            at fixed columns (targets without mask
-                           registers; depthwise layers at stride 1) */
+                           registers; depthwise layers) */
     KERNEL_CONV_CHAN,   /* kernels/conv_chan.c: vectors of output channels
                            of one pixel (strided convolutions, stems); nk is
                            the channel block, nv the pixels of a row block */
@@ -91,11 +91,11 @@ typedef struct StagePlan {
                                    each work item a block of them with
                                    their input planes transposed into a
                                    buffer of its own */
-    bool         dw_rows;       /* conv-rows over a depthwise layer at
-                                   stride 1, its sizes known: a work item
-                                   is one channel's plane, each input row
-                                   loaded once and multiplied into every
-                                   output row it reaches */
+    bool         dw_rows;       /* conv-rows over a depthwise layer, its
+                                   sizes known: a work item is one
+                                   channel's plane, each input row loaded
+                                   once and multiplied into every output
+                                   row it reaches */
     bool         plane_row;     /* conv-chan, a 1x1 layer at stride 1
                                    without padding, its sizes known: the
                                    output plane taken as one row of OH*OW

@@ -1,7 +1,7 @@
 /* kernels/conv_rows.c - the convolution micro-kernel along output rows
  * (KERNEL_CONV_ROWS, chosen by passes/kernels.c for targets without mask
- * registers, AVX2; and on every target for depthwise layers at stride 1,
- * whose planes it computes by sliding rows: dw_plane, below).
+ * registers, AVX2; and on every target for depthwise layers, whose
+ * planes it computes by sliding rows: dw_plane, below).
  *
  * On AVX-512 a masked FMA costs nothing, so conv_plane.c lets vectors run
  * across row ends and masks the taps that leave a row.  Without mask
@@ -281,8 +281,9 @@ static IrStmt *row_body_open(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, I
     return ir_if(a, ir_bin(a, IR_OP_GE, P->OW, I(L, wide)), lower_block(L, &wrow), narrow);
 }
 
-/* dw_plane's lane masks, each set once an item in a mask local (which
- * the code generator keeps opaque, so that a select on it stays a
+/* dw_plane's work item: the plane's geometry, its weights and bias, and
+ * its lane masks, each set once at the item's start in a mask local
+ * (which the code generator keeps opaque, so that a select on it stays a
  * merge-masked FMA rather than becoming a blend after it). */
 typedef struct DwRows {
     Conv    *P;
@@ -345,14 +346,15 @@ static void dw_span(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi
     int32_t *xv = arena_array(a, (size_t)(kw * nv), sizeof *xv);
     for (int64_t i = 0; i < kw * nv; i++)
         xv[i] = lower_local(L, IR_TYPE_VF32);
-    IrExpr *xrow0 = add(L, loc(P, P->l_xbase), mul(L, base, I(L, D->iw)));
+    int64_t sx = P->sx, sy = P->sy;
+    IrExpr *xrow0 = add(L, loc(P, P->l_xbase), mul(L, base, I(L, sy * D->iw)));
     IrExpr *yrow0 = add(L, loc(P, P->l_ybase), mul(L, base, I(L, D->ow)));
     int64_t iylo = INT64_MAX, iyhi = INT64_MIN;
     for (int64_t o = 0; o < n; o++) {
         first[o] = INT64_MAX;
         last[o] = INT64_MIN;
         for (int64_t ky = 0; ky < kh; ky++) {
-            int64_t iy = lo + o + P->taps[ky * kw].ay;
+            int64_t iy = (lo + o) * sy + P->taps[ky * kw].ay;
             if (!checked || (iy >= 0 && iy < D->ih)) {
                 first[o] = iy < first[o] ? iy : first[o];
                 last[o] = iy;
@@ -370,19 +372,31 @@ static void dw_span(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi
         iyhi = last[o] > iyhi ? last[o] : iyhi;
     }
     for (int64_t iy = iylo; iy <= iyhi; iy++) {
-        for (int64_t kx = 0; kx < kw; kx++)
+        int64_t outrow[KERNEL_MAX_TAPS];    /* per kernel row, the output row iy reaches, or -1 */
+        bool used = false;
+        for (int64_t ky = 0; ky < kh; ky++) {
+            int64_t q = iy - P->taps[ky * kw].ay, o = q / sy - lo;
+            outrow[ky] = q >= 0 && q % sy == 0 && o >= 0 && o < n && first[o] <= iy && iy <= last[o] ? o : -1;
+            used |= outrow[ky] >= 0;
+        }
+        for (int64_t kx = 0; kx < kw && used; kx++)
             for (int64_t v = 0; v < nv; v++) {
                 const RowVec *r = &D->rv[v0 + v];
-                uint64_t ok = valid_lanes(P, r, P->taps[kx].ax, 0, D->iw);
+                int64_t ax = P->taps[kx].ax;
+                uint64_t ok = valid_lanes(P, r, ax, 0, D->iw);
                 if (!ok)
                     continue;
-                IrExpr *lin = add(L, xrow0, I(L, iy * D->iw + r->ox0 + P->taps[kx].ax));
-                ptrvec_push(a, out, set(P, xv[kx * nv + v], ir_vload(a, P->bx, P->xrank,
-                    lin_idx(P, P->xrank, lin), ok == all ? NULL : dw_mask(D, out, ok))));
+                /* with a stride the load spans sx*VL columns: its mask
+                 * also where those past the last lane leave the row */
+                bool whole = ok == all && sx * (r->ox0 + vl) + ax <= D->iw;
+                IrExpr *m = whole ? NULL : dw_mask(D, out, ok);
+                IrExpr **at = lin_idx(P, P->xrank, add(L, xrow0, I(L, iy * D->iw + sx * r->ox0 + ax)));
+                ptrvec_push(a, out, set(P, xv[kx * nv + v], sx > 1 ? ir_vload_strided(a, P->bx, P->xrank, at, m, (int32_t)sx)
+                                                                  : ir_vload(a, P->bx, P->xrank, at, m)));
             }
         for (int64_t ky = 0; ky < kh; ky++) {
-            int64_t o = iy - P->taps[ky * kw].ay - lo;
-            if (o < 0 || o >= n || first[o] > iy || iy > last[o])
+            int64_t o = outrow[ky];
+            if (o < 0)
                 continue;
             for (int64_t v = 0; v < nv && iy == first[o]; v++)
                 ptrvec_push(a, out, set(P, acc[o * nv + v], ir_broadcast(a, D->init)));
@@ -414,12 +428,13 @@ static void dw_rows(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi
         dw_span(D, out, base, lo, hi, checked, v0, D->nvec - v0 < chunk ? D->nvec - v0 : chunk);
 }
 
-/* A depthwise layer at stride 1, its sizes known (plan.dw_rows): one
- * work item a channel's plane, whose output rows are each ceil(OW/VL)
- * vectors from column 0, lanes past the row's end neither stored nor
- * read past the input row's.  The input rows are read in order, each
- * column tap's vectors loaded once, and multiplied into every output row
- * that the row reaches (oy = iy - ay for each kernel row): output row
+/* A depthwise layer, its sizes known (plan.dw_rows): one work item a
+ * channel's plane, whose output rows are each ceil(OW/VL) vectors from
+ * column 0, lanes past the row's end neither stored nor read past the
+ * input row's.  The input rows are read in order, each column tap's
+ * vectors loaded once (lanes sx apart: a strided load), and multiplied
+ * into every output row that the row reaches (oy*sy = iy - ay for each
+ * kernel row): output row
  * oy's sum starts (bias or 0) at its first input row and is stored, with
  * its epilogue, after its last, and since its input rows come in order
  * its kernel rows do too -- each lane's sum is the scalar nest's, lanes
@@ -452,14 +467,28 @@ static IrStmt *dw_plane(Conv *P)
         D.wv[t] = lower_local(L, IR_TYPE_VF32);
         ptrvec_push(a, &out, set(P, D.wv[t], ir_broadcast(a, conv_weight(P, I(L, 0), t, 0))));
     }
+    /* every mask, once an item: the lanes of each vector that a column
+     * tap keeps inside the input row, and those a row's last vector stores */
+    uint64_t all = vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << vl) - 1;
+    for (int64_t v = 0; v < D.nvec; v++) {
+        for (int64_t kx = 0; kx < P->kw; kx++) {
+            int64_t ax = P->taps[kx].ax;
+            uint64_t ok = valid_lanes(P, &D.rv[v], ax, 0, D.iw);
+            if (ok && (ok != all || P->sx * (D.rv[v].ox0 + vl) + ax > D.iw))
+                dw_mask(&D, &out, ok);
+        }
+        if (D.rv[v].lanes < vl)
+            dw_mask(&D, &out, ((uint64_t)1 << D.rv[v].lanes) - 1);
+    }
     D.init = ir_float(a, 0.0f);
     if (P->bias) {
         IrExpr *k = loc(P, P->l_g);
         D.init = lower_value(L, P->bias, &k);
     }
     /* interior rows: every kernel row inside the input */
-    int64_t aymin = P->taps[0].ay, aymax = P->taps[(P->kh - 1) * P->kw].ay;
-    int64_t t0 = aymin < 0 ? -aymin : 0, t1 = D.ih - aymax;
+    int64_t aymin = P->taps[0].ay, aymax = P->taps[(P->kh - 1) * P->kw].ay, sy = P->sy;
+    int64_t t0 = aymin < 0 ? (-aymin + sy - 1) / sy : 0;        /* oy*sy + aymin >= 0 */
+    int64_t t1 = D.ih - 1 - aymax >= 0 ? (D.ih - 1 - aymax) / sy + 1 : 0;   /* oy*sy + aymax < ih */
     t1 = t1 < D.oh ? t1 : D.oh;
     int64_t blocks = t1 > t0 ? (t1 - t0) / DW_BLOCK : 0;
     if (D.oh * D.nvec <= DW_UNROLL || blocks < 2) {

@@ -38,7 +38,7 @@ static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e
  * are known at run time only (the model's choice for those widths, summed:
  * a 7x7 stem takes 2 x 7 blocks, a 3x3 2 x 14, as for a 224 image; with a
  * cost per pixel instead, the stem took 2 x 12, 1.3x slower than 2 x 8). */
-enum { MAX_DW_ROW_VECTORS = 16, MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256, CHAN_OPEN_WIDTHS = 5, CHAN_SPARE_LANES = 4,
+enum { MAX_DW_ROW_VECTORS = 16, DW_ROWS_MAX_STRIDE = 2, MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256, CHAN_OPEN_WIDTHS = 5, CHAN_SPARE_LANES = 4,
        DW_CHAN_MAX_PIXELS = 1024, DW_CHAN_MAX_BYTES = 256 << 10 };
 
 /* Whether some column tap of convolution n can leave an input row (a
@@ -544,8 +544,7 @@ static int32_t stencil_rows_fitting(const Node *n, int32_t rows, int32_t nv, int
     return rows;
 }
 
-/* A depthwise layer at stride 1 with its sizes known goes to conv-rows'
- * sliding rows (kernels/conv_rows.c, dw_plane): a work item is one
+/* A depthwise layer with its sizes known goes to conv-rows' sliding rows (kernels/conv_rows.c, dw_plane): a work item is one
  * channel's plane, each input row is loaded once and multiplied into the
  * kh output rows it reaches, so each FMA has kh x kw independent others
  * beside it, where the plane kernel's vectors crossed row ends on masks
@@ -557,9 +556,15 @@ static int32_t stencil_rows_fitting(const Node *n, int32_t rows, int32_t nv, int
  * at 112x112) 1.57 / 1.74x, the MobileNetV2 block 1.15 / 1.11x.
  * x86-64-v3 (one vector a chunk, against the row kernel's items of one
  * output row): 576 at 14x14 1.15x, 144 at 28x28 1.05x, 5x5 672 at 14x14
- * 1.23x, 128 at 56x56 1.41x, W5 1.05x, the block 1.06x.  Rows of at least
- * half a vector (7x7 on AVX-512 measured 1.02x: conv-chan keeps them),
- * at most MAX_DW_ROW_VECTORS vectors.  nv: the vectors of a row taken at
+ * 1.23x, 128 at 56x56 1.41x, W5 1.05x, the block 1.06x.  Strides up to
+ * DW_ROWS_MAX_STRIDE (strided loads), against conv-chan on small planes
+ * and the kernels reading phase planes on large ones, znver4 / x86-64-v3:
+ * 3x3/2 144 at 56x56 (L11) 1.38 / 1.53x, 384 at 28x28 1.20 / 1.21x, 96
+ * at 112x112 2.31 / 4.75x, 5x5/2 32 at 112x112 1.69 / 2.54x; but 5x5/2
+ * on output planes that conv-chan takes (DW_CHAN_MAX_PIXELS) 0.84-0.98x
+ * (five strided loads a row), which stay there.  Rows of more than half
+ * a vector (7x7 on AVX-512 measured 1.02x: conv-chan keeps them), at
+ * most MAX_DW_ROW_VECTORS vectors.  nv: the vectors of a row taken at
  * once (AVX-512 2: 2 x kh accumulators and 2 x kw loads; x86-64-v3 1, 2
  * measured 0.87-0.98x of it with 16 registers). */
 static bool dw_rows_applies(Schedule *s, const Node *n, StagePlan *p)
@@ -569,12 +574,15 @@ static bool dw_rows_applies(Schedule *s, const Node *n, StagePlan *p)
     const Node *x = n->in[0];
     int32_t xr = x->shape.rank, r = n->shape.rank;
     int64_t C, ih, iw, oh, ow;
-    if (w->nsp != 2 || w->stride[0] != 1 || w->stride[1] != 1 || !depthwise(n, &C) ||
+    if (w->nsp != 2 || w->stride[0] > DW_ROWS_MAX_STRIDE || w->stride[1] > DW_ROWS_MAX_STRIDE ||
+        !depthwise(n, &C) ||
         !dim_const(x->shape.dims[xr - 2], &ih) || !dim_const(x->shape.dims[xr - 1], &iw) ||
         !dim_const(n->shape.dims[r - 2], &oh) || !dim_const(n->shape.dims[r - 1], &ow))
         return false;
-    int64_t nvec = (ow + t->vlen - 1) / t->vlen;
-    if (2 * ow <= t->vlen || nvec > MAX_DW_ROW_VECTORS)
+    int64_t nvec = (ow + t->vlen - 1) / t->vlen, k1;
+    bool strided = w->stride[0] > 1 || w->stride[1] > 1;
+    if (2 * ow <= t->vlen || nvec > MAX_DW_ROW_VECTORS ||
+        (strided && (!dim_const(w->k[1], &k1) || k1 > 3) && oh * ow <= DW_CHAN_MAX_PIXELS))
         return false;
     p->kernel = KERNEL_CONV_ROWS;
     p->dw_rows = true;

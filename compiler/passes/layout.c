@@ -13,9 +13,9 @@
  * through phase planes (the input split by row and column modulo the
  * stride, rows padded to the output's width), a copy it makes itself at
  * the start of its nest, so that each tap is again one constant offset
- * -- but for a depthwise layer on conv-rows' sliding rows (plan.dw_rows,
- * stride 1), whose vectors start at fixed columns of each row and mask
- * whatever lanes leave the input row.
+ * -- but for a depthwise layer on conv-rows' sliding rows (plan.dw_rows),
+ * whose vectors start at fixed columns of each row, read their lanes sx
+ * apart with strided loads and mask whatever lanes leave the input row.
  * The channel-vector kernel (kernels/conv_chan.c) reads NCHW as it is and
  * scatters NCHW; with a fused max pool it keeps its rows as channel
  * vectors ([row][column][channel]) in a ring private to each work item,

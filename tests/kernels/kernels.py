@@ -69,6 +69,7 @@ MAX_CHAN_PIXELS = 14        # passes/kernels.c: conv-chan's widest pixel block
 CHAN_MIN_REDUCTION = 256    # passes/kernels.c: conv-chan's least Cg x taps
 CHAN_SPARE_LANES = 4        # passes/kernels.c: spare lanes x reduction past it a pixel: conv-chan
 MAX_DW_ROW_VECTORS = 16     # passes/kernels.c: the widest rows of depthwise conv-rows, in vectors
+DW_ROWS_MAX_STRIDE = 2      # ... and its largest stride
 DW_CHAN_MAX_PIXELS = 1024   # passes/kernels.c: depthwise conv-chan's largest output plane
 DW_CHAN_MAX_BYTES = 256 << 10   # ... and its transposed input planes
 PACK_ITEMS_MAX_BYTES = 1 << 20  # passes/pack.c: the largest block its work items pack
@@ -206,12 +207,17 @@ class ConvGeom:
     def dw_rows(self, vl):
         """conv-rows over a depthwise layer, a work item a channel's plane
         with its input rows slid through (passes/kernels.c dw_rows_applies):
-        one input and one output channel a group, 2-D, stride 1, sizes
-        known, rows of more than half a vector and at most MAX_DW_ROW_VECTORS
-        vectors."""
-        return (self.nsp == 2 and self.kg == 1 and self.cg == 1 and all(s == 1 for s in self.stride)
+        one input and one output channel a group, 2-D, strides up to
+        DW_ROWS_MAX_STRIDE, sizes known, rows of more than half a vector and
+        at most MAX_DW_ROW_VECTORS vectors; strided kernels wider than 3
+        only on output planes past DW_CHAN_MAX_PIXELS."""
+        if not (self.nsp == 2 and self.kg == 1 and self.cg == 1
+                and all(s <= DW_ROWS_MAX_STRIDE for s in self.stride)
                 and None not in (self.ow, self.iw, self.oh, self.ih)
-                and 2 * self.ow > vl and -(-self.ow // vl) <= MAX_DW_ROW_VECTORS)
+                and 2 * self.ow > vl and -(-self.ow // vl) <= MAX_DW_ROW_VECTORS):
+            return False
+        return not (any(s > 1 for s in self.stride) and self.k[-1] > 3
+                    and self.oh * self.ow <= DW_CHAN_MAX_PIXELS)
 
     def dw_chan(self, vl):
         """conv-chan over a depthwise layer (passes/kernels.c): one input
@@ -2186,7 +2192,8 @@ def g_dw_rows(rng):
     to past the kernel (output rows that no input row reaches: their bias),
     unequal pads, planes past DW_UNROLL vectors (top rows, a loop over
     blocks of 8 rows and the rest; blocks of 2 vectors and a last single
-    one), batch > 1, every bias source, flip, epilogues."""
+    one), strides of 2 in either dim or both (5x5 on a plane past
+    DW_CHAN_MAX_PIXELS), batch > 1, every bias source, flip, epilogues."""
     cases = [  # C, K, groups, k, stride, d, pad, H, W, batch, syms
         (24, 24, 24, [3, 3], [1, 1], [1, 1], [1, 1], 14, 14, [], ""),
         (20, 20, 20, [3, 3], [1, 1], [1, 1], [1, 1], 9, 9, [2], ""),
@@ -2200,6 +2207,15 @@ def g_dw_rows(rng):
         (4, 4, 4, [5, 5], [1, 1], [1, 1], [2, 2], 45, 83, [2], ""),
         (5, 5, 5, [3, 3], [1, 1], [1, 1], [0, 0], 40, 112, [], ""),
         (16, 16, 16, [3, 3], [1, 1], [1, 1], [1, 1], 14, 6, [], ""),
+        # strides: each column tap's lanes read sx apart (a strided load,
+        # its mask also where the load's span passes the row), each input
+        # row reaching the output rows whose row it is at stride sy
+        (24, 24, 24, [3, 3], [2, 2], [1, 1], [1, 1], 28, 28, [], ""),
+        (10, 10, 10, [3, 3], [2, 2], [1, 1], [1, 1], 27, 35, [2], ""),
+        (7, 7, 7, [3, 3], [2, 1], [1, 1], [1, 1], 21, 19, [], ""),
+        (9, 9, 9, [3, 3], [1, 2], [1, 1], [0, 1], 9, 41, [], ""),
+        (3, 3, 3, [5, 5], [2, 2], [1, 1], [2, 2], 70, 66, [], ""),
+        (6, 6, 6, [3, 3], [2, 2], [2, 2], [3, 3], 40, 36, [], ""),
     ]
     pipes, p = [], None
     for i, (C, K, groups, k, s, d, pad, H, W, batch, syms) in enumerate(cases):
