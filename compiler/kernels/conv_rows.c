@@ -281,6 +281,27 @@ static IrStmt *row_body_open(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, I
     return ir_if(a, ir_bin(a, IR_OP_GE, P->OW, I(L, wide)), lower_block(L, &wrow), narrow);
 }
 
+/* The item's channel's weights, one broadcast a tap, set in `out`. */
+static int32_t *dw_weights(Conv *P, PtrVec *out)
+{
+    Lower *L = P->L;
+    int32_t *wv = arena_array(L->a, (size_t)P->ntaps, sizeof *wv);
+    for (int64_t t = 0; t < P->ntaps; t++) {
+        wv[t] = lower_local(L, IR_TYPE_VF32);
+        ptrvec_push(L->a, out, set(P, wv[t], ir_broadcast(L->a, conv_weight(P, I(L, 0), t, 0))));
+    }
+    return wv;
+}
+
+/* Each sum's first term: the item's channel's bias, or 0. */
+static IrExpr *dw_init(Conv *P)
+{
+    if (!P->bias)
+        return ir_float(P->L->a, 0.0f);
+    IrExpr *k = loc(P, P->l_g);
+    return lower_value(P->L, P->bias, &k);
+}
+
 /* dw_plane's work item: the plane's geometry, its weights and bias, and
  * its lane masks, each set once at the item's start in a mask local
  * (which the code generator keeps opaque, so that a select on it stays a
@@ -462,11 +483,7 @@ static IrStmt *dw_plane(Conv *P)
     for (int64_t v = 0; v < D.nvec; v++)
         D.rv[v] = (RowVec){ v * vl, D.ow - v * vl < vl ? D.ow - v * vl : vl };
     PtrVec out = { 0 };
-    D.wv = arena_array(a, (size_t)P->ntaps, sizeof *D.wv);
-    for (int64_t t = 0; t < P->ntaps; t++) {
-        D.wv[t] = lower_local(L, IR_TYPE_VF32);
-        ptrvec_push(a, &out, set(P, D.wv[t], ir_broadcast(a, conv_weight(P, I(L, 0), t, 0))));
-    }
+    D.wv = dw_weights(P, &out);
     /* every mask, once an item: the lanes of each vector that a column
      * tap keeps inside the input row, and those a row's last vector stores */
     uint64_t all = vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << vl) - 1;
@@ -480,11 +497,7 @@ static IrStmt *dw_plane(Conv *P)
         if (D.rv[v].lanes < vl)
             dw_mask(&D, &out, ((uint64_t)1 << D.rv[v].lanes) - 1);
     }
-    D.init = ir_float(a, 0.0f);
-    if (P->bias) {
-        IrExpr *k = loc(P, P->l_g);
-        D.init = lower_value(L, P->bias, &k);
-    }
+    D.init = dw_init(P);
     /* interior rows: every kernel row inside the input */
     int64_t aymin = P->taps[0].ay, aymax = P->taps[(P->kh - 1) * P->kw].ay, sy = P->sy;
     int64_t t0 = aymin < 0 ? (-aymin + sy - 1) / sy : 0;        /* oy*sy + aymin >= 0 */
@@ -501,6 +514,112 @@ static IrStmt *dw_plane(Conv *P)
     dw_rows(&D, &body, add(L, I(L, t0), mul(L, V(L, vb), I(L, DW_BLOCK))), 0, DW_BLOCK, false);
     ptrvec_push(a, &out, ir_for(a, vb, I(L, 0), I(L, blocks), lower_block(L, &body), IR_LOOP_KERNEL));
     dw_rows(&D, &out, I(L, 0), t0 + blocks * DW_BLOCK, D.oh, true);
+    return lower_block(L, &out);
+}
+
+/* dw_plane_open's block of DW_OPEN_ROWS output rows from oy0, the
+ * vector at ox0: its sums started, the block's input rows in order, each
+ * one -- when inside the input, a test at run time -- loaded once a
+ * column tap and multiplied into the block's rows it reaches, and the
+ * rows inside the output stored after the block's last.  m: per column
+ * tap the mask of the lanes whose column is inside the input row (and
+ * inside the output row: sm), or NULL for a vector wholly inside. */
+enum { DW_OPEN_ROWS = 8 };
+
+static IrStmt *dw_open_block(Conv *P, const int32_t *wv, IrExpr *init, IrExpr *oy0, IrExpr *ox0,
+                             const int32_t *m, int32_t sm)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int64_t kh = P->kh, kw = P->kw, sx = P->sx, sy = P->sy, R = DW_OPEN_ROWS;
+    int64_t aymin = P->taps[0].ay, span = (R - 1) * sy + P->taps[(kh - 1) * kw].ay - aymin + 1;
+    PtrVec blk = { 0 };
+    int32_t acc[DW_OPEN_ROWS], xv[KERNEL_MAX_TAPS];
+    for (int64_t r = 0; r < R; r++) {
+        acc[r] = lower_local(L, IR_TYPE_VF32);
+        ptrvec_push(a, &blk, set(P, acc[r], ir_broadcast(a, init)));
+    }
+    for (int64_t kx = 0; kx < kw; kx++)
+        xv[kx] = lower_local(L, IR_TYPE_VF32);
+    for (int64_t j = 0; j < span; j++) {
+        /* input row oy0*sy + aymin + j: output row r of the block with
+         * kernel row ky where r*sy + ay = aymin + j */
+        IrExpr *iy = add(L, mul(L, oy0, I(L, sy)), I(L, aymin + j));
+        PtrVec row = { 0 };
+        for (int64_t kx = 0; kx < kw; kx++) {
+            IrExpr **at = lin_idx(P, P->xrank, add(L, add(L, loc(P, P->l_xbase), mul(L, iy, P->IW)),
+                                                   add(L, mul(L, ox0, I(L, sx)), I(L, P->taps[kx].ax))));
+            IrExpr *mk = m ? loc(P, m[kx]) : NULL;
+            ptrvec_push(a, &row, set(P, xv[kx], sx > 1 ? ir_vload_strided(a, P->bx, P->xrank, at, mk, (int32_t)sx)
+                                                       : ir_vload(a, P->bx, P->xrank, at, mk)));
+        }
+        bool any = false;
+        for (int64_t ky = 0; ky < kh; ky++) {
+            int64_t q = aymin + j - P->taps[ky * kw].ay;
+            if (q < 0 || q % sy || q / sy >= R)
+                continue;
+            any = true;
+            for (int64_t kx = 0; kx < kw; kx++) {
+                IrExpr *av = loc(P, acc[q / sy]);
+                IrExpr *f = ir_fma(a, loc(P, xv[kx]), loc(P, wv[ky * kw + kx]), av);
+                ptrvec_push(a, &row, set(P, acc[q / sy], m ? ir_select(a, loc(P, m[kx]), f, av) : f));
+            }
+        }
+        if (any)
+            ptrvec_push(a, &blk, ir_if(a, kl_and(L, ir_bin(a, IR_OP_GE, iy, I(L, 0)), ir_bin(a, IR_OP_LT, iy, P->IH)),
+                                      lower_block(L, &row), NULL));
+    }
+    for (int64_t r = 0; r < R; r++) {
+        IrExpr *oy = add(L, oy0, I(L, r));
+        IrExpr *lin = add(L, add(L, loc(P, P->l_ybase), mul(L, oy, P->OW)), ox0);
+        IrExpr *mk = m ? loc(P, sm) : NULL;
+        IrStmt *st = ir_vstore(a, P->by, P->yrank, lin_idx(P, P->yrank, lin),
+                               kl_epilogue(L, P->n, loc(P, acc[r]), lin, mk), mk);
+        ptrvec_push(a, &blk, ir_if(a, ir_bin(a, IR_OP_LT, oy, P->OH), st, NULL));
+    }
+    return lower_block(L, &blk);
+}
+
+/* dw_plane for a plane whose sizes are known at run time only: a loop
+ * over the rows' vectors, and for each over blocks of DW_OPEN_ROWS output
+ * rows (dw_open_block).  A vector wholly inside (its lanes inside the
+ * output row, its columns inside the input row with every column tap)
+ * takes a block without masks; the others make their masks once, before
+ * their blocks. */
+static IrStmt *dw_plane_open(Conv *P)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int64_t kw = P->kw, sx = P->sx, vl = P->vl, R = DW_OPEN_ROWS;
+    PtrVec out = { 0 };
+    int32_t *wv = dw_weights(P, &out);
+    IrExpr *init = dw_init(P);
+    int32_t vq = lower_var(L, "vec"), vb = lower_var(L, "rows"), vb2 = lower_var(L, "rows");
+    IrExpr *ox0 = mul(L, V(L, vq), I(L, vl));
+    IrExpr *nblk = idiv(L, add(L, P->OH, I(L, R - 1)), I(L, R));
+    /* wholly inside: ox0*sx + axmin >= 0, (ox0 + vl - 1)*sx + axmax < IW,
+     * ox0 + vl <= OW */
+    IrExpr *inside = kl_and(L, ir_bin(a, IR_OP_GE, add(L, mul(L, ox0, I(L, sx)), I(L, P->taps[0].ax)), I(L, 0)),
+        kl_and(L, ir_bin(a, IR_OP_LT, add(L, mul(L, add(L, ox0, I(L, vl - 1)), I(L, sx)), I(L, P->taps[kw - 1].ax)),
+                         P->IW),
+               ir_bin(a, IR_OP_LE, add(L, ox0, I(L, vl)), P->OW)));
+    IrStmt *plain = ir_for(a, vb, I(L, 0), nblk,
+                           dw_open_block(P, wv, init, mul(L, V(L, vb), I(L, R)), ox0, NULL, 0), IR_LOOP_KERNEL);
+    PtrVec edge = { 0 };
+    IrExpr *ox = ir_bin(a, IR_OP_ADD, ir_broadcast(a, ox0), ir_iota(a));
+    int32_t sm = lower_local(L, IR_TYPE_VBOOL), m[KERNEL_MAX_TAPS];
+    ptrvec_push(a, &edge, set(P, sm, ir_bin(a, IR_OP_LT, ox, P->OW)));
+    for (int64_t kx = 0; kx < kw; kx++) {
+        IrExpr *col = ir_bin(a, IR_OP_ADD, ir_bin(a, IR_OP_MUL, ox, I(L, sx)), I(L, P->taps[kx].ax));
+        m[kx] = lower_local(L, IR_TYPE_VBOOL);
+        ptrvec_push(a, &edge, set(P, m[kx], vand(P, in_range(P, col, P->IW), loc(P, sm))));
+    }
+    ptrvec_push(a, &edge, ir_for(a, vb2, I(L, 0), nblk,
+                                 dw_open_block(P, wv, init, mul(L, V(L, vb2), I(L, R)), ox0, m, sm),
+                                 IR_LOOP_KERNEL));
+    IrExpr *nvec = idiv(L, add(L, P->OW, I(L, vl - 1)), I(L, vl));
+    ptrvec_push(a, &out, ir_for(a, vq, I(L, 0), nvec, ir_if(a, inside, plain, lower_block(L, &edge)),
+                                IR_LOOP_KERNEL));
     return lower_block(L, &out);
 }
 
@@ -538,7 +657,11 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
         ptrvec_push(a, &body, set(P, P->l_ybase, mul(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)),
                                                              loc(P, P->l_g)), P->Pout)));
         ptrvec_push(a, &body, set(P, P->l_wbase, conv_wbase(P)));
-        ptrvec_push(a, &body, dw_plane(P));
+        int64_t d;
+        int32_t r = n->shape.rank;
+        bool known = sym_is_const(P->x->shape.dims[xr - 2], &d) && sym_is_const(P->x->shape.dims[xr - 1], &d) &&
+                     sym_is_const(n->shape.dims[r - 2], &d) && sym_is_const(n->shape.dims[r - 1], &d);
+        ptrvec_push(a, &body, known ? dw_plane(P) : dw_plane_open(P));
         return ir_for(a, vit, I(L, 0), mul(L, P->N, I(L, P->G)), lower_block(L, &body), flags);
     }
     /* work items: batch x group x output row x channel block, the block

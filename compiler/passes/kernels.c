@@ -564,7 +564,14 @@ static int32_t stencil_rows_fitting(const Node *n, int32_t rows, int32_t nv, int
  * on output planes that conv-chan takes (DW_CHAN_MAX_PIXELS) 0.84-0.98x
  * (five strided loads a row), which stay there.  Rows of more than half
  * a vector (7x7 on AVX-512 measured 1.02x: conv-chan keeps them), at
- * most MAX_DW_ROW_VECTORS vectors.  nv: the vectors of a row taken at
+ * most MAX_DW_ROW_VECTORS vectors.  With plane sizes known at run time
+ * only, on AVX-512 (dw_plane_open: one vector at a time, blocks of 8
+ * rows, masks made at run time for the vectors at the rows' ends), against
+ * the plane kernel: W5 declared [1, 128, H, W] 1.31-1.50x, 3x3 576 at
+ * 14x14 2.82x, 3x3/2 144 at 56x56 3.26x, 5x5 240 at 28x28 2.61x, 3x3 960
+ * at 7x7 1.57x, the MobileNetV2 block 1.13x; on x86-64-v3 W5 measured
+ * 0.78x of the row kernel's open rows (16 registers for 8 rows'
+ * accumulators and 9 weights), which keep them.  nv: the vectors of a row taken at
  * once (AVX-512 2: 2 x kh accumulators and 2 x kw loads; x86-64-v3 1, 2
  * measured 0.87-0.98x of it with 16 registers). */
 static bool dw_rows_applies(Schedule *s, const Node *n, StagePlan *p)
@@ -573,21 +580,21 @@ static bool dw_rows_applies(Schedule *s, const Node *n, StagePlan *p)
     const WindowParams *w = &n->conv.win;
     const Node *x = n->in[0];
     int32_t xr = x->shape.rank, r = n->shape.rank;
-    int64_t C, ih, iw, oh, ow;
+    int64_t C, ih, iw, oh, ow, k1;
     if (w->nsp != 2 || w->stride[0] > DW_ROWS_MAX_STRIDE || w->stride[1] > DW_ROWS_MAX_STRIDE ||
-        !depthwise(n, &C) ||
-        !dim_const(x->shape.dims[xr - 2], &ih) || !dim_const(x->shape.dims[xr - 1], &iw) ||
-        !dim_const(n->shape.dims[r - 2], &oh) || !dim_const(n->shape.dims[r - 1], &ow))
+        !depthwise(n, &C) || !dim_const(w->k[1], &k1))
         return false;
-    int64_t nvec = (ow + t->vlen - 1) / t->vlen, k1;
+    bool known = dim_const(x->shape.dims[xr - 2], &ih) && dim_const(x->shape.dims[xr - 1], &iw) &&
+                 dim_const(n->shape.dims[r - 2], &oh) && dim_const(n->shape.dims[r - 1], &ow);
     bool strided = w->stride[0] > 1 || w->stride[1] > 1;
-    if (2 * ow <= t->vlen || nvec > MAX_DW_ROW_VECTORS ||
-        (strided && (!dim_const(w->k[1], &k1) || k1 > 3) && oh * ow <= DW_CHAN_MAX_PIXELS))
+    if (!known ? !t->masked
+               : 2 * ow <= t->vlen || (ow + t->vlen - 1) / t->vlen > MAX_DW_ROW_VECTORS ||
+                 (strided && k1 > 3 && oh * ow <= DW_CHAN_MAX_PIXELS))
         return false;
     p->kernel = KERNEL_CONV_ROWS;
     p->dw_rows = true;
     p->nk = 1;
-    p->nv = t->vregs >= 32 ? 2 : 1;
+    p->nv = known && t->vregs >= 32 ? 2 : 1;
     schedule_plan(s, x)->materialise = true;
     return true;
 }

@@ -210,11 +210,14 @@ class ConvGeom:
         one input and one output channel a group, 2-D, strides up to
         DW_ROWS_MAX_STRIDE, sizes known, rows of more than half a vector and
         at most MAX_DW_ROW_VECTORS vectors; strided kernels wider than 3
-        only on output planes past DW_CHAN_MAX_PIXELS."""
+        only on output planes past DW_CHAN_MAX_PIXELS.  Plane sizes known
+        at run time only: on AVX-512 (dw_plane_open)."""
         if not (self.nsp == 2 and self.kg == 1 and self.cg == 1
-                and all(s <= DW_ROWS_MAX_STRIDE for s in self.stride)
-                and None not in (self.ow, self.iw, self.oh, self.ih)
-                and 2 * self.ow > vl and -(-self.ow // vl) <= MAX_DW_ROW_VECTORS):
+                and all(s <= DW_ROWS_MAX_STRIDE for s in self.stride)):
+            return False
+        if None in (self.ow, self.iw, self.oh, self.ih):
+            return masked(vl)       # plane sizes known at run time only: AVX-512
+        if not (2 * self.ow > vl and -(-self.ow // vl) <= MAX_DW_ROW_VECTORS):
             return False
         return not (any(s > 1 for s in self.stride) and self.k[-1] > 3
                     and self.oh * self.ow <= DW_CHAN_MAX_PIXELS)
@@ -299,7 +302,8 @@ class ConvGeom:
         if self.taps > MAX_KERNEL_TAPS or any(s > MAX_KERNEL_STRIDE for s in self.stride):
             return "scalar", None
         if self.dw_rows(vl):
-            return "conv-rows", (1, 2 if vregs(vl) >= 32 else 1)
+            known = None not in (self.ow, self.iw, self.oh, self.ih)
+            return "conv-rows", (1, 2 if vregs(vl) >= 32 and known else 1)
         if self.dw_chan(vl):
             return "conv-chan", chan_block(self.groups, self.ow, vl, False, dw=True)
         if self.chan(vl):
@@ -1767,18 +1771,21 @@ def g_strided(rng):
     return pipes + conv1x1_cases(rng)
 
 
-def chan_units(rng, pipes, title, cases, per):
+def chan_units(rng, pipes, title, cases, per, negzero=lambda i: False):
     """One conv_plane unit per case (C, K, groups, k, stride, d, pad, H, W,
-    batch, syms), per units a pipeline, appended to pipes."""
+    batch, syms), per units a pipeline, appended to pipes.  negzero(i):
+    case i's data mostly negative zeros, its bias an input of them (a tap
+    outside the input added as w*0 would turn a -0.0 sum into +0.0)."""
     p = None
     for i, (C, K, groups, k, s, d, pad, H, W, batch, syms) in enumerate(cases):
         if p is None or len(p.units) >= per:
             p = Pipeline(rng, title)
             pipes.append(p)
         p.begin("")
+        nz = negzero(i)
         v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=groups, k=k, stride=s, d=d, pad=list(pad),
-                       H=H, W=W, batch=batch, syms=syms,
-                       bias=pick(rng, ["input", "load", "literal", None]),
+                       H=H, W=W, batch=batch, syms=syms, values="negzero" if nz else "normal",
+                       bias="input" if nz else pick(rng, ["input", "load", "literal", None]),
                        flip=i % 4 == 1, wsrc="load" if i % 4 == 3 else "input",
                        pointwise=k == [1, 1] and i % 2 == 0)
         if i % 3 == 0:
@@ -2193,7 +2200,8 @@ def g_dw_rows(rng):
     unequal pads, planes past DW_UNROLL vectors (top rows, a loop over
     blocks of 8 rows and the rest; blocks of 2 vectors and a last single
     one), strides of 2 in either dim or both (5x5 on a plane past
-    DW_CHAN_MAX_PIXELS), batch > 1, every bias source, flip, epilogues."""
+    DW_CHAN_MAX_PIXELS), plane sizes bound at run time, batch > 1, every
+    bias source, flip, epilogues."""
     cases = [  # C, K, groups, k, stride, d, pad, H, W, batch, syms
         (24, 24, 24, [3, 3], [1, 1], [1, 1], [1, 1], 14, 14, [], ""),
         (20, 20, 20, [3, 3], [1, 1], [1, 1], [1, 1], 9, 9, [2], ""),
@@ -2216,25 +2224,19 @@ def g_dw_rows(rng):
         (9, 9, 9, [3, 3], [1, 2], [1, 1], [0, 1], 9, 41, [], ""),
         (3, 3, 3, [5, 5], [2, 2], [1, 1], [2, 2], 70, 66, [], ""),
         (6, 6, 6, [3, 3], [2, 2], [2, 2], [3, 3], 40, 36, [], ""),
+        # plane sizes bound at run time (AVX-512; the row and plane kernels
+        # on x86-64-v3): vectors wholly inside without masks and the
+        # others with theirs, blocks of 8 rows and a partial last one,
+        # input rows outside tested at run time, rows narrower than a
+        # vector, output rows that no input row reaches
+        (12, 12, 12, [3, 3], [1, 1], [1, 1], [1, 1], 19, 40, [], "HW"),
+        (7, 7, 7, [5, 5], [1, 1], [1, 1], [2, 2], 13, 9, [2], "NHW"),
+        (9, 9, 9, [3, 3], [2, 2], [1, 1], [1, 1], 23, 45, [], "W"),
+        (5, 5, 5, [3, 3], [1, 2], [2, 1], [1, 1], 17, 37, [], "H"),
+        (6, 6, 6, [3, 3], [1, 1], [1, 1], [3, 3], 4, 20, [], "HW"),
     ]
-    pipes, p = [], None
-    for i, (C, K, groups, k, s, d, pad, H, W, batch, syms) in enumerate(cases):
-        if p is None or len(p.units) >= 4:
-            p = Pipeline(rng, "depthwise rows")
-            pipes.append(p)
-        p.begin("")
-        # negative zeros (a -0.0 bias, -0.0 inputs, positive weights): a tap
-        # outside the input added as w*0 turns a -0.0 sum into +0.0
-        values = "negzero" if i % 3 == 1 else "normal"
-        v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=groups, k=k, stride=s, d=d, pad=list(pad),
-                       H=H, W=W, batch=batch, syms=syms, values=values,
-                       bias=pick(rng, ["input", "load", "literal", None]) if values == "normal" else "input",
-                       bias_values="negzero" if values == "negzero" else None,
-                       flip=i % 4 == 2, wsrc="load" if i % 4 == 3 else "input")
-        if i % 3 == 0:
-            epilogue(p, rng, v, ops=["mul", "residual", "relu"])
-        else:
-            finish(p, rng, v, 0.3)
+    pipes = []
+    chan_units(rng, pipes, "depthwise rows", cases, 4, negzero=lambda i: i % 3 == 1)
     return pipes
 
 
