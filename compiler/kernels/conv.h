@@ -1,7 +1,8 @@
 /* kernels/conv.h - what the two convolution micro-kernels share: the
  * stage's geometry (taps, phase planes, sizes as IR values), the packed
  * weights and the phase copy (kernels/conv_common.c).  conv_plane.c walks
- * the flattened output plane (AVX-512: masks are free); conv_rows.c walks
+ * the flattened output plane (AVX-512: masks are free); conv_dw_rows.c
+ * slides a depthwise layer's input rows through its plane; conv_rows.c walks
  * output rows with mask patterns fixed when compiling (AVX2). */
 #ifndef CONVC_KERNELS_CONV_H
 #define CONVC_KERNELS_CONV_H
@@ -101,4 +102,22 @@ IrExpr *conv_weight(Conv *c, IrExpr *ch, int64_t tap, int64_t j);
 IrStmt *conv_pack_piece(Conv *c, IrExpr *gb, IrExpr *qb);
 IrExpr *conv_pack_pieces(Conv *c);
 
+/* A vector within an output row (conv_rows.c, conv_dw_rows.c): its first
+ * output column, and the lanes that are outputs (VL but on rows
+ * narrower than a vector). */
+typedef struct RowVec {
+    int64_t ox0;
+    int64_t lanes;
+} RowVec;
+/* The lanes of the vector rv whose tap (column offset ax) reads a column
+ * in [lo, hi) (0 and the input's width, or the same counted from a row's
+ * end), bit l for lane l; and a lane mask known when compiling, lane l set
+ * when bit l is (LLVM folds the comparisons of the constant iota into a
+ * constant). */
+uint64_t conv_valid_lanes(const Conv *c, const RowVec *rv, int64_t ax, int64_t lo, int64_t hi);
+IrExpr *conv_const_mask(Conv *c, uint64_t bits);
+/* A depthwise layer's work item by sliding rows (plan.dw_rows,
+ * conv_dw_rows.c): the plane of channel l_g at batch index l_n, with
+ * l_xbase, l_ybase and l_wbase set. */
+IrStmt *conv_dw_plane(Conv *c);
 #endif

@@ -466,3 +466,26 @@ void conv_tap_fmas(Conv *P, PtrVec *out, IrExpr *ch, int64_t tap, int32_t nk_run
         }
     }
 }
+
+uint64_t conv_valid_lanes(const Conv *P, const RowVec *rv, int64_t ax, int64_t lo, int64_t hi)
+{
+    uint64_t m = 0;
+    for (int64_t l = 0; l < rv->lanes; l++) {
+        int64_t ix = P->sx * (rv->ox0 + l) + ax;
+        if (ix >= lo && ix < hi)
+            m |= (uint64_t)1 << l;
+    }
+    return m;
+}
+
+IrExpr *conv_const_mask(Conv *P, uint64_t bits)
+{
+    Lower *L = P->L;
+    IrExpr *m = NULL;
+    for (int32_t l = 0; l < P->vl; l++) {
+        IrExpr *is = ir_bin(L->a, IR_OP_EQ, ir_iota(L->a), I(L, l));
+        if ((bits >> l) & 1)
+            m = m ? ir_bin(L->a, IR_OP_OR, m, is) : is;
+    }
+    return m ? m : ir_bin(L->a, IR_OP_LT, ir_iota(L->a), I(L, 0));
+}

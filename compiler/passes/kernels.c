@@ -38,8 +38,12 @@ static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e
  * are known at run time only (the model's choice for those widths, summed:
  * a 7x7 stem takes 2 x 7 blocks, a 3x3 2 x 14, as for a 224 image; with a
  * cost per pixel instead, the stem took 2 x 12, 1.3x slower than 2 x 8). */
-enum { MAX_DW_ROW_VECTORS = 16, DW_ROWS_MAX_STRIDE = 2, MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256, CHAN_OPEN_WIDTHS = 5, CHAN_SPARE_LANES = 4,
+enum { MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256, CHAN_OPEN_WIDTHS = 5, CHAN_SPARE_LANES = 4,
        DW_CHAN_MAX_PIXELS = 1024, DW_CHAN_MAX_BYTES = 256 << 10 };
+/* conv-rows' depthwise sliding rows (dw_rows_applies): rows of at most
+ * MAX_DW_ROW_VECTORS vectors (conv_rows.c sizes its tables by it),
+ * strides up to DW_ROWS_MAX_STRIDE */
+enum { MAX_DW_ROW_VECTORS = 16, DW_ROWS_MAX_STRIDE = 2 };
 
 /* Whether some column tap of convolution n can leave an input row (a
  * kernel wider than one column, or left padding). */
@@ -236,7 +240,9 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
     bool widths = dim_const(x->shape.dims[xr - 1], &iw) && dim_const(n->shape.dims[r - 1], &ow);
     bool strided = w->stride[0] > 1 || w->stride[1] > 1;
     bool pooled = feeds_max_pool(s, n);
-    /* A depthwise layer on a small plane, where a 512-bit FMA issues once
+    /* A depthwise layer on a small plane that conv-rows' sliding rows
+     * leave (dw_rows_applies, tried first: rows of at most half a vector,
+     * 5x5 strided), where a 512-bit FMA issues once
      * a cycle: vectors of 16 groups (channels), each work item a block of
      * them at one batch index, whose input planes it transposes into a
      * buffer on its stack, so that every FMA has a full vector and no
@@ -544,11 +550,12 @@ static int32_t stencil_rows_fitting(const Node *n, int32_t rows, int32_t nv, int
     return rows;
 }
 
-/* A depthwise layer with its sizes known goes to conv-rows' sliding rows (kernels/conv_rows.c, dw_plane): a work item is one
- * channel's plane, each input row is loaded once and multiplied into the
- * kh output rows it reaches, so each FMA has kh x kw independent others
- * beside it, where the plane kernel's vectors crossed row ends on masks
- * of their own and conv-chan's transposed every plane in and out.
+/* A depthwise layer goes to conv-rows' sliding rows (kernels/conv_rows.c,
+ * dw_plane): a work item is one channel's plane, each input row is
+ * loaded once and multiplied into the kh output rows it reaches, so each
+ * FMA has kh x kw independent others beside it, where the plane kernel's
+ * vectors crossed row ends on masks of their own and conv-chan's
+ * transposed every plane in and out.
  * Interleaved, one core / two, against the kernels they replace (bitwise
  * equal): znver4, 3x3 576 channels at 14x14 (conv-chan) 1.79 / 1.79x,
  * 144 at 28x28 1.73x, 5x5 240 at 28x28 1.26x, 672 at 14x14 1.21x, 384
@@ -571,9 +578,9 @@ static int32_t stencil_rows_fitting(const Node *n, int32_t rows, int32_t nv, int
  * 14x14 2.82x, 3x3/2 144 at 56x56 3.26x, 5x5 240 at 28x28 2.61x, 3x3 960
  * at 7x7 1.57x, the MobileNetV2 block 1.13x; on x86-64-v3 W5 measured
  * 0.78x of the row kernel's open rows (16 registers for 8 rows'
- * accumulators and 9 weights), which keep them.  nv: the vectors of a row taken at
- * once (AVX-512 2: 2 x kh accumulators and 2 x kw loads; x86-64-v3 1, 2
- * measured 0.87-0.98x of it with 16 registers). */
+ * accumulators and 9 weights), which keep them.  nv: the vectors of a
+ * row taken at once (AVX-512 2: 2 x kh accumulators and 2 x kw loads;
+ * x86-64-v3 1, 2 measured 0.87-0.98x of it with 16 registers). */
 static bool dw_rows_applies(Schedule *s, const Node *n, StagePlan *p)
 {
     const Target *t = &s->target;

@@ -2192,8 +2192,8 @@ def g_random(rng):
 
 
 def g_dw_rows(rng):
-    """conv-rows over depthwise layers at stride 1 (a channel's plane a work
-    item, its input rows slid through, on both targets): rows of one vector
+    """conv-rows over depthwise layers (a channel's plane a work item, its
+    input rows slid through, on both targets): rows of one vector
     and a short one, of several with a partial last (AVX2: 8 lanes), kernel
     rows in flight from 1 to 7 (1x1, 3x3, 5x5, 7x7, 3x5), dilation, pads 0
     to past the kernel (output rows that no input row reaches: their bias),
