@@ -176,13 +176,18 @@ static void dw_span(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi
                 ptrvec_push(a, out, set(P, acc[o * nv + v], ir_broadcast(a, D->init)));
             for (int64_t kx = 0; kx < kw; kx++)
                 for (int64_t v = 0; v < nv; v++) {
-                    uint64_t ok = conv_valid_lanes(P, &D->rv[v0 + v], P->taps[kx].ax, 0, D->iw);
+                    const RowVec *r = &D->rv[v0 + v];
+                    uint64_t ok = conv_valid_lanes(P, r, P->taps[kx].ax, 0, D->iw);
                     if (!ok)
                         continue;
+                    /* the lanes past the row's end are never stored: their
+                     * sums need no mask (a blend an FMA without mask
+                     * registers) */
+                    uint64_t keep = ok | (all & ~(((uint64_t)1 << r->lanes) - 1));
                     IrExpr *av = loc(P, acc[o * nv + v]);
                     IrExpr *f = ir_fma(a, loc(P, xv[kx * nv + v]), loc(P, D->wv[ky * kw + kx]), av);
-                    if (ok != all)
-                        f = ir_select(a, dw_mask(D, out, ok), f, av);
+                    if (keep != all)
+                        f = ir_select(a, dw_mask(D, out, keep), f, av);
                     ptrvec_push(a, out, set(P, acc[o * nv + v], f));
                 }
         }
@@ -244,8 +249,11 @@ static IrStmt *dw_plane(Conv *P)
         for (int64_t kx = 0; kx < P->kw; kx++) {
             int64_t ax = P->taps[kx].ax;
             uint64_t ok = conv_valid_lanes(P, &D.rv[v], ax, 0, D.iw);
+            uint64_t keep = ok | (all & ~(((uint64_t)1 << D.rv[v].lanes) - 1));
             if (ok && (ok != all || P->sx * (D.rv[v].ox0 + vl) + ax > D.iw))
                 dw_mask(&D, &out, ok);
+            if (ok && keep != all)
+                dw_mask(&D, &out, keep);
         }
         if (D.rv[v].lanes < vl)
             dw_mask(&D, &out, ((uint64_t)1 << D.rv[v].lanes) - 1);
