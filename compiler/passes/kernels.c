@@ -576,9 +576,10 @@ static int32_t stencil_rows_fitting(const Node *n, int32_t rows, int32_t nv, int
  * rows, masks made at run time for the vectors at the rows' ends), against
  * the plane kernel: W5 declared [1, 128, H, W] 1.31-1.50x, 3x3 576 at
  * 14x14 2.82x, 3x3/2 144 at 56x56 3.26x, 5x5 240 at 28x28 2.61x, 3x3 960
- * at 7x7 1.57x, the MobileNetV2 block 1.13x; on x86-64-v3 W5 measured
- * 0.78x of the row kernel's open rows (16 registers for 8 rows'
- * accumulators and 9 weights), which keep them.  nv: the vectors of a
+ * at 7x7 1.57x, the MobileNetV2 block 1.13x.  On x86-64-v3 (blocks of 4
+ * rows) the strided ones, which the row kernel reads through phase
+ * planes (3x3/2 144 at 56x56 3.66x); at stride 1 its open rows keep
+ * them (W5 0.60x on these, though 3x3 576 at 14x14 1.64x).  nv: the vectors of a
  * row taken at once (AVX-512 2: 2 x kh accumulators and 2 x kw loads;
  * x86-64-v3 1, 2 measured 0.87-0.98x of it with 16 registers). */
 static bool dw_rows_applies(Schedule *s, const Node *n, StagePlan *p)
@@ -594,7 +595,7 @@ static bool dw_rows_applies(Schedule *s, const Node *n, StagePlan *p)
     bool known = dim_const(x->shape.dims[xr - 2], &ih) && dim_const(x->shape.dims[xr - 1], &iw) &&
                  dim_const(n->shape.dims[r - 2], &oh) && dim_const(n->shape.dims[r - 1], &ow);
     bool strided = w->stride[0] > 1 || w->stride[1] > 1;
-    if (!known ? !t->masked
+    if (!known ? !t->masked && !strided
                : 2 * ow <= t->vlen || (ow + t->vlen - 1) / t->vlen > MAX_DW_ROW_VECTORS ||
                  (strided && k1 > 3 && oh * ow <= DW_CHAN_MAX_PIXELS))
         return false;

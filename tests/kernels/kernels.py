@@ -211,12 +211,14 @@ class ConvGeom:
         DW_ROWS_MAX_STRIDE, sizes known, rows of more than half a vector and
         at most MAX_DW_ROW_VECTORS vectors; strided kernels wider than 3
         only on output planes past DW_CHAN_MAX_PIXELS.  Plane sizes known
-        at run time only: on AVX-512 (dw_plane_open)."""
+        at run time only: on AVX-512, and strided on AVX2 (dw_plane_open)."""
         if not (self.nsp == 2 and self.kg == 1 and self.cg == 1
                 and all(s <= DW_ROWS_MAX_STRIDE for s in self.stride)):
             return False
         if None in (self.ow, self.iw, self.oh, self.ih):
-            return masked(vl)       # plane sizes known at run time only: AVX-512
+            # plane sizes known at run time only: AVX-512, and strided
+            # layers without mask registers
+            return masked(vl) or any(s > 1 for s in self.stride)
         if not (2 * self.ow > vl and -(-self.ow // vl) <= MAX_DW_ROW_VECTORS):
             return False
         return not (any(s > 1 for s in self.stride) and self.k[-1] > 3
@@ -2224,8 +2226,8 @@ def g_dw_rows(rng):
         (9, 9, 9, [3, 3], [1, 2], [1, 1], [0, 1], 9, 41, [], ""),
         (3, 3, 3, [5, 5], [2, 2], [1, 1], [2, 2], 70, 66, [], ""),
         (6, 6, 6, [3, 3], [2, 2], [2, 2], [3, 3], 40, 36, [], ""),
-        # plane sizes bound at run time (AVX-512; the row and plane kernels
-        # on x86-64-v3): vectors wholly inside without masks and the
+        # plane sizes bound at run time (AVX-512, and the strided ones on
+        # x86-64-v3, in blocks of 4 rows): vectors wholly inside without masks and the
         # others with theirs, blocks of 8 rows and a partial last one,
         # input rows outside tested at run time, rows narrower than a
         # vector, output rows that no input row reaches
