@@ -65,6 +65,7 @@ typedef struct DwRows {
     RowVec   rv[MAX_NV];
     int32_t *wv;            /* the channel's weights, one broadcast a tap */
     IrExpr  *init;          /* each sum's first term: the bias, or 0 */
+    int64_t  base_lo, base_hi;  /* the values a span's base takes */
     uint64_t bits[64];
     int32_t  mask[64], nmask;
 } DwRows;
@@ -165,6 +166,12 @@ static void dw_span(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi
                 /* with a stride the load spans sx*VL columns: its mask
                  * also where those past the last lane leave the row */
                 bool whole = ok == all && sx * (r->ox0 + vl) + ax <= D->iw;
+                /* or its lanes outside the row still inside the plane: the
+                 * FMAs' masks keep those lanes' sums (rows base_lo..base_hi
+                 * the values base can take) */
+                int64_t first_at = (D->base_lo * sy + iy) * D->iw + sx * r->ox0 + ax;
+                int64_t end_at = (D->base_hi * sy + iy) * D->iw + sx * (r->ox0 + vl) + ax;
+                whole |= first_at >= 0 && end_at <= D->ih * D->iw;
                 IrExpr *lin = add(L, xrow0, I(L, iy * D->iw + sx * r->ox0 + ax));
                 ptrvec_push(a, out, set(P, xv[kx * nv + v], dw_load(P, lin, whole ? NULL : dw_mask(D, out, ok))));
             }
@@ -272,7 +279,10 @@ static IrStmt *dw_plane(Conv *P)
     dw_rows(&D, &out, I(L, 0), 0, t0, true);
     int32_t vb = lower_var(L, "rows");
     PtrVec body = { 0 };
+    D.base_lo = t0;
+    D.base_hi = t0 + (blocks - 1) * DW_BLOCK;
     dw_rows(&D, &body, add(L, I(L, t0), mul(L, V(L, vb), I(L, DW_BLOCK))), 0, DW_BLOCK, false);
+    D.base_lo = D.base_hi = 0;
     ptrvec_push(a, &out, ir_for(a, vb, I(L, 0), I(L, blocks), lower_block(L, &body), IR_LOOP_KERNEL));
     dw_rows(&D, &out, I(L, 0), t0 + blocks * DW_BLOCK, D.oh, true);
     return lower_block(L, &out);
