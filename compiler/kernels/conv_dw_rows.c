@@ -216,16 +216,15 @@ static void dw_rows(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi
 
 /* A depthwise layer, its sizes known (plan.dw_rows): one work item a
  * channel's plane, whose output rows are each ceil(OW/VL) vectors from
- * column 0, lanes past the row's end neither stored nor read past the
- * input row's.  The input rows are read in order, each column tap's
- * vectors loaded once (lanes sx apart: a strided load), and multiplied
- * into every output row that the row reaches (oy*sy = iy - ay for each
- * kernel row): output row
- * oy's sum starts (bias or 0) at its first input row and is stored, with
- * its epilogue, after its last, and since its input rows come in order
- * its kernel rows do too -- each lane's sum is the scalar nest's, lanes
- * whose tap leaves the input row keeping theirs (merge-masked FMAs with
- * masks fixed when compiling).  Where the row kernel's items, one output
+ * column 0, the lanes past the row's end not stored.  The input rows are
+ * read in order, each column tap's vectors loaded once (lanes sx apart:
+ * a strided load; masked only where it would leave the channel's plane),
+ * and multiplied into every output row that the row reaches (oy*sy =
+ * iy - ay for each kernel row): output row oy's sum starts (bias or 0) at
+ * its first input row and is stored, with its epilogue, after its last,
+ * and since its input rows come in order its kernel rows do too -- each
+ * lane's sum is the scalar nest's, lanes whose tap leaves the input row
+ * keeping theirs (merge-masked FMAs with masks fixed when compiling).  Where the row kernel's items, one output
  * row each, chain each vector's FMAs one after the other and load every
  * input row once per kernel row, here the FMAs of kh output rows are
  * independent and the loads a third as many (3x3).  Planes of at most
