@@ -66,6 +66,10 @@ typedef struct DwRows {
     int32_t *wv;            /* the channel's weights, one broadcast a tap */
     IrExpr  *init;          /* each sum's first term: the bias, or 0 */
     int64_t  base_lo, base_hi;  /* the values a span's base takes */
+    /* per vector v and column tap kx, [v*kw + kx]: the lanes whose column
+     * is inside the input row (ok), and those whose FMA needs no mask
+     * (keep: ok and the lanes past the row's end, never stored) */
+    uint64_t *ok, *keep;
     uint64_t bits[64];
     int32_t  mask[64], nmask;
 } DwRows;
@@ -84,8 +88,8 @@ static IrExpr *dw_mask(DwRows *D, PtrVec *out, uint64_t bits)
     return loc(P, D->mask[D->nmask++]);
 }
 
-/* Output row lo + o (of base + [lo, hi)), vectors [v0, v0 + nv): stored
- * with the epilogue, lanes past the row's end masked. */
+/* Output row base + row, vectors [v0, v0 + nv): stored with the
+ * epilogue, lanes past the row's end masked. */
 static void dw_store(DwRows *D, PtrVec *out, IrExpr *yrow0, int64_t row, int64_t v0, int64_t nv,
                      const int32_t *acc)
 {
@@ -160,7 +164,7 @@ static void dw_span(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi
             for (int64_t v = 0; v < nv; v++) {
                 const RowVec *r = &D->rv[v0 + v];
                 int64_t ax = P->taps[kx].ax;
-                uint64_t ok = conv_valid_lanes(P, r, ax, 0, D->iw);
+                uint64_t ok = D->ok[(v0 + v) * kw + kx];
                 if (!ok)
                     continue;
                 /* with a stride the load spans sx*VL columns: its mask
@@ -183,14 +187,9 @@ static void dw_span(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi
                 ptrvec_push(a, out, set(P, acc[o * nv + v], ir_broadcast(a, D->init)));
             for (int64_t kx = 0; kx < kw; kx++)
                 for (int64_t v = 0; v < nv; v++) {
-                    const RowVec *r = &D->rv[v0 + v];
-                    uint64_t ok = conv_valid_lanes(P, r, P->taps[kx].ax, 0, D->iw);
-                    if (!ok)
+                    uint64_t keep = D->keep[(v0 + v) * kw + kx];
+                    if (!D->ok[(v0 + v) * kw + kx])
                         continue;
-                    /* the lanes past the row's end are never stored: their
-                     * sums need no mask (a blend an FMA without mask
-                     * registers) */
-                    uint64_t keep = ok | (all & ~(((uint64_t)1 << r->lanes) - 1));
                     IrExpr *av = loc(P, acc[o * nv + v]);
                     IrExpr *f = ir_fma(a, loc(P, xv[kx * nv + v]), loc(P, D->wv[ky * kw + kx]), av);
                     if (keep != all)
@@ -224,10 +223,11 @@ static void dw_rows(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi
  * its first input row and is stored, with its epilogue, after its last,
  * and since its input rows come in order its kernel rows do too -- each
  * lane's sum is the scalar nest's, lanes whose tap leaves the input row
- * keeping theirs (merge-masked FMAs with masks fixed when compiling).  Where the row kernel's items, one output
- * row each, chain each vector's FMAs one after the other and load every
- * input row once per kernel row, here the FMAs of kh output rows are
- * independent and the loads a third as many (3x3).  Planes of at most
+ * keeping theirs (merge-masked FMAs with masks fixed when compiling).
+ * Where the row kernel's items, one output row each, chain each vector's
+ * FMAs one after the other and load every input row once per kernel row,
+ * here the FMAs of kh output rows are independent and the loads a third
+ * as many (3x3).  Planes of at most
  * DW_UNROLL vectors are written out whole; larger ones write out their
  * top and bottom rows (whose kernel rows leave the input) and loop over
  * blocks of DW_BLOCK rows between them, each block loading the kh - 1
@@ -249,13 +249,17 @@ static IrStmt *dw_plane(Conv *P)
     PtrVec out = { 0 };
     D.wv = dw_weights(P, &out);
     /* every mask, once an item: the lanes of each vector that a column
-     * tap keeps inside the input row, and those a row's last vector stores */
+     * tap keeps inside the input row (its loads), those whose FMA needs
+     * one (the lanes past the row's end need none: a blend an FMA without
+     * mask registers), and those a row's last vector stores */
     uint64_t all = vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << vl) - 1;
+    D.ok = arena_array(a, (size_t)(D.nvec * P->kw), sizeof *D.ok);
+    D.keep = arena_array(a, (size_t)(D.nvec * P->kw), sizeof *D.keep);
     for (int64_t v = 0; v < D.nvec; v++) {
         for (int64_t kx = 0; kx < P->kw; kx++) {
-            int64_t ax = P->taps[kx].ax;
-            uint64_t ok = conv_valid_lanes(P, &D.rv[v], ax, 0, D.iw);
-            uint64_t keep = ok | (all & ~(((uint64_t)1 << D.rv[v].lanes) - 1));
+            int64_t ax = P->taps[kx].ax, i = v * P->kw + kx;
+            uint64_t ok = D.ok[i] = conv_valid_lanes(P, &D.rv[v], ax, 0, D.iw);
+            uint64_t keep = D.keep[i] = ok | (all & ~(((uint64_t)1 << D.rv[v].lanes) - 1));
             if (ok && (ok != all || P->sx * (D.rv[v].ox0 + vl) + ax > D.iw))
                 dw_mask(&D, &out, ok);
             if (ok && keep != all)
@@ -287,13 +291,6 @@ static IrStmt *dw_plane(Conv *P)
     return lower_block(L, &out);
 }
 
-/* dw_plane_open's block of DW_OPEN_ROWS output rows from oy0, the
- * vector at ox0: its sums started, the block's input rows in order, each
- * one -- when inside the input, a test at run time -- loaded once a
- * column tap and multiplied into the block's rows it reaches, and the
- * rows inside the output stored after the block's last.  m: per column
- * tap the mask of the lanes whose column is inside the input row (and
- * inside the output row: sm), or NULL for a vector wholly inside. */
 enum { DW_OPEN_ROWS = 8 };
 
 /* Rows a block: DW_OPEN_ROWS accumulators beside the taps' loads and
@@ -304,6 +301,13 @@ static int64_t dw_open_rows(const Conv *P)
     return P->L->sched->target.vregs >= 32 ? DW_OPEN_ROWS : DW_OPEN_ROWS / 2;
 }
 
+/* dw_plane_open's block of DW_OPEN_ROWS output rows from oy0, the
+ * vector at ox0: its sums started, the block's input rows in order, each
+ * one -- when inside the input, a test at run time -- loaded once a
+ * column tap and multiplied into the block's rows it reaches, and the
+ * rows inside the output stored after the block's last.  m: per column
+ * tap the mask of the lanes whose column is inside the input row (and
+ * inside the output row: sm), or NULL for a vector wholly inside. */
 static IrStmt *dw_open_block(Conv *P, const int32_t *wv, IrExpr *init, IrExpr *oy0, IrExpr *ox0,
                              const int32_t *m, int32_t sm)
 {

@@ -41,8 +41,8 @@ static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e
 enum { MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256, CHAN_OPEN_WIDTHS = 5, CHAN_SPARE_LANES = 4,
        DW_CHAN_MAX_PIXELS = 1024, DW_CHAN_MAX_BYTES = 256 << 10 };
 /* conv-rows' depthwise sliding rows (dw_rows_applies): rows of at most
- * MAX_DW_ROW_VECTORS vectors (conv_rows.c sizes its tables by it),
- * strides up to DW_ROWS_MAX_STRIDE */
+ * MAX_DW_ROW_VECTORS vectors (kernels/conv_dw_rows.c keeps a row's
+ * vectors in a table of MAX_NV, 16), strides up to DW_ROWS_MAX_STRIDE */
 enum { MAX_DW_ROW_VECTORS = 16, DW_ROWS_MAX_STRIDE = 2 };
 
 /* Whether some column tap of convolution n can leave an input row (a
