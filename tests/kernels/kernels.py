@@ -213,6 +213,7 @@ class ConvGeom:
         only on output planes past DW_CHAN_MAX_PIXELS.  Plane sizes known
         at run time only: on AVX-512, and strided on AVX2 (dw_plane_open)."""
         if not (self.nsp == 2 and self.kg == 1 and self.cg == 1
+                and getattr(self, "w_rank", self.nsp + 2) == self.nsp + 2
                 and all(s <= DW_ROWS_MAX_STRIDE for s in self.stride)):
             return False
         if None in (self.ow, self.iw, self.oh, self.ih):
@@ -235,6 +236,7 @@ class ConvGeom:
                   or (not masked(vl) and (any(s > 1 for s in self.stride)
                                           or (self.ow is not None and self.ow < vl))))
         return (self.nsp == 2 and self.kg == 1 and self.cg == 1 and self.groups >= vl and target
+                and getattr(self, "w_rank", self.nsp + 2) == self.nsp + 2
                 and None not in (self.ow, self.iw, self.oh, self.ih)
                 and self.oh * self.ow <= DW_CHAN_MAX_PIXELS
                 and self.ih * self.iw * vl * 4 <= DW_CHAN_MAX_BYTES and not self.max_pool_next)
@@ -856,6 +858,7 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
     geom.w_input = wsrc == "input"
     geom.flip = flip
     geom.p1 = list(p1)
+    geom.w_rank = len(wv.shape)     # conv1x1's [K, C] weight: not depthwise to the passes
     p.expect_conv(label, geom)
     p.describe(f"{stage} x{xshape} w{list(wv.shape)} g={groups} s={stride} d={d} pad={p0}/{p1} "
                f"flip={flip} bias={bias} w={wsrc} values={values}"
