@@ -44,6 +44,8 @@ enum { MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256, CHAN_OPEN_WIDTHS = 5, CHA
  * MAX_DW_ROW_VECTORS vectors (kernels/conv_dw_rows.c keeps a row's
  * vectors in a table of MAX_NV, 16), strides up to DW_ROWS_MAX_STRIDE */
 enum { MAX_DW_ROW_VECTORS = 16, DW_ROWS_MAX_STRIDE = 2 };
+/* strided 1x1 layers on the plane kernel (strided_plane) */
+enum { STRIDED_PLANE_CHANNELS = 256 };
 
 /* Whether some column tap of convolution n can leave an input row (a
  * kernel wider than one column, or left padding). */
@@ -177,6 +179,34 @@ static bool plane_weak(const Node *n, int64_t row, const Target *t)
     return (covered - px) * row > CHAN_SPARE_LANES * px;
 }
 
+/* A strided 1x1 layer without padding that the plane kernel takes, its
+ * input in one phase plane (passes/layout.c), rather than conv-chan: with
+ * one FMA a cycle, sizes known (widths, and no max pool next), at least
+ * STRIDED_PLANE_CHANNELS input and output channels a group, and whole
+ * vectors that cover the output plane with lanes to spare only within
+ * plane_weak's bound.  conv-chan reads the input's even rows in full,
+ * half of each line for nothing, once a block of output channels; the
+ * plane kernel reads the compact phase plane, after one pass that makes
+ * it, which the reduction and the output channels pay back.  (Output
+ * planes known when compiling only: with a symbol, unmeasured.)  Interleaved
+ * on znver4, one core / two, 1x1/2 (input at its size):
+ * 256->512 at 56 1.045 / 1.032x, 256->256 at 112 1.16 / 1.09x,
+ * 256->512 at 112 1.31 / 1.20x, 512->1024 at 56 1.12 / 1.05x; and where
+ * conv-chan stays: 256->128 at 56 0.98 / 0.97x, 192->384 at 56 0.99 /
+ * 1.00x, 128->256 at 56 0.99 / 1.00x, at 112 0.99 / 0.99x, 64->256 at 112
+ * 0.98 / 1.00x. */
+static bool strided_plane(const Node *n, int64_t cg, int64_t kg, bool known, const Target *t)
+{
+    const WindowParams *w = &n->conv.win;
+    int64_t k0 = 0, k1 = 0, oh;
+    dim_const(w->k[0], &k0);
+    dim_const(w->k[1], &k1);
+    return t->fmas < 2 && t->vregs >= 32 && known && dim_const(n->shape.dims[n->shape.rank - 2], &oh) &&
+           k0 == 1 && k1 == 1 && !column_taps(n) &&
+           no_row_padding(n) && cg >= STRIDED_PLANE_CHANNELS && kg >= STRIDED_PLANE_CHANNELS &&
+           !plane_weak(n, cg, t);
+}
+
 /* A depthwise convolution: one input and one output channel a group,
  * its channels C known (a bias, if any, of rank 1). */
 static bool depthwise(const Node *n, int64_t *C)
@@ -240,6 +270,8 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
     bool widths = dim_const(x->shape.dims[xr - 1], &iw) && dim_const(n->shape.dims[r - 1], &ow);
     bool strided = w->stride[0] > 1 || w->stride[1] > 1;
     bool pooled = feeds_max_pool(s, n);
+    if (strided && strided_plane(n, cg, kg, widths && !pooled, t))
+        return false;
     /* A depthwise layer on a small plane that conv-rows' sliding rows
      * leave (dw_rows_applies, tried first: rows of at most half a vector,
      * 5x5 strided), where a 512-bit FMA issues once

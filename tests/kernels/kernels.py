@@ -67,6 +67,7 @@ MAX_KERNEL_STRIDE = 4       # conv and pool strides the kernels take
 MAX_STRIP_BYTES = 96 << 10  # passes/pool.c: a fused pool's private strip
 MAX_CHAN_PIXELS = 14        # passes/kernels.c: conv-chan's widest pixel block
 CHAN_MIN_REDUCTION = 256    # passes/kernels.c: conv-chan's least Cg x taps
+STRIDED_PLANE_CHANNELS = 256    # passes/kernels.c: strided 1x1 layers on the plane kernel
 CHAN_SPARE_LANES = 4        # passes/kernels.c: spare lanes x reduction past it a pixel: conv-chan
 MAX_DW_ROW_VECTORS = 16     # passes/kernels.c: the widest rows of depthwise conv-rows, in vectors
 DW_ROWS_MAX_STRIDE = 2      # ... and its largest stride
@@ -267,9 +268,22 @@ class ConvGeom:
                       and lanes_to_spare(self.ow, vl) and self.cg is not None
                       and self.cg * self.taps >= CHAN_MIN_REDUCTION)
         return (self.nsp == 2 and (any(s > 1 for s in self.stride) or blends or border or rows_short)
-                and self.cg is not None
+                and self.cg is not None and not self.strided_plane(vl)
                 and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next or border)
                 and self.kg >= vl)
+
+    def strided_plane(self, vl):
+        """passes/kernels.c strided_plane: a strided 1x1 layer without
+        padding stays on the plane kernel (its input in one phase plane)
+        with one FMA a cycle, sizes known, no max pool next, at least
+        STRIDED_PLANE_CHANNELS input and output channels a group, and
+        plane_weak false."""
+        return (NATIVE_HALF_RATE and vregs(vl) >= 32 and any(s > 1 for s in self.stride)
+                and None not in (self.ow, self.iw, self.oh) and not self.max_pool_next
+                and self.k == [1, 1] and self.p0 == [0, 0]
+                and getattr(self, "p1", [0, 0])[0] == 0 and self.cg is not None
+                and self.cg >= STRIDED_PLANE_CHANNELS and self.kg >= STRIDED_PLANE_CHANNELS
+                and not self.plane_weak(vl))
 
     def plane_weak(self, vl):
         """passes/kernels.c plane_weak: weight rows (Cg*taps) a multiple
@@ -1989,7 +2003,8 @@ def g_wider(rng):
 
 def conv1x1_cases(rng):
     """conv1x1 with strides 1 to 4 per dim (phase planes), weights [K, C] and
-    [K, C, 1, 1], bias; conv-plane on both targets."""
+    [K, C, 1, 1], bias; conv-plane on both targets; and at 256 channels,
+    conv-chan or (strided_plane) conv-plane."""
     p = Pipeline(rng, "conv1x1")
     for s, K, C, H, W in [([1, 1], 8, 3, 5, 17), ([2, 2], 9, 4, 7, 16), ([3, 3], 3, 2, 8, 33),
                           ([4, 4], 17, 5, 9, 40), ([2, 1], 4, 3, 6, 15), ([1, 3], 5, 8, 4, 64),
@@ -1997,7 +2012,17 @@ def conv1x1_cases(rng):
         p.begin("")
         v = conv1x1(p, rng, stride=s, K=K, C=C, H=H, W=W)
         finish(p, rng, v, 0.4)
-    return [p]
+    # 256 channels in and out at stride 2: with one FMA a cycle the plane
+    # kernel where whole vectors cover the output plane (16x16, 16x17),
+    # conv-chan where they leave lanes to spare (14x14) or the output
+    # channels are fewer
+    q = Pipeline(rng, "strided conv1x1, 256 channels")
+    for s, K, C, H, W in [([2, 2], 256, 256, 32, 32), ([2, 2], 256, 256, 28, 28),
+                          ([2, 2], 128, 256, 32, 32), ([2, 2], 256, 256, 32, 34)]:
+        q.begin("")
+        v = conv1x1(q, rng, stride=s, K=K, C=C, H=H, W=W)
+        finish(q, rng, v, 0.4)
+    return [p, q]
 
 
 def g_pools(rng):
