@@ -2,7 +2,7 @@
  * own their data, as any other, whose data starts on a 64-byte boundary.
  *
  * The generated code writes a large pipeline output (kernels.h,
- * KL_STREAM_MIN_BYTES) with streaming stores, which need vector-aligned
+ * kl_stream_output) with streaming stores, which need vector-aligned
  * addresses; NumPy's own allocator gives 16-byte alignment, so an output
  * it allocated was written through the caches.  While a call allocates its
  * outputs it sets this allocator as NumPy's handler (NEP 49); each array

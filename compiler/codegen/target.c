@@ -278,6 +278,8 @@ bool cg_target_info(const char *cpu, Target *out, char **err)
             /* Zen 4 splits each 512-bit operation over its two 256-bit
              * units; Zen 5 and the Xeons have 512-bit FMA units */
             out->fmas = strcmp(name, "znver4") == 0 ? 1 : 2;
+            if (strcmp(name, "znver4") == 0)
+                out->stream_min_bytes = TARGET_STREAM_MIN_BYTES_ZNVER4;
         } else if ((f & CONVRT_CPU_AVX2) && out->fma) {
             out->vlen = 8;
             out->vregs = 16;

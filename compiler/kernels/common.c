@@ -84,9 +84,10 @@ bool kl_stream_output(Lower *L, const Node *store, IrExpr **when)
     IrExpr *bytes = ir_int(L->a, 4);
     for (int32_t i = 0; i < store->shape.rank; i++)
         bytes = ir_bin(L->a, IR_OP_MUL, bytes, lower_dim(L, store->shape.dims[i]));
+    int64_t least = L->sched->target.stream_min_bytes;
     if (bytes->kind == IR_EXPR_INT)
-        return bytes->ival >= KL_STREAM_MIN_BYTES;
-    *when = ir_bin(L->a, IR_OP_GE, bytes, ir_int(L->a, KL_STREAM_MIN_BYTES));
+        return bytes->ival >= least;
+    *when = ir_bin(L->a, IR_OP_GE, bytes, ir_int(L->a, least));
     return true;
 }
 

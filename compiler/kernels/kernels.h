@@ -26,17 +26,15 @@ IrExpr *kl_epilogue(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrExpr *m
 IrExpr *kl_epilogue_lanes(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrExpr *lanes,
                           IrExpr *mask);
 
-/* Streaming (non-temporal) stores for a pipeline output of
- * KL_STREAM_MIN_BYTES or more: it goes back to the caller, not to another
- * stage, and is more than twice the largest per-core L2 cache of the CPUs
- * served (2 MB), so writing it past the caches saves reading each line in
- * before it is written (a third of a large filter's memory traffic).  Same
- * values, same bits.  Measured on the 6.4 MB output of a depthwise 3x3
- * over 128 x 112 x 112: 1.19x on one thread, 1.09x on two.  store: the
- * node a nest stores.  False for no streaming; else *when is NULL (the
- * size known when compiling) or the run-time test of the size (a size
- * symbol: the same layer with [1, 128, H, W] 1.1x with it). */
-#define KL_STREAM_MIN_BYTES ((int64_t)4 << 20)
+/* Streaming (non-temporal) stores for a pipeline output of the target's
+ * stream_min_bytes or more (target.h: 4 MB, twice the largest per-core L2
+ * cache of the CPUs served; 40 MB on znver4): it goes back to the caller,
+ * not to another stage, so writing it past the caches saves reading each
+ * line in before it is written (a third of a large filter's memory
+ * traffic).  Same values, same bits.  store: the node a nest stores.
+ * False for no streaming; else *when is NULL (the size known when
+ * compiling) or the run-time test of the size (a size symbol: a
+ * depthwise 3x3 over [1, 128, H, W] at 112x112 1.1x with it on the Xeon). */
 bool kl_stream_output(Lower *L, const Node *store, IrExpr **when);
 
 /* The store of a full vector val at linear position lin: streaming when

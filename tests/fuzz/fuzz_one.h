@@ -90,8 +90,9 @@ static int convc_fuzz_one(const uint8_t *data, size_t size)
             LowerOptions lopt = { .parallel = !(sel & 8) };
             /* every pass, for a 16-lane target (with one or two FMAs a
              * cycle: the blocks differ) or an 8-lane one, or none */
-            Target t = (sel & 16) ? (Target){ "fuzz16", 16, 32, true, true, (sel & 64) ? 1 : 2 }
-                                  : (Target){ "fuzz8", 8, 16, true, false, 2 };
+            Target t = (sel & 16) ? (Target){ "fuzz16", 16, 32, true, true, (sel & 64) ? 1 : 2,
+                                              TARGET_STREAM_MIN_BYTES }
+                                  : (Target){ "fuzz8", 8, 16, true, false, 2, TARGET_STREAM_MIN_BYTES };
             Schedule *sched = NULL;
             if (!(sel & 32)) {
                 sched = schedule_new(&a, g, &t);
