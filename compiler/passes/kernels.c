@@ -179,32 +179,41 @@ static bool plane_weak(const Node *n, int64_t row, const Target *t)
     return (covered - px) * row > CHAN_SPARE_LANES * px;
 }
 
-/* A strided 1x1 layer without padding that the plane kernel takes, its
- * input in one phase plane (passes/layout.c), rather than conv-chan: with
- * one FMA a cycle, sizes known (widths, and no max pool next), at least
- * STRIDED_PLANE_CHANNELS input and output channels a group, and whole
- * vectors that cover the output plane with lanes to spare only within
- * plane_weak's bound.  conv-chan reads the input's even rows in full,
- * half of each line for nothing, once a block of output channels; the
- * plane kernel reads the compact phase plane, after one pass that makes
- * it, which the reduction and the output channels pay back.  (Output
- * planes known when compiling only: with a symbol, unmeasured.)  Interleaved
- * on znver4, one core / two, 1x1/2 (input at its size):
- * 256->512 at 56 1.045 / 1.032x, 256->256 at 112 1.16 / 1.09x,
- * 256->512 at 112 1.31 / 1.20x, 512->1024 at 56 1.12 / 1.05x; and where
- * conv-chan stays: 256->128 at 56 0.98 / 0.97x, 192->384 at 56 0.99 /
- * 1.00x, 128->256 at 56 0.99 / 1.00x, at 112 0.99 / 0.99x, 64->256 at 112
- * 0.98 / 1.00x. */
+/* A strided 1x1 layer without padding, sizes known (widths, heights and no
+ * max pool next), that the plane kernel takes, its input in one phase
+ * plane (passes/layout.c), rather than conv-chan.  conv-chan reads the
+ * input's even rows in full, half of each line for nothing, once a block
+ * of output channels; the plane kernel reads the compact phase plane,
+ * after one pass that makes it, which the reduction and the output
+ * channels pay back:
+ *  - without mask registers (AVX2) always: x86-64-v3 on znver4,
+ *    interleaved, one core / two, 1x1/2 256->512 at 56x56 1.36 / 1.40x,
+ *    256->128 at 56 1.15 / 1.25x, 512->1024 at 28 1.25 / 1.22x, 1024->2048
+ *    at 28 1.15 / 1.16x, 256->256 at 112 1.00 / 1.22x (fewer input
+ *    channels take the plane kernel anyway: conv-chan's least reduction);
+ *  - with one FMA a cycle, at least STRIDED_PLANE_CHANNELS input and
+ *    output channels a group, and whole vectors that cover the output
+ *    plane with lanes to spare only within plane_weak's bound: znver4,
+ *    256->512 at 56 1.045 / 1.032x, 256->256 at 112 1.16 / 1.09x, 256->512
+ *    at 112 1.31 / 1.20x, 512->1024 at 56 1.12 / 1.05x; where conv-chan
+ *    stays: 256->128 at 56 0.98 / 0.97x, 192->384 at 56 0.99 / 1.00x,
+ *    128->256 at 56 0.99 / 1.00x, at 112 0.99 / 0.99x, 64->256 at 112
+ *    0.98 / 1.00x.
+ * (With sizes bound at run time, unmeasured but on x86-64-v3, where the
+ * plane kernel's blends made L8 0.69x.) */
 static bool strided_plane(const Node *n, int64_t cg, int64_t kg, bool known, const Target *t)
 {
     const WindowParams *w = &n->conv.win;
     int64_t k0 = 0, k1 = 0, oh;
     dim_const(w->k[0], &k0);
     dim_const(w->k[1], &k1);
-    return t->fmas < 2 && t->vregs >= 32 && known && dim_const(n->shape.dims[n->shape.rank - 2], &oh) &&
-           k0 == 1 && k1 == 1 && !column_taps(n) &&
-           no_row_padding(n) && cg >= STRIDED_PLANE_CHANNELS && kg >= STRIDED_PLANE_CHANNELS &&
-           !plane_weak(n, cg, t);
+    if (!known || !dim_const(n->shape.dims[n->shape.rank - 2], &oh) || k0 != 1 || k1 != 1 ||
+        column_taps(n) || !no_row_padding(n))
+        return false;
+    if (!t->masked)
+        return true;
+    return t->fmas < 2 && t->vregs >= 32 && cg >= STRIDED_PLANE_CHANNELS &&
+           kg >= STRIDED_PLANE_CHANNELS && !plane_weak(n, cg, t);
 }
 
 /* A depthwise convolution: one input and one output channel a group,

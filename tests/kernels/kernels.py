@@ -274,14 +274,17 @@ class ConvGeom:
 
     def strided_plane(self, vl):
         """passes/kernels.c strided_plane: a strided 1x1 layer without
-        padding stays on the plane kernel (its input in one phase plane)
-        with one FMA a cycle, sizes known, no max pool next, at least
-        STRIDED_PLANE_CHANNELS input and output channels a group, and
-        plane_weak false."""
-        return (NATIVE_HALF_RATE and vregs(vl) >= 32 and any(s > 1 for s in self.stride)
-                and None not in (self.ow, self.iw, self.oh) and not self.max_pool_next
-                and self.k == [1, 1] and self.p0 == [0, 0]
-                and getattr(self, "p1", [0, 0])[0] == 0 and self.cg is not None
+        padding, sizes known, no max pool next, stays on the plane kernel
+        (its input in one phase plane) without mask registers, and with
+        one FMA a cycle where it has at least STRIDED_PLANE_CHANNELS input
+        and output channels a group and plane_weak is false."""
+        if not (any(s > 1 for s in self.stride) and None not in (self.ow, self.iw, self.oh)
+                and not self.max_pool_next and self.k == [1, 1] and self.p0 == [0, 0]
+                and getattr(self, "p1", [0, 0])[0] == 0 and self.cg is not None):
+            return False
+        if not masked(vl):
+            return True
+        return (NATIVE_HALF_RATE and vregs(vl) >= 32
                 and self.cg >= STRIDED_PLANE_CHANNELS and self.kg >= STRIDED_PLANE_CHANNELS
                 and not self.plane_weak(vl))
 
@@ -2015,7 +2018,7 @@ def conv1x1_cases(rng):
     # 256 channels in and out at stride 2: with one FMA a cycle the plane
     # kernel where whole vectors cover the output plane (16x16, 16x17),
     # conv-chan where they leave lanes to spare (14x14) or the output
-    # channels are fewer
+    # channels are fewer; without mask registers the plane kernel
     q = Pipeline(rng, "strided conv1x1, 256 channels")
     for s, K, C, H, W in [([2, 2], 256, 256, 32, 32), ([2, 2], 256, 256, 28, 28),
                           ([2, 2], 128, 256, 32, 32), ([2, 2], 256, 256, 32, 34)]:
