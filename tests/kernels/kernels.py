@@ -325,10 +325,11 @@ class ConvGeom:
         if self.dw_rows(vl):
             known = None not in (self.ow, self.iw, self.oh, self.ih)
             return "conv-rows", (1, 2 if vregs(vl) >= 32 and known else 1)
+        # a 1x1 layer at stride 1 without padding: its plane one row
+        ow = self.ow * self.oh if self.plane_row() else self.ow
         if self.dw_chan(vl):
-            return "conv-chan", chan_block(self.groups, self.ow, vl, False, dw=True)
+            return "conv-chan", chan_block(self.groups, ow, vl, False, dw=True)
         if self.chan(vl):
-            ow = self.ow * self.oh if self.plane_row() else self.ow
             return "conv-chan", chan_block(self.kg, ow, vl, self.max_pool_next)
         column_taps = self.k[-1] > 1 or self.p0[-1] != 0
         if not masked(vl) and column_taps and self.ow is not None and self.iw is not None:
@@ -1899,6 +1900,9 @@ def g_chan(rng):
         (24, 24, 24, [3, 3], [2, 2], [1, 1], [1, 1], 13, 12, []),
         (32, 32, 32, [5, 5], [1, 1], [1, 1], [2, 2], 7, 7, []),
         (48, 48, 48, [3, 3], [1, 1], [2, 2], [2, 2], 10, 9, []),
+        # a depthwise 1x1 at stride 1 on rows narrower than a vector: on
+        # AVX2 conv-chan, its plane one row of 12 pixels
+        (13, 13, 13, [1, 1], [1, 1], [1, 3], [0, 0], 6, 2, []),
     ]
     chan_units(rng, pipes, "channel vectors", [c + ("",) for c in cases], 5)
     # strided stems (a short reduction) followed by a max pool: conv-chan
