@@ -16,14 +16,15 @@
  * bytes or more (kernels.h, kl_stream_output): twice the largest per-core
  * L2 cache of the CPUs served.  On the Xeon where it was measured, the
  * 6.4 MB output of a depthwise 3x3 over 128 x 112 x 112 ran 1.19x on one
- * thread, 1.09x on two.  On znver4, whose 32 MB L3 keeps an output that
- * fits for the next call or its reader, plain stores were faster up to a
- * 33 MB output (interleaved, one core / two: the 4 MB filter W9-15 1.04 /
- * 1.04x, 3x3 3->64 at 224x224 (12.8 MB) 1.03-1.08 / 1.05-1.07x, W5's 6.4
- * MB 1.02 / 1.02x, the 33 MB filter W8 1.03 / 1.08x) and streaming ones
- * from 48 MB (the 31x31 filter W12 1.06 / 1.03x): from 40 MB there. */
+ * thread, 1.09x on two.  On znver4, whose 32 MB L3 keeps an output well
+ * within it for the next call or its reader, plain stores were faster up
+ * to a 12.8 MB output (interleaved, one core / two: the 4 MB filter W9-15
+ * 1.04 / 1.04x, 3x3 3->64 at 224x224 (12.8 MB) 1.02-1.08 / 1.02-1.07x,
+ * W5's 6.4 MB 1.02 / 1.02x), and streaming ones from 33 MB (W8's 5x5
+ * Gaussian, separable: 1.20 / 1.22x; direct, 0.89-0.99x; the 48 MB W12
+ * 1.06 / 1.03x): from half the L3 there. */
 #define TARGET_STREAM_MIN_BYTES ((int64_t)4 << 20)
-#define TARGET_STREAM_MIN_BYTES_ZNVER4 ((int64_t)40 << 20)
+#define TARGET_STREAM_MIN_BYTES_ZNVER4 ((int64_t)16 << 20)
 
 typedef struct Target {
     const char *cpu;    /* the resolved CPU name, e.g. "sapphirerapids" */

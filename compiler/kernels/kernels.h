@@ -28,7 +28,7 @@ IrExpr *kl_epilogue_lanes(Lower *L, const Node *n, IrExpr *acc, IrExpr *lin, IrE
 
 /* Streaming (non-temporal) stores for a pipeline output of the target's
  * stream_min_bytes or more (target.h: 4 MB, twice the largest per-core L2
- * cache of the CPUs served; 40 MB on znver4): it goes back to the caller,
+ * cache of the CPUs served; 16 MB on znver4): it goes back to the caller,
  * not to another stage, so writing it past the caches saves reading each
  * line in before it is written (a third of a large filter's memory
  * traffic).  Same values, same bits.  store: the node a nest stores.

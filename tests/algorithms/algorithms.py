@@ -263,7 +263,7 @@ def streams(path, target):
 
 
 def case_streaming_stores(tmp):
-    """a final output of 4 MB or more (40 MB on znver4, target.h) is
+    """a final output of 4 MB or more (16 MB on znver4, target.h) is
     written with non-temporal stores (vstream in the IR) by the stencil and
     the plane kernels, an intermediate or a smaller output is not; the
     values are the same bits as the scalar nest's (direct) and within the
@@ -322,7 +322,7 @@ def case_streaming_stores(tmp):
         got = run(tmp, script, {"x": xs}, ["y"])["y"]
         exact = run(tmp, script, {"x": xs}, ["y"], "--no-kernels")["y"]
         assert bits_equal(got, exact), f"symbolic sizes {xs.shape}: streaming stores changed bits"
-    # past 40 MB (48 MB) znver4 streams too
+    # past 16 MB (48 MB) znver4 streams too
     big = ("pipeline t {\n  input x: f32[1, 3000, 4000]\n"
            "  output y = conv2d(x, gaussian2d(5, 1.0), pad=same)\n}\n")
     with open(path, "w") as f:
