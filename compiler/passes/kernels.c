@@ -199,8 +199,12 @@ static bool plane_weak(const Node *n, int64_t row, const Target *t)
  *    stays: 256->128 at 56 0.98 / 0.97x, 192->384 at 56 0.99 / 1.00x,
  *    128->256 at 56 0.99 / 1.00x, at 112 0.99 / 0.99x, 64->256 at 112
  *    0.98 / 1.00x.
- * (With sizes bound at run time, unmeasured but on x86-64-v3, where the
- * plane kernel's blends made L8 0.69x.) */
+ * With sizes bound at run time conv-chan stays: which kernel is faster
+ * turns on the plane's size (znver4, the plane kernel against conv-chan's
+ * open widths: 1.10-1.40x at 14x14 output planes and more with 128-1024
+ * output channels, 0.52-1.03x at 7x7 or with 64 output channels,
+ * 0.55-0.57x with 1024 input channels: plane_weak's L1 sets; on x86-64-v3
+ * its blends made L8 0.69x). */
 static bool strided_plane(const Node *n, int64_t cg, int64_t kg, bool known, const Target *t)
 {
     const WindowParams *w = &n->conv.win;
