@@ -186,13 +186,15 @@ static bool plane_weak(const Node *n, int64_t row, const Target *t)
  * of output channels; the plane kernel reads the compact phase plane,
  * after one pass that makes it, which the reduction and the output
  * channels pay back:
+ * Both with at least STRIDED_PLANE_CHANNELS input channels a group (so
+ * never a depthwise layer, whose strided ones conv-chan takes on AVX2):
  *  - without mask registers (AVX2) always: x86-64-v3 on znver4,
  *    interleaved, one core / two, 1x1/2 256->512 at 56x56 1.36 / 1.40x,
  *    256->128 at 56 1.15 / 1.25x, 512->1024 at 28 1.25 / 1.22x, 1024->2048
  *    at 28 1.15 / 1.16x, 256->256 at 112 1.00 / 1.22x (fewer input
  *    channels take the plane kernel anyway: conv-chan's least reduction);
- *  - with one FMA a cycle, at least STRIDED_PLANE_CHANNELS input and
- *    output channels a group, and whole vectors that cover the output
+ *  - with one FMA a cycle, at least STRIDED_PLANE_CHANNELS output
+ *    channels a group too, and whole vectors that cover the output
  *    plane with lanes to spare only within plane_weak's bound: znver4,
  *    256->512 at 56 1.045 / 1.032x, 256->256 at 112 1.16 / 1.09x, 256->512
  *    at 112 1.31 / 1.20x, 512->1024 at 56 1.12 / 1.05x; where conv-chan
@@ -212,12 +214,11 @@ static bool strided_plane(const Node *n, int64_t cg, int64_t kg, bool known, con
     dim_const(w->k[0], &k0);
     dim_const(w->k[1], &k1);
     if (!known || !dim_const(n->shape.dims[n->shape.rank - 2], &oh) || k0 != 1 || k1 != 1 ||
-        column_taps(n) || !no_row_padding(n))
+        column_taps(n) || !no_row_padding(n) || cg < STRIDED_PLANE_CHANNELS)
         return false;
     if (!t->masked)
         return true;
-    return t->fmas < 2 && t->vregs >= 32 && cg >= STRIDED_PLANE_CHANNELS &&
-           kg >= STRIDED_PLANE_CHANNELS && !plane_weak(n, cg, t);
+    return t->fmas < 2 && t->vregs >= 32 && kg >= STRIDED_PLANE_CHANNELS && !plane_weak(n, cg, t);
 }
 
 /* A depthwise convolution: one input and one output channel a group,

@@ -274,18 +274,19 @@ class ConvGeom:
 
     def strided_plane(self, vl):
         """passes/kernels.c strided_plane: a strided 1x1 layer without
-        padding, sizes known, no max pool next, stays on the plane kernel
-        (its input in one phase plane) without mask registers, and with
-        one FMA a cycle where it has at least STRIDED_PLANE_CHANNELS input
-        and output channels a group and plane_weak is false."""
+        padding, sizes known, no max pool next, at least
+        STRIDED_PLANE_CHANNELS input channels a group, stays on the plane
+        kernel (its input in one phase plane) without mask registers, and
+        with one FMA a cycle where it has at least STRIDED_PLANE_CHANNELS
+        output channels a group too and plane_weak is false."""
         if not (any(s > 1 for s in self.stride) and None not in (self.ow, self.iw, self.oh)
                 and not self.max_pool_next and self.k == [1, 1] and self.p0 == [0, 0]
-                and getattr(self, "p1", [0, 0])[0] == 0 and self.cg is not None):
+                and getattr(self, "p1", [0, 0])[0] == 0 and self.cg is not None
+                and self.cg >= STRIDED_PLANE_CHANNELS):
             return False
         if not masked(vl):
             return True
-        return (NATIVE_HALF_RATE and vregs(vl) >= 32
-                and self.cg >= STRIDED_PLANE_CHANNELS and self.kg >= STRIDED_PLANE_CHANNELS
+        return (NATIVE_HALF_RATE and vregs(vl) >= 32 and self.kg >= STRIDED_PLANE_CHANNELS
                 and not self.plane_weak(vl))
 
     def plane_weak(self, vl):
