@@ -24,12 +24,12 @@
  * which stays in the core's L2 cache.  A nest of its own would shuffle
  * with nothing beside it and write every block to a scratch buffer that
  * goes through memory when the weights are large.  For output planes of
- * at most PACK_ITEMS_MAX_PIXELS (known when compiling), where the packing
- * is a share of the call worth it (the nest was 3% of W3's call; its
- * share falls as the plane grows), with at least PACK_ITEMS_MIN_BLOCKS
- * channel blocks (the items: with fewer, cores would wait), blocks of
- * at most PACK_ITEMS_MAX_BYTES, no fused pool, taps in the script's order
- * and whole vectors a block.  Measured interleaved on znver4, one core /
+ * at most PACK_ITEMS_MAX_PIXELS, where the packing is a share of the call
+ * worth it (the nest was 3% of W3's call; its share falls as the plane
+ * grows), or of a size known at run time only (small_plane), with at
+ * least PACK_ITEMS_MIN_BLOCKS channel blocks (the items: with fewer,
+ * cores would wait), blocks of at most PACK_ITEMS_MAX_BYTES, no fused
+ * pool, taps in the script's order and whole vectors a block.  Measured interleaved on znver4, one core /
  * two, against a first loop of items that packed into a shared scratch
  * buffer at the first row and a second loop for the rest: W3 (590 KB of
  * weights, 196 output pixels, 8 blocks of 16 channels) 1.004 / 1.018x,
@@ -48,13 +48,19 @@ enum { PACK_ITEMS_MAX_PIXELS = 1024, PACK_ITEMS_MIN_BLOCKS = 8 };
  * 16 a block: 295 KB) */
 #define PACK_ITEMS_MAX_BYTES ((int64_t)1 << 20)
 
-/* The output plane is known when compiling and small. */
+/* The output plane is small, or its size is known at run time only:
+ * one object for every plane size packs in its items too, which costs
+ * nothing on large planes (above) and the nest's pass over the weights on
+ * small ones (symbolic sizes, one core, znver4: 3x3 512->512 at 7x7
+ * 1.28x, 3x3/2 256->512 from 14x14 1.13x, 1x1 2048->512 at 7x7 1.07x,
+ * W3 1.014x, 1x1 1024->256 at 14x14 1.013x, 3x3 256->256 at 14x14
+ * 1.02x, at 28x28 and 56x56 1.00x; 1x1/2 256->512 from 56x56 0.97x). */
 static bool small_plane(const Node *n)
 {
     int64_t px = 1, d;
     for (int32_t i = n->shape.rank - n->conv.win.nsp; i < n->shape.rank; i++) {
         if (!sym_is_const(n->shape.dims[i], &d))
-            return false;
+            return true;
         px *= d;
     }
     return px <= PACK_ITEMS_MAX_PIXELS;
