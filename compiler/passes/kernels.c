@@ -335,20 +335,8 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 0.88 on conv-chan, 1.00 on the row kernel). */
     bool blends = !t->masked && !widths && column_taps(n) && !rows_open;
     /* with one FMA a cycle: stride-1 layers whose column taps leave the
-     * rows (above), and 1x1 layers where the plane kernel falls short.
-     * With widths known at run time only too, but for a max pool next (its
-     * open blocks stay narrow): the row's blocks then end at its last
-     * column (kernels/conv_chan.c, end_layout).  Symbolic sizes, against
-     * the plane kernel, one core, znver4: 3x3 512->512 at 7x7 1.12x (1.43x
-     * with the weights packed by the work items, passes/pack.c),
-     * 256->256 at 14x14 1.12x, 128->128 at 28x28 1.03x, 64->64 at 56x56
-     * and 112x112 1.00x, the ResNet block 1.01x, W4 (dilation 2) 1.01x,
-     * 5x5 32->64 at 56x56 1.11x, 3x3 unpadded 1.12x, at 13x13 1.02x; at
-     * widths narrow and odd, where blocks of 14 or 7 columns overlap
-     * (a row of 10 is two blocks of 7), 3x3 128->128 at 15x15 0.98x, 27x27
-     * 0.96x, 10x10 0.84x, 512->512 at 9x9 0.81x, 256->256 at 5x5 0.69x;
-     * before a max pool 0.97x (W6). */
-    bool one_fma = t->fmas < 2 && (column_taps(n) ? (widths || !pooled) && cg * k0 * k1 >= CHAN_MIN_REDUCTION
+     * rows (above), and 1x1 layers where the plane kernel falls short */
+    bool one_fma = t->fmas < 2 && (column_taps(n) ? widths && cg * k0 * k1 >= CHAN_MIN_REDUCTION
                                                   : plane_weak(n, cg * k0 * k1, t));
     /* Without mask registers the rows kernel's vectors stay inside an
      * output row, so rows that whole vectors cover with more than 2% to

@@ -50,13 +50,12 @@ enum { PACK_ITEMS_MAX_PIXELS = 1024, PACK_ITEMS_MIN_BLOCKS = 8 };
 
 /* The output plane is small, or its size is known at run time only:
  * one object for every plane size packs in its items too, which costs
- * nothing on large planes (above) and the nest's pass over the weights on
- * small ones (symbolic sizes, one core, znver4: 3x3 512->512 at 7x7
- * 1.28x, 3x3/2 256->512 from 14x14 1.13x, 1x1 2048->512 at 7x7 1.07x,
- * W3 1.014x, 1x1 1024->256 at 14x14 1.013x, 3x3 256->256 at 14x14
- * 1.02x, at 28x28 and 56x56 1.00x; 1x1/2 256->512 from 56x56 0.97x),
- * for a longer compile (the first block's copy of conv-chan's open
- * variants: W3 declared [1, 128, H, W] 0.19 -> 0.46 s). */
+ * nothing on large planes (above) and saves the nest's pass over the
+ * weights on small ones (symbolic sizes, one core, znver4: 3x3/2
+ * 256->512 from 14x14 1.13x, 1x1 2048->512 at 7x7 1.07x, W3 1.014x, 1x1
+ * 1024->256 at 14x14 1.013x; 1x1/2 256->512 from 56x56 0.97x), for a
+ * longer compile (the first block's copy of conv-chan's open variants:
+ * W3 declared [1, 128, H, W] 0.19 -> 0.46 s). */
 static bool small_plane(const Node *n)
 {
     int64_t px = 1, d;

@@ -244,8 +244,8 @@ class ConvGeom:
 
     def chan(self, vl):
         """conv-chan: 2-D, strided (or, on AVX2, a symbolic row width with
-        column taps; or, with one FMA a cycle, column taps, Cg*taps >=
-        CHAN_MIN_REDUCTION and known widths or no max pool next), Cg*taps >= CHAN_MIN_REDUCTION or a max pool next, at
+        column taps; or, with one FMA a cycle, known widths, column taps and
+        Cg*taps >= CHAN_MIN_REDUCTION), Cg*taps >= CHAN_MIN_REDUCTION or a max pool next, at
         least one vector of output channels a group, the input channels
         known (plane sizes may be symbols; stride 1, dilated or pooled too,
         otherwise keeps the plane kernel)."""
@@ -257,9 +257,8 @@ class ConvGeom:
         # with one FMA a cycle and known widths, stride 1 too where column
         # taps leave the rows and the reduction is long
         column_taps = self.k[-1] > 1 or self.p0[-1] != 0
-        # (widths known at run time only too, but for a max pool next)
         border = (NATIVE_HALF_RATE and vregs(vl) >= 32 and self.cg is not None
-                  and ((self.ow is not None and self.iw is not None or not self.max_pool_next)
+                  and (self.ow is not None and self.iw is not None
                        and self.cg * self.taps >= CHAN_MIN_REDUCTION if column_taps
                        else self.plane_weak(vl)))
         # without mask registers, known widths, stride 1 with column taps
@@ -1975,16 +1974,11 @@ def g_chan(rng):
         (32, 16, 1, [3, 3], [2, 2], [1, 1], [1, 1], 6, 16, [], "W"),
     ]
     chan_units(rng, pipes, "channel vectors, sizes bound at run time", sym_cases, 4)
-    # stride 1 with widths bound at run time (conv-chan with one FMA a
-    # cycle; on AVX2 where the row kernel cannot take them): a row's
-    # blocks end at its last column where that saves a block (OW % np
-    # == 0 or past the right pad), the last block's pattern fixed by the
-    # right border, the whole row's by both; otherwise the last columns,
-    # at most the right pad, alone in the general variant.  Rows narrower
-    # than a block (14 on AVX-512) in blocks of half as many (7): a whole
-    # row of 7, rows of 8 (a remainder of one, the pad), 10 and 13 (two
-    # blocks, the second ending at the row's end), 5 and 1 (narrower than
-    # the half block: the general variant); rows of 14, 15, 28, 29, 30, 41
+    # stride 1 with widths bound at run time, a long reduction: the plane
+    # kernel on AVX-512 and the row kernel on AVX2 (conv-chan's blocks of
+    # 14 fit 7x7 and 14x14 rows but not rows of 10, 16 or 19); rows
+    # narrower than, at and past a block of 14 and its half, a remainder
+    # of one column (the pad), dilation, pad 0 and 2, batch, groups
     s1_cases = [  # C, K, groups, k, stride, d, pad, H, W, batch, syms
         (32, 16, 1, [3, 3], [1, 1], [1, 1], [1, 1], 7, 7, [], "HW"),
         (32, 17, 1, [3, 3], [1, 1], [1, 1], [1, 1], 8, 8, [], "W"),
@@ -2004,7 +1998,7 @@ def g_chan(rng):
         (32, 16, 1, [3, 3], [1, 1], [1, 1], [0, 0], 4, 20, [2], "HW"),
         (32, 16, 1, [3, 5], [1, 1], [1, 1], [1, 3], 4, 41, [], "W"),
     ]
-    chan_units(rng, pipes, "channel vectors at stride 1, widths bound at run time", s1_cases, 4)
+    chan_units(rng, pipes, "stride 1, widths bound at run time, long reductions", s1_cases, 4)
     # ... and a stem of known size so wide (5,550 output columns) that its
     # ring would pass KL_STACK_MAX_BYTES: the rings go to scratch too
     p = Pipeline(rng, "channel vectors, stems of symbolic or very wide size and their max pool")
