@@ -673,10 +673,30 @@ static IrStmt *concat_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
 
 static void emit(Lower *L, IrStmt *s) { ptrvec_push(L->pa, &L->stmts, s); }
 
+/* A plane kernel with conv-chan's plan beside it (plan.alt): both nests,
+ * conv-chan's taken where the output rows are CHAN_ALT_WIDTHS wide.  Each
+ * is lowered with its own plan in the stage's slot. */
+static IrStmt *conv_plane_or_chan(Lower *L, const Node *n)
+{
+    StagePlan *p = schedule_plan(L->sched, n);
+    if (!p->alt)
+        return kernel_conv_plane(L, n);
+    StagePlan plane = *p;
+    *p = *plane.alt;
+    IrStmt *chan = kernel_conv_chan(L, n);
+    *p = plane;
+    IrExpr *ow = lower_dim(L, n->shape.dims[n->shape.rank - 1]), *cond = NULL;
+    for (int32_t i = 0; i < CHAN_ALT_NWIDTHS; i++) {
+        IrExpr *is = ir_bin(L->a, IR_OP_EQ, ow, ir_int(L->a, CHAN_ALT_WIDTHS[i]));
+        cond = cond ? ir_bin(L->a, IR_OP_OR, cond, is) : is;
+    }
+    return ir_if(L->a, cond, chan, kernel_conv_plane(L, n));
+}
+
 static void lower_node_kernel(Lower *L, const Node *n)
 {
     switch (schedule_plan(L->sched, n)->kernel) {
-    case KERNEL_CONV_PLANE: emit(L, kernel_conv_plane(L, n)); return;
+    case KERNEL_CONV_PLANE: emit(L, conv_plane_or_chan(L, n)); return;
     case KERNEL_CONV_ROWS:  emit(L, kernel_conv_rows(L, n)); return;
     case KERNEL_CONV_CHAN:  emit(L, kernel_conv_chan(L, n)); return;
     case KERNEL_POOL_ROWS:  emit(L, kernel_pool_rows(L, n)); return;

@@ -62,6 +62,11 @@ typedef enum Algorithm {
  * direct everywhere, or the compiler's choice everywhere. */
 typedef enum MethodPolicy { POLICY_SCRIPT = 0, POLICY_DIRECT, POLICY_AUTO } MethodPolicy;
 
+/* The output row widths at which a plane kernel with a conv-chan plan
+ * beside it (plan.alt) takes that plan. */
+enum { CHAN_ALT_NWIDTHS = 3 };
+static const int64_t CHAN_ALT_WIDTHS[CHAN_ALT_NWIDTHS] = { 7, 14, 28 };
+
 typedef struct StagePlan {
     StageKernel  kernel;
     InputLayout  input_layout;
@@ -102,6 +107,10 @@ typedef struct StagePlan {
                                    pixels, its blocks crossing row ends */
     bool         materialise;   /* needs a buffer although it could be
                                    inlined into its consumer */
+    /* conv-plane with widths known at run time only: conv-chan's plan,
+     * taken instead where the output rows are CHAN_ALT_WIDTHS wide
+     * (passes/kernels.c chan_alternative; NULL: none) */
+    struct StagePlan *alt;
     /* Epilogue fusion.  A producer's nest also applies, in registers, the
      * elementwise stages epilogue[0..n) (each consuming the one before) and
      * stores the last one's value; those stages and the producer get no

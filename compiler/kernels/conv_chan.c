@@ -38,11 +38,12 @@
  * variant, so interior blocks carry no test at all.  With widths bound at
  * run time (size symbols) the blocks wholly inside still take a variant
  * without tests, those of the left border theirs, fixed by the left border
- * alone; the others (the right border, rows narrower than a block) test
- * each pixel and column tap once a block (open_columns), the right
- * border's over the at most ceil(pr/sx) columns there are past it rather
- * than a whole block (the symbolic W7 stem 1.008x, a 5x5/2 stem with a
- * 2x2 pool 1.015x).
+ * alone, and at stride 1 a row's last block, ending at its last column,
+ * its own, fixed by the right border (end_layout); the others test each
+ * pixel and column tap once a block (open_columns), the right border's
+ * over the at most ceil(pr/sx) columns there are past it rather than a
+ * whole block (the symbolic W7 stem 1.008x, a 5x5/2 stem with a 2x2 pool
+ * 1.015x).
  *
  * The output-channel block need not divide the group's channels: the
  * packed weights are zero past the group's last channel, and those lanes
@@ -90,7 +91,8 @@ typedef struct Chan {
     int32_t l_oxr, l_ox0, l_lo, l_hi;
     int32_t np_general;     /* pixels of the general variant (H->np, or
                                fewer for the blocks past the right border) */
-    int64_t pr;             /* the right padding, when known */
+    int64_t pr;             /* the right padding, when known (pr_known) */
+    bool    pr_known;
     int32_t var_ky;
     bool    packing;        /* building the blocks that pack the weights */
     /* a depthwise layer (plan.dw_chan): lane i of a vector is group
@@ -455,43 +457,101 @@ static IrExpr *open_right(Chan *H)
     return imin(L, r, P->OW);
 }
 
+/* Widths known at run time only, at stride 1 with the right padding
+ * known: a row's blocks may end at its last column, so that the pattern
+ * of its last block is fixed by the right border alone (at stride 1,
+ * OW = IW + pl + pr - (kw-1)*dx): blocks of np from column 0, the last
+ * moved back to end at OW, storing only the columns the block before did
+ * not (a row narrower than a block is one block from 0).  Taken at run
+ * time where it saves a block, OW % np == 0 or OW % np > pr: with a
+ * remainder of at most pr columns, which lie past oxr, a block moved back
+ * would recompute almost a whole block where the layout below computes
+ * those columns alone (15 columns in blocks of 14: 0.59x).  NULL where
+ * it does not apply. */
+static bool ends_known(const Chan *H)
+{
+    return H->sx == 1 && H->pr_known && !H->pool;
+}
+
+/* The pixels of a narrow block (open_variants), or 0: none. */
+static int32_t narrow_np(const Chan *H)
+{
+    return !H->pool && H->np / 2 >= 4 ? H->np / 2 : 0;
+}
+
+/* The blocks' width with widths known at run time only: np, or with
+ * ends_known and a row narrower than np, np/2 (open_variants). */
+static IrExpr *open_np(Chan *H)
+{
+    Lower *L = H->c.L;
+    if (!ends_known(H) || !narrow_np(H))
+        return I(L, H->np);
+    return ir_select(L->a, ir_bin(L->a, IR_OP_LT, H->c.OW, I(L, H->np)), I(L, narrow_np(H)), I(L, H->np));
+}
+
+static IrExpr *end_layout(Chan *H, IrExpr *np)
+{
+    Lower *L = H->c.L;
+    Arena *a = L->a;
+    if (!ends_known(H))
+        return NULL;
+    IrExpr *rem = imod(L, H->c.OW, np);
+    return ir_bin(a, IR_OP_OR, ir_bin(a, IR_OP_EQ, rem, I(L, 0)), ir_bin(a, IR_OP_GT, rem, I(L, H->pr)));
+}
+
 /* Widths known at run time only.  Output columns [0, oxr) read no column
  * past the input's right end; they are cut into blocks of np from column
  * 0, the last moved back to end at oxr (it stores only the columns the
- * block before did not); columns [oxr, OW) follow in blocks of np.  A
- * block wholly inside takes the variant without tests; a block of the
- * first few, whose taps reach into the left padding, its pattern fixed
- * by the left border alone; any other (the right border, rows narrower
- * than a block) the general variant.  Sets l_oxr, l_ox0, l_lo, l_hi from
- * l_xb. */
+ * block before did not); columns [oxr, OW) follow in blocks of np -- or,
+ * where end_layout holds, the blocks end at OW.  A block wholly inside
+ * takes the variant without tests; a block of the first few, whose taps
+ * reach into the left padding, its pattern fixed by the left border
+ * alone; a block that ends at OW at stride 1, by the right border (and
+ * when it is the whole row, by both); any other the general variant.
+ * Sets l_oxr, l_ox0, l_lo, l_hi from l_xb. */
 static void open_columns(Chan *H, PtrVec *body)
 {
     Conv *P = &H->c;
     Lower *L = P->L;
     Arena *a = L->a;
-    IrExpr *np = I(L, H->np), *xb = loc(P, H->l_xb);
+    IrExpr *np = open_np(H), *xb = loc(P, H->l_xb);
     ptrvec_push(a, body, set(P, H->l_oxr, open_right(H)));
-    IrExpr *oxr = loc(P, H->l_oxr), *nin = idiv(L, add(L, oxr, I(L, H->np - 1)), np);
+    IrExpr *oxr = loc(P, H->l_oxr), *end = end_layout(H, np);
+    IrExpr *nin = idiv(L, add(L, oxr, sub(L, np, I(L, 1))), np);
     IrExpr *isin = ir_bin(a, IR_OP_LT, xb, nin);
     IrExpr *moved = imin(L, mul(L, xb, np), imax(L, I(L, 0), sub(L, oxr, np)));
-    ptrvec_push(a, body, set(P, H->l_ox0, ir_select(a, isin, moved, add(L, oxr, mul(L, sub(L, xb, nin), np)))));
-    IrExpr *ox0 = loc(P, H->l_ox0);
+    IrExpr *ox0 = ir_select(a, isin, moved, add(L, oxr, mul(L, sub(L, xb, nin), np)));
+    IrExpr *hi_end = ir_select(a, isin, oxr, P->OW);
+    if (end) {
+        IrExpr *last = ir_bin(a, IR_OP_GE, mul(L, add(L, xb, I(L, 1)), np), P->OW);
+        ox0 = ir_select(a, end, ir_select(a, last, imax(L, I(L, 0), sub(L, P->OW, np)), mul(L, xb, np)),
+                        ox0);
+        isin = ir_bin(a, IR_OP_OR, isin, end);
+        hi_end = ir_select(a, end, P->OW, hi_end);
+    }
+    ptrvec_push(a, body, set(P, H->l_ox0, ox0));
+    ox0 = loc(P, H->l_ox0);
     ptrvec_push(a, body, set(P, H->l_lo, ir_select(a, isin, sub(L, mul(L, xb, np), ox0), I(L, 0))));
-    ptrvec_push(a, body, set(P, H->l_hi, imin(L, np, sub(L, ir_select(a, isin, oxr, P->OW), ox0))));
+    ptrvec_push(a, body, set(P, H->l_hi, imin(L, np, sub(L, hi_end, ox0))));
 }
 
 /* Blocks a row when the widths are known at run time only. */
 static IrExpr *open_blocks(Chan *H)
 {
     Lower *L = H->c.L;
-    IrExpr *oxr = open_right(H), *np = I(L, H->np);
-    return add(L, idiv(L, add(L, oxr, I(L, H->np - 1)), np),
-               idiv(L, add(L, sub(L, H->c.OW, oxr), I(L, H->np - 1)), np));
+    IrExpr *oxr = open_right(H), *np = open_np(H), *end = end_layout(H, np), *np1 = sub(L, np, I(L, 1));
+    IrExpr *n = add(L, idiv(L, add(L, oxr, np1), np), idiv(L, add(L, sub(L, H->c.OW, oxr), np1), np));
+    if (!end)
+        return n;
+    return ir_select(L->a, end, imax(L, I(L, 1), idiv(L, add(L, H->c.OW, np1), np)), n);
 }
 
 /* A pattern of the open widths' variants: block b < the blocks that reach
- * into the left padding, by the left border alone; b < 0 wholly inside. */
-static ColVariant *open_variant(Chan *H, int64_t b)
+ * into the left padding, by the left border alone; b < 0 wholly inside;
+ * with `end`, the row's last block at stride 1 by the right border too
+ * (pixel p of a block that ends at OW reads column OW - np + p + kx*dx -
+ * pl, inside while p + kx*dx <= np - 1 + (kw-1)*dx - pr). */
+static ColVariant *open_variant(Chan *H, int64_t b, bool end)
 {
     Arena *a = H->c.L->a;
     int64_t kw = H->c.kw;
@@ -499,7 +559,8 @@ static ColVariant *open_variant(Chan *H, int64_t b)
     *v = (ColVariant){ .np = H->np, .valid = arena_array(a, (size_t)(H->np * kw), 1) };
     for (int32_t p = 0; p < H->np; p++)
         for (int64_t kx = 0; kx < kw; kx++)
-            v->valid[p * kw + kx] = b < 0 || (b * H->np + p) * H->sx + kx * H->dx - H->pl >= 0;
+            v->valid[p * kw + kx] = (b < 0 || (b * H->np + p) * H->sx + kx * H->dx - H->pl >= 0) &&
+                                    (!end || p + kx * H->dx <= H->np - 1 + (kw - 1) * H->dx - H->pr);
     return v;
 }
 
@@ -512,12 +573,20 @@ static IrStmt *open_chain(Chan *H)
     /* all np pixels before oxr: none reads past the right end */
     IrExpr *right_ok = ir_bin(a, IR_OP_LE, add(L, ox0, I(L, H->np)), loc(P, H->l_oxr));
     IrStmt *chain = variant_body(H, NULL);
+    if (ends_known(H)) {
+        /* a row's last block, clear of the left padding; a row of one block */
+        IrExpr *at_end = ir_bin(a, IR_OP_EQ, add(L, ox0, I(L, H->np)), P->OW);
+        chain = ir_if(a, ir_bin(a, IR_OP_AND, at_end, ir_bin(a, IR_OP_EQ, ox0, I(L, 0))),
+                      variant_body(H, open_variant(H, 0, true)), chain);
+        chain = ir_if(a, ir_bin(a, IR_OP_AND, at_end, ir_bin(a, IR_OP_GE, loc(P, H->l_xcol), I(L, 0))),
+                      variant_body(H, open_variant(H, -1, true)), chain);
+    }
     int64_t nleft = 0;      /* blocks whose first column tap can read the left padding */
     while (nleft * H->np * H->sx < H->pl)
         nleft++;
     for (int64_t b = nleft - 1; b >= 0; b--)
         chain = ir_if(a, ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_EQ, ox0, I(L, b * H->np)), right_ok),
-                      variant_body(H, open_variant(H, b)), chain);
+                      variant_body(H, open_variant(H, b, false)), chain);
     /* the blocks past oxr, clear of the left padding: at most
      * ceil(pr/sx) columns (OW - oxr = floor((A + pr)/sx) - floor(A/sx)),
      * so the general variant over that many pixels, not np */
@@ -532,7 +601,7 @@ static IrStmt *open_chain(Chan *H)
         chain = ir_if(a, past, right, chain);
     }
     IrExpr *inside = ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_GE, loc(P, H->l_xcol), I(L, 0)), right_ok);
-    return ir_if(a, inside, variant_body(H, open_variant(H, -1)), chain);
+    return ir_if(a, inside, variant_body(H, open_variant(H, -1, false)), chain);
 }
 
 /* The variants of a block when the widths are known at run time only.
@@ -542,19 +611,23 @@ static IrStmt *open_chain(Chan *H)
  * np/2, whose variants without tests fit it, where blocks of np leave
  * it the general variant and its test at every pixel and column tap
  * (znver4, one core: 3x3/2 256->512 from 14x14 2.5x, 1x1 2048->512 on
- * 7x7 1.18x).  Not for a fused pool, whose blocks are narrow already. */
+ * 7x7 1.18x).  With ends_known so does every row narrower than np,
+ * its blocks of np/2 then (open_np): two, the second ending at OW.  Not
+ * for a fused pool, whose blocks are narrow already. */
 static IrStmt *open_variants(Chan *H)
 {
     Conv *P = &H->c;
     Lower *L = P->L;
     IrStmt *chain = open_chain(H);
-    int32_t np = H->np, half = np / 2;
-    if (H->pool || half < 4)
+    int32_t np = H->np, half = narrow_np(H);
+    if (!half)
         return chain;
     H->np = H->np_general = half;
     IrStmt *narrow = open_chain(H);
     H->np = H->np_general = np;
-    return ir_if(L->a, ir_bin(L->a, IR_OP_LE, P->OW, I(L, half)), narrow, chain);
+    IrExpr *narrower = ends_known(H) ? ir_bin(L->a, IR_OP_LT, P->OW, I(L, np))
+                                     : ir_bin(L->a, IR_OP_LE, P->OW, I(L, half));
+    return ir_if(L->a, narrower, narrow, chain);
 }
 
 /* One block of the row l_oy, columns from l_xb*np: its kernel rows, its
@@ -813,14 +886,15 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
         P->IH = P->OH = I(L, 1);
     }
     sym_is_const(win->pad0[1], &H->pl);
-    if (!sym_is_const(win->pad1[1], &H->pr))
+    H->pr_known = sym_is_const(win->pad1[1], &H->pr);
+    if (!H->pr_known)
         H->pr = 0;
     sym_is_const(win->pad0[0], &H->pt);
     H->sx = win->stride[1];
     H->dx = win->dilation[1];
     H->dy = win->dilation[0];
-    H->nxb = H->widths ? I(L, (H->ow + H->np - 1) / H->np) : open_blocks(H);
     H->pool = plan->pool;
+    H->nxb = H->widths ? I(L, (H->ow + H->np - 1) / H->np) : open_blocks(H);
     const SymExpr *chunks = NULL;   /* work items of a channel block and batch index */
     if (H->pool) {
         const WindowParams *pw = &H->pool->pool.win;

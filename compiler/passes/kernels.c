@@ -5,7 +5,9 @@
  * scalar nest does (same operations on every output element, in the same
  * order), plan.kernel and its register block (nk output channels x nv
  * pixel vectors); the operands that kernel reads directly from memory are
- * marked to be materialised.  Every other stage keeps KERNEL_SCALAR.
+ * marked to be materialised; for a plane kernel whose row widths are size
+ * symbols, conv-chan's plan beside it for rows it fits (plan.alt,
+ * chan_alternative).  Every other stage keeps KERNEL_SCALAR.
  *
  * The convolution kernel (kernels/conv_plane.c) covers the flattened
  * output plane with vectors of consecutive pixels, so each tap is one
@@ -269,8 +271,11 @@ static bool lanes_to_spare(int64_t px, int32_t vl)
  * plane sizes may be symbols (W3 with its input declared [1, 128, H, W]:
  * 0.97-0.99x the constant-size build, where the plane kernel it took before
  * was 0.77x).  Register block: ncv channel vectors x np pixels of a row, the
- * cheapest by the cycle model below. */
-static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool rows_open, StagePlan *p)
+ * cheapest by the cycle model below.  open_alt: the plan beside the plane
+ * kernel's for a stride-1 layer with symbolic widths (chan_alternative),
+ * which passes where known widths would. */
+static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool rows_open, bool open_alt,
+                                StagePlan *p)
 {
     const Target *t = &s->target;
     const WindowParams *w = &n->conv.win;
@@ -335,8 +340,9 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 0.88 on conv-chan, 1.00 on the row kernel). */
     bool blends = !t->masked && !widths && column_taps(n) && !rows_open;
     /* with one FMA a cycle: stride-1 layers whose column taps leave the
-     * rows (above), and 1x1 layers where the plane kernel falls short */
-    bool one_fma = t->fmas < 2 && (column_taps(n) ? widths && cg * k0 * k1 >= CHAN_MIN_REDUCTION
+     * rows (above; with symbolic widths as the plan beside the plane
+     * kernel's), and 1x1 layers where the plane kernel falls short */
+    bool one_fma = t->fmas < 2 && (column_taps(n) ? (widths || open_alt) && cg * k0 * k1 >= CHAN_MIN_REDUCTION
                                                   : plane_weak(n, cg * k0 * k1, t));
     /* Without mask registers the rows kernel's vectors stay inside an
      * output row, so rows that whole vectors cover with more than 2% to
@@ -596,6 +602,37 @@ static int32_t stencil_rows_fitting(const Node *n, int32_t rows, int32_t nv, int
     return rows;
 }
 
+/* With one FMA a cycle, a stride-1 layer with column taps whose widths
+ * are size symbols keeps the plane kernel, and conv-chan's plan beside it
+ * (plan.alt), taken at run time where the output rows are 7, 14 or 28
+ * wide (CHAN_ALT_WIDTHS): its blocks of 14 columns, the last ending at
+ * the row's end (kernels/conv_chan.c end_layout), fit those rows, and
+ * the plane kernel's vectors of 16 the others.  Symbolic sizes, one core,
+ * znver4, conv-chan against the plane kernel: 3x3 512->512 at 7x7 1.43x
+ * (weights packed by the work items), 256->256 at 14x14 1.14x, 128->128
+ * at 28x28 1.03x; 56x56 and 112x112 1.00x; but 64->64 at 128x128 0.87x,
+ * 256x256 0.67x, 128->128 at 64, 38, 32 and 19 0.93x, 256->256 at 16x16
+ * 0.80x, 128->128 at 10x10 0.77x.  Not before a max pool (fused into the
+ * plane kernel's tiles otherwise), and only where conv-chan needs no
+ * packing nest (passes/pack.c drops the plan otherwise). */
+static void chan_alternative(Arena *a, Schedule *s, const Node *n, int64_t kg, StagePlan *p)
+{
+    const Target *t = &s->target;
+    const WindowParams *w = &n->conv.win;
+    const Node *x = n->in[0];
+    int64_t iw, ow;
+    if (p->kernel != KERNEL_CONV_PLANE || t->fmas >= 2 || !t->masked || t->vregs < 32 || w->nsp != 2 ||
+        w->stride[0] != 1 || w->stride[1] != 1 || !column_taps(n) || feeds_max_pool(s, n) ||
+        (dim_const(x->shape.dims[x->shape.rank - 1], &iw) && dim_const(n->shape.dims[n->shape.rank - 1], &ow)))
+        return;
+    StagePlan c = *p;
+    if (!chan_kernel_applies(s, n, kg, false, true, &c) || c.kernel != KERNEL_CONV_CHAN || c.dw_chan ||
+        c.plane_row)
+        return;
+    p->alt = arena_alloc(a, sizeof *p->alt);
+    *p->alt = c;
+}
+
 /* A depthwise layer goes to conv-rows' sliding rows (kernels/conv_rows.c,
  * dw_plane): a work item is one channel's plane, each input row is
  * loaded once and multiplied into the kh output rows it reaches, so each
@@ -693,7 +730,7 @@ void pass_choose_kernels(Arena *a, Schedule *s)
         int64_t kg = K / groups;
         /* without mask registers, the rows kernel for a symbolic width */
         bool rows_open = !t->masked && column_taps(n) && open_rows(a, g, n);
-        if (dw_rows_applies(s, n, p) || chan_kernel_applies(s, n, kg, rows_open, p))
+        if (dw_rows_applies(s, n, p) || chan_kernel_applies(s, n, kg, rows_open, false, p))
             continue;
         /* Accumulators: all but the registers for the pixel vectors, the
          * broadcast weight and (with masks) a little room.  AVX-512:
@@ -746,5 +783,6 @@ void pass_choose_kernels(Arena *a, Schedule *s)
         }
         /* the kernel reads the input plane with vector loads */
         schedule_plan(s, n->in[0])->materialise = true;
+        chan_alternative(a, s, n, kg, p);
     }
 }

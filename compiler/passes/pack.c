@@ -39,7 +39,10 @@
  * channels (the blocks of CPUs with two FMA units) measured 1.003x and
  * 0.991x against the nest, so those keep it; on 56 x 56 planes (W1, the
  * ResNet block) 1.00x for 1.5x the compile time.  With more cores than
- * channel blocks some cores wait: the blocks are the items. */
+ * channel blocks some cores wait: the blocks are the items.
+ * Also completes plan.alt, conv-chan's plan beside a plane kernel's
+ * (passes/kernels.c chan_alternative), from the plane kernel's final plan,
+ * or drops it (chan_alternative_plan). */
 #include "passes.h"
 
 enum { PACK_ITEMS_MAX_PIXELS = 1024, PACK_ITEMS_MIN_BLOCKS = 8 };
@@ -67,6 +70,44 @@ static bool small_plane(const Node *n)
     return px <= PACK_ITEMS_MAX_PIXELS;
 }
 
+/* conv-chan's packing: every weight; by its work items where it can. */
+static void chan_packing(const Schedule *s, const Node *n, StagePlan *p)
+{
+    p->pack_weights = true;
+    int64_t K, cg, taps = 1, k;
+    bool many = sym_is_const(n->in[1]->shape.dims[0], &K) &&
+                n->conv.groups * ((K / n->conv.groups + p->nk - 1) / p->nk) >= PACK_ITEMS_MIN_BLOCKS;
+    for (int32_t d = 0; d < n->conv.win.nsp; d++)
+        taps *= sym_is_const(n->conv.win.k[d], &k) ? k : 0;
+    bool fits = sym_is_const(n->in[1]->shape.dims[1], &cg) && taps > 0 &&
+                cg * taps * p->nk * 4 <= PACK_ITEMS_MAX_BYTES;
+    p->pack_in_items = n->in[1]->op == NODE_INPUT && !p->pool && !n->conv.flip && !p->dw_chan &&
+                       p->nk % s->target.vlen == 0 && small_plane(n) && many && fits;
+}
+
+/* The conv-chan plan beside a plane kernel's (passes/kernels.c
+ * chan_alternative): the plane kernel's final plan with conv-chan's
+ * kernel, block and packing.  Dropped where the plane kernel reads phase
+ * planes, has a fused pool, the direct sum is not the algorithm, or
+ * runtime weights would need a packing nest (it would run at the start
+ * of every call whichever kernel the widths then take). */
+static void chan_alternative_plan(const Schedule *s, const Node *n, StagePlan *p)
+{
+    StagePlan c = *p;
+    c.kernel = p->alt->kernel;
+    c.nk = p->alt->nk;
+    c.nv = p->alt->nv;
+    c.tap_loop = p->alt->tap_loop;
+    c.groups_per_item = p->alt->groups_per_item;
+    c.alt = NULL;
+    chan_packing(s, n, &c);
+    if (p->kernel != KERNEL_CONV_PLANE || p->input_layout != LAYOUT_DIRECT || p->pool ||
+        p->algorithm != ALGO_DIRECT || (n->in[1]->op == NODE_INPUT && !c.pack_in_items))
+        p->alt = NULL;
+    else
+        *p->alt = c;
+}
+
 void pass_pack_weights(Arena *a, Schedule *s)
 {
     (void)a;
@@ -74,20 +115,11 @@ void pass_pack_weights(Arena *a, Schedule *s)
     for (int32_t i = 0; i < g->nodes.len; i++) {
         const Node *n = g->nodes.items[i];
         StagePlan *p = schedule_plan(s, n);
-        if (p->kernel == KERNEL_CONV_CHAN) {
-            p->pack_weights = true;
-            int64_t K, cg, taps = 1, k;
-            bool many = sym_is_const(n->in[1]->shape.dims[0], &K) &&
-                        n->conv.groups * ((K / n->conv.groups + p->nk - 1) / p->nk) >=
-                            PACK_ITEMS_MIN_BLOCKS;
-            for (int32_t d = 0; d < n->conv.win.nsp; d++)
-                taps *= sym_is_const(n->conv.win.k[d], &k) ? k : 0;
-            bool fits = sym_is_const(n->in[1]->shape.dims[1], &cg) && taps > 0 &&
-                        cg * taps * p->nk * 4 <= PACK_ITEMS_MAX_BYTES;
-            p->pack_in_items = n->in[1]->op == NODE_INPUT && !p->pool && !n->conv.flip && !p->dw_chan &&
-                               p->nk % s->target.vlen == 0 && small_plane(n) && many && fits;
-        }
+        if (p->kernel == KERNEL_CONV_CHAN)
+            chan_packing(s, n, p);
         else if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS)
             p->pack_weights = n->in[1]->op != NODE_INPUT;
+        if (p->alt)
+            chan_alternative_plan(s, n, p);
     }
 }

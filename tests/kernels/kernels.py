@@ -77,6 +77,7 @@ PACK_ITEMS_MAX_BYTES = 1 << 20  # passes/pack.c: the largest block its work item
 CHAN_ITEMS = 8              # passes/pool.c: chunks of pooled rows a conv-chan with a pool
 CHAN_OPEN_POOL_ROWS = 14    # passes/pool.c: its pooled rows an item when their count is a symbol
 CHAN_OPEN_WIDTHS = 5        # passes/kernels.c: widths 14, 28, ... for a symbolic width
+CHAN_ALT_WIDTHS = [7, 14, 28]  # schedule.h: rows on which conv-chan's plan beside the plane kernel runs
 
 
 def vregs(vl):
@@ -271,6 +272,28 @@ class ConvGeom:
                 and self.cg is not None and not self.strided_plane(vl)
                 and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next or border)
                 and self.kg >= vl)
+
+    def chan_alt(self, vl):
+        """passes/kernels.c chan_alternative and passes/pack.c: conv-chan's
+        block (nk, nv) beside the plane kernel, taken where the output rows
+        are CHAN_ALT_WIDTHS wide, or None: with one FMA a cycle, a 2-D
+        stride-1 layer with column taps, widths known at run time only, no
+        max pool next, no phase planes, conv-chan's reduction and a vector
+        of output channels a group; runtime weights only where its work
+        items pack them (8 channel blocks or more, a block within
+        PACK_ITEMS_MAX_BYTES, taps not flipped)."""
+        if not (NATIVE_HALF_RATE and vregs(vl) >= 32 and self.nsp == 2 and self.stride == [1, 1]
+                and (self.k[-1] > 1 or self.p0[-1] != 0) and (self.ow is None or self.iw is None)
+                and not self.max_pool_next and not self.strided_or_wider and self.cg is not None
+                and self.cg * self.taps >= CHAN_MIN_REDUCTION and self.kg >= vl):
+            return None
+        nk, nv = chan_block(self.kg, None, vl)
+        if getattr(self, "w_input", False):
+            many = self.groups * -(-self.kg // nk) >= 8
+            fits = self.cg * self.taps * nk * 4 <= PACK_ITEMS_MAX_BYTES
+            if not (many and fits and not getattr(self, "flip", False)):
+                return None
+        return nk, nv
 
     def strided_plane(self, vl):
         """passes/kernels.c strided_plane: a strided 1x1 layer without
@@ -1975,28 +1998,33 @@ def g_chan(rng):
     ]
     chan_units(rng, pipes, "channel vectors, sizes bound at run time", sym_cases, 4)
     # stride 1 with widths bound at run time, a long reduction: the plane
-    # kernel on AVX-512 and the row kernel on AVX2 (conv-chan's blocks of
-    # 14 fit 7x7 and 14x14 rows but not rows of 10, 16 or 19); rows
-    # narrower than, at and past a block of 14 and its half, a remainder
-    # of one column (the pad), dilation, pad 0 and 2, batch, groups
+    # kernel on AVX-512, with conv-chan's plan beside it for rows of 7, 14
+    # and 28 where its work items pack runtime weights (8 channel blocks:
+    # 128, 136, groups of 136) or the weights are constants (every fourth
+    # case: load()); the row kernel on AVX2.  Rows narrower than, at and
+    # past a block of 14 and its half, a remainder of one column (the
+    # pad), dilation, pad 0 and 2, batch dims, groups, flipped taps
     s1_cases = [  # C, K, groups, k, stride, d, pad, H, W, batch, syms
-        (32, 16, 1, [3, 3], [1, 1], [1, 1], [1, 1], 7, 7, [], "HW"),
+        (32, 128, 1, [3, 3], [1, 1], [1, 1], [1, 1], 7, 7, [], "HW"),
         (32, 17, 1, [3, 3], [1, 1], [1, 1], [1, 1], 8, 8, [], "W"),
-        (40, 16, 1, [3, 3], [1, 1], [1, 1], [1, 1], 5, 10, [2], "HW"),
-        (32, 24, 1, [3, 3], [1, 1], [1, 1], [1, 1], 4, 13, [], "W"),
+        (40, 128, 1, [3, 3], [1, 1], [1, 1], [1, 1], 5, 14, [2], "HW"),
+        (32, 24, 1, [3, 3], [1, 1], [1, 1], [1, 1], 4, 7, [], "W"),
         (32, 16, 1, [3, 3], [1, 1], [1, 1], [1, 1], 6, 5, [], "HW"),
         (32, 16, 1, [3, 3], [1, 1], [1, 1], [1, 1], 3, 1, [], "W"),
-        (32, 32, 1, [3, 3], [1, 1], [1, 1], [1, 1], 14, 14, [], "HW"),
-        (36, 16, 1, [3, 3], [1, 1], [1, 1], [1, 1], 5, 15, [], "W"),
+        (32, 136, 1, [3, 3], [1, 1], [1, 1], [1, 1], 14, 14, [], "HW"),
+        (36, 16, 1, [3, 3], [1, 1], [1, 1], [1, 1], 5, 14, [], "W"),
         (32, 40, 1, [3, 3], [1, 1], [1, 1], [1, 1], 4, 28, [], "HW"),
         (32, 16, 1, [3, 3], [1, 1], [1, 1], [1, 1], 3, 29, [], "W"),
-        (64, 34, 2, [3, 3], [1, 1], [1, 1], [1, 1], 4, 30, [], "HW"),
-        (32, 16, 1, [3, 3], [1, 1], [2, 2], [2, 2], 6, 16, [], "W"),
+        (64, 272, 2, [3, 3], [1, 1], [1, 1], [1, 1], 4, 28, [], "HW"),
+        (32, 16, 1, [3, 3], [1, 1], [2, 2], [2, 2], 6, 28, [], "W"),
         (32, 16, 1, [3, 3], [1, 1], [2, 2], [2, 2], 5, 17, [], "HW"),
         (12, 16, 1, [5, 5], [1, 1], [1, 1], [2, 2], 9, 9, [], "HW"),
         (32, 16, 1, [3, 3], [1, 1], [1, 1], [0, 0], 5, 16, [], "W"),
         (32, 16, 1, [3, 3], [1, 1], [1, 1], [0, 0], 4, 20, [2], "HW"),
         (32, 16, 1, [3, 5], [1, 1], [1, 1], [1, 3], 4, 41, [], "W"),
+        (32, 16, 1, [3, 3], [1, 1], [1, 1], [1, 1], 6, 19, [], "W"),
+        (32, 128, 1, [3, 3], [1, 1], [1, 1], [0, 0], 5, 9, [], "HW"),
+        (30, 32, 1, [3, 3], [1, 1], [1, 1], [1, 1], 5, 28, [1, 2], "HW"),
     ]
     chan_units(rng, pipes, "stride 1, widths bound at run time, long reductions", s1_cases, 4)
     # ... and a stem of known size so wide (5,550 output columns) that its
@@ -2432,7 +2460,9 @@ SCHED_LINE = re.compile(
     r"|, weights packed by the work items|, materialised)*)"
     r"(?:, epilogue (?P<epi>.*?))?"
     r"(?:, then (?P<pool>.+) on tiles of (?P<prows>\d+) pooled rows)?"
-    r"(?:, parallel over output dims (?P<par>\d+\.\.\d+))?)$")
+    r"(?:, parallel over output dims (?P<par>\d+\.\.\d+))?"
+    r"(?:; rows of (?P<altw>[0-9, or]+): conv-chan (?P<ank>\d+)x(?P<anv>\d+)"
+    r"(?P<aflags>(?:, column taps in a loop|, weights packed by the work items|, packed weights)*))?)$")
 
 
 def parse_schedule(text):
@@ -2522,6 +2552,19 @@ def check_schedule(p, units, text, mode):
                             f"{e['geom'].ow} (update the size model so that the sizes chosen still "
                             f"hit the tails)")
             flags = s["flags"] or ""
+            want_alt = e["geom"].chan_alt(lanes) if kernel == "conv-plane" else None
+            got_alt = (int(s["ank"]), int(s["anv"])) if s.get("ank") else None
+            if got_alt != want_alt:
+                errs.append(f"{where}: conv-chan beside the plane kernel {got_alt}, expected {want_alt}")
+            elif got_alt:
+                if s["altw"] != ", ".join(str(w) for w in CHAN_ALT_WIDTHS[:-1]) + f" or {CHAN_ALT_WIDTHS[-1]}":
+                    errs.append(f"{where}: conv-chan for rows of {s['altw']}, expected {CHAN_ALT_WIDTHS}")
+                if "column taps in a loop" not in s["aflags"]:
+                    errs.append(f"{where}: conv-chan beside the plane kernel without its column-tap loop")
+                want_items = getattr(e["geom"], "w_input", False)
+                if ("weights packed by the work items" in s["aflags"]) != want_items:
+                    errs.append(f"{where}: conv-chan beside the plane kernel: weights "
+                                f"{'not ' * want_items}packed by the work items")
             if kernel == "conv-chan":
                 g = e["geom"]
                 loop = ((blk[0] // lanes) * blk[1] > (24 if vregs(lanes) >= 32 else 8)
