@@ -458,16 +458,9 @@ static IrExpr *open_right(Chan *H)
 }
 
 /* Widths known at run time only, at stride 1 with the right padding
- * known: a row's blocks may end at its last column, so that the pattern
- * of its last block is fixed by the right border alone (at stride 1,
- * OW = IW + pl + pr - (kw-1)*dx): blocks of np from column 0, the last
- * moved back to end at OW, storing only the columns the block before did
- * not (a row narrower than a block is one block from 0).  Taken at run
- * time where it saves a block, OW % np == 0 or OW % np > pr: with a
- * remainder of at most pr columns, which lie past oxr, a block moved back
- * would recompute almost a whole block where the layout below computes
- * those columns alone (15 columns in blocks of 14: 0.59x).  NULL where
- * it does not apply. */
+ * known (no fused pool): a block that ends at a row's last column has a
+ * pattern fixed by the right border alone (at stride 1, OW = IW + pl + pr
+ * - (kw-1)*dx). */
 static bool ends_known(const Chan *H)
 {
     return H->sx == 1 && H->pr_known && !H->pool;
@@ -489,6 +482,15 @@ static IrExpr *open_np(Chan *H)
     return ir_select(L->a, ir_bin(L->a, IR_OP_LT, H->c.OW, I(L, H->np)), I(L, narrow_np(H)), I(L, H->np));
 }
 
+/* With ends_known, whether a row's blocks end at its last column, so
+ * that the pattern of its last block is fixed by the right border: blocks
+ * of np from column 0, the last moved back to end at OW, storing only the
+ * columns the block before did not (a row narrower than a block is one
+ * block from 0).  Taken at run time where it saves a block, OW % np == 0
+ * or OW % np > pr: with a remainder of at most pr columns, which lie past
+ * oxr, a block moved back would recompute almost a whole block where the
+ * layout of open_columns computes those columns alone (15 columns in
+ * blocks of 14: 0.59x).  NULL where it does not apply. */
 static IrExpr *end_layout(Chan *H, IrExpr *np)
 {
     Lower *L = H->c.L;

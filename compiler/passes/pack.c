@@ -29,10 +29,11 @@
  * grows), or of a size known at run time only (small_plane), with at
  * least PACK_ITEMS_MIN_BLOCKS channel blocks (the items: with fewer,
  * cores would wait), blocks of at most PACK_ITEMS_MAX_BYTES, no fused
- * pool, taps in the script's order and whole vectors a block.  Measured interleaved on znver4, one core /
- * two, against a first loop of items that packed into a shared scratch
- * buffer at the first row and a second loop for the rest: W3 (590 KB of
- * weights, 196 output pixels, 8 blocks of 16 channels) 1.004 / 1.018x,
+ * pool, taps in the script's order and whole vectors a block.  Measured
+ * interleaved on znver4, one core / two, against a first loop of items
+ * that packed into a shared scratch buffer at the first row and a second
+ * loop for the rest: W3 (590 KB of weights, 196 output pixels, 8 blocks
+ * of 16 channels) 1.004 / 1.018x,
  * x86-64-v3 0.998 / 1.029x; 3x3 512->512 at 7x7 (9.4 MB) 1.21 / 1.19x;
  * 3x3/2 256->512 at 14x14 1.07 / 1.13x.  (That first loop had in turn
  * been 1.013 / 1.008x against the nest on W3.)  W3 in 4 blocks of 32
