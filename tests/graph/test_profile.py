@@ -134,8 +134,9 @@ def test_gflops_and_peak_share_follow_from_the_macs(tmp):
             got = float(r["gflops"])
             # ms has 4 decimals, GFLOP/s 2
             assert abs(got - want) <= want * (0.00006 / ms) + 0.006, (r, want, out)
-            assert abs(float(r["peak"][:-1]) - 100 * got / peak["gflops"]) <= 0.06 + 100 * 0.006 / peak["gflops"], \
-                (r, peak, out)
+            # % peak has 1 decimal, GFLOP/s 2 and the peak 1: each rounded
+            tol = 0.05 + 100 * 0.005 / peak["gflops"] + 100 * got * 0.05 / peak["gflops"] ** 2 + 1e-6
+            assert abs(float(r["peak"][:-1]) - 100 * got / peak["gflops"]) <= tol, (r, peak, out)
             checked += 1
         assert checked >= 1, out
 
