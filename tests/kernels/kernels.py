@@ -288,12 +288,18 @@ class ConvGeom:
                 and self.cg * self.taps >= CHAN_MIN_REDUCTION and self.kg >= vl):
             return None
         nk, nv = chan_block(self.kg, None, vl)
-        if getattr(self, "w_input", False):
-            many = self.groups * -(-self.kg // nk) >= 8
-            fits = self.cg * self.taps * nk * 4 <= PACK_ITEMS_MAX_BYTES
-            if not (many and fits and not getattr(self, "flip", False)):
-                return None
+        if getattr(self, "w_input", False) and not self.items_pack(nk):
+            return None
         return nk, nv
+
+    def items_pack(self, nk):
+        """passes/pack.c: conv-chan's work items can pack these weights,
+        nk channels a block: at least 8 blocks, each within
+        PACK_ITEMS_MAX_BYTES, taps not flipped (the plane's size and a
+        fused pool aside)."""
+        return (self.groups * -(-self.kg // nk) >= 8 and self.cg is not None
+                and self.cg * self.taps * nk * 4 <= PACK_ITEMS_MAX_BYTES
+                and not getattr(self, "flip", False))
 
     def strided_plane(self, vl):
         """passes/kernels.c strided_plane: a strided 1x1 layer without
@@ -2589,19 +2595,15 @@ def check_schedule(p, units, text, mode):
                                 f"{e['geom'].stride}, output rows longer than input rows?)")
                 # a runtime weight is packed for the channel-vector kernel
                 # only, by its work items on output planes of at most 1024
-                # pixels or a size known at run time only, in at least 8 channel blocks of at most
-                # PACK_ITEMS_MAX_BYTES each, unless a pool is fused, the
-                # taps are flipped or the block is not whole vectors; the
-                # others read it in place (passes/pack.c)
+                # pixels or of a size known at run time only where they can
+                # (items_pack), unless a pool is fused or the block is not
+                # whole vectors; the others read it in place (passes/pack.c)
                 g = e["geom"]
                 w_input = getattr(g, "w_input", False)
                 want_packed = kernel == "conv-chan" or not w_input
                 small = g.ow is None or g.oh is None or g.ow * g.oh <= 1024
-                many = g.groups * -(-g.kg // blk[0]) >= 8 if kernel == "conv-chan" else False
-                fits = g.cg is not None and g.cg * g.taps * blk[0] * 4 <= PACK_ITEMS_MAX_BYTES
                 want_items = (kernel == "conv-chan" and w_input and label not in fused_conv and small
-                              and many and fits and not getattr(g, "flip", False)
-                              and blk[0] % lanes == 0 and not g.dw_chan(lanes))
+                              and g.items_pack(blk[0]) and blk[0] % lanes == 0 and not g.dw_chan(lanes))
                 got_items = "weights packed by the work items" in flags
                 if ("packed weights" in flags or got_items) != want_packed:
                     errs.append(f"{where}: weights {'not ' * want_packed}packed")
