@@ -245,6 +245,15 @@ static bool lanes_to_spare(int64_t px, int32_t vl)
     return (covered - px) * 50 > px;
 }
 
+/* conv-chan's cycle model: a (channel, tap) step of a block of c channel
+ * vectors x q pixels (chan_kernel_applies). */
+static double chan_step(int32_t c, int32_t q)
+{
+    double fma = c * q / 2.0, loads = (c + q) / 2.0;
+    double step = fma > 4.0 ? fma : 4.0;
+    return step > loads ? step : loads;
+}
+
 /* The channel-vector kernel (kernels/conv_chan.c) for a strided 2-D
  * convolution with a long reduction, or with a max pool as its only
  * reader (a stem): vectors of output channels need no phase copy of the
@@ -323,8 +332,8 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
     dim_const(w->k[1], &k1);
     /* A 1x1 layer at stride 1 without padding reads input pixel p for
      * output pixel p: its plane is one row of OH*OW pixels to the kernel,
-     * whose blocks then cross row ends (7x7: blocks of 10 pixels for
-     * blocks of 7; interleaved on znver4, one core / two: 1x1 2048->512
+     * whose blocks then cross row ends (7x7: blocks of 10 pixels, now
+     * 14, for blocks of 7; interleaved on znver4, one core / two: 1x1 2048->512
      * 1.05 / 1.07x, 512->2048 1.05 / 1.07x, 1024->1024 1.05 / 1.04x;
      * 14x14 unchanged).  Not before a max pool, which reads the rows. */
     int64_t oh;
@@ -379,7 +388,17 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * four spills in its loop of 30 FMAs; 1.42-1.48x in a loop on
      * znver4), where the 2 x 4 blocks of its W7 and of stride-1 layers
      * keep the unrolled taps (in a loop W7 0.98-1.00x, symbolic stride-1
-     * layers 0.91-0.95x). */
+     * layers 0.91-0.95x).  A 1x1 layer's plane as one row, with one FMA
+     * a cycle: its last block computes only the pixels left
+     * (column_variants in kernels/conv_chan.c), so it costs the step of
+     * that many, and no block is wider than the plane.  Interleaved on
+     * znver4, one core: 7x7 planes in blocks of 14 (14 + 14 + 14 + 7)
+     * rather than 10 (10 x 4 + 9), 1x1 2048->512 1.025-1.044x (two
+     * cores 1.036x), 1024->1024 1.034x, 512->2048 1.019x, 960->160
+     * 1.005x; a 10x10 plane in blocks of 13 rather than 10 1.010x, 6x6 in
+     * 14 rather than 12 1.007x.  (Rows of 3x3 layers measured no such
+     * gain: 19, 24 and 38 columns in blocks of 12, 14, 14 rather than 10,
+     * 12, 13, 0.996-0.999x.) */
     /* With one FMA a cycle (znver4), one channel vector a block, its
      * column taps in a loop: the FMAs stay the bound with fewer
      * accumulators, a block's packed weights are half as many, and a
@@ -405,15 +424,18 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
         for (int32_t q = 1; q <= MAX_CHAN_PIXELS && c * q <= accmax; q++) {
             if (c * q > 24 && c * q + c + 1 > t->vregs)
                 continue;
-            double fma = c * q / 2.0, loads = (c + q) / 2.0;
-            double step = fma > 4.0 ? fma : 4.0;
-            step = step > loads ? step : loads;
             int64_t blocks = 0;     /* pixel blocks of the rows */
             if (widths)
                 blocks = (ow + q - 1) / q;
             for (int32_t i = 0; !widths && i < CHAN_OPEN_WIDTHS; i++)
                 blocks += ((14 << i) + q - 1) / q;
-            double cost = step * (double)blocks * (double)((cvs + c - 1) / c);
+            double cost = chan_step(c, q) * (double)blocks;
+            if (onechan && plane_row) {
+                if (q > ow)
+                    break;
+                cost = chan_step(c, q) * (double)(ow / q) + (ow % q ? chan_step(c, (int32_t)(ow % q)) : 0.0);
+            }
+            cost *= (double)((cvs + c - 1) / c);
             if (cost < best - 1e-9 || (cost < best + 1e-9 && c * q > ncv * np)) {
                 best = cost;
                 ncv = c;

@@ -158,16 +158,24 @@ def chan_one_vector(vl, ow, pooled=False):
     return vregs(vl) >= 32 and NATIVE_HALF_RATE and (ow is not None or not pooled)
 
 
-def chan_block(kg, ow, vl, pooled=False, dw=False):
+def chan_step(c, q):
+    """passes/kernels.c chan_step: the cycles of a (channel, tap) step."""
+    return max(c * q / 2.0, 4.0, (c + q) / 2.0)
+
+
+def chan_block(kg, ow, vl, pooled=False, dw=False, plane_row=False):
     """conv-chan (nk, nv): ncv vectors of output channels (nk = ncv*vl) x np
     pixels of a row, the cheapest by the cycle model of passes/kernels.c
     (ties: more accumulators); past 24 accumulators (AVX-512, no max pool
     after it: up to 28 with their weight vectors and a broadcast in the 32
     registers) the column taps go in a loop, on AVX2 past 8 accumulators
     (unrolled, they spill).  ow None (a symbolic width):
-    the cost summed over the widths 14, 28, ... (CHAN_OPEN_WIDTHS)."""
+    the cost summed over the widths 14, 28, ... (CHAN_OPEN_WIDTHS).  A
+    1x1 layer's plane as one row (plane_row), one vector a block: the last
+    block costs the step of the pixels left, no block wider than the plane."""
     accmax, ncvmax = ((24 if pooled else 28), 4) if vregs(vl) >= 32 else (12, 2)
-    if chan_one_vector(vl, ow, pooled) or dw:
+    onechan = chan_one_vector(vl, ow, pooled)
+    if onechan or dw:
         ncvmax = 1
     widths = [ow] if ow is not None else [14 << i for i in range(CHAN_OPEN_WIDTHS)]
     cvs = -(-kg // vl)
@@ -178,8 +186,12 @@ def chan_block(kg, ow, vl, pooled=False, dw=False):
                 break
             if c * q > 24 and c * q + c + 1 > vregs(vl):
                 continue
-            step = max(c * q / 2.0, 4.0, (c + q) / 2.0)
-            cost = step * float(sum(-(-w // q) for w in widths)) * float(-(-cvs // c))
+            cost = chan_step(c, q) * float(sum(-(-w // q) for w in widths))
+            if onechan and plane_row:
+                if q > ow:
+                    break
+                cost = chan_step(c, q) * float(ow // q) + (chan_step(c, ow % q) if ow % q else 0.0)
+            cost *= float(-(-cvs // c))
             if cost < best - 1e-9 or (cost < best + 1e-9 and c * q > res[0] * res[1]):
                 best, res = cost, (c, q)
     return res[0] * vl, res[1]
@@ -356,11 +368,12 @@ class ConvGeom:
             known = None not in (self.ow, self.iw, self.oh, self.ih)
             return "conv-rows", (1, 2 if vregs(vl) >= 32 and known else 1)
         # a 1x1 layer at stride 1 without padding: its plane one row
-        ow = self.ow * self.oh if self.plane_row() else self.ow
+        row = self.plane_row()
+        ow = self.ow * self.oh if row else self.ow
         if self.dw_chan(vl):
-            return "conv-chan", chan_block(self.groups, ow, vl, False, dw=True)
+            return "conv-chan", chan_block(self.groups, ow, vl, False, dw=True, plane_row=row)
         if self.chan(vl):
-            return "conv-chan", chan_block(self.kg, ow, vl, self.max_pool_next)
+            return "conv-chan", chan_block(self.kg, ow, vl, self.max_pool_next, plane_row=row)
         column_taps = self.k[-1] > 1 or self.p0[-1] != 0
         if not masked(vl) and column_taps and self.ow is not None and self.iw is not None:
             return "conv-rows", rows_block(self.kg, self.ow, vl)
