@@ -93,6 +93,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
             fputs(", column taps in a loop", out);
         if (p->plane_row)
             fputs(", the plane as one row", out);
+        if (p->chan_rows > 1)
+            fprintf(out, ", %d rows a block", (int)p->chan_rows);
         if (p->dw_chan)
             fputs(", depthwise planes transposed", out);
         if (p->dw_rows)

@@ -105,6 +105,10 @@ typedef struct StagePlan {
                                    without padding, its sizes known: the
                                    output plane taken as one row of OH*OW
                                    pixels, its blocks crossing row ends */
+    int32_t      chan_rows;     /* conv-chan with known sizes: whole
+                                   output rows a block, nv = chan_rows *
+                                   OW pixels (0: one row, blocks of its
+                                   columns) */
     bool         materialise;   /* needs a buffer although it could be
                                    inlined into its consumer */
     /* conv-plane with widths known at run time only: conv-chan's plan,

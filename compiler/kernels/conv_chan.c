@@ -4,7 +4,8 @@
  *
  * A vector holds VL consecutive output channels of one output pixel.  The
  * register block is ncv channel vectors x np pixels of one output row
- * (AVX-512: 4 x 7, 28 accumulators):
+ * (AVX-512: 4 x 7, 28 accumulators), or with plan.chan_rows of that many
+ * whole rows (rows_block):
  *
  *   for each work item (group, block of ncv*VL output channels, batch,
  *   output row oy, block of np columns):               -- parallel
@@ -95,6 +96,14 @@ typedef struct Chan {
     bool    pr_known;
     int32_t var_ky;
     bool    packing;        /* building the blocks that pack the weights */
+    /* plan.chan_rows: a block is `rows` whole output rows (widths known,
+     * OW*rows pixels); each row's kernel rows [l_rlo[r], l_rhi[r]), the
+     * block's ky loop their union; row_tests: a variant whose rows'
+     * ranges differ, each row's FMAs guarded by its own */
+    int32_t rows;
+    int64_t oh;             /* the output height, with rows a block */
+    int32_t l_rlo[MAX_NV], l_rhi[MAX_NV];
+    bool    row_tests;
     /* a depthwise layer (plan.dw_chan): lane i of a vector is group
      * (channel) k0 + i, its input the item's transposed planes
      * bt[pixel][VL], read with vector loads where conv-chan broadcasts */
@@ -265,6 +274,16 @@ static IrStmt *pack_ahead(Chan *H, IrExpr *c)
     return ir_for(L->a, vqb, lo, hi, conv_pack_piece(P, gb, V(L, vqb)), IR_LOOP_KERNEL);
 }
 
+/* Pixel p's input position relative to the block's first pixel at the
+ * same tap: p*sx along a row; with rows a block, row p/OW is sy input
+ * rows down. */
+static int64_t pixel_offset(const Chan *H, int32_t p)
+{
+    if (H->rows <= 1)
+        return p * H->sx;
+    return (p / H->ow) * H->c.sy * H->iw + (p % H->ow) * H->sx;
+}
+
 /* The input lines the block reads in input channel c + D, prefetched at
  * the start of channel c, as the plane kernel does (conv_plane.c,
  * prefetch_ahead): the block's broadcasts walk the channels a plane
@@ -287,7 +306,7 @@ static IrStmt *prefetch_ahead(Chan *H, IrExpr *c, int32_t np)
     if (d > PREFETCH_MAX_CHANNELS)
         d = PREFETCH_MAX_CHANNELS;
     enum { LINE_FLOATS = 16 };
-    int64_t span = (np - 1) * H->sx + (P->kw - 1) * H->dx + 1;
+    int64_t span = pixel_offset(H, np - 1) + (P->kw - 1) * H->dx + 1;
     int64_t lines = (span + LINE_FLOATS - 1) / LINE_FLOATS + 1;
     IrExpr *first = add(L, loc(P, H->l_xrow), mul(L, add(L, c, I(L, d)), P->cstride));
     PtrVec pf = { 0 };
@@ -343,7 +362,7 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
          * whose column can leave the input is guarded by its tap range */
         int32_t vkx = lower_var(L, "kx");
         IrExpr *kx = V(L, vkx);
-        PtrVec tap = { 0 };
+        PtrVec tap = { 0 }, row[MAX_NV] = { { 0 } };
         for (int32_t v = 0; v < ncv; v++) {
             IrExpr *wl = add(L, wtap, add(L, mul(L, kx, I(L, P->nk)), I(L, (int64_t)v * vl)));
             ptrvec_push(a, &tap, set(P, wv[v], ir_vload(a, P->bwp, 4,
@@ -362,7 +381,7 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
             }
             if (lo >= hi)
                 continue;
-            IrExpr *xl = add(L, add(L, xrow, I(L, p * H->sx)), mul(L, kx, I(L, H->dx)));
+            IrExpr *xl = add(L, add(L, xrow, I(L, pixel_offset(H, p))), mul(L, kx, I(L, H->dx)));
             IrStmt *st[1 + MAX_NK];
             st[0] = set(P, bx, input_at(H, xl));
             for (int32_t v = 0; v < ncv; v++)
@@ -373,8 +392,16 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
             else if (lo > 0 || hi < kw)
                 pix = ir_if(a, ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_GE, kx, I(L, lo)),
                                       ir_bin(a, IR_OP_LT, kx, I(L, hi))), pix, NULL);
-            ptrvec_push(a, &tap, pix);
+            ptrvec_push(a, H->row_tests ? &row[p / H->ow] : &tap, pix);
         }
+        /* a row whose kernel rows are fewer than the block's: its
+         * pixels' FMAs under one test of ky */
+        for (int32_t r = 0; H->row_tests && r < H->rows; r++)
+            if (row[r].len)
+                ptrvec_push(a, &tap, ir_if(a, ir_bin(a, IR_OP_AND,
+                                                     ir_bin(a, IR_OP_GE, ky, loc(P, H->l_rlo[r])),
+                                                     ir_bin(a, IR_OP_LT, ky, loc(P, H->l_rhi[r]))),
+                                           lower_block(L, &row[r]), NULL));
         ptrvec_push(a, &red, ir_for(a, vkx, I(L, 0), I(L, kw), lower_block(L, &tap), IR_LOOP_KERNEL));
     }
     for (int64_t kx = 0; kx < kw && !H->kx_loop; kx++) {
@@ -391,7 +418,7 @@ static IrStmt *variant_body(Chan *H, const ColVariant *cv_)
         for (int32_t p = 0; p < np; p++) {
             if (cv_ && !cv_->valid[p * kw + kx])
                 continue;
-            IrExpr *xl = add(L, xrow, I(L, p * H->sx + kx * H->dx));
+            IrExpr *xl = add(L, xrow, I(L, pixel_offset(H, p) + kx * H->dx));
             IrStmt *st[1 + MAX_NK];
             st[0] = set(P, bx, input_at(H, xl));
             for (int32_t v = 0; v < ncv; v++)
@@ -632,6 +659,67 @@ static IrStmt *open_variants(Chan *H)
     return ir_if(L->a, narrower, narrow, chain);
 }
 
+/* The kernel rows whose input row oy*sy - pt + ky*dy is inside:
+ * ky in [ceil((pt - oy*sy)/dy), floor((IH-1 + pt - oy*sy)/dy)], the first
+ * and one past the last. */
+static IrExpr *ky_first(Chan *H, IrExpr *oy)
+{
+    Lower *L = H->c.L;
+    IrExpr *top = sub(L, I(L, H->pt), mul(L, oy, I(L, H->c.sy)));
+    return imax(L, I(L, 0), idiv(L, add(L, top, I(L, H->dy - 1)), I(L, H->dy)));
+}
+
+static IrExpr *ky_end(Chan *H, IrExpr *oy)
+{
+    Lower *L = H->c.L;
+    IrExpr *top = sub(L, I(L, H->pt), mul(L, oy, I(L, H->c.sy)));
+    return imin(L, I(L, H->c.kh), add(L, idiv(L, add(L, top, sub(L, H->c.IH, I(L, 1))), I(L, H->dy)),
+                                      I(L, 1)));
+}
+
+/* With rows a block: the variant of a block of n rows, pixel p in column
+ * p % OW (the widths known). */
+static ColVariant *rows_variant(Chan *H, int64_t n)
+{
+    Arena *a = H->c.L->a;
+    int64_t kw = H->c.kw;
+    ColVariant *v = arena_alloc(a, sizeof *v);
+    *v = (ColVariant){ .np = (int32_t)(n * H->ow), .valid = arena_array(a, (size_t)(n * H->ow * kw), 1) };
+    for (int32_t p = 0; p < v->np; p++)
+        for (int64_t kx = 0; kx < kw; kx++) {
+            int64_t ix = (p % H->ow) * H->sx + kx * H->dx - H->pl;
+            v->valid[p * kw + kx] = ix >= 0 && ix < H->iw;
+        }
+    return v;
+}
+
+/* With rows a block: the block at l_oy -- of the plane's last rows, or
+ * of rows whose kernel rows differ (top and bottom borders), each row's
+ * FMAs tested against its own; else without a test.  The block that
+ * packs the weights is the first. */
+static IrStmt *rows_block(Chan *H)
+{
+    Conv *P = &H->c;
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int64_t R = H->rows, last = H->oh % R;
+    ColVariant *full = rows_variant(H, R);
+    H->row_tests = true;
+    IrStmt *tested = variant_body(H, full);
+    H->row_tests = false;
+    IrStmt *plain = variant_body(H, full);
+    IrExpr *same = ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_EQ, loc(P, H->l_rlo[0]), loc(P, H->l_rlo[R - 1])),
+                          ir_bin(a, IR_OP_EQ, loc(P, H->l_rhi[0]), loc(P, H->l_rhi[R - 1])));
+    IrStmt *chain = ir_if(a, same, plain, tested);
+    if (last) {
+        H->row_tests = last > 1;
+        IrStmt *part = variant_body(H, rows_variant(H, last));
+        H->row_tests = false;
+        chain = ir_if(a, ir_bin(a, IR_OP_GT, add(L, loc(P, H->l_oy), I(L, R)), P->OH), part, chain);
+    }
+    return chain;
+}
+
 /* One block of the row l_oy, columns from l_xb*np: its kernel rows, its
  * linear positions, then the variant of its column block. */
 static IrStmt *block_stmts(Chan *H)
@@ -641,13 +729,22 @@ static IrStmt *block_stmts(Chan *H)
     Arena *a = L->a;
     int32_t xr = P->x->shape.rank;
     PtrVec body = { 0 };
-    /* the kernel rows whose input row oy*sy - pt + ky*dy is inside:
-     * ky in [ceil((pt - oy*sy)/dy), floor((IH-1 + pt - oy*sy)/dy] */
     IrExpr *top = sub(L, I(L, H->pt), mul(L, loc(P, H->l_oy), I(L, P->sy)));
-    ptrvec_push(a, &body, set(P, H->l_kylo, imax(L, I(L, 0), idiv(L, add(L, top, I(L, H->dy - 1)),
-                                                                   I(L, H->dy)))));
-    ptrvec_push(a, &body, set(P, H->l_kyhi, imin(L, I(L, P->kh),
-        add(L, idiv(L, add(L, top, sub(L, P->IH, I(L, 1))), I(L, H->dy)), I(L, 1)))));
+    if (H->rows > 1) {
+        /* each row's kernel rows; the block's, their union: from the
+         * last row's first (the last row of the plane at most) to the
+         * first row's end */
+        for (int32_t r = 0; r < H->rows; r++) {
+            IrExpr *oy = imin(L, add(L, loc(P, H->l_oy), I(L, r)), sub(L, P->OH, I(L, 1)));
+            ptrvec_push(a, &body, set(P, H->l_rlo[r], ky_first(H, oy)));
+            ptrvec_push(a, &body, set(P, H->l_rhi[r], ky_end(H, oy)));
+        }
+        ptrvec_push(a, &body, set(P, H->l_kylo, loc(P, H->l_rlo[H->rows - 1])));
+        ptrvec_push(a, &body, set(P, H->l_kyhi, loc(P, H->l_rhi[0])));
+    } else {
+        ptrvec_push(a, &body, set(P, H->l_kylo, ky_first(H, loc(P, H->l_oy))));
+        ptrvec_push(a, &body, set(P, H->l_kyhi, ky_end(H, loc(P, H->l_oy))));
+    }
     /* linear positions: input (c = 0, ky = 0, p = 0, kx = 0), output block,
      * packed weights */
     IrExpr *C = lower_dim(L, P->x->shape.dims[xr - 3]);
@@ -671,6 +768,10 @@ static IrStmt *block_stmts(Chan *H)
         return lower_block(L, &body);
     }
 
+    if (H->rows > 1) {
+        ptrvec_push(a, &body, rows_block(H));
+        return lower_block(L, &body);
+    }
     /* the column variants: the commonest last, without a test (the
      * blocks that pack the weights are each row's first: its variant) */
     int32_t nvar;
@@ -850,6 +951,15 @@ static IrStmt *transpose_planes(Chan *H)
                   IR_LOOP_KERNEL);
 }
 
+/* The first output row of spatial part `part` (an output row and a block
+ * of its columns, or with rows a block, that many rows). */
+static IrExpr *first_row(Chan *H, IrExpr *part)
+{
+    Lower *L = H->c.L;
+    IrExpr *b = idiv(L, part, H->nxb);
+    return H->rows > 1 ? mul(L, b, I(L, H->rows)) : b;
+}
+
 /* A work item's batch index n, its group and channel block from gk (the
  * group outer), and its first weight. */
 static void channel_block(Chan *H, IrExpr *gk, IrExpr *n, PtrVec *body)
@@ -896,7 +1006,11 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     H->dx = win->dilation[1];
     H->dy = win->dilation[0];
     H->pool = plan->pool;
-    H->nxb = H->widths ? I(L, (H->ow + H->np - 1) / H->np) : open_blocks(H);
+    H->rows = 1;
+    if (plan->chan_rows > 1 && H->widths && H->kx_loop && !H->pool && !H->dw && !plan->plane_row &&
+        sym_is_const(n->shape.dims[orank - 2], &H->oh))
+        H->rows = plan->chan_rows;
+    H->nxb = H->widths ? I(L, H->rows > 1 ? 1 : (H->ow + H->np - 1) / H->np) : open_blocks(H);
     const SymExpr *chunks = NULL;   /* work items of a channel block and batch index */
     if (H->pool) {
         const WindowParams *pw = &H->pool->pool.win;
@@ -942,6 +1056,10 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     NEW_I64(H->l_oy); NEW_I64(H->l_xb); NEW_I64(H->l_kylo); NEW_I64(H->l_kyhi);
     NEW_I64(H->l_xrow); NEW_I64(H->l_ybase); NEW_I64(H->l_xcol);
     NEW_I64(H->l_oxr); NEW_I64(H->l_ox0); NEW_I64(H->l_lo); NEW_I64(H->l_hi); NEW_I64(H->l_ring0);
+    for (int32_t r = 0; r < H->rows && H->rows > 1; r++) {
+        NEW_I64(H->l_rlo[r]);
+        NEW_I64(H->l_rhi[r]);
+    }
 #undef NEW_I64
 
     /* work items: group x channel block x batch x spatial part, the
@@ -952,7 +1070,8 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
      * W3 on two threads 1.09x with the pool's ranges, 1.03x without, one
      * thread alike); the spatial part is an output row and a block of its
      * columns, or with a fused pool a chunk of pooled rows */
-    IrExpr *spatial = H->pool ? lower_dim(L, chunks) : mul(L, P->OH, H->nxb);
+    IrExpr *spatial = H->pool ? lower_dim(L, chunks)
+                    : H->rows > 1 ? I(L, (H->oh + H->rows - 1) / H->rows) : mul(L, P->OH, H->nxb);
     int32_t l_part = lower_local(L, IR_TYPE_I64);
     uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
     IrExpr *gks = I(L, P->nkbg * P->G);
@@ -1004,7 +1123,7 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
                 set(P, P->l_n, idiv(L, sv, spatial)),
                 set(P, l_part, imod(L, sv, spatial)),
                 set(P, H->l_xb, imod(L, loc(P, l_part), H->nxb)),
-                set(P, H->l_oy, idiv(L, loc(P, l_part), H->nxb)),
+                set(P, H->l_oy, first_row(H, loc(P, l_part))),
                 block_stmts(H),
             };
             ptrvec_push(a, &body, ir_for(a, vs, I(L, 1), parts, ir_block(a, rest, 5), IR_LOOP_KERNEL));
@@ -1021,7 +1140,7 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
         ptrvec_push(a, &body, pooled_item(H, loc(P, l_part)));
     } else {
         ptrvec_push(a, &body, set(P, H->l_xb, imod(L, loc(P, l_part), H->nxb)));
-        ptrvec_push(a, &body, set(P, H->l_oy, idiv(L, loc(P, l_part), H->nxb)));
+        ptrvec_push(a, &body, set(P, H->l_oy, first_row(H, loc(P, l_part))));
         ptrvec_push(a, &body, block_stmts(H));
     }
     return ir_for(a, vit, I(L, 0), mul(L, gks, spatial), lower_block(L, &body), flags);

@@ -30,7 +30,7 @@ void pass_fuse_pools(Arena *a, Schedule *s)
         const Node *n = g->nodes.items[i];
         StagePlan *p = schedule_plan(s, n);
         if ((p->kernel != KERNEL_CONV_PLANE && p->kernel != KERNEL_CONV_CHAN) || p->fused_into ||
-            n->conv.win.nsp != 2 || p->plane_row || p->dw_chan)
+            n->conv.win.nsp != 2 || p->plane_row || p->dw_chan || p->chan_rows > 1)
             continue;
         const Node *last = schedule_store_node(s, n);
         if (s->is_output[last->id] || last->nuses != 1 || s->consumers[last->id].len != 1)

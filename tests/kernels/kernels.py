@@ -355,6 +355,18 @@ class ConvGeom:
                 and self.ow is not None and self.iw is not None and self.oh is not None
                 and self.ow == self.iw and not self.max_pool_next)
 
+    def chan_rows(self, vl):
+        """passes/kernels.c: conv-chan's whole output rows a block, or 0:
+        one vector a block (chan_one_vector), sizes known, no max pool
+        next, not a plane as one row nor depthwise planes, rows of at
+        most MAX_CHAN_PIXELS/2: as many rows as fit MAX_CHAN_PIXELS, at
+        most the plane's."""
+        if (not chan_one_vector(vl, self.ow, self.max_pool_next) or None in (self.ow, self.iw, self.oh, self.ih)
+                or self.max_pool_next or self.plane_row() or self.dw_chan(vl)
+                or 2 * self.ow > MAX_CHAN_PIXELS or self.oh <= 1):
+            return 0
+        return min(MAX_CHAN_PIXELS // self.ow, self.oh)
+
     def open_rows(self):
         """conv-rows takes a symbolic row width (row_body_open): stride 1,
         output rows no longer than the input's."""
@@ -373,7 +385,9 @@ class ConvGeom:
         if self.dw_chan(vl):
             return "conv-chan", chan_block(self.groups, ow, vl, False, dw=True, plane_row=row)
         if self.chan(vl):
-            return "conv-chan", chan_block(self.kg, ow, vl, self.max_pool_next, plane_row=row)
+            nk, nv = chan_block(self.kg, ow, vl, self.max_pool_next, plane_row=row)
+            rows = self.chan_rows(vl)
+            return "conv-chan", (nk, rows * self.ow if rows else nv)
         column_taps = self.k[-1] > 1 or self.p0[-1] != 0
         if not masked(vl) and column_taps and self.ow is not None and self.iw is not None:
             return "conv-rows", rows_block(self.kg, self.ow, vl)
@@ -1943,6 +1957,17 @@ def g_chan(rng):
         (24, 24, 24, [3, 3], [2, 2], [1, 1], [1, 1], 13, 12, []),
         (32, 32, 32, [5, 5], [1, 1], [1, 1], [2, 2], 7, 7, []),
         (48, 48, 48, [3, 3], [1, 1], [2, 2], [2, 2], 10, 9, []),
+        # rows of at most 7 columns, sizes known, where a 512-bit FMA
+        # issues once a cycle: whole rows a block (2 of 7, 4 of 3, 3 of
+        # 4, 2 of 5), a last block of fewer rows, rows whose kernel rows
+        # differ (padding 2 above a 3x3 kernel, dilation 2, 5x5), stride
+        # 2, groups, batch 2, a remainder of output channels
+        (64, 24, 1, [3, 3], [1, 1], [1, 1], [1, 1], 7, 7, []),
+        (32, 40, 1, [3, 3], [2, 2], [1, 1], [1, 1], 14, 14, [2]),
+        (48, 17, 1, [3, 3], [1, 1], [2, 2], [2, 2], 6, 3, []),
+        (32, 32, 1, [5, 5], [1, 1], [1, 1], [2, 2], 11, 4, []),
+        (64, 32, 2, [3, 3], [1, 1], [1, 1], [0, 0], 8, 6, []),
+        (40, 16, 1, [3, 3], [1, 1], [1, 1], [2, 1], 5, 5, []),
         # a depthwise 1x1 at stride 1 on rows narrower than a vector: on
         # AVX2 conv-chan, its plane one row of 12 pixels
         (13, 13, 13, [1, 1], [1, 1], [1, 3], [0, 0], 6, 2, []),
@@ -2474,7 +2499,7 @@ SCHED_LINE = re.compile(
     r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|conv-chan|pool-rows|stencil-rows)"
     r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
     r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
-    r"|, \d+ groups an item|, column taps in a loop|, the plane as one row"
+    r"|, \d+ groups an item|, column taps in a loop|, the plane as one row|, \d+ rows a block"
     r"|, depthwise planes transposed|, depthwise planes by sliding rows|, packed weights"
     r"|, weights packed by the work items|, materialised)*)"
     r"(?:, epilogue (?P<epi>.*?))?"
@@ -2593,6 +2618,10 @@ def check_schedule(p, units, text, mode):
                 row = g.plane_row()
                 if ("the plane as one row" in flags) != row:
                     errs.append(f"{where}: the plane {'not ' * row}taken as one row")
+                rows = g.chan_rows(lanes)
+                m = re.search(r", (\d+) rows a block", flags)
+                if (int(m.group(1)) if m else 0) != rows:
+                    errs.append(f"{where}: {m.group(1) if m else 'no'} rows a block, expected {rows or 'none'}")
                 dw = g.dw_chan(lanes)
                 if ("depthwise planes transposed" in flags) != dw:
                     errs.append(f"{where}: depthwise planes {'not ' * dw}transposed")
