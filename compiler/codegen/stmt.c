@@ -146,6 +146,55 @@ static LLVMValueRef mask_barrier(Fn *f, LLVMValueRef m)
     return LLVMBuildICmp(f->b, LLVMIntSLT, kept, LLVMConstNull(ity), "");
 }
 
+/* k if mask is a constant whose lanes [0, k) are set and the others
+ * clear (a store of a vector's first k lanes), else -1. */
+static int32_t prefix_lanes(LLVMValueRef mask)
+{
+    if (!LLVMIsConstant(mask) || LLVMGetTypeKind(LLVMTypeOf(mask)) != LLVMVectorTypeKind)
+        return -1;
+    unsigned n = LLVMGetVectorSize(LLVMTypeOf(mask));
+    int32_t k = 0;
+    for (unsigned i = 0; i < n; i++) {
+        LLVMValueRef e = LLVMGetAggregateElement(mask, i);
+        if (!e || !LLVMIsAConstantInt(e))
+            return -1;
+        bool set = LLVMConstIntGetZExtValue(e) != 0;
+        if (set && k != (int32_t)i)
+            return -1;
+        k += set;
+    }
+    return k;
+}
+
+/* The first k lanes of v stored from ptr by plain stores of 4, 2 and 1
+ * lanes, for a masked store of a constant prefix without mask registers,
+ * where it would be a vmaskmovps, slow on znver4 (x86-64-v3, one core,
+ * conv-chan's rows of 4 and 5 pixels after their transposition: W3
+ * 1.023x, 3x3 128->128 at 28x28 1.048x, 3x3/2 256->512 from 14x14
+ * 1.020x, 512->512 at 7x7 0.999x).  The same lanes are written. */
+static void store_prefix(Fn *f, LLVMValueRef v, LLVMValueRef ptr, int32_t k)
+{
+    Cg *cg = f->cg;
+    for (int32_t lane = 0; lane < k;) {
+        int32_t n = k - lane >= 4 ? 4 : k - lane >= 2 ? 2 : 1;
+        LLVMValueRef at = LLVMConstInt(cg->t_i64, (unsigned long long)lane, 0);
+        LLVMValueRef p = LLVMBuildGEP2(f->b, cg->t_f32, ptr, &at, 1, "");
+        LLVMValueRef part;
+        if (n == 1) {
+            part = LLVMBuildExtractElement(f->b, v, LLVMConstInt(cg->t_i32, (unsigned long long)lane, 0), "");
+        } else {
+            LLVMValueRef sel[4];
+            for (int32_t i = 0; i < n; i++)
+                sel[i] = LLVMConstInt(cg->t_i32, (unsigned long long)(lane + i), 0);
+            part = LLVMBuildShuffleVector(f->b, v, LLVMGetUndef(LLVMTypeOf(v)),
+                                          LLVMConstVector(sel, (unsigned)n), "");
+        }
+        LLVMValueRef st = LLVMBuildStore(f->b, part, p);
+        LLVMSetAlignment(st, 4);
+        lane += n;
+    }
+}
+
 void cg_note_kernel_fn(Cg *cg, LLVMValueRef fn)
 {
     if (cg->nkernel_fns == cg->cap_kernel_fns) {
@@ -397,8 +446,13 @@ void cg_emit_stmt(Fn *f, const IrStmt *s)
         }
         if (s->store.value->type == IR_TYPE_VF32 && s->store.mask) {
             LLVMValueRef ptr = cg_vec_ptr(f, s->store.buf, s->store.idx, true);
-            LLVMValueRef args[4] = {v, ptr, LLVMConstInt(cg->t_i32, 4, 0),
-                                    cg_emit_expr(f, s->store.mask)};
+            LLVMValueRef mask = cg_emit_expr(f, s->store.mask);
+            int32_t k = prefix_lanes(mask);
+            if (k >= 0 && !(cg->m->cpu_features & CONVRT_CPU_AVX512F)) {
+                store_prefix(f, v, ptr, k);
+                break;
+            }
+            LLVMValueRef args[4] = {v, ptr, LLVMConstInt(cg->t_i32, 4, 0), mask};
             cg_masked_intrinsic(f, "llvm.masked.store", args, 4);
             break;
         }
