@@ -175,6 +175,10 @@ static int32_t prefix_lanes(LLVMValueRef mask)
 static void store_prefix(Fn *f, LLVMValueRef v, LLVMValueRef ptr, int32_t k)
 {
     Cg *cg = f->cg;
+    if (k == (int32_t)LLVMGetVectorSize(LLVMTypeOf(v))) {   /* every lane: one store */
+        LLVMSetAlignment(LLVMBuildStore(f->b, v, ptr), 4);
+        return;
+    }
     for (int32_t lane = 0; lane < k;) {
         int32_t n = k - lane >= 4 ? 4 : k - lane >= 2 ? 2 : 1;
         LLVMValueRef at = LLVMConstInt(cg->t_i64, (unsigned long long)lane, 0);

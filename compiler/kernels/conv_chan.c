@@ -1006,9 +1006,11 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     H->dx = win->dilation[1];
     H->dy = win->dilation[0];
     H->pool = plan->pool;
+    /* rows a block (passes/kernels.c, which sets them only with the sizes
+     * known, one vector a block and no pool): whole rows of known width,
+     * the column taps in a loop (variant_body's row tests) */
     H->rows = 1;
-    if (plan->chan_rows > 1 && H->widths && H->kx_loop && !H->pool && !H->dw && !plan->plane_row &&
-        sym_is_const(n->shape.dims[orank - 2], &H->oh))
+    if (plan->chan_rows > 1 && H->widths && H->kx_loop && sym_is_const(n->shape.dims[orank - 2], &H->oh))
         H->rows = plan->chan_rows;
     H->nxb = H->widths ? I(L, H->rows > 1 ? 1 : (H->ow + H->np - 1) / H->np) : open_blocks(H);
     const SymExpr *chunks = NULL;   /* work items of a channel block and batch index */

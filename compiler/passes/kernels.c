@@ -335,7 +335,8 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * whose blocks then cross row ends (7x7, measured with blocks of 10
      * pixels against blocks of 7, interleaved on znver4, one core / two:
      * 1x1 2048->512 1.05 / 1.07x, 512->2048 1.05 / 1.07x, 1024->1024 1.05
-     * / 1.04x; 14x14 unchanged; blocks of 14 now, below).  Not before a max pool, which reads the rows. */
+     * / 1.04x; 14x14 unchanged; blocks of 14 now, below).  Not before a
+     * max pool, which reads the rows. */
     int64_t oh;
     bool plane_row = widths && k0 == 1 && k1 == 1 && !column_taps(n) && !strided && iw == ow &&
                      dim_const(n->shape.dims[r - 2], &oh) && no_row_padding(n) && !pooled;
@@ -447,8 +448,8 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * block: a block is as many whole rows as fit MAX_CHAN_PIXELS (7
      * columns: 2 rows, 14 pixels), so that a weight vector feeds as many
      * FMAs as in wider rows; the kernel tests each row's kernel rows
-     * only in the blocks where they differ from row to row.  Interleaved on znver4
-     * against blocks of one row, one core: 3x3 512->512 at 7x7 1.030-
+     * only in the blocks where they differ from row to row.  Interleaved
+     * on znver4 against blocks of one row, one core: 3x3 512->512 at 7x7 1.030-
      * 1.037x (two cores 1.014x), 3x3/2 256->512 from 14x14 1.024x (two
      * cores 1.018x); 512->512 at 6x6 1.049x, 5x5 1.044x, 4x4 1.088x,
      * 3x3 1.147x.  Three rows of 7 (21 accumulators) measured 0.92x. */
