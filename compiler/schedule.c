@@ -99,6 +99,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
             fputs(", depthwise planes transposed", out);
         if (p->dw_rows)
             fputs(", depthwise planes by sliding rows", out);
+        if (p->rows_pair)
+            fputs(", row tails in pairs", out);
         if (p->kernel == KERNEL_STENCIL_ROWS)
             fprintf(out, " %d rows x %d vectors%s", (int)p->nk, (int)p->nv,
                     p->tap_loop ? ", taps in loops" : "");

@@ -105,6 +105,11 @@ typedef struct StagePlan {
                                    without padding, its sizes known: the
                                    output plane taken as one row of OH*OW
                                    pixels, its blocks crossing row ends */
+    bool         rows_pair;     /* conv-rows with widths known, whose
+                                   rows end in a chunk of at most half
+                                   its vectors: a work item is two output
+                                   rows, whose last chunks are computed
+                                   as one (kernels/conv_rows.c) */
     int32_t      chan_rows;     /* conv-chan with known sizes: whole
                                    output rows a block, nv = chan_rows *
                                    OW pixels (0: one row, blocks of its

@@ -62,6 +62,10 @@ typedef struct Conv {
     IrExpr     *limit;              /* positions past it are not computed */
     int32_t    *l_oxv, *l_oyv;      /* VI64 per vector */
     int32_t     var_c;
+    /* conv_rows.c: whether skipped taps may be FMAs of zeros
+     * (conv_zero_taps), and at run time the item's copy of the flag */
+    int         zero_taps;
+    int32_t     l_zero;
 } Conv;
 
 
@@ -103,11 +107,13 @@ IrStmt *conv_pack_piece(Conv *c, IrExpr *gb, IrExpr *qb);
 IrExpr *conv_pack_pieces(Conv *c);
 
 /* A vector within an output row (conv_rows.c, conv_dw_rows.c): its first
- * output column, and the lanes that are outputs (VL but on rows
- * narrower than a vector). */
+ * output column, the lanes that are outputs (VL but on rows narrower than
+ * a vector), and its output row counted from the chunk's (0 but in
+ * conv_rows.c's row tails in pairs). */
 typedef struct RowVec {
     int64_t ox0;
     int64_t lanes;
+    int64_t dy;
 } RowVec;
 /* The lanes of the vector rv whose tap (column offset ax) reads a column
  * in [lo, hi) (0 and the input's width, or the same counted from a row's
@@ -116,6 +122,20 @@ typedef struct RowVec {
  * constant). */
 uint64_t conv_valid_lanes(const Conv *c, const RowVec *rv, int64_t ax, int64_t lo, int64_t hi);
 IrExpr *conv_const_mask(Conv *c, uint64_t bits);
+/* Whether a tap that some lanes skip may be one FMA on every lane, those
+ * lanes' inputs loaded as 0 (as masked loads leave them), instead of FMAs
+ * whose skipped lanes keep their sums by a blend (conv_rows.c: without
+ * mask registers each blend is an instruction an accumulator, 12 for
+ * each masked tap of a 6 x 2 block).  fma(0, w, s) is s, bit for bit,
+ * when w is finite (0*w is a zero) and s is not -0.0 (s plus a zero is s,
+ * but -0.0 + +0.0 is +0.0).  A sum starts at its bias or +0.0 and only
+ * -0.0 plus a -0.0 product makes -0.0, so no sum is -0.0 unless its bias
+ * is: every weight finite and no bias -0.0 is the condition.  Constants
+ * are checked when compiling; otherwise *nest (for the start of the
+ * call, before the work items) checks them and leaves element vl of the
+ * scratch buffer *flag 0.0 when the condition holds (NaN when not). */
+typedef enum ZeroTaps { ZERO_TAPS_NO, ZERO_TAPS_YES, ZERO_TAPS_RUNTIME } ZeroTaps;
+ZeroTaps conv_zero_taps(Conv *c, IrStmt **nest, int32_t *flag);
 /* A depthwise layer's work item by sliding rows (plan.dw_rows,
  * conv_dw_rows.c): the plane of channel l_g at batch index l_n, with
  * l_xbase, l_ybase and l_wbase set. */

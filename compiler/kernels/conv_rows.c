@@ -15,7 +15,9 @@
  * is moved back to end at the row's end (it recomputes a few outputs of
  * its neighbour, with the same operations, so the same values).
  *
- *   for each work item (batch, group, output row, block of nk channels):
+ *   for each work item (batch, group, output row -- two with
+ *                       plan.rows_pair, their last chunks as one -- and
+ *                       block of nk channels):
  *     for each chunk of nv vectors of the row:
  *       acc[j][v] = bias or 0
  *       for c in the group's input channels:
@@ -27,8 +29,11 @@
  *
  * Exactness as in conv_plane.c: per lane the scalar nest's operations in
  * its order; taps outside the input are skipped (a row loop bound, or a
- * blend that keeps the accumulator), never added as w*0.  Strides read
- * the phase planes of conv_common.c. */
+ * blend that keeps the accumulator), never added as w*0 -- but where
+ * conv_zero_taps finds that fma(0, w, s) is s bit for bit (every weight
+ * finite, no bias -0.0): then the masked loads' zero lanes go through
+ * the FMA and leave each such sum as it was, without the blends.
+ * Strides read the phase planes of conv_common.c. */
 #include "conv.h"
 
 /* How a chunk's lanes are masked: by patterns fixed when compiling (the
@@ -38,7 +43,7 @@
  * of symbolic width too narrow for those chunks; AVX2's masked stores
  * are slow on some CPUs: on znver4, at both ends of every row they cost a
  * depthwise layer 7%). */
-typedef enum ChunkMasks { MASKS_CONST, MASKS_NONE, MASKS_RUNTIME } ChunkMasks;
+typedef enum ChunkMasks { MASKS_CONST, MASKS_CONST_ZERO, MASKS_NONE, MASKS_RUNTIME } ChunkMasks;
 
 /* One chunk of the row: vectors rv[0..nv), nk_run channels, moved right
  * by `shift` columns (a loop over chunks without masks, or the column of
@@ -86,16 +91,19 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
                 mask[v] = NULL;
                 if (runtime) {
                     mask[v] = colm[v][kx];
-                } else if (how == MASKS_CONST) {
+                } else if (how == MASKS_CONST || how == MASKS_CONST_ZERO) {
                     uint64_t ok = conv_valid_lanes(P, &rv[v], t->ax, lo, hi);
                     uint64_t all = P->vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << P->vl) - 1;
                     mask[v] = ok == all ? NULL : conv_const_mask(P, ok);
                 }
                 IrExpr *lin = add(L, add(L, xc, add(L, I(L, rv[v].ox0), shift)), off);
+                if (rv[v].dy)
+                    lin = add(L, lin, mul(L, I(L, rv[v].dy), P->Wv));
                 ptrvec_push(a, &row, set(P, xv[v], ir_vload(a, P->bx, P->xrank,
                                                             lin_idx(P, P->xrank, lin), mask[v])));
             }
-            conv_tap_fmas(P, &row, c, tap, nk_run, nv, acc, xv, wv, mask);
+            conv_tap_fmas(P, &row, c, tap, nk_run, nv, acc, xv, wv,
+                          how == MASKS_CONST_ZERO ? (IrExpr *const[MAX_NV]){ 0 } : mask);
         }
         /* kernel rows outside the input are skipped, as by the scalar
          * nest's loop bounds */
@@ -107,7 +115,8 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
     for (int32_t j = 0; j < nk_run; j++)
         for (int32_t v = 0; v < nv; v++) {
             IrExpr *lin = add(L, add(L, add(L, loc(P, P->l_ybase), mul(L, I(L, j), P->Pout)),
-                                     mul(L, oy, P->OW)), add(L, I(L, rv[v].ox0), shift));
+                                     mul(L, add(L, oy, I(L, rv[v].dy)), P->OW)),
+                              add(L, I(L, rv[v].ox0), shift));
             uint64_t all = P->vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << P->vl) - 1;
             uint64_t outl = rv[v].lanes >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << rv[v].lanes) - 1;
             IrExpr *m = runtime ? outm[v] : outl == all ? NULL : conv_const_mask(P, outl);
@@ -115,6 +124,33 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
                                            kl_epilogue(L, P->n, loc(P, acc[j][v]), lin, m), m));
         }
     return lower_block(L, &out);
+}
+
+/* Whether some lane of the chunk skips some tap (its columns known). */
+static bool chunk_skips(const Conv *P, const RowVec *rv, int32_t nv, int64_t lo, int64_t hi)
+{
+    uint64_t all = P->vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << P->vl) - 1;
+    for (int32_t v = 0; v < nv; v++)
+        for (int64_t kx = 0; kx < P->kw; kx++)
+            if (conv_valid_lanes(P, &rv[v], P->taps[kx].ax, lo, hi) != all)
+                return true;
+    return false;
+}
+
+/* A chunk whose masks are constants: its skipped taps as blends, or as
+ * FMAs of zeros where conv_zero_taps allows (when compiling, or by the
+ * call's check). */
+static IrStmt *const_chunk(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run, IrExpr *oy,
+                           IrExpr *ylo, IrExpr *yhi, int64_t lo, int64_t hi, IrExpr *shift)
+{
+    Arena *a = P->L->a;
+    if (P->zero_taps == ZERO_TAPS_NO || !chunk_skips(P, rv, nv, lo, hi))
+        return chunk_body(P, rv, nv, nk_run, oy, ylo, yhi, lo, hi, shift, MASKS_CONST);
+    IrStmt *zero = chunk_body(P, rv, nv, nk_run, oy, ylo, yhi, lo, hi, shift, MASKS_CONST_ZERO);
+    if (P->zero_taps == ZERO_TAPS_YES)
+        return zero;
+    return ir_if(a, ir_bin(a, IR_OP_EQ, loc(P, P->l_zero), ir_float(a, 0.0f)), zero,
+                 chunk_body(P, rv, nv, nk_run, oy, ylo, yhi, lo, hi, shift, MASKS_CONST));
 }
 
 /* Whether every vector of the chunk is whole, starts vl after the one
@@ -133,28 +169,48 @@ static bool clean_chunk(const Conv *P, const RowVec *rv, int32_t nv, int64_t iw)
     return true;
 }
 
-/* A whole output row: chunks of nv vectors.  The chunks at the row's ends
- * are written out (their masks are constants); a run of clean chunks
- * between them is one loop over a chunk moved right by nv vectors a step. */
-static IrStmt *row_body(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrExpr *yhi)
+/* The vectors of an output row of known width: nvec of them from column
+ * 0, the last moved back to end at the row's end. */
+static RowVec *row_vectors(Conv *P, int64_t *nvec_out)
 {
-    Lower *L = P->L;
-    int64_t ow, iw;
+    int64_t ow;
     sym_is_const(P->n->shape.dims[P->n->shape.rank - 1], &ow);
-    sym_is_const(P->x->shape.dims[P->x->shape.rank - 1], &iw);
     int64_t nvec = ow <= P->vl ? 1 : (ow + P->vl - 1) / P->vl;
-    RowVec *rv = arena_array(L->a, (size_t)nvec, sizeof *rv);
+    RowVec *rv = arena_array(P->L->a, (size_t)nvec, sizeof *rv);
     if (ow <= P->vl)
-        rv[0] = (RowVec){ 0, ow };
+        rv[0] = (RowVec){ 0, ow, 0 };
     else
         for (int64_t v = 0; v < nvec; v++) {
             int64_t ox0 = v * P->vl;
-            rv[v] = (RowVec){ ox0 + P->vl > ow ? ow - P->vl : ox0, P->vl };
+            rv[v] = (RowVec){ ox0 + P->vl > ow ? ow - P->vl : ox0, P->vl, 0 };
         }
+    *nvec_out = nvec;
+    return rv;
+}
+
+/* What row_body writes of a row: all of it, or all but its last chunk
+ * when that is shorter than the block (the tail), or only that tail. */
+typedef enum RowPart { ROW_ALL, ROW_HEAD, ROW_TAIL } RowPart;
+
+/* A whole output row (or a part): chunks of nv vectors.  The chunks at
+ * the row's ends are written out (their masks are constants); a run of
+ * clean chunks between them is one loop over a chunk moved right by nv
+ * vectors a step. */
+static IrStmt *row_body(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrExpr *yhi, RowPart part)
+{
+    Lower *L = P->L;
+    int64_t iw, nvec;
+    sym_is_const(P->x->shape.dims[P->x->shape.rank - 1], &iw);
+    RowVec *rv = row_vectors(P, &nvec);
     PtrVec chunks = { 0 };
     int64_t step = (int64_t)P->nv * P->vl;
     for (int64_t v0 = 0; v0 < nvec;) {
         int32_t nv = nvec - v0 < P->nv ? (int32_t)(nvec - v0) : P->nv;
+        bool tail = nv < P->nv;
+        if ((part == ROW_HEAD && tail) || (part == ROW_TAIL && !tail)) {
+            v0 += nv;
+            continue;
+        }
         int64_t run = 0;        /* clean chunks from v0 on, each a step further */
         while (nv == P->nv && v0 + (run + 1) * P->nv <= nvec &&
                clean_chunk(P, &rv[v0 + run * P->nv], P->nv, iw) &&
@@ -168,11 +224,45 @@ static IrStmt *row_body(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrExpr
             v0 += run * P->nv;
             continue;
         }
-        ptrvec_push(L->a, &chunks, chunk_body(P, &rv[v0], nv, nk_run, oy, ylo, yhi, 0, iw, I(L, 0),
-                                              MASKS_CONST));
+        ptrvec_push(L->a, &chunks, const_chunk(P, &rv[v0], nv, nk_run, oy, ylo, yhi, 0, iw, I(L, 0)));
         v0 += nv;
     }
     return lower_block(L, &chunks);
+}
+
+/* A work item's two output rows oy and oy + 1 (plan.rows_pair): each
+ * row's chunks but its tail, then both tails as one chunk of their
+ * vectors -- where both rows see every kernel row (the chunk has one
+ * reduction for both); elsewhere, and for a last row with no second,
+ * each tail on its own.  Per output, the same operations in the same
+ * order as row_body's. */
+static IrStmt *row_pair(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *const ylo[2],
+                        IrExpr *const yhi[2])
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    int64_t iw, nvec;
+    sym_is_const(P->x->shape.dims[P->x->shape.rank - 1], &iw);
+    RowVec *rv = row_vectors(P, &nvec);
+    int64_t tail = nvec % P->nv;
+    RowVec pv[MAX_NV];
+    for (int64_t v = 0; v < tail; v++) {
+        pv[v] = rv[nvec - tail + v];
+        pv[tail + v] = (RowVec){ pv[v].ox0, pv[v].lanes, 1 };
+    }
+    IrExpr *oy1 = add(L, oy, I(L, 1));
+    IrExpr *two = ir_bin(a, IR_OP_LT, oy1, P->OH);
+    IrExpr *inside = ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_EQ, ylo[0], I(L, 0)),
+                            ir_bin(a, IR_OP_EQ, yhi[1], I(L, P->kh)));
+    IrStmt *paired = const_chunk(P, pv, (int32_t)(2 * tail), nk_run, oy, I(L, 0), I(L, P->kh), 0, iw,
+                                 I(L, 0));
+    IrStmt *apart = ir_block(a, (IrStmt *const[]){
+        row_body(P, nk_run, oy, ylo[0], yhi[0], ROW_TAIL),
+        ir_if(a, two, row_body(P, nk_run, oy1, ylo[1], yhi[1], ROW_TAIL), NULL) }, 2);
+    return ir_block(a, (IrStmt *const[]){
+        row_body(P, nk_run, oy, ylo[0], yhi[0], ROW_HEAD),
+        ir_if(a, two, row_body(P, nk_run, oy1, ylo[1], yhi[1], ROW_HEAD), NULL),
+        ir_if(a, ir_bin(a, IR_OP_AND, two, inside), paired, apart) }, 3);
 }
 
 /* The clean vectors of the columns [xs, end) (end - xs >= 0): chunks of
@@ -240,10 +330,9 @@ static IrStmt *row_body_open(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, I
     int64_t wide = chunk + (pl + vl > pr ? pl + vl : pr);
     PtrVec wrow = { 0 };
     IrExpr *r0 = sub(L, P->OW, I(L, chunk));        /* the last chunk's column */
-    ptrvec_push(a, &wrow, chunk_body(P, rv, P->nv, nk_run, oy, ylo, yhi, 0, far, I(L, 0), MASKS_CONST));
+    ptrvec_push(a, &wrow, const_chunk(P, rv, P->nv, nk_run, oy, ylo, yhi, 0, far, I(L, 0)));
     clean_run(P, &wrow, rv, nk_run, oy, ylo, yhi, I(L, chunk), imax(L, r0, I(L, chunk)));
-    ptrvec_push(a, &wrow, chunk_body(P, rvr, P->nv, nk_run, oy, ylo, yhi, -far, wdiff, P->OW,
-                                     MASKS_CONST));
+    ptrvec_push(a, &wrow, const_chunk(P, rvr, P->nv, nk_run, oy, ylo, yhi, -far, wdiff, P->OW));
     return ir_if(a, ir_bin(a, IR_OP_GE, P->OW, I(L, wide)), lower_block(L, &wrow), narrow);
 }
 
@@ -265,9 +354,11 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
     P->l_xbase = lower_local(L, IR_TYPE_I64);
     P->l_ybase = lower_local(L, IR_TYPE_I64);
     P->l_wbase = lower_local(L, IR_TYPE_I64);
-    int32_t l_oy = lower_local(L, IR_TYPE_I64), l_ylo = lower_local(L, IR_TYPE_I64),
-            l_yhi = lower_local(L, IR_TYPE_I64);
-
+    int32_t l_oy = lower_local(L, IR_TYPE_I64), l_ylo[2], l_yhi[2];
+    for (int32_t r = 0; r < 2; r++) {
+        l_ylo[r] = lower_local(L, IR_TYPE_I64);
+        l_yhi[r] = lower_local(L, IR_TYPE_I64);
+    }
     int32_t xr = P->x->shape.rank, nsp = P->nsp;
     IrExpr *C = lower_dim(L, P->x->shape.dims[xr - nsp - 1]);
     uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
@@ -284,13 +375,23 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
         ptrvec_push(a, &body, conv_dw_plane(P));
         return ir_for(a, vit, I(L, 0), mul(L, P->N, I(L, P->G)), lower_block(L, &body), flags);
     }
-    /* work items: batch x group x output row x channel block, the block
-     * innermost so that consecutive items read the same input rows */
-    IrExpr *items = mul(L, mul(L, mul(L, P->N, I(L, P->G)), P->OH), I(L, P->nkbg));
+    IrStmt *check;
+    int32_t flag = -1;
+    P->zero_taps = (int)conv_zero_taps(P, &check, &flag);
+    if (P->zero_taps == ZERO_TAPS_RUNTIME) {
+        P->l_zero = lower_local(L, IR_TYPE_F32);
+        ptrvec_push(a, &body, set(P, P->l_zero, ir_load(a, flag, 1, (IrExpr *[]){ I(L, P->vl) })));
+    }
+    /* work items: batch x group x output row (or pair of rows) x channel
+     * block, the block innermost so that consecutive items read the same
+     * input rows */
+    int32_t nrows = plan->rows_pair ? 2 : 1;
+    IrExpr *OHi = plan->rows_pair ? idiv(L, add(L, P->OH, I(L, 1)), I(L, 2)) : P->OH;
+    IrExpr *items = mul(L, mul(L, mul(L, P->N, I(L, P->G)), OHi), I(L, P->nkbg));
     IrExpr *rest = idiv(L, it, I(L, P->nkbg));
     ptrvec_push(a, &body, set(P, P->l_kb, imod(L, it, I(L, P->nkbg))));
-    ptrvec_push(a, &body, set(P, l_oy, imod(L, rest, P->OH)));
-    rest = idiv(L, rest, P->OH);
+    ptrvec_push(a, &body, set(P, l_oy, mul(L, imod(L, rest, OHi), I(L, nrows))));
+    rest = idiv(L, rest, OHi);
     ptrvec_push(a, &body, set(P, P->l_g, imod(L, rest, I(L, P->G))));
     ptrvec_push(a, &body, set(P, P->l_n, idiv(L, rest, I(L, P->G))));
     ptrvec_push(a, &body, set(P, P->l_xbase, mul(L, add(L, mul(L, loc(P, P->l_n), C),
@@ -299,25 +400,43 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
         mul(L, add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
                    mul(L, loc(P, P->l_kb), I(L, P->nk))), P->Pout)));
     ptrvec_push(a, &body, set(P, P->l_wbase, conv_wbase(P)));
-    /* kernel rows whose input row exists: iy = oy*sy + ky*d - pad in [0, IH) */
-    IrExpr *oy = loc(P, l_oy);
+    /* each row's kernel rows whose input row exists: iy = oy*sy + ky*d -
+     * pad in [0, IH) */
+    IrExpr *oy = loc(P, l_oy), *ylo[2], *yhi[2];
     int64_t dil = nsp == 2 ? P->n->conv.win.dilation[0] : 1, pt = -P->taps[0].ay;
-    IrExpr *base = sub(L, mul(L, oy, I(L, P->sy)), I(L, pt));
-    ptrvec_push(a, &body, set(P, l_ylo, imax(L, I(L, 0), sub(L, I(L, 0), idiv(L, base, I(L, dil))))));
-    ptrvec_push(a, &body, set(P, l_yhi, imin(L, I(L, P->kh),
-        add(L, idiv(L, sub(L, sub(L, P->IH, I(L, 1)), base), I(L, dil)), I(L, 1)))));
+    for (int32_t r = 0; r < nrows; r++) {
+        IrExpr *base = sub(L, mul(L, add(L, oy, I(L, r)), I(L, P->sy)), I(L, pt));
+        ptrvec_push(a, &body, set(P, l_ylo[r], imax(L, I(L, 0), sub(L, I(L, 0), idiv(L, base, I(L, dil))))));
+        ptrvec_push(a, &body, set(P, l_yhi[r], imin(L, I(L, P->kh),
+            add(L, idiv(L, sub(L, sub(L, P->IH, I(L, 1)), base), I(L, dil)), I(L, 1)))));
+        ylo[r] = loc(P, l_ylo[r]);
+        yhi[r] = loc(P, l_yhi[r]);
+    }
     int64_t wc;
     bool open = !sym_is_const(P->n->shape.dims[P->n->shape.rank - 1], &wc) ||
                 !sym_is_const(P->x->shape.dims[xr - 1], &wc);
-    IrStmt *(*row)(Conv *, int32_t, IrExpr *, IrExpr *, IrExpr *) = open ? row_body_open : row_body;
-    IrStmt *run = row(P, P->nk, oy, loc(P, l_ylo), loc(P, l_yhi));
-    if (P->rem) {
-        IrStmt *last = row(P, (int32_t)P->rem, oy, loc(P, l_ylo), loc(P, l_yhi));
-        run = ir_if(a, ir_bin(a, IR_OP_EQ, loc(P, P->l_kb), I(L, P->nkbg - 1)), last, run);
+    IrStmt *run, *last = NULL;
+    if (plan->rows_pair) {
+        run = row_pair(P, P->nk, oy, ylo, yhi);
+        if (P->rem)
+            last = row_pair(P, (int32_t)P->rem, oy, ylo, yhi);
+    } else if (open) {
+        run = row_body_open(P, P->nk, oy, ylo[0], yhi[0]);
+        if (P->rem)
+            last = row_body_open(P, (int32_t)P->rem, oy, ylo[0], yhi[0]);
+    } else {
+        run = row_body(P, P->nk, oy, ylo[0], yhi[0], ROW_ALL);
+        if (P->rem)
+            last = row_body(P, (int32_t)P->rem, oy, ylo[0], yhi[0], ROW_ALL);
     }
+    if (last)
+        run = ir_if(a, ir_bin(a, IR_OP_EQ, loc(P, P->l_kb), I(L, P->nkbg - 1)), last, run);
     ptrvec_push(a, &body, run);
-    IrStmt *nest = ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
-    if (!P->copy_nest)
-        return nest;
-    return ir_block(a, (IrStmt *const[]){ P->copy_nest, nest }, 2);
+    PtrVec all = { 0 };
+    if (P->copy_nest)
+        ptrvec_push(a, &all, P->copy_nest);
+    if (check)
+        ptrvec_push(a, &all, check);
+    ptrvec_push(a, &all, ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags));
+    return lower_block(L, &all);
 }

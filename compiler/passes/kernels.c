@@ -500,6 +500,20 @@ static double rows_cycles(int32_t nk, int32_t nv, int64_t nvec)
     return cycles;
 }
 
+/* Whether conv-rows takes its output rows two a work item, the last
+ * chunks of both rows computed as one chunk of their vectors: the rows
+ * of a 2-D layer end in a chunk of at most half the block's vectors,
+ * whose few accumulators cannot hide the FMA latency (rows_cycles).
+ * 3x3 64->64 at rows of 56 on x86-64-v3 (7 vectors: chunks of 2, 2, 2
+ * and 1, the last 6 accumulators; paired, 12). */
+static bool rows_pair_applies(const Target *t, const Node *n, int64_t ow, const StagePlan *p)
+{
+    int64_t nvec = (ow + t->vlen - 1) / t->vlen, tail = nvec % p->nv, oh;
+    if (n->conv.win.nsp != 2 || tail == 0 || 2 * tail > p->nv)
+        return false;
+    return !dim_const(n->shape.dims[n->shape.rank - 2], &oh) || oh >= 2;
+}
+
 static void choose_rows_block(const Target *t, int64_t kg, const int64_t *ows, int32_t nows,
                               StagePlan *p)
 {
@@ -815,6 +829,7 @@ void pass_choose_kernels(Arena *a, Schedule *s)
             dim_const(n->in[0]->shape.dims[xr - 1], &iw)) {
             p->kernel = KERNEL_CONV_ROWS;
             choose_rows_block(t, kg, &ow, 1, p);
+            p->rows_pair = rows_pair_applies(t, n, ow, p);
         } else if (rows_open) {
             int64_t ows[CHAN_OPEN_WIDTHS];
             for (int32_t w = 0; w < CHAN_OPEN_WIDTHS; w++)

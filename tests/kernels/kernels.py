@@ -367,6 +367,19 @@ class ConvGeom:
             return 0
         return min(MAX_CHAN_PIXELS // self.ow, self.oh)
 
+    def rows_pair(self, vl):
+        """passes/kernels.c rows_pair_applies: conv-rows over a 2-D layer
+        with widths known (not depthwise sliding rows), whose rows end in
+        a chunk of at most half the block's vectors, and more than one
+        output row (or a symbolic height): two rows a work item, their
+        last chunks computed as one."""
+        kern, blk = self.choice(vl)
+        if kern != "conv-rows" or self.dw_rows(vl) or self.nsp != 2 or None in (self.ow, self.iw):
+            return False
+        nvec = -(-self.ow // vl) if self.ow > vl else 1
+        tail = nvec % blk[1]
+        return tail > 0 and 2 * tail <= blk[1] and (self.oh is None or self.oh >= 2)
+
     def open_rows(self):
         """conv-rows takes a symbolic row width (row_body_open): stride 1,
         output rows no longer than the input's."""
@@ -432,6 +445,9 @@ def ref_conv(x, w, nsp, bias, p0, p1, dil, groups, flip, stride=None):
     ks = w.shape[2:]
     xb = x.reshape((-1, C) + sp)
     xp = np.pad(xb, [(0, 0), (0, 0)] + [(p0[i], p1[i]) for i in range(nsp)])
+    # taps in the padding are skipped, not added as w*0 (a weight that is
+    # not finite must not reach the outputs whose taps it skips)
+    inside = np.pad(np.ones(sp, dtype=bool), [(p0[i], p1[i]) for i in range(nsp)])
     o = [sp[i] + p0[i] + p1[i] - dil[i] * (ks[i] - 1) for i in range(nsp)]
     assert all(v >= 1 for v in o), o
     st = list(stride or [1] * nsp)
@@ -448,10 +464,12 @@ def ref_conv(x, w, nsp, bias, p0, p1, dil, groups, flip, stride=None):
                            for i in range(nsp))
                 patch = xs[(slice(None), slice(None)) + sl]
                 wk = ws[(slice(None), slice(None)) + kidx]
+                valid = inside[sl]
                 # one product at a time: a NaN or an infinity must reach only
                 # the outputs whose taps read it (no 0 * inf from einsum)
                 for c in range(Cg):
-                    out[:, g * Kg:(g + 1) * Kg] += patch[:, c:c + 1] * wk[:, c].reshape((1, Kg) + (1,) * nsp)
+                    prod = patch[:, c:c + 1] * wk[:, c].reshape((1, Kg) + (1,) * nsp)
+                    out[:, g * Kg:(g + 1) * Kg] += np.where(valid, prod, 0.0)
         if bias is not None:
             out += bias.reshape((1, K) + (1,) * nsp)
     return out.reshape(lead + (K,) + tuple(o))
@@ -723,10 +741,15 @@ def data(rng, shape, values="normal"):
 def weights(rng, shape, values="normal"):
     """Weights: finite.  'negzero' makes them positive (so -0.0 * w = -0.0);
     'special' adds exact and negative zeros (0 * inf is NaN), 'scale' tiny
-    and large ones."""
+    and large ones; 'edges' (not finite) puts a NaN, a +inf and a -inf at
+    first or last column taps, which the outputs at the row ends skip (a
+    skipped tap computed as 0 * w would make them NaN)."""
     shape = tuple(int(s) for s in shape)
     a = rng.uniform(-1, 1, shape)
-    if values == "negzero":
+    if values == "edges":
+        for v in (np.nan, np.inf, -np.inf):
+            a[tuple(int(rng.integers(0, n)) for n in shape[:-1]) + (int(pick(rng, [0, shape[-1] - 1])),)] = v
+    elif values == "negzero":
         a = rng.uniform(0.25, 1, shape)
     elif values == "special":
         a[rng.random(shape) < 0.1] = 0.0
@@ -758,7 +781,8 @@ def choices(geom):
 
 def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=None, W=None,
                pad=None, pad_h=None, batch=None, syms=(), bias=None, flip=None, wsrc=None,
-               values="normal", bias_values=None, x=None, stride=None, pointwise=False):
+               values="normal", bias_values=None, x=None, stride=None, pointwise=False,
+               wvalues=None):
     """A convolution the kernels compute (passes/kernels.c): conv1d/conv2d with
     a [K, C/groups, *k] weight and zero padding, or conv1x1 (pointwise=True;
     a [K, C] or [K, C, 1, 1] weight, stride only).  The kernel and block it
@@ -770,7 +794,8 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
     2-D any height pad pad_h) | 'none' | 'full' (d*(k-1) each side) | 'wide'
     (more than the output needs: output rows longer than the input's) | a
     list of symmetric pads per dim.  syms: a subset of 'NCHW' to declare as
-    size symbols (N: every batch dim).  x: a Val to convolve (e.g. another
+    size symbols (N: every batch dim).  wvalues: the weights' kind
+    (weights()), when not values.  x: a Val to convolve (e.g. another
     stage's result) instead of a new input; its shape gives the batch dims,
     C, H and W."""
     if pointwise:
@@ -872,7 +897,7 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
         x = p.input(data(rng, xshape, values), syms=xsyms if any(xsyms) else None)
         p.last_input = x
     wshape = [K, C // groups] + k
-    wv = weights(rng, wshape, values)
+    wv = weights(rng, wshape, wvalues or values)
     if pointwise and rng.random() < 0.6:
         wv = wv.reshape(K, C)
     if wsrc == "input" and "C" in syms and groups == 1:
@@ -1651,6 +1676,24 @@ def g_values(rng):
                            pad="same" if i % 2 else "explicit", pad_h=int(pick(rng, [1, 2])),
                            H=int(pick(rng, [1, 2, 5, 8])), W=int(pick(rng, [1, 7, 16, 19])))
             finish(p, rng, v, 0.5 if values != "negzero" else 0.25)
+    # Skipped taps as FMAs of zeros (conv-rows without mask registers) are
+    # exact only with every weight finite and no bias -0.0, checked when
+    # compiling for constants and at the start of the call otherwise:
+    # weights not finite at the first and last column taps, which the
+    # outputs at the row ends skip, from an input and from load(); a -0.0
+    # bias from an input over mostly -0.0 data; and the same data with no
+    # bias, where the FMAs of zeros run.
+    for wvalues, values, bias, wsrc in (("edges", "normal", "input", "input"),
+                                        ("edges", "normal", None, "input"),
+                                        ("edges", "normal", "load", "load"),
+                                        ("negzero", "negzero", "input", "input"),
+                                        ("negzero", "negzero", None, "input")):
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, values=values, wvalues=wvalues, bias=bias, wsrc=wsrc, groups=1,
+                       bias_values="negzero" if values == "negzero" else None,
+                       K=int(pick(rng, [2, 6, 7, 13])), k=[3, int(pick(rng, [3, 5]))], pad="same",
+                       d=[1, 1], H=int(pick(rng, [2, 5, 8])), W=int(pick(rng, [19, 23, 56])))
+        finish(p, rng, v, 0.5 if values != "negzero" else 0.25)
     # max pools take each window row's taps as a tree: the IEEE maximum
     # must give the same bits whatever the grouping (-0 against +0, NaN)
     for values in ("negzero", "special", "negzero", "special"):
@@ -2500,7 +2543,7 @@ SCHED_LINE = re.compile(
     r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
     r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
     r"|, \d+ groups an item|, column taps in a loop|, the plane as one row|, \d+ rows a block"
-    r"|, depthwise planes transposed|, depthwise planes by sliding rows|, packed weights"
+    r"|, depthwise planes transposed|, depthwise planes by sliding rows|, row tails in pairs|, packed weights"
     r"|, weights packed by the work items|, materialised)*)"
     r"(?:, epilogue (?P<epi>.*?))?"
     r"(?:, then (?P<pool>.+) on tiles of (?P<prows>\d+) pooled rows)?"
@@ -2629,6 +2672,9 @@ def check_schedule(p, units, text, mode):
                 dw = e["geom"].dw_rows(lanes)
                 if ("depthwise planes by sliding rows" in flags) != dw:
                     errs.append(f"{where}: depthwise planes {'not ' * dw}by sliding rows")
+                pair = e["geom"].rows_pair(lanes)
+                if ("row tails in pairs" in flags) != pair:
+                    errs.append(f"{where}: row tails {'not ' * pair}in pairs")
             if kernel.startswith("conv-"):
                 ph = e["geom"].phases(lanes)
                 if ("phase planes" in flags) != ph:
