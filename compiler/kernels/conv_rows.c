@@ -67,8 +67,9 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
             /* every tap tested at both ends: the lanes past the output
              * row's end (not stored) must not load past the input row's */
             int32_t m = lower_local(L, IR_TYPE_VBOOL);
-            ptrvec_push(a, &out, set(P, m, in_range(P, ir_bin(a, IR_OP_ADD, ox, I(L, P->taps[kx].ax)),
-                                                    P->IW)));
+            IrExpr *ix = ir_bin(a, IR_OP_ADD, P->sx > 1 ? ir_bin(a, IR_OP_MUL, ox, I(L, P->sx)) : ox,
+                                I(L, P->taps[kx].ax));
+            ptrvec_push(a, &out, set(P, m, in_range(P, ix, P->IW)));
             colm[v][kx] = loc(P, m);
         }
         int32_t m = lower_local(L, IR_TYPE_VBOOL);
@@ -139,18 +140,12 @@ static bool chunk_skips(const Conv *P, const RowVec *rv, int32_t nv, int64_t lo,
 
 /* A chunk whose masks are constants: its skipped taps as blends, or as
  * FMAs of zeros where conv_zero_taps allows (when compiling, or by the
- * call's check). */
+ * call's check, whose other branch is row_masked's). */
 static IrStmt *const_chunk(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run, IrExpr *oy,
                            IrExpr *ylo, IrExpr *yhi, int64_t lo, int64_t hi, IrExpr *shift)
 {
-    Arena *a = P->L->a;
-    if (P->zero_taps == ZERO_TAPS_NO || !chunk_skips(P, rv, nv, lo, hi))
-        return chunk_body(P, rv, nv, nk_run, oy, ylo, yhi, lo, hi, shift, MASKS_CONST);
-    IrStmt *zero = chunk_body(P, rv, nv, nk_run, oy, ylo, yhi, lo, hi, shift, MASKS_CONST_ZERO);
-    if (P->zero_taps == ZERO_TAPS_YES)
-        return zero;
-    return ir_if(a, ir_bin(a, IR_OP_EQ, loc(P, P->l_zero), ir_float(a, 0.0f)), zero,
-                 chunk_body(P, rv, nv, nk_run, oy, ylo, yhi, lo, hi, shift, MASKS_CONST));
+    bool zero = P->zero_taps != ZERO_TAPS_NO && chunk_skips(P, rv, nv, lo, hi);
+    return chunk_body(P, rv, nv, nk_run, oy, ylo, yhi, lo, hi, shift, zero ? MASKS_CONST_ZERO : MASKS_CONST);
 }
 
 /* Whether every vector of the chunk is whole, starts vl after the one
@@ -230,14 +225,43 @@ static IrStmt *row_body(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrExpr
     return lower_block(L, &chunks);
 }
 
+/* Kernel rows ky in [lo, hi) of output row oy: those whose input row
+ * oy*sy + ky*d - pad exists, as the scalar nest's bounds; set in `out`
+ * into the locals l_lo and l_hi. */
+static void ky_bounds(Conv *P, PtrVec *out, IrExpr *oy, int32_t l_lo, int32_t l_hi)
+{
+    Lower *L = P->L;
+    int64_t dil = P->nsp == 2 ? P->n->conv.win.dilation[0] : 1, pt = -P->taps[0].ay;
+    IrExpr *base = sub(L, mul(L, oy, I(L, P->sy)), I(L, pt));
+    ptrvec_push(L->a, out, set(P, l_lo, imax(L, I(L, 0), sub(L, I(L, 0), idiv(L, base, I(L, dil))))));
+    ptrvec_push(L->a, out, set(P, l_hi, imin(L, I(L, P->kh),
+        add(L, idiv(L, sub(L, sub(L, P->IH, I(L, 1)), base), I(L, dil)), I(L, 1)))));
+}
+
+/* A loop over a pair item's output rows (oy, and oy + 1 below OH), each
+ * with its kernel rows' bounds, the body made by `part` of row oyr. */
+static IrStmt *pair_rows(Conv *P, IrExpr *oy,
+                         IrStmt *(*part)(Conv *, int32_t, IrExpr *, IrExpr *, IrExpr *, RowPart),
+                         int32_t nk_run, RowPart which)
+{
+    Lower *L = P->L;
+    int32_t vr = lower_var(L, "row"), l_lo = lower_local(L, IR_TYPE_I64), l_hi = lower_local(L, IR_TYPE_I64);
+    IrExpr *oyr = add(L, oy, V(L, vr));
+    PtrVec body = { 0 };
+    ky_bounds(P, &body, oyr, l_lo, l_hi);
+    ptrvec_push(L->a, &body, part(P, nk_run, oyr, loc(P, l_lo), loc(P, l_hi), which));
+    return ir_for(L->a, vr, I(L, 0), imin(L, I(L, 2), sub(L, P->OH, oy)), lower_block(L, &body),
+                  IR_LOOP_KERNEL);
+}
+
 /* A work item's two output rows oy and oy + 1 (plan.rows_pair): each
  * row's chunks but its tail, then both tails as one chunk of their
  * vectors -- where both rows see every kernel row (the chunk has one
- * reduction for both); elsewhere, and for a last row with no second,
- * each tail on its own.  Per output, the same operations in the same
- * order as row_body's. */
-static IrStmt *row_pair(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *const ylo[2],
-                        IrExpr *const yhi[2])
+ * reduction for both: ylo0, the first row's first kernel row, is 0 and
+ * yhi1, the second's end, kh); elsewhere, and for a last row with no
+ * second, each tail on its own.  Per output, the same operations in the
+ * same order as row_body's. */
+static IrStmt *row_pair(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo0, IrExpr *yhi1)
 {
     Lower *L = P->L;
     Arena *a = L->a;
@@ -250,19 +274,12 @@ static IrStmt *row_pair(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *const ylo[2
         pv[v] = rv[nvec - tail + v];
         pv[tail + v] = (RowVec){ pv[v].ox0, pv[v].lanes, 1 };
     }
-    IrExpr *oy1 = add(L, oy, I(L, 1));
-    IrExpr *two = ir_bin(a, IR_OP_LT, oy1, P->OH);
-    IrExpr *inside = ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_EQ, ylo[0], I(L, 0)),
-                            ir_bin(a, IR_OP_EQ, yhi[1], I(L, P->kh)));
+    IrExpr *both = kl_and(L, ir_bin(a, IR_OP_LT, add(L, oy, I(L, 1)), P->OH),
+                          kl_and(L, ir_bin(a, IR_OP_EQ, ylo0, I(L, 0)), ir_bin(a, IR_OP_EQ, yhi1, I(L, P->kh))));
     IrStmt *paired = const_chunk(P, pv, (int32_t)(2 * tail), nk_run, oy, I(L, 0), I(L, P->kh), 0, iw,
                                  I(L, 0));
-    IrStmt *apart = ir_block(a, (IrStmt *const[]){
-        row_body(P, nk_run, oy, ylo[0], yhi[0], ROW_TAIL),
-        ir_if(a, two, row_body(P, nk_run, oy1, ylo[1], yhi[1], ROW_TAIL), NULL) }, 2);
-    return ir_block(a, (IrStmt *const[]){
-        row_body(P, nk_run, oy, ylo[0], yhi[0], ROW_HEAD),
-        ir_if(a, two, row_body(P, nk_run, oy1, ylo[1], yhi[1], ROW_HEAD), NULL),
-        ir_if(a, ir_bin(a, IR_OP_AND, two, inside), paired, apart) }, 3);
+    return ir_block(a, (IrStmt *const[]){ pair_rows(P, oy, row_body, nk_run, ROW_HEAD),
+        ir_if(a, both, paired, pair_rows(P, oy, row_body, nk_run, ROW_TAIL)) }, 2);
 }
 
 /* The clean vectors of the columns [xs, end) (end - xs >= 0): chunks of
@@ -283,6 +300,27 @@ static void clean_run(Conv *P, PtrVec *out, const RowVec *rv, int32_t nk_run, Ir
     IrExpr *ox = imin(L, add(L, xs, mul(L, V(L, r), I(L, vl))), sub(L, end, I(L, vl)));
     ptrvec_push(a, out, ir_for(a, r, mul(L, nch, I(L, P->nv)), idiv(L, add(L, span, I(L, vl - 1)), I(L, vl)),
         chunk_body(P, rv, 1, nk_run, oy, ylo, yhi, 0, 0, ox, MASKS_NONE), IR_LOOP_KERNEL));
+}
+
+/* A whole output row in single vectors from column 0, their masks, the
+ * stores' too, made at run time: row_body_open's rows too narrow for its
+ * chunks, and the rows of an item whose weights or bias fail
+ * conv_zero_taps' check at run time (a weight not finite, a bias -0.0:
+ * rare, so the code is kept small rather than fast). */
+static IrStmt *row_masked(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrExpr *yhi)
+{
+    Lower *L = P->L;
+    RowVec rv = { 0, P->vl, 0 };
+    int32_t t = lower_var(L, "mvec");
+    return ir_for(L->a, t, I(L, 0), idiv(L, add(L, P->OW, I(L, P->vl - 1)), I(L, P->vl)),
+        chunk_body(P, &rv, 1, nk_run, oy, ylo, yhi, 0, 0, mul(L, V(L, t), I(L, P->vl)), MASKS_RUNTIME),
+        IR_LOOP_KERNEL);
+}
+
+static IrStmt *row_masked_part(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrExpr *yhi, RowPart all)
+{
+    (void)all;
+    return row_masked(P, nk_run, oy, ylo, yhi);
 }
 
 /* A whole output row whose width is a symbol (stride 1, the input read in
@@ -314,11 +352,7 @@ static IrStmt *row_body_open(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, I
     }
     const int64_t far = (int64_t)1 << 40;
 
-    /* narrow rows */
-    int32_t t = lower_var(L, "mvec");
-    IrStmt *narrow = ir_for(a, t, I(L, 0), idiv(L, add(L, P->OW, I(L, vl - 1)), I(L, vl)),
-        chunk_body(P, rv, 1, nk_run, oy, ylo, yhi, 0, 0, mul(L, V(L, t), I(L, vl)), MASKS_RUNTIME),
-        IR_LOOP_KERNEL);
+    IrStmt *narrow = row_masked(P, nk_run, oy, ylo, yhi);
     if (!related || pl > chunk || pr > chunk)   /* (at stride 1 the widths are related) */
         return narrow;
 
@@ -334,6 +368,24 @@ static IrStmt *row_body_open(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, I
     clean_run(P, &wrow, rv, nk_run, oy, ylo, yhi, I(L, chunk), imax(L, r0, I(L, chunk)));
     ptrvec_push(a, &wrow, const_chunk(P, rvr, P->nv, nk_run, oy, ylo, yhi, -far, wdiff, P->OW));
     return ir_if(a, ir_bin(a, IR_OP_GE, P->OW, I(L, wide)), lower_block(L, &wrow), narrow);
+}
+
+/* A work item's output rows (oy, and oy + 1 with pairs) for nk_run
+ * channels; where conv_zero_taps' check runs at run time, the rows with
+ * FMAs of zeros or, when it fails, row_masked's. */
+static IrStmt *item_rows(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *const ylo[2], IrExpr *const yhi[2],
+                         bool pair, bool open)
+{
+    Lower *L = P->L;
+    Arena *a = L->a;
+    IrStmt *fast = pair ? row_pair(P, nk_run, oy, ylo[0], yhi[1])
+                   : open ? row_body_open(P, nk_run, oy, ylo[0], yhi[0])
+                          : row_body(P, nk_run, oy, ylo[0], yhi[0], ROW_ALL);
+    if (P->zero_taps != ZERO_TAPS_RUNTIME)
+        return fast;
+    IrStmt *masked = pair ? pair_rows(P, oy, row_masked_part, nk_run, ROW_ALL)
+                          : row_masked(P, nk_run, oy, ylo[0], yhi[0]);
+    return ir_if(a, ir_bin(a, IR_OP_EQ, loc(P, P->l_zero), ir_float(a, 0.0f)), fast, masked);
 }
 
 IrStmt *kernel_conv_rows(Lower *L, const Node *n)
@@ -400,37 +452,20 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
         mul(L, add(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)), mul(L, loc(P, P->l_g), I(L, P->Kg))),
                    mul(L, loc(P, P->l_kb), I(L, P->nk))), P->Pout)));
     ptrvec_push(a, &body, set(P, P->l_wbase, conv_wbase(P)));
-    /* each row's kernel rows whose input row exists: iy = oy*sy + ky*d -
-     * pad in [0, IH) */
+    /* each row's kernel rows whose input row exists */
     IrExpr *oy = loc(P, l_oy), *ylo[2], *yhi[2];
-    int64_t dil = nsp == 2 ? P->n->conv.win.dilation[0] : 1, pt = -P->taps[0].ay;
     for (int32_t r = 0; r < nrows; r++) {
-        IrExpr *base = sub(L, mul(L, add(L, oy, I(L, r)), I(L, P->sy)), I(L, pt));
-        ptrvec_push(a, &body, set(P, l_ylo[r], imax(L, I(L, 0), sub(L, I(L, 0), idiv(L, base, I(L, dil))))));
-        ptrvec_push(a, &body, set(P, l_yhi[r], imin(L, I(L, P->kh),
-            add(L, idiv(L, sub(L, sub(L, P->IH, I(L, 1)), base), I(L, dil)), I(L, 1)))));
+        ky_bounds(P, &body, add(L, oy, I(L, r)), l_ylo[r], l_yhi[r]);
         ylo[r] = loc(P, l_ylo[r]);
         yhi[r] = loc(P, l_yhi[r]);
     }
     int64_t wc;
     bool open = !sym_is_const(P->n->shape.dims[P->n->shape.rank - 1], &wc) ||
                 !sym_is_const(P->x->shape.dims[xr - 1], &wc);
-    IrStmt *run, *last = NULL;
-    if (plan->rows_pair) {
-        run = row_pair(P, P->nk, oy, ylo, yhi);
-        if (P->rem)
-            last = row_pair(P, (int32_t)P->rem, oy, ylo, yhi);
-    } else if (open) {
-        run = row_body_open(P, P->nk, oy, ylo[0], yhi[0]);
-        if (P->rem)
-            last = row_body_open(P, (int32_t)P->rem, oy, ylo[0], yhi[0]);
-    } else {
-        run = row_body(P, P->nk, oy, ylo[0], yhi[0], ROW_ALL);
-        if (P->rem)
-            last = row_body(P, (int32_t)P->rem, oy, ylo[0], yhi[0], ROW_ALL);
-    }
-    if (last)
-        run = ir_if(a, ir_bin(a, IR_OP_EQ, loc(P, P->l_kb), I(L, P->nkbg - 1)), last, run);
+    IrStmt *run = item_rows(P, P->nk, oy, ylo, yhi, plan->rows_pair, open);
+    if (P->rem)
+        run = ir_if(a, ir_bin(a, IR_OP_EQ, loc(P, P->l_kb), I(L, P->nkbg - 1)),
+                    item_rows(P, (int32_t)P->rem, oy, ylo, yhi, plan->rows_pair, open), run);
     ptrvec_push(a, &body, run);
     PtrVec all = { 0 };
     if (P->copy_nest)
