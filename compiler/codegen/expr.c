@@ -4,6 +4,8 @@
  * loads, gathers, strided loads, shuffles, broadcasts and lane selects. */
 #include "cg.h"
 
+#include <math.h>
+
 /* The row-major linear index of buf[idx...]; with nsw flags when the
  * place is known to be inside the buffer. */
 static LLVMValueRef linear_index(Fn *f, int32_t b, IrExpr *const *idx, bool inside)
@@ -181,6 +183,75 @@ static LLVMValueRef emit_int_binary(Fn *f, const IrExpr *e, LLVMValueRef x,
     return cg_i64c(cg, 0);
 }
 
+/* The value of a constant f32 operand (a constant or its broadcast). */
+static bool const_f32(const IrExpr *e, float *v)
+{
+    if (e->kind == IR_EXPR_BROADCAST)
+        e = e->un.a;
+    if (e->kind != IR_EXPR_FLOAT)
+        return false;
+    *v = e->fval;
+    return true;
+}
+
+/* IR_OP_MAX / IR_OP_MIN: NaN-propagating, -0.0 below +0.0, as
+ * llvm.maximum / llvm.minimum -- whose x86 lowering takes six
+ * instructions a vector.  Two cheaper forms give the same bits:
+ *   - one operand a constant c, not NaN: `c > x ? c : x` (`<` for min) is
+ *     x86's MAXPS (MINPS) with x second, which returns x where x is NaN;
+ *     with c nonzero no zero meets a zero of the other sign, and with
+ *     max(x, +0.0) -- relu -- adding +0.0 turns the -0.0 it keeps into
+ *     +0.0 and leaves every other value (NaN too) as it is (on AVX-512
+ *     only: with 16 registers the +0.0 held for the add cost the x86-64-v3
+ *     row kernel spills in its loop of FMAs, the ResNet block 0.96x, the
+ *     3x3 + relu + max pool 0.95x); min(x, +0.0) and max(x, -0.0) need
+ *     nothing more, min(x, -0.0) keeps the intrinsic;
+ *   - otherwise, on AVX-512 DQ: VRANGEPS (maxNum / minNum, -0.0 below
+ *     +0.0, a quiet NaN ignored), and a + b where either is NaN: three
+ *     instructions.
+ * Vectors only: the scalar nests keep the intrinsics. */
+static LLVMValueRef emit_minmax(Fn *f, const IrExpr *e, LLVMValueRef x, LLVMValueRef y)
+{
+    Cg *cg = f->cg;
+    LLVMBuilderRef b = f->b;
+    bool max = e->bin.op == IR_OP_MAX;
+    LLVMValueRef args[2] = {x, y};
+    float c = NAN;
+    LLVMValueRef cv = NULL, xv = NULL;
+    if (const_f32(e->bin.b, &c)) {
+        cv = y;
+        xv = x;
+    } else if (const_f32(e->bin.a, &c)) {
+        cv = x;
+        xv = y;
+    }
+    bool avx512 = (cg->m->cpu_features & CONVRT_CPU_AVX512F) != 0;
+    bool relu = max && c == 0.0f && !signbit(c);
+    if (cv && !isnan(c) && !(c == 0.0f && signbit(c) && !max) && (!relu || avx512)) {
+        LLVMValueRef keep = LLVMBuildFCmp(b, max ? LLVMRealOGT : LLVMRealOLT, cv, xv, "");
+        LLVMValueRef r = LLVMBuildSelect(b, keep, cv, xv, "");
+        if (relu)
+            r = LLVMBuildFAdd(b, r, cv, "");
+        return r;
+    }
+    int64_t need = CONVRT_CPU_AVX512F | CONVRT_CPU_AVX512DQ;
+    if (LLVMGetVectorSize(LLVMTypeOf(x)) == 16 && (cg->m->cpu_features & need) == need) {
+        LLVMTypeRef tys[1] = {LLVMTypeOf(x)};
+        unsigned id = LLVMLookupIntrinsicID("llvm.x86.avx512.mask.range.ps.512", 33);
+        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, tys, 0);
+        LLVMTypeRef fty = LLVMIntrinsicGetType(cg->c, id, tys, 0);
+        /* imm: bits 1:0 min (0) or max (1), bits 3:2 the sign of the
+         * chosen value (1) */
+        LLVMValueRef rargs[6] = {x, y, LLVMConstInt(cg->t_i32, max ? 5 : 4, 0), LLVMGetUndef(tys[0]),
+                                 LLVMConstInt(LLVMInt16TypeInContext(cg->c), 0xffff, 0),
+                                 LLVMConstInt(cg->t_i32, 4, 0)};
+        LLVMValueRef r = LLVMBuildCall2(b, fty, fn, rargs, 6, "");
+        LLVMValueRef nan = LLVMBuildFCmp(b, LLVMRealUNO, x, y, "");
+        return LLVMBuildSelect(b, nan, LLVMBuildFAdd(b, x, y, ""), r, "");
+    }
+    return call_intrinsic(f, max ? "llvm.maximum" : "llvm.minimum", LLVMTypeOf(x), args, 2);
+}
+
 static LLVMValueRef emit_f32_binary(Fn *f, const IrExpr *e, LLVMValueRef x,
                                     LLVMValueRef y)
 {
@@ -194,8 +265,12 @@ static LLVMValueRef emit_f32_binary(Fn *f, const IrExpr *e, LLVMValueRef x,
     case IR_OP_DIV: return LLVMBuildFDiv(b, x, y, "");
     /* NaN-propagating, like torch.minimum/maximum (llvm.minnum would not
      * propagate it). */
-    case IR_OP_MIN: return call_intrinsic(f, "llvm.minimum", LLVMTypeOf(x), args, 2);
-    case IR_OP_MAX: return call_intrinsic(f, "llvm.maximum", LLVMTypeOf(x), args, 2);
+    case IR_OP_MIN:
+    case IR_OP_MAX:
+        if (e->type == IR_TYPE_VF32)
+            return emit_minmax(f, e, x, y);
+        return call_intrinsic(f, e->bin.op == IR_OP_MAX ? "llvm.maximum" : "llvm.minimum",
+                              LLVMTypeOf(x), args, 2);
     case IR_OP_LT: return LLVMBuildFCmp(b, LLVMRealOLT, x, y, "");
     case IR_OP_LE: return LLVMBuildFCmp(b, LLVMRealOLE, x, y, "");
     case IR_OP_GT: return LLVMBuildFCmp(b, LLVMRealOGT, x, y, "");

@@ -1694,6 +1694,15 @@ def g_values(rng):
                        K=int(pick(rng, [2, 6, 7, 13])), k=[3, int(pick(rng, [3, 5]))], pad="same",
                        d=[1, 1], H=int(pick(rng, [2, 5, 8])), W=int(pick(rng, [19, 23, 56])))
         finish(p, rng, v, 0.5 if values != "negzero" else 0.25)
+    # relu and clamps in the kernel's registers over sums that are mostly
+    # -0.0: relu(-0.0) is +0.0 (the IEEE maximum), as the scalar nest gives,
+    # and so are the clamps' bounds against zeros of either sign
+    for ops in (["relu"], ["relu6"], ["clamp"], ["neg", "relu"], ["clamp", "neg", "relu6"]):
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, values="negzero", bias=pick(rng, ["input", "load"]),
+                       bias_values="negzero", groups=1, K=int(pick(rng, [3, 8, 16])), k=[3, 3],
+                       pad="same", H=int(pick(rng, [3, 5])), W=int(pick(rng, [16, 19, 56])))
+        epilogue(p, rng, v, ops=ops)
     # max pools take each window row's taps as a tree: the IEEE maximum
     # must give the same bits whatever the grouping (-0 against +0, NaN)
     for values in ("negzero", "special", "negzero", "special"):
