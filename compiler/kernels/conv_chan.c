@@ -831,35 +831,44 @@ static IrStmt *pool_row(Chan *H, int32_t l_pr)
                      mul(L, loc(P, P->l_kb), I(L, P->nk)));
     /* the block's pooled columns before the row's end */
     IrExpr *cols = ir_bin(a, IR_OP_LT, ir_bin(a, IR_OP_ADD, ir_broadcast(a, px0), ir_iota(a)), H->PW);
+    /* every window column of the block's pooled columns inside the
+     * convolution's row: no tests (W7: the two middle blocks of four) */
+    IrExpr *inside = kl_and(L, ir_bin(a, IR_OP_GE, sub(L, mul(L, px0, I(L, H->psx)), I(L, H->ppx)), I(L, 0)),
+        ir_bin(a, IR_OP_LT, add(L, sub(L, mul(L, add(L, px0, I(L, vl - 1)), I(L, H->psx)), I(L, H->ppx)),
+                               I(L, (H->pkw - 1) * H->pdx)), P->OW));
     PtrVec blocks = { 0 };
     for (int32_t v = 0; v < H->ncv; v++) {
-        PtrVec blk = { 0 }, rows = { 0 };
+        PtrVec blk = { 0 }, rows[2] = { { 0 }, { 0 } };
         int32_t acc[64];
         for (int32_t p = 0; p < vl; p++) {
             acc[p] = lower_local(L, IR_TYPE_VF32);
             ptrvec_push(a, &blk, set(P, acc[p], neg_inf));
         }
-        for (int32_t p = 0; p < vl; p++) {
-            IrExpr *px = add(L, px0, I(L, p));
-            IrExpr *vals[KERNEL_MAX_TAPS];
-            for (int64_t kx = 0; kx < H->pkw; kx++) {
-                /* a column outside the convolution's row is -inf, which
-                 * leaves any maximum as it is; its place in the ring is
-                 * clamped, so that it reads a valid one (also for the
-                 * columns past the pooled row's end, which are not stored) */
-                IrExpr *ix = add(L, sub(L, mul(L, px, I(L, H->psx)), I(L, H->ppx)), I(L, kx * H->pdx));
-                IrExpr *at = add(L, loc(P, H->l_ring0),
-                                 add(L, mul(L, add(L, mul(L, slot, P->OW),
-                                                   imax(L, I(L, 0), imin(L, ix, sub(L, P->OW, I(L, 1))))),
-                                            I(L, P->nk)), I(L, (int64_t)v * vl)));
-                IrExpr *ld = ir_vload(a, H->bring, 3, lin_idx(P, 3, at), NULL);
-                vals[kx] = ir_select(a, ir_broadcast(a, kl_in_range(L, ix, P->OW)), ld, neg_inf);
+        for (int32_t checked = 0; checked < 2; checked++)
+            for (int32_t p = 0; p < vl; p++) {
+                IrExpr *px = add(L, px0, I(L, p));
+                IrExpr *vals[KERNEL_MAX_TAPS];
+                for (int64_t kx = 0; kx < H->pkw; kx++) {
+                    /* a column outside the convolution's row is -inf, which
+                     * leaves any maximum as it is; its place in the ring is
+                     * clamped, so that it reads a valid one (also for the
+                     * columns past the pooled row's end, which are not
+                     * stored) */
+                    IrExpr *ix = add(L, sub(L, mul(L, px, I(L, H->psx)), I(L, H->ppx)), I(L, kx * H->pdx));
+                    IrExpr *col = checked ? imax(L, I(L, 0), imin(L, ix, sub(L, P->OW, I(L, 1)))) : ix;
+                    IrExpr *at = add(L, loc(P, H->l_ring0),
+                                     add(L, mul(L, add(L, mul(L, slot, P->OW), col), I(L, P->nk)),
+                                         I(L, (int64_t)v * vl)));
+                    IrExpr *ld = ir_vload(a, H->bring, 3, lin_idx(P, 3, at), NULL);
+                    vals[kx] = checked ? ir_select(a, ir_broadcast(a, kl_in_range(L, ix, P->OW)), ld, neg_inf)
+                                       : ld;
+                }
+                ptrvec_push(a, &rows[checked], set(P, acc[p], ir_bin(a, IR_OP_MAX, loc(P, acc[p]),
+                                                                     kl_max_tree(L, vals, H->pkw))));
             }
-            ptrvec_push(a, &rows, set(P, acc[p], ir_bin(a, IR_OP_MAX, loc(P, acc[p]),
-                                                        kl_max_tree(L, vals, H->pkw))));
-        }
-        ptrvec_push(a, &blk, ir_for(a, vky, loc(P, l_lo), loc(P, l_hi), lower_block(L, &rows),
-                                    IR_LOOP_KERNEL));
+        ptrvec_push(a, &blk, ir_if(a, inside,
+            ir_for(a, vky, loc(P, l_lo), loc(P, l_hi), lower_block(L, &rows[0]), IR_LOOP_KERNEL),
+            ir_for(a, vky, loc(P, l_lo), loc(P, l_hi), lower_block(L, &rows[1]), IR_LOOP_KERNEL)));
         /* row i: channel k0 + v*VL + i's pooled columns px0 .. px0 + VL - 1,
          * stores masked only in the row's last block (a masked store
          * costs more than a plain one without mask registers) */
