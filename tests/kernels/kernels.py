@@ -1694,6 +1694,16 @@ def g_values(rng):
                        K=int(pick(rng, [2, 6, 7, 13])), k=[3, int(pick(rng, [3, 5]))], pad="same",
                        d=[1, 1], H=int(pick(rng, [2, 5, 8])), W=int(pick(rng, [19, 23, 56])))
         finish(p, rng, v, 0.5 if values != "negzero" else 0.25)
+    # the same for depthwise layers (conv-rows' sliding rows)
+    for wvalues, values, bias in (("edges", "normal", "input"), ("negzero", "negzero", "input"),
+                                  ("edges", "normal", None)):
+        p.begin("")
+        C = int(pick(rng, [3, 8, 13]))
+        v = conv_plane(p, rng, nsp=2, values=values, wvalues=wvalues, bias=bias, wsrc="input",
+                       groups="depthwise", C=C, K=C, k=[3, 3], pad="same", d=[1, 1],
+                       bias_values="negzero" if values == "negzero" else None,
+                       H=int(pick(rng, [4, 7])), W=int(pick(rng, [14, 21, 30])))
+        finish(p, rng, v, 0.5 if values != "negzero" else 0.25)
     # relu and clamps in the kernel's registers over sums that are mostly
     # -0.0: relu(-0.0) is +0.0 (the IEEE maximum), as the scalar nest gives,
     # and so are the clamps' bounds against zeros of either sign
