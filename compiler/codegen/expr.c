@@ -5,6 +5,7 @@
 #include "cg.h"
 
 #include <math.h>
+#include <string.h>
 
 /* The row-major linear index of buf[idx...]; with nsw flags when the
  * place is known to be inside the buffer. */
@@ -237,7 +238,8 @@ static LLVMValueRef emit_minmax(Fn *f, const IrExpr *e, LLVMValueRef x, LLVMValu
     int64_t need = CONVRT_CPU_AVX512F | CONVRT_CPU_AVX512DQ;
     if (LLVMGetVectorSize(LLVMTypeOf(x)) == 16 && (cg->m->cpu_features & need) == need) {
         LLVMTypeRef tys[1] = {LLVMTypeOf(x)};
-        unsigned id = LLVMLookupIntrinsicID("llvm.x86.avx512.mask.range.ps.512", 33);
+        const char *range = "llvm.x86.avx512.mask.range.ps.512";
+        unsigned id = LLVMLookupIntrinsicID(range, strlen(range));
         LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, tys, 0);
         LLVMTypeRef fty = LLVMIntrinsicGetType(cg->c, id, tys, 0);
         /* imm: bits 1:0 min (0) or max (1), bits 3:2 the sign of the

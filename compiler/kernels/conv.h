@@ -23,6 +23,9 @@ typedef struct Tap {
     int32_t phase;      /* index among the copied phases (0 without copy) */
 } Tap;
 
+/* How conv_zero_taps decides (below). */
+typedef enum ZeroTaps { ZERO_TAPS_NO, ZERO_TAPS_YES, ZERO_TAPS_RUNTIME } ZeroTaps;
+
 typedef struct Conv {
     Lower      *L;
     const Node *n, *x, *w, *bias, *store;
@@ -62,10 +65,10 @@ typedef struct Conv {
     IrExpr     *limit;              /* positions past it are not computed */
     int32_t    *l_oxv, *l_oyv;      /* VI64 per vector */
     int32_t     var_c;
-    /* conv_rows.c: whether skipped taps may be FMAs of zeros
-     * (conv_zero_taps), and at run time the item's copy of the flag */
-    int         zero_taps;
-    int32_t     l_zero;
+    /* conv_rows.c, conv_dw_rows.c: whether skipped taps may be FMAs of
+     * zeros (conv_zero_taps), and for a check at run time its flag */
+    ZeroTaps    zero_taps;
+    int32_t     zero_flag;
 } Conv;
 
 
@@ -134,8 +137,9 @@ IrExpr *conv_const_mask(Conv *c, uint64_t bits);
  * are checked when compiling; otherwise *nest (for the start of the
  * call, before the work items) checks them and leaves element vl of the
  * scratch buffer *flag 0.0 when the condition holds (NaN when not). */
-typedef enum ZeroTaps { ZERO_TAPS_NO, ZERO_TAPS_YES, ZERO_TAPS_RUNTIME } ZeroTaps;
 ZeroTaps conv_zero_taps(Conv *c, IrStmt **nest, int32_t *flag);
+/* At run time, whether that check held (flag: its scratch buffer). */
+IrExpr *conv_zero_taps_held(Conv *c, int32_t flag);
 /* A depthwise layer's work item by sliding rows (plan.dw_rows,
  * conv_dw_rows.c): the plane of channel l_g at batch index l_n, with
  * l_xbase, l_ybase and l_wbase set. */

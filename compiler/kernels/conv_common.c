@@ -569,3 +569,9 @@ ZeroTaps conv_zero_taps(Conv *P, IrStmt **nest, int32_t *flag)
     *nest = lower_block(L, &out);
     return ZERO_TAPS_RUNTIME;
 }
+
+IrExpr *conv_zero_taps_held(Conv *P, int32_t flag)
+{
+    Lower *L = P->L;
+    return ir_bin(L->a, IR_OP_EQ, ir_load(L->a, flag, 1, (IrExpr *[]){ I(L, P->vl) }), ir_float(L->a, 0.0f));
+}

@@ -385,7 +385,7 @@ static IrStmt *item_rows(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *const ylo[
         return fast;
     IrStmt *masked = pair ? pair_rows(P, oy, row_masked_part, nk_run, ROW_ALL)
                           : row_masked(P, nk_run, oy, ylo[0], yhi[0]);
-    return ir_if(a, ir_bin(a, IR_OP_EQ, loc(P, P->l_zero), ir_float(a, 0.0f)), fast, masked);
+    return ir_if(a, conv_zero_taps_held(P, P->zero_flag), fast, masked);
 }
 
 IrStmt *kernel_conv_rows(Lower *L, const Node *n)
@@ -431,17 +431,15 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
          * 1.005-1.009x and W5's of 14 1.00x, for a second copy of the
          * plane's code, 1.6x their compile time) */
         IrStmt *check = NULL;
-        int32_t flag = -1;
         int64_t ow;
         sym_is_const(P->n->shape.dims[P->n->shape.rank - 1], &ow);
         bool narrow = !L->sched->target.masked && (ow + P->vl - 1) / P->vl <= 4;
-        P->zero_taps = narrow ? (int)conv_zero_taps(P, &check, &flag) : ZERO_TAPS_NO;
-        if (P->zero_taps == ZERO_TAPS_RUNTIME) {
+        P->zero_taps = narrow ? conv_zero_taps(P, &check, &P->zero_flag) : ZERO_TAPS_NO;
+        if (P->zero_taps == ZERO_TAPS_RUNTIME) {    /* both planes, the check picks */
             P->zero_taps = ZERO_TAPS_YES;
             IrStmt *zero = conv_dw_plane(P);
             P->zero_taps = ZERO_TAPS_NO;
-            IrExpr *ok = ir_bin(a, IR_OP_EQ, ir_load(a, flag, 1, (IrExpr *[]){ I(L, P->vl) }), ir_float(a, 0.0f));
-            ptrvec_push(a, &body, ir_if(a, ok, zero, conv_dw_plane(P)));
+            ptrvec_push(a, &body, ir_if(a, conv_zero_taps_held(P, P->zero_flag), zero, conv_dw_plane(P)));
         } else {
             ptrvec_push(a, &body, conv_dw_plane(P));
         }
@@ -449,12 +447,7 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
         return check ? ir_block(a, (IrStmt *const[]){ check, items }, 2) : items;
     }
     IrStmt *check;
-    int32_t flag = -1;
-    P->zero_taps = (int)conv_zero_taps(P, &check, &flag);
-    if (P->zero_taps == ZERO_TAPS_RUNTIME) {
-        P->l_zero = lower_local(L, IR_TYPE_F32);
-        ptrvec_push(a, &body, set(P, P->l_zero, ir_load(a, flag, 1, (IrExpr *[]){ I(L, P->vl) })));
-    }
+    P->zero_taps = conv_zero_taps(P, &check, &P->zero_flag);
     /* work items: batch x group x output row (or pair of rows) x channel
      * block, the block innermost so that consecutive items read the same
      * input rows */
