@@ -34,6 +34,8 @@ typedef struct Conv {
     int64_t     kh, kw, ntaps, sy, sx;
     Tap        *taps;
     bool        flip, copy, pitched;
+    bool        inside;             /* no padding: every tap of every output
+                                       is inside the input */
     bool        stream;             /* full output vectors as streaming stores */
     IrExpr     *stream_when;        /* ... when this holds (NULL: always) */
     IrStmt     *copy_nest;          /* the phase copy, when there is one */

@@ -303,11 +303,14 @@ static void read_geometry(Conv *P)
     int32_t xr = P->x->shape.rank, orank = n->shape.rank, nsp = P->nsp;
     P->xrank = xr;
     P->yrank = P->store->shape.rank;
-    int64_t k[2], pad0[2], dil[2];
+    int64_t k[2], pad0[2], dil[2], pad1;
+    P->inside = true;
     for (int32_t i = 0; i < nsp; i++) {
         sym_is_const(win->k[i], &k[i]);
         sym_is_const(win->pad0[i], &pad0[i]);
         dil[i] = win->dilation[i];
+        /* the output size formula keeps an unpadded window inside */
+        P->inside = P->inside && pad0[i] == 0 && sym_is_const(win->pad1[i], &pad1) && pad1 == 0;
     }
     P->kh = nsp == 2 ? k[0] : 1;
     P->kw = k[nsp - 1];
