@@ -110,6 +110,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
             fputs(" (overlap-save blocks in the runtime)", out);
         if (p->input_layout == LAYOUT_PHASES)
             fputs(", input in phase planes", out);
+        if (p->input_layout == LAYOUT_LINES)
+            fputs(", input planes copied to whole lines", out);
         if (p->groups_per_item > 1)
             fprintf(out, ", %d groups an item", (int)p->groups_per_item);
         if (p->pack_weights)

@@ -48,6 +48,8 @@ typedef enum InputLayout {
     LAYOUT_PHASES,      /* phase planes: the input split by row and column
                            modulo the stride (kernels/conv_common.c), so a
                            strided window is a unit-stride one */
+    LAYOUT_LINES,       /* each input plane copied to start a 64-byte
+                           line (the phase copy of a stride-1 window) */
 } InputLayout;
 
 /* How a stage's sums are computed (passes/algorithm.c). */

@@ -207,7 +207,10 @@ static int32_t pack_weights(Conv *P)
 /* ---- the phase copy ------------------------------------------------------ */
 
 /* xph[(n*C + c)*nph + phase][r][col] = x[n, c, r*sy + py, col*sx + px]
- * (0 where that is outside the input: those places are never read). */
+ * (0 where that is outside the input: those places are never read).
+ * LAYOUT_LINES: one phase, the planes Hp*Wv rounded up to 16 floats
+ * apart; the places between them are not written, and only lanes that
+ * are not stored read them. */
 static IrStmt *phase_copy(Conv *P, int32_t nph, const int64_t *phy, const int64_t *phx)
 {
     Lower *L = P->L;
@@ -227,9 +230,18 @@ static IrStmt *phase_copy(Conv *P, int32_t nph, const int64_t *phy, const int64_
     s.dims[0] = planes;
     s.dims[1] = hp;
     s.dims[2] = wp;
+    /* LAYOUT_LINES: each plane's size rounded up to whole lines of 16
+     * floats, one row of that many in the buffer's shape */
+    bool lines = schedule_plan(L->sched, P->n)->input_layout == LAYOUT_LINES;
+    const SymExpr *line = sym_const(&L->sc, 16);
+    if (lines) {
+        s.dims[1] = sym_const(&L->sc, 1);
+        s.dims[2] = sym_mul(&L->sc, sym_ceildiv(&L->sc, sym_mul(&L->sc, hp, wp), line), line);
+    }
     P->bx = lower_scratch(L, arena_printf(a, "%s_phases", x->name ? x->name : "x"), s);
     P->Hp = lower_dim(L, hp);
     P->Wv = lower_dim(L, wp);
+    P->pstride = lines ? lower_dim(L, s.dims[2]) : mul(L, P->Hp, P->Wv);
 
     int32_t vn = lower_var(L, "nc"), vp = lower_var(L, "phase"), vr = lower_var(L, "r"),
             vcv = lower_var(L, "cv");
@@ -256,7 +268,7 @@ static IrStmt *phase_copy(Conv *P, int32_t nph, const int64_t *phy, const int64_
     IrExpr *lin = add(L, add(L, mul(L, add(L, mul(L, nc, P->IH), iy), P->IW), mul(L, col0, I(L, P->sx))), px);
     int32_t bxin = lower_buffer_of(L, x);
     IrExpr *val = ir_vload_strided(a, bxin, xr, kl_lin(L, xr, lin), m, (int32_t)P->sx);
-    IrExpr *dst = add(L, mul(L, add(L, mul(L, add(L, mul(L, nc, I(L, nph)), ph), P->Hp), r), P->Wv), col0);
+    IrExpr *dst = add(L, add(L, mul(L, add(L, mul(L, nc, I(L, nph)), ph), P->pstride), mul(L, r, P->Wv)), col0);
     IrStmt *st = ir_vstore(a, P->bx, 3, kl_lin(L, 3, dst), val, inrow);
     /* A vector whose lanes are all inside the phase row and whose wide
      * load (vl*sx elements from its first lane) stays inside the input
@@ -343,7 +355,7 @@ static void read_geometry(Conv *P)
         used[tp->phase] = true;
     }
     const SymExpr *iw = P->x->shape.dims[xr - 1], *ow = n->shape.dims[orank - 1];
-    P->copy = plan->input_layout == LAYOUT_PHASES;
+    P->copy = plan->input_layout != LAYOUT_DIRECT;
     int64_t phy[64], phx[64], map[64];
     int32_t nph = 0;
     for (int32_t i = 0; i < P->sy * P->sx; i++)
@@ -357,7 +369,6 @@ static void read_geometry(Conv *P)
     if (P->copy) {
         P->copy_nest = phase_copy(P, nph, phy, phx);
         P->xrank = 3;
-        P->pstride = mul(L, P->Hp, P->Wv);
         P->cstride = mul(L, I(L, nph), P->pstride);
     } else {
         P->bx = lower_buffer_of(L, P->x);

@@ -218,6 +218,17 @@ class ConvGeom:
         for conv-rows' depthwise sliding rows)."""
         return self.strided_or_wider and self.choice(vl)[0] != "conv-chan" and not self.dw_rows(vl)
 
+    def lines(self, vl):
+        """The input copied to planes that each start a 64-byte line
+        (passes/layout.c lines_pay): the plane kernel at stride 1 reading
+        in place, without mask registers, a 1x1 kernel, at least 512 input
+        channels a group and a plane of known size not a multiple of 4."""
+        if (masked(vl) or self.strided_or_wider or self.taps != 1 or self.cg is None
+                or self.cg < 512 or None in (self.iw, self.ih if self.nsp == 2 else 1)):
+            return False
+        plane = self.iw * (self.ih if self.nsp == 2 else 1)
+        return self.choice(vl)[0] == "conv-plane" and plane % 4 != 0
+
     def dw_rows(self, vl):
         """conv-rows over a depthwise layer, a work item a channel's plane
         with its input rows slid through (passes/kernels.c dw_rows_applies):
@@ -776,7 +787,8 @@ def choices(geom):
     for vl in VLS:
         kern, blk = geom.choice(vl)
         out.append(f"{kern}{' %dx%d' % blk if blk else ''}@{vl}")
-    return " ".join(out) + "".join(f" phases@{vl}" for vl in VLS if geom.phases(vl))
+    return (" ".join(out) + "".join(f" phases@{vl}" for vl in VLS if geom.phases(vl))
+            + "".join(f" lines@{vl}" for vl in VLS if geom.lines(vl)))
 
 
 def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=None, W=None,
@@ -2189,7 +2201,19 @@ def conv1x1_cases(rng):
         q.begin("")
         v = conv1x1(q, rng, stride=s, K=K, C=C, H=H, W=W)
         finish(q, rng, v, 0.4)
-    return [p, q]
+    # at least 512 input channels at stride 1 on planes whose size is not
+    # a multiple of 4 floats: on x86-64-v3 the input copied to planes that
+    # start whole lines (passes/layout.c), the places between them never
+    # stored; a plane of a multiple of 4, 511 channels and a height symbol
+    # read in place; batch 2, the planes a tile's last vectors cross
+    r = Pipeline(rng, "conv1x1, 512 channels and more")
+    for K, C, H, W, batch, syms in [(13, 512, 7, 7, [], ()), (7, 520, 3, 5, [2], ()),
+                                    (9, 512, 1, 17, [], ()), (6, 512, 4, 5, [], ()),
+                                    (5, 511, 7, 7, [], ()), (6, 512, 7, 7, [], ("H",))]:
+        r.begin("")
+        v = conv1x1(r, rng, stride=[1, 1], K=K, C=C, H=H, W=W, batch=batch, syms=syms)
+        finish(r, rng, v, 0.4)
+    return [p, q, r]
 
 
 def g_pools(rng):
@@ -2561,6 +2585,7 @@ SCHED_LINE = re.compile(
     r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|conv-chan|pool-rows|stencil-rows)"
     r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
     r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
+    r"|, input planes copied to whole lines"
     r"|, \d+ groups an item|, column taps in a loop|, the plane as one row|, \d+ rows a block"
     r"|, depthwise planes transposed|, depthwise planes by sliding rows|, row tails in pairs|, packed weights"
     r"|, weights packed by the work items|, materialised)*)"
@@ -2700,6 +2725,9 @@ def check_schedule(p, units, text, mode):
                     errs.append(f"{where}: input {'not ' * ph}in phase planes, "
                                 f"expected {'' if ph else 'not '}(stride "
                                 f"{e['geom'].stride}, output rows longer than input rows?)")
+                li = e["geom"].lines(lanes)
+                if ("copied to whole lines" in flags) != li:
+                    errs.append(f"{where}: input planes {'not ' * li}copied to whole lines")
                 # a runtime weight is packed for the channel-vector kernel
                 # only, by its work items on output planes of at most 1024
                 # pixels or of a size known at run time only where they can
