@@ -999,11 +999,14 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     H->dw = plan->dw_chan;
     H->widths = sym_is_const(P->x->shape.dims[xr - 1], &H->iw) &&
                 sym_is_const(n->shape.dims[orank - 1], &H->ow);
-    if (plan->plane_row) {      /* a 1x1 layer's plane as one row */
+    if (plan->plane_row && H->widths) {      /* a 1x1 layer's plane as one row */
         int64_t oh;
         sym_is_const(n->shape.dims[orank - 2], &oh);
         H->iw = H->ow = H->ow * oh;
         P->IW = P->OW = I(L, H->ow);
+        P->IH = P->OH = I(L, 1);
+    } else if (plan->plane_row) {   /* ... of a length known at run time */
+        P->IW = P->OW = mul(L, P->OH, P->OW);
         P->IH = P->OH = I(L, 1);
     }
     sym_is_const(win->pad0[1], &H->pl);

@@ -342,6 +342,16 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
                      dim_const(n->shape.dims[r - 2], &oh) && no_row_padding(n) && !pooled;
     if (plane_row)
         ow *= oh;
+    /* The same with a width that is a symbol: the kernel's open blocks
+     * then run along the plane of OH*OW pixels, its length known at run
+     * time, rather than along each row (interleaved on znver4, one core,
+     * 1x1 2048->512 declared [1, 2048, H, W]: at 8x8 1.64x, 5x9 1.35x;
+     * 1024->256 at 10x10 1.29x; rows of 7, 14 and 28, which blocks of 14
+     * fit, 0.98-1.01x). */
+    bool plane_row_open = !widths && k0 == 1 && k1 == 1 && !column_taps(n) && !strided &&
+                          no_row_padding(n) && !pooled &&
+                          sym_equal(x->shape.dims[xr - 1], n->shape.dims[r - 1]) &&
+                          sym_equal(x->shape.dims[xr - 2], n->shape.dims[r - 2]);
     /* Without mask registers and with a row width that is a symbol, the
      * plane kernel would mask with blends.  The row kernel takes such a
      * convolution at stride 1 with output rows no longer than the input's
@@ -462,7 +472,7 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
         np = (int32_t)(p->chan_rows * ow);
     }
     p->kernel = KERNEL_CONV_CHAN;
-    p->plane_row = plane_row;
+    p->plane_row = plane_row || plane_row_open;
     p->dw_chan = dw;
     p->nk = ncv * t->vlen;
     p->nv = np;

@@ -358,13 +358,18 @@ class ConvGeom:
         return (-(-px // vl) * vl - px) * row > CHAN_SPARE_LANES * px
 
     def plane_row(self):
-        """conv-chan on a 1x1 layer at stride 1 without padding, sizes
-        known, no max pool after it: the plane as one row of oh*ow pixels
-        (passes/kernels.c)."""
-        return (self.nsp == 2 and self.k == [1, 1] and all(s == 1 for s in self.stride)
+        """conv-chan on a 1x1 layer at stride 1 without padding, no max
+        pool after it: the plane as one row of oh*ow pixels (passes/kernels.c),
+        with the widths known only with the height known too; with a width
+        symbol (then the output's width and height are the input's) one row
+        of a length known at run time."""
+        if not (self.nsp == 2 and self.k == [1, 1] and all(s == 1 for s in self.stride)
                 and self.p0 == [0, 0] and getattr(self, "p1", [0, 0]) == [0, 0]
-                and self.ow is not None and self.iw is not None and self.oh is not None
-                and self.ow == self.iw and not self.max_pool_next)
+                and not self.max_pool_next):
+            return False
+        if self.ow is None or self.iw is None:
+            return True
+        return self.oh is not None and self.ow == self.iw
 
     def chan_rows(self, vl):
         """passes/kernels.c: conv-chan's whole output rows a block, or 0:
@@ -405,7 +410,8 @@ class ConvGeom:
             return "conv-rows", (1, 2 if vregs(vl) >= 32 and known else 1)
         # a 1x1 layer at stride 1 without padding: its plane one row
         row = self.plane_row()
-        ow = self.ow * self.oh if row else self.ow
+        ow = self.ow * self.oh if row and self.ow is not None else self.ow
+        row = row and ow is not None   # the cost model's plane row: sizes known
         if self.dw_chan(vl):
             return "conv-chan", chan_block(self.groups, ow, vl, False, dw=True, plane_row=row)
         if self.chan(vl):
@@ -1480,6 +1486,15 @@ def g_symbols(rng):
     v = conv_plane(p, rng, nsp=2, syms="HW", batch=[2], groups=1, K=24, C=1024, k=[1, 1],
                    d=[1, 1], pad=[0, 0], H=5, W=6, wsrc="input", flip=False)
     finish(p, rng, v, 0.4)
+    # the same with only the width a symbol, and with the plane one row
+    # (blocks of the open widths run along the plane of H*W pixels): a
+    # remainder channel block; with only the height a symbol, per row
+    for syms, K, H, W, batch, wsrc in [("W", 20, 3, 11, [2], "input"), ("HW", 17, 1, 23, [], "load"),
+                                       ("H", 18, 4, 9, [], "input")]:
+        p.begin("")
+        v = conv_plane(p, rng, nsp=2, syms=syms, batch=batch, groups=1, K=K, C=1024, k=[1, 1],
+                       d=[1, 1], pad=[0, 0], H=H, W=W, wsrc=wsrc, flip=False)
+        finish(p, rng, v, 0.4)
     # pools with symbolic sizes are kernels; a symbolic plane is not fused
     # (the strip buffer has a fixed size)
     for syms, nsp in [("HW", 2), ("W", 1), ("H", 2)]:
