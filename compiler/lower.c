@@ -674,7 +674,8 @@ static IrStmt *concat_body(Lower *L, const Node *n, IrExpr **idx, void *ctx)
 static void emit(Lower *L, IrStmt *s) { ptrvec_push(L->pa, &L->stmts, s); }
 
 /* A plane kernel with conv-chan's plan beside it (plan.alt): both nests,
- * conv-chan's taken where the output rows are CHAN_ALT_WIDTHS wide.  Each
+ * conv-chan's taken where the output rows are CHAN_ALT_WIDTHS wide (the
+ * first plan.alt_widths of them).  Each
  * is lowered with its own plan in the stage's slot. */
 static IrStmt *conv_plane_or_chan(Lower *L, const Node *n)
 {
@@ -686,7 +687,7 @@ static IrStmt *conv_plane_or_chan(Lower *L, const Node *n)
     IrStmt *chan = kernel_conv_chan(L, n);
     *p = plane;
     IrExpr *ow = lower_dim(L, n->shape.dims[n->shape.rank - 1]), *cond = NULL;
-    for (int32_t i = 0; i < CHAN_ALT_NWIDTHS; i++) {
+    for (int32_t i = 0; i < p->alt_widths; i++) {
         IrExpr *is = ir_bin(L->a, IR_OP_EQ, ow, ir_int(L->a, CHAN_ALT_WIDTHS[i]));
         cond = cond ? ir_bin(L->a, IR_OP_OR, cond, is) : is;
     }

@@ -130,8 +130,8 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
                     (int)(p->par_first + p->par_count - 1));
         if (p->alt) {
             fprintf(out, "; rows of");
-            for (int32_t k = 0; k < CHAN_ALT_NWIDTHS; k++)
-                fprintf(out, "%s %d", k ? (k + 1 < CHAN_ALT_NWIDTHS ? "," : " or") : "",
+            for (int32_t k = 0; k < p->alt_widths; k++)
+                fprintf(out, "%s %d", k ? (k + 1 < p->alt_widths ? "," : " or") : "",
                         (int)CHAN_ALT_WIDTHS[k]);
             fprintf(out, ": %s %dx%d%s%s", kernel_name(p->alt->kernel), (int)p->alt->nk, (int)p->alt->nv,
                     p->alt->tap_loop ? ", column taps in a loop" : "",

@@ -122,6 +122,7 @@ typedef struct StagePlan {
      * taken instead where the output rows are CHAN_ALT_WIDTHS wide
      * (passes/kernels.c chan_alternative; NULL: none) */
     struct StagePlan *alt;
+    int32_t      alt_widths;    /* ... the first this many of them */
     /* Epilogue fusion.  A producer's nest also applies, in registers, the
      * elementwise stages epilogue[0..n) (each consuming the one before) and
      * stores the last one's value; those stages and the producer get no

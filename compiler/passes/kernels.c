@@ -203,20 +203,28 @@ static bool plane_weak(const Node *n, int64_t row, const Target *t)
  *    stays: 256->128 at 56 0.98 / 0.97x, 192->384 at 56 0.99 / 1.00x,
  *    128->256 at 56 0.99 / 1.00x, at 112 0.99 / 0.99x, 64->256 at 112
  *    0.98 / 1.00x.
- * With sizes bound at run time conv-chan stays: which kernel is faster
- * turns on the plane's size (znver4, the plane kernel against conv-chan's
- * open widths: 1.10-1.40x at 14x14 output planes and more with 128-1024
- * output channels, 0.52-1.03x at 7x7 or with 64 output channels,
- * 0.55-0.57x with 1024 input channels: plane_weak's L1 sets; on x86-64-v3
- * its blends made L8 0.69x). */
-static bool strided_plane(const Node *n, int64_t cg, int64_t kg, bool known, const Target *t)
+ * With sizes bound at run time (open) which kernel is faster turns on
+ * the plane's size: znver4, the plane kernel against conv-chan's open
+ * widths, 1x1/2 256->512 declared [1, 256, H, W], one core: output rows
+ * of 28 1.23x, 56 1.24x, 18 1.63x, 15 1.75x, 12 1.34x, 10 1.28x, but 14
+ * 0.96x and 7 0.84x, which conv-chan's blocks of 14 fit; 0.55-0.57x with
+ * 1024 input channels (plane_weak's L1 sets); on x86-64-v3 its blends
+ * made L8 0.69x.  So with one FMA a cycle an open layer (no max pool
+ * next) takes the plane kernel, with conv-chan's plan beside it for
+ * output rows of 7 and 14 (chan_alternative), under the same channel
+ * bounds; AVX2 keeps conv-chan. */
+static bool strided_plane(const Node *n, int64_t cg, int64_t kg, bool known, bool open, const Target *t)
 {
     const WindowParams *w = &n->conv.win;
     int64_t k0 = 0, k1 = 0, oh;
     dim_const(w->k[0], &k0);
     dim_const(w->k[1], &k1);
-    if (!known || !dim_const(n->shape.dims[n->shape.rank - 2], &oh) || k0 != 1 || k1 != 1 ||
-        column_taps(n) || !no_row_padding(n) || cg < STRIDED_PLANE_CHANNELS)
+    if (k0 != 1 || k1 != 1 || column_taps(n) || !no_row_padding(n) || cg < STRIDED_PLANE_CHANNELS)
+        return false;
+    if (open)
+        return t->masked && t->fmas < 2 && t->vregs >= 32 && kg >= STRIDED_PLANE_CHANNELS &&
+               !plane_weak(n, cg, t);
+    if (!known || !dim_const(n->shape.dims[n->shape.rank - 2], &oh))
         return false;
     if (!t->masked)
         return true;
@@ -298,7 +306,7 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
     bool widths = dim_const(x->shape.dims[xr - 1], &iw) && dim_const(n->shape.dims[r - 1], &ow);
     bool strided = w->stride[0] > 1 || w->stride[1] > 1;
     bool pooled = feeds_max_pool(s, n);
-    if (strided && strided_plane(n, cg, kg, widths && !pooled, t))
+    if (strided && !open_alt && strided_plane(n, cg, kg, widths && !pooled, !widths && !pooled, t))
         return false;
     /* A depthwise layer on a small plane that conv-rows' sliding rows
      * leave (dw_rows_applies, tried first: rows of at most half a vector,
@@ -685,10 +693,15 @@ static void chan_alternative(Arena *a, Schedule *s, const Node *n, int64_t kg, S
     const Target *t = &s->target;
     const WindowParams *w = &n->conv.win;
     const Node *x = n->in[0];
-    int64_t iw, ow;
+    int64_t iw, ow, cg;
     if (p->kernel != KERNEL_CONV_PLANE || t->fmas >= 2 || !t->masked || t->vregs < 32 || w->nsp != 2 ||
-        w->stride[0] != 1 || w->stride[1] != 1 || !column_taps(n) || feeds_max_pool(s, n) ||
+        feeds_max_pool(s, n) ||
         (dim_const(x->shape.dims[x->shape.rank - 1], &iw) && dim_const(n->shape.dims[n->shape.rank - 1], &ow)))
+        return;
+    /* a strided 1x1 layer (strided_plane, open): rows of 7 and 14 only */
+    bool strided = w->stride[0] != 1 || w->stride[1] != 1;
+    if (strided ? !(dim_const(n->in[1]->shape.dims[1], &cg) && strided_plane(n, cg, kg, false, true, t))
+                : !column_taps(n))
         return;
     StagePlan c = *p;
     if (!chan_kernel_applies(s, n, kg, false, true, &c) || c.kernel != KERNEL_CONV_CHAN || c.dw_chan ||
@@ -696,6 +709,7 @@ static void chan_alternative(Arena *a, Schedule *s, const Node *n, int64_t kg, S
         return;
     p->alt = arena_alloc(a, sizeof *p->alt);
     *p->alt = c;
+    p->alt_widths = strided ? 2 : CHAN_ALT_NWIDTHS;
 }
 
 /* A depthwise layer goes to conv-rows' sliding rows (kernels/conv_rows.c,

@@ -88,8 +88,10 @@ static void chan_packing(const Schedule *s, const Node *n, StagePlan *p)
 
 /* The conv-chan plan beside a plane kernel's (passes/kernels.c
  * chan_alternative): the plane kernel's final plan with conv-chan's
- * kernel, block and packing.  Dropped where the plane kernel reads phase
- * planes, has a fused pool, the direct sum is not the algorithm, or
+ * kernel, block and packing, reading the input in place.  Dropped where
+ * the plane kernel of a stride-1 layer reads phase planes (a strided 1x1
+ * layer's alternative is for the planes, passes/kernels.c strided_plane),
+ * has a fused pool, the direct sum is not the algorithm, or
  * runtime weights would need a packing nest (it would run at the start
  * of every call whichever kernel the widths then take). */
 static void chan_alternative_plan(const Schedule *s, const Node *n, StagePlan *p)
@@ -101,8 +103,11 @@ static void chan_alternative_plan(const Schedule *s, const Node *n, StagePlan *p
     c.tap_loop = p->alt->tap_loop;
     c.groups_per_item = p->alt->groups_per_item;
     c.alt = NULL;
+    c.input_layout = LAYOUT_DIRECT;     /* conv-chan reads the input as it is */
     chan_packing(s, n, &c);
-    if (p->kernel != KERNEL_CONV_PLANE || p->input_layout != LAYOUT_DIRECT || p->pool ||
+    const WindowParams *w = &n->conv.win;
+    bool strided = w->stride[0] != 1 || w->stride[1] != 1;
+    if (p->kernel != KERNEL_CONV_PLANE || (p->input_layout != LAYOUT_DIRECT && !strided) || p->pool ||
         p->algorithm != ALGO_DIRECT || (n->in[1]->op == NODE_INPUT && !c.pack_in_items))
         p->alt = NULL;
     else

@@ -304,7 +304,14 @@ class ConvGeom:
         max pool next, no phase planes, conv-chan's reduction and a vector
         of output channels a group; runtime weights only where its work
         items pack them (8 channel blocks or more, a block within
-        PACK_ITEMS_MAX_BYTES, taps not flipped)."""
+        PACK_ITEMS_MAX_BYTES, taps not flipped).  Also beside the plane
+        kernel of a strided 1x1 layer with widths known at run time only
+        (strided_plane), for output rows of 7 and 14 (alt_widths)."""
+        if (self.ow is None or self.iw is None) and self.strided_plane(vl):
+            nk, nv = chan_block(self.kg, None, vl)
+            if getattr(self, "w_input", False) and not self.items_pack(nk):
+                return None
+            return nk, nv
         if not (NATIVE_HALF_RATE and vregs(vl) >= 32 and self.nsp == 2 and self.stride == [1, 1]
                 and (self.k[-1] > 1 or self.p0[-1] != 0) and (self.ow is None or self.iw is None)
                 and not self.max_pool_next and not self.strided_or_wider and self.cg is not None
@@ -326,15 +333,21 @@ class ConvGeom:
 
     def strided_plane(self, vl):
         """passes/kernels.c strided_plane: a strided 1x1 layer without
-        padding, sizes known, no max pool next, at least
-        STRIDED_PLANE_CHANNELS input channels a group, stays on the plane
-        kernel (its input in one phase plane) without mask registers, and
-        with one FMA a cycle where it has at least STRIDED_PLANE_CHANNELS
-        output channels a group too and plane_weak is false."""
-        if not (any(s > 1 for s in self.stride) and None not in (self.ow, self.iw, self.oh)
+        padding, no max pool next, at least STRIDED_PLANE_CHANNELS input
+        channels a group, stays on the plane kernel (its input in one phase
+        plane): with sizes known, without mask registers, and with one FMA
+        a cycle where it has at least STRIDED_PLANE_CHANNELS output
+        channels a group too and plane_weak is false; with widths known at
+        run time only, on the latter alone (conv-chan's plan beside it)."""
+        if not (any(s > 1 for s in self.stride)
                 and not self.max_pool_next and self.k == [1, 1] and self.p0 == [0, 0]
                 and getattr(self, "p1", [0, 0])[0] == 0 and self.cg is not None
                 and self.cg >= STRIDED_PLANE_CHANNELS):
+            return False
+        if self.ow is None or self.iw is None:
+            return (masked(vl) and NATIVE_HALF_RATE and vregs(vl) >= 32
+                    and self.kg >= STRIDED_PLANE_CHANNELS and not self.plane_weak(vl))
+        if self.oh is None:
             return False
         if not masked(vl):
             return True
@@ -2216,6 +2229,17 @@ def conv1x1_cases(rng):
         q.begin("")
         v = conv1x1(q, rng, stride=s, K=K, C=C, H=H, W=W)
         finish(q, rng, v, 0.4)
+    # the same with widths known at run time only: with one FMA a cycle
+    # the plane kernel over phase planes, conv-chan's plan beside it taken
+    # where the output rows are 7 or 14 wide (7x7, 14x14 below), the
+    # plane kernel elsewhere; on AVX2 conv-chan
+    for s, K, C, H, W, syms, batch in [([2, 2], 256, 256, 14, 14, "HW", []),
+                                       ([2, 2], 256, 256, 20, 21, "W", []),
+                                       ([2, 2], 256, 256, 28, 27, "HW", [2]),
+                                       ([2, 1], 272, 256, 6, 9, "W", [])]:
+        q.begin("")
+        v = conv1x1(q, rng, stride=s, K=K, C=C, H=H, W=W, syms=syms, batch=batch)
+        finish(q, rng, v, 0.4)
     # at least 512 input channels at stride 1 on planes whose size is not
     # a multiple of 4 floats: on x86-64-v3 the input copied to planes that
     # start whole lines (passes/layout.c), the places between them never
@@ -2703,8 +2727,9 @@ def check_schedule(p, units, text, mode):
             if got_alt != want_alt:
                 errs.append(f"{where}: conv-chan beside the plane kernel {got_alt}, expected {want_alt}")
             elif got_alt:
-                if s["altw"] != ", ".join(str(w) for w in CHAN_ALT_WIDTHS[:-1]) + f" or {CHAN_ALT_WIDTHS[-1]}":
-                    errs.append(f"{where}: conv-chan for rows of {s['altw']}, expected {CHAN_ALT_WIDTHS}")
+                widths = CHAN_ALT_WIDTHS[:2] if any(st > 1 for st in e["geom"].stride) else CHAN_ALT_WIDTHS
+                if s["altw"] != ", ".join(str(w) for w in widths[:-1]) + f" or {widths[-1]}":
+                    errs.append(f"{where}: conv-chan for rows of {s['altw']}, expected {widths}")
                 if "column taps in a loop" not in s["aflags"]:
                     errs.append(f"{where}: conv-chan beside the plane kernel without its column-tap loop")
                 want_items = getattr(e["geom"], "w_input", False)
