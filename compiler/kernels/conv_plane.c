@@ -43,10 +43,9 @@
  * it too, but for a convolution without padding, where every lane it
  * turns off is one that is not stored: x86-64-v3, 1x1 2048->512 at 7x7,
  * whose last tile is one pixel, 1.11x; 256->1024 at 14x14 1.05x), and a
- * kernel
- * row whose input row is outside for every row of the tile is skipped
- * altogether (a top or bottom tile of a padded convolution: W4, 3x3
- * dilation 2 pad 2 on 56x56, 2.7-3.2% faster; W1 0.8%).  The plane's
+ * kernel row whose input row is outside for every row of the tile is
+ * skipped altogether (a top or bottom tile of a padded convolution: W4,
+ * 3x3 dilation 2 pad 2 on 56x56, 2.7-3.2% faster; W1 0.8%).  The plane's
  * last tile, when the plane ends within its first vectors, has a border
  * variant of its own that computes only those vectors (56x56: one vector
  * of three; 1-1.5% of W1, W4, for about 15% more compile time).
