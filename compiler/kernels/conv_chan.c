@@ -82,6 +82,8 @@ typedef struct Chan {
     int32_t ncv, np;
     bool    kx_loop;        /* the column taps in a loop (plan.tap_loop) */
     bool    widths;         /* iw and ow known when compiling */
+    bool    open_row;       /* a 1x1 layer's plane as one row of a length
+                               known at run time (plan.plane_row) */
     IrExpr *nxb;            /* column blocks per output row */
     int64_t iw, ow, pl, sx, dx, dy, pt;     /* iw, ow: when `widths` */
     int32_t l_oy, l_xb, l_kylo, l_kyhi, l_xrow, l_ybase;
@@ -499,14 +501,36 @@ static int32_t narrow_np(const Chan *H)
     return !H->pool && H->np / 2 >= 4 ? H->np / 2 : 0;
 }
 
-/* The blocks' width with widths known at run time only: np, or with
- * ends_known and a row narrower than np, np/2 (open_variants). */
+/* With ends_known, whether a row takes blocks of np/2: a row narrower
+ * than np; and a plane taken as one row (open_row) whose last block of
+ * np would end at OW moved back over half a block or more of its
+ * predecessor's columns (OW % np in [1, np/2]), where blocks of np/2
+ * compute no pixel twice.  1x1 2048->512 declared [1, 2048, H, W],
+ * interleaved on znver4, one core / two: 7x7 1.052 / 1.036x, 5x9 1.053x,
+ * 10x10 1.045 / 1.038x; 1024->256 at 7x7 1.050x; 8x8 and 14x14, which
+ * keep blocks of np, 1.00x. */
+static IrExpr *open_narrow(Chan *H)
+{
+    Lower *L = H->c.L;
+    Arena *a = L->a;
+    IrExpr *OW = H->c.OW, *np = I(L, H->np);
+    IrExpr *c = ir_bin(a, IR_OP_LT, OW, np);
+    if (H->open_row) {
+        IrExpr *rem = imod(L, OW, np);
+        c = ir_bin(a, IR_OP_OR, c, ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_GT, rem, I(L, 0)),
+                                          ir_bin(a, IR_OP_LE, rem, I(L, narrow_np(H)))));
+    }
+    return c;
+}
+
+/* The blocks' width with widths known at run time only: np, or where
+ * open_narrow holds, np/2 (open_variants). */
 static IrExpr *open_np(Chan *H)
 {
     Lower *L = H->c.L;
     if (!ends_known(H) || !narrow_np(H))
         return I(L, H->np);
-    return ir_select(L->a, ir_bin(L->a, IR_OP_LT, H->c.OW, I(L, H->np)), I(L, narrow_np(H)), I(L, H->np));
+    return ir_select(L->a, open_narrow(H), I(L, narrow_np(H)), I(L, H->np));
 }
 
 /* With ends_known, whether a row's blocks end at its last column, so
@@ -641,8 +665,10 @@ static IrStmt *open_chain(Chan *H)
  * it the general variant and its test at every pixel and column tap
  * (znver4, one core: 3x3/2 256->512 from 14x14 2.5x, 1x1 2048->512 on
  * 7x7 1.18x).  With ends_known so does every row narrower than np,
- * its blocks of np/2 then (open_np): two, the second ending at OW.  Not
- * for a fused pool, whose blocks are narrow already. */
+ * its blocks of np/2 then (open_np): two, the second ending at OW; and a
+ * plane as one row whose blocks of np would end in a block moved back
+ * by half a block or more (open_narrow).  Not for a fused pool, whose
+ * blocks are narrow already. */
 static IrStmt *open_variants(Chan *H)
 {
     Conv *P = &H->c;
@@ -654,8 +680,7 @@ static IrStmt *open_variants(Chan *H)
     H->np = H->np_general = half;
     IrStmt *narrow = open_chain(H);
     H->np = H->np_general = np;
-    IrExpr *narrower = ends_known(H) ? ir_bin(L->a, IR_OP_LT, P->OW, I(L, np))
-                                     : ir_bin(L->a, IR_OP_LE, P->OW, I(L, half));
+    IrExpr *narrower = ends_known(H) ? open_narrow(H) : ir_bin(L->a, IR_OP_LE, P->OW, I(L, half));
     return ir_if(L->a, narrower, narrow, chain);
 }
 
@@ -1008,6 +1033,7 @@ IrStmt *kernel_conv_chan(Lower *L, const Node *n)
     } else if (plan->plane_row) {   /* ... of a length known at run time */
         P->IW = P->OW = mul(L, P->OH, P->OW);
         P->IH = P->OH = I(L, 1);
+        H->open_row = true;
     }
     sym_is_const(win->pad0[1], &H->pl);
     H->pr_known = sym_is_const(win->pad1[1], &H->pr);
