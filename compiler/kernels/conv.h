@@ -146,4 +146,8 @@ IrExpr *conv_zero_taps_held(Conv *c, int32_t flag);
  * conv_dw_rows.c): the plane of channel l_g at batch index l_n, with
  * l_xbase, l_ybase and l_wbase set. */
 IrStmt *conv_dw_plane(Conv *c);
+/* Whether conv_dw_plane takes the plane of sizes known when compiling
+ * (the one that can take skipped taps as FMAs of zeros) rather than the
+ * open one. */
+bool conv_dw_sizes_known(const Conv *c);
 #endif

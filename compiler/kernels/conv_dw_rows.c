@@ -418,12 +418,15 @@ static IrStmt *dw_plane_open(Conv *P)
     return lower_block(L, &out);
 }
 
-IrStmt *conv_dw_plane(Conv *P)
+bool conv_dw_sizes_known(const Conv *P)
 {
     int32_t xr = P->x->shape.rank, r = P->n->shape.rank;
     int64_t d;
-    bool known = sym_is_const(P->x->shape.dims[xr - 2], &d) &&
-                 sym_is_const(P->x->shape.dims[xr - 1], &d) &&
-                 sym_is_const(P->n->shape.dims[r - 2], &d) && sym_is_const(P->n->shape.dims[r - 1], &d);
-    return known ? dw_plane(P) : dw_plane_open(P);
+    return sym_is_const(P->x->shape.dims[xr - 2], &d) && sym_is_const(P->x->shape.dims[xr - 1], &d) &&
+           sym_is_const(P->n->shape.dims[r - 2], &d) && sym_is_const(P->n->shape.dims[r - 1], &d);
+}
+
+IrStmt *conv_dw_plane(Conv *P)
+{
+    return conv_dw_sizes_known(P) ? dw_plane(P) : dw_plane_open(P);
 }

@@ -431,9 +431,9 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
          * 1.005-1.009x and W5's of 14 1.00x, for a second copy of the
          * plane's code, 1.6x their compile time) */
         IrStmt *check = NULL;
-        int64_t ow;
-        sym_is_const(P->n->shape.dims[P->n->shape.rank - 1], &ow);
-        bool narrow = !L->sched->target.masked && (ow + P->vl - 1) / P->vl <= 4;
+        int64_t ow = 0;
+        bool narrow = !L->sched->target.masked && conv_dw_sizes_known(P) &&
+                      sym_is_const(P->n->shape.dims[P->n->shape.rank - 1], &ow) && (ow + P->vl - 1) / P->vl <= 4;
         P->zero_taps = narrow ? conv_zero_taps(P, &check, &P->zero_flag) : ZERO_TAPS_NO;
         if (P->zero_taps == ZERO_TAPS_RUNTIME) {    /* both planes, the check picks */
             P->zero_taps = ZERO_TAPS_YES;
