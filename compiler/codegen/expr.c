@@ -5,6 +5,7 @@
 #include "cg.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The row-major linear index of buf[idx...]; with nsw flags when the
@@ -601,8 +602,32 @@ LLVMValueRef cg_emit_expr(Fn *f, const IrExpr *e)
             }
             sel[i] = LLVMConstInt(LLVMInt32TypeInContext(cg->c), (unsigned long long)e->shuf.sel[i], 0);
         }
-        return LLVMBuildShuffleVector(f->b, cg_emit_expr(f, e->shuf.a), cg_emit_expr(f, e->shuf.b),
-                                      LLVMConstVector(sel, (unsigned)cg->p->vlen), "");
+        LLVMValueRef x = cg_emit_expr(f, e->shuf.a), y = cg_emit_expr(f, e->shuf.b);
+        /* lanes k.. of x and then y's first: as 32-bit integers, which
+         * AVX-512 shifts along the pair in one instruction (valignd) where
+         * the float shuffle took a permute with an index vector */
+        bool along = e->shuf.sel[0] > 0;
+        for (int32_t i = 1; along && i < cg->p->vlen; i++)
+            along = e->shuf.sel[i] == e->shuf.sel[0] + i;
+        if (along && cg->p->vlen == 16 && (cg->m->cpu_features & CONVRT_CPU_AVX512F)) {
+            char text[64];
+            snprintf(text, sizeof text, "valignd $$%d, $2, $1, $0", (int)e->shuf.sel[0]);
+            LLVMTypeRef vt = LLVMTypeOf(x), args[2] = { vt, vt };
+            LLVMTypeRef fty = LLVMFunctionType(vt, args, 2, 0);
+            LLVMValueRef as = LLVMGetInlineAsm(fty, text, strlen(text), "=v,v,v", 6, 0, 0,
+                                               LLVMInlineAsmDialectATT, 0);
+            LLVMValueRef ops[2] = { y, x };
+            LLVMValueRef call = LLVMBuildCall2(f->b, fty, as, ops, 2, "");
+            /* no memory touched: equal shifts are computed once */
+            static const char *const attrs[] = { "memory", "nounwind", "willreturn" };
+            for (int i = 0; i < 3; i++) {
+                unsigned kind = LLVMGetEnumAttributeKindForName(attrs[i], strlen(attrs[i]));
+                LLVMAddCallSiteAttribute(call, LLVMAttributeFunctionIndex,
+                                         LLVMCreateEnumAttribute(cg->c, kind, 0));
+            }
+            return call;
+        }
+        return LLVMBuildShuffleVector(f->b, x, y, LLVMConstVector(sel, (unsigned)cg->p->vlen), "");
     }
     }
     cg_fail(cg, cg_fmt_err("IR: unknown expression kind %d", (int)e->kind));
