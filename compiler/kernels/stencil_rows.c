@@ -60,6 +60,19 @@ typedef struct Stencil {
     int32_t     src_buf, src_rank, dst_buf, dst_rank;
     IrExpr     *src_plane, *src_pitch, *src_cols;   /* cols: row's valid width */
     IrExpr     *dst_plane, *dst_pitch, *dst_rows, *dst_row0;
+    IrExpr     *out_w;              /* the output row's width (the pitch of
+                                       a separable stage's strip may differ) */
+    /* A column tile (a separable stage's): the columns [c_lo, c_hi) of
+     * the output rows, its left (right) border vectors only when it
+     * starts (ends) the row.  NULL: the whole row. */
+    IrExpr     *c_lo, *c_hi;
+    /* A separable stage's column pass: input row u of a block is strip
+     * row loop_row0 + u (inside the input when loop_in0 + u is, with
+     * zeros padding), and its taps are the constant table wtab -- so that
+     * a chunk may take the rows every output row of the block reads in a
+     * loop (chunk).  NULL: the rows unrolled. */
+    IrExpr     *loop_row0, *loop_in0;
+    int32_t     wtab;
     bool        epilogue;           /* apply the stage's epilogue on store */
     const float *wconst;            /* taps [kh][kw] known here, else read
                                        from the weight */
@@ -175,7 +188,7 @@ static IrStmt *chunk_loop(Stencil *S, IrExpr *const *ox0, int32_t nv, bool borde
                                                             ir_iota(a))));
             lanes_l[v] = lower_local(L, IR_TYPE_VBOOL);
             ptrvec_push(a, &out, kl_set(L, lanes_l[v], ir_bin(a, IR_OP_LT, kl_get(L, lo_l[v]),
-                                                               S->dst_pitch)));
+                                                               S->out_w)));
         }
     }
     int32_t vky = lower_var(L, "ky");
@@ -217,7 +230,7 @@ static IrStmt *chunk_loop(Stencil *S, IrExpr *const *ox0, int32_t nv, bool borde
                                          kl_get(L, lanes_l[v]), (int32_t)S->sx);
         IrStmt *fast = kl_set(L, acc[v], ir_fma(a, plain, wv, kl_get(L, acc[v])));
         /* lanes that are outputs: nl; lane l reads column c0 + l*sx + kx*dx */
-        IrExpr *nl = imin(L, I(L, vl), sub(L, S->dst_pitch, ox0[v]));
+        IrExpr *nl = imin(L, I(L, vl), sub(L, S->out_w, ox0[v]));
         IrExpr *last = mul(L, sub(L, nl, I(L, 1)), I(L, S->sx));
         IrExpr *W = S->src_cols;
         /* every output lane inside [0, W): c0 + kx*dx >= 0 and c0 + last + kx*dx <= W - 1 */
@@ -304,6 +317,44 @@ static bool prefetch_input(const Stencil *S)
     return pairs * S->kw < (int64_t)PREFETCH_FMAS * S->nu;
 }
 
+/* The lane selection of a vector shifted k lanes along two consecutive
+ * ones: lanes k.. of the first, then the second's first k. */
+static const int32_t *shift_sel(Lower *L, int32_t k)
+{
+    int32_t vl = L->sched->target.vlen;
+    int32_t *sel = arena_array(L->a, (size_t)vl, sizeof *sel);
+    for (int32_t i = 0; i < vl; i++)
+        sel[i] = k + i;
+    return sel;
+}
+
+/* The rows u in [R-1, kh) of a middle chunk (kw = 1, stride and dilation
+ * 1), which every output row r of the block reads, with kernel row u - r:
+ * a loop, the weights read from the table wtab. */
+static IrStmt *rows_loop_body(Stencil *S, IrExpr *const *ox0, int32_t nv, int32_t acc[][MAX_NV],
+                              const int32_t *xv)
+{
+    Lower *L = S->L;
+    Arena *a = L->a;
+    int32_t vu = lower_var(L, "u");
+    IrExpr *u = V(L, vu);
+    PtrVec row = { 0 };
+    IrExpr *rowbase = add(L, S->src_plane, mul(L, add(L, S->loop_row0, u), S->src_pitch));
+    for (int32_t v = 0; v < nv; v++)
+        ptrvec_push(a, &row, kl_set(L, xv[v], ir_vload(a, S->src_buf, S->src_rank,
+                                                       kl_lin(L, S->src_rank, add(L, rowbase, ox0[v])), NULL)));
+    for (int32_t r = 0; r < S->R; r++) {
+        IrExpr *ky = sub(L, u, I(L, r));
+        IrExpr *wv = ir_broadcast(a, ir_load(a, S->wtab, 1, (IrExpr *[]){ ky }));
+        for (int32_t v = 0; v < nv; v++)
+            ptrvec_push(a, &row, kl_set(L, acc[r][v], ir_fma(a, kl_get(L, xv[v]), wv, kl_get(L, acc[r][v]))));
+    }
+    IrStmt *body = lower_block(L, &row);
+    if (S->mode == PAD_ZEROS)   /* a row outside the input: skipped */
+        body = ir_if(a, kl_in_range(L, add(L, S->loop_in0, u), S->IH), body, NULL);
+    return ir_for(a, vu, I(L, S->R - 1), I(L, S->kh), body, IR_LOOP_KERNEL);
+}
+
 /* One chunk: the block's R rows x vectors starting at columns ox0[v] (IR
  * values), nv of them; border: lanes may leave the row (or the output). */
 static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
@@ -330,7 +381,7 @@ static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
             int32_t lo = lower_local(L, IR_TYPE_VI64);
             ptrvec_push(a, &out, kl_set(L, lo, ir_bin(a, IR_OP_ADD, ir_broadcast(a, ox0[v]), ir_iota(a))));
             int32_t lm = lower_local(L, IR_TYPE_VBOOL);
-            ptrvec_push(a, &out, kl_set(L, lm, ir_bin(a, IR_OP_LT, kl_get(L, lo), S->dst_pitch)));
+            ptrvec_push(a, &out, kl_set(L, lm, ir_bin(a, IR_OP_LT, kl_get(L, lo), S->out_w)));
             lanes[v] = kl_get(L, lm);
             for (int64_t kx = 0; kx < S->kw; kx++) {
                 IrExpr *col = ir_bin(a, IR_OP_ADD, ir_bin(a, IR_OP_MUL, kl_get(L, lo), I(L, S->sx)),
@@ -349,7 +400,41 @@ static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
             }
         }
     bool pf = !border && prefetch_input(S);
+    /* A middle chunk whose kernel rows reach further than a vector (the
+     * 31-tap row pass of a separable Gaussian), at stride 1 and without
+     * dilation: each row's columns are loaded once, as whole vectors from
+     * the first column any tap reads (nb of them, the last masked to the
+     * columns read), and each tap's vector is two of those shifted
+     * together (a lane shuffle).  A load per tap, each across a cache
+     * line, was what bound these: on znver4 a 512-bit load that crosses
+     * a line takes both load slots of a cycle.  (Kernels up to a vector
+     * wide keep their loads: their chunks' rows hold few taps.) */
+    int64_t adx = S->dx > 0 ? S->dx : -S->dx;
+    bool shifted = !border && S->sx == 1 && adx == 1 && S->kw > vl && L->sched->target.masked;
+    int64_t omin = 0, nb = 0;
+    IrExpr *lastm = NULL;
+    if (shifted) {
+        int64_t omax = (int64_t)(nv - 1) * vl + (S->dx > 0 ? S->kw - 1 : 0) - S->pl;
+        omin = (S->dx > 0 ? 0 : -(S->kw - 1)) - S->pl;
+        nb = (omax - omin + vl) / vl + ((omax - omin + vl) % vl != 0);
+        int64_t used = omax + vl - (omin + (nb - 1) * vl);     /* lanes of the last */
+        if (used < vl)
+            lastm = ir_bin(a, IR_OP_LT, ir_iota(a), I(L, used));
+    }
+    /* The rows every output row of the block reads, [R-1, kh), in a loop
+     * (a column pass of a long kernel: 31 rows unrolled in one block were
+     * more than the register allocator kept apart, its weights hoisted out
+     * of the loop and its loads moved ahead, all of it spilled) -- the
+     * rows before and after unrolled, each accumulator's kernel rows still
+     * in order. */
+    bool rows_loop = !border && S->loop_row0 && S->kw == 1 && S->sy == 1 && S->dy == 1 && !shifted &&
+                     S->kh >= R + 2 && S->nu == R - 1 + S->kh;
     for (int64_t u = 0; u < S->nu; u++) {
+        if (rows_loop && u == R - 1) {
+            ptrvec_push(a, &out, rows_loop_body(S, ox0, nv, acc, xv));
+            u = S->kh - 1;
+            continue;
+        }
         PtrVec row = { 0 };
         IrExpr *rowbase = add(L, S->src_plane, mul(L, get(S, S->l_row[u]), S->src_pitch));
         for (int32_t v = 0; pf && v < nv; v++) {
@@ -357,12 +442,39 @@ static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
             ptrvec_push(a, &row, ir_prefetch(a, S->src_buf, S->src_rank,
                                              kl_lin(L, S->src_rank, add(L, rowbase, c))));
         }
+        int32_t *blk = nb ? arena_array(a, (size_t)nb, sizeof *blk) : NULL;
+        for (int64_t i = 0; i < nb; i++) {
+            blk[i] = lower_local(L, IR_TYPE_VF32);
+            IrExpr *c0 = add(L, ox0[0], I(L, omin + i * vl));
+            ptrvec_push(a, &row, kl_set(L, blk[i], ir_vload(a, S->src_buf, S->src_rank,
+                                                            kl_lin(L, S->src_rank, add(L, rowbase, c0)),
+                                                            i == nb - 1 ? lastm : NULL)));
+        }
         for (int64_t kx = 0; kx < S->kw; kx++) {
             for (int32_t v = 0; v < nv; v++) {
                 IrExpr *ld;
-                if (border) {
-                    ld = ir_vgather(a, S->src_buf, S->src_rank, kl_lin(L, S->src_rank, rowbase),
-                                    colv[v][kx], okv[v][kx]);
+                if (shifted) {
+                    int64_t d = (int64_t)v * vl + kx * S->dx - S->pl - omin, i = d / vl, k = d % vl;
+                    ld = k ? ir_shuffle(a, kl_get(L, blk[i]), kl_get(L, blk[i + 1]), shift_sel(L, (int32_t)k), vl)
+                           : kl_get(L, blk[i]);
+                } else if (border) {
+                    /* a gather of each lane's (remapped) column, or where
+                     * the lanes that are outputs all read inside the row
+                     * (the taps of a long kernel that stay in the row,
+                     * half of a 31-tap row factor's at either end) a load
+                     * of them: the same values */
+                    IrExpr *g = ir_vgather(a, S->src_buf, S->src_rank, kl_lin(L, S->src_rank, rowbase),
+                                           colv[v][kx], okv[v][kx]);
+                    IrExpr *c0 = add(L, mul(L, ox0[v], I(L, S->sx)), I(L, kx * S->dx - S->pl));
+                    IrExpr *nl = imin(L, I(L, vl), sub(L, S->out_w, ox0[v]));
+                    IrExpr *in = kl_and(L, ir_bin(a, IR_OP_GE, c0, I(L, 0)),
+                                        ir_bin(a, IR_OP_LT, add(L, c0, mul(L, sub(L, nl, I(L, 1)), I(L, S->sx))),
+                                               S->src_cols));
+                    IrExpr *plain = ir_vload_strided(a, S->src_buf, S->src_rank,
+                                                     kl_lin(L, S->src_rank, add(L, rowbase, c0)), lanes[v],
+                                                     (int32_t)S->sx);
+                    ptrvec_push(a, &row, ir_if(a, in, kl_set(L, xv[v], plain), kl_set(L, xv[v], g)));
+                    continue;
                 } else {
                     IrExpr *c0 = add(L, mul(L, ox0[v], I(L, S->sx)), I(L, kx * S->dx - S->pl));
                     ld = ir_vload_strided(a, S->src_buf, S->src_rank,
@@ -447,8 +559,18 @@ static IrStmt *row_pass(Stencil *S, const Node *n, int64_t pr_x)
      * nL left and nR right ones (and a middle too narrow for a chunk, one
      * vector at a time), or on a row too narrow for that split, all of
      * them.  One border chunk and one middle chunk keep the code small. */
-    IrExpr *OW = S->dst_pitch;
+    IrExpr *OW = S->out_w;
     IrExpr *m0 = I(L, nL * vl), *m1 = sub(L, OW, I(L, nR * vl));
+    /* a column tile: its share of the middle, and the border vectors of
+     * the row's ends it holds (separable_nest makes tiles whose middle
+     * takes a whole chunk) */
+    IrExpr *nLw = I(L, nL), *nRw = I(L, nR);
+    if (S->c_lo) {
+        m0 = imax(L, m0, S->c_lo);
+        m1 = imin(L, m1, S->c_hi);
+        nLw = ir_select(a, ir_bin(a, IR_OP_EQ, S->c_lo, I(L, 0)), I(L, nL), I(L, 0));
+        nRw = ir_select(a, ir_bin(a, IR_OP_EQ, S->c_hi, OW), I(L, nR), I(L, 0));
+    }
     IrExpr *span = I(L, (int64_t)S->nv * vl);
     IrExpr *wide = ir_bin(a, IR_OP_GE, OW, I(L, (nL + nR + 1) * vl));
     IrExpr *whole = ir_bin(a, IR_OP_AND, wide, ir_bin(a, IR_OP_GE, sub(L, m1, m0), span));
@@ -460,14 +582,14 @@ static IrStmt *row_pass(Stencil *S, const Node *n, int64_t pr_x)
     IrExpr *nmid = ir_select(a, ir_bin(a, IR_OP_EQ, kl_get(L, l_whole), I(L, 1)), I(L, 0),
                              idiv(L, add(L, sub(L, m1, m0), I(L, vl - 1)), I(L, vl)));
     ptrvec_push(a, &out, kl_set(L, l_nmid, nmid));
-    ptrvec_push(a, &out, kl_set(L, l_nb, ir_select(a, wide, add(L, I(L, nL + nR), kl_get(L, l_nmid)),
+    ptrvec_push(a, &out, kl_set(L, l_nb, ir_select(a, wide, add(L, add(L, nLw, nRw), kl_get(L, l_nmid)),
                                                    idiv(L, add(L, OW, I(L, vl - 1)), I(L, vl)))));
     int32_t vb = lower_var(L, "vb");
     IrExpr *b = V(L, vb), *nb = kl_get(L, l_nb);
     /* position of border vector b on a wide row: left, narrow middle, right */
-    IrExpr *pos_wide = ir_select(a, ir_bin(a, IR_OP_LT, b, I(L, nL)), mul(L, b, I(L, vl)),
-        ir_select(a, ir_bin(a, IR_OP_LT, b, add(L, I(L, nL), kl_get(L, l_nmid))),
-                  imin(L, add(L, m0, mul(L, sub(L, b, I(L, nL)), I(L, vl))), sub(L, m1, I(L, vl))),
+    IrExpr *pos_wide = ir_select(a, ir_bin(a, IR_OP_LT, b, nLw), mul(L, b, I(L, vl)),
+        ir_select(a, ir_bin(a, IR_OP_LT, b, add(L, nLw, kl_get(L, l_nmid))),
+                  imin(L, add(L, m0, mul(L, sub(L, b, nLw), I(L, vl))), sub(L, m1, I(L, vl))),
                   sub(L, OW, mul(L, sub(L, nb, b), I(L, vl)))));
     IrExpr *ox0b = ir_select(a, wide, pos_wide, mul(L, b, I(L, vl)));
     IrStmt *border = ir_for(a, vb, I(L, 0), nb, chunk(S, &ox0b, 1, true), IR_LOOP_KERNEL);
@@ -498,77 +620,152 @@ static IrStmt *row_pass(Stencil *S, const Node *n, int64_t pr_x)
     return lower_block(L, &out);
 }
 
-/* Separable: per work item (plane, strip of rs output rows) the row pass
- * filters the input rows the strip needs with the row factor into a
- * buffer private to the item, then the column pass filters that buffer's
- * rows with the column factor into the output.  Rows outside the input
- * are remapped by the row pass (or, with zeros padding, skipped by both).
- * Each pass is the stencil above with a one-row or one-column kernel. */
-enum { STRIP_SLOTS = 16, STRIP_BYTES = 1 << 20 };
+/* The column pass over the strip's rows, CR output rows a block (rows
+ * past the output's last are computed, not stored), for the columns C
+ * gives (a tile, or a window of one chunk of it). */
+static IrStmt *column_rows(Stencil *C, const Node *n, IrExpr *first_in, int64_t rs, int64_t CR)
+{
+    Lower *L = C->L;
+    Arena *a = L->a;
+    int32_t vr = lower_var(L, "r0");
+    IrExpr *r0 = mul(L, V(L, vr), I(L, CR));
+    PtrVec cp = { 0 };
+    for (int64_t u = 0; u < C->nu; u++) {
+        IrExpr *j = add(L, r0, I(L, u));
+        IrExpr *row = j;
+        if (C->mode == PAD_ZEROS)   /* an input row outside: skipped */
+            row = ir_select(a, kl_in_range(L, add(L, first_in, j), C->IH), j, I(L, -1));
+        ptrvec_push(a, &cp, kl_set(L, C->l_row[u], row));
+    }
+    Stencil Cr = *C;
+    Cr.dst_row0 = add(L, get(C, C->l_oy0), r0);
+    if (Cr.wtab >= 0) {
+        Cr.loop_row0 = r0;
+        Cr.loop_in0 = add(L, first_in, r0);
+    }
+    ptrvec_push(a, &cp, row_pass(&Cr, n, 0));
+    return ir_for(a, vr, I(L, 0), I(L, (rs + CR - 1) / CR), lower_block(L, &cp), IR_LOOP_KERNEL);
+}
+
+/* Separable: per work item (plane, strip of rs output rows, column tile)
+ * the row pass filters the input rows the strip needs with the row
+ * factor into a buffer private to the item, then the column pass filters
+ * that buffer's rows with the column factor into the output.  Rows
+ * outside the input are remapped by the row pass (or, with zeros padding,
+ * skipped by both).  Each pass is the stencil above with a one-row or
+ * one-column kernel, over the tile's columns.
+ *
+ * The strip's halo, the (kh-1)*dy rows both neighbouring strips need, is
+ * made by the row pass for both, so strips are tall; for a long kernel
+ * column tiles of TILE_COLS keep a tall strip within TILE_BYTES, near the
+ * L2 cache, for the column pass to read back (the last tile takes the
+ * row's remaining columns, fewer than 2 x TILE_COLS).  The column pass
+ * runs down the strip one chunk of columns at a time (column_rows).
+ * Interleaved on znver4, one core, W12 (31x31 Gaussian, 3000x4000, 186
+ * row-pass rows for strips of 156 where whole rows gave 90 for 60):
+ * tiles of 512 columns and 384 KB 1.10x against 256 and 512 KB, 1.03x
+ * against 512 and 256 KB, 1.07x against 1024 and 1 MB; with the other
+ * changes of that work (the column pass's rows in a loop, shifted loads
+ * in the row pass, loads for border taps inside the row) W12 1.44x, two
+ * cores 1.39x.  The 5x5 W8 keeps whole rows: in tiles it measured
+ * 0.80x. */
+enum { STRIP_SLOTS = 16, STRIP_BYTES = 1 << 20, TILE_COLS = 512, TILE_BYTES = 384 << 10 };
 
 static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
 {
     Lower *L = S->L;
     Arena *a = L->a;
     const Node *n = S->n;
-    int64_t kh = S->kh, dy = S->dy;
+    int64_t kh = S->kh, dy = S->dy, vl = S->vl, span = (int64_t)S->nv * vl;
     int64_t owc = 0;
     bool known_width = sym_is_const(n->shape.dims[n->shape.rank - 1], &owc);
-    /* strips: tall enough that the rows both neighbours need (the halo,
-     * (kh-1)*dy rows, which the row pass makes for both strips) are a
-     * small share -- a quarter, or at most half when the strip would pass
-     * STRIP_BYTES -- and short enough that the strip stays near the L2
-     * cache (for a width known only when running, as if it were 4096).
-     * The row pass is most of a tall kernel's work: W12 (31x31, 4000
-     * wide) with strips of 16 rows, 46 row-pass rows each, ran 1.49x
-     * slower than with 60 (1.44 MB), and 60 1.14-1.19x slower than 120
-     * (2.4 MB, too much for a thread's stack); W8 (5x5, 3840 wide) 1.05x
-     * faster with 32 rows than 16, 64 the same as 32.  At least 32. */
+    int64_t width = known_width ? owc : 4096;   /* a width known only when running, as if */
+    /* Whole rows: strips tall enough that the rows both neighbours need
+     * (the halo, (kh-1)*dy rows, which the row pass makes for both strips)
+     * are a small share -- a quarter, or at most half when the strip would
+     * pass STRIP_BYTES -- and short enough that the strip stays near the L2
+     * cache.  W8 (5x5, 3840 wide) 1.05x faster with 32 rows than 16, 64 the
+     * same as 32.  At least 32. */
     int64_t halo = (kh - 1) * dy;
     int64_t rs = (4 * halo < 32 ? 32 : 4 * halo + 3) / 4 * 4;
     int64_t rs_min = (2 * halo < 16 ? 16 : 2 * halo + 3) / 4 * 4;
-    while (rs > rs_min && (rs + halo) * (known_width ? owc : 4096) * 4 > STRIP_BYTES)
-        rs -= 4;
+    /* Column tiles, when whole rows would leave the strip under 4 halos
+     * tall (W12, 31x31 at 4000 columns: 60 rows a strip, 90 row-pass
+     * rows each); the last tile takes the row's remaining columns, fewer
+     * than 2 x tw.  Wide enough for the row pass's border vectors and a
+     * whole chunk of the middle (row_pass). */
+    int64_t xmin = (S->dx > 0 ? 0 : (S->kw - 1) * S->dx) - S->pl;
+    int64_t nL = xmin < 0 ? ((-xmin + S->sx - 1) / S->sx + vl - 1) / vl : 0;
+    int64_t nR = ((S->sx == 1 ? pr_x : pr_x + S->sx) + vl - 1) / vl;
+    int64_t tw = TILE_COLS;
+    while (tw < (nL > nR ? nL : nR) * vl + span || tw < (nL + nR + 1) * vl)
+        tw += span;
+    bool tiled = (rs + halo) * width * 4 > STRIP_BYTES && width >= 2 * tw;
+    int64_t bufw = width;       /* the strip's row: the widest tile, or the row */
+    if (tiled) {
+        bufw = known_width ? owc - (owc / tw - 1) * tw : 2 * tw;
+        rs = (TILE_BYTES / (tw * 4) - halo) / 4 * 4;
+        rs = rs < rs_min ? rs_min : rs;
+    } else {
+        while (rs > rs_min && (rs + halo) * width * 4 > STRIP_BYTES)
+            rs -= 4;
+    }
     int64_t nrows = rs - 1 + (kh - 1) * dy + 1, nrows4 = (nrows + 3) / 4 * 4;
 
     int32_t vit = lower_var(L, "item");
     IrExpr *it = V(L, vit);
-    /* the strip: on the work item's stack when the width is known (and
-     * the strip at most KL_STACK_MAX_BYTES), else one of STRIP_SLOTS
-     * strips of a scratch buffer [slots, rows, width]:
-     * work item `it` is then a slot, which runs a range of consecutive
-     * strips through its one buffer (a buffer for every strip, written
-     * once each, had W8 declared [H, W] at 0.71x the constant-size build:
-     * 66 MB of strips a call against one 300 KB strip a thread; 32 slots
-     * W12 0.76x, 16 0.88x, 8 0.80x) */
+    /* the strip: on the work item's stack when its width is known (and it
+     * is at most KL_STACK_MAX_BYTES), else one of STRIP_SLOTS strips of a
+     * scratch buffer [slots, rows, width]: work item `it` is then a slot,
+     * which runs a range of consecutive strips through its one buffer (a
+     * buffer for every strip, written once each, had W8 declared [H, W]
+     * at 0.71x the constant-size build: 66 MB of strips a call against one
+     * 300 KB strip a thread; 32 slots W12 0.76x, 16 0.88x, 8 0.80x) */
     int32_t strip, strip_rank;
-    IrExpr *strip_plane;
+    IrExpr *strip_plane, *pitch = tiled || known_width ? I(L, bufw) : S->OW;
     int32_t vblk = -1;
-    if (known_width && nrows4 * owc * 4 <= KL_STACK_MAX_BYTES) {
+    if ((tiled || known_width) && nrows4 * bufw * 4 <= KL_STACK_MAX_BYTES) {
         Shape ss = shape_make(a, 2);
         ss.dims[0] = sym_const(&L->sc, nrows4);
-        ss.dims[1] = sym_const(&L->sc, owc);
+        ss.dims[1] = sym_const(&L->sc, bufw);
         strip = lower_local_buffer(L, "strip", ss);
         strip_rank = 2;
         strip_plane = I(L, 0);
     } else {
-        int32_t orank = n->shape.rank;
         Shape ss = shape_make(a, 3);
         ss.dims[0] = sym_const(&L->sc, STRIP_SLOTS);
         ss.dims[1] = sym_const(&L->sc, nrows4);
-        ss.dims[2] = n->shape.dims[orank - 1];
+        ss.dims[2] = tiled ? sym_const(&L->sc, bufw) : n->shape.dims[n->shape.rank - 1];
         strip = lower_scratch(L, "strips", ss);
         strip_rank = 3;
-        strip_plane = mul(L, it, mul(L, I(L, nrows4), S->OW));
+        strip_plane = mul(L, it, mul(L, I(L, nrows4), pitch));
         vblk = lower_var(L, "strip");
     }
     IrExpr *blk = vblk >= 0 ? V(L, vblk) : it;    /* the strip the body makes */
     PtrVec body = { 0 };
     S->l_plane = lower_local(L, IR_TYPE_I64);
     S->l_oy0 = lower_local(L, IR_TYPE_I64);
+    /* tiles of the row (one without tiling; with a width known only when
+     * running, one for rows narrower than 2 x tw) */
+    int32_t l_tile = lower_local(L, IR_TYPE_I64);
+    int32_t l_clo = lower_local(L, IR_TYPE_I64), l_chi = lower_local(L, IR_TYPE_I64);
+    IrExpr *ntiles = !tiled ? I(L, 1) : known_width ? I(L, owc / tw) : imax(L, I(L, 1), idiv(L, S->OW, I(L, tw)));
     IrExpr *nblocks = idiv(L, add(L, S->OH, I(L, rs - 1)), I(L, rs));
-    ptrvec_push(a, &body, kl_set(L, S->l_plane, idiv(L, blk, nblocks)));
-    ptrvec_push(a, &body, kl_set(L, S->l_oy0, mul(L, imod(L, blk, nblocks), I(L, rs))));
+    IrExpr *sb = blk;                       /* plane x strip */
+    IrExpr *c_lo = NULL, *c_hi = NULL, *tile_plane = strip_plane;
+    if (tiled) {
+        ptrvec_push(a, &body, kl_set(L, l_tile, imod(L, blk, ntiles)));
+        sb = idiv(L, blk, ntiles);
+        ptrvec_push(a, &body, kl_set(L, l_clo, mul(L, get(S, l_tile), I(L, tw))));
+        ptrvec_push(a, &body, kl_set(L, l_chi, ir_select(a, ir_bin(a, IR_OP_EQ, get(S, l_tile),
+                                                                    sub(L, ntiles, I(L, 1))),
+                                                          S->OW, add(L, get(S, l_clo), I(L, tw)))));
+        c_lo = get(S, l_clo);
+        c_hi = get(S, l_chi);
+        tile_plane = sub(L, strip_plane, c_lo);     /* the strip's column 0 is the tile's first */
+    }
+    ptrvec_push(a, &body, kl_set(L, S->l_plane, idiv(L, sb, nblocks)));
+    ptrvec_push(a, &body, kl_set(L, S->l_oy0, mul(L, imod(L, sb, nblocks), I(L, rs))));
     IrExpr *first_in = sub(L, get(S, S->l_oy0), I(L, S->pt));    /* input row of strip row 0 */
     S->src_plane = mul(L, get(S, S->l_plane), mul(L, S->IH, S->IW));
     S->dst_plane = mul(L, get(S, S->l_plane), mul(L, S->OH, S->OW));
@@ -581,6 +778,10 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
     R.sy = 1;
     R.pt = 0;
     R.R = 4;
+    /* a row factor longer than a vector (shifted loads, chunk): 2 vectors
+     * a chunk (W12's 31 taps, interleaved on znver4: 1.05x against 4) */
+    if (R.kw > vl && L->sched->target.masked && R.nv > 2)
+        R.nv = 2;
     R.wconst = plan->sep_v;
     R.nu = 4;
     R.ymin = 0;
@@ -600,8 +801,10 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
     }
     R.dst_buf = strip;
     R.dst_rank = strip_rank;
-    R.dst_plane = strip_plane;
-    R.dst_pitch = S->OW;
+    R.dst_plane = tile_plane;
+    R.dst_pitch = pitch;
+    R.c_lo = c_lo;
+    R.c_hi = c_hi;
     R.dst_rows = I(L, nrows);
     R.dst_row0 = j0;
     R.epilogue = false;
@@ -614,34 +817,53 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
     C.dx = 1;
     C.sx = 1;
     C.pl = 0;
-    C.R = 4;
+    int64_t CR = 4;
+    C.R = (int32_t)CR;
     C.wconst = plan->sep_u;
-    C.nu = 3 + (kh - 1) * dy + 1;
+    {
+        Shape ts = shape_make(a, 1);
+        ts.dims[0] = sym_const(&L->sc, kh);
+        C.wtab = lower_const(L, "column_taps", ts, plan->sep_u, kh);
+    }
+    C.nu = CR - 1 + (kh - 1) * dy + 1;
     C.ymin = 0;
     C.u_off = arena_array(a, (size_t)C.nu, sizeof *C.u_off);
     C.l_row = arena_array(a, (size_t)C.nu, sizeof *C.l_row);
-    int32_t vr = lower_var(L, "r0");
-    IrExpr *r0 = mul(L, V(L, vr), I(L, 4));
-    PtrVec cp = { 0 };
+    C.src_buf = strip;
+    C.src_rank = strip_rank;
+    C.src_plane = tile_plane;
+    C.src_pitch = pitch;
+    C.src_cols = S->OW;
     for (int64_t u = 0; u < C.nu; u++) {
         C.u_off[u] = u;
         C.l_row[u] = lower_local(L, IR_TYPE_I64);
-        IrExpr *j = add(L, r0, I(L, u));
-        IrExpr *row = j;
-        if (S->mode == PAD_ZEROS)   /* an input row outside: skipped */
-            row = ir_select(a, kl_in_range(L, add(L, first_in, j), S->IH), j, I(L, -1));
-        ptrvec_push(a, &cp, kl_set(L, C.l_row[u], row));
     }
-    C.src_buf = strip;
-    C.src_rank = strip_rank;
-    C.src_plane = strip_plane;
-    C.src_pitch = S->OW;
-    C.src_cols = S->OW;
-    C.dst_row0 = add(L, get(S, S->l_oy0), r0);
-    ptrvec_push(a, &cp, row_pass(&C, n, 0));
-    ptrvec_push(a, &body, ir_for(a, vr, I(L, 0), I(L, rs / 4), lower_block(L, &cp), IR_LOOP_KERNEL));
+    /* Windows of one chunk across the tile, each running down the strip's
+     * blocks of rows: the kh rows a block reads stay in the L1 cache for
+     * the next block, which loads CR more (row after row, each block read
+     * them all from the L2 cache -- or beyond, for a strip larger). */
+    int64_t cspan = (int64_t)C.nv * vl;
+    IrExpr *clo = c_lo ? c_lo : I(L, 0), *chi = c_hi ? c_hi : S->OW;
+    int32_t vw = lower_var(L, "w0"), l_ws = lower_local(L, IR_TYPE_I64);
+    Stencil Cw = C;
+    Cw.c_lo = get(S, l_ws);
+    Cw.c_hi = add(L, get(S, l_ws), I(L, cspan));
+    C.c_lo = c_lo;
+    C.c_hi = c_hi;
+    IrStmt *by_window = ir_block(a, (IrStmt *const[]){
+        kl_set(L, l_ws, imin(L, add(L, clo, mul(L, V(L, vw), I(L, cspan))), sub(L, chi, I(L, cspan)))),
+        column_rows(&Cw, n, first_in, rs, CR) }, 2);
+    IrExpr *nwin = idiv(L, add(L, sub(L, chi, clo), I(L, cspan - 1)), I(L, cspan));
+    IrStmt *windows = ir_for(a, vw, I(L, 0), nwin, by_window, IR_LOOP_KERNEL);
+    if (known_width && owc >= cspan)
+        ptrvec_push(a, &body, windows);
+    else if (known_width)
+        ptrvec_push(a, &body, column_rows(&C, n, first_in, rs, CR));
+    else
+        ptrvec_push(a, &body, ir_if(a, ir_bin(a, IR_OP_GE, sub(L, chi, clo), I(L, cspan)), windows,
+                                    column_rows(&C, n, first_in, rs, CR)));
 
-    IrExpr *items = mul(L, S->planes, nblocks);
+    IrExpr *items = mul(L, mul(L, S->planes, nblocks), ntiles);
     uint32_t flags = IR_LOOP_KERNEL | (L->opt && L->opt->parallel ? IR_LOOP_PARALLEL : 0);
     if (vblk < 0)
         return ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags);
@@ -657,7 +879,7 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
 {
     Arena *a = L->a;
     const StagePlan *plan = schedule_plan(L->sched, n);
-    Stencil S_ = { .L = L, .n = n, .nparts = 1 };
+    Stencil S_ = { .L = L, .n = n, .nparts = 1, .wtab = -1 };
     Stencil *S = &S_;
     S->x = n->in[0];
     S->w = n->in[1];
@@ -723,6 +945,7 @@ IrStmt *kernel_stencil_rows(Lower *L, const Node *n)
     S->dst_buf = S->by;
     S->dst_rank = S->yrank;
     S->dst_pitch = S->OW;
+    S->out_w = S->OW;
     S->dst_rows = S->OH;
     S->epilogue = true;
     S->stream = kl_stream_output(L, S->store, &S->stream_when);

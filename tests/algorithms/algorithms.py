@@ -43,7 +43,8 @@ def case_separable_padding_modes(tmp):
         u, v = rng.standard_normal(kh), rng.standard_normal(kw)
         k = np.outer(u, v).astype(np.float32)
         for mode, nd in MODES.items():
-            for h, w in ((kh, kw), (37, 53), (64, 200)):
+            # (40, 1800): a long kernel's strips in column tiles
+            for h, w in ((kh, kw), (37, 53), (64, 200)) + (((40, 1800),) if kh == 31 else ()):
                 x = rng.standard_normal((2, h, w)).astype(np.float32)
                 script = (f"pipeline t {{\n  input x: f32[2, {h}, {w}]\n  const k = {k.tolist()}\n"
                           f"  output y = conv2d(x, k, pad=same, pad_mode={mode}, method=separable)\n}}\n")
@@ -60,8 +61,10 @@ def case_separable_padding_modes(tmp):
 def case_separable_symbolic_sizes(tmp):
     """sizes known only when running: the strips live in a scratch buffer of
     16 slots, each work item a slot that runs a range of strips (3 x 300 x
-    40: 57 strips, four a slot); so do the strips of a known width past
-    2 MB (30,000 columns), which would not sit well on a thread's stack"""
+    40: 57 strips, four a slot); a long kernel's strips are column tiles of
+    a width known when compiling, on the stack (one tile for rows narrower
+    than two, the last tile wider than the others); a known width of
+    30,000 columns, whose whole-row strips would pass 2 MB, takes tiles"""
     rng = np.random.default_rng(7)
     for mode, nd in MODES.items():
         for kh in (5, 9):
@@ -76,14 +79,32 @@ def case_separable_symbolic_sizes(tmp):
                 ref = np.stack([ndimage.correlate(p, k, mode=nd) for p in x.astype(np.float64)])
                 err = rel_err(y, ref)
                 assert err < TOL, f"{kh}x{kh} {mode} {c}x{h}x{w}: relative error {err:.3g}"
-    x = rng.standard_normal((1, 40, 30000)).astype(np.float32)
-    script = ("pipeline t {\n  input x: f32[1, 40, 30000]\n"
-              "  output y = conv2d(x, gaussian2d(5, 1.5), pad=same, pad_mode=reflect, method=separable)\n}\n")
+    for mode, nd in MODES.items():
+        script = (f"pipeline t {{\n  input x: f32[C, H, W]\n"
+                  f"  output y = conv2d(x, gaussian2d(31, 5.0), pad=same, pad_mode={mode}, "
+                  f"method=separable)\n}}\n")
+        for c, h, w in ((1, 40, 300), (2, 33, 1100), (1, 70, 2000)):
+            x = rng.standard_normal((c, h, w)).astype(np.float32)
+            y = run(tmp, script, {"x": x}, ["y"])["y"]
+            g = np.exp(-0.5 * ((np.arange(31) - 15) / 5.0) ** 2)
+            k = np.outer(g / g.sum(), g / g.sum())
+            ref = np.stack([ndimage.correlate(p, k, mode=nd) for p in x.astype(np.float64)])
+            err = rel_err(y, ref)
+            assert err < TOL, f"31x31 {mode} {c}x{h}x{w}: relative error {err:.3g}"
     path = os.path.join(tmp, "t.conv")
     with open(path, "w") as f:
         f.write(script)
     ir = subprocess.run([CONVC, "check", path, "--dump=ir"], capture_output=True, text=True, timeout=60)
-    assert ir.returncode == 0 and "scratch strips" in ir.stdout, "a 2 MB strip on the stack"
+    assert ir.returncode == 0 and "scratch strips" not in ir.stdout and "local strip" in ir.stdout, \
+        "a long kernel's tiles on the stack"
+    x = rng.standard_normal((1, 40, 30000)).astype(np.float32)
+    script = ("pipeline t {\n  input x: f32[1, 40, 30000]\n"
+              "  output y = conv2d(x, gaussian2d(5, 1.5), pad=same, pad_mode=reflect, method=separable)\n}\n")
+    with open(path, "w") as f:
+        f.write(script)
+    ir = subprocess.run([CONVC, "check", path, "--dump=ir"], capture_output=True, text=True, timeout=60)
+    assert ir.returncode == 0 and "scratch strips" not in ir.stdout and "local strip" in ir.stdout, \
+        "30,000 columns in tiles on the stack"
     g = np.exp(-0.5 * ((np.arange(5) - 2) / 1.5) ** 2)
     k = np.outer(g / g.sum(), g / g.sum())
     y = run(tmp, script, {"x": x}, ["y"])["y"]
@@ -252,6 +273,38 @@ def case_stencil_rows(tmp):
         got = run(tmp, script, ins, ["y"])["y"]
         exact = run(tmp, script, ins, ["y"], "--no-kernels")["y"]
         assert bits_equal(got, exact), kk
+
+
+def case_wide_taps(tmp):
+    """kernel rows longer than a vector with their taps unrolled (1x31,
+    2x20, 3x17): on AVX-512 each input row's vectors loaded once and the
+    taps' vectors shifted out of them (lane shuffles in the IR) -- the
+    same bits as the scalar nest in every padding mode, flipped or not,
+    on rows with middle chunks and rows all border, a symbolic width"""
+    rng = np.random.default_rng(13)
+    for kh, kw in ((1, 31), (2, 20), (3, 17)):
+        k = rng.standard_normal((kh, kw)).astype(np.float32)
+        for mode in MODES:
+            for flip in ("false", "true"):
+                for decl, w in (("[2, 23, 150]", 150), ("[1, 9, 41]", 41), ("[2, H, W]", 333)):
+                    script = (f"pipeline t {{\n  input x: f32{decl}\n  input k: f32[{kh}, {kw}]\n"
+                              f"  output y = conv2d(x, k, pad=same, pad_mode={mode}, flip={flip}) |> relu\n}}\n")
+                    if mode == "reflect" and w <= kw // 2:
+                        continue
+                    if w == 150 and mode == "zeros":
+                        path = os.path.join(tmp, "t.conv")
+                        with open(path, "w") as f:
+                            f.write(script)
+                        ir = subprocess.run([CONVC, "check", path, "--dump=ir", "--target-cpu=znver4"],
+                                            capture_output=True, text=True, timeout=60)
+                        assert ir.returncode == 0 and "shuffle(" in ir.stdout, (kh, kw, "no shifted taps")
+                    c = 2 if decl != "[1, 9, 41]" else 1
+                    h = 23 if decl == "[2, 23, 150]" else 9 if w == 41 else 19
+                    x = rng.standard_normal((c, h, w)).astype(np.float32)
+                    ins = {"x": x, "k": k}
+                    got = run(tmp, script, ins, ["y"])["y"]
+                    exact = run(tmp, script, ins, ["y"], "--no-kernels")["y"]
+                    assert bits_equal(got, exact), (kh, kw, mode, flip, decl)
 
 
 def streams(path, target):
