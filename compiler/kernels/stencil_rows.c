@@ -28,7 +28,10 @@
  * remaps its index.  Rows too narrow for that split are done all as
  * border vectors, with masked stores for lanes past the row's end.  The
  * last middle vector is moved back so that it ends where the right border
- * begins; the outputs it recomputes get the same value. */
+ * begins; the outputs it recomputes get the same value.  Kernel rows
+ * longer than a vector load each input row's columns once and shift the
+ * taps' vectors out of them (chunk); border taps whose lanes stay in the
+ * row load rather than gather. */
 #include <math.h>
 
 #include "kernels.h"
