@@ -284,8 +284,11 @@ def small_dim(c):
 
 
 def gen_conv_stage(c, x, nsp, xshape_sp, C, allow_same=True, want_K=None, per_channel=None,
-                   sym_x=False):
-    """Draw conv params valid for spatial size xshape_sp; returns (expr, ref) or None."""
+                   sym_x=False, long_row=False):
+    """Draw conv params valid for spatial size xshape_sp; returns (expr, ref) or None.
+    long_row (a per-channel 2-D filter): kernel rows longer than a vector,
+    their taps unrolled (1-3 rows of 17-64 taps), or on rows of 1400
+    columns and more a separable Gaussian of 31-41 taps (column tiles)."""
     rng = c.rng
     if per_channel is None:
         per_channel = c.chance(0.25)
@@ -299,8 +302,16 @@ def gen_conv_stage(c, x, nsp, xshape_sp, C, allow_same=True, want_K=None, per_ch
             k = [3, 3]
     if per_channel and nsp == 1 and c.chance(0.3):
         builtin = c.choice(["box", "gaussian"])
+    if long_row and xshape_sp[-1] >= 1400:
+        n = int(c.choice([31, 35, 41]))
+        k, builtin = [n, n], "gaussian2d"
+    elif long_row:
+        kh = int(c.choice([1, 2, 3]))
+        k, builtin = [kh, int(c.r(17, 64 // kh + 1))], None
     dil = [int(c.choice([1, 1, 1, 2, 3])) for _ in range(nsp)]
     stride = [int(c.choice([1, 1, 1, 2, 3])) for _ in range(nsp)]
+    if long_row:
+        dil, stride = [1] * nsp, [1] * nsp
     pad_kind = c.choice(["int", "int", "pair", "same", "valid", "full", "none"])
     if pad_kind == "pair" and nsp == 1:
         pad_kind = "int"
@@ -384,7 +395,9 @@ def gen_conv_stage(c, x, nsp, xshape_sp, C, allow_same=True, want_K=None, per_ch
     method = None
     unit = stride == [1] * nsp and dil == [1] * nsp
     one_channel = per_channel or w.v.shape[1] == 1
-    if unit and one_channel and c.chance(0.15):
+    if long_row and builtin == "gaussian2d":
+        method = "separable"
+    elif unit and one_channel and c.chance(0.15):
         method = "fft"
     elif unit and per_channel and nsp == 2 and builtin in ("box2d", "gaussian2d", "sobel_x", "sobel_y") \
             and c.chance(0.3):
@@ -412,6 +425,12 @@ def gen_conv_family(c, nsp):
             sp[-1] = int(c.r(13, 70))
             if c.chance(0.3):
                 C = int(c.r(7, 24)) if not per_channel else C
+        long_row = nsp == 2 and per_channel and c.chance(0.3)
+        if long_row:
+            sp = [int(c.r(2, 24)), int(c.r(40, 220))]
+            if c.chance(0.35):
+                sp = [int(c.r(16, 36)), int(c.r(1400, 2100))]
+                batch = batch[:1]
         shape = batch + ([C] if (not per_channel or c.chance(0.5)) else []) + sp
         sym = None
         if c.chance(0.3):
@@ -423,7 +442,8 @@ def gen_conv_family(c, nsp):
                 sym[0] = "N"
         snap = c.snapshot()
         x = c.input(c.data(shape), sym=sym)
-        res = gen_conv_stage(c, x, nsp, sp, C if not per_channel else 1, per_channel=per_channel)
+        res = gen_conv_stage(c, x, nsp, sp, C if not per_channel else 1, per_channel=per_channel,
+                             long_row=long_row)
         if res is None:
             c.restore(snap)
             continue
