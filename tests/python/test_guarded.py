@@ -4,7 +4,8 @@ right before (or right after) a page that may not be read, convolutions
 whose sizes are symbols (the rows kernel's rows too narrow for a chunk
 and its lanes past a row's end, the plane kernel's masks, conv-chan's
 open blocks and its fused pool), pools, image filters (separable and
-unrolled stencils, replicate padding), 1-D signals, and conv-chan's
+unrolled stencils, replicate padding, kernel rows longer than a vector,
+a long separable kernel in column tiles), 1-D signals, and conv-chan's
 packing of runtime weights (the weights so placed) run without a
 fault and give the bits of the same call on an ordinary array, on the
 native CPU and on x86-64-v3.
@@ -62,6 +63,16 @@ CASES = [
   g = conv2d(x, gaussian2d(5, 1.0), pad=same, pad_mode=replicate, method=auto)
   output y = conv2d(g, sobel_x, pad=same, pad_mode=replicate)
 }""", [(1, 3, 1), (2, 4, 7), (1, 5, 19), (1, 9, 50), (1, 40, 130)]),
+    ("kernel rows longer than a vector: 2x20 unrolled, its rows' columns loaded once (masked)",
+     """pipeline t {
+  input x: f32[1, C, H, W]
+  input w: f32[2, 20]
+  output y = conv2d(x, w, pad=same, pad_mode=circular)
+}""", [(1, 2, 21), (2, 3, 40), (1, 2, 70), (1, 4, 133)]),
+    ("31x31 Gaussian, separable in column tiles", """pipeline t {
+  input x: f32[1, C, H, W]
+  output y = conv2d(x, gaussian2d(31, 5.0), pad=same, pad_mode=replicate, method=separable)
+}""", [(1, 3, 40), (1, 20, 300), (1, 17, 1100), (1, 9, 2100)]),
 ]
 
 
