@@ -104,7 +104,10 @@ void schedule_dump(FILE *out, const Schedule *s, const char *after_pass)
         if (p->kernel == KERNEL_STENCIL_ROWS)
             fprintf(out, " %d rows x %d vectors%s", (int)p->nk, (int)p->nv,
                     p->tap_loop ? ", taps in loops" : "");
-        if (p->algorithm == ALGO_SEPARABLE)
+        if (p->algorithm == ALGO_SEPARABLE && p->sep_tile_cols)
+            fprintf(out, ", separable (row pass, then column pass, in strips of %d-column tiles)",
+                    (int)p->sep_tile_cols);
+        else if (p->algorithm == ALGO_SEPARABLE)
             fputs(", separable (row pass, then column pass, in strips)", out);
         if (p->algorithm == ALGO_FFT)
             fputs(" (overlap-save blocks in the runtime)", out);

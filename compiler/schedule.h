@@ -40,6 +40,12 @@ typedef enum StageKernel {
  * scalar nest, and the emitters size their tables by it. */
 enum { KERNEL_MAX_TAPS = 64 };
 
+/* A separable stage's strips (passes/algorithm.c, kernels/stencil_rows.c):
+ * strips of whole rows up to SEP_STRIP_BYTES, or in column tiles of at
+ * least SEP_TILE_COLS columns, each strip as tall as SEP_TILE_BYTES of a
+ * tile holds. */
+enum { SEP_STRIP_BYTES = 1 << 20, SEP_TILE_COLS = 512, SEP_TILE_BYTES = 384 << 10 };
+
 /* How a stage reads its main input (passes/layout.c).  Every tensor the
  * pipeline hands in or out, and every intermediate, is NCHW; a stage may
  * read its input through a private copy in another layout. */
@@ -74,6 +80,9 @@ typedef struct StagePlan {
     InputLayout  input_layout;
     Algorithm    algorithm;
     const float *sep_u, *sep_v;     /* separable: column and row factors */
+    int32_t      sep_tile_cols;     /* separable: the strips in column tiles of
+                                       this many columns (the last one wider);
+                                       0: strips of whole rows */
     double       cost, cost_direct; /* estimated work per call, in vector
                                        multiply-adds (0: unknown) */
     Algorithm    auto_algorithm;    /* what method=auto picks, at auto_cost */

@@ -660,9 +660,10 @@ static IrStmt *column_rows(Stencil *C, const Node *n, IrExpr *first_in, int64_t 
  *
  * The strip's halo, the (kh-1)*dy rows both neighbouring strips need, is
  * made by the row pass for both, so strips are tall; for a long kernel
- * column tiles of TILE_COLS keep a tall strip within TILE_BYTES, near the
- * L2 cache, for the column pass to read back (the last tile takes the
- * row's remaining columns, fewer than 2 x TILE_COLS).  The column pass
+ * column tiles of SEP_TILE_COLS (plan.sep_tile_cols) keep a tall strip
+ * within SEP_TILE_BYTES, near the L2 cache, for the column pass to read
+ * back (the last tile takes the row's remaining columns, fewer than two
+ * tiles').  The column pass
  * runs down the strip one chunk of columns at a time (column_rows).
  * Interleaved on znver4, one core, W12 (31x31 Gaussian, 3000x4000, 186
  * row-pass rows for strips of 156 where whole rows gave 90 for 60):
@@ -672,45 +673,39 @@ static IrStmt *column_rows(Stencil *C, const Node *n, IrExpr *first_in, int64_t 
  * in the row pass, loads for border taps inside the row) W12 1.44x, two
  * cores 1.39x.  The 5x5 W8 keeps whole rows: in tiles it measured
  * 0.80x. */
-enum { STRIP_SLOTS = 16, STRIP_BYTES = 1 << 20, TILE_COLS = 512, TILE_BYTES = 384 << 10 };
+enum { STRIP_SLOTS = 16 };
 
 static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
 {
     Lower *L = S->L;
     Arena *a = L->a;
     const Node *n = S->n;
-    int64_t kh = S->kh, dy = S->dy, vl = S->vl, span = (int64_t)S->nv * vl;
+    int64_t kh = S->kh, dy = S->dy, vl = S->vl;
     int64_t owc = 0;
     bool known_width = sym_is_const(n->shape.dims[n->shape.rank - 1], &owc);
     int64_t width = known_width ? owc : 4096;   /* a width known only when running, as if */
     /* Whole rows: strips tall enough that the rows both neighbours need
      * (the halo, (kh-1)*dy rows, which the row pass makes for both strips)
      * are a small share -- a quarter, or at most half when the strip would
-     * pass STRIP_BYTES -- and short enough that the strip stays near the L2
+     * pass SEP_STRIP_BYTES -- and short enough that the strip stays near the L2
      * cache.  W8 (5x5, 3840 wide) 1.05x faster with 32 rows than 16, 64 the
      * same as 32.  At least 32. */
     int64_t halo = (kh - 1) * dy;
     int64_t rs = (4 * halo < 32 ? 32 : 4 * halo + 3) / 4 * 4;
     int64_t rs_min = (2 * halo < 16 ? 16 : 2 * halo + 3) / 4 * 4;
-    /* Column tiles, when whole rows would leave the strip under 4 halos
-     * tall (W12, 31x31 at 4000 columns: 60 rows a strip, 90 row-pass
-     * rows each); the last tile takes the row's remaining columns, fewer
-     * than 2 x tw.  Wide enough for the row pass's border vectors and a
-     * whole chunk of the middle (row_pass). */
-    int64_t xmin = (S->dx > 0 ? 0 : (S->kw - 1) * S->dx) - S->pl;
-    int64_t nL = xmin < 0 ? ((-xmin + S->sx - 1) / S->sx + vl - 1) / vl : 0;
-    int64_t nR = ((S->sx == 1 ? pr_x : pr_x + S->sx) + vl - 1) / vl;
-    int64_t tw = TILE_COLS;
-    while (tw < (nL > nR ? nL : nR) * vl + span || tw < (nL + nR + 1) * vl)
-        tw += span;
-    bool tiled = (rs + halo) * width * 4 > STRIP_BYTES && width >= 2 * tw;
+    /* Column tiles (passes/algorithm.c, plan.sep_tile_cols: a long kernel
+     * on wide rows, W12's 31x31 at 4000 columns, whose strips of whole rows
+     * were 60 rows, 90 made by the row pass); the last tile takes the
+     * row's remaining columns, fewer than 2 x tw. */
+    int64_t tw = plan->sep_tile_cols;
+    bool tiled = tw > 0;
     int64_t bufw = width;       /* the strip's row: the widest tile, or the row */
     if (tiled) {
         bufw = known_width ? owc - (owc / tw - 1) * tw : 2 * tw;
-        rs = (TILE_BYTES / (tw * 4) - halo) / 4 * 4;
+        rs = (SEP_TILE_BYTES / (tw * 4) - halo) / 4 * 4;
         rs = rs < rs_min ? rs_min : rs;
     } else {
-        while (rs > rs_min && (rs + halo) * width * 4 > STRIP_BYTES)
+        while (rs > rs_min && (rs + halo) * width * 4 > SEP_STRIP_BYTES)
             rs -= 4;
     }
     int64_t nrows = rs - 1 + (kh - 1) * dy + 1, nrows4 = (nrows + 3) / 4 * 4;

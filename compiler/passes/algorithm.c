@@ -3,7 +3,8 @@
  * Needs: kernels chosen (passes/kernels.c).
  * Establishes: plan.algorithm for every convolution and convolve/correlate
  * stage; the estimated work of what it runs and of the direct sum
- * (plan.cost, plan.cost_direct) where the sizes are known; what auto would
+ * (plan.cost, plan.cost_direct) where the sizes are known; a separable
+ * stage's column tiles (plan.sep_tile_cols); what auto would
  * choose (plan.auto_algorithm, plan.auto_cost); KERNEL_FFT on the stages
  * that run through FFTs, and a buffer for each of their operands.
  *
@@ -14,7 +15,8 @@
  *   separable  a rank-1 2-D constant kernel (factor.h) as a row pass then a
  *              column pass, kh + kw multiply-adds per output instead of
  *              kh*kw, in strips of rows so that the row pass's output stays
- *              in cache (the stencil kernel);
+ *              in cache (the stencil kernel), of column tiles for a long
+ *              kernel on wide rows (sep_tile_cols);
  *   fft        overlap-save FFT blocks in the runtime (convrt_fft_conv1d /
  *              2d, kernels/fft.c), O(log n) work per output whatever the
  *              kernel's size, for stages where each output plane is one
@@ -184,6 +186,33 @@ static bool separable_factors(Arena *a, const Node *n, const StagePlan *p, float
     return true;
 }
 
+/* A separable stage's column tiles (plan.sep_tile_cols; 0: strips of
+ * whole rows).  The row pass makes a strip's halo, the (kh-1)*dy rows
+ * both neighbouring strips need, for both, so strips want to be tall:
+ * tiles when whole rows would leave a strip under four halos within
+ * SEP_STRIP_BYTES, on rows at least two tiles wide (a width known only
+ * when running counted as 4096 columns).  A tile holds the row pass's
+ * border vectors and a whole chunk of its middle (kernels/stencil_rows.c,
+ * row_pass). */
+static int32_t sep_tile_cols(const Schedule *s, const Node *n, const StagePlan *p)
+{
+    const WindowParams *w = &n->conv.win;
+    int64_t kh = 1, kw = 1, pl = 0, pr = 0, ow = 4096;
+    known(w->k[0], &kh);
+    known(w->k[1], &kw);
+    known(w->pad0[1], &pl);
+    known(w->pad1[1], &pr);
+    known(n->shape.dims[n->shape.rank - 1], &ow);
+    int64_t vl = s->target.vlen, span = (int64_t)p->nv * vl;
+    int64_t halo = (kh - 1) * w->dilation[0];
+    int64_t rs = (4 * halo < 32 ? 32 : 4 * halo + 3) / 4 * 4;
+    int64_t nL = (pl + vl - 1) / vl, nR = (pr + vl - 1) / vl;     /* stride 1 */
+    int64_t tw = SEP_TILE_COLS;
+    while (tw < (nL > nR ? nL : nR) * vl + span || tw < (nL + nR + 1) * vl)
+        tw += span;
+    return (rs + halo) * ow * 4 > SEP_STRIP_BYTES && ow >= 2 * tw ? (int32_t)tw : 0;
+}
+
 void pass_choose_algorithms(Arena *a, Schedule *s)
 {
     const Graph *g = s->graph;
@@ -236,6 +265,7 @@ void pass_choose_algorithms(Arena *a, Schedule *s)
             p->tap_loop = false;        /* the two passes unroll their taps */
             p->sep_u = u;
             p->sep_v = v;
+            p->sep_tile_cols = sep_tile_cols(s, n, p);
             p->cost = sep;
         } else if (alg == ALGO_DIRECT && p->kernel == KERNEL_STENCIL_ROWS &&
                    taps > KERNEL_MAX_TAPS && !p->tap_loop) {

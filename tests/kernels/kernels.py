@@ -2623,7 +2623,7 @@ SCHED_LINE = re.compile(
     r"^  (?P<label>\S+)\s+(?P<desc>.*?)\s+(?:fused into (?P<into>\S+)|"
     r"(?:\(fused into (?P<pinto>\S+)\) )?(?P<kernel>scalar|conv-plane|conv-rows|conv-chan|pool-rows|stencil-rows)"
     r"(?: (?P<nk>\d+)x(?P<nv>\d+)| \d+ rows x \d+ vectors)?"
-    r"(?P<flags>(?:, separable \(row pass, then column pass, in strips\)|, input in phase planes"
+    r"(?P<flags>(?:, separable \(row pass, then column pass, in strips(?: of \d+-column tiles)?\)|, input in phase planes"
     r"|, input planes copied to whole lines"
     r"|, \d+ groups an item|, column taps in a loop|, the plane as one row|, \d+ rows a block"
     r"|, depthwise planes transposed|, depthwise planes by sliding rows|, row tails in pairs|, packed weights"
