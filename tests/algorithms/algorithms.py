@@ -50,10 +50,12 @@ def case_separable_padding_modes(tmp):
                           f"  output y = conv2d(x, k, pad=same, pad_mode={mode}, method=separable)\n}}\n")
                 if mode == "reflect" and (h <= kh // 2 or w <= kw // 2):
                     continue        # reflect needs the padding smaller than the input
-                y = run(tmp, script, {"x": x}, ["y"])["y"]
                 ref = np.stack([ndimage.correlate(p, k.astype(np.float64), mode=nd) for p in x.astype(np.float64)])
-                err = np.abs(y - ref).max() / np.abs(ref).max()
-                assert err < TOL, f"{kh}x{kw} {mode} {h}x{w}: relative error {err:.3g}"
+                # the tiles on x86-64-v3 too (8-lane vectors, no mask registers)
+                for target in ("native",) + (("x86-64-v3",) if w == 1800 else ()):
+                    y = run(tmp, script, {"x": x}, ["y"], f"--target-cpu={target}")["y"]
+                    err = np.abs(y - ref).max() / np.abs(ref).max()
+                    assert err < TOL, f"{kh}x{kw} {mode} {h}x{w} {target}: relative error {err:.3g}"
                 for target in ("native", "x86-64-v3"):
                     sched = schedule(tmp, script, f"--target-cpu={target}")
                     assert "separable" in sched
