@@ -321,14 +321,18 @@ static bool prefetch_input(const Stencil *S)
 }
 
 /* The lane selection of a vector shifted k lanes along two consecutive
- * ones: lanes k.. of the first, then the second's first k. */
-static const int32_t *shift_sel(Lower *L, int32_t k)
+ * ones: lanes k.. of the first, then the second's first k (made once a
+ * chunk for each k, in sels). */
+static const int32_t *shift_sel(Lower *L, const int32_t **sels, int32_t k)
 {
-    int32_t vl = L->sched->target.vlen;
-    int32_t *sel = arena_array(L->a, (size_t)vl, sizeof *sel);
-    for (int32_t i = 0; i < vl; i++)
-        sel[i] = k + i;
-    return sel;
+    if (!sels[k]) {
+        int32_t vl = L->sched->target.vlen;
+        int32_t *sel = arena_array(L->a, (size_t)vl, sizeof *sel);
+        for (int32_t i = 0; i < vl; i++)
+            sel[i] = k + i;
+        sels[k] = sel;
+    }
+    return sels[k];
 }
 
 /* The rows u in [R-1, kh) of a middle chunk (kw = 1, stride and dilation
@@ -416,6 +420,7 @@ static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
     bool shifted = !border && S->sx == 1 && adx == 1 && S->kw > vl && L->sched->target.masked;
     int64_t omin = 0, nb = 0;
     IrExpr *lastm = NULL;
+    const int32_t *sels[64] = { 0 };    /* shift_sel's, by k < vl */
     if (shifted) {
         int64_t omax = (int64_t)(nv - 1) * vl + (S->dx > 0 ? S->kw - 1 : 0) - S->pl;
         omin = (S->dx > 0 ? 0 : -(S->kw - 1)) - S->pl;
@@ -458,7 +463,7 @@ static IrStmt *chunk(Stencil *S, IrExpr *const *ox0, int32_t nv, bool border)
                 IrExpr *ld;
                 if (shifted) {
                     int64_t d = (int64_t)v * vl + kx * S->dx - S->pl - omin, i = d / vl, k = d % vl;
-                    ld = k ? ir_shuffle(a, kl_get(L, blk[i]), kl_get(L, blk[i + 1]), shift_sel(L, (int32_t)k), vl)
+                    ld = k ? ir_shuffle(a, kl_get(L, blk[i]), kl_get(L, blk[i + 1]), shift_sel(L, sels, (int32_t)k), vl)
                            : kl_get(L, blk[i]);
                 } else if (border) {
                     /* a gather of each lane's (remapped) column, or where
@@ -745,13 +750,13 @@ static IrStmt *separable_nest(Stencil *S, const StagePlan *plan, int64_t pr_x)
     S->l_oy0 = lower_local(L, IR_TYPE_I64);
     /* tiles of the row (one without tiling; with a width known only when
      * running, one for rows narrower than 2 x tw) */
-    int32_t l_tile = lower_local(L, IR_TYPE_I64);
-    int32_t l_clo = lower_local(L, IR_TYPE_I64), l_chi = lower_local(L, IR_TYPE_I64);
     IrExpr *ntiles = !tiled ? I(L, 1) : known_width ? I(L, owc / tw) : imax(L, I(L, 1), idiv(L, S->OW, I(L, tw)));
     IrExpr *nblocks = idiv(L, add(L, S->OH, I(L, rs - 1)), I(L, rs));
     IrExpr *sb = blk;                       /* plane x strip */
     IrExpr *c_lo = NULL, *c_hi = NULL, *tile_plane = strip_plane;
     if (tiled) {
+        int32_t l_tile = lower_local(L, IR_TYPE_I64);
+        int32_t l_clo = lower_local(L, IR_TYPE_I64), l_chi = lower_local(L, IR_TYPE_I64);
         ptrvec_push(a, &body, kl_set(L, l_tile, imod(L, blk, ntiles)));
         sb = idiv(L, blk, ntiles);
         ptrvec_push(a, &body, kl_set(L, l_clo, mul(L, get(S, l_tile), I(L, tw))));
