@@ -37,16 +37,31 @@
  * x86-64-v3 0.998 / 1.029x; 3x3 512->512 at 7x7 (9.4 MB) 1.21 / 1.19x;
  * 3x3/2 256->512 at 14x14 1.07 / 1.13x.  (That first loop had in turn
  * been 1.013 / 1.008x against the nest on W3.)  W3 in 4 blocks of 32
- * channels (the blocks of CPUs with two FMA units) measured 1.003x and
- * 0.991x against the nest, so those keep it; on 56 x 56 planes (W1, the
- * ResNet block) 1.00x for 1.5x the compile time.  With more cores than
- * channel blocks some cores wait: the blocks are the items.
+ * channels (the blocks of CPUs with two FMA units), against the nest:
+ * 1.003 / 0.991x on sapphirerapids, 1.012-1.019 / 1.006-1.076x on
+ * znver5 (three runs each), where the nest was 5% of the call; hence 4
+ * blocks at least.  On 56 x 56 planes (W1, the ResNet block) 1.00x for
+ * 1.5x the compile time.  With more cores than channel blocks some cores
+ * wait: the blocks are the items.
+ * What the items' packing costs: on znver5, W3's items without it
+ * (their buffers left as they were) run as fast as the build with the
+ * weights load()ed, and 4.4-6.8% faster than with it -- the transposes
+ * beside the first row's FMAs hide nothing.  Prefetching each block's
+ * weights into the L1 or the L2 cache when its item starts, or a few
+ * channels ahead of the pieces, gained nothing; nor did transposing from
+ * loads of four columns a row (vinsertf32x4, half the shuffles).  Alone,
+ * 590 KB from beyond the L2 cache transpose in 11-12 us on znver5
+ * whatever the method: the bound is the transfer, and on two FMA units
+ * that is 4-5% of W3's call.
  * Also completes plan.alt, conv-chan's plan beside a plane kernel's
  * (passes/kernels.c chan_alternative), from the plane kernel's final plan,
  * or drops it (chan_alternative_plan). */
 #include "passes.h"
 
-enum { PACK_ITEMS_MAX_PIXELS = 1024, PACK_ITEMS_MIN_BLOCKS = 8 };
+/* PACK_ITEMS_ALT_MIN_BLOCKS: the same for conv-chan's plan beside a plane
+ * kernel (chan_alternative_plan), measured only with 8 blocks (znver4:
+ * 3x3 128->128 and 136->136 on rows of 7, 14 and 28) */
+enum { PACK_ITEMS_MAX_PIXELS = 1024, PACK_ITEMS_MIN_BLOCKS = 4, PACK_ITEMS_ALT_MIN_BLOCKS = 8 };
 /* a block buffer on the item's stack: at most half KL_STACK_MAX_BYTES,
  * and the size of the L2 cache of the CPUs measured (3x3 512 channels,
  * 16 a block: 295 KB) */
@@ -72,12 +87,12 @@ static bool small_plane(const Node *n)
 }
 
 /* conv-chan's packing: every weight; by its work items where it can. */
-static void chan_packing(const Schedule *s, const Node *n, StagePlan *p)
+static void chan_packing(const Schedule *s, const Node *n, StagePlan *p, int64_t min_blocks)
 {
     p->pack_weights = true;
     int64_t K, cg, taps = 1, k;
     bool many = sym_is_const(n->in[1]->shape.dims[0], &K) &&
-                n->conv.groups * ((K / n->conv.groups + p->nk - 1) / p->nk) >= PACK_ITEMS_MIN_BLOCKS;
+                n->conv.groups * ((K / n->conv.groups + p->nk - 1) / p->nk) >= min_blocks;
     for (int32_t d = 0; d < n->conv.win.nsp; d++)
         taps *= sym_is_const(n->conv.win.k[d], &k) ? k : 0;
     bool fits = sym_is_const(n->in[1]->shape.dims[1], &cg) && taps > 0 &&
@@ -104,7 +119,7 @@ static void chan_alternative_plan(const Schedule *s, const Node *n, StagePlan *p
     c.groups_per_item = p->alt->groups_per_item;
     c.alt = NULL;
     c.input_layout = LAYOUT_DIRECT;     /* conv-chan reads the input as it is */
-    chan_packing(s, n, &c);
+    chan_packing(s, n, &c, PACK_ITEMS_ALT_MIN_BLOCKS);
     const WindowParams *w = &n->conv.win;
     bool strided = w->stride[0] != 1 || w->stride[1] != 1;
     if (p->kernel != KERNEL_CONV_PLANE || (p->input_layout != LAYOUT_DIRECT && !strided) || p->pool ||
@@ -122,7 +137,7 @@ void pass_pack_weights(Arena *a, Schedule *s)
         const Node *n = g->nodes.items[i];
         StagePlan *p = schedule_plan(s, n);
         if (p->kernel == KERNEL_CONV_CHAN)
-            chan_packing(s, n, p);
+            chan_packing(s, n, p, PACK_ITEMS_MIN_BLOCKS);
         else if (p->kernel == KERNEL_CONV_PLANE || p->kernel == KERNEL_CONV_ROWS)
             p->pack_weights = n->in[1]->op != NODE_INPUT;
         if (p->alt)

@@ -74,6 +74,8 @@ DW_ROWS_MAX_STRIDE = 2      # ... and its largest stride
 DW_CHAN_MAX_PIXELS = 1024   # passes/kernels.c: depthwise conv-chan's largest output plane
 DW_CHAN_MAX_BYTES = 256 << 10   # ... and its transposed input planes
 PACK_ITEMS_MAX_BYTES = 1 << 20  # passes/pack.c: the largest block its work items pack
+PACK_ITEMS_MIN_BLOCKS = 4       # ... the fewest channel blocks
+PACK_ITEMS_ALT_MIN_BLOCKS = 8   # ... for conv-chan's plan beside a plane kernel
 CHAN_ITEMS = 8              # passes/pool.c: chunks of pooled rows a conv-chan with a pool
 CHAN_OPEN_POOL_ROWS = 14    # passes/pool.c: its pooled rows an item when their count is a symbol
 CHAN_OPEN_WIDTHS = 5        # passes/kernels.c: widths 14, 28, ... for a symbolic width
@@ -303,13 +305,13 @@ class ConvGeom:
         stride-1 layer with column taps, widths known at run time only, no
         max pool next, no phase planes, conv-chan's reduction and a vector
         of output channels a group; runtime weights only where its work
-        items pack them (8 channel blocks or more, a block within
+        items pack them (PACK_ITEMS_ALT_MIN_BLOCKS channel blocks or more, a block within
         PACK_ITEMS_MAX_BYTES, taps not flipped).  Also beside the plane
         kernel of a strided 1x1 layer with widths known at run time only
         (strided_plane), for output rows of 7 and 14 (alt_widths)."""
         if (self.ow is None or self.iw is None) and self.strided_plane(vl):
             nk, nv = chan_block(self.kg, None, vl)
-            if getattr(self, "w_input", False) and not self.items_pack(nk):
+            if getattr(self, "w_input", False) and not self.items_pack(nk, PACK_ITEMS_ALT_MIN_BLOCKS):
                 return None
             return nk, nv
         if not (NATIVE_HALF_RATE and vregs(vl) >= 32 and self.nsp == 2 and self.stride == [1, 1]
@@ -318,16 +320,17 @@ class ConvGeom:
                 and self.cg * self.taps >= CHAN_MIN_REDUCTION and self.kg >= vl):
             return None
         nk, nv = chan_block(self.kg, None, vl)
-        if getattr(self, "w_input", False) and not self.items_pack(nk):
+        if getattr(self, "w_input", False) and not self.items_pack(nk, PACK_ITEMS_ALT_MIN_BLOCKS):
             return None
         return nk, nv
 
-    def items_pack(self, nk):
+    def items_pack(self, nk, min_blocks=None):
         """passes/pack.c: conv-chan's work items can pack these weights,
-        nk channels a block: at least 8 blocks, each within
+        nk channels a block: at least PACK_ITEMS_MIN_BLOCKS blocks
+        (PACK_ITEMS_ALT_MIN_BLOCKS for the plan beside a plane kernel), each within
         PACK_ITEMS_MAX_BYTES, taps not flipped (the plane's size and a
         fused pool aside)."""
-        return (self.groups * -(-self.kg // nk) >= 8 and self.cg is not None
+        return (self.groups * -(-self.kg // nk) >= (min_blocks or PACK_ITEMS_MIN_BLOCKS) and self.cg is not None
                 and self.cg * self.taps * nk * 4 <= PACK_ITEMS_MAX_BYTES
                 and not getattr(self, "flip", False))
 
@@ -1994,7 +1997,7 @@ def g_chan(rng):
     Weights are mostly inputs, packed by the call: by transposition (every
     row and column tail: Cg*taps and the group's channels not multiples of
     the vectors) by each channel block's item, in its first block of
-    pixels, where the plane is small and there are 8 channel blocks or
+    pixels, where the plane is small and there are 4 channel blocks or
     more of at most 1 MB (passes/pack.c), else in a nest of its own (few
     blocks, plane sizes bound at run time, large blocks); by gathers where
     flip reverses the taps."""
@@ -2014,12 +2017,14 @@ def g_chan(rng):
         (256, 32, 1, [1, 1], [2, 2], [1, 1], [0, 0], 4, 2, []),
         (32, 48, 1, [3, 3], [2, 2], [1, 1], [1, 1], 3, 3, []),
         (40, 17, 1, [3, 3], [2, 2], [1, 1], [1, 2], 7, 33, [3]),
-        # weights packed by the work items (8 channel blocks or more):
+        # weights packed by the work items (4 channel blocks or more):
         # a remainder block; blocks of several channel vectors where two
-        # FMAs issue a cycle (300 channels: 8 blocks of 32 and more);
-        # groups; a plane of one pixel, where the blocks that pack the
-        # weights are all there is
+        # FMAs issue a cycle (300 channels: 8 blocks of 32 and more; 112:
+        # 4 blocks of 32, the last half empty, or 7 of 16); groups; a
+        # plane of one pixel, where the blocks that pack the weights are
+        # all there is
         (32, 136, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 12, []),
+        (40, 112, 1, [3, 3], [2, 2], [1, 1], [1, 1], 9, 11, []),
         (64, 300, 1, [3, 3], [2, 2], [1, 1], [1, 1], 14, 14, [2]),
         (128, 160, 4, [3, 3], [2, 2], [1, 1], [1, 1], 7, 10, [2]),
         (40, 136, 1, [3, 3], [2, 2], [1, 1], [0, 0], 3, 4, [2]),
