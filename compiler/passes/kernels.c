@@ -42,6 +42,11 @@ static bool dim_const(const SymExpr *e, int64_t *v) { return e && sym_is_const(e
  * cost per pixel instead, the stem took 2 x 12, 1.3x slower than 2 x 8). */
 enum { MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256, CHAN_OPEN_WIDTHS = 5, CHAN_SPARE_LANES = 4,
        DW_CHAN_MAX_PIXELS = 1024, DW_CHAN_MAX_BYTES = 256 << 10 };
+/* conv-chan for stride-1 layers on small planes at two FMAs a cycle
+ * (plane_wasteful): output planes of at most CHAN_SMALL_PLANE pixels
+ * where the plane kernel would spend more than 1 in CHAN_WASTE_SHARE of
+ * its FMA lanes on nothing */
+enum { CHAN_SMALL_PLANE = 1024, CHAN_WASTE_SHARE = 50 };
 /* conv-rows' depthwise sliding rows (dw_rows_applies): rows of at most
  * MAX_DW_ROW_VECTORS vectors (kernels/conv_dw_rows.c keeps a row's
  * vectors in a table of MAX_NV, 16), strides up to DW_ROWS_MAX_STRIDE */
@@ -179,6 +184,34 @@ static bool plane_weak(const Node *n, int64_t row, const Target *t)
         return false;
     int64_t px = oh * ow, covered = (px + t->vlen - 1) / t->vlen * t->vlen;
     return (covered - px) * row > CHAN_SPARE_LANES * px;
+}
+
+/* The plane kernel's FMA lanes that do nothing on a stride-1 layer of
+ * known sizes, over those it issues, both counted per tap: the vectors
+ * that cover the virtual plane (rows of max(IW, OW) positions, OH rows)
+ * issue every tap for every lane; the output pixels' taps inside their
+ * input row do work (the taps of rows outside the input, skipped in the
+ * top and bottom tiles, counted as work).  3x3 pad 1: at 56x56 1.2%,
+ * 28x28 2.4%, 14x14 10%, 7x7 31%; 3x3 dilation 2 pad 2 at 56x56 2.4%;
+ * 1x1 at 14x14 5.8%, at 7x7 23%. */
+static bool plane_wasteful(const Node *n, const Target *t)
+{
+    const WindowParams *w = &n->conv.win;
+    const Node *x = n->in[0];
+    int32_t r = n->shape.rank, xr = x->shape.rank;
+    int64_t oh, ow, iw, kh = 1, kw = 1, pl = 0;
+    if (w->nsp != 2 || !dim_const(n->shape.dims[r - 2], &oh) || !dim_const(n->shape.dims[r - 1], &ow) ||
+        !dim_const(x->shape.dims[xr - 1], &iw) || !dim_const(w->k[0], &kh) || !dim_const(w->k[1], &kw) ||
+        !dim_const(w->pad0[1], &pl) || oh * ow > CHAN_SMALL_PLANE)
+        return false;
+    int64_t positions = oh * (iw > ow ? iw : ow);
+    int64_t issued = (positions + t->vlen - 1) / t->vlen * t->vlen * kh * kw, work = 0;
+    for (int64_t kx = 0; kx < kw; kx++)
+        for (int64_t ox = 0; ox < ow; ox++) {
+            int64_t ix = ox + kx * w->dilation[1] - pl;
+            work += ix >= 0 && ix < iw ? oh * kh : 0;
+        }
+    return (issued - work) * CHAN_WASTE_SHARE > issued;
 }
 
 /* A strided 1x1 layer without padding, sizes known (widths, heights and no
@@ -385,8 +418,23 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 0.86x), and so do 1x1 layers, which it does not take. */
     bool rows_short = !t->masked && widths && !strided && column_taps(n) &&
                       lanes_to_spare(ow, t->vlen) && cg * k0 * k1 >= CHAN_MIN_REDUCTION;
-    if (!(strided || blends || one_fma || rows_short || dw) || kg < t->vlen ||
-        (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled && !one_fma && !dw))
+    /* With two FMAs a cycle and mask registers, stride-1 layers on small
+     * planes where the plane kernel's vectors would leave more than 2% of
+     * its FMA lanes idle (plane_wasteful): the spare lanes of the vectors
+     * over a plane that is not whole vectors, and the column taps that
+     * leave the input rows, which conv-chan skips pixel by pixel.
+     * Interleaved on znver5 against the plane kernel's 8 x 3, runtime
+     * weights (packed by conv-chan's items), one core / two: 3x3 128->128
+     * at 28x28 (2.4%) 1.033-1.037 / 1.008-1.022x, 256->256 at 14x14
+     * 1.092-1.098 / 1.096-1.098x, 512->512 at 7x7 1.30-1.32 / 1.34-1.38x;
+     * 1x1 1024->256 at 14x14 1.02-1.05x, 256->1024 1.00x, 2048->512 at
+     * 7x7 1.16-1.20 / 1.16-1.17x.  At 56x56 the plane kernel stays: 3x3
+     * dilation 2 (2.4% too) 1.00-1.02 / 0.98-0.99x on conv-chan, 3x3
+     * 64->64 (1.2%) 1.00x.  Not before a max pool (not measured). */
+    bool wasteful = t->masked && t->fmas >= 2 && widths && !strided && !pooled &&
+                    cg * k0 * k1 >= CHAN_MIN_REDUCTION && plane_wasteful(n, t);
+    if (!(strided || blends || one_fma || rows_short || wasteful || dw) || kg < t->vlen ||
+        (cg * k0 * k1 < CHAN_MIN_REDUCTION && !pooled && !one_fma && !wasteful && !dw))
         return false;
     if (n->nin > 2 && n->in[2]->shape.rank != 1)
         return false;

@@ -80,6 +80,8 @@ CHAN_ITEMS = 8              # passes/pool.c: chunks of pooled rows a conv-chan w
 CHAN_OPEN_POOL_ROWS = 14    # passes/pool.c: its pooled rows an item when their count is a symbol
 CHAN_OPEN_WIDTHS = 5        # passes/kernels.c: widths 14, 28, ... for a symbolic width
 CHAN_ALT_WIDTHS = [7, 14, 28]  # schedule.h: rows on which conv-chan's plan beside the plane kernel runs
+CHAN_SMALL_PLANE = 1024     # passes/kernels.c: the largest plane plane_wasteful gives to conv-chan
+CHAN_WASTE_SHARE = 50       # ... where more than 1 in this many of the plane kernel's lanes idle
 
 
 def vregs(vl):
@@ -293,10 +295,31 @@ class ConvGeom:
                       and all(s == 1 for s in self.stride) and (self.k[-1] > 1 or self.p0[-1] != 0)
                       and lanes_to_spare(self.ow, vl) and self.cg is not None
                       and self.cg * self.taps >= CHAN_MIN_REDUCTION)
-        return (self.nsp == 2 and (any(s > 1 for s in self.stride) or blends or border or rows_short)
+        # with two FMAs a cycle and mask registers, stride 1 on a small
+        # plane where the plane kernel would idle more than 2% of its lanes
+        wasteful = (masked(vl) and not NATIVE_HALF_RATE and all(s == 1 for s in self.stride)
+                    and not self.max_pool_next and self.cg is not None
+                    and self.cg * self.taps >= CHAN_MIN_REDUCTION and self.plane_wasteful(vl))
+        return (self.nsp == 2 and (any(s > 1 for s in self.stride) or blends or border or rows_short
+                                   or wasteful)
                 and self.cg is not None and not self.strided_plane(vl)
                 and (self.cg * self.taps >= CHAN_MIN_REDUCTION or self.max_pool_next or border)
                 and self.kg >= vl)
+
+    def plane_wasteful(self, vl):
+        """passes/kernels.c plane_wasteful: sizes known, an output plane of
+        at most CHAN_SMALL_PLANE pixels, and more than 1 in CHAN_WASTE_SHARE
+        of the lanes the plane kernel's vectors issue (over OH rows of
+        max(IW, OW) positions, every tap) without work: spare lanes, and
+        column taps outside the input row."""
+        if self.nsp != 2 or None in (self.ow, self.iw, self.oh) or self.oh * self.ow > CHAN_SMALL_PLANE:
+            return False
+        kh, kw = self.k
+        dx = getattr(self, "d", [1, 1])[1]
+        issued = -(-(self.oh * max(self.iw, self.ow)) // vl) * vl * kh * kw
+        work = sum(self.oh * kh for kx in range(kw) for ox in range(self.ow)
+                   if 0 <= ox + kx * dx - self.p0[1] < self.iw)
+        return (issued - work) * CHAN_WASTE_SHARE > issued
 
     def chan_alt(self, vl):
         """passes/kernels.c chan_alternative and passes/pack.c: conv-chan's
@@ -992,6 +1015,7 @@ def conv_plane(p, rng, nsp=None, C=None, K=None, groups=None, k=None, d=None, H=
     geom.w_input = wsrc == "input"
     geom.flip = flip
     geom.p1 = list(p1)
+    geom.d = list(d)
     geom.w_rank = len(wv.shape)     # conv1x1's [K, C] weight: not depthwise to the passes
     p.expect_conv(label, geom)
     p.describe(f"{stage} x{xshape} w{list(wv.shape)} g={groups} s={stride} d={d} pad={p0}/{p1} "
@@ -2050,6 +2074,16 @@ def g_chan(rng):
         # apart); the plane kernel elsewhere
         (256, 136, 1, [1, 1], [1, 1], [1, 1], [0, 0], 5, 7, [2]),
         (1024, 24, 1, [1, 1], [1, 1], [1, 1], [0, 0], 4, 8, []),
+        # stride 1 on small planes, which conv-chan takes where two
+        # 512-bit FMAs issue a cycle when the plane kernel would idle more
+        # than 2% of its lanes (plane_wasteful): 7x7 (31%), 1x1 at 14x14
+        # (5.8%, batch 2), 28x28 (2.4%); 24x42 (1.6%) and 33x33 (past
+        # CHAN_SMALL_PLANE) keep the plane kernel
+        (32, 48, 1, [3, 3], [1, 1], [1, 1], [1, 1], 7, 7, []),
+        (256, 32, 1, [1, 1], [1, 1], [1, 1], [0, 0], 14, 14, [2]),
+        (32, 32, 1, [3, 3], [1, 1], [1, 1], [1, 1], 28, 28, []),
+        (32, 32, 1, [3, 3], [1, 1], [1, 1], [1, 1], 24, 42, []),
+        (32, 32, 1, [3, 3], [1, 1], [1, 1], [1, 1], 33, 33, []),
         # a block past PACK_ITEMS_MAX_BYTES (1824 channels x 9 taps x 16
         # channels, 1.05 MB): the nest
         (1824, 128, 1, [3, 3], [2, 2], [1, 1], [1, 1], 3, 3, []),
