@@ -344,6 +344,13 @@ IrStmt *ir_prefetch(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx)
     return s;
 }
 
+IrStmt *ir_prefetch_far(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx)
+{
+    IrStmt *s = ir_prefetch(a, buf, rank, idx);
+    s->store.far = true;
+    return s;
+}
+
 IrStmt *ir_vscatter(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx, IrExpr *lanes,
                     IrExpr *value, IrExpr *mask)
 {
@@ -702,7 +709,7 @@ static void dump_stmt(FILE *out, const IrProgram *p, const IrStmt *s,
         break;
     case IR_STMT_PREFETCH:
         indent(out, depth);
-        fputs("prefetch(", out);
+        fputs(s->store.far ? "prefetch_l2(" : "prefetch(", out);
         dump_index(out, p, s->store.buf, s->store.idx);
         fputs(");\n", out);
         break;

@@ -177,6 +177,9 @@ struct IrStmt {
             IrExpr **idx;
             IrExpr  *value;
             IrExpr  *mask;      /* VF32 values only: VBOOL or NULL (all) */
+            bool     far;       /* PREFETCH: into the L2 cache, not L1 (data
+                                   needed long after, which would only
+                                   evict L1's) */
             bool     stream;    /* VF32, no mask: a non-temporal store where
                                    the address is vector-aligned (a large
                                    final output, not read back soon) */
@@ -333,6 +336,8 @@ IrStmt *ir_assign(Arena *a, int32_t local, IrExpr *value);
 IrStmt *ir_block(Arena *a, IrStmt *const *items, int32_t n);
 /* A prefetch of the line holding buffer[idx...] (IR_STMT_PREFETCH). */
 IrStmt *ir_prefetch(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx);
+/* The same into the L2 cache only (prefetcht1). */
+IrStmt *ir_prefetch_far(Arena *a, int32_t buf, int32_t rank, IrExpr *const *idx);
 /* A call of a runtime routine (IR_STMT_CALL); args are copied. */
 IrStmt *ir_call(Arena *a, IrCallee fn, const IrArg *args, int32_t nargs);
 /* The routine's C name and its number of arguments. */

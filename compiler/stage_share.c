@@ -258,6 +258,7 @@ static void put_stmt(Walk *k, const IrStmt *s)
         break;
     case IR_STMT_PREFETCH:
         put(k, W_PREFETCH);
+        put(k, s->store.far);
         put_buf(k, s->store.buf);
         put_index(k, s->store.buf, s->store.idx);
         break;

@@ -515,14 +515,16 @@ void cg_emit_stmt(Fn *f, const IrStmt *s)
     case IR_STMT_PREFETCH: {
         if (!cg_check_buf(cg, s->store.buf))
             return;
-        /* llvm.prefetch(ptr, read, high locality, data cache): no fault
-         * whatever the address */
+        /* llvm.prefetch(ptr, read, locality, data cache): no fault
+         * whatever the address; locality 3 (prefetcht0) into L1, 2
+         * (prefetcht1) into L2 */
         LLVMValueRef ptr = cg_vec_ptr(f, s->store.buf, s->store.idx, true);
         unsigned id = LLVMLookupIntrinsicID("llvm.prefetch", 13);
         LLVMTypeRef tys[1] = {cg->t_ptr};
         LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, tys, 1);
         LLVMTypeRef fty = LLVMIntrinsicGetType(cg->c, id, tys, 1);
-        LLVMValueRef args[4] = {ptr, LLVMConstInt(cg->t_i32, 0, 0), LLVMConstInt(cg->t_i32, 3, 0),
+        LLVMValueRef args[4] = {ptr, LLVMConstInt(cg->t_i32, 0, 0),
+                                LLVMConstInt(cg->t_i32, s->store.far ? 2 : 3, 0),
                                 LLVMConstInt(cg->t_i32, 1, 0)};
         LLVMBuildCall2(f->b, fty, fn, args, 4, "");
         break;
