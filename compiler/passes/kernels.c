@@ -45,8 +45,9 @@ enum { MAX_CHAN_PIXELS = 14, CHAN_MIN_REDUCTION = 256, CHAN_OPEN_WIDTHS = 5, CHA
 /* conv-chan for stride-1 layers on small planes at two FMAs a cycle
  * (plane_wasteful): output planes of at most CHAN_SMALL_PLANE pixels
  * where the plane kernel would spend more than 1 in CHAN_WASTE_SHARE of
- * its FMA lanes on nothing */
-enum { CHAN_SMALL_PLANE = 1024, CHAN_WASTE_SHARE = 50 };
+ * its FMA lanes on nothing (1 in CHAN_WASTE_SHARE_1X1 for a layer
+ * without column taps) */
+enum { CHAN_SMALL_PLANE = 1024, CHAN_WASTE_SHARE = 50, CHAN_WASTE_SHARE_1X1 = 10 };
 /* conv-rows' depthwise sliding rows (dw_rows_applies): rows of at most
  * MAX_DW_ROW_VECTORS vectors (kernels/conv_dw_rows.c keeps a row's
  * vectors in a table of MAX_NV, 16), strides up to DW_ROWS_MAX_STRIDE */
@@ -211,7 +212,7 @@ static bool plane_wasteful(const Node *n, const Target *t)
             int64_t ix = ox + kx * w->dilation[1] - pl;
             work += ix >= 0 && ix < iw ? oh * kh : 0;
         }
-    return (issued - work) * CHAN_WASTE_SHARE > issued;
+    return (issued - work) * (column_taps(n) ? CHAN_WASTE_SHARE : CHAN_WASTE_SHARE_1X1) > issued;
 }
 
 /* A strided 1x1 layer without padding, sizes known (widths, heights and no
@@ -427,8 +428,12 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * weights (packed by conv-chan's items), one core / two: 3x3 128->128
      * at 28x28 (2.4%) 1.033-1.037 / 1.008-1.022x, 256->256 at 14x14
      * 1.092-1.098 / 1.096-1.098x, 512->512 at 7x7 1.30-1.32 / 1.34-1.38x;
-     * 1x1 1024->256 at 14x14 1.02-1.05x, 256->1024 1.00x, 2048->512 at
-     * 7x7 1.16-1.20 / 1.16-1.17x.  At 56x56 the plane kernel stays: 3x3
+     * 1x1 2048->512 at 7x7 (23%) 1.16-1.20 / 1.16-1.17x.  A 1x1 layer
+     * gains the spare lanes only, which its runtime weights' packing
+     * costs back where few spare: at 14x14 (5.8%) 256->1024 1.00x and
+     * 1024->256 1.02-1.05x here, but 0.96-0.99x and 1.00-1.01x in
+     * scripts/bench.sh (the plane kernel reads its weights in place), so
+     * for a 1x1 layer it takes 10%.  At 56x56 the plane kernel stays: 3x3
      * dilation 2 (2.4% too) 1.00-1.02 / 0.98-0.99x on conv-chan, 3x3
      * 64->64 (1.2%) 1.00x.  Not before a max pool (not measured). */
     bool wasteful = t->masked && t->fmas >= 2 && widths && !strided && !pooled &&

@@ -82,6 +82,7 @@ CHAN_OPEN_WIDTHS = 5        # passes/kernels.c: widths 14, 28, ... for a symboli
 CHAN_ALT_WIDTHS = [7, 14, 28]  # schedule.h: rows on which conv-chan's plan beside the plane kernel runs
 CHAN_SMALL_PLANE = 1024     # passes/kernels.c: the largest plane plane_wasteful gives to conv-chan
 CHAN_WASTE_SHARE = 50       # ... where more than 1 in this many of the plane kernel's lanes idle
+CHAN_WASTE_SHARE_1X1 = 10   # ... 1 in this many without column taps
 
 
 def vregs(vl):
@@ -311,7 +312,8 @@ class ConvGeom:
         at most CHAN_SMALL_PLANE pixels, and more than 1 in CHAN_WASTE_SHARE
         of the lanes the plane kernel's vectors issue (over OH rows of
         max(IW, OW) positions, every tap) without work: spare lanes, and
-        column taps outside the input row."""
+        column taps outside the input row (1 in CHAN_WASTE_SHARE_1X1 for a
+        layer without column taps)."""
         if self.nsp != 2 or None in (self.ow, self.iw, self.oh) or self.oh * self.ow > CHAN_SMALL_PLANE:
             return False
         kh, kw = self.k
@@ -319,7 +321,8 @@ class ConvGeom:
         issued = -(-(self.oh * max(self.iw, self.ow)) // vl) * vl * kh * kw
         work = sum(self.oh * kh for kx in range(kw) for ox in range(self.ow)
                    if 0 <= ox + kx * dx - self.p0[1] < self.iw)
-        return (issued - work) * CHAN_WASTE_SHARE > issued
+        column_taps = self.k[-1] > 1 or self.p0[-1] != 0
+        return (issued - work) * (CHAN_WASTE_SHARE if column_taps else CHAN_WASTE_SHARE_1X1) > issued
 
     def chan_alt(self, vl):
         """passes/kernels.c chan_alternative and passes/pack.c: conv-chan's
@@ -2076,11 +2079,12 @@ def g_chan(rng):
         (1024, 24, 1, [1, 1], [1, 1], [1, 1], [0, 0], 4, 8, []),
         # stride 1 on small planes, which conv-chan takes where two
         # 512-bit FMAs issue a cycle when the plane kernel would idle more
-        # than 2% of its lanes (plane_wasteful): 7x7 (31%), 1x1 at 14x14
-        # (5.8%, batch 2), 28x28 (2.4%); 24x42 (1.6%) and 33x33 (past
-        # CHAN_SMALL_PLANE) keep the plane kernel
+        # than 2% of its lanes (plane_wasteful; 1x1: 10%): 7x7 (31%), 1x1
+        # at 7x7 (23%, batch 2), 28x28 (2.4%); 24x42 (1.6%), 33x33 (past
+        # CHAN_SMALL_PLANE) and 1x1 at 14x14 (5.8%) keep the plane kernel
         (32, 48, 1, [3, 3], [1, 1], [1, 1], [1, 1], 7, 7, []),
-        (256, 32, 1, [1, 1], [1, 1], [1, 1], [0, 0], 14, 14, [2]),
+        (256, 32, 1, [1, 1], [1, 1], [1, 1], [0, 0], 7, 7, [2]),
+        (256, 32, 1, [1, 1], [1, 1], [1, 1], [0, 0], 14, 14, []),
         (32, 32, 1, [3, 3], [1, 1], [1, 1], [1, 1], 28, 28, []),
         (32, 32, 1, [3, 3], [1, 1], [1, 1], [1, 1], 24, 42, []),
         (32, 32, 1, [3, 3], [1, 1], [1, 1], [1, 1], 33, 33, []),
