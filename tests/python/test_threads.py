@@ -27,8 +27,7 @@ def compile_big(tmp, **options):
 def test_python_threads_run_while_a_pipeline_runs(tmp):
     # one thread for the pipeline, so the ticker has a core of its own
     p = compile_big(tmp, threads=1)
-    x = np.random.default_rng(0).random((1536, 1536), dtype=np.float32)
-    p(x=x)
+    rng = np.random.default_rng(0)
     ticks, stop = [], threading.Event()
 
     def ticker():
@@ -39,7 +38,10 @@ def test_python_threads_run_while_a_pipeline_runs(tmp):
     t = threading.Thread(target=ticker)
     t.start()
     try:
-        for _ in range(5):                 # the run must be long enough to see ticks in
+        # the run must be long enough to see ticks in: larger images
+        # until one takes 0.1 s (the sizes are symbols)
+        for n in (1536, 2048, 3072, 4096, 6144):
+            x = rng.random((n, n), dtype=np.float32)
             time.sleep(0.02)
             t0 = time.perf_counter()
             p(x=x)
