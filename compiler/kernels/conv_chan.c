@@ -262,13 +262,6 @@ static IrExpr *tap_inside(Chan *H, int32_t p, IrExpr *kx)
     return ir_bin(a, IR_OP_AND, kl_in_range(L, ix, P->IW), ir_bin(a, IR_OP_LT, I(L, p), loc(P, H->l_hi)));
 }
 
-/* The block that packs a channel block's weights (pack_items) packs them
- * into its item's buffer as its reduction goes.  Before input channel c
- * reads positions [c*T, c*T + T) (T taps) the pieces up to
- * ceil((c+1)*T / VL) are packed: the first before the block, and channel
- * c packs the pieces channel c+1 needs, so that their transposes run
- * beside this channel's multiply-adds rather than in a nest of their
- * own. */
 /* An item that packs its weights (pack_items) reads them from wherever
  * the call finds them -- beyond the L2 cache when the layer runs after
  * others, as in a network -- in its first block of pixels, where the
@@ -291,7 +284,8 @@ static IrStmt *next_item_prefetch(Chan *H, IrExpr *c)
     Arena *a = L->a;
     IrExpr *Q = mul(L, P->Cg, I(L, P->ntaps));
     IrExpr *nx = add(L, H->pf_item, I(L, 1));
-    IrExpr *k0 = add(L, mul(L, idiv(L, nx, I(L, P->nkbg)), I(L, P->Kg)), mul(L, imod(L, nx, I(L, P->nkbg)), I(L, P->nk)));
+    IrExpr *k0 = add(L, mul(L, idiv(L, nx, I(L, P->nkbg)), I(L, P->Kg)),
+                     mul(L, imod(L, nx, I(L, P->nkbg)), I(L, P->nk)));
     IrExpr *step = add(L, mul(L, sub(L, H->pf_part, I(L, 1)), P->Cg), c);
     IrExpr *last = sub(L, mul(L, I(L, P->G * P->Kg), Q), I(L, 1));
     int32_t wr = P->w->shape.rank;
@@ -304,6 +298,13 @@ static IrStmt *next_item_prefetch(Chan *H, IrExpr *c)
     return lower_block(L, &pf);
 }
 
+/* The block that packs a channel block's weights (pack_items) packs them
+ * into its item's buffer as its reduction goes.  Before input channel c
+ * reads positions [c*T, c*T + T) (T taps) the pieces up to
+ * ceil((c+1)*T / VL) are packed: the first before the block, and channel
+ * c packs the pieces channel c+1 needs, so that their transposes run
+ * beside this channel's multiply-adds rather than in a nest of their
+ * own. */
 static IrStmt *pack_ahead(Chan *H, IrExpr *c)
 {
     Conv *P = &H->c;

@@ -46,10 +46,13 @@
  * What the items' packing costs: on znver5, W3's items without it
  * (their buffers left as they were) run as fast as the build with the
  * weights load()ed, and 4.4-6.8% faster than with it -- the transposes
- * beside the first row's FMAs hide nothing.  Prefetching each block's
- * weights into the L1 or the L2 cache when its item starts, or a few
- * channels ahead of the pieces, gained nothing; nor did transposing from
- * loads of four columns a row (vinsertf32x4, half the shuffles).  Alone,
+ * beside the first row's FMAs hide nothing.  Called back to back (the
+ * weights in L3), prefetching each block's weights into the L1 or the L2
+ * cache when its item starts, or a few channels ahead of the pieces,
+ * gained nothing; nor did transposing from loads of four columns a row
+ * (vinsertf32x4, half the shuffles).  (Called after other work, as in a
+ * network, the weights come from memory, and there the items' prefetch
+ * of the next item's weights pays: kernels/conv_chan.c.)  Alone,
  * 590 KB from beyond the L2 cache transpose in 11-12 us on znver5
  * whatever the method: the bound is the transfer, and on two FMA units
  * that is 4-5% of W3's call.
