@@ -425,6 +425,20 @@ def gen_conv_family(c, nsp):
             sp[-1] = int(c.r(13, 70))
             if c.chance(0.3):
                 C = int(c.r(7, 24)) if not per_channel else C
+        # sometimes many channels on a small plane, where the vector
+        # kernels take channel vectors (conv-chan: 16 output channels a
+        # group and a reduction of 256 or more, its items packing runtime
+        # weights; on CPUs with two FMAs a cycle stride 1 too) or the
+        # plane kernel's channel blocks
+        want_K = None
+        if nsp == 2 and not per_channel and c.chance(0.12):
+            C = int(c.choice([32, 40, 64, 272])) if c.chance(0.8) else int(c.r(16, 48))
+            want_K = int(c.choice([16, 24, 32, 40, 48]))
+            lim = 10 if C > 64 else 16
+            sp = [int(c.r(3, lim + 1)) for _ in range(nsp)]
+            if C <= 64 and c.chance(0.2):       # about the largest plane it takes there
+                sp = [int(c.r(24, 36)), int(c.r(24, 36))]
+            batch = batch[:1]
         long_row = nsp == 2 and per_channel and c.chance(0.3)
         if long_row:
             sp = [int(c.r(2, 24)), int(c.r(40, 220))]
@@ -443,7 +457,7 @@ def gen_conv_family(c, nsp):
         snap = c.snapshot()
         x = c.input(c.data(shape), sym=sym)
         res = gen_conv_stage(c, x, nsp, sp, C if not per_channel else 1, per_channel=per_channel,
-                             long_row=long_row)
+                             long_row=long_row, want_K=want_K)
         if res is None:
             c.restore(snap)
             continue
