@@ -110,6 +110,7 @@ IrExpr *conv_weight(Conv *c, IrExpr *ch, int64_t tap, int64_t j);
  * into the item's block buffer, and how many pieces a block has. */
 IrStmt *conv_pack_piece(Conv *c, IrExpr *gb, IrExpr *qb);
 IrExpr *conv_pack_pieces(Conv *c);
+IrExpr *conv_block_row(Conv *P, IrExpr *gb);
 
 /* A vector within an output row (conv_rows.c, conv_dw_rows.c): its first
  * output column, the lanes that are outputs (VL but on rows narrower than

@@ -283,9 +283,7 @@ static IrStmt *next_item_prefetch(Chan *H, IrExpr *c)
     Lower *L = P->L;
     Arena *a = L->a;
     IrExpr *Q = mul(L, P->Cg, I(L, P->ntaps));
-    IrExpr *nx = add(L, H->pf_item, I(L, 1));
-    IrExpr *k0 = add(L, mul(L, idiv(L, nx, I(L, P->nkbg)), I(L, P->Kg)),
-                     mul(L, imod(L, nx, I(L, P->nkbg)), I(L, P->nk)));
+    IrExpr *k0 = conv_block_row(P, add(L, H->pf_item, I(L, 1)));
     IrExpr *step = add(L, mul(L, sub(L, H->pf_part, I(L, 1)), P->Cg), c);
     IrExpr *last = sub(L, mul(L, I(L, P->G * P->Kg), Q), I(L, 1));
     int32_t wr = P->w->shape.rank;

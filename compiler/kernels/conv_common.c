@@ -93,7 +93,7 @@ IrStmt *conv_pack_piece(Conv *P, IrExpr *gb, IrExpr *qb)
     bool qtail = !(Q->kind == IR_EXPR_INT && Q->ival % vl == 0);
     /* the channel within its group of the piece's first row, and in the weight */
     IrExpr *k0 = add(L, mul(L, imod(L, gb, I(L, P->nkbg)), I(L, P->nk)), mul(L, V(L, vjv), I(L, vl)));
-    IrExpr *kg0 = add(L, mul(L, idiv(L, gb, I(L, P->nkbg)), I(L, P->Kg)), k0);
+    IrExpr *kg0 = add(L, conv_block_row(P, gb), mul(L, V(L, vjv), I(L, vl)));
     IrExpr *cols = qtail ? kl_in_range(L, ir_bin(a, IR_OP_ADD, ir_broadcast(a, q0), ir_iota(a)),
                                        Q)
                          : NULL;
@@ -116,6 +116,13 @@ IrStmt *conv_pack_piece(Conv *P, IrExpr *gb, IrExpr *qb)
         ptrvec_push(a, &body, qtail ? ir_if(a, ir_bin(a, IR_OP_LT, q, Q), st, NULL) : st);
     }
     return ir_for(a, vjv, I(L, 0), I(L, P->nk / vl), lower_block(L, &body), IR_LOOP_KERNEL);
+}
+
+/* The weight's row (output channel) of block gb's first channel. */
+IrExpr *conv_block_row(Conv *P, IrExpr *gb)
+{
+    Lower *L = P->L;
+    return add(L, mul(L, idiv(L, gb, I(L, P->nkbg)), I(L, P->Kg)), mul(L, imod(L, gb, I(L, P->nkbg)), I(L, P->nk)));
 }
 
 /* The pieces of a block: ceil(Cg*ntaps / vl). */
