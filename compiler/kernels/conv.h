@@ -12,9 +12,10 @@
 enum { MAX_NK = 16, MAX_NV = 16 };
 
 /* Input lines prefetched a few input channels ahead, by the plane kernel
- * and conv-chan, for inputs whose planes (a group's) pass
- * PREFETCH_MIN_BYTES: D channels, about PREFETCH_CYCLES of FMAs, at most
- * PREFETCH_MAX_CHANNELS (conv_plane.c: prefetch_ahead, its measurements) */
+ * and conv-chan: D channels, about PREFETCH_CYCLES of FMAs, at most
+ * PREFETCH_MAX_CHANNELS (conv_plane.c: prefetch_ahead, its measurements);
+ * by conv-chan for inputs whose planes (a group's) pass
+ * PREFETCH_MIN_BYTES, by the plane kernel from a smaller size of its own */
 enum { PREFETCH_CYCLES = 96, PREFETCH_MAX_CHANNELS = 8, PREFETCH_MIN_BYTES = 1 << 20 };
 
 typedef struct Tap {

@@ -116,12 +116,21 @@ static void store_vector(Conv *P, PtrVec *out, int32_t acc, int32_t j, int32_t v
  * planes is more lines than the hardware prefetcher follows, and the
  * first channel block of a tile reads them from beyond the L2 cache.  D
  * channels are about PREFETCH_CYCLES of FMAs ahead, at most
- * PREFETCH_MAX_CHANNELS.  Only for inputs of more than PREFETCH_MIN_BYTES
- * (a group's planes): a smaller input stays in the L2 cache, and there the
- * prefetches only took load slots (measured: W1, 0.8 MB, 4% slower with
- * them; W2, 3.2 MB, 7-17% faster).  When that size is known at run time
- * only, interior tiles get a second copy of their channel loop, with the
- * prefetches, taken for a larger input (a test in the loop instead made
+ * PREFETCH_MAX_CHANNELS.  Only for inputs (a group's planes) of more than
+ * PLANE_PREFETCH_MIN_BYTES, in at least PREFETCH_MIN_CHANNELS planes:
+ * a few planes are streams the hardware prefetcher follows (3x3 3->64 at
+ * 224x224, 0.6 MB, 1-4% slower with them), and an input of a quarter of
+ * the L2 cache stays there only when nothing runs between the calls.
+ * Called back to back, W1 (0.8 MB) was 4% slower with them (znver4);
+ * interleaved with oneDNN's calls, as in scripts/bench.sh (and as a layer
+ * runs in a network, after others), the same input comes from the L3
+ * cache, and on znver5 its first calls after oneDNN's ran 10% slower
+ * without them: 11 runs of the cnn workloads, W4 (3x3 dilation 2, 0.8 MB)
+ * 0.994-1.007x oneDNN's time with them, 0.940-1.010 (7 of 11 below 0.96)
+ * without; W1, W6 and W10 0.99-1.02x, the rest unchanged.  (W2, 3.2 MB,
+ * was 7-17% faster with them on znver4.)  When that size is known at run
+ * time only, interior tiles get a second copy of their channel loop, with
+ * the prefetches, taken for a larger input (a test in the loop instead made
  * W1 13-30% slower), and rows of unknown width prefetch each kernel row's
  * span: W2 declared [1, 256, H, W] 1.10-1.13x, W1 at 112 x 112 1.04x,
  * W1 at 56 x 56 unchanged.  The later
@@ -137,16 +146,20 @@ static void store_vector(Conv *P, PtrVec *out, int32_t acc, int32_t j, int32_t v
  * block a chunk of channels at a time, the partial sums in the output, so
  * that a chunk stays in the L1 cache, was 2-8% slower on W2 with chunks of
  * 8-24 KB, 2% faster with 32 KB.) */
+enum { PLANE_PREFETCH_MIN_BYTES = 1 << 18, PREFETCH_MIN_CHANNELS = 16 };
+
 static IrStmt *prefetch_ahead(Conv *P, int32_t nk_run, IrExpr **big)
 {
     Lower *L = P->L;
     /* a group's input planes (as read: phase planes included) */
     IrExpr *bytes = mul(L, mul(L, P->Cg, P->cstride), I(L, 4));
     *big = NULL;
-    if (bytes->kind == IR_EXPR_INT && bytes->ival <= PREFETCH_MIN_BYTES)
+    if ((bytes->kind == IR_EXPR_INT && bytes->ival <= PLANE_PREFETCH_MIN_BYTES) ||
+        (P->Cg->kind == IR_EXPR_INT && P->Cg->ival < PREFETCH_MIN_CHANNELS))
         return NULL;
     if (bytes->kind != IR_EXPR_INT)
-        *big = ir_bin(L->a, IR_OP_GT, bytes, I(L, PREFETCH_MIN_BYTES));
+        *big = ir_bin(L->a, IR_OP_AND, ir_bin(L->a, IR_OP_GT, bytes, I(L, PLANE_PREFETCH_MIN_BYTES)),
+                      ir_bin(L->a, IR_OP_GE, P->Cg, I(L, PREFETCH_MIN_CHANNELS)));
     int64_t per_c = P->ntaps * nk_run * P->nv / 2;     /* FMA cycles a channel */
     int64_t d = per_c > 0 ? (PREFETCH_CYCLES + per_c - 1) / per_c : 1;
     if (d > PREFETCH_MAX_CHANNELS)

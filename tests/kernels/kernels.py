@@ -1427,9 +1427,11 @@ def g_channels(rng):
         v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=1, k=[3, 3], d=[1, 1],
                        H=int(pick(rng, [3, 5, 9])), W=int(pick(rng, [7, 15, 17, 33])), batch=[])
         finish(p, rng, v, 0.3)
-    # inputs of more than 1 MiB a group: the plane kernel prefetches the
-    # input planes a few channels ahead (1x1 and 3x3, a remainder block)
-    for K, C, k, H, W in [(16, 272, [1, 1], 32, 32), (9, 70, [3, 3], 61, 67)]:
+    # inputs of more than 256 KiB a group in 16 planes or more: the plane
+    # kernel prefetches the input planes a few channels ahead (1x1 and 3x3,
+    # a remainder block; 16 planes of 272 KB; 15 planes, no prefetches)
+    for K, C, k, H, W in [(16, 272, [1, 1], 32, 32), (9, 70, [3, 3], 61, 67),
+                          (11, 16, [3, 3], 64, 67), (11, 15, [3, 3], 64, 72)]:
         p.begin("")
         v = conv_plane(p, rng, nsp=2, C=C, K=K, groups=1, k=k, d=[1, 1], H=H, W=W, batch=[],
                        pad="same", pointwise=k == [1, 1], wsrc="load")
@@ -1514,7 +1516,7 @@ def g_symbols(rng):
                        K=int(pick(rng, [2, 5, 9])), k=[3, 3] if nsp == 2 else [3],
                        H=int(pick(rng, [3, 6, 10])), W=int(pick(rng, [7, 17, 24])))
         finish(p, rng, v, 0.4)
-    # inputs past 1 MB whose size is known at run time only: interior tiles
+    # inputs past 256 KiB whose size is known at run time only: interior tiles
     # take the copy of the channel loop that prefetches (each kernel row's
     # span when the row width is a symbol)
     for syms, C, k, H, W in [("HW", 64, [3, 3], 70, 75), ("W", 256, [1, 1], 36, 45)]:
