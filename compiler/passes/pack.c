@@ -55,7 +55,12 @@
  * of the next item's weights pays: kernels/conv_chan.c.)  Alone,
  * 590 KB from beyond the L2 cache transpose in 11-12 us on znver5
  * whatever the method: the bound is the transfer, and on two FMA units
- * that is 4-5% of W3's call.
+ * that is 4-5% of W3's call.  Split, in scripts/bench.sh's harness
+ * against oneDNN (timing-only builds): without the packing 1.007-1.015x
+ * oneDNN's time, with its loads and stores but not its shuffles
+ * 0.978-0.982x, as it is 0.964-0.970x -- 3.2% the transfer (590 KB read,
+ * 590 KB written to the item's buffer, on the first block's critical
+ * path), 1.3% the shuffles.
  * Also completes plan.alt, conv-chan's plan beside a plane kernel's
  * (passes/kernels.c chan_alternative), from the plane kernel's final plan,
  * or drops it (chan_alternative_plan). */
