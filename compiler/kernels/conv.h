@@ -24,9 +24,6 @@ typedef struct Tap {
     int32_t phase;      /* index among the copied phases (0 without copy) */
 } Tap;
 
-/* How conv_zero_taps decides (below). */
-typedef enum ZeroTaps { ZERO_TAPS_NO, ZERO_TAPS_YES, ZERO_TAPS_RUNTIME } ZeroTaps;
-
 typedef struct Conv {
     Lower      *L;
     const Node *n, *x, *w, *bias, *store;
@@ -68,10 +65,6 @@ typedef struct Conv {
     IrExpr     *limit;              /* positions past it are not computed */
     int32_t    *l_oxv, *l_oyv;      /* VI64 per vector */
     int32_t     var_c;
-    /* conv_rows.c, conv_dw_rows.c: whether skipped taps may be FMAs of
-     * zeros (conv_zero_taps), and for a check at run time its flag */
-    ZeroTaps    zero_taps;
-    int32_t     zero_flag;
 } Conv;
 
 
@@ -129,27 +122,11 @@ typedef struct RowVec {
  * constant). */
 uint64_t conv_valid_lanes(const Conv *c, const RowVec *rv, int64_t ax, int64_t lo, int64_t hi);
 IrExpr *conv_const_mask(Conv *c, uint64_t bits);
-/* Whether a tap that some lanes skip may be one FMA on every lane, those
- * lanes' inputs loaded as 0 (as masked loads leave them), instead of FMAs
- * whose skipped lanes keep their sums by a blend (conv_rows.c: without
- * mask registers each blend is an instruction an accumulator, 12 for
- * each masked tap of a 6 x 2 block).  fma(0, w, s) is s, bit for bit,
- * when w is finite (0*w is a zero) and s is not -0.0 (s plus a zero is s,
- * but -0.0 + +0.0 is +0.0).  A sum starts at its bias or +0.0 and only
- * -0.0 plus a -0.0 product makes -0.0, so no sum is -0.0 unless its bias
- * is: every weight finite and no bias -0.0 is the condition.  Constants
- * are checked when compiling; otherwise *nest (for the start of the
- * call, before the work items) checks them and leaves element vl of the
- * scratch buffer *flag 0.0 when the condition holds (NaN when not). */
-ZeroTaps conv_zero_taps(Conv *c, IrStmt **nest, int32_t *flag);
-/* At run time, whether that check held (flag: its scratch buffer). */
-IrExpr *conv_zero_taps_held(Conv *c, int32_t flag);
 /* A depthwise layer's work item by sliding rows (plan.dw_rows,
  * conv_dw_rows.c): the plane of channel l_g at batch index l_n, with
  * l_xbase, l_ybase and l_wbase set. */
 IrStmt *conv_dw_plane(Conv *c);
 /* Whether conv_dw_plane takes the plane of sizes known when compiling
- * (the one that can take skipped taps as FMAs of zeros) rather than the
- * open one. */
+ * rather than the open one. */
 bool conv_dw_sizes_known(const Conv *c);
 #endif

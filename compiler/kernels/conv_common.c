@@ -2,8 +2,6 @@
  * the convolution micro-kernels (kernels/conv.h). */
 #include "conv.h"
 
-#include <math.h>
-
 static int64_t floordiv64(int64_t a, int64_t b) { return a / b - (a % b != 0 && a < 0); }
 
 /* ---- weights ------------------------------------------------------------ */
@@ -524,88 +522,4 @@ IrExpr *conv_const_mask(Conv *P, uint64_t bits)
             m = m ? ir_bin(L->a, IR_OP_OR, m, is) : is;
     }
     return m ? m : ir_bin(L->a, IR_OP_LT, ir_iota(L->a), I(L, 0));
-}
-
-/* ---- taps that lanes skip, as FMAs of zeros ------------------------------- */
-
-static bool zero_taps_const(const Node *w, const Node *bias)
-{
-    for (int64_t i = 0; i < w->cst.count; i++)
-        if (!isfinite(w->cst.data[i]))
-            return false;
-    for (int64_t i = 0; bias && i < bias->cst.count; i++)
-        if (bias->cst.data[i] == 0.0f && signbit(bias->cst.data[i]))
-            return false;
-    return true;
-}
-
-ZeroTaps conv_zero_taps(Conv *P, IrStmt **nest, int32_t *flag)
-{
-    Lower *L = P->L;
-    Arena *a = L->a;
-    const Node *w = P->w, *b = P->bias;
-    *nest = NULL;
-    if (w->op == NODE_CONST && (!b || b->op == NODE_CONST))
-        return zero_taps_const(w, b) ? ZERO_TAPS_YES : ZERO_TAPS_NO;
-    int32_t wb = lower_buffer_of(L, w);
-    if (wb < 0)
-        return ZERO_TAPS_NO;
-    int32_t vl = P->vl, wr = w->shape.rank;
-    Shape s = shape_make(a, 1);
-    s.dims[0] = sym_const(&L->sc, vl + 1);
-    *flag = lower_scratch(L, "zero_taps", s);
-    PtrVec out = { 0 };
-    /* the weights: sums of w*0 (NaN once one is not finite), four vectors
-     * a step in four sums */
-    IrExpr *n = I(L, 1);
-    for (int32_t d = 0; d < wr; d++)
-        n = mul(L, n, lower_dim(L, w->shape.dims[d]));
-    IrExpr *zero = ir_broadcast(a, ir_float(a, 0.0f));
-    int32_t sum[4];
-    for (int32_t u = 0; u < 4; u++) {
-        sum[u] = lower_local(L, IR_TYPE_VF32);
-        ptrvec_push(a, &out, set(P, sum[u], zero));
-    }
-    int32_t vi = lower_var(L, "wvec"), vt = lower_var(L, "wtail");
-    PtrVec step = { 0 };
-    for (int32_t u = 0; u < 4; u++) {
-        IrExpr *lin = mul(L, add(L, mul(L, V(L, vi), I(L, 4)), I(L, u)), I(L, vl));
-        IrExpr *x = ir_vload(a, wb, wr, lin_idx(P, wr, lin), NULL);
-        ptrvec_push(a, &step, set(P, sum[u], ir_fma(a, x, zero, loc(P, sum[u]))));
-    }
-    IrExpr *nquad = idiv(L, n, I(L, 4 * vl));
-    ptrvec_push(a, &out, ir_for(a, vi, I(L, 0), nquad, lower_block(L, &step), IR_LOOP_KERNEL));
-    IrExpr *tlin = mul(L, V(L, vt), I(L, vl));
-    IrExpr *tmask = ir_bin(a, IR_OP_LT, ir_bin(a, IR_OP_ADD, ir_broadcast(a, tlin), ir_iota(a)), n);
-    IrExpr *tx = ir_vload(a, wb, wr, lin_idx(P, wr, tlin), tmask);
-    ptrvec_push(a, &out, ir_for(a, vt, mul(L, nquad, I(L, 4)), idiv(L, add(L, n, I(L, vl - 1)), I(L, vl)),
-                                set(P, sum[0], ir_fma(a, tx, zero, loc(P, sum[0]))), IR_LOOP_KERNEL));
-    IrExpr *all = ir_bin(a, IR_OP_ADD, ir_bin(a, IR_OP_ADD, loc(P, sum[0]), loc(P, sum[1])),
-                         ir_bin(a, IR_OP_ADD, loc(P, sum[2]), loc(P, sum[3])));
-    ptrvec_push(a, &out, ir_vstore(a, *flag, 1, (IrExpr *[]){ I(L, 0) }, all, NULL));
-    /* the lanes and the bias (NaN for a -0.0) into one scalar */
-    int32_t f = lower_local(L, IR_TYPE_F32), vlane = lower_var(L, "lane");
-    ptrvec_push(a, &out, set(P, f, ir_float(a, 0.0f)));
-    ptrvec_push(a, &out, ir_for(a, vlane, I(L, 0), I(L, vl),
-        set(P, f, ir_bin(a, IR_OP_ADD, loc(P, f), ir_load(a, *flag, 1, (IrExpr *[]){ V(L, vlane) }))), 0));
-    if (b) {
-        int32_t vk = lower_var(L, "k");
-        IrExpr *k = V(L, vk);
-        IrExpr *bk = lower_value(L, b, &k);
-        IrExpr *negzero = ir_bin(a, IR_OP_AND, ir_bin(a, IR_OP_EQ, bk, ir_float(a, 0.0f)),
-                                 ir_bin(a, IR_OP_LT, ir_bin(a, IR_OP_DIV, ir_float(a, 1.0f), bk),
-                                        ir_float(a, 0.0f)));
-        ptrvec_push(a, &out, ir_for(a, vk, I(L, 0), I(L, P->K),
-            set(P, f, ir_bin(a, IR_OP_ADD, loc(P, f), ir_select(a, negzero, ir_float(a, NAN),
-                                                                  ir_float(a, 0.0f)))), 0));
-    }
-    ptrvec_push(a, &out, ir_store(a, *flag, 1, (IrExpr *[]){ I(L, vl) }, loc(P, f)));
-    *nest = lower_block(L, &out);
-    return ZERO_TAPS_RUNTIME;
-}
-
-IrExpr *conv_zero_taps_held(Conv *P, int32_t flag)
-{
-    Lower *L = P->L;
-    return ir_bin(L->a, IR_OP_EQ, ir_load(L->a, flag, 1, (IrExpr *[]){ I(L, P->vl) }), ir_float(L->a, 0.0f));
 }

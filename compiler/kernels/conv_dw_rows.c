@@ -70,9 +70,6 @@ typedef struct DwRows {
      * is inside the input row (ok), and those whose FMA needs no mask
      * (keep: ok and the lanes past the row's end, never stored) */
     uint64_t *ok, *keep;
-    /* skipped taps as FMAs of zeros (conv_zero_taps, plan without mask
-     * registers): inputs outside the row loaded as 0, no FMA masked */
-    bool     zero;
     uint64_t bits[64];
     int32_t  mask[64], nmask;
 } DwRows;
@@ -181,8 +178,6 @@ static void dw_span(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi
                 whole |= first_at >= 0 && end_at <= D->ih * D->iw;
                 IrExpr *lin = add(L, xrow0, I(L, iy * D->iw + sx * r->ox0 + ax));
                 IrExpr *x = dw_load(P, lin, whole ? NULL : dw_mask(D, out, ok));
-                if (D->zero && whole && ok != all)
-                    x = ir_select(a, conv_const_mask(P, ok), x, ir_broadcast(a, ir_float(a, 0.0f)));
                 ptrvec_push(a, out, set(P, xv[kx * nv + v], x));
             }
         for (int64_t ky = 0; ky < kh; ky++) {
@@ -198,7 +193,7 @@ static void dw_span(DwRows *D, PtrVec *out, IrExpr *base, int64_t lo, int64_t hi
                         continue;
                     IrExpr *av = loc(P, acc[o * nv + v]);
                     IrExpr *f = ir_fma(a, loc(P, xv[kx * nv + v]), loc(P, D->wv[ky * kw + kx]), av);
-                    if (keep != all && !D->zero)
+                    if (keep != all)
                         f = ir_select(a, dw_mask(D, out, keep), f, av);
                     ptrvec_push(a, out, set(P, acc[o * nv + v], f));
                 }
@@ -244,7 +239,7 @@ static IrStmt *dw_plane(Conv *P)
     Lower *L = P->L;
     Arena *a = L->a;
     int32_t vl = P->vl, xr = P->x->shape.rank, r = P->n->shape.rank;
-    DwRows D = { .P = P, .zero = P->zero_taps == ZERO_TAPS_YES };
+    DwRows D = { .P = P };
     sym_is_const(P->x->shape.dims[xr - 2], &D.ih);
     sym_is_const(P->x->shape.dims[xr - 1], &D.iw);
     sym_is_const(P->n->shape.dims[r - 2], &D.oh);
@@ -278,7 +273,7 @@ static IrStmt *dw_plane(Conv *P)
             uint64_t keep = D.keep[i] = ok | (all & ~(((uint64_t)1 << D.rv[v].lanes) - 1));
             if (ok && (ok != all || P->sx * (D.rv[v].ox0 + vl) + ax > D.iw))
                 dw_mask(&D, &out, ok);
-            if (ok && keep != all && !D.zero)
+            if (ok && keep != all)
                 dw_mask(&D, &out, keep);
         }
         if (D.rv[v].lanes < vl)

@@ -29,11 +29,10 @@
  *
  * Exactness as in conv_plane.c: per lane the scalar nest's operations in
  * its order; taps outside the input are skipped (a row loop bound, or a
- * blend that keeps the accumulator), never added as w*0 -- but where
- * conv_zero_taps finds that fma(0, w, s) is s bit for bit (every weight
- * finite, no bias -0.0): then the masked loads' zero lanes go through
- * the FMA and leave each such sum as it was, without the blends.
- * Strides read the phase planes of conv_common.c. */
+ * blend that keeps the accumulator), never added as w*0.  (An FMA of the
+ * masked load's zero is not the same: a sum that is -0.0 -- a -0.0 bias,
+ * or products that round to -0.0, such as -1e-30 * 1e-20 -- plus
+ * +0.0 * w is +0.0.)  Strides read the phase planes of conv_common.c. */
 #include "conv.h"
 
 /* How a chunk's lanes are masked: by patterns fixed when compiling (the
@@ -43,7 +42,7 @@
  * of symbolic width too narrow for those chunks; AVX2's masked stores
  * are slow on some CPUs: on znver4, at both ends of every row they cost a
  * depthwise layer 7%). */
-typedef enum ChunkMasks { MASKS_CONST, MASKS_CONST_ZERO, MASKS_NONE, MASKS_RUNTIME } ChunkMasks;
+typedef enum ChunkMasks { MASKS_CONST, MASKS_NONE, MASKS_RUNTIME } ChunkMasks;
 
 /* One chunk of the row: vectors rv[0..nv), nk_run channels, moved right
  * by `shift` columns (a loop over chunks without masks, or the column of
@@ -92,7 +91,7 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
                 mask[v] = NULL;
                 if (runtime) {
                     mask[v] = colm[v][kx];
-                } else if (how == MASKS_CONST || how == MASKS_CONST_ZERO) {
+                } else if (how == MASKS_CONST) {
                     uint64_t ok = conv_valid_lanes(P, &rv[v], t->ax, lo, hi);
                     uint64_t all = P->vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << P->vl) - 1;
                     mask[v] = ok == all ? NULL : conv_const_mask(P, ok);
@@ -103,8 +102,7 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
                 ptrvec_push(a, &row, set(P, xv[v], ir_vload(a, P->bx, P->xrank,
                                                             lin_idx(P, P->xrank, lin), mask[v])));
             }
-            conv_tap_fmas(P, &row, c, tap, nk_run, nv, acc, xv, wv,
-                          how == MASKS_CONST_ZERO ? (IrExpr *const[MAX_NV]){ 0 } : mask);
+            conv_tap_fmas(P, &row, c, tap, nk_run, nv, acc, xv, wv, mask);
         }
         /* kernel rows outside the input are skipped, as by the scalar
          * nest's loop bounds */
@@ -127,25 +125,11 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
     return lower_block(L, &out);
 }
 
-/* Whether some lane of the chunk skips some tap (its columns known). */
-static bool chunk_skips(const Conv *P, const RowVec *rv, int32_t nv, int64_t lo, int64_t hi)
-{
-    uint64_t all = P->vl >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << P->vl) - 1;
-    for (int32_t v = 0; v < nv; v++)
-        for (int64_t kx = 0; kx < P->kw; kx++)
-            if (conv_valid_lanes(P, &rv[v], P->taps[kx].ax, lo, hi) != all)
-                return true;
-    return false;
-}
-
-/* A chunk whose masks are constants: its skipped taps as blends, or as
- * FMAs of zeros where conv_zero_taps allows (when compiling, or by the
- * call's check, whose other branch is row_masked's). */
+/* A chunk whose masks are constants: its skipped taps as blends. */
 static IrStmt *const_chunk(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run, IrExpr *oy,
                            IrExpr *ylo, IrExpr *yhi, int64_t lo, int64_t hi, IrExpr *shift)
 {
-    bool zero = P->zero_taps != ZERO_TAPS_NO && chunk_skips(P, rv, nv, lo, hi);
-    return chunk_body(P, rv, nv, nk_run, oy, ylo, yhi, lo, hi, shift, zero ? MASKS_CONST_ZERO : MASKS_CONST);
+    return chunk_body(P, rv, nv, nk_run, oy, ylo, yhi, lo, hi, shift, MASKS_CONST);
 }
 
 /* Whether every vector of the chunk is whole, starts vl after the one
@@ -304,9 +288,7 @@ static void clean_run(Conv *P, PtrVec *out, const RowVec *rv, int32_t nk_run, Ir
 
 /* A whole output row in single vectors from column 0, their masks, the
  * stores' too, made at run time: row_body_open's rows too narrow for its
- * chunks, and the rows of an item whose weights or bias fail
- * conv_zero_taps' check at run time (a weight not finite, a bias -0.0:
- * rare, so the code is kept small rather than fast). */
+ * chunks (rare, so the code is kept small rather than fast). */
 static IrStmt *row_masked(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrExpr *yhi)
 {
     Lower *L = P->L;
@@ -315,12 +297,6 @@ static IrStmt *row_masked(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrEx
     return ir_for(L->a, t, I(L, 0), idiv(L, add(L, P->OW, I(L, P->vl - 1)), I(L, P->vl)),
         chunk_body(P, &rv, 1, nk_run, oy, ylo, yhi, 0, 0, mul(L, V(L, t), I(L, P->vl)), MASKS_RUNTIME),
         IR_LOOP_KERNEL);
-}
-
-static IrStmt *row_masked_part(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrExpr *yhi, RowPart all)
-{
-    (void)all;
-    return row_masked(P, nk_run, oy, ylo, yhi);
 }
 
 /* A whole output row whose width is a symbol (stride 1, the input read in
@@ -371,21 +347,13 @@ static IrStmt *row_body_open(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, I
 }
 
 /* A work item's output rows (oy, and oy + 1 with pairs) for nk_run
- * channels; where conv_zero_taps' check runs at run time, the rows with
- * FMAs of zeros or, when it fails, row_masked's. */
+ * channels. */
 static IrStmt *item_rows(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *const ylo[2], IrExpr *const yhi[2],
                          bool pair, bool open)
 {
-    Lower *L = P->L;
-    Arena *a = L->a;
-    IrStmt *fast = pair ? row_pair(P, nk_run, oy, ylo[0], yhi[1])
-                   : open ? row_body_open(P, nk_run, oy, ylo[0], yhi[0])
-                          : row_body(P, nk_run, oy, ylo[0], yhi[0], ROW_ALL);
-    if (P->zero_taps != ZERO_TAPS_RUNTIME)
-        return fast;
-    IrStmt *masked = pair ? pair_rows(P, oy, row_masked_part, nk_run, ROW_ALL)
-                          : row_masked(P, nk_run, oy, ylo[0], yhi[0]);
-    return ir_if(a, conv_zero_taps_held(P, P->zero_flag), fast, masked);
+    return pair ? row_pair(P, nk_run, oy, ylo[0], yhi[1])
+         : open ? row_body_open(P, nk_run, oy, ylo[0], yhi[0])
+                : row_body(P, nk_run, oy, ylo[0], yhi[0], ROW_ALL);
 }
 
 IrStmt *kernel_conv_rows(Lower *L, const Node *n)
@@ -424,30 +392,9 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
         ptrvec_push(a, &body, set(P, P->l_ybase, mul(L, add(L, mul(L, loc(P, P->l_n), I(L, P->K)),
                                                              loc(P, P->l_g)), P->Pout)));
         ptrvec_push(a, &body, set(P, P->l_wbase, conv_wbase(P)));
-        /* without mask registers, skipped taps as FMAs of zeros where
-         * conv_zero_taps allows, on rows of at most 4 vectors, half of
-         * them or more at an end (x86-64-v3 3x3 576 channels at 14x14,
-         * rows of two: 1.40-1.42x; the MobileNetV2 block's rows of 7
-         * 1.005-1.009x and W5's of 14 1.00x, for a second copy of the
-         * plane's code, 1.6x their compile time) */
-        IrStmt *check = NULL;
-        int64_t ow = 0;
-        bool narrow = !L->sched->target.masked && conv_dw_sizes_known(P) &&
-                      sym_is_const(P->n->shape.dims[P->n->shape.rank - 1], &ow) && (ow + P->vl - 1) / P->vl <= 4;
-        P->zero_taps = narrow ? conv_zero_taps(P, &check, &P->zero_flag) : ZERO_TAPS_NO;
-        if (P->zero_taps == ZERO_TAPS_RUNTIME) {    /* both planes, the check picks */
-            P->zero_taps = ZERO_TAPS_YES;
-            IrStmt *zero = conv_dw_plane(P);
-            P->zero_taps = ZERO_TAPS_NO;
-            ptrvec_push(a, &body, ir_if(a, conv_zero_taps_held(P, P->zero_flag), zero, conv_dw_plane(P)));
-        } else {
-            ptrvec_push(a, &body, conv_dw_plane(P));
-        }
-        IrStmt *items = ir_for(a, vit, I(L, 0), mul(L, P->N, I(L, P->G)), lower_block(L, &body), flags);
-        return check ? ir_block(a, (IrStmt *const[]){ check, items }, 2) : items;
+        ptrvec_push(a, &body, conv_dw_plane(P));
+        return ir_for(a, vit, I(L, 0), mul(L, P->N, I(L, P->G)), lower_block(L, &body), flags);
     }
-    IrStmt *check;
-    P->zero_taps = conv_zero_taps(P, &check, &P->zero_flag);
     /* work items: batch x group x output row (or pair of rows) x channel
      * block, the block innermost so that consecutive items read the same
      * input rows */
@@ -484,8 +431,6 @@ IrStmt *kernel_conv_rows(Lower *L, const Node *n)
     PtrVec all = { 0 };
     if (P->copy_nest)
         ptrvec_push(a, &all, P->copy_nest);
-    if (check)
-        ptrvec_push(a, &all, check);
     ptrvec_push(a, &all, ir_for(a, vit, I(L, 0), items, lower_block(L, &body), flags));
     return lower_block(L, &all);
 }

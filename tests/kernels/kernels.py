@@ -775,7 +775,11 @@ def data(rng, shape, values="normal"):
     negzero  mostly -0.0 (a sum of -0.0 terms on a -0.0 bias stays -0.0 only
              if taps outside the input are skipped, not added as w*0)
     scale    magnitudes from 1e-30 to 1e30, either sign, some subnormal
-    special  normal with a few NaN, +inf, -inf, -0.0 and exact zeros"""
+    special  normal with a few NaN, +inf, -inf, -0.0 and exact zeros
+    underflow  negative, about -1e-30: with weights() 'underflow' every
+             product rounds to -0.0, and so does every sum without a bias,
+             which stays -0.0 only if taps outside the input are skipped
+             (an FMA of a zero there, +0.0 * w, turns it into +0.0)"""
     shape = tuple(int(s) for s in shape)
     n = int(np.prod(shape)) if shape else 1
     if values == "normal":
@@ -788,6 +792,8 @@ def data(rng, shape, values="normal"):
         a = rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(-30, 30, n)
         sub = rng.random(n) < 0.05
         a[sub] = rng.choice([-1.0, 1.0], int(sub.sum())) * 1e-41
+    elif values == "underflow":
+        a = -rng.uniform(0.5, 1, n) * 1e-30
     elif values == "special":
         a = rng.uniform(-1, 1, n)
         for v, p in ((np.nan, 0.02), (np.inf, 0.01), (-np.inf, 0.01), (-0.0, 0.05), (0.0, 0.05)):
@@ -802,7 +808,8 @@ def weights(rng, shape, values="normal"):
     'special' adds exact and negative zeros (0 * inf is NaN), 'scale' tiny
     and large ones; 'edges' (not finite) puts a NaN, a +inf and a -inf at
     first or last column taps, which the outputs at the row ends skip (a
-    skipped tap computed as 0 * w would make them NaN)."""
+    skipped tap computed as 0 * w would make them NaN); 'underflow'
+    positive, about 1e-20 (data() 'underflow')."""
     shape = tuple(int(s) for s in shape)
     a = rng.uniform(-1, 1, shape)
     if values == "edges":
@@ -815,6 +822,8 @@ def weights(rng, shape, values="normal"):
         a[rng.random(shape) < 0.1] = -0.0
     elif values == "scale":
         a = a * 10.0 ** rng.uniform(-8, 2, shape)
+    elif values == "underflow":
+        a = rng.uniform(0.25, 1, shape) * 1e-20
     return a.astype(np.float32)
 
 
@@ -1747,35 +1756,36 @@ def g_values(rng):
                            K=int(pick(rng, [1, 3, 5, 9])), k=[3, 3] if nsp == 2 else [3],
                            pad="same" if i % 2 else "explicit", pad_h=int(pick(rng, [1, 2])),
                            H=int(pick(rng, [1, 2, 5, 8])), W=int(pick(rng, [1, 7, 16, 19])))
-            finish(p, rng, v, 0.5 if values != "negzero" else 0.25)
-    # Skipped taps as FMAs of zeros (conv-rows without mask registers) are
-    # exact only with every weight finite and no bias -0.0, checked when
-    # compiling for constants and at the start of the call otherwise:
-    # weights not finite at the first and last column taps, which the
-    # outputs at the row ends skip, from an input and from load(); a -0.0
-    # bias from an input over mostly -0.0 data; and the same data with no
-    # bias, where the FMAs of zeros run.
+            finish(p, rng, v, {"negzero": 0.25, "underflow": 0.0}.get(values, 0.5))
+    # Skipped taps are skipped, not computed as FMAs of zeros: weights not
+    # finite at the first and last column taps, which the outputs at the
+    # row ends skip (0 * inf is NaN), from an input and from load(); a
+    # -0.0 bias from an input over mostly -0.0 data; and sums that round
+    # to -0.0 from products that underflow (+0.0 * w added to them would
+    # give +0.0), without a bias, the weights from an input or load().
     for wvalues, values, bias, wsrc in (("edges", "normal", "input", "input"),
                                         ("edges", "normal", None, "input"),
                                         ("edges", "normal", "load", "load"),
                                         ("negzero", "negzero", "input", "input"),
-                                        ("negzero", "negzero", None, "input")):
+                                        ("negzero", "negzero", None, "input"),
+                                        ("underflow", "underflow", None, "input"),
+                                        ("underflow", "underflow", None, "load")):
         p.begin("")
         v = conv_plane(p, rng, nsp=2, values=values, wvalues=wvalues, bias=bias, wsrc=wsrc, groups=1,
                        bias_values="negzero" if values == "negzero" else None,
                        K=int(pick(rng, [2, 6, 7, 13])), k=[3, int(pick(rng, [3, 5]))], pad="same",
                        d=[1, 1], H=int(pick(rng, [2, 5, 8])), W=int(pick(rng, [19, 23, 56])))
-        finish(p, rng, v, 0.5 if values != "negzero" else 0.25)
+        finish(p, rng, v, {"negzero": 0.25, "underflow": 0.0}.get(values, 0.5))
     # the same for depthwise layers (conv-rows' sliding rows)
     for wvalues, values, bias in (("edges", "normal", "input"), ("negzero", "negzero", "input"),
-                                  ("edges", "normal", None)):
+                                  ("edges", "normal", None), ("underflow", "underflow", None)):
         p.begin("")
         C = int(pick(rng, [3, 8, 13]))
         v = conv_plane(p, rng, nsp=2, values=values, wvalues=wvalues, bias=bias, wsrc="input",
                        groups="depthwise", C=C, K=C, k=[3, 3], pad="same", d=[1, 1],
                        bias_values="negzero" if values == "negzero" else None,
                        H=int(pick(rng, [4, 7])), W=int(pick(rng, [14, 21, 30])))
-        finish(p, rng, v, 0.5 if values != "negzero" else 0.25)
+        finish(p, rng, v, {"negzero": 0.25, "underflow": 0.0}.get(values, 0.5))
     # relu and clamps in the kernel's registers over sums that are mostly
     # -0.0: relu(-0.0) is +0.0 (the IEEE maximum), as the scalar nest gives,
     # and so are the clamps' bounds against zeros of either sign
@@ -1849,7 +1859,7 @@ def random_pipeline(rng, units):
     wts = np.array([STAGE_KINDS[n][1] for n in names])
     for _ in range(units):
         p.begin("")
-        values = pick(rng, ["normal"] * 6 + ["negzero", "scale", "special"])
+        values = pick(rng, ["normal"] * 6 + ["negzero", "scale", "special", "underflow"])
         u = rng.random()
         if u < 0.1:
             random_plane_pair(p, rng, values)
