@@ -94,7 +94,8 @@ void conv_tap_fmas(Conv *c, PtrVec *out, IrExpr *ch, int64_t tap, int32_t nk_run
 
 /* The item's first weight (for l_wbase, once l_g and l_kb are set), and
  * the weight of block channel j, input channel c and tap (a scalar load),
- * from the packed weights or in place. */
+ * from the packed weights or in place; j past the block's nk channels is
+ * a channel of the blocks after it (a kernel taking blocks in a run). */
 IrExpr *conv_wbase(Conv *c);
 IrExpr *conv_weight(Conv *c, IrExpr *ch, int64_t tap, int64_t j);
 

@@ -460,8 +460,12 @@ IrExpr *conv_weight(Conv *P, IrExpr *c, int64_t tap, int64_t j)
                   add(L, mul(L, c, I(L, P->ntaps)), I(L, t)));
         return ir_load(L->a, P->bwp, P->w->shape.rank, lin_idx(P, P->w->shape.rank, lin));
     }
+    /* j past the block: the next blocks' weights (a run of blocks) */
+    int64_t blk = j / P->nk;
     lin = add(L, add(L, loc(P, P->l_wbase), mul(L, c, I(L, P->ntaps * P->nk))),
-              I(L, tap * P->nk + j));
+              I(L, tap * P->nk + j % P->nk));
+    if (blk)
+        lin = add(L, lin, mul(L, P->Cg, I(L, blk * P->ntaps * P->nk)));
     return ir_load(L->a, P->bwp, 4, lin_idx(P, 4, lin));
 }
 

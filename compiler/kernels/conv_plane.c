@@ -353,6 +353,30 @@ static int32_t tail_vectors(const Conv *P, int64_t *last_p0)
     return nvt < P->nv ? (int32_t)nvt : 0;
 }
 
+/* The channel blocks that the plane's last tile takes at a time when it
+ * is a single vector (tail_vectors): TAIL_BLOCKS, the items of the others
+ * idle, or 1.  A block of nk channels over one vector is nk accumulators
+ * and a broadcast for each FMA, and the tile streams every weight for
+ * one vector's FMAs: on znver5 a 1x1 of 1024 -> 256 channels at 13x16
+ * (4 tiles and a 1-vector tail) ran 1.17x the time of one at 12x16 (4
+ * tiles), where 13/12 would be 1.083, and at 14x14 (196 pixels, the same
+ * vectors) 1.18x.  With the blocks in pairs (16 accumulators): 1.13x;
+ * in the benchmark's harness L6 (that layer at 14x14) 0.864, 0.862, 0.830
+ * -> 0.874, 0.894, 0.892x oneDNN's time, L5 (256 -> 1024) 0.90-0.91 ->
+ * 0.91-0.92, the 56 x 56 layers (one tail vector in 196) unchanged;
+ * x86-64-v3 the same.  Only where the blocks of a group pair up, and the
+ * accumulators, the input vector and the weight fit in the registers. */
+enum { TAIL_BLOCKS = 2 };
+
+static int32_t tail_blocks(const Conv *P, int32_t nv_tail)
+{
+    int32_t nk = TAIL_BLOCKS * P->nk;
+    if (nv_tail != 1 || P->gpi > 1 || P->pool || P->Kg % nk || nk > MAX_NK ||
+        nk + 2 > P->L->sched->target.vregs)
+        return 1;
+    return TAIL_BLOCKS;
+}
+
 /* One tile: positions l_p0 .. l_p0 + tile - 1 of the virtual plane (those
  * at or past P->limit are not stored), every channel of the block. */
 static IrStmt *tile_body(Conv *P)
@@ -461,9 +485,15 @@ static IrStmt *tile_body(Conv *P)
     IrStmt *border = per_group(P, blocks(P, nv, false, colm_b, rowm, inplane));
     int64_t last_p0;
     int32_t nv_tail = tail_vectors(P, &last_p0);
-    if (nv_tail)
-        border = ir_if(a, ir_bin(a, IR_OP_EQ, p0, I(L, last_p0)),
-                       per_group(P, blocks(P, nv_tail, false, colm_b, rowm, inplane)), border);
+    if (nv_tail) {
+        int32_t m = tail_blocks(P, nv_tail);
+        IrStmt *tail = m > 1 ? block_body(P, m * P->nk, nv_tail, false, colm_b, rowm, inplane)
+                             : blocks(P, nv_tail, false, colm_b, rowm, inplane);
+        tail = per_group(P, tail);
+        if (m > 1)      /* the item of each m-th block takes the next m - 1 too */
+            tail = ir_if(a, ir_bin(a, IR_OP_EQ, imod(L, loc(P, P->l_kb), I(L, m)), I(L, 0)), tail, NULL);
+        border = ir_if(a, ir_bin(a, IR_OP_EQ, p0, I(L, last_p0)), tail, border);
+    }
     ptrvec_push(a, &bmasks, border);
     ptrvec_push(a, &body, ir_if(a, cond, lower_block(L, &imasks), lower_block(L, &bmasks)));
     return lower_block(L, &body);
