@@ -491,7 +491,8 @@ static IrStmt *tile_body(Conv *P)
                              : blocks(P, nv_tail, false, colm_b, rowm, inplane);
         tail = per_group(P, tail);
         if (m > 1)      /* the item of each m-th block takes the next m - 1 too */
-            tail = ir_if(a, ir_bin(a, IR_OP_EQ, imod(L, loc(P, P->l_kb), I(L, m)), I(L, 0)), tail, NULL);
+            tail = ir_if(a, ir_bin(a, IR_OP_EQ, imod(L, loc(P, P->l_kb), I(L, m)), I(L, 0)), tail,
+                         NULL);
         border = ir_if(a, ir_bin(a, IR_OP_EQ, p0, I(L, last_p0)), tail, border);
     }
     ptrvec_push(a, &bmasks, border);

@@ -125,13 +125,6 @@ static IrStmt *chunk_body(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run,
     return lower_block(L, &out);
 }
 
-/* A chunk whose masks are constants: its skipped taps as blends. */
-static IrStmt *const_chunk(Conv *P, const RowVec *rv, int32_t nv, int32_t nk_run, IrExpr *oy,
-                           IrExpr *ylo, IrExpr *yhi, int64_t lo, int64_t hi, IrExpr *shift)
-{
-    return chunk_body(P, rv, nv, nk_run, oy, ylo, yhi, lo, hi, shift, MASKS_CONST);
-}
-
 /* Whether every vector of the chunk is whole, starts vl after the one
  * before, and reads only input columns with every tap: then the chunk
  * needs no mask and is the one before it moved right. */
@@ -203,7 +196,8 @@ static IrStmt *row_body(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, IrExpr
             v0 += run * P->nv;
             continue;
         }
-        ptrvec_push(L->a, &chunks, const_chunk(P, &rv[v0], nv, nk_run, oy, ylo, yhi, 0, iw, I(L, 0)));
+        ptrvec_push(L->a, &chunks, chunk_body(P, &rv[v0], nv, nk_run, oy, ylo, yhi, 0, iw, I(L, 0),
+                                              MASKS_CONST));
         v0 += nv;
     }
     return lower_block(L, &chunks);
@@ -260,8 +254,8 @@ static IrStmt *row_pair(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo0, IrExp
     }
     IrExpr *both = kl_and(L, ir_bin(a, IR_OP_LT, add(L, oy, I(L, 1)), P->OH),
                           kl_and(L, ir_bin(a, IR_OP_EQ, ylo0, I(L, 0)), ir_bin(a, IR_OP_EQ, yhi1, I(L, P->kh))));
-    IrStmt *paired = const_chunk(P, pv, (int32_t)(2 * tail), nk_run, oy, I(L, 0), I(L, P->kh), 0, iw,
-                                 I(L, 0));
+    IrStmt *paired = chunk_body(P, pv, (int32_t)(2 * tail), nk_run, oy, I(L, 0), I(L, P->kh), 0, iw,
+                                I(L, 0), MASKS_CONST);
     return ir_block(a, (IrStmt *const[]){ pair_rows(P, oy, row_body, nk_run, ROW_HEAD),
         ir_if(a, both, paired, pair_rows(P, oy, row_body, nk_run, ROW_TAIL)) }, 2);
 }
@@ -340,9 +334,9 @@ static IrStmt *row_body_open(Conv *P, int32_t nk_run, IrExpr *oy, IrExpr *ylo, I
     int64_t wide = chunk + (pl + vl > pr ? pl + vl : pr);
     PtrVec wrow = { 0 };
     IrExpr *r0 = sub(L, P->OW, I(L, chunk));        /* the last chunk's column */
-    ptrvec_push(a, &wrow, const_chunk(P, rv, P->nv, nk_run, oy, ylo, yhi, 0, far, I(L, 0)));
+    ptrvec_push(a, &wrow, chunk_body(P, rv, P->nv, nk_run, oy, ylo, yhi, 0, far, I(L, 0), MASKS_CONST));
     clean_run(P, &wrow, rv, nk_run, oy, ylo, yhi, I(L, chunk), imax(L, r0, I(L, chunk)));
-    ptrvec_push(a, &wrow, const_chunk(P, rvr, P->nv, nk_run, oy, ylo, yhi, -far, wdiff, P->OW));
+    ptrvec_push(a, &wrow, chunk_body(P, rvr, P->nv, nk_run, oy, ylo, yhi, -far, wdiff, P->OW, MASKS_CONST));
     return ir_if(a, ir_bin(a, IR_OP_GE, P->OW, I(L, wide)), lower_block(L, &wrow), narrow);
 }
 
