@@ -168,17 +168,20 @@ static IrStmt *prefetch_ahead(Conv *P, int32_t nk_run, IrExpr **big)
     IrExpr *first = add(L, add(L, add(L, loc(P, P->l_xbase), mul(L, c, P->cstride)), loc(P, P->l_p0)),
                         add(L, mul(L, I(L, P->dmin_dy), P->Wv), I(L, P->dmin)));
     /* the span: the tile plus the reach of the taps, in lines of 16
-     * floats (one more: the span need not start a line); with rows of
-     * unknown width, each kernel row's span */
+     * floats, and its last float (its line is one more when the span does
+     * not start a line; when it does, a line past the span was a
+     * prefetch of the next tile's line, 8 times a tile: W2 0.3% slower);
+     * with rows of unknown width, each kernel row's span */
     enum { LINE_FLOATS = 16 };
     IrExpr *span = add(L, I(L, P->tile + P->dmax - P->dmin), mul(L, I(L, P->dmax_dy - P->dmin_dy), P->Wv));
     int64_t rows = span->kind == IR_EXPR_INT ? 1 : P->dmax_dy - P->dmin_dy + 1;
-    int64_t lines = ((span->kind == IR_EXPR_INT ? span->ival : P->tile + P->dmax - P->dmin) +
-                     LINE_FLOATS - 1) / LINE_FLOATS + 1;
+    int64_t row_span = span->kind == IR_EXPR_INT ? span->ival : P->tile + P->dmax - P->dmin;
+    int64_t lines = (row_span + LINE_FLOATS - 1) / LINE_FLOATS + 1;
     PtrVec pf = { 0 };
     for (int64_t r = 0; r < rows; r++)
         for (int64_t i = 0; i < lines; i++) {
-            IrExpr *at = add(L, add(L, first, mul(L, I(L, r), P->Wv)), I(L, i * LINE_FLOATS));
+            int64_t off = i + 1 < lines ? i * LINE_FLOATS : row_span - 1;
+            IrExpr *at = add(L, add(L, first, mul(L, I(L, r), P->Wv)), I(L, off));
             ptrvec_push(L->a, &pf, ir_prefetch(L->a, P->bx, P->xrank, lin_idx(P, P->xrank, at)));
         }
     return lower_block(L, &pf);
