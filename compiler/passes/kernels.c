@@ -468,9 +468,12 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * rather than 10 (10 x 4 + 9), 1x1 2048->512 1.025-1.044x (two
      * cores 1.036x), 1024->1024 1.034x, 512->2048 1.019x, 960->160
      * 1.005x; a 10x10 plane in blocks of 13 rather than 10 1.010x, 6x6 in
-     * 14 rather than 12 1.007x.  (Rows of 3x3 layers measured no such
-     * gain: 19, 24 and 38 columns in blocks of 12, 14, 14 rather than 10,
-     * 12, 13, 0.996-0.999x.) */
+     * 14 rather than 12 1.007x.  With two FMAs a cycle the model keeps
+     * costing the last block as a whole one: on znver5 L7 (2048->512 at
+     * 7x7) in blocks of 2 x 14 (the last of 7, the column taps in a loop)
+     * measured 0.89-0.90x its 2 x 7 blocks, one core and two.  (Rows of
+     * 3x3 layers measured no such gain: 19, 24 and 38 columns in blocks
+     * of 12, 14, 14 rather than 10, 12, 13, 0.996-0.999x.) */
     /* With one FMA a cycle (znver4), one channel vector a block, its
      * column taps in a loop: the FMAs stay the bound with fewer
      * accumulators, a block's packed weights are half as many, and a
