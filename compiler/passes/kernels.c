@@ -471,7 +471,8 @@ static bool chan_kernel_applies(Schedule *s, const Node *n, int64_t kg, bool row
      * 14 rather than 12 1.007x.  With two FMAs a cycle the model keeps
      * costing the last block as a whole one: on znver5 L7 (2048->512 at
      * 7x7) in blocks of 2 x 14 (the last of 7, the column taps in a loop)
-     * measured 0.89-0.90x its 2 x 7 blocks, one core and two.  (Rows of
+     * measured 0.89-0.90x its 2 x 7 blocks, 3 x 7 0.81x and 4 x 6 0.72x,
+     * one core and two.  (Rows of
      * 3x3 layers measured no such gain: 19, 24 and 38 columns in blocks
      * of 12, 14, 14 rather than 10, 12, 13, 0.996-0.999x.) */
     /* With one FMA a cycle (znver4), one channel vector a block, its
