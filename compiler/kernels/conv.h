@@ -127,7 +127,4 @@ IrExpr *conv_const_mask(Conv *c, uint64_t bits);
  * conv_dw_rows.c): the plane of channel l_g at batch index l_n, with
  * l_xbase, l_ybase and l_wbase set. */
 IrStmt *conv_dw_plane(Conv *c);
-/* Whether conv_dw_plane takes the plane of sizes known when compiling
- * rather than the open one. */
-bool conv_dw_sizes_known(const Conv *c);
 #endif

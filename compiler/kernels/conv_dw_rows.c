@@ -413,7 +413,9 @@ static IrStmt *dw_plane_open(Conv *P)
     return lower_block(L, &out);
 }
 
-bool conv_dw_sizes_known(const Conv *P)
+/* Whether the plane's sizes are known when compiling (dw_plane) rather
+ * than at run time (dw_plane_open). */
+static bool sizes_known(const Conv *P)
 {
     int32_t xr = P->x->shape.rank, r = P->n->shape.rank;
     int64_t d;
@@ -423,5 +425,5 @@ bool conv_dw_sizes_known(const Conv *P)
 
 IrStmt *conv_dw_plane(Conv *P)
 {
-    return conv_dw_sizes_known(P) ? dw_plane(P) : dw_plane_open(P);
+    return sizes_known(P) ? dw_plane(P) : dw_plane_open(P);
 }
